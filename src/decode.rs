@@ -1,0 +1,577 @@
+//! Stage 3: the checked KDL document → the typed model. The schema has already guaranteed the
+//! shape; this stage adds the rules a schema cannot say (valid names, versions, timestamps).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kdl::{KdlDocument, KdlEntry, KdlNode};
+use miette::SourceSpan;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use crate::model::{
+    AptRepository, Attachment, Axis, AxisValue, CloudImages, ContainerItem, ContainerTemplate,
+    FileRef, ForEach, Group, ImageTemplate, Link, Matrix, Metadata, Release, Selector, Text, Var,
+};
+
+/// Template values glc defines itself; user `vars` and matrix axes may not take these names.
+pub const BUILTINS: &[&str] = &[
+    "version",
+    "version_major",
+    "version_minor",
+    "version_patch",
+    "commit",
+    "commit_short",
+    "created",
+    "repository",
+    "cname",
+    "name",
+    "group",
+    "item",
+];
+
+pub fn decode(document: &KdlDocument, source: &Arc<SourceFile>) -> Result<Release, Diagnostics> {
+    let mut decoder = Decoder {
+        source,
+        diagnostics: Vec::new(),
+    };
+    let release = document
+        .nodes()
+        .iter()
+        .find(|node| node.name().value() == "release");
+    let result = release.and_then(|node| decoder.release(node));
+    match result {
+        Some(release) if decoder.diagnostics.is_empty() => Ok(release),
+        _ => {
+            if decoder.diagnostics.is_empty() {
+                decoder
+                    .diagnostics
+                    .push(decoder.internal(SourceSpan::from((0, 0))));
+            }
+            Err(decoder.diagnostics)
+        }
+    }
+}
+
+/// The string value of an entry, with the spans that let errors point inside it.
+#[must_use]
+pub fn text(entry: &KdlEntry) -> Option<Text> {
+    let value = entry.value().as_string()?.to_owned();
+    let span = entry.span();
+    let end = span.offset() + span.len();
+    let repr = entry.format().map(|f| f.value_repr.trim());
+    let (value_span, content_offset) = match repr {
+        Some(repr) if repr.len() <= span.len() => {
+            let start = end - repr.len();
+            (
+                SourceSpan::from((start, repr.len())),
+                content_offset(repr).map(|skip| start + skip),
+            )
+        }
+        _ => (span, None),
+    };
+    Some(Text {
+        value,
+        span: value_span,
+        content_offset,
+    })
+}
+
+/// Where the characters of a string start within its written form, if they map one to one.
+fn content_offset(repr: &str) -> Option<usize> {
+    let hashes = repr.bytes().take_while(|b| *b == b'#').count();
+    let rest = &repr[hashes..];
+    if rest.starts_with("\"\"\"") {
+        return None; // multi-line strings are dedented
+    }
+    if let Some(inner) = rest.strip_prefix('"') {
+        // Escapes change lengths, except in raw strings.
+        return (hashes > 0 || !inner.contains('\\')).then_some(hashes + 1);
+    }
+    Some(0) // a bare identifier string
+}
+
+fn name_text(node: &KdlNode) -> Text {
+    let span = node.name().span();
+    let repr = node.name().repr().map(str::trim);
+    let content = repr
+        .and_then(content_offset)
+        .map(|skip| span.offset() + skip);
+    Text {
+        value: node.name().value().to_owned(),
+        span,
+        content_offset: content,
+    }
+}
+
+struct Decoder<'a> {
+    source: &'a Arc<SourceFile>,
+    diagnostics: Diagnostics,
+}
+
+impl Decoder<'_> {
+    fn internal(&self, span: SourceSpan) -> Diagnostic {
+        Diagnostic::error(
+            "glc::internal",
+            "glc's schema and decoder disagree about this node",
+        )
+        .in_file(self.source)
+        .label(span, "here")
+        .help("this is a bug in glc; please report it with this file")
+    }
+
+    fn error(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic.in_file(self.source));
+    }
+
+    fn arg(&mut self, node: &KdlNode, index: usize) -> Option<Text> {
+        let found = node
+            .entries()
+            .iter()
+            .filter(|e| e.name().is_none())
+            .nth(index)
+            .and_then(text);
+        if found.is_none() {
+            let internal = self.internal(node.name().span());
+            self.diagnostics.push(internal);
+        }
+        found
+    }
+
+    fn args(node: &KdlNode) -> Vec<Text> {
+        node.entries()
+            .iter()
+            .filter(|e| e.name().is_none())
+            .filter_map(text)
+            .collect()
+    }
+
+    fn prop(node: &KdlNode, name: &str) -> Option<Text> {
+        node.entries()
+            .iter()
+            .rev() // the last of repeated properties, as KDL defines (the checker has flagged repeats)
+            .find(|e| e.name().is_some_and(|n| n.value() == name))
+            .and_then(text)
+    }
+
+    fn props(node: &KdlNode) -> Vec<(Text, Text)> {
+        node.entries()
+            .iter()
+            .filter_map(|e| {
+                let key = e.name()?;
+                let key_text = Text {
+                    value: key.value().to_owned(),
+                    span: key.span(),
+                    content_offset: None,
+                };
+                Some((key_text, text(e)?))
+            })
+            .collect()
+    }
+
+    fn one<'n>(node: &'n KdlNode, name: &str) -> Option<&'n KdlNode> {
+        children(node)
+            .iter()
+            .find(|child| child.name().value() == name)
+    }
+
+    fn release(&mut self, node: &KdlNode) -> Option<Release> {
+        let version = self.arg(node, 0)?;
+        self.version(&version);
+        let commit = self.single_arg(node, "commit")?;
+        self.commit(&commit);
+        let created = self.single_arg(node, "created")?;
+        self.created(&created);
+        let source = Self::one(node, "source").and_then(|n| self.arg(n, 0));
+        let repository = Self::one(node, "repository").and_then(|n| self.arg(n, 0));
+        let tags = children_named(node, "tag").flat_map(Self::args).collect();
+        let vars = Self::one(node, "vars")
+            .map(|n| self.vars(n, &[]))
+            .unwrap_or_default();
+        let metadata = Self::one(node, "metadata")
+            .map(|n| self.metadata(n))
+            .unwrap_or_default();
+        let cloud_images =
+            Self::one(node, "cloud-images").and_then(|n| self.cloud_images(n, &vars));
+        let containers = Self::one(node, "container-images")
+            .map(|n| self.container_items(n))
+            .unwrap_or_default();
+        Some(Release {
+            version,
+            commit,
+            created,
+            source,
+            repository,
+            tags,
+            vars,
+            metadata,
+            cloud_images,
+            containers,
+        })
+    }
+
+    fn single_arg(&mut self, node: &KdlNode, name: &str) -> Option<Text> {
+        let child = Self::one(node, name);
+        if child.is_none() {
+            let internal = self.internal(node.name().span());
+            self.diagnostics.push(internal);
+        }
+        self.arg(child?, 0)
+    }
+
+    fn version(&mut self, version: &Text) {
+        let parts: Vec<&str> = version.value.split('.').collect();
+        let numeric = parts.len() <= 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !numeric {
+            self.error(
+                Diagnostic::error(
+                    "glc::decode::invalid-version",
+                    format!("`{}` is not a release version", version.value),
+                )
+                .label(
+                    version.span,
+                    "expected MAJOR, MAJOR.MINOR or MAJOR.MINOR.PATCH",
+                )
+                .help("Garden Linux versions are numbers separated by dots, e.g. \"1877.3\""),
+            );
+        }
+    }
+
+    fn commit(&mut self, commit: &Text) {
+        let value = &commit.value;
+        let hex = value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !(hex && (value.len() == 40 || value.len() == 64)) {
+            self.error(
+                Diagnostic::error(
+                    "glc::decode::invalid-commit",
+                    format!("`{value}` is not a full commit id"),
+                )
+                .label(
+                    commit.span,
+                    format!(
+                        "{} characters; expected 40 (or 64) lowercase hex digits",
+                        value.chars().count()
+                    ),
+                )
+                .help("use the full id, e.g. the output of `git rev-parse HEAD`"),
+            );
+        }
+    }
+
+    fn created(&mut self, created: &Text) {
+        if let Err(error) = created.value.parse::<jiff::Timestamp>() {
+            self.error(
+                Diagnostic::error(
+                    "glc::decode::invalid-timestamp",
+                    format!("`{}` is not an RFC 3339 timestamp", created.value),
+                )
+                .label(created.span, error.to_string())
+                .help("write it like \"2025-03-14T08:00:00Z\""),
+            );
+        }
+    }
+
+    /// A name that templates refer to: an identifier, not one of glc's own.
+    fn template_name(&mut self, name: &Text, what: &str, taken: &[&str]) {
+        let mut chars = name.value.chars();
+        let identifier = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !identifier {
+            let suggestion = name
+                .value
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+            self.error(
+                Diagnostic::error(
+                    "glc::decode::invalid-name",
+                    format!("{what} `{}` cannot be used in templates", name.value),
+                )
+                .label(name.span, "not an identifier")
+                .help(format!(
+                    "use letters, digits and `_`, starting with a letter, e.g. `{suggestion}`"
+                )),
+            );
+        } else if BUILTINS.contains(&name.value.as_str()) || taken.contains(&name.value.as_str()) {
+            self.error(
+                Diagnostic::error(
+                    "glc::decode::shadowed-name",
+                    format!("{what} `{}` hides a value of the same name", name.value),
+                )
+                .label(name.span, "already defined")
+                .help(format!(
+                    "`{}` is already a template value here; choose another name",
+                    name.value
+                )),
+            );
+        }
+    }
+
+    fn vars(&mut self, node: &KdlNode, taken: &[&str]) -> Vec<Var> {
+        let mut vars = Vec::new();
+        for child in children(node) {
+            let name = name_text(child);
+            self.template_name(&name, "variable", taken);
+            if let Some(value) = self.arg(child, 0) {
+                vars.push(Var { name, value });
+            }
+        }
+        vars
+    }
+
+    fn metadata(&mut self, node: &KdlNode) -> Metadata {
+        let changelog = Self::one(node, "changelog").and_then(|n| self.file_ref(n, 0));
+        let mut links = Vec::new();
+        let mut seen: BTreeMap<String, SourceSpan> = BTreeMap::new();
+        for child in children_named(node, "link") {
+            let (Some(name), Some(target)) = (self.arg(child, 0), self.arg(child, 1)) else {
+                continue;
+            };
+            let valid = !name.value.is_empty()
+                && name
+                    .value
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b));
+            if !valid {
+                self.error(
+                    Diagnostic::error(
+                        "glc::decode::invalid-name",
+                        format!(
+                            "link name `{}` is not a valid annotation key part",
+                            name.value
+                        ),
+                    )
+                    .label(name.span, "becomes io.gardenlinux.link.<name>")
+                    .help("use lowercase letters, digits, `-`, `.` and `_`"),
+                );
+            }
+            if let Some(first) = seen.insert(name.value.clone(), name.span) {
+                self.error(
+                    Diagnostic::error(
+                        "glc::decode::duplicate-link",
+                        format!("link `{}` is defined twice", name.value),
+                    )
+                    .label(name.span, "defined again here")
+                    .label(first, "first defined here")
+                    .help("each link name becomes one annotation; keep one"),
+                );
+            }
+            links.push(Link { name, target });
+        }
+        Metadata { changelog, links }
+    }
+
+    fn file_ref(&mut self, node: &KdlNode, index: usize) -> Option<FileRef> {
+        let path = self.arg(node, index)?;
+        let media_type = Self::prop(node, "media-type");
+        if let Some(media_type) = &media_type {
+            self.media_type(media_type);
+        }
+        Some(FileRef { path, media_type })
+    }
+
+    fn media_type(&mut self, media_type: &Text) {
+        let restricted = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 127
+                && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+        };
+        let valid = media_type
+            .value
+            .split_once('/')
+            .is_some_and(|(ty, sub)| restricted(ty) && restricted(sub));
+        if !valid {
+            self.error(
+                Diagnostic::error(
+                    "glc::decode::invalid-media-type",
+                    format!("`{}` is not a media type", media_type.value),
+                )
+                .label(media_type.span, "expected type/subtype")
+                .help("e.g. media-type=\"application/io.gardenlinux.log\""),
+            );
+        }
+    }
+
+    fn cloud_images(&mut self, node: &KdlNode, release_vars: &[Var]) -> Option<CloudImages> {
+        let matrix = self.matrix(Self::one(node, "matrix")?);
+        let mut taken: Vec<&str> = matrix.axes.iter().map(|a| a.name.value.as_str()).collect();
+        taken.extend(release_vars.iter().map(|v| v.name.value.as_str()));
+        let vars = Self::one(node, "vars")
+            .map(|n| self.vars(n, &taken))
+            .unwrap_or_default();
+        let image = self.image(Self::one(node, "image")?)?;
+        Some(CloudImages {
+            matrix,
+            vars,
+            image,
+        })
+    }
+
+    fn matrix(&mut self, node: &KdlNode) -> Matrix {
+        let mut axes: Vec<Axis> = Vec::new();
+        let mut exclude = Vec::new();
+        let mut include = Vec::new();
+        for child in children(node) {
+            match child.name().value() {
+                "exclude" => exclude.push(Selector {
+                    span: child.name().span(),
+                    pairs: Self::props(child),
+                }),
+                "include" => include.push(Selector {
+                    span: child.name().span(),
+                    pairs: Self::props(child),
+                }),
+                axis_name => {
+                    let props = Self::props(child);
+                    let values = Self::args(child).into_iter().map(|value| AxisValue {
+                        value,
+                        props: props.clone(),
+                    });
+                    if let Some(axis) = axes.iter_mut().find(|a| a.name.value == axis_name) {
+                        axis.values.extend(values);
+                    } else {
+                        let name = name_text(child);
+                        self.template_name(&name, "matrix axis", &[]);
+                        axes.push(Axis {
+                            name,
+                            values: values.collect(),
+                        });
+                    }
+                }
+            }
+        }
+        for axis in &axes {
+            let mut seen: BTreeMap<&str, SourceSpan> = BTreeMap::new();
+            for value in &axis.values {
+                if let Some(first) = seen.insert(&value.value.value, value.value.span) {
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            "glc::matrix::duplicate-value",
+                            format!(
+                                "axis `{}` has the value `{}` twice",
+                                axis.name.value, value.value.value
+                            ),
+                        )
+                        .in_file(self.source)
+                        .label(value.value.span, "again here")
+                        .label(first, "first here")
+                        .help("remove one; each value makes its own combinations"),
+                    );
+                }
+            }
+            for (key, _) in axis.values.iter().flat_map(|v| &v.props) {
+                self.template_name(key, "value property", &[]);
+            }
+        }
+        Matrix {
+            span: node.name().span(),
+            axes,
+            exclude,
+            include,
+        }
+    }
+
+    fn image(&mut self, node: &KdlNode) -> Option<ImageTemplate> {
+        let cname = self.arg(node, 0)?;
+        let file =
+            |name: &str, this: &mut Self| Self::one(node, name).and_then(|n| this.file_ref(n, 0));
+        let kernel = file("kernel", self);
+        let initrd = file("initrd", self);
+        let cmdline = file("cmdline", self);
+        let rootfs = file("rootfs", self);
+        let files: Vec<FileRef> = children_named(node, "file")
+            .filter_map(|n| self.file_ref(n, 0))
+            .collect();
+        let attachments = children_named(node, "attach")
+            .filter_map(|n| {
+                Some(Attachment {
+                    kind: self.arg(n, 0)?,
+                    file: self.file_ref(n, 1)?,
+                })
+            })
+            .collect();
+        let apt_repository = Self::one(node, "apt-repository").and_then(|n| {
+            Some(AptRepository {
+                url: self.arg(n, 0)?,
+                dist: Self::prop(n, "dist")?,
+                component: Self::prop(n, "component")?,
+            })
+        });
+        let image = ImageTemplate {
+            cname,
+            kernel,
+            initrd,
+            cmdline,
+            rootfs,
+            files,
+            attachments,
+            apt_repository,
+        };
+        if image.kernel.is_none()
+            && image.initrd.is_none()
+            && image.cmdline.is_none()
+            && image.rootfs.is_none()
+            && image.files.is_empty()
+        {
+            self.error(
+                Diagnostic::error("glc::decode::empty-image", "the image has no files")
+                    .label(
+                        node.name().span(),
+                        "every cloud image needs at least one layer",
+                    )
+                    .help(
+                        "add `rootfs \"…\"`, `kernel \"…\"` or `file \"…\"` inside `image { … }`",
+                    ),
+            );
+        }
+        Some(image)
+    }
+
+    fn container_items(&mut self, node: &KdlNode) -> Vec<ContainerItem> {
+        children(node)
+            .iter()
+            .filter_map(|child| match child.name().value() {
+                "container" => self.container(child).map(ContainerItem::Container),
+                "group" => {
+                    let name = self.arg(child, 0)?;
+                    Some(ContainerItem::Group(Group {
+                        name,
+                        items: self.container_items(child),
+                    }))
+                }
+                "for-each" => Some(ContainerItem::ForEach(ForEach {
+                    items: Self::args(child),
+                    containers: children_named(child, "container")
+                        .filter_map(|c| self.container(c))
+                        .collect(),
+                })),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn container(&mut self, node: &KdlNode) -> Option<ContainerTemplate> {
+        Some(ContainerTemplate {
+            name: self.arg(node, 0)?,
+            from: Self::prop(node, "from")?,
+            reference: Self::prop(node, "ref"),
+            tag: Self::prop(node, "tag"),
+        })
+    }
+}
+
+fn children(node: &KdlNode) -> &[KdlNode] {
+    node.children().map_or(&[][..], KdlDocument::nodes)
+}
+
+fn children_named<'a>(node: &'a KdlNode, name: &'a str) -> impl Iterator<Item = &'a KdlNode> {
+    children(node)
+        .iter()
+        .filter(move |child| child.name().value() == name)
+}

@@ -1,0 +1,735 @@
+//! Stage 4: the model → an expanded plan. Every template rendered, every matrix combination
+//! and `for-each` item made concrete, names checked for clashes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::decode::BUILTINS;
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean, list};
+use crate::model::{
+    CloudImages, ContainerItem, ContainerTemplate, FileRef, Matrix, Release, Selector, Text, Var,
+};
+use crate::plan::{
+    AptRepositoryPlan, AttachmentPlan, Bindings, ContainerPlan, ExpandedPlan, ImagePlan, LinkPlan,
+    MetadataPlan, Origin, PlannedFile, ReleaseInfo, Role,
+};
+use crate::template::{Renderer, Scope};
+
+/// More combinations than this are a mistake in the matrix, not a release.
+pub const MAX_COMBINATIONS: usize = 10_000;
+
+/// Options that change what the plan says, from the command line or the environment.
+#[derive(Debug, Clone, Default)]
+pub struct ExpandOptions {
+    /// `SOURCE_DATE_EPOCH`, which wins over the release's `created`.
+    pub source_date_epoch: Option<i64>,
+}
+
+pub fn expand(
+    release: &Release,
+    options: &ExpandOptions,
+    source: &Arc<SourceFile>,
+) -> Result<ExpandedPlan, Diagnostics> {
+    let mut expander = Expander {
+        renderer: Renderer::new(),
+        diagnostics: Vec::new(),
+        tags: BTreeMap::new(),
+    };
+    let plan = expander.release(release, options);
+    let mut diagnostics = expander.diagnostics;
+    match plan {
+        Some(plan) if diagnostics.is_empty() => Ok(plan),
+        _ => {
+            for diagnostic in &mut diagnostics {
+                diagnostic.source = Some(Arc::clone(source));
+            }
+            Err(diagnostics)
+        }
+    }
+}
+
+struct Expander {
+    renderer: Renderer,
+    diagnostics: Diagnostics,
+    /// Every tag given out so far: what it names and where it was written.
+    tags: BTreeMap<String, (&'static str, Origin)>,
+}
+
+/// One combination of the matrix: axis values, then the properties that came with them.
+#[derive(Debug, Clone)]
+struct Combination {
+    axes: Bindings,
+    extra: Bindings,
+    /// Whether it came from the product (includes may extend only those).
+    from_product: bool,
+}
+
+impl Combination {
+    fn value(&self, key: &str) -> Option<&str> {
+        self.axes.get(key).or_else(|| self.extra.get(key))
+    }
+}
+
+impl Expander {
+    /// Registry tags: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, each used once in the layout.
+    fn claim_tag(&mut self, tag: &str, what: &'static str, origin: &Origin) {
+        let described = origin.bindings.describe();
+        if let Some(problem) = tag_problem(tag) {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "glc::expand::invalid-tag",
+                    format!("{what} `{tag}` is not a valid registry tag"),
+                )
+                .label(
+                    origin.span,
+                    format!("{problem} {described}").trim_end().to_owned(),
+                )
+                .help("tags are 1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or -"),
+            );
+        } else if let Some((first_what, first)) = self.tags.get(tag) {
+            let mut diagnostic = Diagnostic::error(
+                "glc::expand::duplicate-tag",
+                format!("`{tag}` is both {first_what} and {what}"),
+            )
+            .label(
+                origin.span,
+                format!("{what} {described}").trim_end().to_owned(),
+            );
+            if first.span != origin.span {
+                diagnostic = diagnostic.label(
+                    first.span,
+                    format!("{first_what} {}", first.bindings.describe())
+                        .trim_end()
+                        .to_owned(),
+                );
+            }
+            self.diagnostics.push(
+                diagnostic.help("every tag in the layout points at one thing; rename one of them"),
+            );
+        } else {
+            self.tags.insert(tag.to_owned(), (what, origin.clone()));
+        }
+    }
+
+    fn render(&mut self, text: &Text, scope: &Scope, bindings: &Bindings) -> Option<String> {
+        match self.renderer.render(text, scope, bindings) {
+            Ok(value) => Some(value),
+            Err(diagnostic) => {
+                self.diagnostics.push(diagnostic);
+                None
+            }
+        }
+    }
+
+    fn vars(&mut self, vars: &[Var], scope: &mut Scope, bindings: &Bindings) -> bool {
+        let mut ok = true;
+        for var in vars {
+            match self.render(&var.value, scope, bindings) {
+                Some(value) => scope.set(var.name.value.clone(), value),
+                None => ok = false,
+            }
+        }
+        ok
+    }
+
+    fn release(&mut self, release: &Release, options: &ExpandOptions) -> Option<ExpandedPlan> {
+        let info = self.release_info(release, options)?;
+        let none = Bindings::default();
+        let mut scope = Scope::default();
+        scope.set("version", info.version.clone());
+        scope.set("version_major", info.version_major.clone());
+        scope.set("version_minor", info.version_minor.clone());
+        scope.set("version_patch", info.version_patch.clone());
+        scope.set("commit", info.commit.clone());
+        scope.set("commit_short", info.commit_short.clone());
+        scope.set("created", info.created.clone());
+        let repository = release
+            .repository
+            .as_ref()
+            .and_then(|r| self.render(r, &scope, &none));
+        if let Some(repository) = &repository {
+            scope.set("repository", repository.clone());
+        }
+        let source_url = release
+            .source
+            .as_ref()
+            .and_then(|s| self.render(s, &scope, &none));
+        if !self.vars(&release.vars, &mut scope, &none) {
+            // Later templates would only repeat the errors of the variables they use.
+            return None;
+        }
+        let mut tags = Vec::new();
+        for text in &release.tags {
+            if let Some(tag) = self.render(text, &scope, &none) {
+                self.claim_tag(
+                    &tag,
+                    "a release tag",
+                    &Origin {
+                        span: text.span,
+                        bindings: none.clone(),
+                    },
+                );
+                tags.push(tag);
+            }
+        }
+        let metadata = MetadataPlan {
+            changelog: release
+                .metadata
+                .changelog
+                .as_ref()
+                .and_then(|f| self.file(f, Role::Changelog, &scope, &none)),
+            links: release
+                .metadata
+                .links
+                .iter()
+                .filter_map(|link| {
+                    Some(LinkPlan {
+                        name: link.name.value.clone(),
+                        target: self.render(&link.target, &scope, &none)?,
+                    })
+                })
+                .collect(),
+        };
+        let images = release
+            .cloud_images
+            .as_ref()
+            .map(|c| self.images(c, &scope))
+            .unwrap_or_default();
+        let mut containers = Vec::new();
+        self.containers(&release.containers, None, &scope, &mut containers);
+        self.unique_containers(&containers);
+        let info = ReleaseInfo {
+            source: source_url,
+            repository,
+            ..info
+        };
+        Some(ExpandedPlan {
+            release: info,
+            tags,
+            metadata,
+            images,
+            containers: containers.into_iter().map(|(c, _)| c).collect(),
+        })
+    }
+
+    fn release_info(&mut self, release: &Release, options: &ExpandOptions) -> Option<ReleaseInfo> {
+        let version = release.version.value.clone();
+        let mut parts = version.split('.');
+        let mut part = || parts.next().unwrap_or("0").to_owned();
+        let (major, minor, patch) = (part(), part(), part());
+        let created = match options.source_date_epoch {
+            Some(epoch) => {
+                match jiff::Timestamp::from_second(epoch) {
+                    Ok(ts) => ts,
+                    Err(error) => {
+                        self.diagnostics.push(
+                        Diagnostic::error("glc::env::source-date-epoch", format!("SOURCE_DATE_EPOCH={epoch} is out of range: {error}"))
+                            .help("set SOURCE_DATE_EPOCH to seconds since 1970-01-01 UTC, or unset it"),
+                    );
+                        return None;
+                    }
+                }
+            }
+            // decode has checked the timestamp; a failure here still only ends this run.
+            None => release.created.value.parse::<jiff::Timestamp>().ok()?,
+        };
+        let commit = release.commit.value.clone();
+        Some(ReleaseInfo {
+            version,
+            version_major: major,
+            version_minor: minor,
+            version_patch: patch,
+            commit_short: commit.chars().take(8).collect(),
+            commit,
+            created: created.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            source: None,
+            repository: None,
+        })
+    }
+
+    fn file(
+        &mut self,
+        file: &FileRef,
+        role: Role,
+        scope: &Scope,
+        bindings: &Bindings,
+    ) -> Option<PlannedFile> {
+        let path = self.render(&file.path, scope, bindings)?;
+        Some(PlannedFile {
+            path,
+            media_type: file.media_type.as_ref().map(|m| m.value.clone()),
+            role,
+            origin: Origin {
+                span: file.path.span,
+                bindings: bindings.clone(),
+            },
+            media_type_span: file.media_type.as_ref().map(|m| m.span),
+        })
+    }
+
+    fn images(
+        &mut self,
+        cloud: &CloudImages,
+        release_scope: &Scope,
+    ) -> Vec<ImagePlan<PlannedFile>> {
+        let Some(combinations) = self.combinations(&cloud.matrix) else {
+            return Vec::new();
+        };
+        let mut images = Vec::new();
+        let mut cnames: BTreeMap<String, Bindings> = BTreeMap::new();
+        for combination in combinations {
+            let mut scope = release_scope.clone();
+            for (key, value) in combination.axes.0.iter().chain(&combination.extra.0) {
+                scope.set(key.clone(), value.clone());
+            }
+            let bindings = &combination.axes;
+            if !self.vars(&cloud.vars, &mut scope, bindings) {
+                continue;
+            }
+            let template = &cloud.image;
+            let Some(cname) = self.render(&template.cname, &scope, bindings) else {
+                continue;
+            };
+            if let Some(first) = cnames.insert(cname.clone(), bindings.clone()) {
+                self.diagnostics.push(
+                    Diagnostic::error("glc::expand::duplicate-cname", format!("two images have the cname `{cname}`"))
+                        .label(template.cname.span, format!("renders `{cname}` {} and {}", first.describe(), bindings.describe()))
+                        .help("make the cname use every axis whose values differ between these combinations"),
+                );
+                continue;
+            }
+            self.claim_tag(
+                &cname,
+                "a cname",
+                &Origin {
+                    span: template.cname.span,
+                    bindings: bindings.clone(),
+                },
+            );
+            scope.set("cname", cname.clone());
+            let file = |f: &Option<FileRef>, role, this: &mut Self| {
+                f.as_ref()
+                    .and_then(|f| this.file(f, role, &scope, bindings))
+            };
+            let kernel = file(&template.kernel, Role::Kernel, self);
+            let initrd = file(&template.initrd, Role::Initrd, self);
+            let cmdline = file(&template.cmdline, Role::Cmdline, self);
+            let rootfs = file(&template.rootfs, Role::Rootfs, self);
+            let files = template
+                .files
+                .iter()
+                .filter_map(|f| self.file(f, Role::File, &scope, bindings))
+                .collect();
+            let attachments = template
+                .attachments
+                .iter()
+                .filter_map(|a| {
+                    let kind = self.render(&a.kind, &scope, bindings)?;
+                    self.attachment_kind(&kind, &a.kind, bindings);
+                    Some(AttachmentPlan {
+                        kind,
+                        file: self.file(&a.file, Role::Attachment, &scope, bindings)?,
+                    })
+                })
+                .collect();
+            let apt_repository = template.apt_repository.as_ref().and_then(|apt| {
+                Some(AptRepositoryPlan {
+                    url: self.render(&apt.url, &scope, bindings)?,
+                    dist: self.render(&apt.dist, &scope, bindings)?,
+                    component: self.render(&apt.component, &scope, bindings)?,
+                })
+            });
+            images.push(ImagePlan {
+                cname,
+                matrix: bindings.clone(),
+                kernel,
+                initrd,
+                cmdline,
+                rootfs,
+                files,
+                attachments,
+                apt_repository,
+            });
+        }
+        images
+    }
+
+    fn attachment_kind(&mut self, kind: &str, text: &Text, bindings: &Bindings) {
+        let valid = kind
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b));
+        if !valid {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "glc::expand::invalid-attachment-kind",
+                    format!("`{kind}` cannot name an attachment kind"),
+                )
+                .label(
+                    text.span,
+                    format!(
+                        "becomes application/io.gardenlinux.<kind> {}",
+                        bindings.describe()
+                    )
+                    .trim_end()
+                    .to_owned(),
+                )
+                .help("use lowercase letters, digits, `-` and `.`, e.g. \"test-log\""),
+            );
+        }
+    }
+
+    /// The product of the axes, minus `exclude`, plus `include`, in a fixed order: the
+    /// product in axis order (the last axis varying fastest), then included combinations.
+    fn combinations(&mut self, matrix: &Matrix) -> Option<Vec<Combination>> {
+        let count = matrix
+            .axes
+            .iter()
+            .try_fold(1usize, |n, axis| n.checked_mul(axis.values.len()));
+        let count = match count {
+            Some(n) if n <= MAX_COMBINATIONS => n,
+            _ => {
+                let sizes: Vec<String> = matrix
+                    .axes
+                    .iter()
+                    .map(|a| format!("{} {}", a.values.len(), a.name.value))
+                    .collect();
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        "glc::matrix::too-large",
+                        format!("the matrix makes more than {MAX_COMBINATIONS} combinations"),
+                    )
+                    .label(matrix.span, format!("{} values multiply", sizes.join(" × ")))
+                    .help("a release of that many images is not meant; check the axes for repeated or generated values"),
+                );
+                return None;
+            }
+        };
+        let mut combinations = Vec::with_capacity(count);
+        if !matrix.axes.is_empty() {
+            for index in 0..count {
+                let mut rest = index;
+                let mut axes = Vec::with_capacity(matrix.axes.len());
+                let mut extra = Vec::new();
+                for (position, axis) in matrix.axes.iter().enumerate() {
+                    let stride: usize = matrix.axes[position + 1..]
+                        .iter()
+                        .map(|a| a.values.len())
+                        .product();
+                    let value = &axis.values[rest / stride];
+                    rest %= stride;
+                    axes.push((axis.name.value.clone(), value.value.value.clone()));
+                    extra.extend(
+                        value
+                            .props
+                            .iter()
+                            .map(|(k, v)| (k.value.clone(), v.value.clone())),
+                    );
+                }
+                combinations.push(Combination {
+                    axes: Bindings(axes),
+                    extra: Bindings(extra),
+                    from_product: true,
+                });
+            }
+        }
+        for selector in &matrix.exclude {
+            self.exclude(matrix, selector, &mut combinations);
+        }
+        for selector in &matrix.include {
+            self.include(matrix, selector, &mut combinations);
+        }
+        if combinations.is_empty() {
+            self.diagnostics.push(
+                Diagnostic::error("glc::matrix::empty", "the matrix has no combinations")
+                    .label(matrix.span, "makes no images")
+                    .help("add an axis with values, e.g. `arch \"amd64\"`, or an `include`"),
+            );
+            return None;
+        }
+        Some(combinations)
+    }
+
+    fn exclude(
+        &mut self,
+        matrix: &Matrix,
+        selector: &Selector,
+        combinations: &mut Vec<Combination>,
+    ) {
+        let axis_names: Vec<&str> = matrix.axes.iter().map(|a| a.name.value.as_str()).collect();
+        let mut valid = true;
+        for (key, value) in &selector.pairs {
+            let Some(axis) = matrix.axes.iter().find(|a| a.name.value == key.value) else {
+                let help = did_you_mean(&key.value, axis_names.iter().copied()).map_or_else(
+                    || format!("the axes are {}", list(&axis_names)),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        "glc::matrix::unknown-axis",
+                        format!("`exclude` names `{}`, which is not an axis", key.value),
+                    )
+                    .label(key.span, "no such axis")
+                    .help(help),
+                );
+                valid = false;
+                continue;
+            };
+            let values: Vec<&str> = axis.values.iter().map(|v| v.value.value.as_str()).collect();
+            if !values.contains(&value.value.as_str()) {
+                let help = did_you_mean(&value.value, values.iter().copied()).map_or_else(
+                    || format!("`{}` has {}", key.value, list(&values)),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        "glc::matrix::unknown-value",
+                        format!("axis `{}` has no value `{}`", key.value, value.value),
+                    )
+                    .label(value.span, "not a value of this axis")
+                    .help(help),
+                );
+                valid = false;
+            }
+        }
+        if !valid {
+            return;
+        }
+        let before = combinations.len();
+        combinations.retain(|c| {
+            !selector
+                .pairs
+                .iter()
+                .all(|(k, v)| c.axes.get(&k.value) == Some(v.value.as_str()))
+        });
+        if combinations.len() == before {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "glc::matrix::exclude-matches-nothing",
+                    "this `exclude` matches no combination",
+                )
+                .label(selector.span, "excludes nothing")
+                .help("an earlier `exclude` already removed these combinations; remove this one"),
+            );
+        }
+    }
+
+    /// Adds the selector's values to every product combination it does not contradict; if
+    /// there is none, adds a combination of its own, with the properties of the axis values
+    /// it names.
+    fn include(
+        &mut self,
+        matrix: &Matrix,
+        selector: &Selector,
+        combinations: &mut Vec<Combination>,
+    ) {
+        let pairs: Vec<(&str, &str)> = selector
+            .pairs
+            .iter()
+            .map(|(k, v)| (k.value.as_str(), v.value.as_str()))
+            .collect();
+        for (key, _) in &selector.pairs {
+            if BUILTINS.contains(&key.value.as_str()) {
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        "glc::decode::shadowed-name",
+                        format!("`include` sets `{}`, a value glc defines", key.value),
+                    )
+                    .label(key.span, "already defined")
+                    .help("choose another name"),
+                );
+                return;
+            }
+        }
+        let mut matched = false;
+        for combination in combinations.iter_mut().filter(|c| c.from_product) {
+            let fits = pairs
+                .iter()
+                .all(|(k, v)| combination.value(k).is_none_or(|existing| existing == *v));
+            let touches_axis = pairs.iter().any(|(k, _)| combination.axes.get(k).is_some());
+            if fits && touches_axis {
+                for (k, v) in &pairs {
+                    if combination.value(k).is_none() {
+                        combination.extra.0.push(((*k).to_owned(), (*v).to_owned()));
+                    }
+                }
+                matched = true;
+            }
+        }
+        if matched {
+            return;
+        }
+        let mut axes = Vec::new();
+        let mut extra = Vec::new();
+        for axis in &matrix.axes {
+            if let Some((_, value)) = pairs.iter().find(|(k, _)| *k == axis.name.value) {
+                axes.push((axis.name.value.clone(), (*value).to_owned()));
+                if let Some(declared) = axis.values.iter().find(|v| v.value.value == *value) {
+                    extra.extend(
+                        declared
+                            .props
+                            .iter()
+                            .filter(|(k, _)| !pairs.iter().any(|(pk, _)| *pk == k.value))
+                            .map(|(k, v)| (k.value.clone(), v.value.clone())),
+                    );
+                }
+            }
+        }
+        for (k, v) in &pairs {
+            if !matrix.axes.iter().any(|a| a.name.value == *k) {
+                extra.push(((*k).to_owned(), (*v).to_owned()));
+            }
+        }
+        combinations.push(Combination {
+            axes: Bindings(axes),
+            extra: Bindings(extra),
+            from_product: false,
+        });
+    }
+
+    fn containers(
+        &mut self,
+        items: &[ContainerItem],
+        group: Option<&str>,
+        scope: &Scope,
+        out: &mut Vec<(ContainerPlan<PlannedFile>, Origin)>,
+    ) {
+        for item in items {
+            match item {
+                ContainerItem::Container(template) => {
+                    let bindings = group.map_or_else(Bindings::default, |g| {
+                        Bindings(vec![("group".into(), g.into())])
+                    });
+                    if let Some(plan) = self.container(template, group, scope, &bindings) {
+                        out.push(plan);
+                    }
+                }
+                ContainerItem::Group(g) => {
+                    let Some(name) = self.render(&g.name, scope, &Bindings::default()) else {
+                        continue;
+                    };
+                    let mut inner = scope.clone();
+                    inner.set("group", name.clone());
+                    self.containers(&g.items, Some(&name), &inner, out);
+                }
+                ContainerItem::ForEach(each) => {
+                    for item in &each.items {
+                        let mut inner = scope.clone();
+                        inner.set("item", item.value.clone());
+                        let mut bindings = Vec::new();
+                        if let Some(g) = group {
+                            bindings.push(("group".to_owned(), g.to_owned()));
+                        }
+                        bindings.push(("item".to_owned(), item.value.clone()));
+                        for template in &each.containers {
+                            if let Some(plan) =
+                                self.container(template, group, &inner, &Bindings(bindings.clone()))
+                            {
+                                out.push(plan);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn container(
+        &mut self,
+        template: &ContainerTemplate,
+        group: Option<&str>,
+        scope: &Scope,
+        bindings: &Bindings,
+    ) -> Option<(ContainerPlan<PlannedFile>, Origin)> {
+        let name = self.render(&template.name, scope, bindings)?;
+        let mut scope = scope.clone();
+        scope.set("name", name.clone());
+        let from = self.render(&template.from, &scope, bindings);
+        let reference = template
+            .reference
+            .as_ref()
+            .and_then(|r| self.render(r, &scope, bindings));
+        let tag = match &template.tag {
+            Some(tag) => self.render(tag, &scope, bindings)?,
+            None => format!("{name}-{}", scope.get("version").unwrap_or_default()),
+        };
+        let origin = Origin {
+            span: template.name.span,
+            bindings: bindings.clone(),
+        };
+        let tag_origin = Origin {
+            span: template.tag.as_ref().map_or(template.name.span, |t| t.span),
+            bindings: bindings.clone(),
+        };
+        self.claim_tag(&tag, "a container tag", &tag_origin);
+        let from = PlannedFile {
+            path: from?,
+            media_type: None,
+            role: Role::ContainerSource,
+            origin: Origin {
+                span: template.from.span,
+                bindings: bindings.clone(),
+            },
+            media_type_span: None,
+        };
+        Some((
+            ContainerPlan {
+                name,
+                group: group.map(str::to_owned),
+                from,
+                reference,
+                tag,
+            },
+            origin,
+        ))
+    }
+
+    fn unique_containers(&mut self, containers: &[(ContainerPlan<PlannedFile>, Origin)]) {
+        let mut seen: BTreeMap<&str, &Origin> = BTreeMap::new();
+        for (container, origin) in containers {
+            if let Some(first) = seen.insert(&container.name, origin) {
+                let mut diagnostic = Diagnostic::error(
+                    "glc::expand::duplicate-container",
+                    format!("two containers are named `{}`", container.name),
+                )
+                .label(
+                    origin.span,
+                    format!(
+                        "named `{}` here {}",
+                        container.name,
+                        origin.bindings.describe()
+                    )
+                    .trim_end()
+                    .to_owned(),
+                );
+                if first.span != origin.span {
+                    diagnostic = diagnostic.label(first.span, "and here");
+                }
+                self.diagnostics
+                    .push(diagnostic.help("every container needs its own name; rename one"));
+            }
+        }
+    }
+}
+
+fn tag_problem(tag: &str) -> Option<String> {
+    if tag.is_empty() {
+        return Some("it is empty".to_owned());
+    }
+    if tag.len() > 128 {
+        return Some(format!("it is {} bytes long, more than 128", tag.len()));
+    }
+    if let Some(c) = tag
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(*c)))
+    {
+        return Some(format!("`{c}` is not allowed"));
+    }
+    if tag.starts_with(['.', '-']) {
+        return Some("it starts with `.` or `-`".to_owned());
+    }
+    None
+}

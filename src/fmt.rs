@@ -1,0 +1,188 @@
+//! `glc fmt`: re-indents a release file and tidies blank lines and trailing spaces, keeping
+//! everything else as written: comments, quoting, string forms, property order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kdl::{KdlDocument, KdlNode};
+
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use crate::parse::parse;
+
+const INDENT: &str = "    ";
+
+/// The formatted text of `source`, or the parse errors that prevent formatting it.
+pub fn format(source: &Arc<SourceFile>) -> Result<String, Diagnostics> {
+    let document = parse(source)?;
+    let text = source.text();
+    let mut plan = Layout::default();
+    plan.document(&document, 0, text);
+    let formatted = plan.apply(text);
+    // Never hand back a file that means something else.
+    let reparsed = KdlDocument::parse_v2(&formatted)
+        .ok()
+        .map(|d| canonical(&d));
+    if reparsed != Some(canonical(&document)) {
+        return Err(vec![
+            Diagnostic::error(
+                "glc::internal",
+                "glc fmt would change the meaning of this file; it was left as it is",
+            )
+            .in_file(source)
+            .help("this is a bug in glc fmt; please report it with this file"),
+        ]);
+    }
+    Ok(formatted)
+}
+
+fn canonical(document: &KdlDocument) -> String {
+    let mut document = document.clone();
+    document.clear_format_recursive();
+    document.to_string()
+}
+
+/// Line numbers that start a node or close a block, with the depth they belong at, and
+/// lines that lie inside multi-line values (left exactly as written).
+#[derive(Default)]
+struct Layout {
+    indent: BTreeMap<usize, usize>,
+    verbatim: Vec<(usize, usize)>,
+}
+
+impl Layout {
+    fn document(&mut self, document: &KdlDocument, depth: usize, text: &str) {
+        for node in document.nodes() {
+            self.node(node, depth, text);
+        }
+    }
+
+    fn node(&mut self, node: &KdlNode, depth: usize, text: &str) {
+        let start = node.span().offset();
+        if starts_line(text, start) {
+            self.indent.insert(line_of(text, start), depth);
+        }
+        for entry in node.entries() {
+            let span = entry.span();
+            if text[span.offset()..span.offset() + span.len()].contains('\n') {
+                self.verbatim.push((
+                    line_of(text, span.offset()) + 1,
+                    line_of(text, span.offset() + span.len()),
+                ));
+            }
+        }
+        if let Some(children) = node.children() {
+            self.document(children, depth + 1, text);
+            let block_end = node.span().offset() + node.span().len();
+            if let Some(close) = text[..block_end.min(text.len())].rfind('}')
+                && starts_line(text, close)
+            {
+                self.indent.insert(line_of(text, close), depth);
+            }
+        }
+    }
+
+    fn apply(&self, text: &str) -> String {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out: Vec<String> = Vec::with_capacity(lines.len());
+        for (number, line) in lines.iter().enumerate() {
+            if self
+                .verbatim
+                .iter()
+                .any(|(from, to)| (*from..=*to).contains(&number))
+            {
+                out.push((*line).to_owned());
+                continue;
+            }
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
+                // One blank line separates; more, or one at the top of a block, do not.
+                let after_open = out.last().is_none_or(|l| l.trim_end().ends_with('{'));
+                if !after_open && out.last().is_some_and(|l| !l.trim().is_empty()) {
+                    out.push(String::new());
+                }
+                continue;
+            }
+            let depth = self.indent.get(&number).copied().or_else(|| {
+                // A comment takes the depth of the node after it.
+                (trimmed.starts_with("//") || trimmed.starts_with("/*") || trimmed.starts_with('*'))
+                    .then(|| self.indent.range(number..).next().map_or(0, |(_, d)| *d))
+            });
+            match depth {
+                Some(depth) => {
+                    if trimmed == "}" && out.last().is_some_and(|l| l.trim().is_empty()) {
+                        out.pop();
+                    }
+                    out.push(format!("{}{trimmed}", INDENT.repeat(depth)));
+                }
+                None => out.push(line.trim_end().to_owned()),
+            }
+        }
+        while out.last().is_some_and(|l| l.trim().is_empty()) {
+            out.pop();
+        }
+        let mut formatted = out.join("\n");
+        formatted.push('\n');
+        formatted
+    }
+}
+
+/// Replaces `path` with `bytes` so that readers see the old file or the new one, never half.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    let permissions = std::fs::metadata(path)?.permissions();
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().set_permissions(permissions)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn starts_line(text: &str, offset: usize) -> bool {
+    text[..offset]
+        .rsplit('\n')
+        .next()
+        .is_none_or(|before| before.trim().is_empty())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(text: &str) -> String {
+        format(&SourceFile::new("t.kdl", text.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn reindents_nodes_and_comments_and_keeps_quoting() {
+        let input =
+            "release \"1\" {\n  // why\n      commit \"abc\"   \n\n\n  tag \"a\" b\n        }\n";
+        assert_eq!(
+            fmt(input),
+            "release \"1\" {\n    // why\n    commit \"abc\"\n\n    tag \"a\" b\n}\n"
+        );
+    }
+
+    #[test]
+    fn leaves_multi_line_strings_alone() {
+        let input = "a {\n  b \"\"\"\n    x\n      y\n    \"\"\"\n}\n";
+        assert_eq!(
+            fmt(input),
+            "a {\n    b \"\"\"\n    x\n      y\n    \"\"\"\n}\n"
+        );
+    }
+
+    #[test]
+    fn formatted_text_is_a_fixed_point() {
+        let once = fmt(include_str!("../release.kdl"));
+        assert_eq!(fmt(&once), once);
+    }
+}

@@ -1,0 +1,98 @@
+//! glc compiles a Garden Linux release description (`release.kdl`) into a reproducible OCI
+//! image layout. The pipeline has one module a stage:
+//!
+//! parse → check → decode → expand → resolve → (emit)
+//!
+//! Each stage is a function from one value to the next and returns every diagnostic it finds.
+
+pub mod check;
+pub mod decode;
+pub mod diagnostic;
+pub mod expand;
+pub mod fmt;
+pub mod media_type;
+pub mod model;
+pub mod parse;
+pub mod plan;
+pub mod resolve;
+pub mod schema;
+pub mod template;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use plan::ResolvedPlan;
+
+/// Everything besides the release file that changes what glc makes of it.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub allow_outside: bool,
+    /// `SOURCE_DATE_EPOCH`, which wins over the release's `created`.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// A release file read from disk: its text, and the directory its paths are relative to.
+#[derive(Debug, Clone)]
+pub struct ReleaseFile {
+    pub source: Arc<SourceFile>,
+    pub base_dir: PathBuf,
+}
+
+impl ReleaseFile {
+    /// Reads `path`; its name in diagnostics is `path` as given.
+    pub fn read(path: &Path) -> Result<Self, Diagnostics> {
+        let io_error = |error: std::io::Error| {
+            vec![
+                Diagnostic::error(
+                    "glc::io",
+                    format!("cannot read {}: {error}", path.display()),
+                )
+                .help("pass the path of a release file, e.g. `glc check release.kdl`"),
+            ]
+        };
+        let bytes = std::fs::read(path).map_err(io_error)?;
+        let text = String::from_utf8(bytes).map_err(|error| {
+            vec![
+                Diagnostic::error(
+                    "glc::io",
+                    format!(
+                        "{} is not UTF-8 text (invalid byte at offset {})",
+                        path.display(),
+                        error.utf8_error().valid_up_to()
+                    ),
+                )
+                .help("KDL files are UTF-8; convert the file's encoding"),
+            ]
+        })?;
+        let base_dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(Self {
+            source: SourceFile::new(path.to_string_lossy(), text),
+            base_dir,
+        })
+    }
+
+    /// The front end of the pipeline: parse, check, decode, expand and resolve.
+    pub fn compile(&self, options: &Options) -> Result<ResolvedPlan, Diagnostics> {
+        let schema = schema::Schema::builtin().map_err(|error| {
+            vec![Diagnostic::error(
+                "glc::internal",
+                format!("glc's built-in schema is broken: {error}"),
+            )]
+        })?;
+        let document = parse::parse(&self.source)?;
+        check::check(&document, &schema, &self.source)?;
+        let release = decode::decode(&document, &self.source)?;
+        let expand_options = expand::ExpandOptions {
+            source_date_epoch: options.source_date_epoch,
+        };
+        let expanded = expand::expand(&release, &expand_options, &self.source)?;
+        let resolve_options = resolve::ResolveOptions {
+            allow_outside: options.allow_outside,
+        };
+        resolve::resolve(expanded, &self.base_dir, &resolve_options, &self.source)
+    }
+}

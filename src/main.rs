@@ -1,0 +1,245 @@
+//! The `glc` command: turns arguments into calls and errors into exit codes.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use glc::diagnostic::{Diagnostic, Diagnostics};
+use glc::plan::ResolvedPlan;
+use glc::{Options, ReleaseFile};
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+/// Compiles a Garden Linux release description into a reproducible OCI image layout.
+#[derive(Debug, Parser)]
+#[command(name = "glc", version, about)]
+struct Cli {
+    /// How to print errors: for people, or as JSON lines for CI annotations.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human, global = true)]
+    message_format: MessageFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a release file: parse, schema, templates, matrix and files on disk.
+    Check(CompileArgs),
+    /// Print the resolved plan: every image, file, media type, size, container and tag.
+    Plan {
+        #[command(flatten)]
+        args: CompileArgs,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-indent a release file in place, keeping comments and quoting as written.
+    Fmt {
+        file: PathBuf,
+        /// Change nothing; exit 1 if the file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the schema of the release language.
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+struct CompileArgs {
+    /// The release file, e.g. release.kdl.
+    file: PathBuf,
+    /// Accept paths that leave the release file's directory.
+    #[arg(long)]
+    allow_outside: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let reporter = Reporter::new(cli.message_format);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(diagnostics) => {
+            reporter.report(&diagnostics);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Diagnostics> {
+    match command {
+        Command::Check(args) => {
+            let plan = compile(&args)?;
+            let files: usize = plan
+                .images
+                .iter()
+                .map(|i| i.layers().count() + i.attachments.len())
+                .sum();
+            eprintln!(
+                "{}: release {}: {}, {}, {}, {}",
+                args.file.display(),
+                plan.release.version,
+                count(plan.images.len(), "cloud image"),
+                count(files, "image file"),
+                count(plan.containers.len(), "container"),
+                count(plan.tags.len(), "release tag"),
+            );
+            Ok(())
+        }
+        Command::Plan { args, json } => {
+            let plan = compile(&args)?;
+            let text = if json {
+                to_json(&plan)?
+            } else {
+                glc::plan::render_text(&plan)
+            };
+            write_stdout(&text)
+        }
+        Command::Fmt { file, check } => fmt(&file, check),
+        Command::Schema => write_stdout(glc::schema::SOURCE),
+    }
+}
+
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn compile(args: &CompileArgs) -> Result<ResolvedPlan, Diagnostics> {
+    let options = Options {
+        allow_outside: args.allow_outside,
+        source_date_epoch: source_date_epoch()?,
+    };
+    ReleaseFile::read(&args.file)?.compile(&options)
+}
+
+/// `SOURCE_DATE_EPOCH` as <https://reproducible-builds.org/specs/source-date-epoch/> defines it.
+fn source_date_epoch() -> Result<Option<i64>, Diagnostics> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(_) => Ok(None),
+        Ok(value) if value.is_empty() => Ok(None),
+        Ok(value) => value.parse().map(Some).map_err(|_| {
+            vec![
+                Diagnostic::error("glc::env::source-date-epoch", format!("SOURCE_DATE_EPOCH={value:?} is not a number"))
+                    .help("set it to seconds since 1970-01-01 UTC, e.g. `SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`"),
+            ]
+        }),
+    }
+}
+
+fn fmt(file: &std::path::Path, check: bool) -> Result<(), Diagnostics> {
+    let release = ReleaseFile::read(file)?;
+    let formatted = glc::fmt::format(&release.source)?;
+    if formatted == release.source.text() {
+        return Ok(());
+    }
+    if check {
+        return Err(vec![
+            Diagnostic::error(
+                "glc::fmt::unformatted",
+                format!("{} is not formatted", file.display()),
+            )
+            .help(format!("run `glc fmt {}`", file.display())),
+        ]);
+    }
+    glc::fmt::write_atomically(file, formatted.as_bytes()).map_err(|error| {
+        vec![Diagnostic::error(
+            "glc::io",
+            format!("cannot write {}: {error}", file.display()),
+        )]
+    })
+}
+
+fn to_json(plan: &ResolvedPlan) -> Result<String, Diagnostics> {
+    serde_json::to_string_pretty(plan)
+        .map(|mut s| {
+            s.push('\n');
+            s
+        })
+        .map_err(|error| {
+            vec![Diagnostic::error(
+                "glc::internal",
+                format!("cannot serialize the plan: {error}"),
+            )]
+        })
+}
+
+fn write_stdout(text: &str) -> Result<(), Diagnostics> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // A closed pipe (`glc plan | head`) is the reader's choice, not an error.
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(vec![Diagnostic::error(
+                "glc::io",
+                format!("cannot write to standard output: {error}"),
+            )])
+        }
+        _ => Ok(()),
+    }
+}
+
+struct Reporter {
+    format: MessageFormat,
+    handler: GraphicalReportHandler,
+}
+
+impl Reporter {
+    fn new(format: MessageFormat) -> Self {
+        let color = std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(100)
+            .with_links(false);
+        Self { format, handler }
+    }
+
+    fn report(&self, diagnostics: &[Diagnostic]) {
+        let mut out = String::new();
+        for diagnostic in diagnostics {
+            match self.format {
+                MessageFormat::Json => {
+                    if let Ok(line) = serde_json::to_string(&diagnostic.to_json()) {
+                        out.push_str(&line);
+                        out.push('\n');
+                    }
+                }
+                MessageFormat::Human => {
+                    if self.handler.render_report(&mut out, diagnostic).is_err() {
+                        out.push_str(&format!("error: {}\n", diagnostic.message));
+                    }
+                    out.push('\n');
+                }
+            }
+        }
+        if self.format == MessageFormat::Human {
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let file = diagnostics
+                .iter()
+                .find_map(|d| d.source.as_ref())
+                .map(|s| format!(" in {}", s.name()));
+            let noun = if errors == 1 { "error" } else { "errors" };
+            out.push_str(&format!(
+                "glc: {errors} {noun}{}\n",
+                file.unwrap_or_default()
+            ));
+        }
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+    }
+}

@@ -1,0 +1,157 @@
+//! The typed model of a release file, as decoded from the checked KDL document. Templates are
+//! still unrendered; every string keeps the span it came from.
+
+use miette::SourceSpan;
+
+/// A string from the release file and where it was written.
+#[derive(Debug, Clone)]
+pub struct Text {
+    pub value: String,
+    /// The span of the value as written, quotes included.
+    pub span: SourceSpan,
+    /// Byte offset in the file of the string's first character, when offsets inside the string
+    /// map one to one onto the file (no escapes, not multi-line); lets errors point inside it.
+    pub content_offset: Option<usize>,
+}
+
+impl Text {
+    /// The span of bytes `range` of the string's value, or the whole value if they cannot be
+    /// mapped onto the file.
+    #[must_use]
+    pub fn sub_span(&self, range: std::ops::Range<usize>) -> SourceSpan {
+        match self.content_offset {
+            Some(start) if range.end <= self.value.len() && range.start <= range.end => {
+                SourceSpan::from((start + range.start, (range.end - range.start).max(1)))
+            }
+            _ => self.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub version: Text,
+    pub commit: Text,
+    pub created: Text,
+    pub source: Option<Text>,
+    pub repository: Option<Text>,
+    pub tags: Vec<Text>,
+    pub vars: Vec<Var>,
+    pub metadata: Metadata,
+    pub cloud_images: Option<CloudImages>,
+    pub containers: Vec<ContainerItem>,
+}
+
+/// A `vars` entry: a name and a template.
+#[derive(Debug, Clone)]
+pub struct Var {
+    pub name: Text,
+    pub value: Text,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Metadata {
+    pub changelog: Option<FileRef>,
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub name: Text,
+    pub target: Text,
+}
+
+/// A file named by a path template, with an optional explicit media type.
+#[derive(Debug, Clone)]
+pub struct FileRef {
+    pub path: Text,
+    pub media_type: Option<Text>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CloudImages {
+    pub matrix: Matrix,
+    pub vars: Vec<Var>,
+    pub image: ImageTemplate,
+}
+
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    /// The `matrix` node's name, for errors about the matrix as a whole.
+    pub span: SourceSpan,
+    pub axes: Vec<Axis>,
+    pub exclude: Vec<Selector>,
+    pub include: Vec<Selector>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Axis {
+    pub name: Text,
+    pub values: Vec<AxisValue>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AxisValue {
+    pub value: Text,
+    /// Extra template values that travel with this value.
+    pub props: Vec<(Text, Text)>,
+}
+
+/// The properties of an `exclude` or `include` node.
+#[derive(Debug, Clone)]
+pub struct Selector {
+    pub span: SourceSpan,
+    pub pairs: Vec<(Text, Text)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageTemplate {
+    pub cname: Text,
+    pub kernel: Option<FileRef>,
+    pub initrd: Option<FileRef>,
+    pub cmdline: Option<FileRef>,
+    pub rootfs: Option<FileRef>,
+    pub files: Vec<FileRef>,
+    pub attachments: Vec<Attachment>,
+    pub apt_repository: Option<AptRepository>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub kind: Text,
+    pub file: FileRef,
+}
+
+#[derive(Debug, Clone)]
+pub struct AptRepository {
+    pub url: Text,
+    pub dist: Text,
+    pub component: Text,
+}
+
+#[derive(Debug, Clone)]
+pub enum ContainerItem {
+    Container(ContainerTemplate),
+    Group(Group),
+    ForEach(ForEach),
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerTemplate {
+    pub name: Text,
+    pub from: Text,
+    pub reference: Option<Text>,
+    pub tag: Option<Text>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: Text,
+    pub items: Vec<ContainerItem>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForEach {
+    pub items: Vec<Text>,
+    pub containers: Vec<ContainerTemplate>,
+}

@@ -1,0 +1,306 @@
+//! The plan: every template rendered, every combination concrete. `expand` makes a plan of
+//! paths, `resolve` a plan of files found on disk; `glc plan --json` prints the latter.
+
+use std::path::PathBuf;
+
+use miette::SourceSpan;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan<F, C> {
+    pub release: ReleaseInfo,
+    /// Tags of the release index.
+    pub tags: Vec<String>,
+    pub metadata: MetadataPlan<F>,
+    pub images: Vec<ImagePlan<F>>,
+    pub containers: Vec<ContainerPlan<C>>,
+}
+
+/// A plan whose files are rendered paths, not yet looked up.
+pub type ExpandedPlan = Plan<PlannedFile, PlannedFile>;
+/// A plan whose files were found on disk, with sizes and media types.
+pub type ResolvedPlan = Plan<ResolvedFile, ContainerSource>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseInfo {
+    pub version: String,
+    pub version_major: String,
+    pub version_minor: String,
+    pub version_patch: String,
+    pub commit: String,
+    pub commit_short: String,
+    /// RFC 3339 UTC; from `created`, or from `SOURCE_DATE_EPOCH` when set.
+    pub created: String,
+    pub source: Option<String>,
+    pub repository: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetadataPlan<F> {
+    pub changelog: Option<F>,
+    pub links: Vec<LinkPlan>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkPlan {
+    pub name: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImagePlan<F> {
+    pub cname: String,
+    /// The combination's axis values, in the matrix's axis order.
+    pub matrix: Bindings,
+    pub kernel: Option<F>,
+    pub initrd: Option<F>,
+    pub cmdline: Option<F>,
+    pub rootfs: Option<F>,
+    pub files: Vec<F>,
+    pub attachments: Vec<AttachmentPlan<F>>,
+    pub apt_repository: Option<AptRepositoryPlan>,
+}
+
+impl<F> ImagePlan<F> {
+    /// The image's layers in manifest order: kernel, initrd, cmdline, rootfs, then every file.
+    pub fn layers(&self) -> impl Iterator<Item = &F> {
+        [&self.kernel, &self.initrd, &self.cmdline, &self.rootfs]
+            .into_iter()
+            .flatten()
+            .chain(&self.files)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentPlan<F> {
+    pub kind: String,
+    pub file: F,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AptRepositoryPlan {
+    pub url: String,
+    pub dist: String,
+    pub component: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerPlan<C> {
+    pub name: String,
+    pub group: Option<String>,
+    pub from: C,
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub tag: String,
+}
+
+/// Name/value pairs kept in order; serialized as a JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bindings(pub Vec<(String, String)>);
+
+impl Bindings {
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// "for platform=aws arch=arm64", or "" when there is nothing to say.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        if self.0.is_empty() {
+            return String::new();
+        }
+        let pairs: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("for {}", pairs.join(" "))
+    }
+}
+
+impl Serialize for Bindings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// What a file is in the release; chooses its default media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Kernel,
+    Initrd,
+    Cmdline,
+    Rootfs,
+    File,
+    Attachment,
+    Changelog,
+    ContainerSource,
+}
+
+/// Where a rendered string came from, for diagnostics.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub span: SourceSpan,
+    pub bindings: Bindings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedFile {
+    pub path: String,
+    pub media_type: Option<String>,
+    pub role: Role,
+    #[serde(skip)]
+    pub origin: Origin,
+    #[serde(skip)]
+    pub media_type_span: Option<SourceSpan>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    File,
+    /// Packed into a deterministic tar when built.
+    Directory,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedFile {
+    /// The path as rendered, relative to the release file's directory.
+    pub path: String,
+    #[serde(skip)]
+    pub absolute: PathBuf,
+    pub kind: FileKind,
+    /// Bytes of the file, or of every regular file in the directory.
+    pub size: u64,
+    pub media_type: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// A directory with `oci-layout` and `index.json`.
+    OciLayout,
+    /// A tar of such a directory.
+    OciArchive,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerSource {
+    pub path: String,
+    #[serde(skip)]
+    pub absolute: PathBuf,
+    pub kind: SourceKind,
+}
+
+/// The plan for people: one line a file, aligned.
+#[must_use]
+pub fn render_text(plan: &ResolvedPlan) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let r = &plan.release;
+    let _ = writeln!(
+        out,
+        "release {} (commit {}, created {})",
+        r.version, r.commit_short, r.created
+    );
+    if let Some(repository) = &r.repository {
+        let _ = writeln!(out, "repository {repository}");
+    }
+    let _ = writeln!(out, "tags {}", plan.tags.join(" "));
+    let _ = writeln!(out, "\nmetadata");
+    if let Some(changelog) = &plan.metadata.changelog {
+        file_line(&mut out, "changelog", changelog);
+    }
+    for link in &plan.metadata.links {
+        let _ = writeln!(out, "  link {:<16} {}", link.name, link.target);
+    }
+    let _ = writeln!(out, "\ncloud images ({})", plan.images.len());
+    for image in &plan.images {
+        let _ = writeln!(out, "  {}  {}", image.cname, image.matrix.describe());
+        for (role, file) in [
+            ("kernel", &image.kernel),
+            ("initrd", &image.initrd),
+            ("cmdline", &image.cmdline),
+            ("rootfs", &image.rootfs),
+        ] {
+            if let Some(file) = file {
+                file_line(&mut out, role, file);
+            }
+        }
+        for file in &image.files {
+            file_line(&mut out, "file", file);
+        }
+        for attachment in &image.attachments {
+            file_line(
+                &mut out,
+                &format!("attach {}", attachment.kind),
+                &attachment.file,
+            );
+        }
+        if let Some(apt) = &image.apt_repository {
+            let _ = writeln!(
+                out,
+                "    apt-repository {} {} {}",
+                apt.url, apt.dist, apt.component
+            );
+        }
+    }
+    let _ = writeln!(out, "\ncontainers ({})", plan.containers.len());
+    for c in &plan.containers {
+        let name = c
+            .group
+            .as_ref()
+            .map_or_else(|| c.name.clone(), |g| format!("{g}/{}", c.name));
+        let kind = match c.from.kind {
+            SourceKind::OciLayout => "oci-layout",
+            SourceKind::OciArchive => "oci-archive",
+        };
+        let _ = writeln!(
+            out,
+            "  {name:<28} tag {:<32} from {} ({kind})",
+            c.tag, c.from.path
+        );
+    }
+    out
+}
+
+fn file_line(out: &mut String, role: &str, file: &ResolvedFile) {
+    use std::fmt::Write;
+    let dir = if file.kind == FileKind::Directory {
+        "/"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "    {role:<18} {:>10}  {:<58} {}{dir}",
+        human_size(file.size),
+        file.media_type,
+        file.path
+    );
+}
+
+/// 1536 → "1.5 KiB".
+#[must_use]
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1024 * 10 && unit < UNITS.len() - 1 {
+        value /= 1024;
+        unit += 1;
+    }
+    if unit == 0 && bytes >= 1024 {
+        // One decimal for the first unit up, where it still says something.
+        let tenths = bytes * 10 / 1024;
+        return format!("{}.{} KiB", tenths / 10, tenths % 10);
+    }
+    format!("{value} {}", UNITS[unit])
+}

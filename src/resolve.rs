@@ -1,0 +1,401 @@
+//! Stage 5: the expanded plan → a plan of files found on disk, with kinds, sizes and media
+//! types. Every problem with every file is reported in one run.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use crate::media_type;
+use crate::plan::{
+    AttachmentPlan, ContainerPlan, ContainerSource, ExpandedPlan, FileKind, ImagePlan,
+    MetadataPlan, PlannedFile, ResolvedFile, ResolvedPlan, SourceKind,
+};
+
+#[derive(Debug, Clone, Default)]
+pub struct ResolveOptions {
+    /// Accept paths that leave the release file's directory.
+    pub allow_outside: bool,
+}
+
+pub fn resolve(
+    plan: ExpandedPlan,
+    base: &Path,
+    options: &ResolveOptions,
+    source: &Arc<SourceFile>,
+) -> Result<ResolvedPlan, Diagnostics> {
+    let base = match base.canonicalize() {
+        Ok(base) => base,
+        Err(error) => {
+            return Err(vec![Diagnostic::error(
+                "glc::io",
+                format!(
+                    "cannot open the release file's directory {}: {error}",
+                    base.display()
+                ),
+            )]);
+        }
+    };
+    let mut resolver = Resolver {
+        base,
+        options,
+        diagnostics: Vec::new(),
+    };
+    let metadata = MetadataPlan {
+        changelog: plan
+            .metadata
+            .changelog
+            .as_ref()
+            .and_then(|f| resolver.file(f)),
+        links: plan.metadata.links,
+    };
+    let images = plan
+        .images
+        .into_iter()
+        .map(|image| resolver.image(image))
+        .collect();
+    let containers = plan
+        .containers
+        .into_iter()
+        .filter_map(|c| {
+            let from = resolver.container_source(&c.from)?;
+            Some(ContainerPlan {
+                name: c.name,
+                group: c.group,
+                from,
+                reference: c.reference,
+                tag: c.tag,
+            })
+        })
+        .collect();
+    if resolver.diagnostics.is_empty() {
+        Ok(ResolvedPlan {
+            release: plan.release,
+            tags: plan.tags,
+            metadata,
+            images,
+            containers,
+        })
+    } else {
+        for diagnostic in &mut resolver.diagnostics {
+            diagnostic.source = Some(Arc::clone(source));
+        }
+        Err(resolver.diagnostics)
+    }
+}
+
+struct Resolver<'a> {
+    /// The release file's directory, canonical.
+    base: PathBuf,
+    options: &'a ResolveOptions,
+    diagnostics: Diagnostics,
+}
+
+impl Resolver<'_> {
+    fn fail(
+        &mut self,
+        file: &PlannedFile,
+        code: &'static str,
+        message: String,
+        label: &str,
+        help: String,
+    ) {
+        let described = file.origin.bindings.describe();
+        self.diagnostics.push(
+            Diagnostic::error(code, message)
+                .label(
+                    file.origin.span,
+                    format!("{label} {described}").trim_end().to_owned(),
+                )
+                .help(help),
+        );
+    }
+
+    fn image(&mut self, image: ImagePlan<PlannedFile>) -> ImagePlan<ResolvedFile> {
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        for file in image
+            .layers()
+            .chain(image.attachments.iter().map(|a| &a.file))
+        {
+            if !seen.insert(&file.path) {
+                self.fail(
+                    file,
+                    "glc::resolve::duplicate-file",
+                    format!("`{}` is listed twice in image `{}`", file.path, image.cname),
+                    "listed again here",
+                    "each file is one layer or attachment; remove the repeated one".to_owned(),
+                );
+            }
+        }
+        // A file that fails adds a diagnostic, and then the whole plan is discarded; so the
+        // images may simply leave it out here.
+        let one = |f: &Option<PlannedFile>, this: &mut Self| f.as_ref().and_then(|f| this.file(f));
+        ImagePlan {
+            kernel: one(&image.kernel, self),
+            initrd: one(&image.initrd, self),
+            cmdline: one(&image.cmdline, self),
+            rootfs: one(&image.rootfs, self),
+            files: image.files.iter().filter_map(|f| self.file(f)).collect(),
+            attachments: image
+                .attachments
+                .iter()
+                .filter_map(|a| {
+                    Some(AttachmentPlan {
+                        kind: a.kind.clone(),
+                        file: self.file(&a.file)?,
+                    })
+                })
+                .collect(),
+            cname: image.cname,
+            matrix: image.matrix,
+            apt_repository: image.apt_repository,
+        }
+    }
+
+    /// The file's path inside the release directory, or None after reporting why not.
+    fn locate(&mut self, file: &PlannedFile) -> Option<PathBuf> {
+        let relative = Path::new(&file.path);
+        if file.path.is_empty() {
+            self.fail(
+                file,
+                "glc::resolve::empty-path",
+                "the path is empty".to_owned(),
+                "renders to \"\"",
+                "name a file relative to the release file".to_owned(),
+            );
+            return None;
+        }
+        if !self.options.allow_outside {
+            let mut depth: usize = 0;
+            let mut leaves = relative.is_absolute();
+            for component in relative.components() {
+                match component {
+                    Component::ParentDir => match depth.checked_sub(1) {
+                        Some(d) => depth = d,
+                        None => leaves = true,
+                    },
+                    Component::Normal(_) => depth += 1,
+                    Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+                }
+            }
+            if leaves {
+                self.fail(
+                    file,
+                    "glc::resolve::outside",
+                    format!("`{}` is outside the release file's directory", file.path),
+                    "leaves the release directory",
+                    "keep artifacts next to the release file, or pass --allow-outside".to_owned(),
+                );
+                return None;
+            }
+        }
+        let full = self.base.join(relative);
+        match full.canonicalize() {
+            Ok(canonical) => {
+                if !self.options.allow_outside && !canonical.starts_with(&self.base) {
+                    self.fail(
+                        file,
+                        "glc::resolve::outside",
+                        format!(
+                            "`{}` is a symlink to {}, outside the release file's directory",
+                            file.path,
+                            canonical.display()
+                        ),
+                        "points outside the release directory",
+                        "copy the file next to the release file, or pass --allow-outside"
+                            .to_owned(),
+                    );
+                    return None;
+                }
+                Some(canonical)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let dangling = fs::symlink_metadata(&full).is_ok();
+                let what = if dangling {
+                    "is a symlink to nothing"
+                } else {
+                    "not found"
+                };
+                let help = missing_help(&full, relative);
+                self.fail(
+                    file,
+                    "glc::resolve::missing-file",
+                    format!("`{}` {what}", file.path),
+                    &format!("`{}` {what}", file.path),
+                    help,
+                );
+                None
+            }
+            Err(error) => {
+                self.fail(
+                    file,
+                    "glc::io",
+                    format!("cannot open `{}`: {error}", file.path),
+                    "cannot be opened",
+                    "check its permissions".to_owned(),
+                );
+                None
+            }
+        }
+    }
+
+    fn file(&mut self, file: &PlannedFile) -> Option<ResolvedFile> {
+        let absolute = self.locate(file)?;
+        let metadata = match fs::metadata(&absolute) {
+            Ok(m) => m,
+            Err(error) => {
+                self.fail(
+                    file,
+                    "glc::io",
+                    format!("cannot open `{}`: {error}", file.path),
+                    "cannot be opened",
+                    "check its permissions".to_owned(),
+                );
+                return None;
+            }
+        };
+        let (kind, size) = if metadata.is_file() {
+            (FileKind::File, metadata.len())
+        } else if metadata.is_dir() {
+            (FileKind::Directory, directory_size(&absolute))
+        } else {
+            self.fail(
+                file,
+                "glc::resolve::not-a-file",
+                format!("`{}` is neither a regular file nor a directory", file.path),
+                "a device, fifo or socket",
+                "name a regular file, or a directory to pack as a tar".to_owned(),
+            );
+            return None;
+        };
+        let name = absolute
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let inferred = file
+            .media_type
+            .clone()
+            .or_else(|| media_type::for_role(file.role).map(str::to_owned))
+            .or_else(|| {
+                media_type::for_name(&file.path)
+                    .or_else(|| media_type::for_name(&name))
+                    .map(str::to_owned)
+            })
+            .or_else(|| {
+                (kind == FileKind::Directory)
+                    .then(|| "application/vnd.oci.image.layer.v1.tar".to_owned())
+            });
+        let Some(media_type) = inferred else {
+            let extension = Path::new(&file.path)
+                .extension()
+                .map_or_else(String::new, |e| format!(".{}", e.to_string_lossy()));
+            let known: Vec<&str> = media_type::TABLE
+                .iter()
+                .map(|(suffix, _)| *suffix)
+                .collect();
+            let what = if extension.is_empty() {
+                "has no extension".to_owned()
+            } else {
+                format!("`{extension}` is not a known extension")
+            };
+            self.fail(
+                file,
+                "glc::resolve::unknown-media-type",
+                format!("no media type known for `{}`", file.path),
+                &what,
+                format!(
+                    "set one on the node, e.g. media-type=\"application/octet-stream\", or use a known extension: {}",
+                    known.join(" ")
+                ),
+            );
+            return None;
+        };
+        Some(ResolvedFile {
+            path: file.path.clone(),
+            absolute,
+            kind,
+            size,
+            media_type,
+            role: file.role,
+        })
+    }
+
+    fn container_source(&mut self, file: &PlannedFile) -> Option<ContainerSource> {
+        let absolute = self.locate(file)?;
+        let kind = if absolute.is_dir() {
+            if absolute.join("oci-layout").is_file() && absolute.join("index.json").is_file() {
+                SourceKind::OciLayout
+            } else {
+                self.fail(
+                    file,
+                    "glc::resolve::not-oci",
+                    format!("`{}` is a directory but not an OCI image layout", file.path),
+                    "no oci-layout and index.json here",
+                    "point `from` at a directory written by `skopeo copy … oci:DIR`, podman or buildah".to_owned(),
+                );
+                return None;
+            }
+        } else if is_tar(&absolute) {
+            SourceKind::OciArchive
+        } else {
+            self.fail(
+                file,
+                "glc::resolve::not-oci",
+                format!("`{}` is neither an OCI image layout directory nor an OCI archive", file.path),
+                "not a tar archive",
+                "point `from` at a layout directory or an uncompressed OCI archive (`skopeo copy … oci-archive:FILE`)".to_owned(),
+            );
+            return None;
+        };
+        Some(ContainerSource {
+            path: file.path.clone(),
+            absolute,
+            kind,
+        })
+    }
+}
+
+/// What to say about a missing file: a near name in its directory, or the missing directory.
+fn missing_help(full: &Path, relative: &Path) -> String {
+    let (Some(dir), Some(name)) = (full.parent(), full.file_name()) else {
+        return "paths are relative to the release file's directory".to_owned();
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        let shown = relative
+            .parent()
+            .map_or_else(String::new, |p| p.display().to_string());
+        return format!(
+            "the directory `{shown}` does not exist; paths are relative to the release file's directory"
+        );
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    match crate::diagnostic::did_you_mean(&name.to_string_lossy(), names.iter().map(String::as_str)) {
+        Some(near) => format!("did you mean `{near}`?"),
+        None => "build the artifact first, or fix the path; paths are relative to the release file's directory".to_owned(),
+    }
+}
+
+/// A POSIX tar has "ustar" at offset 257 of its first header.
+fn is_tar(path: &Path) -> bool {
+    let mut header = [0u8; 512];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok()
+        && &header[257..262] == b"ustar"
+}
+
+fn directory_size(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}

@@ -48,7 +48,11 @@ enum Command {
         check: bool,
     },
     /// Print the schema of the release language.
-    Schema,
+    Schema {
+        /// Print it as the Markdown language reference instead of KDL.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,7 +106,16 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             write_stdout(&text)
         }
         Command::Fmt { file, check } => fmt(&file, check),
-        Command::Schema => write_stdout(glc::schema::SOURCE),
+        Command::Schema { markdown: false } => write_stdout(glc::schema::SOURCE),
+        Command::Schema { markdown: true } => {
+            let schema = glc::schema::Schema::builtin().map_err(|error| {
+                vec![Diagnostic::error(
+                    "glc::internal",
+                    format!("glc's built-in schema is broken: {error}"),
+                )]
+            })?;
+            write_stdout(&schema.to_markdown())
+        }
     }
 }
 

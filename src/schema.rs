@@ -283,6 +283,133 @@ fn read_node_def(node: &KdlNode) -> Result<NodeDef, String> {
     Ok(def)
 }
 
+impl Schema {
+    /// The language reference as Markdown, one section a node in the order a release file
+    /// nests them; docs/language.md carries this text.
+    #[must_use]
+    pub fn to_markdown(&self) -> String {
+        let mut order: Vec<&str> = Vec::new();
+        let mut stack: Vec<&str> = self
+            .document
+            .children
+            .iter()
+            .rev()
+            .map(|r| r.name.as_str())
+            .collect();
+        while let Some(name) = stack.pop() {
+            if order.contains(&name) {
+                continue;
+            }
+            order.push(name);
+            if let Some(def) = self.node(name) {
+                let nested = def.children.iter().chain(def.any_child.as_ref()).rev();
+                stack.extend(nested.map(|r| r.name.as_str()));
+            }
+        }
+        let mut out = String::new();
+        for name in order {
+            let Some(def) = self.node(name) else { continue };
+            let free = self
+                .nodes
+                .values()
+                .any(|d| d.any_child.as_ref().is_some_and(|r| r.name == name));
+            let title = if free {
+                format!("`<{name}>`")
+            } else {
+                format!("`{name}`")
+            };
+            out.push_str(&format!("### {title}\n\n{}\n\n", def.doc));
+            let mut parents: Vec<String> = self
+                .parents_of(name)
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect();
+            parents.extend(
+                self.nodes
+                    .values()
+                    .filter(|d| d.any_child.as_ref().is_some_and(|r| r.name == name))
+                    .map(|d| format!("`{}` (any name)", d.name)),
+            );
+            if self.document.child(name).is_some() {
+                parents.push("the top of the file".to_owned());
+            }
+            out.push_str(&format!("Inside: {}.\n\n", parents.join(", ")));
+            let mut rows = Vec::new();
+            for arg in &def.args {
+                let needed = if arg.optional { "optional" } else { "required" };
+                rows.push(format!(
+                    "| argument | `{}` | {} | {needed} |",
+                    arg.name,
+                    type_name(arg.ty)
+                ));
+            }
+            if let Some(rest) = &def.rest {
+                rows.push(format!(
+                    "| arguments | `{}`… | {} | at least {} |",
+                    rest.name,
+                    type_name(rest.ty),
+                    rest.min
+                ));
+            }
+            for prop in &def.props {
+                let needed = if prop.required {
+                    "required"
+                } else {
+                    "optional"
+                };
+                rows.push(format!(
+                    "| property | `{}=` | {} | {needed} |",
+                    prop.name,
+                    type_name(prop.ty)
+                ));
+            }
+            if let Some(any) = &def.any_props {
+                rows.push(format!(
+                    "| properties | any name | {} | at least {} |",
+                    type_name(any.ty),
+                    any.min
+                ));
+            }
+            for rule in &def.children {
+                let count = match (rule.required, rule.repeat) {
+                    (true, true) => "one or more",
+                    (true, false) => "exactly one",
+                    (false, true) => "any number",
+                    (false, false) => "at most one",
+                };
+                rows.push(format!("| child | `{}` | node | {count} |", rule.name));
+            }
+            if let Some(rule) = &def.any_child {
+                let count = if rule.repeat {
+                    "any number, names may repeat"
+                } else {
+                    "any number, each name once"
+                };
+                rows.push(format!(
+                    "| children | any name, shaped like `<{}>` | node | {count} |",
+                    rule.name
+                ));
+            }
+            if !rows.is_empty() {
+                out.push_str("| what | name | type | how many |\n|---|---|---|---|\n");
+                out.push_str(&rows.join("\n"));
+                out.push_str("\n\n");
+            }
+        }
+        out
+    }
+}
+
+fn type_name(ty: ValueType) -> &'static str {
+    match ty {
+        ValueType::String => "string",
+        ValueType::Template => "template",
+        ValueType::Path => "path (template)",
+        ValueType::Integer => "integer",
+        ValueType::Boolean => "boolean",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,46 @@
+//! All integration tests, in one binary: they run the real `glc` executable.
+#![allow(clippy::must_use_candidate)]
+
+mod commands;
+mod fixtures;
+mod robustness;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub fn glc() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("glc").expect("the glc binary is built for tests");
+    cmd.env("NO_COLOR", "1").env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Compares `actual` with the file `expected`; with `GLC_BLESS=1` rewrites the file instead.
+pub fn assert_matches_file(actual: &str, expected: &Path) {
+    if std::env::var_os("GLC_BLESS").is_some() {
+        std::fs::write(expected, actual).expect("write snapshot");
+        return;
+    }
+    let wanted = std::fs::read_to_string(expected).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing; run with GLC_BLESS=1 to create it",
+            expected.display()
+        )
+    });
+    assert!(
+        wanted == actual,
+        "output differs from {}\n--- expected\n{wanted}\n--- actual\n{actual}\n(run with GLC_BLESS=1 to accept)",
+        expected.display()
+    );
+}

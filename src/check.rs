@@ -40,6 +40,23 @@ impl Checker<'_> {
     }
 
     fn node(&mut self, node: &KdlNode, def: &NodeDef) {
+        let annotations = node
+            .ty()
+            .into_iter()
+            .chain(node.entries().iter().filter_map(KdlEntry::ty));
+        for annotation in annotations {
+            let diagnostic = self
+                .error(
+                    "glc::schema::type-annotation",
+                    "type annotations are not used in release files",
+                )
+                .label(annotation.span(), "remove this annotation")
+                .help(format!(
+                    "glc reads every value as written; remove `({})`",
+                    annotation.value()
+                ));
+            self.diagnostics.push(diagnostic);
+        }
         self.arguments(node, def);
         self.properties(node, def);
         if def.takes_children() {
@@ -50,11 +67,9 @@ impl Checker<'_> {
                     "glc::schema::unexpected-children",
                     format!("`{}` takes no children", node.name().value()),
                 )
-                .label(children.span(), "remove this block")
-                .label(
-                    node.name().span(),
-                    "this node has only arguments and properties",
-                );
+                .label(node.name().span(), "takes only arguments and properties")
+                .label(children.span(), "this block")
+                .help(format!("remove the `{{ … }}` block; {}", usage_help(def)));
             self.diagnostics.push(diagnostic);
         }
     }
@@ -221,10 +236,14 @@ impl Checker<'_> {
             expected,
             ValueType::String | ValueType::Template | ValueType::Path
         ) {
-            format!(
-                "quote it to make it a string: \"{}\"",
-                written.trim_start_matches('#')
-            )
+            match value {
+                KdlValue::Integer(_) | KdlValue::Float(_) => {
+                    format!("quote it to make it a string: \"{written}\"")
+                }
+                _ => {
+                    format!("write text in quotes here; `{written}` is a KDL keyword, not a string")
+                }
+            }
         } else {
             format!("write {} here", expected.describe())
         };
@@ -250,7 +269,10 @@ impl Checker<'_> {
         for child in nodes {
             let child_name = child.name().value();
             let Some(rule) = def.child(child_name).or(def.any_child.as_ref()) else {
-                self.unknown_node(def, parent, child);
+                if let Some(meant) = self.unknown_node(def, parent, child) {
+                    // The misspelt node stands for the one it meant; do not also call that missing.
+                    first_seen.entry(meant).or_insert(child.name().span());
+                }
                 continue;
             };
             if let Some(first) = first_seen.get(child_name) {
@@ -258,7 +280,7 @@ impl Checker<'_> {
                     let diagnostic = self
                         .error(
                             "glc::schema::repeated-node",
-                            format!("`{child_name}` may appear only once in {}", where_(parent)),
+                            format!("`{child_name}` may appear only once {}", place(parent)),
                         )
                         .label(child.name().span(), "repeated here")
                         .label(*first, "first here")
@@ -283,11 +305,11 @@ impl Checker<'_> {
                 let (label_span, label) = match parent {
                     Some(parent) => (
                         parent.name().span(),
-                        format!("needs a `{}` node inside", rule.name),
+                        format!("needs {} `{}` node inside", article(&rule.name), rule.name),
                     ),
                     None => (
                         SourceSpan::from((0, 0)),
-                        format!("needs a `{}` node", rule.name),
+                        format!("needs {} `{}` node", article(&rule.name), rule.name),
                     ),
                 };
                 let example = self
@@ -297,7 +319,12 @@ impl Checker<'_> {
                 let diagnostic = self
                     .error(
                         "glc::schema::missing-node",
-                        format!("{} needs a `{}` node", where_(parent), rule.name),
+                        format!(
+                            "{} needs {} `{}` node",
+                            subject(parent),
+                            article(&rule.name),
+                            rule.name
+                        ),
                     )
                     .label(label_span, label)
                     .help(format!("add `{example}`"));
@@ -306,15 +333,22 @@ impl Checker<'_> {
         }
     }
 
-    fn unknown_node(&mut self, def: &NodeDef, parent: Option<&KdlNode>, child: &KdlNode) {
+    /// Reports a node the rules do not allow; returns the name it probably meant.
+    fn unknown_node<'d>(
+        &mut self,
+        def: &'d NodeDef,
+        parent: Option<&KdlNode>,
+        child: &KdlNode,
+    ) -> Option<&'d str> {
         let child_name = child.name().value();
         let allowed: Vec<&str> = def.children.iter().map(|rule| rule.name.as_str()).collect();
-        let help = if let Some(suggestion) = did_you_mean(child_name, allowed.iter().copied()) {
+        let suggestion = did_you_mean(child_name, allowed.iter().copied());
+        let help = if let Some(suggestion) = suggestion {
             format!("did you mean `{suggestion}`?")
         } else {
             let elsewhere = self.schema.parents_of(child_name);
             if elsewhere.is_empty() {
-                format!("{} takes {}", where_(parent), list(&allowed))
+                format!("{} takes {}", subject(parent), list(&allowed))
             } else {
                 format!("`{child_name}` belongs inside {}", list(&elsewhere))
             }
@@ -322,18 +356,36 @@ impl Checker<'_> {
         let diagnostic = self
             .error(
                 "glc::schema::unknown-node",
-                format!("unknown node `{child_name}` in {}", where_(parent)),
+                format!("unknown node `{child_name}` {}", place(parent)),
             )
             .label(child.name().span(), "not allowed here")
             .help(help);
         self.diagnostics.push(diagnostic);
+        suggestion
     }
 }
 
-fn where_(parent: Option<&KdlNode>) -> String {
+/// "in `matrix`", or "at the top of the file".
+fn place(parent: Option<&KdlNode>) -> String {
+    match parent {
+        Some(node) => format!("in `{}`", node.name().value()),
+        None => "at the top of the file".to_owned(),
+    }
+}
+
+/// "`matrix`", or "a release file".
+fn subject(parent: Option<&KdlNode>) -> String {
     match parent {
         Some(node) => format!("`{}`", node.name().value()),
-        None => "the top of the file".to_owned(),
+        None => "a release file".to_owned(),
+    }
+}
+
+fn article(name: &str) -> &'static str {
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }
 
@@ -361,7 +413,13 @@ fn example_of(def: &NodeDef) -> String {
     for prop in def.props.iter().filter(|p| p.required) {
         out.push_str(&format!(" {}=<…>", prop.name));
     }
-    if def.children.iter().any(|rule| rule.required) {
+    if let Some(any) = &def.any_props {
+        out.push_str(&format!(
+            " <name>=\"<value>\"{}",
+            if any.min > 1 { "…" } else { "" }
+        ));
+    }
+    if def.takes_children() {
         out.push_str(" { … }");
     }
     out

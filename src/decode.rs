@@ -103,6 +103,24 @@ fn name_text(node: &KdlNode) -> Text {
     }
 }
 
+/// A template value already defined: its name, what it is, and where (if in the file).
+#[derive(Debug, Clone, Copy)]
+struct Defined<'a> {
+    name: &'a str,
+    what: &'static str,
+    span: Option<SourceSpan>,
+}
+
+impl<'a> Defined<'a> {
+    fn of(text: &'a Text, what: &'static str) -> Self {
+        Self {
+            name: &text.value,
+            what,
+            span: Some(text.span),
+        }
+    }
+}
+
 struct Decoder<'a> {
     source: &'a Arc<SourceFile>,
     diagnostics: Diagnostics,
@@ -241,10 +259,18 @@ impl Decoder<'_> {
 
     fn commit(&mut self, commit: &Text) {
         let value = &commit.value;
-        let hex = value
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !(hex && (value.len() == 40 || value.len() == 64)) {
+        let hex = value.bytes().all(|b| b.is_ascii_hexdigit());
+        let lowercase = !value.bytes().any(|b| b.is_ascii_uppercase());
+        if hex && !lowercase && (value.len() == 40 || value.len() == 64) {
+            self.error(
+                Diagnostic::error(
+                    "glc::decode::invalid-commit",
+                    format!("commit `{value}` has uppercase letters"),
+                )
+                .label(commit.span, "git writes commit ids in lowercase")
+                .help(format!("write it as \"{}\"", value.to_ascii_lowercase())),
+            );
+        } else if !(hex && (value.len() == 40 || value.len() == 64)) {
             self.error(
                 Diagnostic::error(
                     "glc::decode::invalid-commit",
@@ -275,8 +301,8 @@ impl Decoder<'_> {
         }
     }
 
-    /// A name that templates refer to: an identifier, not one of glc's own.
-    fn template_name(&mut self, name: &Text, what: &str, taken: &[&str]) {
+    /// A name that templates refer to: an identifier, not one already defined where it is used.
+    fn template_name(&mut self, name: &Text, what: &str, taken: &[Defined]) {
         let mut chars = name.value.chars();
         let identifier = chars
             .next()
@@ -296,22 +322,32 @@ impl Decoder<'_> {
                     "use letters, digits and `_`, starting with a letter, e.g. `{suggestion}`"
                 )),
             );
-        } else if BUILTINS.contains(&name.value.as_str()) || taken.contains(&name.value.as_str()) {
-            self.error(
-                Diagnostic::error(
-                    "glc::decode::shadowed-name",
-                    format!("{what} `{}` hides a value of the same name", name.value),
-                )
-                .label(name.span, "already defined")
-                .help(format!(
-                    "`{}` is already a template value here; choose another name",
-                    name.value
-                )),
-            );
+            return;
         }
+        let builtin = BUILTINS.contains(&name.value.as_str()).then_some(Defined {
+            name: &name.value,
+            what: "a value glc defines",
+            span: None,
+        });
+        let Some(other) = builtin.or_else(|| taken.iter().find(|d| d.name == name.value).copied())
+        else {
+            return;
+        };
+        let mut diagnostic = Diagnostic::error(
+            "glc::decode::shadowed-name",
+            format!("{what} `{}` has the name of {}", name.value, other.what),
+        )
+        .label(name.span, format!("would hide {}", other.what));
+        if let Some(span) = other.span {
+            diagnostic = diagnostic.label(span, format!("`{}` is defined here", name.value));
+        }
+        self.error(diagnostic.help(format!(
+            "templates could not tell the two apart; rename this {what}, e.g. `my_{}`",
+            name.value
+        )));
     }
 
-    fn vars(&mut self, node: &KdlNode, taken: &[&str]) -> Vec<Var> {
+    fn vars(&mut self, node: &KdlNode, taken: &[Defined]) -> Vec<Var> {
         let mut vars = Vec::new();
         for child in children(node) {
             let name = name_text(child);
@@ -399,9 +435,27 @@ impl Decoder<'_> {
     }
 
     fn cloud_images(&mut self, node: &KdlNode, release_vars: &[Var]) -> Option<CloudImages> {
-        let matrix = self.matrix(Self::one(node, "matrix")?);
-        let mut taken: Vec<&str> = matrix.axes.iter().map(|a| a.name.value.as_str()).collect();
-        taken.extend(release_vars.iter().map(|v| v.name.value.as_str()));
+        let mut taken: Vec<Defined> = release_vars
+            .iter()
+            .map(|v| Defined::of(&v.name, "a release variable"))
+            .collect();
+        let matrix = self.matrix(Self::one(node, "matrix")?, &taken);
+        taken.extend(
+            matrix
+                .axes
+                .iter()
+                .map(|a| Defined::of(&a.name, "a matrix axis")),
+        );
+        for (key, _) in matrix
+            .axes
+            .iter()
+            .flat_map(|a| &a.values)
+            .flat_map(|v| &v.props)
+        {
+            if !taken.iter().any(|d| d.name == key.value) {
+                taken.push(Defined::of(key, "a property of a matrix value"));
+            }
+        }
         let vars = Self::one(node, "vars")
             .map(|n| self.vars(n, &taken))
             .unwrap_or_default();
@@ -413,7 +467,7 @@ impl Decoder<'_> {
         })
     }
 
-    fn matrix(&mut self, node: &KdlNode) -> Matrix {
+    fn matrix(&mut self, node: &KdlNode, release_vars: &[Defined]) -> Matrix {
         let mut axes: Vec<Axis> = Vec::new();
         let mut exclude = Vec::new();
         let mut include = Vec::new();
@@ -437,7 +491,7 @@ impl Decoder<'_> {
                         axis.values.extend(values);
                     } else {
                         let name = name_text(child);
-                        self.template_name(&name, "matrix axis", &[]);
+                        self.template_name(&name, "matrix axis", release_vars);
                         axes.push(Axis {
                             name,
                             values: values.collect(),
@@ -446,11 +500,13 @@ impl Decoder<'_> {
                 }
             }
         }
+        let mut taken: Vec<Defined> = release_vars.to_vec();
+        taken.extend(axes.iter().map(|a| Defined::of(&a.name, "a matrix axis")));
         for axis in &axes {
             let mut seen: BTreeMap<&str, SourceSpan> = BTreeMap::new();
             for value in &axis.values {
                 if let Some(first) = seen.insert(&value.value.value, value.value.span) {
-                    self.diagnostics.push(
+                    self.error(
                         Diagnostic::error(
                             "glc::matrix::duplicate-value",
                             format!(
@@ -458,15 +514,26 @@ impl Decoder<'_> {
                                 axis.name.value, value.value.value
                             ),
                         )
-                        .in_file(self.source)
                         .label(value.value.span, "again here")
                         .label(first, "first here")
                         .help("remove one; each value makes its own combinations"),
                     );
                 }
             }
+            let mut checked: Vec<&str> = Vec::new();
             for (key, _) in axis.values.iter().flat_map(|v| &v.props) {
-                self.template_name(key, "value property", &[]);
+                if !checked.contains(&key.value.as_str()) {
+                    checked.push(&key.value);
+                    self.template_name(key, "value property", &taken);
+                }
+            }
+        }
+        for selector in &include {
+            for (key, _) in &selector.pairs {
+                // An include may name axes; any other key becomes a template value of its own.
+                if !axes.iter().any(|a| a.name.value == key.value) {
+                    self.template_name(key, "`include` value", release_vars);
+                }
             }
         }
         Matrix {

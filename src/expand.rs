@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::decode::BUILTINS;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean, list};
 use crate::model::{
     CloudImages, ContainerItem, ContainerTemplate, FileRef, Matrix, Release, Selector, Text, Var,
@@ -36,7 +35,8 @@ pub fn expand(
         tags: BTreeMap::new(),
     };
     let plan = expander.release(release, options);
-    let mut diagnostics = expander.diagnostics;
+    let mut diagnostics = merge_repeats(expander.diagnostics);
+    diagnostics.sort_by_key(|d| d.labels.first().map_or(0, |l| l.span.offset()));
     match plan {
         Some(plan) if diagnostics.is_empty() => Ok(plan),
         _ => {
@@ -46,6 +46,35 @@ pub fn expand(
             Err(diagnostics)
         }
     }
+}
+
+/// One template fails alike for many combinations: report it once, saying how many more.
+fn merge_repeats(diagnostics: Diagnostics) -> Diagnostics {
+    let mut merged: Diagnostics = Vec::new();
+    let mut repeats: Vec<usize> = Vec::new();
+    for diagnostic in diagnostics {
+        let key = |d: &Diagnostic| (d.code, d.message.clone(), d.labels.first().map(|l| l.span));
+        if let Some(index) = merged.iter().position(|m| key(m) == key(&diagnostic)) {
+            repeats[index] += 1;
+        } else {
+            merged.push(diagnostic);
+            repeats.push(0);
+        }
+    }
+    for (diagnostic, more) in merged.iter_mut().zip(repeats) {
+        if more > 0
+            && let Some(label) = diagnostic.labels.first_mut()
+        {
+            let noun = if more == 1 {
+                "combination"
+            } else {
+                "combinations"
+            };
+            let text = label.text.take().unwrap_or_default();
+            label.text = Some(format!("{text}, and {more} more {noun}"));
+        }
+    }
+    merged
 }
 
 struct Expander {
@@ -72,9 +101,16 @@ impl Combination {
 
 impl Expander {
     /// Registry tags: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, each used once in the layout.
-    fn claim_tag(&mut self, tag: &str, what: &'static str, origin: &Origin) {
+    fn claim_tag(&mut self, full_tag: &str, what: &'static str, origin: &Origin) {
         let described = origin.bindings.describe();
-        if let Some(problem) = tag_problem(tag) {
+        let shortened: String;
+        let tag = if full_tag.chars().count() > 64 {
+            shortened = format!("{}…", full_tag.chars().take(60).collect::<String>());
+            &shortened
+        } else {
+            full_tag
+        };
+        if let Some(problem) = tag_problem(full_tag) {
             self.diagnostics.push(
                 Diagnostic::error(
                     "glc::expand::invalid-tag",
@@ -86,7 +122,7 @@ impl Expander {
                 )
                 .help("tags are 1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or -"),
             );
-        } else if let Some((first_what, first)) = self.tags.get(tag) {
+        } else if let Some((first_what, first)) = self.tags.get(full_tag) {
             let mut diagnostic = Diagnostic::error(
                 "glc::expand::duplicate-tag",
                 format!("`{tag}` is both {first_what} and {what}"),
@@ -107,7 +143,8 @@ impl Expander {
                 diagnostic.help("every tag in the layout points at one thing; rename one of them"),
             );
         } else {
-            self.tags.insert(tag.to_owned(), (what, origin.clone()));
+            self.tags
+                .insert(full_tag.to_owned(), (what, origin.clone()));
         }
     }
 
@@ -123,6 +160,13 @@ impl Expander {
 
     fn vars(&mut self, vars: &[Var], scope: &mut Scope, bindings: &Bindings) -> bool {
         let mut ok = true;
+        for var in vars {
+            // Overrides the note above: by now `repository` and `source` are done.
+            scope.set_note(
+                var.name.value.clone(),
+                "is defined further down in `vars`; a variable can use only those above it",
+            );
+        }
         for var in vars {
             match self.render(&var.value, scope, bindings) {
                 Some(value) => scope.set(var.name.value.clone(), value),
@@ -143,6 +187,12 @@ impl Expander {
         scope.set("commit", info.commit.clone());
         scope.set("commit_short", info.commit_short.clone());
         scope.set("created", info.created.clone());
+        for var in &release.vars {
+            scope.note(
+                var.name.value.clone(),
+                "comes from `vars`, which `repository` and `source` cannot use: they are rendered before `vars`",
+            );
+        }
         let repository = release
             .repository
             .as_ref()
@@ -208,7 +258,7 @@ impl Expander {
             tags,
             metadata,
             images,
-            containers: containers.into_iter().map(|(c, _)| c).collect(),
+            containers: containers.into_iter().map(|(c, _, _)| c).collect(),
         })
     }
 
@@ -277,10 +327,21 @@ impl Expander {
         };
         let mut images = Vec::new();
         let mut cnames: BTreeMap<String, Bindings> = BTreeMap::new();
-        for combination in combinations {
+        let all_keys: Vec<&String> = combinations
+            .iter()
+            .flat_map(|c| c.axes.0.iter().chain(&c.extra.0))
+            .map(|(k, _)| k)
+            .collect();
+        for combination in &combinations {
             let mut scope = release_scope.clone();
             for (key, value) in combination.axes.0.iter().chain(&combination.extra.0) {
                 scope.set(key.clone(), value.clone());
+            }
+            for key in &all_keys {
+                scope.note(
+                    (*key).clone(),
+                    "is set for other matrix combinations, not for this one",
+                );
             }
             let bindings = &combination.axes;
             if !self.vars(&cloud.vars, &mut scope, bindings) {
@@ -440,13 +501,18 @@ impl Expander {
             self.exclude(matrix, selector, &mut combinations);
         }
         for selector in &matrix.include {
-            self.include(matrix, selector, &mut combinations);
+            Self::include(matrix, selector, &mut combinations);
         }
         if combinations.is_empty() {
+            let help = if count > 0 {
+                "the `exclude`s remove every combination; remove one of them, or add values"
+            } else {
+                "add an axis with values, e.g. `arch \"amd64\"`, or an `include`"
+            };
             self.diagnostics.push(
                 Diagnostic::error("glc::matrix::empty", "the matrix has no combinations")
                     .label(matrix.span, "makes no images")
-                    .help("add an axis with values, e.g. `arch \"amd64\"`, or an `include`"),
+                    .help(help),
             );
             return None;
         }
@@ -520,30 +586,12 @@ impl Expander {
     /// Adds the selector's values to every product combination it does not contradict; if
     /// there is none, adds a combination of its own, with the properties of the axis values
     /// it names.
-    fn include(
-        &mut self,
-        matrix: &Matrix,
-        selector: &Selector,
-        combinations: &mut Vec<Combination>,
-    ) {
+    fn include(matrix: &Matrix, selector: &Selector, combinations: &mut Vec<Combination>) {
         let pairs: Vec<(&str, &str)> = selector
             .pairs
             .iter()
             .map(|(k, v)| (k.value.as_str(), v.value.as_str()))
             .collect();
-        for (key, _) in &selector.pairs {
-            if BUILTINS.contains(&key.value.as_str()) {
-                self.diagnostics.push(
-                    Diagnostic::error(
-                        "glc::decode::shadowed-name",
-                        format!("`include` sets `{}`, a value glc defines", key.value),
-                    )
-                    .label(key.span, "already defined")
-                    .help("choose another name"),
-                );
-                return;
-            }
-        }
         let mut matched = false;
         for combination in combinations.iter_mut().filter(|c| c.from_product) {
             let fits = pairs
@@ -595,7 +643,7 @@ impl Expander {
         items: &[ContainerItem],
         group: Option<&str>,
         scope: &Scope,
-        out: &mut Vec<(ContainerPlan<PlannedFile>, Origin)>,
+        out: &mut Vec<(ContainerPlan<PlannedFile>, Origin, Origin)>,
     ) {
         for item in items {
             match item {
@@ -643,7 +691,7 @@ impl Expander {
         group: Option<&str>,
         scope: &Scope,
         bindings: &Bindings,
-    ) -> Option<(ContainerPlan<PlannedFile>, Origin)> {
+    ) -> Option<(ContainerPlan<PlannedFile>, Origin, Origin)> {
         let name = self.render(&template.name, scope, bindings)?;
         let mut scope = scope.clone();
         scope.set("name", name.clone());
@@ -664,7 +712,6 @@ impl Expander {
             span: template.tag.as_ref().map_or(template.name.span, |t| t.span),
             bindings: bindings.clone(),
         };
-        self.claim_tag(&tag, "a container tag", &tag_origin);
         let from = PlannedFile {
             path: from?,
             media_type: None,
@@ -684,33 +731,48 @@ impl Expander {
                 tag,
             },
             origin,
+            tag_origin,
         ))
     }
 
-    fn unique_containers(&mut self, containers: &[(ContainerPlan<PlannedFile>, Origin)]) {
+    /// Container names are unique; each container's tag is claimed once its name is.
+    fn unique_containers(&mut self, containers: &[(ContainerPlan<PlannedFile>, Origin, Origin)]) {
         let mut seen: BTreeMap<&str, &Origin> = BTreeMap::new();
-        for (container, origin) in containers {
-            if let Some(first) = seen.insert(&container.name, origin) {
-                let mut diagnostic = Diagnostic::error(
-                    "glc::expand::duplicate-container",
-                    format!("two containers are named `{}`", container.name),
-                )
-                .label(
-                    origin.span,
-                    format!(
-                        "named `{}` here {}",
-                        container.name,
-                        origin.bindings.describe()
-                    )
-                    .trim_end()
-                    .to_owned(),
+        for (container, origin, tag_origin) in containers {
+            let Some(first) = seen.insert(&container.name, origin) else {
+                self.claim_tag(&container.tag, "a container tag", tag_origin);
+                continue;
+            };
+            let name = &container.name;
+            let mut diagnostic = Diagnostic::error(
+                "glc::expand::duplicate-container",
+                format!("two containers are named `{name}`"),
+            );
+            diagnostic = if first.span == origin.span {
+                let both = format!(
+                    "named `{name}` {} and {}",
+                    first.bindings.describe(),
+                    origin.bindings.describe()
                 );
-                if first.span != origin.span {
-                    diagnostic = diagnostic.label(first.span, "and here");
-                }
-                self.diagnostics
-                    .push(diagnostic.help("every container needs its own name; rename one"));
-            }
+                diagnostic.label(origin.span, both)
+            } else {
+                diagnostic
+                    .label(
+                        origin.span,
+                        format!("named `{name}` here {}", origin.bindings.describe())
+                            .trim_end()
+                            .to_owned(),
+                    )
+                    .label(
+                        first.span,
+                        format!("and here {}", first.bindings.describe())
+                            .trim_end()
+                            .to_owned(),
+                    )
+            };
+            self.diagnostics.push(diagnostic.help(
+                "every container needs its own name; make the name differ, e.g. with {{ item }}",
+            ));
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod expand;
 pub mod fmt;
 pub mod media_type;
 pub mod model;
+pub mod oci;
 pub mod parse;
 pub mod plan;
 pub mod resolve;

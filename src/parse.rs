@@ -3,43 +3,150 @@
 use std::sync::Arc;
 
 use kdl::KdlDocument;
-use miette::Severity;
+use miette::{Severity, SourceSpan};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 
-/// Parses KDL 2.0; on failure returns every error the parser found, each carrying the file.
+/// Parses KDL 2.0; on failure returns every error the parser found, each carrying the file,
+/// reworded where the parser's words do not say how to fix the text.
 pub fn parse(source: &Arc<SourceFile>) -> Result<KdlDocument, Diagnostics> {
     KdlDocument::parse_v2(source.text()).map_err(|error| {
+        let text = source.text();
+        let unclosed_block = error
+            .diagnostics
+            .iter()
+            .any(|d| d.message.as_deref() == Some(UNCLOSED_BLOCK));
         let mut diagnostics: Diagnostics = error
             .diagnostics
             .into_iter()
+            // The parser reports an unclosed block twice, once at each end.
+            .filter(|d| !(unclosed_block && d.message.as_deref() == Some(UNCLOSED_AFTER_NODES)))
             .map(|d| {
                 let message = d.message.unwrap_or_else(|| "invalid KDL".to_owned());
-                let mut diagnostic = Diagnostic::error("glc::parse", message)
-                    .in_file(source)
-                    .label(d.span, d.label.unwrap_or_else(|| "here".to_owned()))
-                    .maybe_help(d.help);
+                let label = d.label.unwrap_or_else(|| "here".to_owned());
+                let mut diagnostic = reword(text, &message, d.span).unwrap_or_else(|| {
+                    Diagnostic::error("glc::parse", message)
+                        .label(d.span, label)
+                        .maybe_help(d.help)
+                });
+                if diagnostic.message == UNCLOSED_BLOCK {
+                    diagnostic = unclosed_block_hint(text, diagnostic);
+                }
                 diagnostic.severity = d.severity;
-                diagnostic
+                diagnostic.in_file(source)
             })
             .collect();
-        if diagnostics.is_empty() {
-            diagnostics.push(
-                Diagnostic::error("glc::parse", "the file is not valid KDL 2.0")
-                    .in_file(source)
-                    .label((0, 0), "while parsing this file"),
-            );
-        }
-        // The parser may report one spot twice; keep one of each.
         diagnostics.dedup_by(|a, b| {
             a.message == b.message
                 && a.labels.first().map(|l| l.span) == b.labels.first().map(|l| l.span)
         });
         if diagnostics.iter().all(|d| d.severity != Severity::Error) {
             diagnostics.push(
-                Diagnostic::error("glc::parse", "the file is not valid KDL 2.0").in_file(source),
+                Diagnostic::error("glc::parse", "the file is not valid KDL 2.0")
+                    .in_file(source)
+                    .label((0, 0), "while parsing this file"),
             );
         }
         diagnostics
     })
+}
+
+const UNCLOSED_BLOCK: &str = "No closing '}' for child block";
+const UNCLOSED_AFTER_NODES: &str = "Closing '}' was not found after nodes";
+
+fn slice(text: &str, span: SourceSpan) -> &str {
+    let end = (span.offset() + span.len()).min(text.len());
+    text.get(span.offset().min(end)..end).unwrap_or("")
+}
+
+/// glc's words for parser errors whose cause can be read off the text.
+fn reword(text: &str, message: &str, span: SourceSpan) -> Option<Diagnostic> {
+    let written = slice(text, span);
+    match message {
+        "Expected quoted string" => {
+            let (at, escape) = invalid_escape(written)?;
+            Some(
+                Diagnostic::error("glc::parse", format!("invalid escape `{escape}` in a string"))
+                    .label((span.offset() + at, escape.len()), "not a KDL escape")
+                    .help("KDL escapes are \\n \\r \\t \\\\ \\\" \\b \\f \\s \\u{…}; write a backslash as \\\\, or use a raw string #\"…\"#"),
+            )
+        }
+        "Expected identifier string" => {
+            let word = written.split_whitespace().next().unwrap_or(written);
+            let (message, help) = if word.starts_with("r\"") || word.starts_with("r#") {
+                ("`r\"…\"` is a KDL 1 raw string".to_owned(), "KDL 2 writes raw strings as #\"…\"#".to_owned())
+            } else if matches!(word, "null" | "true" | "false") {
+                (format!("`{word}` is KDL 1; KDL 2 writes it #{word}"), format!("write #{word}, or \"{word}\" for the text"))
+            } else {
+                (
+                    format!("`{word}` must be quoted"),
+                    format!("a bare word may not contain spaces or any of ( ) [ ] {{ }} / \\ \" # ; =; write \"{word}\""),
+                )
+            };
+            Some(Diagnostic::error("glc::parse", message).label(span, "not a valid bare word").help(help))
+        }
+        "Unexpected newline in single-line quoted string" => Some(
+            Diagnostic::error("glc::parse", "the string is not closed on its line")
+                .label(span, "no closing quote")
+                .help("add the closing \" at the end of the string; for text over several lines use \"\"\""),
+        ),
+        _ => None,
+    }
+}
+
+/// The first backslash escape KDL does not know, with its offset in `written`.
+fn invalid_escape(written: &str) -> Option<(usize, &str)> {
+    let mut chars = written.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if c != '\\' {
+            continue;
+        }
+        let (_, next) = chars.next()?;
+        if !matches!(next, 'n' | 'r' | 't' | '\\' | '"' | 'b' | 'f' | 's' | 'u')
+            && !next.is_whitespace()
+        {
+            return Some((at, &written[at..at + 1 + next.len_utf8()]));
+        }
+    }
+    None
+}
+
+/// The parser knows only that the outermost block is unclosed; indentation usually shows
+/// which inner block lost its `}`.
+fn unclosed_block_hint(text: &str, mut diagnostic: Diagnostic) -> Diagnostic {
+    "a `{` block is never closed".clone_into(&mut diagnostic.message);
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let mut open: Vec<(usize, usize)> = Vec::new(); // (offset of `{`, indent of its line)
+    let mut offset = 0;
+    let mut suspect = None;
+    for line in text.split_inclusive('\n') {
+        let code = line.split("//").next().unwrap_or("").trim_end();
+        if code.trim_start().starts_with('}') {
+            while let Some(&(brace, level)) = open.last() {
+                if level > indent(line) {
+                    suspect.get_or_insert(brace);
+                    open.pop();
+                } else {
+                    break;
+                }
+            }
+            open.pop();
+        }
+        if code.ends_with('{') {
+            open.push((offset + code.len() - 1, indent(line)));
+        }
+        offset += line.len();
+    }
+    match suspect {
+        Some(brace)
+            if diagnostic
+                .labels
+                .first()
+                .is_none_or(|l| l.span.offset() != brace) =>
+        {
+            diagnostic.label((brace, 1), "probably this block: no `}` at its indentation")
+        }
+        _ => diagnostic,
+    }
+    .help("add the missing `}`; every `{` needs one")
 }

@@ -197,6 +197,10 @@ pub struct ContainerSource {
     #[serde(skip)]
     pub absolute: PathBuf,
     pub kind: SourceKind,
+    /// The image picked from the source: imported with these bytes, so with this digest.
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
 }
 
 /// The plan for people: one line a file, aligned.

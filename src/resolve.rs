@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::media_type;
+use crate::oci::source::OciSource;
 use crate::plan::{
     AttachmentPlan, ContainerPlan, ContainerSource, ExpandedPlan, FileKind, ImagePlan,
-    MetadataPlan, PlannedFile, ResolvedFile, ResolvedPlan, SourceKind,
+    MetadataPlan, PlannedFile, ResolvedFile, ResolvedPlan, Role, SourceKind,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -60,7 +61,7 @@ pub fn resolve(
         .containers
         .into_iter()
         .filter_map(|c| {
-            let from = resolver.container_source(&c.from)?;
+            let from = resolver.container_source(&c.from, c.reference.as_deref())?;
             Some(ContainerPlan {
                 name: c.name,
                 group: c.group,
@@ -198,12 +199,8 @@ impl Resolver<'_> {
                     self.fail(
                         file,
                         "glc::resolve::outside",
-                        format!(
-                            "`{}` is a symlink to {}, outside the release file's directory",
-                            file.path,
-                            canonical.display()
-                        ),
-                        "points outside the release directory",
+                        format!("`{}` leads outside the release file's directory", file.path),
+                        &symlink_label(&self.base, relative),
                         "copy the file next to the release file, or pass --allow-outside"
                             .to_owned(),
                     );
@@ -218,7 +215,13 @@ impl Resolver<'_> {
                 } else {
                     "not found"
                 };
-                let help = missing_help(&full, relative);
+                let help = match fs::read_link(&full) {
+                    Ok(target) => format!(
+                        "the link points to `{}`, which does not exist",
+                        target.display()
+                    ),
+                    Err(_) => missing_help(&full, relative),
+                };
                 self.fail(
                     file,
                     "glc::resolve::missing-file",
@@ -259,6 +262,20 @@ impl Resolver<'_> {
         let (kind, size) = if metadata.is_file() {
             (FileKind::File, metadata.len())
         } else if metadata.is_dir() {
+            if matches!(
+                file.role,
+                Role::Kernel | Role::Initrd | Role::Cmdline | Role::Changelog
+            ) {
+                let role = format!("{:?}", file.role).to_lowercase();
+                self.fail(
+                    file,
+                    "glc::resolve::not-a-file",
+                    format!("`{}` is a directory, but {} must be a file", file.path, article_for(&role)),
+                    "a directory",
+                    "name the file itself; only `rootfs`, `file` and `attach` may name a directory, packed as a tar".to_owned(),
+                );
+                return None;
+            }
             (FileKind::Directory, directory_size(&absolute))
         } else {
             self.fail(
@@ -322,21 +339,24 @@ impl Resolver<'_> {
         })
     }
 
-    fn container_source(&mut self, file: &PlannedFile) -> Option<ContainerSource> {
+    fn container_source(
+        &mut self,
+        file: &PlannedFile,
+        reference: Option<&str>,
+    ) -> Option<ContainerSource> {
         let absolute = self.locate(file)?;
         let kind = if absolute.is_dir() {
-            if absolute.join("oci-layout").is_file() && absolute.join("index.json").is_file() {
-                SourceKind::OciLayout
-            } else {
+            if !absolute.join("oci-layout").is_file() {
                 self.fail(
                     file,
                     "glc::resolve::not-oci",
                     format!("`{}` is a directory but not an OCI image layout", file.path),
-                    "no oci-layout and index.json here",
+                    "no `oci-layout` file in it",
                     "point `from` at a directory written by `skopeo copy … oci:DIR`, podman or buildah".to_owned(),
                 );
                 return None;
             }
+            SourceKind::OciLayout
         } else if is_tar(&absolute) {
             SourceKind::OciArchive
         } else {
@@ -345,16 +365,60 @@ impl Resolver<'_> {
                 "glc::resolve::not-oci",
                 format!("`{}` is neither an OCI image layout directory nor an OCI archive", file.path),
                 "not a tar archive",
-                "point `from` at a layout directory or an uncompressed OCI archive (`skopeo copy … oci-archive:FILE`)".to_owned(),
+                "point `from` at a layout directory or an uncompressed OCI archive (`skopeo copy … oci-archive:FILE`)"
+                    .to_owned(),
             );
             return None;
         };
-        Some(ContainerSource {
-            path: file.path.clone(),
-            absolute,
-            kind,
-        })
+        let picked =
+            OciSource::open(&absolute, kind).and_then(|source| source.pick(reference).cloned());
+        match picked {
+            Ok(image) => Some(ContainerSource {
+                path: file.path.clone(),
+                absolute,
+                kind,
+                digest: image.digest,
+                media_type: image.media_type,
+                size: image.size,
+            }),
+            Err(error) => {
+                self.fail(
+                    file,
+                    "glc::resolve::container-source",
+                    format!("`{}`: {}", file.path, error.message),
+                    "this source",
+                    error.help,
+                );
+                None
+            }
+        }
     }
+}
+
+fn article_for(role: &str) -> String {
+    let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {role}")
+}
+
+/// "through the symlink `a/b` → `../../x`": the first link on the path, as written.
+fn symlink_label(base: &Path, relative: &Path) -> String {
+    let mut path = base.to_path_buf();
+    for component in relative.components() {
+        path.push(component);
+        if let Ok(target) = fs::read_link(&path) {
+            let shown = path.strip_prefix(base).unwrap_or(&path);
+            return format!(
+                "through the symlink `{}` → `{}`",
+                shown.display(),
+                target.display()
+            );
+        }
+    }
+    "points outside the release directory".to_owned()
 }
 
 /// What to say about a missing file: a near name in its directory, or the missing directory.
@@ -373,6 +437,7 @@ fn missing_help(full: &Path, relative: &Path) -> String {
     let mut names: Vec<String> = entries
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.as_str() != name)
         .collect();
     names.sort();
     match crate::diagnostic::did_you_mean(&name.to_string_lossy(), names.iter().map(String::as_str)) {

@@ -19,11 +19,31 @@ pub const MAX_OUTPUT: usize = 64 * 1024;
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     values: BTreeMap<String, Value>,
+    /// Why a name that is not defined here might have been expected, for the error.
+    notes: BTreeMap<String, String>,
 }
 
 impl Scope {
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<Value>) {
-        self.values.insert(name.into(), value.into());
+        let name = name.into();
+        self.notes.remove(&name);
+        self.values.insert(name, value.into());
+    }
+
+    /// Like [`Scope::note`], replacing an earlier note.
+    pub fn set_note(&mut self, name: impl Into<String>, why: impl Into<String>) {
+        let name = name.into();
+        if !self.values.contains_key(&name) {
+            self.notes.insert(name, why.into());
+        }
+    }
+
+    /// Explains, should a template use `name` here, why it is not defined.
+    pub fn note(&mut self, name: impl Into<String>, why: impl Into<String>) {
+        let name = name.into();
+        if !self.values.contains_key(&name) {
+            self.notes.entry(name).or_insert_with(|| why.into());
+        }
     }
 
     #[must_use]
@@ -138,7 +158,9 @@ fn undefined(name: &str, text: &Text, scope: &Scope, bindings: &Bindings) -> Dia
         .map_or(text.span, |start| text.sub_span(start..start + name.len()));
     let available = scope.names();
     let mut help = String::new();
-    if let Some(suggestion) = did_you_mean(name, available.iter().copied()) {
+    if let Some(note) = scope.notes.get(name) {
+        help.push_str(&format!("`{name}` {note}; "));
+    } else if let Some(suggestion) = did_you_mean(name, available.iter().copied()) {
         help.push_str(&format!("did you mean `{suggestion}`? "));
     }
     help.push_str(&format!("available here: {}", list(&available)));

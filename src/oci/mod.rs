@@ -1,0 +1,3 @@
+//! OCI image layouts: reading other tools' layouts, and writing glc's own.
+
+pub mod source;

@@ -8,11 +8,13 @@
 pub mod check;
 pub mod decode;
 pub mod diagnostic;
+pub mod emit;
 pub mod expand;
 pub mod fmt;
 pub mod media_type;
 pub mod model;
 pub mod oci;
+pub mod output;
 pub mod parse;
 pub mod plan;
 pub mod resolve;
@@ -96,4 +98,64 @@ impl ReleaseFile {
         };
         resolve::resolve(expanded, &self.base_dir, &resolve_options, &self.source)
     }
+}
+
+/// Where and how `glc build` writes.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub output: PathBuf,
+    /// Replace a target that is not a layout glc wrote.
+    pub force: bool,
+}
+
+impl ReleaseFile {
+    /// Compiles the release and writes its layout to `build.output`, whole or not at all.
+    /// `waiting` is called with the holder's pid if another build holds the target's lock.
+    pub fn build(
+        &self,
+        options: &Options,
+        build: &BuildOptions,
+        waiting: impl FnOnce(&str),
+    ) -> Result<emit::BuildReport, Diagnostics> {
+        let plan = self.compile(options)?;
+        let target = output::Target::new(&build.output).map_err(output_error)?;
+        let _lock = target.lock(waiting).map_err(output_error)?;
+        target.clean_stale().map_err(output_error)?;
+        target
+            .check_replaceable(build.force)
+            .map_err(output_error)?;
+        let staging = target.staging();
+        let result = oci::layout::LayoutWriter::create(&staging)
+            .map_err(|e| {
+                output_error(output::OutputError::Io(
+                    format!("cannot create {}", staging.display()),
+                    e,
+                ))
+            })
+            .and_then(|layout| emit::emit(&plan, layout))
+            .and_then(|report| {
+                target
+                    .replace_with(&staging)
+                    .map(|()| report)
+                    .map_err(output_error)
+            });
+        if result.is_err() && staging.exists() {
+            // The previous layout, if any, is untouched; only the staging directory goes.
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        result
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(output_error)`
+fn output_error(error: output::OutputError) -> Diagnostics {
+    let help = match &error {
+        output::OutputError::Foreign(..) => {
+            "glc replaces only layouts it wrote; choose a new or empty directory, or pass --force"
+        }
+        output::OutputError::Io(..) => {
+            "check that the output's directory exists, is writable and has free space"
+        }
+    };
+    vec![Diagnostic::error("glc::build::output", error.to_string()).help(help)]
 }

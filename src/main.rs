@@ -40,6 +40,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build the release's OCI image layout into a directory, whole or not at all.
+    Build {
+        #[command(flatten)]
+        args: CompileArgs,
+        /// The layout directory to write (replaced if it is a layout glc wrote).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Replace the output even if it is not a layout glc wrote.
+        #[arg(long)]
+        force: bool,
+        /// Also write every tag's digest, media type, size and destination as JSON.
+        #[arg(long, value_name = "FILE")]
+        digests: Option<PathBuf>,
+    },
     /// Re-indent a release file in place, keeping comments and quoting as written.
     Fmt {
         file: PathBuf,
@@ -105,6 +119,12 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             };
             write_stdout(&text)
         }
+        Command::Build {
+            args,
+            output,
+            force,
+            digests,
+        } => build(&args, &output, force, digests.as_deref()),
         Command::Fmt { file, check } => fmt(&file, check),
         Command::Schema { markdown: false } => write_stdout(glc::schema::SOURCE),
         Command::Schema { markdown: true } => {
@@ -147,6 +167,62 @@ fn source_date_epoch() -> Result<Option<i64>, Diagnostics> {
             ]
         }),
     }
+}
+
+fn build(
+    args: &CompileArgs,
+    output: &std::path::Path,
+    force: bool,
+    digests: Option<&std::path::Path>,
+) -> Result<(), Diagnostics> {
+    let options = Options {
+        allow_outside: args.allow_outside,
+        source_date_epoch: source_date_epoch()?,
+    };
+    let release = ReleaseFile::read(&args.file)?;
+    let build = glc::BuildOptions {
+        output: output.to_path_buf(),
+        force,
+    };
+    let report = release.build(&options, &build, |holder| {
+        eprintln!(
+            "glc: waiting for the build (pid {holder}) that is writing {}",
+            output.display()
+        );
+    })?;
+    if let Some(path) = digests {
+        let mut json = serde_json::to_string_pretty(&report).map_err(|e| {
+            vec![Diagnostic::error(
+                "glc::internal",
+                format!("cannot serialize the digests: {e}"),
+            )]
+        })?;
+        json.push('\n');
+        glc::fmt::write_new_atomically(path, json.as_bytes()).map_err(|e| {
+            vec![Diagnostic::error(
+                "glc::io",
+                format!("cannot write {}: {e}", path.display()),
+            )]
+        })?;
+    }
+    eprintln!(
+        "{} → {}: {}, {}, {}; {} blobs, {}",
+        args.file.display(),
+        output.display(),
+        count(report.images, "cloud image"),
+        count(report.attachments.len(), "attachment"),
+        count(report.containers, "container"),
+        report.blobs,
+        glc::plan::human_size(report.bytes),
+    );
+    for (tag, target) in report
+        .tags
+        .iter()
+        .filter(|(_, t)| t.artifact_type.as_deref() == Some(glc::emit::RELEASE))
+    {
+        eprintln!("  {tag} → {}", target.digest);
+    }
+    Ok(())
 }
 
 fn fmt(file: &std::path::Path, check: bool) -> Result<(), Diagnostics> {

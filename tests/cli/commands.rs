@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::{glc, repo, stderr, stdout};
 
-const CNAMES: [&str; 8] = [
+pub const CNAMES: [&str; 8] = [
     "aws-gardener_prod-amd64-1877.3-75df9f40",
     "aws-gardener_prod-arm64-1877.3-75df9f40",
     "azure-gardener_prod-amd64-1877.3-75df9f40",

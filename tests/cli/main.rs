@@ -1,6 +1,7 @@
 //! All integration tests, in one binary: they run the real `glc` executable.
 #![allow(clippy::must_use_candidate)]
 
+mod build;
 mod commands;
 mod fixtures;
 mod robustness;

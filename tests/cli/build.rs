@@ -1,0 +1,964 @@
+//! `glc build`: the layout's graph node by node, bytes and digests, reproducibility, safe
+//! output, and the real skopeo reading it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{ImageIndex, ImageManifest};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::{glc, repo, stderr};
+
+const EMPTY_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+/// A built layout, read back.
+pub struct Layout {
+    pub root: PathBuf,
+    pub index: Value,
+}
+
+impl Layout {
+    pub fn open(root: &Path) -> Self {
+        let index =
+            serde_json::from_slice(&std::fs::read(root.join("index.json")).expect("index.json"))
+                .expect("json");
+        Self {
+            root: root.to_path_buf(),
+            index,
+        }
+    }
+
+    pub fn blob(&self, digest: &str) -> Vec<u8> {
+        let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+        std::fs::read(self.root.join("blobs/sha256").join(hex))
+            .unwrap_or_else(|e| panic!("blob {digest}: {e}"))
+    }
+
+    pub fn json(&self, descriptor: &Value) -> Value {
+        serde_json::from_slice(&self.blob(descriptor["digest"].as_str().expect("digest")))
+            .expect("json blob")
+    }
+
+    pub fn tag(&self, tag: &str) -> Value {
+        self.entries()
+            .into_iter()
+            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap_or_else(|| panic!("no tag {tag}"))
+    }
+
+    pub fn entries(&self) -> Vec<Value> {
+        self.index["manifests"]
+            .as_array()
+            .expect("manifests")
+            .clone()
+    }
+}
+
+pub fn build(release: &Path, out: &Path) -> std::process::Output {
+    glc()
+        .arg("build")
+        .arg(release)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("run glc")
+}
+
+fn build_top_level(out: &Path) -> Layout {
+    let output = build(&repo().join("release.kdl"), out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    Layout::open(out)
+}
+
+fn children(value: &Value, key: &str) -> Vec<Value> {
+    value[key].as_array().cloned().unwrap_or_default()
+}
+
+/// Every reachable document parses with oci-spec, follows image-spec 1.1 and points only at
+/// blobs whose bytes have the declared digest and size. Returns how many descriptors it saw.
+fn verify_tree(layout: &Layout, descriptor: &Value, seen: &mut BTreeMap<String, String>) {
+    let digest = descriptor["digest"].as_str().expect("digest").to_owned();
+    let bytes = layout.blob(&digest);
+    assert_eq!(
+        format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
+        digest,
+        "blob content"
+    );
+    assert_eq!(
+        descriptor["size"].as_u64(),
+        Some(bytes.len() as u64),
+        "size of {digest}"
+    );
+    let media_type = descriptor["mediaType"]
+        .as_str()
+        .expect("mediaType")
+        .to_owned();
+    seen.insert(digest.clone(), media_type.clone());
+    match media_type.as_str() {
+        "application/vnd.oci.image.index.v1+json" => {
+            ImageIndex::from_reader(&bytes[..]).expect("index parses with oci-spec");
+            let index: Value = serde_json::from_slice(&bytes).expect("json");
+            assert_eq!(index["schemaVersion"], 2);
+            assert_eq!(
+                index["mediaType"], media_type,
+                "document media type equals its descriptor's"
+            );
+            assert_eq!(
+                descriptor.get("artifactType"),
+                index.get("artifactType"),
+                "{digest}"
+            );
+            for child in children(&index, "manifests") {
+                verify_tree(layout, &child, seen);
+            }
+        }
+        "application/vnd.oci.image.manifest.v1+json" => {
+            ImageManifest::from_reader(&bytes[..]).expect("manifest parses with oci-spec");
+            let manifest: Value = serde_json::from_slice(&bytes).expect("json");
+            assert_eq!(manifest["schemaVersion"], 2);
+            assert_eq!(manifest["mediaType"], media_type);
+            assert!(
+                !children(&manifest, "layers").is_empty(),
+                "{digest} has no layer"
+            );
+            if manifest["config"]["mediaType"] == "application/vnd.oci.empty.v1+json" {
+                assert!(
+                    manifest["artifactType"].is_string(),
+                    "empty config without artifactType in {digest}"
+                );
+                assert_eq!(manifest["config"]["digest"], EMPTY_DIGEST);
+                assert_eq!(layout.blob(EMPTY_DIGEST), b"{}");
+            }
+            verify_tree(layout, &manifest["config"], seen);
+            for layer in children(&manifest, "layers") {
+                verify_tree(layout, &layer, seen);
+            }
+            if let Some(subject) = manifest.get("subject") {
+                // A subject need not be reachable otherwise, but it must be in the layout.
+                assert!(
+                    !layout
+                        .blob(subject["digest"].as_str().expect("subject digest"))
+                        .is_empty()
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+const OCI_KEYS: [&str; 6] = [
+    "org.opencontainers.image.created",
+    "org.opencontainers.image.version",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.title",
+    "org.opencontainers.image.description",
+];
+
+fn assert_oci_annotations(document: &Value, title: &str) {
+    for key in OCI_KEYS {
+        assert!(
+            document["annotations"][key].is_string(),
+            "{key} missing on {title}"
+        );
+    }
+    assert_eq!(
+        document["annotations"]["org.opencontainers.image.title"],
+        title
+    );
+    assert_eq!(
+        document["annotations"]["org.opencontainers.image.created"],
+        "2025-03-14T08:00:00Z"
+    );
+    assert_eq!(
+        document["annotations"]["org.opencontainers.image.revision"],
+        "75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+    );
+}
+
+fn titles(manifest: &Value) -> Vec<String> {
+    children(manifest, "layers")
+        .iter()
+        .map(|l| {
+            l["annotations"]["org.opencontainers.image.title"]
+                .as_str()
+                .expect("title")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_top_level_release_builds_the_graph_design_draws() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build_top_level(&dir.path().join("out"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/oci-layout")).expect("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#
+    );
+    ImageIndex::from_reader(&std::fs::read(dir.path().join("out/index.json")).expect("index")[..])
+        .expect("index.json parses");
+
+    // Every tag: the release tags, every cname, every container; then 16 untagged attachments.
+    let tags: Vec<String> = layout
+        .entries()
+        .iter()
+        .filter_map(|d| {
+            d["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    let mut expected: Vec<String> = ["1877", "1877.3"].map(String::from).to_vec();
+    expected.extend(crate::commands::CNAMES.iter().map(|c| (*c).to_owned()));
+    for name in [
+        "base",
+        "bare-libc",
+        "bare-python",
+        "bare-nodejs",
+        "bare-sapmachine",
+        "driver-build",
+        "package-build",
+        "debian-snapshot",
+    ] {
+        expected.push(format!("{name}-1877.3"));
+    }
+    expected.sort();
+    assert_eq!(tags, expected, "tags in byte order");
+    let untagged: Vec<Value> = layout
+        .entries()
+        .into_iter()
+        .filter(|d| d.get("annotations").is_none())
+        .collect();
+    assert_eq!(untagged.len(), 16);
+    let mut sorted = untagged
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>();
+    sorted.sort();
+    assert_eq!(
+        untagged
+            .iter()
+            .map(|d| d["digest"].as_str().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        sorted
+    );
+
+    let mut seen = BTreeMap::new();
+    for entry in layout.entries() {
+        verify_tree(&layout, &entry, &mut seen);
+    }
+
+    // Release → MetaData, CloudImages, ContainerImages.
+    let root = layout.tag("1877.3");
+    assert_eq!(root, {
+        let mut r = layout.tag("1877");
+        r["annotations"] = root["annotations"].clone();
+        r
+    });
+    assert_eq!(root["artifactType"], "application/io.gardenlinux.release");
+    let release = layout.json(&root);
+    assert_oci_annotations(&release, "Garden Linux 1877.3");
+    let parts = children(&release, "manifests");
+    let kinds: Vec<&str> = parts
+        .iter()
+        .map(|d| d["artifactType"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "application/io.gardenlinux.release.metadata",
+            "application/io.gardenlinux.cloud-images",
+            "application/io.gardenlinux.container-images"
+        ]
+    );
+
+    let metadata = layout.json(&parts[0]);
+    assert_eq!(
+        metadata["artifactType"],
+        "application/io.gardenlinux.release.metadata"
+    );
+    assert_oci_annotations(&metadata, "Garden Linux 1877.3 metadata");
+    assert_eq!(
+        titles(&metadata),
+        ["version", "CHANGELOG.md", "release-manifest.json"]
+    );
+    assert_eq!(
+        layout.blob(metadata["layers"][0]["digest"].as_str().unwrap_or_default()),
+        b"1877.3\n"
+    );
+    assert_eq!(
+        layout.blob(metadata["layers"][1]["digest"].as_str().unwrap_or_default()),
+        std::fs::read(repo().join("artifacts/CHANGELOG.md")).expect("changelog")
+    );
+    assert_eq!(
+        metadata["annotations"]["io.gardenlinux.link.toolbelt"],
+        "ghcr.io/gardenlinux/toolbelt:1877.3"
+    );
+    assert_eq!(
+        metadata["annotations"]["io.gardenlinux.link.github-release"],
+        "https://github.com/gardenlinux/gardenlinux/releases/tag/1877.3"
+    );
+    assert_eq!(
+        metadata["annotations"]["io.gardenlinux.link.nvidia-installer"],
+        "ghcr.io/gardenlinux/gardenlinux-nvidia-installer/driver:1877.3"
+    );
+    let release_manifest: Value = serde_json::from_slice(
+        &layout.blob(metadata["layers"][2]["digest"].as_str().unwrap_or_default()),
+    )
+    .expect("json");
+    assert_eq!(release_manifest["images"].as_array().map(Vec::len), Some(8));
+    assert_eq!(
+        release_manifest["containers"].as_array().map(Vec::len),
+        Some(8)
+    );
+
+    let container_images_digest = parts[2]["digest"].as_str().expect("digest").to_owned();
+    let cloud_images = layout.json(&parts[1]);
+    assert_oci_annotations(&cloud_images, "Garden Linux 1877.3 cloud images");
+    let images = children(&cloud_images, "manifests");
+    let cnames: Vec<&str> = images
+        .iter()
+        .map(|d| d["annotations"]["cname"].as_str().unwrap_or_default())
+        .collect();
+    let mut sorted_cnames = crate::commands::CNAMES.to_vec();
+    sorted_cnames.sort_unstable();
+    assert_eq!(cnames, sorted_cnames);
+    for (descriptor, record) in images
+        .iter()
+        .zip(release_manifest["images"].as_array().expect("images"))
+    {
+        let cname = descriptor["annotations"]["cname"].as_str().expect("cname");
+        let arch = if cname.contains("arm64") {
+            "arm64"
+        } else {
+            "amd64"
+        };
+        assert_eq!(
+            descriptor["platform"],
+            serde_json::json!({"os": "gardenlinux", "architecture": arch, "os.version": "1877.3"})
+        );
+        assert_eq!(
+            descriptor["artifactType"],
+            "application/io.gardenlinux.image"
+        );
+        assert_eq!(
+            layout.tag(cname)["digest"],
+            descriptor["digest"],
+            "the cname tag points at the CloudImage"
+        );
+        let image = layout.json(descriptor);
+        assert_oci_annotations(&image, cname);
+        let a = &image["annotations"];
+        assert_eq!(a["cname"], cname);
+        assert_eq!(a["architecture"], arch);
+        assert_eq!(a["version"], "1877.3");
+        assert_eq!(a["commit"], "75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6");
+        assert_eq!(
+            a["feature_set"],
+            if cname.starts_with("baremetal") {
+                "_pxe"
+            } else {
+                "gardener_prod"
+            }
+        );
+        assert_eq!(
+            a["io.gardenlinux.apt-repository"],
+            "deb https://packages.gardenlinux.io/gardenlinux 1877.3 main"
+        );
+        assert_eq!(
+            a["io.gardenlinux.ref.container-images"],
+            container_images_digest.as_str()
+        );
+        let format = match cname.split('-').next().unwrap_or_default() {
+            "aws" => "raw",
+            "azure" => "vhd",
+            "gcp" => "gcpimage.tar.gz",
+            "openstack" => "qcow2",
+            _ => "pxe.tar.gz",
+        };
+        let expected_titles: Vec<String> =
+            ["vmlinuz", "cmdline", "tar", format, "release", "manifest"]
+                .iter()
+                .map(|e| format!("{cname}.{e}"))
+                .collect();
+        assert_eq!(titles(&image), expected_titles);
+        for (layer, title) in children(&image, "layers").iter().zip(&expected_titles) {
+            assert_eq!(
+                layout.blob(layer["digest"].as_str().unwrap_or_default()),
+                std::fs::read(repo().join("artifacts").join(title)).expect("artifact")
+            );
+        }
+        assert_eq!(
+            image["layers"][0]["mediaType"],
+            "application/io.gardenlinux.kernel"
+        );
+        assert_eq!(record["digest"], descriptor["digest"]);
+
+        // Its two attachments: untagged, subject = this CloudImage.
+        let attached: Vec<Value> = untagged
+            .iter()
+            .map(|d| layout.json(d))
+            .filter(|m| m["subject"]["digest"] == descriptor["digest"])
+            .collect();
+        let mut kinds: Vec<&str> = attached
+            .iter()
+            .map(|m| m["artifactType"].as_str().unwrap_or_default())
+            .collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            [
+                "application/io.gardenlinux.audit-log",
+                "application/io.gardenlinux.test-log"
+            ]
+        );
+        for manifest in &attached {
+            assert_eq!(manifest["subject"]["size"], descriptor["size"]);
+            assert_eq!(manifest["layers"].as_array().map(Vec::len), Some(1));
+            assert_eq!(
+                manifest["layers"][0]["mediaType"],
+                "application/io.gardenlinux.log"
+            );
+        }
+    }
+
+    // ContainerImages: entries by name, the bare group as an index of four.
+    let container_images = layout.json(&parts[2]);
+    let names: Vec<String> = children(&container_images, "manifests")
+        .iter()
+        .map(|d| {
+            d["annotations"]["io.gardenlinux.container.name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "bare",
+            "base",
+            "debian-snapshot",
+            "driver-build",
+            "package-build"
+        ]
+    );
+    let bare_descriptor = &container_images["manifests"][0];
+    assert_eq!(
+        bare_descriptor["artifactType"],
+        "application/io.gardenlinux.container-group"
+    );
+    let bare = layout.json(bare_descriptor);
+    let members: Vec<(String, String)> = children(&bare, "manifests")
+        .iter()
+        .map(|d| {
+            (
+                d["annotations"]["io.gardenlinux.container.name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                d["annotations"]["io.gardenlinux.container.group"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let bare_names: Vec<&str> = members
+        .iter()
+        .map(|(n, g)| {
+            assert_eq!(g, "bare");
+            n.as_str()
+        })
+        .collect();
+    assert_eq!(
+        bare_names,
+        ["bare-libc", "bare-nodejs", "bare-python", "bare-sapmachine"]
+    );
+}
+
+/// The digest of the image a source layout (directory or archive) holds.
+fn source_digest(path: &Path) -> String {
+    let index: Value = if path.is_dir() {
+        serde_json::from_slice(&std::fs::read(path.join("index.json")).expect("index"))
+            .expect("json")
+    } else {
+        let mut archive = tar::Archive::new(std::fs::File::open(path).expect("archive"));
+        let mut found = None;
+        for entry in archive.entries().expect("entries") {
+            let mut entry = entry.expect("entry");
+            if entry.path().expect("path").to_string_lossy() == "index.json" {
+                found = Some(serde_json::from_reader(&mut entry).expect("json"));
+            }
+        }
+        found.expect("index.json in archive")
+    };
+    index["manifests"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned()
+}
+
+#[test]
+fn imported_containers_keep_their_digests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build_top_level(&dir.path().join("out"));
+    let sources = [
+        ("base", "base.oci"),
+        ("bare-libc", "bare-libc"),
+        ("bare-python", "bare-python"),
+        ("bare-nodejs", "bare-nodejs"),
+        ("bare-sapmachine", "bare-sapmachine"),
+        ("driver-build", "driver-build.oci"),
+        ("package-build", "package-build"),
+        ("debian-snapshot", "debian-snapshot.oci"),
+    ];
+    for (name, source) in sources {
+        let expected = source_digest(&repo().join("artifacts/containers").join(source));
+        let tagged = layout.tag(&format!("{name}-1877.3"));
+        assert_eq!(tagged["digest"], expected.as_str(), "{name}");
+        // And the whole image is there: every blob below it present and intact.
+        verify_tree(&layout, &tagged, &mut BTreeMap::new());
+    }
+}
+
+/// Every file of a tree, by relative path, with its bytes.
+fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.expect("walk"))
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let relative = e
+                .path()
+                .strip_prefix(root)
+                .expect("inside")
+                .to_string_lossy()
+                .into_owned();
+            (relative, std::fs::read(e.path()).expect("read"))
+        })
+        .collect()
+}
+
+fn copy_release(to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    std::fs::copy(repo().join("release.kdl"), to.join("release.kdl")).expect("copy");
+    for entry in walkdir::WalkDir::new(repo().join("artifacts")) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(repo()).expect("inside"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn builds_are_byte_identical_wherever_and_whenever_they_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (one, two) = (dir.path().join("one"), dir.path().join("deeper/path/two"));
+    copy_release(&one);
+    copy_release(&two);
+    // Different mtimes and modes on the second copy's inputs.
+    for entry in walkdir::WalkDir::new(two.join("artifacts")) {
+        let entry = entry.expect("walk");
+        if entry.file_type().is_file() {
+            let file = std::fs::File::options()
+                .append(true)
+                .open(entry.path())
+                .expect("open");
+            file.set_modified(
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_hours(24),
+            )
+            .expect("mtime");
+            std::fs::set_permissions(
+                entry.path(),
+                <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+            )
+            .expect("chmod");
+        }
+    }
+    let first = glc()
+        .current_dir(&one)
+        .args(["build", "release.kdl", "-o", "out"])
+        .output()
+        .expect("run");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let second = glc()
+        .current_dir(dir.path())
+        .arg("build")
+        .arg(two.join("release.kdl"))
+        .arg("-o")
+        .arg(dir.path().join("out-two"))
+        .env("LC_ALL", "C")
+        .output()
+        .expect("run");
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let (a, b) = (
+        snapshot(&one.join("out")),
+        snapshot(&dir.path().join("out-two")),
+    );
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (path, bytes) in &a {
+        assert!(bytes == &b[path], "{path} differs between the two builds");
+    }
+    // A rebuild over the first layout gives the same bytes again.
+    let again = glc()
+        .current_dir(&one)
+        .args(["build", "release.kdl", "-o", "out"])
+        .output()
+        .expect("run");
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(snapshot(&one.join("out")) == a);
+}
+
+/// Strips what `SOURCE_DATE_EPOCH` may change from a document: created values, and the digests
+/// and sizes of documents below it (compared by the walk itself).
+fn without_created(mut value: Value) -> Value {
+    match &mut value {
+        Value::Object(map) => {
+            map.remove("org.opencontainers.image.created");
+            // A digest of a document that itself holds created values.
+            map.remove("io.gardenlinux.ref.container-images");
+            map.remove("created");
+            let is_document = matches!(
+                map.get("mediaType").and_then(Value::as_str),
+                Some(
+                    "application/vnd.oci.image.manifest.v1+json"
+                        | "application/vnd.oci.image.index.v1+json"
+                )
+            ) || map.get("mediaType").and_then(Value::as_str)
+                == Some("application/io.gardenlinux.release-manifest+json");
+            if is_document
+                || map.contains_key("manifest")
+                || map.contains_key("layers") && map.contains_key("cname")
+            {
+                map.remove("digest");
+                map.remove("size");
+                map.remove("manifest");
+            }
+            for v in map.values_mut() {
+                *v = without_created(v.take());
+            }
+        }
+        Value::Array(items) => {
+            for v in items.iter_mut() {
+                *v = without_created(v.take());
+            }
+        }
+        _ => {}
+    }
+    value
+}
+
+fn compare_trees(a: &Layout, da: &Value, b: &Layout, db: &Value, path: &str) {
+    let (ba, bb) = (
+        a.blob(da["digest"].as_str().expect("digest")),
+        b.blob(db["digest"].as_str().expect("digest")),
+    );
+    let json_kind = da["mediaType"]
+        .as_str()
+        .is_some_and(|m| m.ends_with("+json") && m != "application/vnd.oci.empty.v1+json");
+    if !json_kind {
+        assert_eq!(
+            da["digest"], db["digest"],
+            "{path}: content that is not metadata must not change"
+        );
+        return;
+    }
+    let (va, vb): (Value, Value) = (
+        serde_json::from_slice(&ba).expect("json"),
+        serde_json::from_slice(&bb).expect("json"),
+    );
+    assert_eq!(
+        without_created(va.clone()),
+        without_created(vb.clone()),
+        "{path}: differs beyond created"
+    );
+    for key in ["manifests", "layers"] {
+        for (i, (ca, cb)) in children(&va, key)
+            .iter()
+            .zip(children(&vb, key))
+            .enumerate()
+        {
+            compare_trees(a, ca, b, &cb, &format!("{path}/{key}[{i}]"));
+        }
+    }
+}
+
+#[test]
+fn source_date_epoch_changes_only_the_created_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = build_top_level(&dir.path().join("plain"));
+    let output = glc()
+        .current_dir(repo())
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .arg("build")
+        .arg("release.kdl")
+        .arg("-o")
+        .arg(dir.path().join("epoch"))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let epoch = Layout::open(&dir.path().join("epoch"));
+    let release = epoch.json(&epoch.tag("1877.3"));
+    assert_eq!(
+        release["annotations"]["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    assert_ne!(plain.tag("1877.3")["digest"], epoch.tag("1877.3")["digest"]);
+    assert_eq!(plain.entries().len(), epoch.entries().len());
+    // Tagged entries pair by tag; untagged ones (sorted by digest, which changes) by what
+    // they attach to whom.
+    let key = |layout: &Layout, d: &Value| {
+        if let Some(tag) = d["annotations"]["org.opencontainers.image.ref.name"].as_str() {
+            tag.to_owned()
+        } else {
+            let m = layout.json(d);
+            format!("{} {}", m["annotations"]["cname"], m["artifactType"])
+        }
+    };
+    let mut a: Vec<(String, Value)> = plain
+        .entries()
+        .into_iter()
+        .map(|d| (key(&plain, &d), d))
+        .collect();
+    let mut b: Vec<(String, Value)> = epoch
+        .entries()
+        .into_iter()
+        .map(|d| (key(&epoch, &d), d))
+        .collect();
+    a.sort_by(|x, y| x.0.cmp(&y.0));
+    b.sort_by(|x, y| x.0.cmp(&y.0));
+    for ((name, da), (other, db)) in a.iter().zip(&b) {
+        assert_eq!(name, other);
+        compare_trees(&plain, da, &epoch, db, name);
+    }
+}
+
+fn corrupt_container_release(dir: &Path) -> PathBuf {
+    let release = dir.join("broken");
+    copy_release(&release);
+    // Flip one byte of the layer of bare-python's image.
+    let layout = Layout::open(&release.join("artifacts/containers/bare-python"));
+    let manifest = layout.json(&layout.entries()[0]);
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .expect("layer")
+        .to_owned();
+    let path = release
+        .join("artifacts/containers/bare-python/blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[10] ^= 0xff;
+    std::fs::write(&path, bytes).expect("write");
+    release
+}
+
+#[test]
+fn a_failed_build_leaves_the_previous_layout_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    build_top_level(&out);
+    let before = snapshot(&out);
+    let broken = corrupt_container_release(dir.path());
+    let output = glc()
+        .args(["--message-format", "json", "build"])
+        .arg(broken.join("release.kdl"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let error: Value = serde_json::from_str(stderr(&output).trim()).expect("one JSON error");
+    let message = error["message"].as_str().expect("message");
+    assert_eq!(error["code"], "glc::build::import");
+    assert!(
+        message.starts_with(
+            "container `bare-python` from `artifacts/containers/bare-python`: blob sha256:"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains(" is corrupt: its bytes hash to sha256:"),
+        "{message}"
+    );
+    assert!(snapshot(&out) == before, "the previous layout changed");
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".glc-tmp-") || n.contains(".glc-old-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_directory_that_is_not_a_glc_layout_is_not_replaced_without_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("precious");
+    std::fs::create_dir(&out).expect("mkdir");
+    std::fs::write(out.join("notes.txt"), "keep me").expect("write");
+    let output = build(&repo().join("release.kdl"), &out);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("holds other files, not a layout glc wrote"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("pass --force"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).expect("kept"),
+        "keep me"
+    );
+
+    let output = glc()
+        .arg("build")
+        .arg(repo().join("release.kdl"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--force")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!out.join("notes.txt").exists());
+    assert!(out.join("index.json").is_file());
+}
+
+#[test]
+fn an_invalid_release_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let output = glc()
+        .current_dir(repo().join("tests/fixtures/invalid"))
+        .arg("build")
+        .arg("missing-files.kdl")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("list").count(),
+        0,
+        "nothing written, not even a lock"
+    );
+}
+
+#[test]
+fn digests_file_lists_every_tag_with_its_destination() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let digests = dir.path().join("digests.json");
+    let output = glc()
+        .arg("build")
+        .arg(repo().join("release.kdl"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--digests")
+        .arg(&digests)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let layout = Layout::open(&out);
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&digests).expect("digests")).expect("json");
+    assert_eq!(report["repository"], "ghcr.io/gardenlinux/gardenlinux");
+    let tags = report["tags"].as_object().expect("tags");
+    assert_eq!(tags.len(), 18);
+    for (tag, target) in tags {
+        let entry = layout.tag(tag);
+        assert_eq!(target["digest"], entry["digest"], "{tag}");
+        assert_eq!(target["size"], entry["size"], "{tag}");
+        assert_eq!(target["mediaType"], entry["mediaType"], "{tag}");
+        assert_eq!(
+            target["destination"],
+            format!("ghcr.io/gardenlinux/gardenlinux:{tag}").as_str()
+        );
+    }
+    assert_eq!(report["attachments"].as_array().map(Vec::len), Some(16));
+    let summary = stderr(&output);
+    assert!(
+        summary.contains(": 8 cloud images, 16 attachments, 8 containers; "),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "  1877.3 → {}",
+            layout.tag("1877.3")["digest"].as_str().unwrap_or_default()
+        )),
+        "{summary}"
+    );
+}
+
+/// skopeo, or a loud skip outside CI; in CI its absence fails the test.
+pub fn skopeo() -> Option<std::process::Command> {
+    if std::process::Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        return Some(std::process::Command::new("skopeo"));
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "skopeo is missing; .ci/run installs it"
+    );
+    eprintln!("SKIP: skopeo is not installed (apt-get install skopeo); interop not tested");
+    None
+}
+
+#[test]
+fn skopeo_copies_a_cloud_image_and_a_container_out_of_the_layout() {
+    let Some(_) = skopeo() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let layout = build_top_level(&out);
+    // The root (an index of indexes) is for `oras cp -r`; skopeo copies one image or one
+    // index of images a call, which is why each of those has a tag of its own.
+    for tag in [
+        "aws-gardener_prod-amd64-1877.3-75df9f40",
+        "baremetal_pxe-amd64-1877.3-75df9f40",
+        "base-1877.3",
+        "bare-libc-1877.3",
+        "debian-snapshot-1877.3",
+    ] {
+        let copy = dir.path().join(format!("copy-{tag}"));
+        let status = skopeo()
+            .expect("skopeo")
+            .args(["copy", "--all", "--quiet"])
+            .arg(format!("oci:{}:{tag}", out.display()))
+            .arg(format!("oci:{}:{tag}", copy.display()))
+            .output()
+            .expect("run skopeo");
+        assert!(
+            status.status.success(),
+            "skopeo copy {tag}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let raw = skopeo()
+            .expect("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci:{}:{tag}", copy.display()))
+            .output()
+            .expect("run skopeo");
+        assert!(
+            raw.status.success(),
+            "{}",
+            String::from_utf8_lossy(&raw.stderr)
+        );
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&raw.stdout)));
+        assert_eq!(
+            layout.tag(tag)["digest"],
+            digest.as_str(),
+            "{tag} has the same digest after skopeo copy"
+        );
+    }
+}

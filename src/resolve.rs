@@ -1,7 +1,7 @@
 //! Stage 5: the expanded plan → a plan of files found on disk, with kinds, sizes and media
 //! types. Every problem with every file is reported in one run.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -115,18 +115,26 @@ impl Resolver<'_> {
     }
 
     fn image(&mut self, image: ImagePlan<PlannedFile>) -> ImagePlan<ResolvedFile> {
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
-        for file in image
-            .layers()
-            .chain(image.attachments.iter().map(|a| &a.file))
-        {
-            if !seen.insert(&file.path) {
+        // Layers are pulled by their title, the file name: two equal names in one manifest
+        // would overwrite each other on the consumer's disk.
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for file in image.layers() {
+            let title = file.path.rsplit('/').next().unwrap_or(&file.path);
+            if let Some(first) = seen.insert(title, &file.path) {
+                let message = if first == file.path {
+                    format!("`{}` is listed twice in image `{}`", file.path, image.cname)
+                } else {
+                    format!(
+                        "`{first}` and `{}` have the same file name in image `{}`",
+                        file.path, image.cname
+                    )
+                };
                 self.fail(
                     file,
                     "glc::resolve::duplicate-file",
-                    format!("`{}` is listed twice in image `{}`", file.path, image.cname),
+                    message,
                     "listed again here",
-                    "each file is one layer or attachment; remove the repeated one".to_owned(),
+                    "every layer is titled with its file name, which must be unique in an image; remove or rename one".to_owned(),
                 );
             }
         }

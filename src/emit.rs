@@ -14,7 +14,9 @@ use oci_spec::image::{
 };
 use serde::Serialize;
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use std::sync::Arc;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::oci::dirtar;
 use crate::oci::json::canonical;
 use crate::oci::layout::{Blob, BlobError, LayoutWriter};
@@ -22,7 +24,7 @@ use crate::oci::media;
 use crate::oci::source::{OciSource, RawDescriptor, SourceError};
 use crate::output::MARKER;
 use crate::plan::{
-    ContainerPlan, ContainerSource, FileKind, ImagePlan, ResolvedFile, ResolvedPlan,
+    ContainerPlan, ContainerSource, FileKind, ImagePlan, ResolvedFile, ResolvedPlan, file_title,
 };
 
 pub const RELEASE: &str = "application/io.gardenlinux.release";
@@ -69,11 +71,16 @@ pub struct Target {
 }
 
 /// Writes the layout of `plan` into `layout` and completes it.
-pub fn emit(plan: &ResolvedPlan, mut layout: LayoutWriter) -> Result<BuildReport, Diagnostics> {
+pub fn emit(
+    plan: &ResolvedPlan,
+    mut layout: LayoutWriter,
+    source: &Arc<SourceFile>,
+) -> Result<BuildReport, Diagnostics> {
     let mut emitter = Emitter {
         plan,
         layout: &mut layout,
         created_epoch: epoch(&plan.release.created)?,
+        source,
     };
     let built = emitter.release()?;
     let index = Emitter::index_json(&built)?;
@@ -190,6 +197,8 @@ struct Emitter<'a> {
     plan: &'a ResolvedPlan,
     layout: &'a mut LayoutWriter,
     created_epoch: u64,
+    /// The release file, for errors that point at the path or source they concern.
+    source: &'a Arc<SourceFile>,
 }
 
 fn descriptor(media_type: &str, blob: &Blob) -> Result<DescriptorBuilder, Diagnostics> {
@@ -254,12 +263,21 @@ impl Emitter<'_> {
     }
 
     /// A file (or a directory, packed) as a layer titled with its name.
+    /// A file (or a directory, packed) as a layer; errors point at the path in the release.
     fn layer(&mut self, file: &ResolvedFile) -> Result<Descriptor, Diagnostics> {
-        let name = file
-            .absolute
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        self.layer_unlabelled(file).map_err(|diagnostics| {
+            diagnostics
+                .into_iter()
+                .map(|d| {
+                    d.in_file(self.source)
+                        .label(file.span, format!("`{}`", file.path))
+                })
+                .collect()
+        })
+    }
+
+    fn layer_unlabelled(&mut self, file: &ResolvedFile) -> Result<Descriptor, Diagnostics> {
+        let name = file_title(&file.path);
         let (blob, title) = match file.kind {
             FileKind::File => {
                 let reader = File::open(&file.absolute)
@@ -463,6 +481,7 @@ impl Emitter<'_> {
             }));
             attachments.push(attached);
         }
+        attachment_records.sort_by(|a, b| a["kind"].as_str().cmp(&b["kind"].as_str()));
         let record = serde_json::json!({
             "cname": image.cname,
             "matrix": image.matrix,
@@ -487,8 +506,16 @@ impl Emitter<'_> {
         let mut top: BTreeMap<String, Descriptor> = BTreeMap::new();
         let mut groups: BTreeMap<String, BTreeMap<String, Descriptor>> = BTreeMap::new();
         let mut records = Vec::new();
+        let mut failed = Vec::new();
         for container in &self.plan.containers {
-            let imported = self.import(container)?;
+            // Import every container, so that every damaged source is reported in one run.
+            let imported = match self.import(container) {
+                Ok(imported) => imported,
+                Err(diagnostics) => {
+                    failed.extend(diagnostics);
+                    continue;
+                }
+            };
             tagged.insert(container.tag.clone(), (imported.clone(), None));
             records.push(serde_json::json!({
                 "name": container.name,
@@ -512,6 +539,9 @@ impl Emitter<'_> {
                 top.insert(container.name.clone(), entry);
             }
         }
+        if !failed.is_empty() {
+            return Err(failed);
+        }
         let version = self.plan.release.version.clone();
         for (group, members) in groups {
             let title = format!("Garden Linux {version} {group} containers");
@@ -521,7 +551,7 @@ impl Emitter<'_> {
                 &members.into_values().map(|d| (d, None)).collect::<Vec<_>>(),
                 annotations,
             )?;
-            index.set_annotations(Some(annotations_pair(&group)));
+            index.set_annotations(Some(group_annotations(&group)));
             top.insert(group, index);
         }
         let title = format!("Garden Linux {version} container images");
@@ -549,7 +579,9 @@ impl Emitter<'_> {
                         container.name, container.from.path, error.message
                     ),
                 )
-                .help(error.help),
+                .help(error.help)
+                .in_file(self.source)
+                .label(container.from.span, "imported from here"),
             ]
         };
         let source =
@@ -678,7 +710,7 @@ impl Emitter<'_> {
             "created": release.created,
             "source": release.source,
             "repository": release.repository,
-            "tags": plan.tags,
+            "tags": sorted(&plan.tags),
             "links": links,
             "images": images,
             "containers": containers.cloned().unwrap_or_default(),
@@ -735,11 +767,15 @@ fn annotations_cname(cname: &str) -> std::collections::HashMap<String, String> {
     annotations([("cname", cname.to_owned())])
 }
 
-fn annotations_pair(group: &str) -> std::collections::HashMap<String, String> {
-    annotations([
-        (CONTAINER_NAME, group.to_owned()),
-        (CONTAINER_GROUP_NAME, group.to_owned()),
-    ])
+/// A group's entry in `ContainerImages` names the group; only containers carry a name.
+fn group_annotations(group: &str) -> std::collections::HashMap<String, String> {
+    annotations([(CONTAINER_GROUP_NAME, group.to_owned())])
+}
+
+fn sorted(items: &[String]) -> Vec<&String> {
+    let mut items: Vec<&String> = items.iter().collect();
+    items.sort();
+    items
 }
 
 fn layer_record(layer: &Descriptor) -> serde_json::Value {

@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod emit;
 pub mod expand;
 pub mod fmt;
+pub mod inspect;
 pub mod media_type;
 pub mod model;
 pub mod oci;
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod resolve;
 pub mod schema;
 pub mod template;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -132,7 +134,7 @@ impl ReleaseFile {
                     e,
                 ))
             })
-            .and_then(|layout| emit::emit(&plan, layout))
+            .and_then(|layout| emit::emit(&plan, layout, &self.source))
             .and_then(|report| {
                 target
                     .replace_with(&staging)

@@ -54,6 +54,25 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         digests: Option<PathBuf>,
     },
+    /// Check any OCI image layout: every reachable blob present, of its size and digest, every
+    /// manifest and index valid.
+    Verify {
+        /// The layout directory.
+        layout: PathBuf,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show any OCI image layout as a tree, from one tag or from all.
+    Inspect {
+        /// The layout directory.
+        layout: PathBuf,
+        /// Start from this tag only.
+        tag: Option<String>,
+        /// Print the tree as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-indent a release file in place, keeping comments and quoting as written.
     Fmt {
         file: PathBuf,
@@ -126,6 +145,21 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             digests,
         } => build(&args, &output, force, digests.as_deref()),
         Command::Fmt { file, check } => fmt(&file, check),
+        Command::Verify { layout, json } => verify(&layout, json),
+        Command::Inspect { layout, tag, json } => {
+            let nodes = glc::inspect::inspect(&layout, tag.as_deref()).map_err(|e| {
+                vec![
+                    Diagnostic::error("glc::inspect", e)
+                        .help("pass an OCI image layout directory, and one of its tags"),
+                ]
+            })?;
+            let text = if json {
+                to_json(&nodes)?
+            } else {
+                glc::inspect::render(&nodes)
+            };
+            write_stdout(&text)
+        }
         Command::Schema { markdown: false } => write_stdout(glc::schema::SOURCE),
         Command::Schema { markdown: true } => {
             let schema = glc::schema::Schema::builtin().map_err(|error| {
@@ -225,6 +259,51 @@ fn build(
     Ok(())
 }
 
+fn verify(layout: &std::path::Path, json: bool) -> Result<(), Diagnostics> {
+    if !layout.is_dir() {
+        return Err(vec![
+            Diagnostic::error(
+                "glc::verify",
+                format!("{} is not a directory", layout.display()),
+            )
+            .help("pass an OCI image layout directory, e.g. the output of `glc build`"),
+        ]);
+    }
+    let report = glc::verify::verify(layout);
+    if json {
+        write_stdout(&to_json(&report)?)?;
+    } else {
+        let mut text = String::new();
+        for finding in &report.findings {
+            let severity = match finding.severity {
+                glc::verify::Severity::Error => "error",
+                glc::verify::Severity::Warning => "warning",
+            };
+            text.push_str(&format!(
+                "{severity}: {}
+    at {}
+",
+                finding.message, finding.path
+            ));
+        }
+        let warnings = report.findings.len() - report.errors();
+        text.push_str(&format!(
+            "{}: {} blobs, {} checked: {}, {}\n",
+            layout.display(),
+            report.blobs,
+            glc::plan::human_size(report.bytes),
+            count(report.errors(), "error"),
+            count(warnings, "warning"),
+        ));
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+    if report.errors() > 0 {
+        // The findings are the report; exit 1 without repeating them.
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 fn fmt(file: &std::path::Path, check: bool) -> Result<(), Diagnostics> {
     let release = ReleaseFile::read(file)?;
     let formatted = glc::fmt::format(&release.source)?;
@@ -248,8 +327,8 @@ fn fmt(file: &std::path::Path, check: bool) -> Result<(), Diagnostics> {
     })
 }
 
-fn to_json(plan: &ResolvedPlan) -> Result<String, Diagnostics> {
-    serde_json::to_string_pretty(plan)
+fn to_json(value: &impl serde::Serialize) -> Result<String, Diagnostics> {
+    serde_json::to_string_pretty(value)
         .map(|mut s| {
             s.push('\n');
             s
@@ -257,7 +336,7 @@ fn to_json(plan: &ResolvedPlan) -> Result<String, Diagnostics> {
         .map_err(|error| {
             vec![Diagnostic::error(
                 "glc::internal",
-                format!("cannot serialize the plan: {error}"),
+                format!("cannot serialize the output: {error}"),
             )]
         })
 }

@@ -184,25 +184,28 @@ impl Target {
         let old = if exchanged.is_ok() {
             staging.to_path_buf()
         } else {
-            // No atomic exchange here (an old kernel or a filesystem without it): two renames.
+            // No atomic exchange here (an old kernel or a filesystem without it): two renames,
+            // and the old layout put back if the second fails.
             let old = self.beside(&format!("old-{}", std::process::id()));
             fs::rename(&self.path, &old)
                 .map_err(io_err(format!("cannot move {} aside", self.path.display())))?;
-            fs::rename(staging, &self.path).map_err(io_err(format!(
-                "cannot move the layout to {}",
-                self.path.display()
-            )))?;
+            if let Err(error) = fs::rename(staging, &self.path) {
+                let _ = fs::rename(&old, &self.path);
+                return Err(OutputError::Io(
+                    format!("cannot move the layout to {}", self.path.display()),
+                    error,
+                ));
+            }
             old
         };
-        let removed = if old.is_dir() {
+        // The new layout is in place: the build has succeeded. An old layout that cannot be
+        // removed now is removed by the next build into this target (`clean_stale`).
+        let _ = if old.is_dir() {
             fs::remove_dir_all(&old)
         } else {
             fs::remove_file(&old)
         };
-        removed.map_err(io_err(format!(
-            "cannot remove the previous layout {}",
-            old.display()
-        )))
+        Ok(())
     }
 }
 

@@ -129,6 +129,15 @@ impl Serialize for Bindings {
     }
 }
 
+/// A file's layer title: its name as the release file wrote it (not a symlink's target).
+#[must_use]
+pub fn file_title(path: &str) -> String {
+    std::path::Path::new(path).file_name().map_or_else(
+        || path.trim_end_matches('/').to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
 /// What a file is in the release; chooses its default media type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -180,6 +189,9 @@ pub struct ResolvedFile {
     pub size: u64,
     pub media_type: String,
     pub role: Role,
+    /// The path template it was rendered from, for errors while building.
+    #[serde(skip)]
+    pub span: SourceSpan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -201,6 +213,9 @@ pub struct ContainerSource {
     pub digest: String,
     pub media_type: String,
     pub size: u64,
+    /// The `from` template, for errors while building.
+    #[serde(skip)]
+    pub span: SourceSpan,
 }
 
 /// The plan for people: one line a file, aligned.

@@ -12,7 +12,7 @@ use crate::media_type;
 use crate::oci::source::OciSource;
 use crate::plan::{
     AttachmentPlan, ContainerPlan, ContainerSource, ExpandedPlan, FileKind, ImagePlan,
-    MetadataPlan, PlannedFile, ResolvedFile, ResolvedPlan, Role, SourceKind,
+    MetadataPlan, PlannedFile, ResolvedFile, ResolvedPlan, Role, SourceKind, file_title,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -117,9 +117,9 @@ impl Resolver<'_> {
     fn image(&mut self, image: ImagePlan<PlannedFile>) -> ImagePlan<ResolvedFile> {
         // Layers are pulled by their title, the file name: two equal names in one manifest
         // would overwrite each other on the consumer's disk.
-        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
         for file in image.layers() {
-            let title = file.path.rsplit('/').next().unwrap_or(&file.path);
+            let title = file_title(&file.path);
             if let Some(first) = seen.insert(title, &file.path) {
                 let message = if first == file.path {
                     format!("`{}` is listed twice in image `{}`", file.path, image.cname)
@@ -295,22 +295,14 @@ impl Resolver<'_> {
             );
             return None;
         };
-        let name = absolute
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        // By the name as written: a symlink's target name must not change the layout.
         let inferred = file
             .media_type
             .clone()
             .or_else(|| media_type::for_role(file.role).map(str::to_owned))
+            .or_else(|| media_type::for_name(&file_title(&file.path)).map(str::to_owned))
             .or_else(|| {
-                media_type::for_name(&file.path)
-                    .or_else(|| media_type::for_name(&name))
-                    .map(str::to_owned)
-            })
-            .or_else(|| {
-                (kind == FileKind::Directory)
-                    .then(|| "application/vnd.oci.image.layer.v1.tar".to_owned())
+                (kind == FileKind::Directory).then(|| directory_media_type(file.role).to_owned())
             });
         let Some(media_type) = inferred else {
             let extension = Path::new(&file.path)
@@ -344,6 +336,7 @@ impl Resolver<'_> {
             size,
             media_type,
             role: file.role,
+            span: file.origin.span,
         })
     }
 
@@ -388,6 +381,7 @@ impl Resolver<'_> {
                 digest: image.digest,
                 media_type: image.media_type,
                 size: image.size,
+                span: file.origin.span,
             }),
             Err(error) => {
                 self.fail(
@@ -400,6 +394,14 @@ impl Resolver<'_> {
                 None
             }
         }
+    }
+}
+
+/// A directory is packed as a tar; a root file system's tar is Garden Linux's rootfs type.
+fn directory_media_type(role: Role) -> &'static str {
+    match role {
+        Role::Rootfs => "application/io.gardenlinux.image.archive.format.tar",
+        _ => "application/vnd.oci.image.layer.v1.tar",
     }
 }
 

@@ -1,11 +1,11 @@
 //! A directory packed into a tar that depends only on the names and contents inside it:
-//! paths sorted by their bytes, one fixed mtime, owner 0:0 without names, modes normalised,
-//! symlinks stored as links and never followed.
+//! paths sorted by their bytes, one fixed mtime, owner 0:0 without names, fixed modes (0644
+//! for files, 0755 for directories, whatever the inputs' modes), symlinks stored as links and
+//! never followed.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use tar::{EntryType, Header};
@@ -80,9 +80,8 @@ pub fn pack(root: &Path, mtime: u64, out: impl Write) -> Result<(), PackError> {
         } else if file_type.is_file() {
             let file = File::open(&full).map_err(io_error(relative))?;
             let metadata = file.metadata().map_err(io_error(relative))?;
-            let executable = metadata.permissions().mode() & 0o111 != 0;
             header.set_entry_type(EntryType::Regular);
-            header.set_mode(if executable { 0o755 } else { 0o644 });
+            header.set_mode(0o644);
             header.set_size(metadata.len());
             builder
                 .append_data(&mut header, relative, file)
@@ -161,7 +160,16 @@ mod tests {
         let two = tempfile::tempdir().unwrap();
         tree(one.path(), &["a-c", "a/b/x", "a/z"]);
         tree(two.path(), &["a/z", "a/b/x", "a-c"]);
-        fs::set_permissions(two.path().join("a/z"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(
+            two.path().join("a/z"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        fs::set_permissions(
+            two.path().join("a-c"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         assert_eq!(digest(one.path(), 1), digest(two.path(), 1));
         assert_ne!(
             digest(one.path(), 1),

@@ -427,11 +427,14 @@ fn the_top_level_release_builds_the_graph_design_draws() {
 
     // ContainerImages: entries by name, the bare group as an index of four.
     let container_images = layout.json(&parts[2]);
+    // Containers by their name, the group by its group name: one order of names.
     let names: Vec<String> = children(&container_images, "manifests")
         .iter()
         .map(|d| {
-            d["annotations"]["io.gardenlinux.container.name"]
+            let a = &d["annotations"];
+            a["io.gardenlinux.container.name"]
                 .as_str()
+                .or_else(|| a["io.gardenlinux.container.group"].as_str())
                 .unwrap_or_default()
                 .to_owned()
         })
@@ -447,6 +450,10 @@ fn the_top_level_release_builds_the_graph_design_draws() {
         ]
     );
     let bare_descriptor = &container_images["manifests"][0];
+    assert_eq!(
+        bare_descriptor["annotations"],
+        serde_json::json!({"io.gardenlinux.container.group": "bare"})
+    );
     assert_eq!(
         bare_descriptor["artifactType"],
         "application/io.gardenlinux.container-group"
@@ -743,19 +750,22 @@ fn source_date_epoch_changes_only_the_created_values() {
 fn corrupt_container_release(dir: &Path) -> PathBuf {
     let release = dir.join("broken");
     copy_release(&release);
-    // Flip one byte of the layer of bare-python's image.
-    let layout = Layout::open(&release.join("artifacts/containers/bare-python"));
-    let manifest = layout.json(&layout.entries()[0]);
-    let layer = manifest["layers"][0]["digest"]
-        .as_str()
-        .expect("layer")
-        .to_owned();
-    let path = release
-        .join("artifacts/containers/bare-python/blobs/sha256")
-        .join(layer.trim_start_matches("sha256:"));
-    let mut bytes = std::fs::read(&path).expect("read");
-    bytes[10] ^= 0xff;
-    std::fs::write(&path, bytes).expect("write");
+    // Flip one byte of the layer of two containers' images.
+    for name in ["bare-python", "bare-nodejs"] {
+        let source = release.join("artifacts/containers").join(name);
+        let layout = Layout::open(&source);
+        let manifest = layout.json(&layout.entries()[0]);
+        let layer = manifest["layers"][0]["digest"]
+            .as_str()
+            .expect("layer")
+            .to_owned();
+        let path = source
+            .join("blobs/sha256")
+            .join(layer.trim_start_matches("sha256:"));
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[10] ^= 0xff;
+        std::fs::write(&path, bytes).expect("write");
+    }
     release
 }
 
@@ -774,19 +784,28 @@ fn a_failed_build_leaves_the_previous_layout_untouched() {
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
-    let error: Value = serde_json::from_str(stderr(&output).trim()).expect("one JSON error");
-    let message = error["message"].as_str().expect("message");
-    assert_eq!(error["code"], "glc::build::import");
-    assert!(
-        message.starts_with(
-            "container `bare-python` from `artifacts/containers/bare-python`: blob sha256:"
-        ),
-        "{message}"
-    );
-    assert!(
-        message.contains(" is corrupt: its bytes hash to sha256:"),
-        "{message}"
-    );
+    // Both damaged containers are reported, each pointing at its `from` in the release file.
+    let errors: Vec<Value> = stderr(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(errors.len(), 2, "{}", stderr(&output));
+    for (error, name) in errors.iter().zip(["bare-python", "bare-nodejs"]) {
+        let message = error["message"].as_str().expect("message");
+        assert_eq!(error["code"], "glc::build::import");
+        assert!(
+            message.starts_with(&format!(
+                "container `{name}` from `artifacts/containers/{name}`: blob sha256:"
+            )),
+            "{message}"
+        );
+        assert!(
+            message.contains(" is corrupt: its bytes hash to sha256:"),
+            "{message}"
+        );
+        assert_eq!(error["line"], 62, "the `from` of the for-each container");
+        assert_eq!(error["column"], 50);
+    }
     assert!(snapshot(&out) == before, "the previous layout changed");
     let leftovers: Vec<String> = std::fs::read_dir(dir.path())
         .expect("list")

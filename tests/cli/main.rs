@@ -5,6 +5,7 @@ mod build;
 mod commands;
 mod fixtures;
 mod robustness;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

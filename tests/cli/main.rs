@@ -4,6 +4,7 @@
 mod build;
 mod commands;
 mod fixtures;
+mod interop;
 mod robustness;
 mod verify;
 

@@ -66,7 +66,8 @@ pub fn build(release: &Path, out: &Path) -> std::process::Output {
         .expect("run glc")
 }
 
-fn build_top_level(out: &Path) -> Layout {
+/// The top-level release built into `out`.
+pub fn build_top_level(out: &Path) -> Layout {
     let output = build(&repo().join("release.kdl"), out);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     Layout::open(out)
@@ -553,15 +554,7 @@ fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
 fn copy_release(to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     std::fs::copy(repo().join("release.kdl"), to.join("release.kdl")).expect("copy");
-    for entry in walkdir::WalkDir::new(repo().join("artifacts")) {
-        let entry = entry.expect("walk");
-        let target = to.join(entry.path().strip_prefix(repo()).expect("inside"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
+    crate::commands::copy_dir(&repo().join("artifacts"), &to.join("artifacts"));
 }
 
 #[test]

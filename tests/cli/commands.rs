@@ -25,7 +25,7 @@ fn plan_json(dir: &Path, file: &str) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("plan is JSON")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
         let entry = entry.expect("walk");
         let target = to.join(entry.path().strip_prefix(from).expect("inside"));

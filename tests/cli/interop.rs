@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::build::{Layout, build, skopeo};
-use crate::{repo, stderr};
+use crate::build::{Layout, skopeo};
 
 fn tool(name: &str) -> bool {
     if Command::new(name)
@@ -102,10 +101,7 @@ impl Drop for Registry {
 }
 
 fn built(dir: &Path) -> Layout {
-    let out = dir.join("out");
-    let output = build(&repo().join("release.kdl"), &out);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    Layout::open(&out)
+    crate::build::build_top_level(&dir.join("out"))
 }
 
 fn tags(layout: &Layout) -> Vec<(String, Value)> {

@@ -2,14 +2,11 @@
 
 use std::path::Path;
 
-use crate::build::{Layout, build};
+use crate::build::Layout;
 use crate::{assert_matches_file, glc, repo, stderr, stdout};
 
 fn built(dir: &Path) -> Layout {
-    let out = dir.join("out");
-    let output = build(&repo().join("release.kdl"), &out);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    Layout::open(&out)
+    crate::build::build_top_level(&dir.join("out"))
 }
 
 fn verify(layout: &Path) -> (Option<i32>, String) {

@@ -137,6 +137,11 @@ fn template_error(error: &minijinja::Error, text: &Text, bindings: &Bindings) ->
             format!("template syntax error: {detail}"),
             "templates use minijinja (Jinja2) syntax, e.g. \"{{ version }}\" or \"{{ a if b else c }}\"",
         ),
+        _ if detail.contains("recursion limit") => (
+            "glc::template::too-deep",
+            format!("the template nests more than {RECURSION_LIMIT} calls deep"),
+            "a macro that calls itself needs a way to stop; templates make names and paths",
+        ),
         ErrorKind::OutOfFuel => (
             "glc::template::too-much-work",
             "the template does too much work".to_owned(),

@@ -126,8 +126,11 @@ impl OciSource {
                 "write it again, e.g. with `skopeo copy … oci-archive:FILE`",
             )
         };
+        // Where the last entry's data ends, rounded to tar's 512-byte blocks.
+        let mut end = 0;
         for entry in archive.entries_with_seek().map_err(truncated)? {
             let mut entry = entry.map_err(truncated)?;
+            end = entry.raw_file_position() + entry.size().div_ceil(512) * 512;
             if !entry.header().entry_type().is_file() {
                 continue;
             }
@@ -153,6 +156,13 @@ impl OciSource {
                     }
                 }
             }
+        }
+        // A whole archive ends with two zero blocks; without them it was cut short.
+        if end.saturating_add(1024) > length {
+            return Err(SourceError::new(
+                "the archive is truncated: it ends without tar's end-of-archive blocks",
+                "the file was cut short; copy or write it again",
+            ));
         }
         let missing = |name: &str| {
             SourceError::new(

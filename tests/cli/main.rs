@@ -5,6 +5,7 @@ mod build;
 mod commands;
 mod fixtures;
 mod interop;
+mod reliability;
 mod robustness;
 mod verify;
 
@@ -13,6 +14,13 @@ use std::process::Output;
 
 pub fn glc() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("glc").expect("the glc binary is built for tests");
+    cmd.env("NO_COLOR", "1").env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+/// `glc` as a plain process, for tests that spawn, kill or race it.
+pub fn glc_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("glc"));
     cmd.env("NO_COLOR", "1").env_remove("SOURCE_DATE_EPOCH");
     cmd
 }

@@ -89,7 +89,7 @@ impl ReleaseFile {
             )]
         })?;
         let document = parse::parse(&self.source)?;
-        check::check(&document, &schema, &self.source)?;
+        check::check(&document, schema, &self.source)?;
         let release = decode::decode(&document, &self.source)?;
         let expand_options = expand::ExpandOptions {
             source_date_epoch: options.source_date_epoch,

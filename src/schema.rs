@@ -122,10 +122,13 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// The schema compiled into glc. A test asserts that it loads, so an error here is a bug
-    /// in the shipped schema file, reported by the caller as an internal error.
-    pub fn builtin() -> Result<Self, String> {
-        Self::from_kdl(SOURCE)
+    /// The schema compiled into glc, read once per process: it is constant data. A test
+    /// asserts that it loads, so an error here is a bug in the shipped schema file, reported
+    /// by the caller as an internal error.
+    pub fn builtin() -> Result<&'static Self, String> {
+        static BUILTIN: std::sync::LazyLock<Result<Schema, String>> =
+            std::sync::LazyLock::new(|| Schema::from_kdl(SOURCE));
+        BUILTIN.as_ref().map_err(Clone::clone)
     }
 
     pub fn from_kdl(text: &str) -> Result<Self, String> {

@@ -5,9 +5,11 @@
 //! Release index lists `MetaData`, `CloudImages`, `ContainerImages`, in that order. So a layout
 //! depends only on what is in it, never on the order of the release file or of a build.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 use oci_spec::image::{
     Descriptor, DescriptorBuilder, Digest, ImageIndexBuilder, ImageManifestBuilder, MediaType,
@@ -16,10 +18,11 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
+use crate::cache::{self, DigestCache};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::oci::dirtar;
 use crate::oci::json::canonical;
-use crate::oci::layout::{Blob, BlobError, LayoutWriter};
+use crate::oci::layout::{Blob, BlobError, LayoutWriter, Placement, hash_file};
 use crate::oci::media;
 use crate::oci::source::{OciSource, RawDescriptor, SourceError};
 use crate::output::MARKER;
@@ -55,6 +58,15 @@ pub struct BuildReport {
     pub images: usize,
     #[serde(skip)]
     pub containers: usize,
+    /// How many input files were copied, linked or reused.
+    #[serde(skip)]
+    pub placements: BTreeMap<Placement, usize>,
+    /// The layout's `index.json`.
+    #[serde(skip)]
+    pub index: Vec<u8>,
+    /// Every blob of the layout: hex → size.
+    #[serde(skip)]
+    pub blob_list: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,20 +83,37 @@ pub struct Target {
 }
 
 /// Writes the layout of `plan` into `layout` and completes it.
+/// How `emit` places input files and where it may find blobs it already has.
+#[derive(Debug)]
+pub struct EmitOptions<'a> {
+    /// Link inputs into the layout (reflink, else hard link) instead of copying them.
+    pub link: bool,
+    /// The layout this one replaces: blobs found there are hard-linked, not written again.
+    pub previous: Option<&'a Path>,
+    pub cache: &'a DigestCache,
+}
+
+/// Writes the layout of `plan` into `layout` and completes it (or, with a dry writer, only
+/// computes it).
 pub fn emit(
     plan: &ResolvedPlan,
-    mut layout: LayoutWriter,
+    layout: LayoutWriter,
     source: &Arc<SourceFile>,
+    options: &EmitOptions<'_>,
 ) -> Result<BuildReport, Diagnostics> {
+    let created_epoch = epoch(&plan.release.created)?;
+    let (staged, placements) = stage_files(plan, &layout, source, options, created_epoch)?;
     let mut emitter = Emitter {
         plan,
-        layout: &mut layout,
-        created_epoch: epoch(&plan.release.created)?,
+        layout: &layout,
         source,
+        staged: &staged,
+        previous: options.previous,
     };
     let built = emitter.release()?;
     let index = Emitter::index_json(&built)?;
     let (blobs, bytes) = layout.totals();
+    let blob_list = layout.blobs();
     layout
         .finish(&index)
         .map_err(|e| io_error("cannot write index.json", &e))?;
@@ -125,6 +154,9 @@ pub fn emit(
         bytes,
         images: plan.images.len(),
         containers: plan.containers.len(),
+        placements,
+        index,
+        blob_list,
     })
 }
 
@@ -195,10 +227,11 @@ fn index_bytes(
 
 struct Emitter<'a> {
     plan: &'a ResolvedPlan,
-    layout: &'a mut LayoutWriter,
-    created_epoch: u64,
+    layout: &'a LayoutWriter,
     /// The release file, for errors that point at the path or source they concern.
     source: &'a Arc<SourceFile>,
+    staged: &'a Staged,
+    previous: Option<&'a Path>,
 }
 
 fn descriptor(media_type: &str, blob: &Blob) -> Result<DescriptorBuilder, Diagnostics> {
@@ -264,46 +297,19 @@ impl Emitter<'_> {
 
     /// A file (or a directory, packed) as a layer titled with its name.
     /// A file (or a directory, packed) as a layer; errors point at the path in the release.
+    /// A file (or a directory, packed) as a layer titled with its name; its blob was staged
+    /// before the graph was assembled.
     fn layer(&mut self, file: &ResolvedFile) -> Result<Descriptor, Diagnostics> {
-        self.layer_unlabelled(file).map_err(|diagnostics| {
-            diagnostics
-                .into_iter()
-                .map(|d| {
-                    d.in_file(self.source)
-                        .label(file.span, format!("`{}`", file.path))
-                })
-                .collect()
-        })
-    }
-
-    fn layer_unlabelled(&mut self, file: &ResolvedFile) -> Result<Descriptor, Diagnostics> {
+        let blob = self
+            .staged
+            .get(&file.absolute)
+            .ok_or_else(|| internal(&format!("{} was not staged", file.path)))?;
         let name = file_title(&file.path);
-        let (blob, title) = match file.kind {
-            FileKind::File => {
-                let reader = File::open(&file.absolute)
-                    .map_err(|e| io_error(&format!("cannot read {}", file.path), &e))?;
-                let blob = self
-                    .layout
-                    .write_reader(&mut BufReader::new(reader))
-                    .map_err(|e| io_error(&format!("cannot copy {}", file.path), &e))?;
-                (blob, name)
-            }
-            FileKind::Directory => {
-                let mut writer = self
-                    .layout
-                    .blob()
-                    .map_err(|e| io_error("cannot write a blob", &e))?;
-                dirtar::pack(&file.absolute, self.created_epoch, &mut writer).map_err(|e| {
-                    vec![Diagnostic::error("glc::build::pack", format!("cannot pack `{}`: {e}", file.path))
-                        .help("directories are packed as they are; links must stay inside them, and devices, fifos and sockets cannot be packed")]
-                })?;
-                let blob = writer
-                    .finish()
-                    .map_err(|e| io_error("cannot write a blob", &e))?;
-                (blob, format!("{name}.tar"))
-            }
+        let title = match file.kind {
+            FileKind::File => name,
+            FileKind::Directory => format!("{name}.tar"),
         };
-        descriptor(&file.media_type, &blob)?
+        descriptor(&file.media_type, blob)?
             .annotations(annotations([(TITLE, title)]))
             .build()
             .map_err(|e| internal(&e))
@@ -620,8 +626,7 @@ impl Emitter<'_> {
             media::INDEX | media::MANIFEST | media::DOCKER_LIST | media::DOCKER_MANIFEST
         );
         if !document {
-            let (mut reader, _) = source.open_blob(descriptor)?;
-            return self.store_verified(&mut reader, descriptor);
+            return self.copy_blob(source, descriptor);
         }
         let bytes = source.read_document(descriptor)?;
         self.store_verified(&mut &bytes[..], descriptor)?;
@@ -636,10 +641,36 @@ impl Emitter<'_> {
             self.copy_tree(source, child, depth + 1)?;
         }
         for blob in children.config.iter().chain(&children.layers) {
-            let (mut reader, _) = source.open_blob(blob)?;
-            self.store_verified(&mut reader, blob)?;
+            self.copy_blob(source, blob)?;
         }
         Ok(())
+    }
+
+    /// A blob of an image: from the previous layout if it is there (it was checked when it
+    /// was written), else copied from the source and checked; in a dry run, only counted.
+    fn copy_blob(
+        &mut self,
+        source: &OciSource,
+        descriptor: &RawDescriptor,
+    ) -> Result<(), SourceError> {
+        let blob = Blob {
+            digest: descriptor.digest.clone(),
+            size: descriptor.size,
+        };
+        if self.layout.is_dry() {
+            self.layout.record(&blob);
+            return Ok(());
+        }
+        if let (Some(previous), Some(hex)) = (self.previous, descriptor.sha256_hex()) {
+            let there = previous.join("blobs/sha256").join(hex);
+            if std::fs::metadata(&there).is_ok_and(|m| m.len() == blob.size)
+                && let Ok(Some(_)) = self.layout.link(&blob, &there, false)
+            {
+                return Ok(());
+            }
+        }
+        let (mut reader, _) = source.open_blob(descriptor)?;
+        self.store_verified(&mut reader, descriptor)
     }
 
     fn store_verified(
@@ -785,4 +816,128 @@ fn layer_record(layer: &Descriptor) -> serde_json::Value {
         "digest": layer.digest().to_string(),
         "size": layer.size(),
     })
+}
+
+/// The blob of every input file and directory, by absolute path.
+type Staged = HashMap<PathBuf, Blob>;
+
+/// Every input file and directory of the plan, once each, into the layout in parallel.
+fn stage_files(
+    plan: &ResolvedPlan,
+    layout: &LayoutWriter,
+    source: &Arc<SourceFile>,
+    options: &EmitOptions<'_>,
+    created_epoch: u64,
+) -> Result<(Staged, BTreeMap<Placement, usize>), Diagnostics> {
+    let mut files: Vec<&ResolvedFile> = plan.metadata.changelog.iter().collect();
+    for image in &plan.images {
+        files.extend(image.layers());
+        files.extend(image.attachments.iter().map(|a| &a.file));
+    }
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(&f.absolute));
+    let results: Vec<Result<(PathBuf, Blob, Placement), Diagnostics>> = files
+        .par_iter()
+        .map(|file| {
+            stage_file(file, layout, options, created_epoch)
+                .map(|(blob, placement)| (file.absolute.clone(), blob, placement))
+                .map_err(|diagnostics| {
+                    diagnostics
+                        .into_iter()
+                        .map(|d| {
+                            d.in_file(source)
+                                .label(file.span, format!("`{}`", file.path))
+                        })
+                        .collect()
+                })
+        })
+        .collect();
+    let mut staged = HashMap::new();
+    let mut placements = BTreeMap::new();
+    let mut errors = Vec::new();
+    for result in results {
+        match result {
+            Ok((path, blob, placement)) => {
+                *placements.entry(placement).or_insert(0) += 1;
+                staged.insert(path, blob);
+            }
+            Err(diagnostics) => errors.extend(diagnostics),
+        }
+    }
+    if errors.is_empty() {
+        Ok((staged, placements))
+    } else {
+        Err(errors)
+    }
+}
+
+/// One input into the layout: reused from the previous layout if the cache knows its digest
+/// and the blob is there, else linked (`--link`) or copied, hashed on the way.
+fn stage_file(
+    file: &ResolvedFile,
+    layout: &LayoutWriter,
+    options: &EmitOptions<'_>,
+    created_epoch: u64,
+) -> Result<(Blob, Placement), Diagnostics> {
+    let read_error = |e: &std::io::Error| io_error(&format!("cannot read {}", file.path), e);
+    let none_if_dry = |placement| {
+        if layout.is_dry() {
+            Placement::None
+        } else {
+            placement
+        }
+    };
+    if file.kind == FileKind::Directory {
+        let mut writer = layout
+            .blob()
+            .map_err(|e| io_error("cannot write a blob", &e))?;
+        dirtar::pack(&file.absolute, created_epoch, &mut writer).map_err(|e| {
+            vec![Diagnostic::error("glc::build::pack", format!("cannot pack `{}`: {e}", file.path))
+                .help("directories are packed as they are; links must stay inside them, and devices, fifos and sockets cannot be packed")]
+        })?;
+        let blob = writer
+            .finish()
+            .map_err(|e| io_error("cannot write a blob", &e))?;
+        return Ok((blob, none_if_dry(Placement::Copied)));
+    }
+    let metadata = std::fs::metadata(&file.absolute).map_err(|e| read_error(&e))?;
+    let key = cache::key(&metadata);
+    let known = options.cache.get(&key).filter(|b| b.size == metadata.len());
+    let placed = |blob: Blob, placement: Placement| {
+        options.cache.put(key.clone(), &blob);
+        Ok((blob, placement))
+    };
+    if let Some(blob) = &known {
+        if layout.is_dry() {
+            layout.record(blob);
+            return placed(blob.clone(), Placement::None);
+        }
+        if let Some(previous) = options.previous {
+            let there = previous.join("blobs/sha256").join(blob.hex());
+            if std::fs::metadata(&there).is_ok_and(|m| m.len() == blob.size)
+                && let Some(placement) = layout
+                    .link(blob, &there, false)
+                    .map_err(|e| read_error(&e))?
+            {
+                return placed(blob.clone(), placement);
+            }
+        }
+    }
+    if options.link && !layout.is_dry() {
+        let blob = match known {
+            Some(blob) => blob,
+            None => hash_file(&file.absolute).map_err(|e| read_error(&e))?,
+        };
+        if let Some(placement) = layout
+            .link(&blob, &file.absolute, true)
+            .map_err(|e| read_error(&e))?
+        {
+            return placed(blob, placement);
+        }
+    }
+    let mut reader = File::open(&file.absolute).map_err(|e| read_error(&e))?;
+    let blob = layout
+        .write_reader(&mut reader)
+        .map_err(|e| io_error(&format!("cannot copy {}", file.path), &e))?;
+    placed(blob, none_if_dry(Placement::Copied))
 }

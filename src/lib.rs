@@ -5,6 +5,7 @@
 //!
 //! Each stage is a function from one value to the next and returns every diagnostic it finds.
 
+pub mod cache;
 pub mod check;
 pub mod decode;
 pub mod diagnostic;
@@ -108,6 +109,18 @@ pub struct BuildOptions {
     pub output: PathBuf,
     /// Replace a target that is not a layout glc wrote.
     pub force: bool,
+    /// Link input files into the layout (reflink, else hard link) instead of copying them.
+    pub link: bool,
+    /// Use and keep the digest cache beside the target.
+    pub cache: bool,
+}
+
+/// What a build did.
+#[derive(Debug)]
+pub struct BuildOutcome {
+    pub report: emit::BuildReport,
+    /// The target already was this layout; nothing was written.
+    pub up_to_date: bool,
 }
 
 impl ReleaseFile {
@@ -118,7 +131,7 @@ impl ReleaseFile {
         options: &Options,
         build: &BuildOptions,
         waiting: impl FnOnce(&str),
-    ) -> Result<emit::BuildReport, Diagnostics> {
+    ) -> Result<BuildOutcome, Diagnostics> {
         let plan = self.compile(options)?;
         let target = output::Target::new(&build.output).map_err(output_error)?;
         let _lock = target.lock(waiting).map_err(output_error)?;
@@ -126,7 +139,42 @@ impl ReleaseFile {
         target
             .check_replaceable(build.force)
             .map_err(output_error)?;
+        let previous = target.previous_layout();
+        let cache = if build.cache {
+            cache::DigestCache::load(&target.cache_path())
+        } else {
+            cache::DigestCache::off()
+        };
+        // With every input's digest known, the whole layout can be computed without writing,
+        // and a target that already is that layout left alone.
+        if let Some(previous) = previous
+            && !cache.is_empty()
+        {
+            let emit_options = emit::EmitOptions {
+                link: false,
+                previous: Some(previous),
+                cache: &cache,
+            };
+            let dry = emit::emit(
+                &plan,
+                oci::layout::LayoutWriter::dry(),
+                &self.source,
+                &emit_options,
+            )?;
+            if target.holds(&dry.index, &dry.blob_list) {
+                cache.save();
+                return Ok(BuildOutcome {
+                    report: dry,
+                    up_to_date: true,
+                });
+            }
+        }
         let staging = target.staging();
+        let emit_options = emit::EmitOptions {
+            link: build.link,
+            previous,
+            cache: &cache,
+        };
         let result = oci::layout::LayoutWriter::create(&staging)
             .map_err(|e| {
                 output_error(output::OutputError::Io(
@@ -134,7 +182,7 @@ impl ReleaseFile {
                     e,
                 ))
             })
-            .and_then(|layout| emit::emit(&plan, layout, &self.source))
+            .and_then(|layout| emit::emit(&plan, layout, &self.source, &emit_options))
             .and_then(|report| {
                 target
                     .replace_with(&staging)
@@ -145,7 +193,12 @@ impl ReleaseFile {
             // The previous layout, if any, is untouched; only the staging directory goes.
             let _ = std::fs::remove_dir_all(&staging);
         }
-        result
+        let report = result?;
+        cache.save();
+        Ok(BuildOutcome {
+            report,
+            up_to_date: false,
+        })
     }
 }
 

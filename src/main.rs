@@ -53,6 +53,8 @@ enum Command {
         /// Also write every tag's digest, media type, size and destination as JSON.
         #[arg(long, value_name = "FILE")]
         digests: Option<PathBuf>,
+        #[command(flatten)]
+        placing: PlacingArgs,
     },
     /// Check any OCI image layout: every reachable blob present, of its size and digest, every
     /// manifest and index valid.
@@ -86,6 +88,20 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct PlacingArgs {
+    /// Link input files into the layout instead of copying them: a reflink where the
+    /// filesystem can, else a hard link (then rewriting an input in place changes the layout).
+    #[arg(long)]
+    link: bool,
+    /// Neither use nor keep the digest cache beside the output: hash every input again.
+    #[arg(long)]
+    no_cache: bool,
+    /// Print nothing on success.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,7 +159,8 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             output,
             force,
             digests,
-        } => build(&args, &output, force, digests.as_deref()),
+            placing,
+        } => build(&args, &output, force, digests.as_deref(), placing),
         Command::Fmt { file, check } => fmt(&file, check),
         Command::Verify { layout, json } => verify(&layout, json),
         Command::Inspect { layout, tag, json } => {
@@ -208,6 +225,7 @@ fn build(
     output: &std::path::Path,
     force: bool,
     digests: Option<&std::path::Path>,
+    placing: PlacingArgs,
 ) -> Result<(), Diagnostics> {
     let options = Options {
         allow_outside: args.allow_outside,
@@ -217,15 +235,18 @@ fn build(
     let build = glc::BuildOptions {
         output: output.to_path_buf(),
         force,
+        link: placing.link,
+        cache: !placing.no_cache,
     };
-    let report = release.build(&options, &build, |holder| {
+    let outcome = release.build(&options, &build, |holder| {
         eprintln!(
             "glc: waiting for the build (pid {holder}) that is writing {}",
             output.display()
         );
     })?;
+    let report = &outcome.report;
     if let Some(path) = digests {
-        let mut json = serde_json::to_string_pretty(&report).map_err(|e| {
+        let mut json = serde_json::to_string_pretty(report).map_err(|e| {
             vec![Diagnostic::error(
                 "glc::internal",
                 format!("cannot serialize the digests: {e}"),
@@ -239,16 +260,43 @@ fn build(
             )]
         })?;
     }
-    eprintln!(
-        "{} → {}: {}, {}, {}; {} blobs, {}",
-        args.file.display(),
-        output.display(),
+    if placing.quiet {
+        return Ok(());
+    }
+    let what = format!(
+        "{}, {}, {}; {} blobs, {}",
         count(report.images, "cloud image"),
         count(report.attachments.len(), "attachment"),
         count(report.containers, "container"),
         report.blobs,
         glc::plan::human_size(report.bytes),
     );
+    if outcome.up_to_date {
+        eprintln!(
+            "{} → {}: up to date ({what})",
+            args.file.display(),
+            output.display()
+        );
+    } else {
+        let placed: Vec<String> = report
+            .placements
+            .iter()
+            .filter_map(|(placement, n)| {
+                let how = match placement {
+                    glc::oci::layout::Placement::Copied => "copied",
+                    glc::oci::layout::Placement::Reused => "reused from the previous layout",
+                    glc::oci::layout::Placement::Reflinked => "reflinked",
+                    glc::oci::layout::Placement::HardLinked => "hard-linked",
+                    glc::oci::layout::Placement::None => return None,
+                };
+                Some(format!("{n} {how}"))
+            })
+            .collect();
+        eprintln!("{} → {}: {what}", args.file.display(), output.display());
+        if !placed.is_empty() {
+            eprintln!("  input files: {}", placed.join(", "));
+        }
+    }
     for (tag, target) in report
         .tags
         .iter()

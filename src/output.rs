@@ -120,6 +120,32 @@ impl Target {
         Ok(())
     }
 
+    /// The digest cache of builds into this target.
+    #[must_use]
+    pub fn cache_path(&self) -> PathBuf {
+        self.beside("cache.json")
+    }
+
+    /// The target, if it is a layout glc wrote (whose blobs a new build may reuse).
+    #[must_use]
+    pub fn previous_layout(&self) -> Option<&Path> {
+        let index = fs::read(self.path.join("index.json")).ok()?;
+        let ours = serde_json::from_slice::<serde_json::Value>(&index).ok()?["annotations"][MARKER]
+            .is_string();
+        ours.then_some(self.path.as_path())
+    }
+
+    /// Whether the target already is exactly this layout: the same `index.json` and every
+    /// blob present with its size. Then a build has nothing to write.
+    #[must_use]
+    pub fn holds(&self, index: &[u8], blobs: &std::collections::BTreeMap<String, u64>) -> bool {
+        fs::read(self.path.join("index.json")).is_ok_and(|current| current == index)
+            && blobs.iter().all(|(hex, size)| {
+                fs::metadata(self.path.join("blobs/sha256").join(hex))
+                    .is_ok_and(|m| m.len() == *size)
+            })
+    }
+
     /// A fresh staging directory path beside the target (not created).
     #[must_use]
     pub fn staging(&self) -> PathBuf {

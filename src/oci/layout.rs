@@ -1,21 +1,32 @@
 //! Writing an OCI image layout: blobs stream into a temporary file while they are hashed,
-//! then are renamed to their digest. Equal blobs are stored once.
+//! then are renamed to their digest. Equal blobs are stored once. A writer may also run dry:
+//! it hashes what it is given and writes nothing, to learn the digests of a layout before
+//! deciding whether it needs writing at all. Safe to share between threads.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
 /// Bytes copied at a time when streaming a file into a blob.
-const BUFFER: usize = 1 << 20;
+pub const BUFFER: usize = 1 << 20;
 
 /// A blob as stored: `sha256:<hex>` and its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
     pub digest: String,
     pub size: u64,
+}
+
+impl Blob {
+    #[must_use]
+    pub fn hex(&self) -> &str {
+        self.digest.strip_prefix("sha256:").unwrap_or(&self.digest)
+    }
 }
 
 /// The reason a blob could not be stored as expected.
@@ -36,13 +47,29 @@ impl From<io::Error> for BlobError {
     }
 }
 
+/// How a blob came to be in the layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Placement {
+    /// Bytes copied (and hashed on the way).
+    Copied,
+    /// Hard-linked from the layout this one replaces, where it already was.
+    Reused,
+    /// Cloned from the input by the filesystem (FICLONE): shares the input's blocks.
+    Reflinked,
+    /// Hard-linked to the input itself.
+    HardLinked,
+    /// Nothing written: a dry run, or a blob the layout already holds.
+    None,
+}
+
 #[derive(Debug)]
 pub struct LayoutWriter {
-    root: PathBuf,
-    sha256: PathBuf,
-    next_temp: u64,
-    /// Blobs written so far: hex → size.
-    written: BTreeMap<String, u64>,
+    /// `blobs/sha256` of the layout being written; `None` for a dry run.
+    sha256: Option<PathBuf>,
+    root: Option<PathBuf>,
+    next_temp: AtomicU64,
+    /// Blobs written (or, in a dry run, that would be): hex → size.
+    written: Mutex<BTreeMap<String, u64>>,
 }
 
 impl LayoutWriter {
@@ -52,45 +79,86 @@ impl LayoutWriter {
         let sha256 = root.join("blobs").join("sha256");
         fs::create_dir_all(&sha256)?;
         Ok(Self {
-            root: root.to_path_buf(),
-            sha256,
-            next_temp: 0,
-            written: BTreeMap::new(),
+            sha256: Some(sha256),
+            root: Some(root.to_path_buf()),
+            next_temp: AtomicU64::new(0),
+            written: Mutex::default(),
         })
     }
 
+    /// A writer that hashes everything and writes nothing.
     #[must_use]
-    pub fn root(&self) -> &Path {
-        &self.root
+    pub fn dry() -> Self {
+        Self {
+            sha256: None,
+            root: None,
+            next_temp: AtomicU64::new(0),
+            written: Mutex::default(),
+        }
+    }
+
+    #[must_use]
+    pub fn is_dry(&self) -> bool {
+        self.sha256.is_none()
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
+        // A panic while holding the lock would already have failed the build.
+        self.written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every blob of the layout: hex → size.
+    #[must_use]
+    pub fn blobs(&self) -> BTreeMap<String, u64> {
+        self.written().clone()
     }
 
     /// Number of distinct blobs and their total size.
     #[must_use]
     pub fn totals(&self) -> (usize, u64) {
-        (self.written.len(), self.written.values().sum())
+        let written = self.written();
+        (written.len(), written.values().sum())
+    }
+
+    fn has(&self, hex: &str) -> bool {
+        self.written().contains_key(hex)
+    }
+
+    /// Records a blob as present (placed by the caller, or in a dry run, not at all).
+    pub fn record(&self, blob: &Blob) {
+        self.written().insert(blob.hex().to_owned(), blob.size);
     }
 
     /// A writer for one blob; `BlobWriter::finish` names it by its digest.
-    pub fn blob(&mut self) -> io::Result<BlobWriter<'_>> {
-        self.next_temp += 1;
-        let temp = self.sha256.join(format!(".incoming-{}", self.next_temp));
-        let file = File::create(&temp)?;
+    pub fn blob(&self) -> io::Result<BlobWriter<'_>> {
+        let file = match &self.sha256 {
+            Some(dir) => {
+                let temp = dir.join(format!(
+                    ".incoming-{}",
+                    self.next_temp.fetch_add(1, Ordering::Relaxed)
+                ));
+                let file = File::create(&temp)?;
+                Some((temp, BufWriter::with_capacity(BUFFER, file)))
+            }
+            None => None,
+        };
         Ok(BlobWriter {
             layout: self,
-            temp,
-            file: BufWriter::with_capacity(BUFFER, file),
+            file,
             hasher: Sha256::new(),
             size: 0,
         })
     }
 
-    pub fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<Blob> {
-        let hex = hex::encode(Sha256::digest(bytes));
-        if self.written.contains_key(&hex) {
-            return Ok(Blob {
-                digest: format!("sha256:{hex}"),
-                size: bytes.len() as u64,
-            });
+    pub fn write_bytes(&self, bytes: &[u8]) -> io::Result<Blob> {
+        let blob = Blob {
+            digest: format!("sha256:{}", hex::encode(Sha256::digest(bytes))),
+            size: bytes.len() as u64,
+        };
+        if self.has(blob.hex()) {
+            return Ok(blob);
         }
         let mut writer = self.blob()?;
         writer.write_all(bytes)?;
@@ -98,30 +166,21 @@ impl LayoutWriter {
     }
 
     /// Streams `reader` into a blob, hashing as it copies.
-    pub fn write_reader(&mut self, reader: &mut impl Read) -> io::Result<Blob> {
+    pub fn write_reader(&self, reader: &mut dyn Read) -> io::Result<Blob> {
         let mut writer = self.blob()?;
-        let mut buffer = vec![0u8; BUFFER];
-        loop {
-            let n = match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            writer.write_all(&buffer[..n])?;
-        }
+        copy(reader, &mut writer)?;
         writer.finish()
     }
 
     /// Streams a blob that must have `digest` and `size`; on a mismatch nothing is kept.
     pub fn write_verified(
-        &mut self,
+        &self,
         reader: &mut dyn Read,
         digest: &str,
         size: u64,
     ) -> Result<Blob, BlobError> {
         if let Some(hex) = digest.strip_prefix("sha256:")
-            && self.written.get(hex) == Some(&size)
+            && self.written().get(hex) == Some(&size)
         {
             return Ok(Blob {
                 digest: digest.to_owned(),
@@ -131,19 +190,9 @@ impl LayoutWriter {
         // Read one byte more than declared, to notice a blob that is too long.
         let mut limited = reader.take(size.saturating_add(1));
         let mut writer = self.blob()?;
-        let mut buffer = vec![0u8; BUFFER];
-        loop {
-            let n = match limited.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
-            writer.write_all(&buffer[..n])?;
-        }
-        let actual_hex = hex::encode(writer.hasher.clone().finalize());
+        copy(&mut limited, &mut writer)?;
         let actual = Blob {
-            digest: format!("sha256:{actual_hex}"),
+            digest: format!("sha256:{}", hex::encode(writer.hasher.clone().finalize())),
             size: writer.size,
         };
         if actual.digest != digest || actual.size != size {
@@ -157,22 +206,82 @@ impl LayoutWriter {
         Ok(writer.finish()?)
     }
 
-    /// Writes `oci-layout` and `index.json`, completing the layout.
-    pub fn finish(self, index: &[u8]) -> io::Result<PathBuf> {
+    /// Puts the file `from`, whose bytes are `blob`, into the layout without copying: a hard
+    /// link (from a previous layout, or to the input), or a reflink. Returns `None` if the
+    /// filesystem allows neither, and the caller copies.
+    pub fn link(&self, blob: &Blob, from: &Path, reflink: bool) -> io::Result<Option<Placement>> {
+        let Some(dir) = &self.sha256 else {
+            self.record(blob);
+            return Ok(Some(Placement::None));
+        };
+        let linked = if reflink {
+            Placement::HardLinked
+        } else {
+            Placement::Reused
+        };
+        if self.has(blob.hex()) {
+            // Equal bytes placed already, by another input.
+            return Ok(Some(linked));
+        }
+        let target = dir.join(blob.hex());
+        if reflink {
+            let temp = dir.join(format!(
+                ".incoming-{}",
+                self.next_temp.fetch_add(1, Ordering::Relaxed)
+            ));
+            let cloned = File::open(from).and_then(|source| {
+                let destination = File::create(&temp)?;
+                rustix::fs::ioctl_ficlone(&destination, &source).map_err(io::Error::from)
+            });
+            if cloned.is_ok() {
+                fs::rename(&temp, &target)?;
+                self.record(blob);
+                return Ok(Some(Placement::Reflinked));
+            }
+            let _ = fs::remove_file(&temp);
+        }
+        match fs::hard_link(from, &target) {
+            Ok(()) => {
+                self.record(blob);
+                Ok(Some(linked))
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Some(linked)),
+            // Another filesystem, or links not allowed: the caller copies.
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Writes `oci-layout` and `index.json`, completing the layout (nothing, in a dry run).
+    pub fn finish(self, index: &[u8]) -> io::Result<Option<PathBuf>> {
+        let Some(root) = self.root else {
+            return Ok(None);
+        };
         fs::write(
-            self.root.join("oci-layout"),
+            root.join("oci-layout"),
             br#"{"imageLayoutVersion":"1.0.0"}"#,
         )?;
-        fs::write(self.root.join("index.json"), index)?;
-        Ok(self.root)
+        fs::write(root.join("index.json"), index)?;
+        Ok(Some(root))
     }
 }
 
-/// One blob being written: bytes go to a temporary file and into the hash.
+fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<()> {
+    let mut buffer = vec![0u8; BUFFER];
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(&buffer[..n])?;
+    }
+}
+
+/// One blob being written: bytes go to a temporary file (unless dry) and into the hash.
 pub struct BlobWriter<'a> {
-    layout: &'a mut LayoutWriter,
-    temp: PathBuf,
-    file: BufWriter<File>,
+    layout: &'a LayoutWriter,
+    file: Option<(PathBuf, BufWriter<File>)>,
     hasher: Sha256,
     size: u64,
 }
@@ -182,65 +291,75 @@ impl BlobWriter<'_> {
     pub fn finish(self) -> io::Result<Blob> {
         let Self {
             layout,
-            temp,
             file,
             hasher,
             size,
         } = self;
-        file.into_inner().map_err(io::IntoInnerError::into_error)?;
-        let hex = hex::encode(hasher.finalize());
-        if layout.written.contains_key(&hex) {
-            fs::remove_file(&temp)?;
-        } else {
-            fs::rename(&temp, layout.sha256.join(&hex))?;
-            layout.written.insert(hex.clone(), size);
-        }
-        Ok(Blob {
-            digest: format!("sha256:{hex}"),
+        let blob = Blob {
+            digest: format!("sha256:{}", hex::encode(hasher.finalize())),
             size,
-        })
+        };
+        if let (Some((temp, file)), Some(dir)) = (file, &layout.sha256) {
+            file.into_inner().map_err(io::IntoInnerError::into_error)?;
+            if layout.has(blob.hex()) {
+                fs::remove_file(&temp)?;
+            } else {
+                fs::rename(&temp, dir.join(blob.hex()))?;
+            }
+        }
+        layout.record(&blob);
+        Ok(blob)
     }
 
     fn discard(self) {
-        drop(self.file);
-        // The staging directory is removed as a whole if this fails too.
-        let _ = fs::remove_file(&self.temp);
+        if let Some((temp, file)) = self.file {
+            drop(file);
+            // The staging directory is removed as a whole if this fails too.
+            let _ = fs::remove_file(&temp);
+        }
     }
 }
 
 impl Write for BlobWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(bytes)?;
+        let n = match &mut self.file {
+            Some((_, file)) => file.write(bytes)?,
+            None => bytes.len(),
+        };
         self.hasher.update(&bytes[..n]);
         self.size += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        match &mut self.file {
+            Some((_, file)) => file.flush(),
+            None => Ok(()),
+        }
     }
+}
+
+/// The SHA-256 of a file, streamed.
+pub fn hash_file(path: &Path) -> io::Result<Blob> {
+    LayoutWriter::dry().write_reader(&mut File::open(path)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const EMPTY: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
     #[test]
     fn blobs_are_named_by_their_digest_and_stored_once() {
         let dir = tempfile::tempdir().unwrap();
-        let mut layout = LayoutWriter::create(&dir.path().join("l")).unwrap();
+        let layout = LayoutWriter::create(&dir.path().join("l")).unwrap();
         let a = layout.write_bytes(b"{}").unwrap();
-        assert_eq!(
-            a.digest,
-            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-        );
+        assert_eq!(a.digest, EMPTY);
         let b = layout.write_reader(&mut &b"{}"[..]).unwrap();
         assert_eq!(a, b);
         assert_eq!(layout.totals(), (1, 2));
-        let stored = fs::read(dir.path().join(
-            "l/blobs/sha256/44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-        ))
-        .unwrap();
+        let stored = fs::read(dir.path().join("l/blobs/sha256").join(a.hex())).unwrap();
         assert_eq!(stored, b"{}");
         let names: Vec<_> = fs::read_dir(dir.path().join("l/blobs/sha256"))
             .unwrap()
@@ -251,15 +370,14 @@ mod tests {
     #[test]
     fn a_blob_that_does_not_match_its_digest_is_not_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let mut layout = LayoutWriter::create(&dir.path().join("l")).unwrap();
+        let layout = LayoutWriter::create(&dir.path().join("l")).unwrap();
         let wrong = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
         assert!(matches!(
             layout.write_verified(&mut &b"{}"[..], wrong, 2),
             Err(BlobError::Mismatch { .. })
         ));
-        let right = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
         assert!(matches!(
-            layout.write_verified(&mut &b"{}x"[..], right, 2),
+            layout.write_verified(&mut &b"{}x"[..], EMPTY, 2),
             Err(BlobError::Mismatch { .. })
         ));
         assert_eq!(
@@ -268,6 +386,50 @@ mod tests {
                 .count(),
             0
         );
-        assert!(layout.write_verified(&mut &b"{}"[..], right, 2).is_ok());
+        assert!(layout.write_verified(&mut &b"{}"[..], EMPTY, 2).is_ok());
+    }
+
+    #[test]
+    fn a_dry_run_hashes_the_same_and_writes_nothing() {
+        let layout = LayoutWriter::dry();
+        assert_eq!(layout.write_bytes(b"{}").unwrap().digest, EMPTY);
+        assert_eq!(layout.write_reader(&mut &b"{}"[..]).unwrap().digest, EMPTY);
+        assert_eq!(layout.totals(), (1, 2));
+        assert_eq!(layout.finish(b"{}").unwrap(), None);
+    }
+
+    #[test]
+    fn linking_places_the_same_bytes_under_their_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("input");
+        fs::write(&input, b"{}").unwrap();
+        let layout = LayoutWriter::create(&dir.path().join("l")).unwrap();
+        let blob = Blob {
+            digest: EMPTY.to_owned(),
+            size: 2,
+        };
+        let placement = layout.link(&blob, &input, true).unwrap();
+        assert!(
+            matches!(
+                placement,
+                Some(Placement::Reflinked | Placement::HardLinked)
+            ),
+            "{placement:?}"
+        );
+        assert_eq!(
+            fs::read(dir.path().join("l/blobs/sha256").join(blob.hex())).unwrap(),
+            b"{}"
+        );
+        assert_eq!(
+            layout.link(&blob, &input, true).unwrap(),
+            Some(Placement::HardLinked),
+            "stored once"
+        );
+        assert_eq!(
+            fs::read_dir(dir.path().join("l/blobs/sha256"))
+                .unwrap()
+                .count(),
+            1
+        );
     }
 }

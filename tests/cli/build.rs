@@ -534,7 +534,7 @@ fn imported_containers_keep_their_digests() {
 }
 
 /// Every file of a tree, by relative path, with its bytes.
-fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
     walkdir::WalkDir::new(root)
         .into_iter()
         .map(|e| e.expect("walk"))
@@ -766,7 +766,10 @@ fn corrupt_container_release(dir: &Path) -> PathBuf {
 fn a_failed_build_leaves_the_previous_layout_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    build_top_level(&out);
+    // The previous layout holds no container: a build reuses blobs the layout it replaces
+    // already has (checked when they were written), so the damaged ones must be read.
+    let previous = build(&repo().join("examples/minimal/release.kdl"), &out);
+    assert_eq!(previous.status.code(), Some(0), "{}", stderr(&previous));
     let before = snapshot(&out);
     let broken = corrupt_container_release(dir.path());
     let output = glc()

@@ -4,6 +4,7 @@
 mod build;
 mod commands;
 mod fixtures;
+mod incremental;
 mod interop;
 mod reliability;
 mod robustness;

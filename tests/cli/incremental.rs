@@ -1,0 +1,134 @@
+//! Rebuilds: a no-op rebuild writes nothing, a changed input is the only one read again,
+//! `--link` and the thread count change nothing in the layout's bytes.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::build::{Layout, snapshot};
+use crate::{glc, repo, stderr};
+
+fn build(release: &Path, out: &Path, extra: &[&str]) -> String {
+    let output = glc()
+        .arg("build")
+        .arg(release)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("run glc");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    stderr(&output)
+}
+
+fn copy_release(to: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(to).expect("mkdir");
+    std::fs::copy(repo().join("release.kdl"), to.join("release.kdl")).expect("copy");
+    crate::commands::copy_dir(&repo().join("artifacts"), &to.join("artifacts"));
+    to.join("release.kdl")
+}
+
+#[test]
+fn a_rebuild_with_nothing_changed_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let release = repo().join("release.kdl");
+    build(&release, &out, &[]);
+    let inode = std::fs::metadata(&out).expect("out").ino();
+    let index_mtime = std::fs::metadata(out.join("index.json"))
+        .expect("index")
+        .modified()
+        .expect("mtime");
+    let before = snapshot(&out);
+    let summary = build(&release, &out, &[]);
+    assert!(
+        summary.contains(
+            ": up to date (8 cloud images, 16 attachments, 8 containers; 123 blobs, 228 KiB)"
+        ),
+        "{summary}"
+    );
+    assert_eq!(
+        std::fs::metadata(&out).expect("out").ino(),
+        inode,
+        "the layout was not replaced"
+    );
+    assert_eq!(
+        std::fs::metadata(out.join("index.json"))
+            .expect("index")
+            .modified()
+            .expect("mtime"),
+        index_mtime
+    );
+    assert!(snapshot(&out) == before);
+    let staging: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("glc-tmp"))
+        .collect();
+    assert!(staging.is_empty());
+
+    // Without the cache the layout is written again, to the same bytes.
+    let summary = build(&release, &out, &["--no-cache"]);
+    assert!(!summary.contains("up to date"), "{summary}");
+    assert!(summary.contains("input files: 65 copied"), "{summary}");
+    assert!(snapshot(&out) == before);
+}
+
+#[test]
+fn a_changed_input_is_read_again_and_the_rest_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let release = copy_release(&dir.path().join("release"));
+    let out = dir.path().join("out");
+    build(&release, &out, &[]);
+    let kernel = dir
+        .path()
+        .join("release/artifacts/aws-gardener_prod-amd64-1877.3-75df9f40.vmlinuz");
+    let mut bytes = std::fs::read(&kernel).expect("read");
+    bytes[7] ^= 1;
+    std::fs::write(&kernel, &bytes).expect("write");
+    let summary = build(&release, &out, &[]);
+    assert!(
+        summary.contains("input files: 1 copied, 64 reused from the previous layout"),
+        "{summary}"
+    );
+    // The same bytes as a build from scratch.
+    let fresh = dir.path().join("fresh");
+    build(&release, &fresh, &["--no-cache"]);
+    assert!(
+        snapshot(&out) == snapshot(&fresh),
+        "an incremental build differs from a fresh one"
+    );
+    let layout = Layout::open(&out);
+    let image = layout.json(&layout.tag("aws-gardener_prod-amd64-1877.3-75df9f40"));
+    assert_eq!(
+        layout.blob(image["layers"][0]["digest"].as_str().expect("digest")),
+        bytes
+    );
+}
+
+#[test]
+fn link_and_thread_count_do_not_change_the_layout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let release = copy_release(&dir.path().join("release"));
+    let copied = dir.path().join("copied");
+    build(&release, &copied, &[]);
+    let linked = dir.path().join("linked");
+    let summary = build(&release, &linked, &["--link"]);
+    assert!(
+        summary.contains(" hard-linked") || summary.contains(" reflinked"),
+        "{summary}"
+    );
+    assert!(!summary.contains(" copied"), "{summary}");
+    assert!(snapshot(&copied) == snapshot(&linked));
+
+    let one_thread = dir.path().join("one-thread");
+    let output = glc()
+        .env("RAYON_NUM_THREADS", "1")
+        .arg("build")
+        .arg(&release)
+        .arg("-o")
+        .arg(&one_thread)
+        .output()
+        .expect("run glc");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(snapshot(&copied) == snapshot(&one_thread));
+}

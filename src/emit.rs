@@ -91,6 +91,8 @@ pub struct EmitOptions<'a> {
     /// The layout this one replaces: blobs found there are hard-linked, not written again.
     pub previous: Option<&'a Path>,
     pub cache: &'a DigestCache,
+    /// Counts the bytes of input files read, for a progress bar.
+    pub progress: Option<&'a indicatif::ProgressBar>,
 }
 
 /// Writes the layout of `plan` into `layout` and completes it (or, with a dry writer, only
@@ -926,7 +928,15 @@ fn stage_file(
     if options.link && !layout.is_dry() {
         let blob = match known {
             Some(blob) => blob,
-            None => hash_file(&file.absolute).map_err(|e| read_error(&e))?,
+            None => match options.progress {
+                Some(bar) => {
+                    let reader = File::open(&file.absolute).map_err(|e| read_error(&e))?;
+                    LayoutWriter::dry()
+                        .write_reader(&mut bar.wrap_read(reader))
+                        .map_err(|e| read_error(&e))?
+                }
+                None => hash_file(&file.absolute).map_err(|e| read_error(&e))?,
+            },
         };
         if let Some(placement) = layout
             .link(&blob, &file.absolute, true)
@@ -935,7 +945,11 @@ fn stage_file(
             return placed(blob, placement);
         }
     }
-    let mut reader = File::open(&file.absolute).map_err(|e| read_error(&e))?;
+    let reader = File::open(&file.absolute).map_err(|e| read_error(&e))?;
+    let mut reader: Box<dyn std::io::Read> = match options.progress {
+        Some(bar) => Box::new(bar.wrap_read(reader)),
+        None => Box::new(reader),
+    };
     let blob = layout
         .write_reader(&mut reader)
         .map_err(|e| io_error(&format!("cannot copy {}", file.path), &e))?;

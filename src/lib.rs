@@ -104,6 +104,7 @@ impl ReleaseFile {
 }
 
 /// Where and how `glc build` writes.
+#[allow(clippy::struct_excessive_bools)] // independent command-line switches
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     pub output: PathBuf,
@@ -113,7 +114,12 @@ pub struct BuildOptions {
     pub link: bool,
     /// Use and keep the digest cache beside the target.
     pub cache: bool,
+    /// Show a progress bar on stderr while input files are read, if there is much to read.
+    pub progress: bool,
 }
+
+/// Below this many bytes of input a build is over before a bar would say anything.
+const PROGRESS_FROM: u64 = 256 << 20;
 
 /// What a build did.
 #[derive(Debug)]
@@ -154,6 +160,7 @@ impl ReleaseFile {
                 link: false,
                 previous: Some(previous),
                 cache: &cache,
+                progress: None,
             };
             let dry = emit::emit(
                 &plan,
@@ -170,10 +177,13 @@ impl ReleaseFile {
             }
         }
         let staging = target.staging();
+        let bar =
+            (build.progress && input_bytes(&plan) >= PROGRESS_FROM).then(|| progress_bar(&plan));
         let emit_options = emit::EmitOptions {
             link: build.link,
             previous,
             cache: &cache,
+            progress: bar.as_ref(),
         };
         let result = oci::layout::LayoutWriter::create(&staging)
             .map_err(|e| {
@@ -189,6 +199,9 @@ impl ReleaseFile {
                     .map(|()| report)
                     .map_err(output_error)
             });
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         if result.is_err() && staging.exists() {
             // The previous layout, if any, is untouched; only the staging directory goes.
             let _ = std::fs::remove_dir_all(&staging);
@@ -200,6 +213,35 @@ impl ReleaseFile {
             up_to_date: false,
         })
     }
+}
+
+/// Bytes, rate and time left, over every input file of the plan.
+fn progress_bar(plan: &plan::ResolvedPlan) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(input_bytes(plan)),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta} left",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The bytes a build reads from input files.
+#[must_use]
+pub fn input_bytes(plan: &plan::ResolvedPlan) -> u64 {
+    let images = plan
+        .images
+        .iter()
+        .flat_map(|i| i.layers().chain(i.attachments.iter().map(|a| &a.file)));
+    plan.metadata
+        .changelog
+        .iter()
+        .chain(images)
+        .map(|f| f.size)
+        .sum()
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(output_error)`

@@ -232,11 +232,14 @@ fn build(
         source_date_epoch: source_date_epoch()?,
     };
     let release = ReleaseFile::read(&args.file)?;
+    // A bar only for a person watching a terminal.
+    let progress = !placing.quiet && std::io::stderr().is_terminal();
     let build = glc::BuildOptions {
         output: output.to_path_buf(),
         force,
         link: placing.link,
         cache: !placing.no_cache,
+        progress,
     };
     let outcome = release.build(&options, &build, |holder| {
         eprintln!(

@@ -52,11 +52,19 @@ pub fn expand(
 fn merge_repeats(diagnostics: Diagnostics) -> Diagnostics {
     let mut merged: Diagnostics = Vec::new();
     let mut repeats: Vec<usize> = Vec::new();
+    // Up to 10,000 combinations may fail alike: find repeats by key, not by scanning.
+    let mut seen: std::collections::HashMap<(&'static str, String, Option<(usize, usize)>), usize> =
+        std::collections::HashMap::new();
     for diagnostic in diagnostics {
-        let key = |d: &Diagnostic| (d.code, d.message.clone(), d.labels.first().map(|l| l.span));
-        if let Some(index) = merged.iter().position(|m| key(m) == key(&diagnostic)) {
+        let span = diagnostic
+            .labels
+            .first()
+            .map(|l| (l.span.offset(), l.span.len()));
+        let key = (diagnostic.code, diagnostic.message.clone(), span);
+        if let Some(&index) = seen.get(&key) {
             repeats[index] += 1;
         } else {
+            seen.insert(key, merged.len());
             merged.push(diagnostic);
             repeats.push(0);
         }
@@ -327,7 +335,8 @@ impl Expander {
         };
         let mut images = Vec::new();
         let mut cnames: BTreeMap<String, Bindings> = BTreeMap::new();
-        let all_keys: Vec<&String> = combinations
+        // Each name once: there are as many combinations as 10,000.
+        let all_keys: std::collections::BTreeSet<&String> = combinations
             .iter()
             .flat_map(|c| c.axes.0.iter().chain(&c.extra.0))
             .map(|(k, _)| k)

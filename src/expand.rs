@@ -48,13 +48,15 @@ pub fn expand(
     }
 }
 
+/// What makes two diagnostics the same: code, message and primary span.
+type RepeatKey = (&'static str, String, Option<(usize, usize)>);
+
 /// One template fails alike for many combinations: report it once, saying how many more.
 fn merge_repeats(diagnostics: Diagnostics) -> Diagnostics {
     let mut merged: Diagnostics = Vec::new();
     let mut repeats: Vec<usize> = Vec::new();
     // Up to 10,000 combinations may fail alike: find repeats by key, not by scanning.
-    let mut seen: std::collections::HashMap<(&'static str, String, Option<(usize, usize)>), usize> =
-        std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<RepeatKey, usize> = std::collections::HashMap::new();
     for diagnostic in diagnostics {
         let span = diagnostic
             .labels

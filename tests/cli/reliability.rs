@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::build::Layout;
+use crate::build::{Layout, build};
 use crate::{glc, stderr};
 
 /// A one-image release with a `size`-byte disk image whose last byte is `variant`.
@@ -44,16 +44,6 @@ fn big_release(dir: &Path, size: usize, variant: u8) -> PathBuf {
     release
 }
 
-fn build_into(release: &Path, out: &Path) -> std::process::Output {
-    glc()
-        .arg("build")
-        .arg(release)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("run glc")
-}
-
 fn verify_ok(layout: &Path) {
     let output = glc().arg("verify").arg(layout).output().expect("run glc");
     assert_eq!(
@@ -81,10 +71,10 @@ fn a_build_killed_at_any_moment_leaves_the_old_layout_or_the_new_one() {
     let out = dir.path().join("out");
     // The two layouts a killed build may leave.
     let reference = dir.path().join("reference-new");
-    assert_eq!(build_into(&new_release, &reference).status.code(), Some(0));
+    assert_eq!(build(&new_release, &reference).status.code(), Some(0));
     let new_index = std::fs::read(reference.join("index.json")).expect("index");
     let started = Instant::now();
-    assert_eq!(build_into(&old_release, &out).status.code(), Some(0));
+    assert_eq!(build(&old_release, &out).status.code(), Some(0));
     let full = started.elapsed();
     let old_index = std::fs::read(out.join("index.json")).expect("index");
     assert_ne!(old_index, new_index);
@@ -123,7 +113,7 @@ fn a_build_killed_at_any_moment_leaves_the_old_layout_or_the_new_one() {
         verify_ok(&out);
         // Put the old layout back for the next round.
         if index == new_index {
-            assert_eq!(build_into(&old_release, &out).status.code(), Some(0));
+            assert_eq!(build(&old_release, &out).status.code(), Some(0));
         }
     }
     assert!(saw_old > 0, "no kill landed before the swap");
@@ -131,7 +121,7 @@ fn a_build_killed_at_any_moment_leaves_the_old_layout_or_the_new_one() {
         "reliability: {kills} kills: {saw_old} left the old layout, {saw_new} the new one; every one verified"
     );
     // The next build cleans what killed builds left.
-    assert_eq!(build_into(&new_release, &out).status.code(), Some(0));
+    assert_eq!(build(&new_release, &out).status.code(), Some(0));
     assert_eq!(leftovers(dir.path()), Vec::<String>::new());
     assert_eq!(
         std::fs::read(out.join("index.json")).expect("index"),
@@ -175,7 +165,7 @@ fn a_full_disk_fails_clearly_and_keeps_the_previous_layout() {
     };
     let out = disk.0.join("out");
     let small = big_release(&dir.path().join("small"), 1 << 20, 1);
-    assert_eq!(build_into(&small, &out).status.code(), Some(0));
+    assert_eq!(build(&small, &out).status.code(), Some(0));
     let before = std::fs::read(out.join("index.json")).expect("index");
     let large = big_release(&dir.path().join("large"), 8 << 20, 2);
     let output = glc()
@@ -252,10 +242,7 @@ fn nothing_is_written_outside_the_targets_parent() {
         names
     };
     let release_before = listing(&dir.path().join("release"));
-    assert_eq!(
-        build_into(&release, &parent.join("out")).status.code(),
-        Some(0)
-    );
+    assert_eq!(build(&release, &parent.join("out")).status.code(), Some(0));
     let mut top: Vec<String> = std::fs::read_dir(dir.path())
         .expect("list")
         .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
@@ -288,6 +275,17 @@ fn release_with_file(dir: &Path, path: &str) -> PathBuf {
     release
 }
 
+/// The JSON errors of `glc check` on a release that must fail.
+fn check_errors(release: &Path) -> Vec<Value> {
+    let output = glc()
+        .args(["--message-format", "json", "check"])
+        .arg(release)
+        .output()
+        .expect("run glc");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    json_errors(&output)
+}
+
 fn json_errors(output: &std::process::Output) -> Vec<Value> {
     stderr(output)
         .lines()
@@ -306,13 +304,7 @@ fn fifos_and_devices_are_refused() {
             .success()
     );
     let release = release_with_file(dir.path(), "pipe");
-    let output = glc()
-        .args(["--message-format", "json", "check"])
-        .arg(&release)
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1));
-    let errors = json_errors(&output);
+    let errors = check_errors(&release);
     assert_eq!(errors[0]["code"], "glc::resolve::not-a-file");
     assert_eq!(
         errors[0]["message"],
@@ -328,13 +320,10 @@ fn fifos_and_devices_are_refused() {
         .is_ok_and(|s| s.success())
     {
         let release = release_with_file(dir.path(), "null");
-        let output = glc()
-            .args(["--message-format", "json", "check"])
-            .arg(&release)
-            .output()
-            .expect("run glc");
-        assert_eq!(output.status.code(), Some(1));
-        assert_eq!(json_errors(&output)[0]["code"], "glc::resolve::not-a-file");
+        assert_eq!(
+            check_errors(&release)[0]["code"],
+            "glc::resolve::not-a-file"
+        );
     } else {
         eprintln!("SKIP: cannot make a device node here (needs root); fifos were tested");
     }
@@ -397,7 +386,7 @@ fn names_that_are_not_utf8_inside_a_packed_directory_are_kept_as_bytes() {
     std::fs::write(tree.join(name), "latin-1 name").expect("write");
     let release = release_with_file(dir.path(), "tree");
     let out = dir.path().join("out");
-    let output = build_into(&release, &out);
+    let output = build(&release, &out);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let layout = Layout::open(&out);
     let image = layout.json(&layout.tag("x-amd64"));
@@ -468,13 +457,7 @@ fn hostile_container_sources_are_clear_errors() {
     let archive = std::fs::read(crate::repo().join("artifacts/containers/base.oci")).expect("read");
     std::fs::write(dir.path().join("cut.oci"), &archive[..archive.len() / 2]).expect("write");
     let release = release_with_container(dir.path(), "cut.oci");
-    let output = glc()
-        .args(["--message-format", "json", "check"])
-        .arg(&release)
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1));
-    let errors = json_errors(&output);
+    let errors = check_errors(&release);
     assert_eq!(errors[0]["code"], "glc::resolve::container-source");
     assert!(
         errors[0]["message"]
@@ -492,12 +475,7 @@ fn hostile_container_sources_are_clear_errors() {
     .is_ok()
         && shift < 4096
     {
-        let output = glc()
-            .args(["--message-format", "json", "check"])
-            .arg(&release)
-            .output()
-            .expect("run glc");
-        let errors = json_errors(&output);
+        let errors = check_errors(&release);
         assert!(
             errors[0]["message"]
                 .as_str()
@@ -614,7 +592,7 @@ fn names_that_climb_out_of_an_archive_are_never_followed() {
     let release = release_with_container(dir.path(), "evil.oci");
     let out = dir.path().join("layouts/out");
     std::fs::create_dir(dir.path().join("layouts")).expect("mkdir");
-    let output = build_into(&release, &out);
+    let output = build(&release, &out);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     verify_ok(&out);
     for name in ["evil", "evil2"] {

@@ -1,8 +1,10 @@
 //! The digest cache: what each input file hashed to, keyed on what changes when the file
-//! does (device, inode, size, mtime and ctime in nanoseconds), so that a rebuild does not
-//! read unchanged inputs again. It lives beside the target, as `.<name>.glc-cache.json`,
-//! holds the inputs of the last build, and is only ever a hint: a blob copied from an input
-//! is hashed on the way, whatever the cache says.
+//! does (mount, device, inode, size, mtime and ctime in nanoseconds), so that a rebuild does
+//! not read unchanged inputs again. The mount id is in the key because read-only images
+//! (squashfs, erofs) built with fixed times give a changed file the same device, inode and
+//! times when mounted in turn. It lives beside the target, as `.<name>.glc-cache.json`, holds
+//! the inputs of the last build, and is trusted like the target itself: a blob copied from an
+//! input is hashed on the way, and `--link` and `--no-cache` never take a digest from it.
 
 use std::collections::BTreeMap;
 use std::fs::Metadata;
@@ -26,7 +28,7 @@ struct File {
     entries: BTreeMap<String, Entry>,
 }
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Debug, Default)]
 pub struct DigestCache {
@@ -39,9 +41,18 @@ pub struct DigestCache {
 
 /// The key of a file's state: any change to its bytes changes one of these.
 #[must_use]
-pub fn key(metadata: &Metadata) -> String {
+pub fn key(path: &Path, metadata: &Metadata) -> String {
+    let mount = rustix::fs::statx(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::AtFlags::empty(),
+        rustix::fs::StatxFlags::MNT_ID,
+    )
+    .ok()
+    .filter(|statx| statx.stx_mask & rustix::fs::StatxFlags::MNT_ID.bits() != 0)
+    .map_or(0, |statx| statx.stx_mnt_id);
     format!(
-        "{}:{}:{}:{}.{:09}:{}.{:09}",
+        "{mount}:{}:{}:{}:{}.{:09}:{}.{:09}",
         metadata.dev(),
         metadata.ino(),
         metadata.size(),
@@ -61,7 +72,11 @@ impl DigestCache {
             .and_then(|bytes| serde_json::from_slice::<File>(&bytes).ok())
             .filter(|file| file.version == VERSION)
             .map(|file| file.entries)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            // Only well-formed digests: a blob's name is made of them.
+            .filter(|(_, entry)| crate::oci::layout::is_sha256(&entry.digest))
+            .collect();
         Self {
             path: Some(path.to_path_buf()),
             old,

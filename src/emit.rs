@@ -663,13 +663,10 @@ impl Emitter<'_> {
             self.layout.record(&blob);
             return Ok(());
         }
-        if let (Some(previous), Some(hex)) = (self.previous, descriptor.sha256_hex()) {
-            let there = previous.join("blobs/sha256").join(hex);
-            if std::fs::metadata(&there).is_ok_and(|m| m.len() == blob.size)
-                && let Ok(Some(_)) = self.layout.link(&blob, &there, false)
-            {
-                return Ok(());
-            }
+        if let Some(there) = reusable(self.previous, &blob)
+            && let Ok(Some(_)) = self.layout.link(&blob, &there, false)
+        {
+            return Ok(());
         }
         let (mut reader, _) = source.open_blob(descriptor)?;
         self.store_verified(&mut reader, descriptor)
@@ -903,7 +900,7 @@ fn stage_file(
         return Ok((blob, none_if_dry(Placement::Copied)));
     }
     let metadata = std::fs::metadata(&file.absolute).map_err(|e| read_error(&e))?;
-    let key = cache::key(&metadata);
+    let key = cache::key(&file.absolute, &metadata);
     let known = options.cache.get(&key).filter(|b| b.size == metadata.len());
     let placed = |blob: Blob, placement: Placement| {
         options.cache.put(key.clone(), &blob);
@@ -914,29 +911,28 @@ fn stage_file(
             layout.record(blob);
             return placed(blob.clone(), Placement::None);
         }
-        if let Some(previous) = options.previous {
-            let there = previous.join("blobs/sha256").join(blob.hex());
-            if std::fs::metadata(&there).is_ok_and(|m| m.len() == blob.size)
-                && let Some(placement) = layout
-                    .link(blob, &there, false)
-                    .map_err(|e| read_error(&e))?
-            {
-                return placed(blob.clone(), placement);
-            }
+        if layout.contains(blob) {
+            return placed(blob.clone(), Placement::Duplicate);
+        }
+        if let Some(there) = reusable(options.previous, blob)
+            && !options.link
+            && let Some(placement) = layout
+                .link(blob, &there, false)
+                .map_err(|e| read_error(&e))?
+        {
+            return placed(blob.clone(), placement);
         }
     }
     if options.link && !layout.is_dry() {
-        let blob = match known {
-            Some(blob) => blob,
-            None => match options.progress {
-                Some(bar) => {
-                    let reader = File::open(&file.absolute).map_err(|e| read_error(&e))?;
-                    LayoutWriter::dry()
-                        .write_reader(&mut bar.wrap_read(reader))
-                        .map_err(|e| read_error(&e))?
-                }
-                None => hash_file(&file.absolute).map_err(|e| read_error(&e))?,
-            },
+        // Hashed now, whatever the cache says: the input itself becomes the blob.
+        let blob = match options.progress {
+            Some(bar) => {
+                let reader = File::open(&file.absolute).map_err(|e| read_error(&e))?;
+                LayoutWriter::dry()
+                    .write_reader(&mut bar.wrap_read(reader))
+                    .map_err(|e| read_error(&e))?
+            }
+            None => hash_file(&file.absolute).map_err(|e| read_error(&e))?,
         };
         if let Some(placement) = layout
             .link(&blob, &file.absolute, true)
@@ -954,4 +950,17 @@ fn stage_file(
         .write_reader(&mut reader)
         .map_err(|e| io_error(&format!("cannot copy {}", file.path), &e))?;
     placed(blob, none_if_dry(Placement::Copied))
+}
+
+/// The previous layout's copy of `blob`, if it may be linked into the new layout: of the
+/// right size, and linked nowhere else (a blob with more links may be an input file placed
+/// with `--link`, which can change under the layout; such a blob is placed afresh).
+fn reusable(previous: Option<&Path>, blob: &Blob) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    if !crate::oci::layout::is_sha256(&blob.digest) {
+        return None;
+    }
+    let there = previous?.join("blobs/sha256").join(blob.hex());
+    let metadata = std::fs::metadata(&there).ok()?;
+    (metadata.len() == blob.size && metadata.nlink() == 1).then_some(there)
 }

@@ -145,7 +145,12 @@ impl ReleaseFile {
         target
             .check_replaceable(build.force)
             .map_err(output_error)?;
-        let previous = target.previous_layout();
+        // Without the cache nothing is taken on trust: not even the previous layout's blobs.
+        let previous = if build.cache {
+            target.previous_layout()
+        } else {
+            None
+        };
         let cache = if build.cache {
             cache::DigestCache::load(&target.cache_path())
         } else {

@@ -290,6 +290,7 @@ fn build(
                     glc::oci::layout::Placement::Reused => "reused from the previous layout",
                     glc::oci::layout::Placement::Reflinked => "reflinked",
                     glc::oci::layout::Placement::HardLinked => "hard-linked",
+                    glc::oci::layout::Placement::Duplicate => "identical to another input",
                     glc::oci::layout::Placement::None => return None,
                 };
                 Some(format!("{n} {how}"))

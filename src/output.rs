@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, RenameFlags};
 
+/// The `oci-layout` file glc writes.
+pub const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
 /// Marks the `index.json` of a layout glc wrote, so that glc replaces only its own layouts.
 pub const MARKER: &str = "io.gardenlinux.glc.layout";
 
@@ -112,7 +115,11 @@ impl Target {
         {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&prefix) || name.starts_with(&old) {
+            let pid = name
+                .strip_prefix(&prefix)
+                .or_else(|| name.strip_prefix(&old));
+            // Only `<prefix><pid>`: another target's files may share the prefix.
+            if pid.is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())) {
                 fs::remove_dir_all(entry.path())
                     .map_err(io_err(format!("cannot remove {}", entry.path().display())))?;
             }
@@ -140,6 +147,7 @@ impl Target {
     #[must_use]
     pub fn holds(&self, index: &[u8], blobs: &std::collections::BTreeMap<String, u64>) -> bool {
         fs::read(self.path.join("index.json")).is_ok_and(|current| current == index)
+            && fs::read(self.path.join("oci-layout")).is_ok_and(|layout| layout == LAYOUT_FILE)
             && blobs.iter().all(|(hex, size)| {
                 fs::metadata(self.path.join("blobs/sha256").join(hex))
                     .is_ok_and(|m| m.len() == *size)

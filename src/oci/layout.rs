@@ -22,6 +22,17 @@ pub struct Blob {
     pub size: u64,
 }
 
+/// `sha256:` and 64 lowercase hex digits: the only digests glc names files after.
+#[must_use]
+pub fn is_sha256(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 impl Blob {
     #[must_use]
     pub fn hex(&self) -> &str {
@@ -58,7 +69,9 @@ pub enum Placement {
     Reflinked,
     /// Hard-linked to the input itself.
     HardLinked,
-    /// Nothing written: a dry run, or a blob the layout already holds.
+    /// The same bytes as another input, placed already.
+    Duplicate,
+    /// Nothing written: a dry run.
     None,
 }
 
@@ -120,6 +133,12 @@ impl LayoutWriter {
     pub fn totals(&self) -> (usize, u64) {
         let written = self.written();
         (written.len(), written.values().sum())
+    }
+
+    /// Whether the layout holds (or, dry, would hold) this blob already.
+    #[must_use]
+    pub fn contains(&self, blob: &Blob) -> bool {
+        self.has(blob.hex())
     }
 
     fn has(&self, hex: &str) -> bool {
@@ -210,6 +229,12 @@ impl LayoutWriter {
     /// link (from a previous layout, or to the input), or a reflink. Returns `None` if the
     /// filesystem allows neither, and the caller copies.
     pub fn link(&self, blob: &Blob, from: &Path, reflink: bool) -> io::Result<Option<Placement>> {
+        if !is_sha256(&blob.digest) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("`{}` is not a sha256 digest", blob.digest),
+            ));
+        }
         let Some(dir) = &self.sha256 else {
             self.record(blob);
             return Ok(Some(Placement::None));
@@ -220,8 +245,7 @@ impl LayoutWriter {
             Placement::Reused
         };
         if self.has(blob.hex()) {
-            // Equal bytes placed already, by another input.
-            return Ok(Some(linked));
+            return Ok(Some(Placement::Duplicate));
         }
         let target = dir.join(blob.hex());
         if reflink {
@@ -245,7 +269,7 @@ impl LayoutWriter {
                 self.record(blob);
                 Ok(Some(linked))
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Some(linked)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Some(Placement::Duplicate)),
             // Another filesystem, or links not allowed: the caller copies.
             Err(_) => Ok(None),
         }
@@ -422,8 +446,16 @@ mod tests {
         );
         assert_eq!(
             layout.link(&blob, &input, true).unwrap(),
-            Some(Placement::HardLinked),
+            Some(Placement::Duplicate),
             "stored once"
+        );
+        let escape = Blob {
+            digest: "sha256:../../x".to_owned(),
+            size: 2,
+        };
+        assert!(
+            layout.link(&escape, &input, true).is_err(),
+            "a digest that is not hex never names a file"
         );
         assert_eq!(
             fs::read_dir(dir.path().join("l/blobs/sha256"))

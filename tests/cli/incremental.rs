@@ -87,7 +87,7 @@ fn a_changed_input_is_read_again_and_the_rest_reused() {
     std::fs::write(&kernel, &bytes).expect("write");
     let summary = build(&release, &out, &[]);
     assert!(
-        summary.contains("input files: 1 copied, 64 reused from the previous layout"),
+        summary.contains("input files: 1 copied, 54 reused from the previous layout, 10 identical to another input"),
         "{summary}"
     );
     // The same bytes as a build from scratch.
@@ -131,4 +131,81 @@ fn link_and_thread_count_do_not_change_the_layout() {
         .expect("run glc");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(snapshot(&copied) == snapshot(&one_thread));
+}
+
+#[test]
+fn inputs_linked_by_one_build_never_become_blobs_of_a_copying_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let release = copy_release(&dir.path().join("release"));
+    let out = dir.path().join("out");
+    build(&release, &out, &["--link"]);
+    // A copying rebuild over the linked layout, one input changed to force a rebuild.
+    std::fs::write(
+        dir.path().join("release/artifacts/CHANGELOG.md"),
+        "# changed\n",
+    )
+    .expect("write");
+    let summary = build(&release, &out, &[]);
+    assert!(
+        !summary.contains("reused"),
+        "blobs hard-linked to inputs must not be reused: {summary}"
+    );
+    // Rewriting an input in place now leaves the copied layout intact.
+    let manifest = dir
+        .path()
+        .join("release/artifacts/aws-gardener_prod-amd64-1877.3-75df9f40.manifest");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&manifest)
+        .expect("open");
+    std::io::Write::write_all(&mut file, b"X").expect("write");
+    drop(file);
+    let output = glc().arg("verify").arg(&out).output().expect("run glc");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn a_damaged_cache_never_names_a_blob() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let release = copy_release(&dir.path().join("release"));
+    let out = dir.path().join("out");
+    build(&release, &out, &[]);
+    let cache_path = dir.path().join(".out.glc-cache.json");
+    let mut cache: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache_path).expect("cache")).expect("json");
+    for entry in cache["entries"]
+        .as_object_mut()
+        .expect("entries")
+        .values_mut()
+    {
+        entry["digest"] = serde_json::Value::from("sha256:../../../escaped");
+    }
+    std::fs::write(&cache_path, serde_json::to_vec(&cache).expect("json")).expect("write");
+    std::fs::remove_dir_all(&out).expect("rm");
+    build(&release, &out, &["--link"]);
+    assert!(!dir.path().join("escaped").exists());
+    let output = glc().arg("verify").arg(&out).output().expect("run glc");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn no_cache_rebuilds_a_damaged_layout_from_its_inputs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let release = repo().join("release.kdl");
+    build(&release, &out, &[]);
+    let layout = Layout::open(&out);
+    let image = layout.json(&layout.tag("aws-gardener_prod-amd64-1877.3-75df9f40"));
+    let blob = out.join("blobs/sha256").join(
+        image["layers"][3]["digest"]
+            .as_str()
+            .expect("digest")
+            .trim_start_matches("sha256:"),
+    );
+    let mut bytes = std::fs::read(&blob).expect("read");
+    bytes[0] ^= 1;
+    std::fs::write(&blob, bytes).expect("write");
+    build(&release, &out, &["--no-cache"]);
+    let output = glc().arg("verify").arg(&out).output().expect("run glc");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }

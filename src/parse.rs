@@ -10,6 +10,17 @@ use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 /// Parses KDL 2.0; on failure returns every error the parser found, each carrying the file,
 /// reworded where the parser's words do not say how to fix the text.
 pub fn parse(source: &Arc<SourceFile>) -> Result<KdlDocument, Diagnostics> {
+    if let Some(brace) = too_deep(source.text()) {
+        return Err(vec![
+            Diagnostic::error(
+                "glc::parse::too-deep",
+                format!("blocks nest more than {MAX_DEPTH} deep"),
+            )
+            .in_file(source)
+            .label((brace, 1), "this block is too deep")
+            .help("a release file nests a few blocks; check for a `{` without its `}`"),
+        ]);
+    }
     KdlDocument::parse_v2(source.text()).map_err(|error| {
         let text = source.text();
         let unclosed_block = error
@@ -149,4 +160,114 @@ fn unclosed_block_hint(text: &str, mut diagnostic: Diagnostic) -> Diagnostic {
         _ => diagnostic,
     }
     .help("add the missing `}`; every `{` needs one")
+}
+
+/// Deepest nesting of `{ … }` blocks a release file may have. The KDL parser recurses per
+/// level, so a file of thousands of `{` would overflow the stack; real files nest five deep.
+pub const MAX_DEPTH: usize = 64;
+
+/// The offset of the first `{` nested deeper than [`MAX_DEPTH`], skipping strings and
+/// comments as KDL writes them.
+fn too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut comments = 0usize; // nesting of /* */
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        if comments > 0 {
+            if rest.starts_with(b"*/") {
+                comments -= 1;
+                i += 2;
+            } else if rest.starts_with(b"/*") {
+                comments += 1;
+                i += 2;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        match bytes[i] {
+            b'/' if rest.starts_with(b"//") => {
+                i += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            }
+            b'/' if rest.starts_with(b"/*") => {
+                comments += 1;
+                i += 2;
+            }
+            b'#' | b'"' => {
+                let hashes = rest.iter().take_while(|&&b| b == b'#').count();
+                let after = &rest[hashes..];
+                if !after.starts_with(b"\"") {
+                    i += hashes.max(1);
+                    continue;
+                }
+                let quotes = if after.starts_with(b"\"\"\"") { 3 } else { 1 };
+                let mut closing = vec![b'"'; quotes];
+                closing.extend(std::iter::repeat_n(b'#', hashes));
+                let body = hashes + quotes;
+                let mut j = body;
+                let mut end = None;
+                while j < rest.len() {
+                    if hashes == 0 && rest[j] == b'\\' {
+                        j += 2;
+                        continue;
+                    }
+                    if rest[j..].starts_with(&closing) {
+                        end = Some(j + closing.len());
+                        break;
+                    }
+                    j += 1;
+                }
+                i += end.unwrap_or(rest.len());
+            }
+            b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(i);
+                }
+                i += 1;
+            }
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_blocks_but_not_braces_in_strings_or_comments() {
+        let nested = |n: usize| format!("{}{}", "a {".repeat(n), "}".repeat(n));
+        assert_eq!(too_deep(&nested(MAX_DEPTH)), None);
+        assert_eq!(too_deep(&nested(MAX_DEPTH + 1)), Some(3 * MAX_DEPTH + 2));
+        let braces = "{".repeat(200);
+        for hidden in [
+            format!("a \"{braces}\""),
+            format!("a #\"{braces}\"#"),
+            format!("a \"\"\"\n{braces}\n\"\"\""),
+            format!("// {braces}\na"),
+            format!("/* /* {braces} */ */ a"),
+            format!("a \"\\\"{braces}\""),
+        ] {
+            assert_eq!(too_deep(&hidden), None, "{hidden}");
+        }
+    }
+
+    #[test]
+    fn a_deeply_nested_file_is_an_error_not_a_stack_overflow() {
+        let text = format!(
+            "release \"1\" {{{}{}}}",
+            " a {".repeat(100_000),
+            "}".repeat(100_000)
+        );
+        let errors = parse(&SourceFile::new("deep.kdl", text)).unwrap_err();
+        assert_eq!(errors[0].code, "glc::parse::too-deep");
+    }
 }

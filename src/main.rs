@@ -113,10 +113,30 @@ struct CompileArgs {
     allow_outside: bool,
 }
 
+/// The stack of the thread that does the work: parsers recurse once per level of nesting,
+/// and glc refuses deep nesting before it parses; this is the margin behind that check.
+const STACK: usize = 64 << 20;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let reporter = Reporter::new(cli.message_format);
-    match run(cli.command) {
+    let command = cli.command;
+    let worker = std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(move || run(command));
+    let result = match worker.map(std::thread::JoinHandle::join) {
+        Ok(Ok(result)) => result,
+        // A panic has printed its message already; a thread that cannot start has not.
+        Ok(Err(_)) => Err(vec![
+            Diagnostic::error("glc::internal", "glc failed unexpectedly")
+                .help("this is a bug in glc; please report it"),
+        ]),
+        Err(error) => Err(vec![Diagnostic::error(
+            "glc::internal",
+            format!("cannot start: {error}"),
+        )]),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(diagnostics) => {
             reporter.report(&diagnostics);

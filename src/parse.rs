@@ -209,6 +209,12 @@ fn too_deep(text: &str) -> Option<usize> {
                 let mut j = body;
                 let mut end = None;
                 while j < rest.len() {
+                    // A one-line string ends at the line's end, closed or not: the parser
+                    // reports it and goes on reading what follows as nodes.
+                    if quotes == 1 && rest[j] == b'\n' {
+                        end = Some(j);
+                        break;
+                    }
                     if hashes == 0 && rest[j] == b'\\' {
                         j += 2;
                         continue;
@@ -258,6 +264,8 @@ mod tests {
         ] {
             assert_eq!(too_deep(&hidden), None, "{hidden}");
         }
+        // An unclosed one-line string does not hide the blocks on the lines after it.
+        assert!(too_deep(&format!("a \"open\n{}", "b {".repeat(MAX_DEPTH + 1))).is_some());
     }
 
     #[test]

@@ -8,8 +8,18 @@ use glc::diagnostic::SourceFile;
 use glc::{Options, ReleaseFile};
 use libfuzzer_sys::fuzz_target;
 
+/// As in the `glc` binary, the work runs on a thread with a 64 MiB stack.
+const STACK: usize = 64 << 20;
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
+    let text = text.to_owned();
+    let worker = std::thread::Builder::new().stack_size(STACK).spawn(move || check(&text));
+    // A panic in the worker aborts the process through libfuzzer-sys's hook, with the input.
+    let _ = worker.map(std::thread::JoinHandle::join);
+});
+
+fn check(text: &str) {
     let source = SourceFile::new("fuzz.kdl", text.to_owned());
     // Paths resolve against a directory that holds no artifacts: resolve reports them missing.
     let release = ReleaseFile { source: source.clone(), base_dir: PathBuf::from(".") };
@@ -27,4 +37,4 @@ fuzz_target!(|data: &[u8]| {
             assert!(label.span.offset() + label.span.len() <= text.len(), "label outside the file: {}", diagnostic.message);
         }
     }
-});
+}

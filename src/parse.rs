@@ -47,10 +47,26 @@ pub fn parse(source: &Arc<SourceFile>) -> Result<KdlDocument, Diagnostics> {
                 diagnostic.in_file(source)
             })
             .collect();
-        diagnostics.dedup_by(|a, b| {
-            a.message == b.message
-                && a.labels.first().map(|l| l.span) == b.labels.first().map(|l| l.span)
+        // The parser may report one spot many times over; keep one of each, in file order,
+        // and no more than a person reads: past the first errors, the rest follow from them.
+        let mut seen = std::collections::HashSet::new();
+        diagnostics.retain(|d| {
+            let span = d.labels.first().map(|l| (l.span.offset(), l.span.len()));
+            seen.insert((d.message.clone(), span))
         });
+        diagnostics.sort_by_key(|d| d.labels.first().map_or(0, |l| l.span.offset()));
+        if diagnostics.len() > MAX_PARSE_ERRORS {
+            let more = diagnostics.len() - MAX_PARSE_ERRORS;
+            diagnostics.truncate(MAX_PARSE_ERRORS);
+            let mut note = Diagnostic::error(
+                "glc::parse",
+                format!("{more} more syntax errors are not shown"),
+            )
+            .in_file(source)
+            .help("fix the errors above first; later ones often follow from them");
+            note.severity = Severity::Advice;
+            diagnostics.push(note);
+        }
         if diagnostics.iter().all(|d| d.severity != Severity::Error) {
             diagnostics.push(
                 Diagnostic::error("glc::parse", "the file is not valid KDL 2.0")
@@ -61,6 +77,9 @@ pub fn parse(source: &Arc<SourceFile>) -> Result<KdlDocument, Diagnostics> {
         diagnostics
     })
 }
+
+/// Syntax errors shown at most; the parser can report thousands for a mangled file.
+const MAX_PARSE_ERRORS: usize = 50;
 
 const UNCLOSED_BLOCK: &str = "No closing '}' for child block";
 const UNCLOSED_AFTER_NODES: &str = "Closing '}' was not found after nodes";
@@ -266,6 +285,23 @@ mod tests {
         }
         // An unclosed one-line string does not hide the blocks on the lines after it.
         assert!(too_deep(&format!("a \"open\n{}", "b {".repeat(MAX_DEPTH + 1))).is_some());
+    }
+
+    #[test]
+    fn syntax_errors_are_shown_once_each_in_file_order_and_at_most_fifty() {
+        let text = "a \"\\q\"\n".repeat(80);
+        let errors = parse(&SourceFile::new("many.kdl", text)).unwrap_err();
+        assert_eq!(errors.len(), MAX_PARSE_ERRORS + 1);
+        let offsets: Vec<usize> = errors[..MAX_PARSE_ERRORS]
+            .iter()
+            .map(|d| d.labels[0].span.offset())
+            .collect();
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+        assert_eq!(
+            errors[MAX_PARSE_ERRORS].message,
+            "30 more syntax errors are not shown"
+        );
+        assert_eq!(errors[MAX_PARSE_ERRORS].severity, Severity::Advice);
     }
 
     #[test]

@@ -61,8 +61,10 @@ impl Layout {
         if starts_line(text, start) {
             self.indent.insert(line_of(text, start), depth);
         }
-        for entry in node.entries() {
-            let span = entry.span();
+        // Multi-line strings, as values or as names, keep every line as written.
+        let spans =
+            std::iter::once(node.name().span()).chain(node.ty().map(kdl::KdlIdentifier::span));
+        for span in spans.chain(node.entries().iter().map(kdl::KdlEntry::span)) {
             if text[span.offset()..span.offset() + span.len()].contains('\n') {
                 self.verbatim.push((
                     line_of(text, span.offset()) + 1,
@@ -194,6 +196,13 @@ mod tests {
             fmt(input),
             "a {\n    b \"\"\"\n    x\n      y\n    \"\"\"\n}\n"
         );
+    }
+
+    #[test]
+    fn leaves_multi_line_node_names_alone() {
+        // Found by fuzzing: a node named by a multi-line string.
+        let input = "!\n\n\n\"\"\"\n\n\n  x\n\n\n\"\"\"\n\n\n";
+        assert_eq!(fmt(input), "!\n\n\"\"\"\n\n\n  x\n\n\n\"\"\"\n");
     }
 
     #[test]

@@ -15,6 +15,20 @@ const INDENT: &str = "    ";
 pub fn format(source: &Arc<SourceFile>) -> Result<String, Diagnostics> {
     let document = parse(source)?;
     let text = source.text();
+    // KDL also breaks lines at CR, VT, FF, NEL, LS and PS; glc fmt works on lines ending in
+    // LF (or CRLF) and says so rather than guess.
+    let other_break = text.char_indices().find(|&(i, c)| {
+        matches!(c, '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+            || (c == '\r' && !text[i + 1..].starts_with('\n'))
+    });
+    if let Some((offset, c)) = other_break {
+        return Err(vec![
+            Diagnostic::error("glc::fmt::line-breaks", format!("the file breaks a line with U+{:04X}", u32::from(c)))
+                .in_file(source)
+                .label((offset, c.len_utf8()), "a line break glc fmt does not rewrite")
+                .help("glc fmt formats files whose lines end in LF or CRLF; replace the other line breaks first"),
+        ]);
+    }
     let mut plan = Layout::default();
     plan.document(&document, 0, text);
     let formatted = plan.apply(text);
@@ -203,6 +217,19 @@ mod tests {
         // Found by fuzzing: a node named by a multi-line string.
         let input = "!\n\n\n\"\"\"\n\n\n  x\n\n\n\"\"\"\n\n\n";
         assert_eq!(fmt(input), "!\n\n\"\"\"\n\n\n  x\n\n\n\"\"\"\n");
+    }
+
+    #[test]
+    fn refuses_line_breaks_it_does_not_rewrite() {
+        // Found by fuzzing: a vertical tab ends a line for KDL, not for `str::lines`.
+        let errors = format(&SourceFile::new(
+            "t.kdl",
+            "a \"\"\"\u{0B}\n  x\n  \"\"\"\n".to_owned(),
+        ))
+        .unwrap_err();
+        assert_eq!(errors[0].code, "glc::fmt::line-breaks");
+        assert_eq!(errors[0].message, "the file breaks a line with U+000B");
+        assert_eq!(fmt("a 1\r\nb 2\r\n"), "a 1\nb 2\n");
     }
 
     #[test]

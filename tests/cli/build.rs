@@ -551,10 +551,12 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-fn copy_release(to: &Path) {
+/// A copy of the top-level release and its artifacts in `to`; returns its release file.
+pub fn copy_release(to: &Path) -> PathBuf {
     std::fs::create_dir_all(to).expect("mkdir");
     std::fs::copy(repo().join("release.kdl"), to.join("release.kdl")).expect("copy");
     crate::commands::copy_dir(&repo().join("artifacts"), &to.join("artifacts"));
+    to.join("release.kdl")
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::build::{Layout, snapshot};
+use crate::build::{Layout, copy_release, snapshot};
 use crate::{glc, repo, stderr};
 
 fn build(release: &Path, out: &Path, extra: &[&str]) -> String {
@@ -18,13 +18,6 @@ fn build(release: &Path, out: &Path, extra: &[&str]) -> String {
         .expect("run glc");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     stderr(&output)
-}
-
-fn copy_release(to: &Path) -> std::path::PathBuf {
-    std::fs::create_dir_all(to).expect("mkdir");
-    std::fs::copy(repo().join("release.kdl"), to.join("release.kdl")).expect("copy");
-    crate::commands::copy_dir(&repo().join("artifacts"), &to.join("artifacts"));
-    to.join("release.kdl")
 }
 
 #[test]

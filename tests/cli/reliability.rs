@@ -262,17 +262,24 @@ fn nothing_is_written_outside_the_targets_parent() {
     );
 }
 
+/// A release file in `dir` with the given children of `release`, after commit and created.
+fn write_release(dir: &Path, body: &str) -> PathBuf {
+    let release = dir.join("release.kdl");
+    let text = format!(
+        "release \"1\" {{\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n{body}}}\n"
+    );
+    std::fs::write(&release, text).expect("write");
+    release
+}
+
 fn release_with_file(dir: &Path, path: &str) -> PathBuf {
     std::fs::write(dir.join("rootfs.tar"), b"rootfs").expect("write");
-    let release = dir.join("release.kdl");
-    std::fs::write(
-        &release,
-        format!(
-            "release \"1\" {{\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    cloud-images {{\n        matrix {{\n            arch \"amd64\"\n        }}\n        image \"x-{{{{ arch }}}}\" {{\n            rootfs \"rootfs.tar\"\n            file \"{path}\" media-type=\"application/octet-stream\"\n        }}\n    }}\n}}\n"
+    write_release(
+        dir,
+        &format!(
+            "    cloud-images {{\n        matrix {{\n            arch \"amd64\"\n        }}\n        image \"x-{{{{ arch }}}}\" {{\n            rootfs \"rootfs.tar\"\n            file \"{path}\" media-type=\"application/octet-stream\"\n        }}\n    }}\n"
         ),
     )
-    .expect("write");
-    release
 }
 
 /// The JSON errors of `glc check` on a release that must fail.
@@ -406,15 +413,10 @@ fn names_that_are_not_utf8_inside_a_packed_directory_are_kept_as_bytes() {
 
 /// A release with one container imported from `from`.
 fn release_with_container(dir: &Path, from: &str) -> PathBuf {
-    let release = dir.join("release.kdl");
-    std::fs::write(
-        &release,
-        format!(
-            "release \"1\" {{\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    container-images {{\n        container \"c\" from=\"{from}\"\n    }}\n}}\n"
-        ),
+    write_release(
+        dir,
+        &format!("    container-images {{\n        container \"c\" from=\"{from}\"\n    }}\n"),
     )
-    .expect("write");
-    release
 }
 
 fn build_errors(release: &Path, out: &Path) -> Vec<Value> {

@@ -269,6 +269,7 @@ impl Expander {
             metadata,
             images,
             containers: containers.into_iter().map(|(c, _, _)| c).collect(),
+            part: None,
         })
     }
 

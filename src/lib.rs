@@ -5,6 +5,7 @@
 //!
 //! Each stage is a function from one value to the next and returns every diagnostic it finds.
 
+pub mod assemble;
 pub mod cache;
 pub mod check;
 pub mod decode;
@@ -14,6 +15,7 @@ pub mod expand;
 pub mod fmt;
 pub mod inspect;
 pub mod media_type;
+pub mod merge;
 pub mod model;
 pub mod oci;
 pub mod output;
@@ -21,6 +23,7 @@ pub mod parse;
 pub mod plan;
 pub mod resolve;
 pub mod schema;
+pub mod select;
 pub mod template;
 pub mod verify;
 
@@ -36,6 +39,8 @@ pub struct Options {
     pub allow_outside: bool,
     /// `SOURCE_DATE_EPOCH`, which wins over the release's `created`.
     pub source_date_epoch: Option<i64>,
+    /// `--only` patterns: build a part of the release. Empty: the whole release.
+    pub only: Vec<String>,
 }
 
 /// A release file read from disk: its text, and the directory its paths are relative to.
@@ -96,6 +101,12 @@ impl ReleaseFile {
             source_date_epoch: options.source_date_epoch,
         };
         let expanded = expand::expand(&release, &expand_options, &self.source)?;
+        let selection = select::Selection::new(&options.only)?;
+        let expanded = select::select(
+            expanded,
+            &selection,
+            select::release_file_digest(self.source.text()),
+        )?;
         let resolve_options = resolve::ResolveOptions {
             allow_outside: options.allow_outside,
         };
@@ -124,7 +135,7 @@ const PROGRESS_FROM: u64 = 256 << 20;
 /// What a build did.
 #[derive(Debug)]
 pub struct BuildOutcome {
-    pub report: emit::BuildReport,
+    pub report: assemble::BuildReport,
     /// The target already was this layout; nothing was written.
     pub up_to_date: bool,
 }
@@ -139,85 +150,104 @@ impl ReleaseFile {
         waiting: impl FnOnce(&str),
     ) -> Result<BuildOutcome, Diagnostics> {
         let plan = self.compile(options)?;
-        let target = output::Target::new(&build.output).map_err(output_error)?;
-        let _lock = target.lock(waiting).map_err(output_error)?;
-        target.clean_stale().map_err(output_error)?;
-        target
-            .check_replaceable(build.force)
-            .map_err(output_error)?;
-        // Without the cache nothing is taken on trust: not even the previous layout's blobs.
-        let previous = if build.cache {
-            target.previous_layout()
-        } else {
-            None
-        };
         let cache = if build.cache {
-            cache::DigestCache::load(&target.cache_path())
+            cache::DigestCache::load(
+                &output::Target::new(&build.output)
+                    .map_err(output_error)?
+                    .cache_path(),
+            )
         } else {
             cache::DigestCache::off()
         };
         // With every input's digest known, the whole layout can be computed without writing,
         // and a target that already is that layout left alone.
-        if let Some(previous) = previous
-            && !cache.is_empty()
-        {
-            let emit_options = emit::EmitOptions {
-                link: false,
-                previous: Some(previous),
-                cache: &cache,
-                progress: None,
-            };
-            let dry = emit::emit(
-                &plan,
-                oci::layout::LayoutWriter::dry(),
-                &self.source,
-                &emit_options,
-            )?;
-            if target.holds(&dry.index, &dry.blob_list) {
-                cache.save();
-                return Ok(BuildOutcome {
-                    report: dry,
-                    up_to_date: true,
-                });
-            }
-        }
-        let staging = target.staging();
-        let bar =
-            (build.progress && input_bytes(&plan) >= PROGRESS_FROM).then(|| progress_bar(&plan));
-        let emit_options = emit::EmitOptions {
-            link: build.link,
-            previous,
-            cache: &cache,
-            progress: bar.as_ref(),
-        };
-        let result = oci::layout::LayoutWriter::create(&staging)
-            .map_err(|e| {
-                output_error(output::OutputError::Io(
-                    format!("cannot create {}", staging.display()),
-                    e,
-                ))
-            })
-            .and_then(|layout| emit::emit(&plan, layout, &self.source, &emit_options))
-            .and_then(|report| {
-                target
-                    .replace_with(&staging)
-                    .map(|()| report)
-                    .map_err(output_error)
-            });
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        if result.is_err() && staging.exists() {
-            // The previous layout, if any, is untouched; only the staging directory goes.
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-        let report = result?;
+        let dry_first = !cache.is_empty();
+        let outcome = write_layout(
+            &build.output,
+            build.force,
+            build.cache,
+            dry_first,
+            waiting,
+            |layout, previous| {
+                let dry = layout.is_dry();
+                let bar = (!dry && build.progress && input_bytes(&plan) >= PROGRESS_FROM)
+                    .then(|| progress_bar(&plan));
+                let emit_options = emit::EmitOptions {
+                    link: build.link && !dry,
+                    previous,
+                    cache: &cache,
+                    progress: bar.as_ref(),
+                };
+                let report = emit::emit(&plan, layout, &self.source, &emit_options);
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
+                report
+            },
+        )?;
         cache.save();
-        Ok(BuildOutcome {
-            report,
-            up_to_date: false,
-        })
+        Ok(outcome)
     }
+}
+
+/// Writes a layout into `output`, whole or not at all. `emit` writes into the writer it is
+/// given, with the layout being replaced (if blobs may be taken from it). With `dry_first`,
+/// `emit` first runs dry, and a target that already is its layout is left alone.
+pub(crate) fn write_layout(
+    output: &Path,
+    force: bool,
+    reuse_previous: bool,
+    dry_first: bool,
+    waiting: impl FnOnce(&str),
+    emit: impl Fn(
+        oci::layout::LayoutWriter,
+        Option<&Path>,
+    ) -> Result<assemble::BuildReport, Diagnostics>,
+) -> Result<BuildOutcome, Diagnostics> {
+    let target = output::Target::new(output).map_err(output_error)?;
+    let _lock = target.lock(waiting).map_err(output_error)?;
+    target.clean_stale().map_err(output_error)?;
+    target.check_replaceable(force).map_err(output_error)?;
+    // Without reuse nothing is taken on trust: not even the previous layout's blobs.
+    let previous = if reuse_previous {
+        target.previous_layout()
+    } else {
+        None
+    };
+    if let Some(previous) = previous
+        && dry_first
+    {
+        let dry = emit(oci::layout::LayoutWriter::dry(), Some(previous))?;
+        if target.holds(&dry.index, &dry.blob_list) {
+            return Ok(BuildOutcome {
+                report: dry,
+                up_to_date: true,
+            });
+        }
+    }
+    let staging = target.staging();
+    let result = oci::layout::LayoutWriter::create(&staging)
+        .map_err(|e| {
+            output_error(output::OutputError::Io(
+                format!("cannot create {}", staging.display()),
+                e,
+            ))
+        })
+        .and_then(|layout| emit(layout, previous))
+        .and_then(|report| {
+            target
+                .replace_with(&staging)
+                .map(|()| report)
+                .map_err(output_error)
+        });
+    if result.is_err() && staging.exists() {
+        // The previous layout, if any, is untouched; only the staging directory goes.
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    Ok(BuildOutcome {
+        report: result?,
+        up_to_date: false,
+    })
 }
 
 /// Bytes, rate and time left, over every input file of the plan.

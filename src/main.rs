@@ -56,6 +56,27 @@ enum Command {
         #[command(flatten)]
         placing: PlacingArgs,
     },
+    /// Merge the layouts of `glc build --only` into the layout a build of their union writes,
+    /// byte for byte.
+    Merge {
+        /// The partial layouts, in any order.
+        #[arg(required = true, value_name = "PART")]
+        parts: Vec<PathBuf>,
+        /// The layout directory to write (replaced if it is a layout glc wrote).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Replace the output even if it is not a layout glc wrote.
+        #[arg(long)]
+        force: bool,
+        /// Accept parts that do not hold the whole release, and write a part of it.
+        #[arg(long)]
+        partial: bool,
+        /// Also write every tag's digest, media type, size and destination as JSON.
+        #[arg(long, value_name = "FILE")]
+        digests: Option<PathBuf>,
+        #[command(flatten)]
+        placing: PlacingArgs,
+    },
     /// Check any OCI image layout: every reachable blob present, of its size and digest, every
     /// manifest and index valid.
     Verify {
@@ -96,7 +117,8 @@ struct PlacingArgs {
     /// filesystem can, else a hard link (then rewriting an input in place changes the layout).
     #[arg(long)]
     link: bool,
-    /// Neither use nor keep the digest cache beside the output: hash every input again.
+    /// Trust nothing from earlier runs: neither the digest cache beside the output nor the
+    /// blobs of the layout being replaced; read and hash every input again.
     #[arg(long)]
     no_cache: bool,
     /// Print nothing on success.
@@ -111,6 +133,10 @@ struct CompileArgs {
     /// Accept paths that leave the release file's directory.
     #[arg(long)]
     allow_outside: bool,
+    /// Only the cloud images and containers whose names match this glob (repeatable; a group's
+    /// name selects its containers): a part of the release, to be joined by `glc merge`.
+    #[arg(long, value_name = "PATTERN")]
+    only: Vec<String>,
 }
 
 /// The stack of the thread that does the work: parsers recurse once per level of nesting,
@@ -181,6 +207,14 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             digests,
             placing,
         } => build(&args, &output, force, digests.as_deref(), placing),
+        Command::Merge {
+            parts,
+            output,
+            force,
+            partial,
+            digests,
+            placing,
+        } => merge(&parts, &output, force, partial, digests.as_deref(), placing),
         Command::Fmt { file, check } => fmt(&file, check),
         Command::Verify { layout, json } => verify(&layout, json),
         Command::Inspect { layout, tag, json } => {
@@ -222,6 +256,7 @@ fn compile(args: &CompileArgs) -> Result<ResolvedPlan, Diagnostics> {
     let options = Options {
         allow_outside: args.allow_outside,
         source_date_epoch: source_date_epoch()?,
+        only: args.only.clone(),
     };
     ReleaseFile::read(&args.file)?.compile(&options)
 }
@@ -250,6 +285,7 @@ fn build(
     let options = Options {
         allow_outside: args.allow_outside,
         source_date_epoch: source_date_epoch()?,
+        only: args.only.clone(),
     };
     let release = ReleaseFile::read(&args.file)?;
     // A bar only for a person watching a terminal.
@@ -261,12 +297,54 @@ fn build(
         cache: !placing.no_cache,
         progress,
     };
-    let outcome = release.build(&options, &build, |holder| {
-        eprintln!(
-            "glc: waiting for the build (pid {holder}) that is writing {}",
-            output.display()
-        );
-    })?;
+    let outcome = release.build(&options, &build, |holder| waiting(output, holder))?;
+    summarize(
+        &args.file.display().to_string(),
+        output,
+        &outcome,
+        digests,
+        placing.quiet,
+    )
+}
+
+fn waiting(output: &std::path::Path, holder: &str) {
+    eprintln!(
+        "glc: waiting for the build (pid {holder}) that is writing {}",
+        output.display()
+    );
+}
+
+fn merge(
+    parts: &[PathBuf],
+    output: &std::path::Path,
+    force: bool,
+    partial: bool,
+    digests: Option<&std::path::Path>,
+    placing: PlacingArgs,
+) -> Result<(), Diagnostics> {
+    let options = glc::merge::MergeOptions {
+        output: output.to_path_buf(),
+        force,
+        link: placing.link,
+        reuse: !placing.no_cache,
+        partial,
+    };
+    let outcome = glc::merge::merge(parts, &options, |holder| waiting(output, holder))?;
+    let from = match parts {
+        [one] => one.display().to_string(),
+        _ => format!("{} parts", parts.len()),
+    };
+    summarize(&from, output, &outcome, digests, placing.quiet)
+}
+
+/// Writes `--digests` and says what a build or merge did.
+fn summarize(
+    from: &str,
+    output: &std::path::Path,
+    outcome: &glc::BuildOutcome,
+    digests: Option<&std::path::Path>,
+    quiet: bool,
+) -> Result<(), Diagnostics> {
     let report = &outcome.report;
     if let Some(path) = digests {
         let mut json = serde_json::to_string_pretty(report).map_err(|e| {
@@ -283,23 +361,30 @@ fn build(
             )]
         })?;
     }
-    if placing.quiet {
+    if quiet {
         return Ok(());
     }
+    let held = match report.part_of {
+        None => format!(
+            "{}, {}, {}",
+            count(report.images, "cloud image"),
+            count(report.attachments.len(), "attachment"),
+            count(report.containers, "container"),
+        ),
+        Some((images, containers)) => format!(
+            "a part: {} of {images} cloud images, {}, {} of {containers} containers",
+            report.images,
+            count(report.attachments.len(), "attachment"),
+            report.containers,
+        ),
+    };
     let what = format!(
-        "{}, {}, {}; {} blobs, {}",
-        count(report.images, "cloud image"),
-        count(report.attachments.len(), "attachment"),
-        count(report.containers, "container"),
+        "{held}; {} blobs, {}",
         report.blobs,
         glc::plan::human_size(report.bytes),
     );
     if outcome.up_to_date {
-        eprintln!(
-            "{} → {}: up to date ({what})",
-            args.file.display(),
-            output.display()
-        );
+        eprintln!("{from} → {}: up to date ({what})", output.display());
     } else {
         let placed: Vec<String> = report
             .placements
@@ -316,7 +401,7 @@ fn build(
                 Some(format!("{n} {how}"))
             })
             .collect();
-        eprintln!("{} → {}: {what}", args.file.display(), output.display());
+        eprintln!("{from} → {}: {what}", output.display());
         if !placed.is_empty() {
             eprintln!("  input files: {}", placed.join(", "));
         }
@@ -324,7 +409,7 @@ fn build(
     for (tag, target) in report
         .tags
         .iter()
-        .filter(|(_, t)| t.artifact_type.as_deref() == Some(glc::emit::RELEASE))
+        .filter(|(_, t)| t.artifact_type.as_deref() == Some(glc::assemble::RELEASE))
     {
         eprintln!("  {tag} → {}", target.digest);
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use miette::SourceSpan;
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan<F, C> {
@@ -13,8 +13,36 @@ pub struct Plan<F, C> {
     /// Tags of the release index.
     pub tags: Vec<String>,
     pub metadata: MetadataPlan<F>,
+    /// The cloud images to build: all of the release's, or those `--only` selected.
     pub images: Vec<ImagePlan<F>>,
+    /// Every container of the release, selected or not: `ContainerImages`, which every cloud
+    /// image names by digest, lists them all.
     pub containers: Vec<ContainerPlan<C>>,
+    /// What `--only` selected; `None` for the whole release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<Part>,
+}
+
+/// A part of a release, chosen with `--only`: built into a layout of its own, merged with the
+/// other parts by `glc merge`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// `sha256:` of the release file's bytes: parts merge only with parts of the same file.
+    pub release_file: String,
+    /// Every cname of the release, selected or not, sorted.
+    pub all_images: Vec<String>,
+    /// The names of the containers selected, sorted.
+    pub containers: Vec<String>,
+}
+
+impl<F, C> Plan<F, C> {
+    /// Whether the container is built: always in a whole release, in a part if selected.
+    #[must_use]
+    pub fn builds_container(&self, name: &str) -> bool {
+        self.part
+            .as_ref()
+            .is_none_or(|part| part.containers.iter().any(|c| c == name))
+    }
 }
 
 /// A plan whose files are rendered paths, not yet looked up.
@@ -22,7 +50,8 @@ pub type ExpandedPlan = Plan<PlannedFile, PlannedFile>;
 /// A plan whose files were found on disk, with sizes and media types.
 pub type ResolvedPlan = Plan<ResolvedFile, ContainerSource>;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReleaseInfo {
     pub version: String,
     pub version_major: String,
@@ -42,7 +71,8 @@ pub struct MetadataPlan<F> {
     pub links: Vec<LinkPlan>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LinkPlan {
     pub name: String,
     pub target: String,
@@ -78,7 +108,8 @@ pub struct AttachmentPlan<F> {
     pub file: F,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AptRepositoryPlan {
     pub url: String,
     pub dist: String,
@@ -116,6 +147,29 @@ impl Bindings {
         }
         let pairs: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!("for {}", pairs.join(" "))
+    }
+}
+
+impl<'de> Deserialize<'de> for Bindings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = Bindings;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Bindings, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry::<String, String>()? {
+                    pairs.push(pair);
+                }
+                Ok(Bindings(pairs))
+            }
+        }
+        deserializer.deserialize_map(Pairs)
     }
 }
 
@@ -213,6 +267,8 @@ pub struct ContainerSource {
     pub digest: String,
     pub media_type: String,
     pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     /// The `from` template, for errors while building.
     #[serde(skip)]
     pub span: SourceSpan,

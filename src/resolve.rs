@@ -78,6 +78,7 @@ pub fn resolve(
             metadata,
             images,
             containers,
+            part: plan.part,
         })
     } else {
         for diagnostic in &mut resolver.diagnostics {
@@ -381,6 +382,7 @@ impl Resolver<'_> {
                 digest: image.digest,
                 media_type: image.media_type,
                 size: image.size,
+                artifact_type: image.artifact_type,
                 span: file.origin.span,
             }),
             Err(error) => {

@@ -1,6 +1,7 @@
 //! OCI image layouts: reading other tools' layouts, and writing glc's own.
 
 pub mod dirtar;
+pub mod import;
 pub mod json;
 pub mod layout;
 pub mod source;

@@ -1,0 +1,761 @@
+//! The last step of emit: an [`Assembly`] — the release with every input blob's digest known —
+//! becomes the OCI graph as DESIGN.md draws it: manifests, indexes and `index.json`.
+//!
+//! `glc build` makes the assembly from its plan after staging the files; `glc merge` makes it
+//! from the part records of partial layouts. Both then run this same code, so a merge writes
+//! the bytes a full build writes.
+//!
+//! Order rule, the same in every index and in `index.json`: entries sorted by name in byte
+//! order (cnames, container names, tags), untagged entries after tagged ones, by digest. The
+//! Release index lists `MetaData`, `CloudImages`, `ContainerImages`, in that order. So a layout
+//! depends only on what is in it, never on the order of the release file, of a build or of the
+//! parts of a merge.
+
+use std::collections::{BTreeMap, HashMap};
+
+use oci_spec::image::{
+    Descriptor, DescriptorBuilder, Digest, ImageIndexBuilder, ImageManifestBuilder, MediaType,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::oci::json::canonical;
+use crate::oci::layout::{Blob, LayoutWriter, Placement};
+use crate::oci::media;
+use crate::output::MARKER;
+use crate::plan::{AptRepositoryPlan, Bindings, LinkPlan, Part, ReleaseInfo};
+
+pub const RELEASE: &str = "application/io.gardenlinux.release";
+pub const METADATA: &str = "application/io.gardenlinux.release.metadata";
+pub const CLOUD_IMAGES: &str = "application/io.gardenlinux.cloud-images";
+pub const CLOUD_IMAGE: &str = "application/io.gardenlinux.image";
+pub const CONTAINER_IMAGES: &str = "application/io.gardenlinux.container-images";
+pub const CONTAINER_GROUP: &str = "application/io.gardenlinux.container-group";
+pub const RELEASE_MANIFEST: &str = "application/io.gardenlinux.release-manifest+json";
+/// A part's record: what `glc merge` needs besides the part's blobs.
+pub const PART: &str = "application/io.gardenlinux.release.part";
+pub const PART_RECORD: &str = "application/io.gardenlinux.release.part+json";
+/// The version of the part record's format; `glc merge` reads only this one.
+pub const PART_FORMAT: u32 = 1;
+pub const TITLE: &str = "org.opencontainers.image.title";
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const CONTAINER_NAME: &str = "io.gardenlinux.container.name";
+const CONTAINER_GROUP_NAME: &str = "io.gardenlinux.container.group";
+
+/// A file as a layer: its blob, media type and title.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Layer {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    pub title: String,
+}
+
+impl Layer {
+    #[must_use]
+    pub fn blob(&self) -> Blob {
+        Blob {
+            digest: self.digest.clone(),
+            size: self.size,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachedLayer {
+    pub kind: String,
+    pub layer: Layer,
+}
+
+/// A cloud image with its files as layers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageEntry {
+    pub cname: String,
+    pub matrix: Bindings,
+    /// In manifest order: kernel, initrd, cmdline, rootfs, then every file.
+    pub layers: Vec<Layer>,
+    pub attachments: Vec<AttachedLayer>,
+    pub apt_repository: Option<AptRepositoryPlan>,
+}
+
+/// A container: the image imported for it, by its descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerEntry {
+    pub name: String,
+    pub group: Option<String>,
+    pub tag: String,
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+}
+
+/// Everything the graph is made of, every blob known by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Assembly {
+    pub release: ReleaseInfo,
+    pub tags: Vec<String>,
+    pub links: Vec<LinkPlan>,
+    pub changelog: Option<Layer>,
+    /// The cloud images built, sorted by cname.
+    pub images: Vec<ImageEntry>,
+    /// Every container of the release, sorted by name; in a part, only those named in
+    /// `part.containers` are imported and tagged.
+    pub containers: Vec<ContainerEntry>,
+    /// `None` for a whole release.
+    pub part: Option<Part>,
+}
+
+impl Assembly {
+    #[must_use]
+    pub fn builds_container(&self, name: &str) -> bool {
+        self.part
+            .as_ref()
+            .is_none_or(|part| part.containers.iter().any(|c| c == name))
+    }
+}
+
+/// The record a part carries, as its own blob: the assembly, and the format it is written in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartRecord {
+    pub format: u32,
+    pub assembly: Assembly,
+}
+
+/// What a build or merge wrote, for the summary and `--digests`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub repository: Option<String>,
+    /// Every tag of `index.json` and what it points at.
+    pub tags: BTreeMap<String, Target>,
+    /// The attachments, untagged.
+    pub attachments: Vec<Target>,
+    /// A part's record, untagged; absent for a whole release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<Target>,
+    #[serde(skip)]
+    pub blobs: usize,
+    #[serde(skip)]
+    pub bytes: u64,
+    #[serde(skip)]
+    pub images: usize,
+    #[serde(skip)]
+    pub containers: usize,
+    /// For a part: how many cloud images and containers the whole release has.
+    #[serde(skip)]
+    pub part_of: Option<(usize, usize)>,
+    /// How many input files were copied, linked or reused.
+    #[serde(skip)]
+    pub placements: BTreeMap<Placement, usize>,
+    /// The layout's `index.json`.
+    #[serde(skip)]
+    pub index: Vec<u8>,
+    /// Every blob of the layout: hex → size.
+    #[serde(skip)]
+    pub blob_list: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub digest: String,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none", rename = "artifactType")]
+    pub artifact_type: Option<String>,
+    /// `repository:tag` (or `repository@digest` for untagged), where it will be pushed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+/// Writes the graph of `assembly` into `layout`, whose input blobs are in place, and
+/// completes it with `index.json` (or, with a dry writer, only computes it).
+pub fn finish(
+    assembly: &Assembly,
+    layout: LayoutWriter,
+    placements: BTreeMap<Placement, usize>,
+) -> Result<BuildReport, Diagnostics> {
+    let built = Assembler {
+        assembly,
+        layout: &layout,
+    }
+    .release()?;
+    let index = index_json(&built)?;
+    let (blobs, bytes) = layout.totals();
+    let blob_list = layout.blobs();
+    layout
+        .finish(&index)
+        .map_err(|e| io_error("cannot write index.json", &e))?;
+    let repository = assembly.release.repository.as_ref();
+    let target = |d: &Descriptor, destination: Option<String>| Target {
+        digest: d.digest().to_string(),
+        media_type: d.media_type().to_string(),
+        size: d.size(),
+        artifact_type: d.artifact_type().as_ref().map(ToString::to_string),
+        destination,
+    };
+    let untagged = |d: &Descriptor| target(d, repository.map(|r| format!("{r}@{}", d.digest())));
+    Ok(BuildReport {
+        repository: repository.cloned(),
+        tags: built
+            .tagged
+            .iter()
+            .map(|(tag, (d, _))| {
+                (
+                    tag.clone(),
+                    target(d, repository.map(|r| format!("{r}:{tag}"))),
+                )
+            })
+            .collect(),
+        attachments: built.attachments.iter().map(untagged).collect(),
+        part: built.part.as_ref().map(untagged),
+        blobs,
+        bytes,
+        images: assembly.images.len(),
+        containers: assembly
+            .containers
+            .iter()
+            .filter(|c| assembly.builds_container(&c.name))
+            .count(),
+        part_of: assembly
+            .part
+            .as_ref()
+            .map(|p| (p.all_images.len(), assembly.containers.len())),
+        placements,
+        index,
+        blob_list,
+    })
+}
+
+pub(crate) fn io_error(what: &str, error: &std::io::Error) -> Diagnostics {
+    vec![
+        Diagnostic::error("glc::build::io", format!("{what}: {error}"))
+            .help("check free space and permissions of the output directory"),
+    ]
+}
+
+pub(crate) fn internal(error: &impl std::fmt::Display) -> Diagnostics {
+    vec![
+        Diagnostic::error(
+            "glc::internal",
+            format!("cannot build an OCI document: {error}"),
+        )
+        .help("this is a bug in glc; please report it"),
+    ]
+}
+
+/// A descriptor's platform. oci-spec 0.10 serializes `os.version` as `os_version`, so glc
+/// writes platforms itself and adds them to the serialized index.
+#[derive(Debug, Clone, Serialize)]
+struct Platform {
+    architecture: String,
+    os: String,
+    #[serde(rename = "os.version")]
+    os_version: String,
+}
+
+/// An entry of an index: its descriptor and, for cloud images, its platform.
+type Entry = (Descriptor, Option<Platform>);
+
+/// The descriptors the graph's roots are made of, for `index.json`.
+struct Built {
+    tagged: BTreeMap<String, Entry>,
+    attachments: Vec<Descriptor>,
+    part: Option<Descriptor>,
+}
+
+/// An image index as canonical JSON, each entry with its platform.
+fn index_bytes(
+    index: &oci_spec::image::ImageIndex,
+    entries: &[Entry],
+) -> Result<Vec<u8>, Diagnostics> {
+    let mut value = serde_json::to_value(index).map_err(|e| internal(&e))?;
+    if let Some(manifests) = value
+        .get_mut("manifests")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for (manifest, (_, platform)) in manifests.iter_mut().zip(entries) {
+            if let (Some(object), Some(platform)) = (manifest.as_object_mut(), platform) {
+                object.insert(
+                    "platform".to_owned(),
+                    serde_json::to_value(platform).map_err(|e| internal(&e))?,
+                );
+            }
+        }
+    }
+    canonical(&value).map_err(|e| internal(&e))
+}
+
+fn descriptor(media_type: &str, digest: &str, size: u64) -> Result<DescriptorBuilder, Diagnostics> {
+    let digest: Digest = digest.parse().map_err(|e| internal(&e))?;
+    Ok(DescriptorBuilder::default()
+        .media_type(MediaType::from(media_type))
+        .digest(digest)
+        .size(size))
+}
+
+fn blob_descriptor(media_type: &str, blob: &Blob) -> Result<DescriptorBuilder, Diagnostics> {
+    descriptor(media_type, &blob.digest, blob.size)
+}
+
+fn annotations<const N: usize>(pairs: [(&str, String); N]) -> HashMap<String, String> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+struct Assembler<'a> {
+    assembly: &'a Assembly,
+    layout: &'a LayoutWriter,
+}
+
+impl Assembler<'_> {
+    /// `org.opencontainers.image.*` for every manifest and index.
+    fn oci_annotations(&self, title: &str, description: &str) -> HashMap<String, String> {
+        let r = &self.assembly.release;
+        let mut map = annotations([
+            ("org.opencontainers.image.created", r.created.clone()),
+            ("org.opencontainers.image.version", r.version.clone()),
+            ("org.opencontainers.image.revision", r.commit.clone()),
+            ("org.opencontainers.image.title", title.to_owned()),
+            (
+                "org.opencontainers.image.description",
+                description.to_owned(),
+            ),
+        ]);
+        if let Some(source) = &r.source {
+            map.insert("org.opencontainers.image.source".to_owned(), source.clone());
+        }
+        map
+    }
+
+    fn json_blob(
+        &self,
+        value: &impl Serialize,
+        media_type: &str,
+    ) -> Result<DescriptorBuilder, Diagnostics> {
+        let bytes = canonical(value).map_err(|e| internal(&e))?;
+        let blob = self
+            .layout
+            .write_bytes(&bytes)
+            .map_err(|e| io_error("cannot write a blob", &e))?;
+        blob_descriptor(media_type, &blob)
+    }
+
+    fn empty_config(&self) -> Result<Descriptor, Diagnostics> {
+        let blob = self
+            .layout
+            .write_bytes(b"{}")
+            .map_err(|e| io_error("cannot write a blob", &e))?;
+        blob_descriptor(media::EMPTY, &blob)?
+            .build()
+            .map_err(|e| internal(&e))
+    }
+
+    /// A layer whose blob is in the layout already, titled with its file name.
+    fn layer(layer: &Layer) -> Result<Descriptor, Diagnostics> {
+        descriptor(&layer.media_type, &layer.digest, layer.size)?
+            .annotations(annotations([(TITLE, layer.title.clone())]))
+            .build()
+            .map_err(|e| internal(&e))
+    }
+
+    fn manifest(
+        &self,
+        artifact_type: &str,
+        layers: Vec<Descriptor>,
+        subject: Option<Descriptor>,
+        annotations: HashMap<String, String>,
+    ) -> Result<Descriptor, Diagnostics> {
+        let mut builder = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .artifact_type(MediaType::from(artifact_type))
+            .config(self.empty_config()?)
+            .layers(layers)
+            .annotations(annotations);
+        if let Some(subject) = subject {
+            builder = builder.subject(subject);
+        }
+        let manifest = builder.build().map_err(|e| internal(&e))?;
+        self.json_blob(&manifest, media::MANIFEST)?
+            .artifact_type(MediaType::from(artifact_type))
+            .build()
+            .map_err(|e| internal(&e))
+    }
+
+    fn index(
+        &self,
+        artifact_type: &str,
+        entries: &[Entry],
+        annotations: HashMap<String, String>,
+    ) -> Result<Descriptor, Diagnostics> {
+        let index = ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .artifact_type(MediaType::from(artifact_type))
+            .manifests(entries.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
+            .annotations(annotations)
+            .build()
+            .map_err(|e| internal(&e))?;
+        let bytes = index_bytes(&index, entries)?;
+        let blob = self
+            .layout
+            .write_bytes(&bytes)
+            .map_err(|e| io_error("cannot write a blob", &e))?;
+        blob_descriptor(media::INDEX, &blob)?
+            .artifact_type(MediaType::from(artifact_type))
+            .build()
+            .map_err(|e| internal(&e))
+    }
+
+    fn release(&self) -> Result<Built, Diagnostics> {
+        let assembly = self.assembly;
+        let version = &assembly.release.version;
+        let mut tagged = BTreeMap::new();
+
+        // A part's cloud images name `ContainerImages` by digest, but the part does not hold
+        // it: computed with a writer that writes nothing.
+        let dry = LayoutWriter::dry();
+        let containers = if assembly.part.is_some() {
+            Assembler {
+                assembly,
+                layout: &dry,
+            }
+            .containers(&mut tagged)?
+        } else {
+            self.containers(&mut tagged)?
+        };
+        let mut cloud_images = Vec::new();
+        let mut attachments = Vec::new();
+        let mut manifest_images = Vec::new();
+        let mut images: Vec<&ImageEntry> = assembly.images.iter().collect();
+        images.sort_by(|a, b| a.cname.cmp(&b.cname));
+        for image in images {
+            let (entry, image_attachments, record) =
+                self.cloud_image(image, containers.as_ref().map(|c| &c.0))?;
+            tagged.insert(image.cname.clone(), entry.clone());
+            cloud_images.push(entry);
+            attachments.extend(image_attachments);
+            manifest_images.push(record);
+        }
+        attachments.sort_by_key(|a| a.digest().to_string());
+        if assembly.part.is_some() {
+            let part = self.part_record()?;
+            return Ok(Built {
+                tagged,
+                attachments,
+                part: Some(part),
+            });
+        }
+        let mut entries = Vec::new();
+        let metadata = self.metadata(&manifest_images, containers.as_ref().map(|c| &c.1))?;
+        entries.push((metadata, None));
+        if !cloud_images.is_empty() {
+            let title = format!("Garden Linux {version} cloud images");
+            let annotations = self.oci_annotations(&title, &title);
+            entries.push((self.index(CLOUD_IMAGES, &cloud_images, annotations)?, None));
+        }
+        if let Some((container_images, _)) = containers {
+            entries.push((container_images, None));
+        }
+        let title = format!("Garden Linux {version}");
+        let annotations = self.oci_annotations(
+            &title,
+            &format!("Garden Linux {version}: metadata, cloud images and container images"),
+        );
+        let release = self.index(RELEASE, &entries, annotations)?;
+        for tag in &assembly.tags {
+            tagged.insert(tag.clone(), (release.clone(), None));
+        }
+        Ok(Built {
+            tagged,
+            attachments,
+            part: None,
+        })
+    }
+
+    /// A part's record as an artifact: the assembly, for `glc merge`.
+    fn part_record(&self) -> Result<Descriptor, Diagnostics> {
+        let record = PartRecord {
+            format: PART_FORMAT,
+            assembly: self.assembly.clone(),
+        };
+        let mut layers = vec![
+            self.json_blob(&record, PART_RECORD)?
+                .annotations(annotations([(TITLE, "part.json".to_owned())]))
+                .build()
+                .map_err(|e| internal(&e))?,
+        ];
+        // The changelog goes into `MetaData` when the parts are merged; until then it is here.
+        if let Some(changelog) = &self.assembly.changelog {
+            layers.push(Self::layer(changelog)?);
+        }
+        let version = &self.assembly.release.version;
+        let title = format!("Garden Linux {version} part");
+        let description = format!(
+            "a part of Garden Linux {version}, to be merged with `glc merge`: {} cloud images, {} containers",
+            self.assembly.images.len(),
+            self.assembly
+                .part
+                .as_ref()
+                .map_or(0, |p| p.containers.len()),
+        );
+        let annotations = self.oci_annotations(&title, &description);
+        self.manifest(PART, layers, None, annotations)
+    }
+
+    fn cloud_image(
+        &self,
+        image: &ImageEntry,
+        container_images: Option<&Descriptor>,
+    ) -> Result<(Entry, Vec<Descriptor>, serde_json::Value), Diagnostics> {
+        let release = &self.assembly.release;
+        let layers: Vec<Descriptor> = image
+            .layers
+            .iter()
+            .map(Self::layer)
+            .collect::<Result<_, _>>()?;
+        let mut annotations = self.oci_annotations(
+            &image.cname,
+            &format!("Garden Linux {} {}", release.version, image.cname),
+        );
+        annotations.insert("cname".to_owned(), image.cname.clone());
+        annotations.insert("version".to_owned(), release.version.clone());
+        annotations.insert("commit".to_owned(), release.commit.clone());
+        let arch = image.matrix.get("arch");
+        if let Some(arch) = arch {
+            annotations.insert("architecture".to_owned(), arch.to_owned());
+        }
+        if let Some(features) = image.matrix.get("features") {
+            annotations.insert("feature_set".to_owned(), features.to_owned());
+        }
+        if let Some(apt) = &image.apt_repository {
+            annotations.insert(
+                "io.gardenlinux.apt-repository".to_owned(),
+                format!("deb {} {} {}", apt.url, apt.dist, apt.component),
+            );
+        }
+        if let Some(containers) = container_images {
+            annotations.insert(
+                "io.gardenlinux.ref.container-images".to_owned(),
+                containers.digest().to_string(),
+            );
+        }
+        let manifest = self.manifest(CLOUD_IMAGE, layers.clone(), None, annotations)?;
+        let mut descriptor = manifest.clone();
+        descriptor.set_annotations(Some(annotations_of_cname(&image.cname)));
+        let platform = arch.map(|arch| Platform {
+            architecture: arch.to_owned(),
+            os: "gardenlinux".to_owned(),
+            os_version: release.version.clone(),
+        });
+        let mut attachments = Vec::new();
+        let mut attachment_records = Vec::new();
+        for attachment in &image.attachments {
+            let layer = Self::layer(&attachment.layer)?;
+            let artifact_type = format!("application/io.gardenlinux.{}", attachment.kind);
+            let mut annotations = self.oci_annotations(
+                &attachment.layer.title,
+                &format!("{} of {}", attachment.kind, image.cname),
+            );
+            annotations.insert("cname".to_owned(), image.cname.clone());
+            let subject = DescriptorBuilder::default()
+                .media_type(MediaType::ImageManifest)
+                .digest(manifest.digest().clone())
+                .size(manifest.size())
+                .build()
+                .map_err(|e| internal(&e))?;
+            let attached = self.manifest(
+                &artifact_type,
+                vec![layer.clone()],
+                Some(subject),
+                annotations,
+            )?;
+            attachment_records.push(serde_json::json!({
+                "kind": attachment.kind,
+                "manifest": attached.digest().to_string(),
+                "layer": layer_record(&layer),
+            }));
+            attachments.push(attached);
+        }
+        attachment_records.sort_by(|a, b| a["kind"].as_str().cmp(&b["kind"].as_str()));
+        let record = serde_json::json!({
+            "cname": image.cname,
+            "matrix": image.matrix,
+            "mediaType": media::MANIFEST,
+            "digest": manifest.digest().to_string(),
+            "size": manifest.size(),
+            "layers": layers.iter().map(layer_record).collect::<Vec<_>>(),
+            "attachments": attachment_records,
+        });
+        Ok(((descriptor, platform), attachments, record))
+    }
+
+    /// The `ContainerImages` index, `None` without containers, and the containers' records
+    /// for the release manifest. Tags the containers this layout holds.
+    fn containers(
+        &self,
+        tagged: &mut BTreeMap<String, Entry>,
+    ) -> Result<Option<(Descriptor, Vec<serde_json::Value>)>, Diagnostics> {
+        let assembly = self.assembly;
+        if assembly.containers.is_empty() {
+            return Ok(None);
+        }
+        let mut top: BTreeMap<String, Descriptor> = BTreeMap::new();
+        let mut groups: BTreeMap<String, BTreeMap<String, Descriptor>> = BTreeMap::new();
+        let mut records = Vec::new();
+        for container in &assembly.containers {
+            let mut builder = descriptor(&container.media_type, &container.digest, container.size)?;
+            if let Some(artifact_type) = &container.artifact_type {
+                builder = builder.artifact_type(MediaType::from(artifact_type.as_str()));
+            }
+            let imported = builder.build().map_err(|e| internal(&e))?;
+            if assembly.builds_container(&container.name) {
+                tagged.insert(container.tag.clone(), (imported.clone(), None));
+            }
+            records.push(serde_json::json!({
+                "name": container.name,
+                "group": container.group,
+                "tag": container.tag,
+                "mediaType": container.media_type,
+                "digest": container.digest,
+                "size": container.size,
+            }));
+            let mut entry = imported;
+            let mut names = annotations([(CONTAINER_NAME, container.name.clone())]);
+            if let Some(group) = &container.group {
+                names.insert(CONTAINER_GROUP_NAME.to_owned(), group.clone());
+                entry.set_annotations(Some(names));
+                groups
+                    .entry(group.clone())
+                    .or_default()
+                    .insert(container.name.clone(), entry);
+            } else {
+                entry.set_annotations(Some(names));
+                top.insert(container.name.clone(), entry);
+            }
+        }
+        let version = &assembly.release.version;
+        for (group, members) in groups {
+            let title = format!("Garden Linux {version} {group} containers");
+            let annotations = self.oci_annotations(&title, &title);
+            let mut index = self.index(
+                CONTAINER_GROUP,
+                &members.into_values().map(|d| (d, None)).collect::<Vec<_>>(),
+                annotations,
+            )?;
+            // A group's entry in `ContainerImages` names the group; only containers carry a name.
+            index.set_annotations(Some(annotations_of_group(&group)));
+            top.insert(group, index);
+        }
+        let title = format!("Garden Linux {version} container images");
+        let annotations = self.oci_annotations(&title, &title);
+        let index = self.index(
+            CONTAINER_IMAGES,
+            &top.into_values().map(|d| (d, None)).collect::<Vec<_>>(),
+            annotations,
+        )?;
+        records.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        Ok(Some((index, records)))
+    }
+
+    fn metadata(
+        &self,
+        images: &[serde_json::Value],
+        containers: Option<&Vec<serde_json::Value>>,
+    ) -> Result<Descriptor, Diagnostics> {
+        let assembly = self.assembly;
+        let release = &assembly.release;
+        let mut layers = Vec::new();
+        let version = self
+            .layout
+            .write_bytes(format!("{}\n", release.version).as_bytes())
+            .map_err(|e| io_error("cannot write a blob", &e))?;
+        layers.push(
+            blob_descriptor("text/plain", &version)?
+                .annotations(annotations([(TITLE, "version".to_owned())]))
+                .build()
+                .map_err(|e| internal(&e))?,
+        );
+        if let Some(changelog) = &assembly.changelog {
+            layers.push(Self::layer(changelog)?);
+        }
+        let links: BTreeMap<&str, &str> = assembly
+            .links
+            .iter()
+            .map(|l| (l.name.as_str(), l.target.as_str()))
+            .collect();
+        let mut tags: Vec<&String> = assembly.tags.iter().collect();
+        tags.sort();
+        let manifest_json = serde_json::json!({
+            "version": release.version,
+            "commit": release.commit,
+            "created": release.created,
+            "source": release.source,
+            "repository": release.repository,
+            "tags": tags,
+            "links": links,
+            "images": images,
+            "containers": containers.cloned().unwrap_or_default(),
+        });
+        let release_manifest = self
+            .json_blob(&manifest_json, RELEASE_MANIFEST)?
+            .annotations(annotations([(TITLE, "release-manifest.json".to_owned())]))
+            .build()
+            .map_err(|e| internal(&e))?;
+        layers.push(release_manifest);
+        let title = format!("Garden Linux {} metadata", release.version);
+        let mut link_annotations = self.oci_annotations(&title, &title);
+        for link in &assembly.links {
+            link_annotations.insert(
+                format!("io.gardenlinux.link.{}", link.name),
+                link.target.clone(),
+            );
+        }
+        self.manifest(METADATA, layers, None, link_annotations)
+    }
+}
+
+fn index_json(built: &Built) -> Result<Vec<u8>, Diagnostics> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for (tag, (descriptor, platform)) in &built.tagged {
+        let mut entry = descriptor.clone();
+        let mut names = entry.annotations().clone().unwrap_or_default();
+        names.insert(REF_NAME.to_owned(), tag.clone());
+        entry.set_annotations(Some(names));
+        entries.push((entry, platform.clone()));
+    }
+    let mut untagged: Vec<&Descriptor> = built.attachments.iter().chain(&built.part).collect();
+    untagged.sort_by_key(|d| d.digest().to_string());
+    entries.extend(untagged.into_iter().map(|d| (d.clone(), None)));
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(entries.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
+        .annotations(annotations([(MARKER, "1".to_owned())]))
+        .build()
+        .map_err(|e| internal(&e))?;
+    index_bytes(&index, &entries)
+}
+
+fn annotations_of_cname(cname: &str) -> HashMap<String, String> {
+    annotations([("cname", cname.to_owned())])
+}
+
+fn annotations_of_group(group: &str) -> HashMap<String, String> {
+    annotations([(CONTAINER_GROUP_NAME, group.to_owned())])
+}
+
+fn layer_record(layer: &Descriptor) -> serde_json::Value {
+    serde_json::json!({
+        "title": layer.annotations().as_ref().and_then(|a| a.get(TITLE)),
+        "mediaType": layer.media_type().to_string(),
+        "digest": layer.digest().to_string(),
+        "size": layer.size(),
+    })
+}

@@ -1,0 +1,651 @@
+//! `glc merge`: partial layouts (written by `glc build --only`) → the layout a build of their
+//! union writes, byte for byte.
+//!
+//! Each part carries a record of its assembly (see `assemble`): the release, the cloud images
+//! it holds with every layer's digest, and every container's descriptor. The parts must agree
+//! on everything but which images and containers they hold; their union is assembled by the
+//! same code as a build, from blobs copied out of the parts and checked against their digests.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::assemble::{
+    self, Assembly, BuildReport, ImageEntry, Layer, PART, PART_FORMAT, PART_RECORD, PartRecord,
+};
+use crate::diagnostic::{Diagnostic, Diagnostics, list};
+use crate::oci::import::{Importer, reusable};
+use crate::oci::layout::{LayoutWriter, Placement, hash_file};
+use crate::oci::source::{OciSource, RawDescriptor, SourceError};
+use crate::plan::{Part, SourceKind};
+use crate::{BuildOutcome, write_layout};
+
+/// Largest part record glc reads: about 3 KiB a cloud image.
+const MAX_RECORD: u64 = 256 << 20;
+
+/// Where and how `glc merge` writes.
+#[allow(clippy::struct_excessive_bools)] // independent command-line switches
+#[derive(Debug, Clone)]
+pub struct MergeOptions {
+    pub output: PathBuf,
+    /// Replace a target that is not a layout glc wrote.
+    pub force: bool,
+    /// Link the parts' blobs into the layout (reflink, else hard link) after checking them.
+    pub link: bool,
+    /// Take blobs the target already holds from it, and leave a target that already is the
+    /// merge alone.
+    pub reuse: bool,
+    /// Accept parts that do not cover the whole release, and write a part.
+    pub partial: bool,
+}
+
+/// A partial layout, read.
+struct PartLayout {
+    /// As given on the command line, for messages.
+    name: String,
+    path: PathBuf,
+    source: OciSource,
+    assembly: Assembly,
+    /// The release's part this layout is.
+    part: Part,
+    /// Its tags: name → digest.
+    tags: BTreeMap<String, String>,
+}
+
+/// A manifest's layers, whatever else it says.
+#[derive(serde::Deserialize)]
+struct Layers {
+    layers: Vec<RawDescriptor>,
+}
+
+/// The format of a part record, read before the record itself.
+#[derive(serde::Deserialize)]
+struct Format {
+    format: u32,
+}
+
+/// Merges `parts` into `options.output`, whole or not at all.
+pub fn merge(
+    parts: &[PathBuf],
+    options: &MergeOptions,
+    waiting: impl FnOnce(&str),
+) -> Result<BuildOutcome, Diagnostics> {
+    let mut read = Vec::new();
+    let mut errors = Vec::new();
+    for path in parts {
+        match read_part(path) {
+            Ok(part) => read.push(part),
+            Err(error) => errors.extend(error),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let (assembly, providers) = union(&read, options.partial)?;
+    write_layout(
+        &options.output,
+        options.force,
+        options.reuse,
+        options.reuse,
+        waiting,
+        |layout, previous| {
+            let placements = copy_blobs(
+                &assembly,
+                &providers,
+                &read,
+                &layout,
+                previous,
+                options.link,
+            )?;
+            let report = assemble::finish(&assembly, layout, placements)?;
+            check_tags(&report, &read)?;
+            Ok(report)
+        },
+    )
+}
+
+fn part_error(name: &str, message: impl std::fmt::Display, help: &str) -> Diagnostics {
+    vec![
+        Diagnostic::error("glc::merge::part", format!("`{name}`: {message}")).help(help.to_owned()),
+    ]
+}
+
+/// Opens a part and reads its record, checked against its digest.
+fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
+    const BUILD_IT_AGAIN: &str = "the part is damaged, or was written by another version of glc; build it again with `glc build --only …`";
+    let name = path.display().to_string();
+    let source = OciSource::open(path, SourceKind::OciLayout).map_err(|e| {
+        part_error(
+            &name,
+            format!("not an OCI image layout: {}", e.message),
+            "pass the directories that `glc build --only …` wrote",
+        )
+    })?;
+    let records: Vec<&RawDescriptor> = source
+        .manifests
+        .iter()
+        .filter(|d| d.artifact_type.as_deref() == Some(PART))
+        .collect();
+    let record = match records.as_slice() {
+        [one] => *one,
+        [] if source
+            .manifests
+            .iter()
+            .any(|d| d.artifact_type.as_deref() == Some(assemble::RELEASE)) =>
+        {
+            return Err(part_error(
+                &name,
+                "this is the layout of a whole release, not a part",
+                "merge takes layouts written by `glc build --only …`; a whole release needs no merge",
+            ));
+        }
+        [] => {
+            return Err(part_error(
+                &name,
+                "this layout holds no part record",
+                "merge takes layouts written by `glc build --only …`",
+            ));
+        }
+        more => {
+            return Err(part_error(
+                &name,
+                format!("this layout holds {} part records", more.len()),
+                BUILD_IT_AGAIN,
+            ));
+        }
+    };
+    let damaged = |e: SourceError| part_error(&name, e.message, BUILD_IT_AGAIN);
+    let manifest_bytes =
+        read_verified(&source, record, crate::oci::source::MAX_DOCUMENT).map_err(damaged)?;
+    let manifest: Layers = serde_json::from_slice(&manifest_bytes).map_err(|e| {
+        part_error(
+            &name,
+            format!("its part manifest is not valid: {e}"),
+            BUILD_IT_AGAIN,
+        )
+    })?;
+    let layer = manifest
+        .layers
+        .iter()
+        .find(|l| l.media_type == PART_RECORD)
+        .ok_or_else(|| part_error(&name, "its part manifest has no record", BUILD_IT_AGAIN))?;
+    let bytes = read_verified(&source, layer, MAX_RECORD).map_err(damaged)?;
+    match serde_json::from_slice::<Format>(&bytes) {
+        Ok(Format { format }) if format != PART_FORMAT => {
+            return Err(part_error(
+                &name,
+                format!(
+                    "its record is in part format {format}; this glc reads format {PART_FORMAT}"
+                ),
+                "build and merge the parts with the same version of glc",
+            ));
+        }
+        _ => {}
+    }
+    let record: PartRecord = serde_json::from_slice(&bytes).map_err(|e| {
+        part_error(
+            &name,
+            format!("its part record is not valid: {e}"),
+            BUILD_IT_AGAIN,
+        )
+    })?;
+    let assembly = record.assembly;
+    let part = assembly
+        .part
+        .clone()
+        .ok_or_else(|| part_error(&name, "its record is not one of a part", BUILD_IT_AGAIN))?;
+    if let Some(stray) = assembly
+        .images
+        .iter()
+        .find(|i| !part.all_images.contains(&i.cname))
+    {
+        return Err(part_error(
+            &name,
+            format!(
+                "its record holds `{}`, which its release does not have",
+                stray.cname
+            ),
+            BUILD_IT_AGAIN,
+        ));
+    }
+    let tags = source
+        .manifests
+        .iter()
+        .filter_map(|d| Some((d.ref_name()?.to_owned(), d.digest.clone())))
+        .collect();
+    Ok(PartLayout {
+        name,
+        path: path.to_path_buf(),
+        source,
+        assembly,
+        part,
+        tags,
+    })
+}
+
+/// A blob read whole, at most `limit` bytes, checked against its digest and size.
+fn read_verified(
+    source: &OciSource,
+    descriptor: &RawDescriptor,
+    limit: u64,
+) -> Result<Vec<u8>, SourceError> {
+    let error = |message: String| SourceError {
+        message,
+        help: String::new(),
+    };
+    if descriptor.size > limit {
+        return Err(error(format!(
+            "{} declares {} bytes, more than glc reads for a {}",
+            descriptor.digest, descriptor.size, descriptor.media_type
+        )));
+    }
+    let (reader, _) = source.open_blob(descriptor)?;
+    let mut bytes = Vec::new();
+    reader
+        .take(descriptor.size.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| error(format!("cannot read {}: {e}", descriptor.digest)))?;
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+    if digest != descriptor.digest || bytes.len() as u64 != descriptor.size {
+        return Err(error(format!("blob {} is corrupt", descriptor.digest)));
+    }
+    Ok(bytes)
+}
+
+/// Which part each blob and container is taken from: indexes into the parts.
+struct Providers {
+    images: BTreeMap<String, usize>,
+    containers: BTreeMap<String, usize>,
+}
+
+/// The assembly of the parts' union, after checking that they are parts of one release.
+fn union(parts: &[PartLayout], partial: bool) -> Result<(Assembly, Providers), Diagnostics> {
+    let Some(first) = parts.first() else {
+        return Err(vec![
+            Diagnostic::error("glc::merge::parts", "no parts to merge")
+                .help("pass the directories that `glc build --only …` wrote"),
+        ]);
+    };
+    let mut errors = Vec::new();
+    for other in &parts[1..] {
+        errors.extend(disagreements(first, other));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut images: BTreeMap<String, (&ImageEntry, usize)> = BTreeMap::new();
+    let mut containers: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, part) in parts.iter().enumerate() {
+        for image in &part.assembly.images {
+            match images.get(&image.cname) {
+                Some((held, by)) if *held != image => {
+                    errors.push(image_conflict(image, &parts[*by], held, part));
+                }
+                Some(_) => {}
+                None => {
+                    images.insert(image.cname.clone(), (image, index));
+                }
+            }
+        }
+        for name in &part.part.containers {
+            containers.entry(name.clone()).or_insert(index);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let all_containers: Vec<&str> = first
+        .assembly
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let missing_images: Vec<&str> = first
+        .part
+        .all_images
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !images.contains_key(*c))
+        .collect();
+    let missing_containers: Vec<&str> = all_containers
+        .iter()
+        .copied()
+        .filter(|c| !containers.contains_key(*c))
+        .collect();
+    let whole = missing_images.is_empty() && missing_containers.is_empty();
+    if !whole && !partial {
+        let missing: Vec<&str> = missing_images
+            .iter()
+            .chain(&missing_containers)
+            .copied()
+            .collect();
+        return Err(vec![
+            Diagnostic::error(
+                "glc::merge::incomplete",
+                format!(
+                    "the parts hold {} of {} cloud images and {} of {} containers of release {}; missing: {}",
+                    images.len(),
+                    first.part.all_images.len(),
+                    containers.len(),
+                    all_containers.len(),
+                    first.assembly.release.version,
+                    list(&missing),
+                ),
+            )
+            .help("build what is missing with `glc build --only …` and merge again; or pass --partial to write a part of the release"),
+        ]);
+    }
+    let mut assembly = first.assembly.clone();
+    assembly.images = images.values().map(|(image, _)| (*image).clone()).collect();
+    assembly.part = (!whole).then(|| Part {
+        release_file: first.part.release_file.clone(),
+        all_images: first.part.all_images.clone(),
+        containers: containers.keys().cloned().collect(),
+    });
+    let providers = Providers {
+        images: images.iter().map(|(c, (_, i))| (c.clone(), *i)).collect(),
+        containers,
+    };
+    Ok((assembly, providers))
+}
+
+/// What two parts disagree on, besides which images and containers they hold.
+fn disagreements(a: &PartLayout, b: &PartLayout) -> Diagnostics {
+    const SAME_RELEASE: &str = "build every part from the same release file at the same commit, with the same SOURCE_DATE_EPOCH";
+    let mut found = Vec::new();
+    let conflict = |what: &str, x: &str, y: &str| {
+        Diagnostic::error(
+            "glc::merge::conflict",
+            format!(
+                "the parts disagree on {what}: `{x}` in `{}`, `{y}` in `{}`",
+                a.name, b.name
+            ),
+        )
+    };
+    let (ra, rb) = (&a.assembly.release, &b.assembly.release);
+    let none = String::new;
+    for (what, x, y) in [
+        ("the release's version", &ra.version, &rb.version),
+        ("the release's commit", &ra.commit, &rb.commit),
+        ("the release's creation time", &ra.created, &rb.created),
+    ] {
+        if x != y {
+            found.push(conflict(what, x, y).help(SAME_RELEASE));
+        }
+    }
+    for (what, x, y) in [
+        ("the release's source", &ra.source, &rb.source),
+        ("the release's repository", &ra.repository, &rb.repository),
+    ] {
+        if x != y {
+            found.push(
+                conflict(
+                    what,
+                    &x.clone().unwrap_or_else(none),
+                    &y.clone().unwrap_or_else(none),
+                )
+                .help(SAME_RELEASE),
+            );
+        }
+    }
+    if !found.is_empty() {
+        return found;
+    }
+    if a.part.release_file != b.part.release_file {
+        return vec![
+            Diagnostic::error(
+                "glc::merge::conflict",
+                format!(
+                    "`{}` and `{}` were built from different release files ({} and {})",
+                    a.name, b.name, a.part.release_file, b.part.release_file
+                ),
+            )
+            .help("build every part from the same release file"),
+        ];
+    }
+    let changelog = |l: &Option<Layer>| l.as_ref().map_or_else(String::new, |l| l.digest.clone());
+    if a.assembly.changelog != b.assembly.changelog {
+        found.push(
+            conflict(
+                "the changelog",
+                &changelog(&a.assembly.changelog),
+                &changelog(&b.assembly.changelog),
+            )
+            .help("every part must read the same changelog file"),
+        );
+    }
+    let by_name = |p: &PartLayout| -> BTreeMap<String, String> {
+        p.assembly
+            .containers
+            .iter()
+            .map(|c| (c.name.clone(), format!("{} ({} bytes)", c.digest, c.size)))
+            .collect()
+    };
+    let (ca, cb) = (by_name(a), by_name(b));
+    for (name, x) in &ca {
+        if let Some(y) = cb.get(name)
+            && x != y
+        {
+            found.push(
+                conflict(&format!("container `{name}`"), x, y)
+                    .help("every part must read the same container images: the cloud images name them all by digest"),
+            );
+        }
+    }
+    if found.is_empty()
+        && (a.assembly.containers != b.assembly.containers
+            || a.assembly.tags != b.assembly.tags
+            || a.assembly.links != b.assembly.links
+            || a.part.all_images != b.part.all_images)
+    {
+        found.push(
+            Diagnostic::error(
+                "glc::merge::conflict",
+                format!(
+                    "`{}` and `{}` describe their release differently (tags, links, images or containers)",
+                    a.name, b.name
+                ),
+            )
+            .help("build and merge every part with the same version of glc"),
+        );
+    }
+    found
+}
+
+fn image_conflict(
+    image: &ImageEntry,
+    held_by: &PartLayout,
+    held: &ImageEntry,
+    part: &PartLayout,
+) -> Diagnostic {
+    let digest = |p: &PartLayout| {
+        p.tags
+            .get(&image.cname)
+            .cloned()
+            .unwrap_or_else(|| "an unknown digest".to_owned())
+    };
+    let layer = held
+        .layers
+        .iter()
+        .chain(held.attachments.iter().map(|a| &a.layer))
+        .zip(
+            image
+                .layers
+                .iter()
+                .chain(image.attachments.iter().map(|a| &a.layer)),
+        )
+        .find(|(x, y)| x != y);
+    let why = match layer {
+        Some((x, y)) if x.title == y.title => format!(
+            "its file `{}` is {} in one and {} in the other",
+            x.title, x.digest, y.digest
+        ),
+        _ => "its files differ".to_owned(),
+    };
+    Diagnostic::error(
+        "glc::merge::conflict",
+        format!(
+            "cloud image `{}` differs between parts: {} in `{}`, {} in `{}`",
+            image.cname,
+            digest(held_by),
+            held_by.name,
+            digest(part),
+            part.name
+        ),
+    )
+    .help(format!(
+        "{why}; build each cloud image in one part only, or from the same files"
+    ))
+}
+
+/// Copies (or links) every blob the assembly names from the part that holds it, checked.
+fn copy_blobs(
+    assembly: &Assembly,
+    providers: &Providers,
+    parts: &[PartLayout],
+    layout: &LayoutWriter,
+    previous: Option<&Path>,
+    link: bool,
+) -> Result<BTreeMap<Placement, usize>, Diagnostics> {
+    let importer = Importer { layout, previous };
+    let mut blobs: BTreeMap<&str, (&Layer, usize)> = BTreeMap::new();
+    for image in &assembly.images {
+        let by = providers.images[&image.cname];
+        for layer in image
+            .layers
+            .iter()
+            .chain(image.attachments.iter().map(|a| &a.layer))
+        {
+            blobs.entry(&layer.digest).or_insert((layer, by));
+        }
+    }
+    if let Some(changelog) = &assembly.changelog {
+        blobs.entry(&changelog.digest).or_insert((changelog, 0));
+    }
+    let copied: Vec<Result<Placement, Diagnostic>> = blobs
+        .into_par_iter()
+        .map(|(_, (layer, by))| {
+            let part = &parts[by];
+            let descriptor = RawDescriptor {
+                media_type: layer.media_type.clone(),
+                digest: layer.digest.clone(),
+                size: layer.size,
+                annotations: BTreeMap::new(),
+                platform: None,
+                artifact_type: None,
+            };
+            let fail = |e: SourceError| {
+                Diagnostic::error(
+                    "glc::merge::copy",
+                    format!("`{}`: {}", part.name, e.message),
+                )
+                .help(e.help)
+            };
+            if link
+                && !layout.is_dry()
+                && reusable(previous, &layer.blob()).is_none()
+                && let Some(placement) = link_blob(layout, part, layer).map_err(fail)?
+            {
+                return Ok(placement);
+            }
+            importer.copy_blob(&part.source, &descriptor).map_err(fail)
+        })
+        .collect();
+    let mut placements = BTreeMap::new();
+    let mut errors = Vec::new();
+    for result in copied {
+        match result {
+            Ok(placement) => *placements.entry(placement).or_insert(0) += 1,
+            Err(error) => errors.push(error),
+        }
+    }
+    for container in &assembly.containers {
+        let Some(&by) = providers.containers.get(&container.name) else {
+            continue;
+        };
+        let part = &parts[by];
+        let descriptor = RawDescriptor {
+            media_type: container.media_type.clone(),
+            digest: container.digest.clone(),
+            size: container.size,
+            annotations: BTreeMap::new(),
+            platform: None,
+            artifact_type: container.artifact_type.clone(),
+        };
+        if let Err(e) = importer.copy_tree(&part.source, &descriptor) {
+            errors.push(
+                Diagnostic::error(
+                    "glc::merge::copy",
+                    format!(
+                        "`{}`: container `{}`: {}",
+                        part.name, container.name, e.message
+                    ),
+                )
+                .help(e.help),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(placements)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Links a part's blob into the layout after hashing it; `None` where links are not possible.
+fn link_blob(
+    layout: &LayoutWriter,
+    part: &PartLayout,
+    layer: &Layer,
+) -> Result<Option<Placement>, SourceError> {
+    let blob = layer.blob();
+    let path = part.path.join("blobs/sha256").join(blob.hex());
+    let actual = hash_file(&path).map_err(|e| SourceError {
+        message: format!("cannot read blob {}: {e}", blob.digest),
+        help: "the part is incomplete; build it again".into(),
+    })?;
+    if actual != blob {
+        return Err(SourceError {
+            message: format!(
+                "blob {} is corrupt: it hashes to {}",
+                blob.digest, actual.digest
+            ),
+            help: "the part is damaged; build it again".into(),
+        });
+    }
+    layout.link(&blob, &path, true).map_err(|e| SourceError {
+        message: format!("cannot link blob {}: {e}", blob.digest),
+        help: "check free space and permissions of the output directory".into(),
+    })
+}
+
+/// Every tag a part holds must point where it points in the merge: else the part's record
+/// does not describe the part (damaged, or assembled by another version of glc).
+fn check_tags(report: &BuildReport, parts: &[PartLayout]) -> Result<(), Diagnostics> {
+    let errors: Diagnostics = parts
+        .iter()
+        .flat_map(|part| {
+            part.tags.iter().filter_map(move |(tag, digest)| {
+                let merged = report.tags.get(tag)?;
+                (merged.digest != *digest).then(|| {
+                    Diagnostic::error(
+                        "glc::merge::part",
+                        format!(
+                            "`{}`: its tag `{tag}` is {digest}, but its record makes it {}",
+                            part.name, merged.digest
+                        ),
+                    )
+                    .help("the part is damaged, or was written by another version of glc; build it again with `glc build --only …`")
+                })
+            })
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}

@@ -6,7 +6,7 @@
 //! on everything but which images and containers they hold; their union is assembled by the
 //! same code as a build, from blobs copied out of the parts and checked against their digests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -269,10 +269,7 @@ fn union(parts: &[PartLayout], partial: bool) -> Result<(Assembly, Providers), D
                 .help("pass the directories that `glc build --only …` wrote"),
         ]);
     };
-    let mut errors = Vec::new();
-    for other in &parts[1..] {
-        errors.extend(disagreements(first, other));
-    }
+    let mut errors = disagreements(parts);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -317,22 +314,24 @@ fn union(parts: &[PartLayout], partial: bool) -> Result<(Assembly, Providers), D
         .collect();
     let whole = missing_images.is_empty() && missing_containers.is_empty();
     if !whole && !partial {
-        let missing: Vec<&str> = missing_images
-            .iter()
-            .chain(&missing_containers)
-            .copied()
-            .collect();
+        let mut missing = Vec::new();
+        if !missing_images.is_empty() {
+            missing.push(format!("missing cloud images: {}", list(&missing_images)));
+        }
+        if !missing_containers.is_empty() {
+            missing.push(format!("missing containers: {}", list(&missing_containers)));
+        }
         return Err(vec![
             Diagnostic::error(
                 "glc::merge::incomplete",
                 format!(
-                    "the parts hold {} of {} cloud images and {} of {} containers of release {}; missing: {}",
+                    "the parts hold {} of {} cloud images and {} of {} containers of release {}; {}",
                     images.len(),
                     first.part.all_images.len(),
                     containers.len(),
                     all_containers.len(),
                     first.assembly.release.version,
-                    list(&missing),
+                    missing.join("; "),
                 ),
             )
             .help("build what is missing with `glc build --only …` and merge again; or pass --partial to write a part of the release"),
@@ -352,105 +351,107 @@ fn union(parts: &[PartLayout], partial: bool) -> Result<(Assembly, Providers), D
     Ok((assembly, providers))
 }
 
-/// What two parts disagree on, besides which images and containers they hold.
-fn disagreements(a: &PartLayout, b: &PartLayout) -> Diagnostics {
+/// What the parts disagree on, besides which images and containers they hold: one error for
+/// each thing, naming every part by the value it has.
+fn disagreements(parts: &[PartLayout]) -> Diagnostics {
     const SAME_RELEASE: &str = "build every part from the same release file at the same commit, with the same SOURCE_DATE_EPOCH";
-    let mut found = Vec::new();
-    let conflict = |what: &str, x: &str, y: &str| {
-        Diagnostic::error(
-            "glc::merge::conflict",
-            format!(
-                "the parts disagree on {what}: `{x}` in `{}`, `{y}` in `{}`",
-                a.name, b.name
-            ),
-        )
-    };
-    let (ra, rb) = (&a.assembly.release, &b.assembly.release);
-    let none = String::new;
-    for (what, x, y) in [
-        ("the release's version", &ra.version, &rb.version),
-        ("the release's commit", &ra.commit, &rb.commit),
-        ("the release's creation time", &ra.created, &rb.created),
-    ] {
-        if x != y {
-            found.push(conflict(what, x, y).help(SAME_RELEASE));
+    let disagree = |what: &str, help: &str, value: &dyn Fn(&PartLayout) -> String| {
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        for part in parts {
+            let value = value(part);
+            match groups.iter_mut().find(|(v, _)| *v == value) {
+                Some((_, names)) => names.push(&part.name),
+                None => groups.push((value, vec![&part.name])),
+            }
         }
-    }
-    for (what, x, y) in [
-        ("the release's source", &ra.source, &rb.source),
-        ("the release's repository", &ra.repository, &rb.repository),
-    ] {
-        if x != y {
-            found.push(
-                conflict(
-                    what,
-                    &x.clone().unwrap_or_else(none),
-                    &y.clone().unwrap_or_else(none),
-                )
-                .help(SAME_RELEASE),
-            );
-        }
-    }
-    if !found.is_empty() {
-        return found;
-    }
-    if a.part.release_file != b.part.release_file {
-        return vec![
+        (groups.len() > 1).then(|| {
+            let sides: Vec<String> = groups
+                .iter()
+                .map(|(value, names)| format!("`{value}` in {}", list(names)))
+                .collect();
             Diagnostic::error(
                 "glc::merge::conflict",
-                format!(
-                    "`{}` and `{}` were built from different release files ({} and {})",
-                    a.name, b.name, a.part.release_file, b.part.release_file
-                ),
+                format!("the parts disagree on {what}: {}", sides.join(", ")),
             )
-            .help("build every part from the same release file"),
-        ];
-    }
-    let changelog = |l: &Option<Layer>| l.as_ref().map_or_else(String::new, |l| l.digest.clone());
-    if a.assembly.changelog != b.assembly.changelog {
-        found.push(
-            conflict(
-                "the changelog",
-                &changelog(&a.assembly.changelog),
-                &changelog(&b.assembly.changelog),
-            )
-            .help("every part must read the same changelog file"),
-        );
-    }
-    let by_name = |p: &PartLayout| -> BTreeMap<String, String> {
-        p.assembly
-            .containers
-            .iter()
-            .map(|c| (c.name.clone(), format!("{} ({} bytes)", c.digest, c.size)))
-            .collect()
+            .help(help.to_owned())
+        })
     };
-    let (ca, cb) = (by_name(a), by_name(b));
-    for (name, x) in &ca {
-        if let Some(y) = cb.get(name)
-            && x != y
-        {
-            found.push(
-                conflict(&format!("container `{name}`"), x, y)
-                    .help("every part must read the same container images: the cloud images name them all by digest"),
-            );
-        }
+    let optional = |value: &Option<String>| value.clone().unwrap_or_default();
+    let release: Diagnostics = [
+        disagree("the release's version", SAME_RELEASE, &|p| {
+            p.assembly.release.version.clone()
+        }),
+        disagree("the release's commit", SAME_RELEASE, &|p| {
+            p.assembly.release.commit.clone()
+        }),
+        disagree("the release's creation time", SAME_RELEASE, &|p| {
+            p.assembly.release.created.clone()
+        }),
+        disagree("the release's source", SAME_RELEASE, &|p| {
+            optional(&p.assembly.release.source)
+        }),
+        disagree("the release's repository", SAME_RELEASE, &|p| {
+            optional(&p.assembly.release.repository)
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !release.is_empty() {
+        return release;
     }
-    if found.is_empty()
-        && (a.assembly.containers != b.assembly.containers
-            || a.assembly.tags != b.assembly.tags
-            || a.assembly.links != b.assembly.links
-            || a.part.all_images != b.part.all_images)
-    {
-        found.push(
-            Diagnostic::error(
-                "glc::merge::conflict",
-                format!(
-                    "`{}` and `{}` describe their release differently (tags, links, images or containers)",
-                    a.name, b.name
-                ),
-            )
-            .help("build and merge every part with the same version of glc"),
-        );
+    if let Some(error) = disagree(
+        "the release file",
+        "build every part from the same release file",
+        &|p| p.part.release_file.clone(),
+    ) {
+        return vec![error];
+    }
+    let mut found: Diagnostics = disagree(
+        "the changelog",
+        "every part must read the same changelog file",
+        &|p| {
+            p.assembly
+                .changelog
+                .as_ref()
+                .map_or_else(String::new, |l| l.digest.clone())
+        },
+    )
+    .into_iter()
+    .collect();
+    let names: BTreeSet<&str> = parts
+        .iter()
+        .flat_map(|p| p.assembly.containers.iter().map(|c| c.name.as_str()))
+        .collect();
+    for name in names {
+        found.extend(disagree(
+            &format!("container `{name}`"),
+            "every part must read the same container images: the cloud images name them all by digest",
+            &|p| {
+                p.assembly
+                    .containers
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map_or_else(String::new, |c| format!("{} ({} bytes)", c.digest, c.size))
+            },
+        ));
+    }
+    if found.is_empty() {
+        // Anything else a release file decides; parts of one file differ here only if written
+        // by different versions of glc.
+        found.extend(disagree(
+            "the release's tags, links, cloud images or containers",
+            "build and merge every part with the same version of glc",
+            &|p| {
+                serde_json::to_string(&(
+                    &p.assembly.tags,
+                    &p.assembly.links,
+                    &p.part.all_images,
+                    &p.assembly.containers,
+                ))
+                .unwrap_or_default()
+            },
+        ));
     }
     found
 }

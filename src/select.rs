@@ -130,7 +130,7 @@ fn unmatched(pattern: &str, cnames: &[&str], containers: &[&str], groups: &[&str
         return diagnostic.help(format!("did you mean `{name}`?"));
     }
     diagnostic.help(format!(
-        "a pattern matches whole names; cnames are {}; containers are {}; `glc plan` lists them all",
+        "cnames are {}; containers are {}; `glc plan` lists them all",
         some(cnames),
         some(containers)
     ))

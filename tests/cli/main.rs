@@ -6,6 +6,7 @@ mod commands;
 mod fixtures;
 mod incremental;
 mod interop;
+mod merge;
 mod reliability;
 mod robustness;
 mod verify;

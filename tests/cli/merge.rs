@@ -1,0 +1,542 @@
+//! `glc build --only` and `glc merge`: parts built apart, merged in any order, give the bytes
+//! of a full build; parts that do not belong together are refused, naming both sides.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::build::{copy_release, snapshot};
+use crate::{assert_matches_file, glc, repo, stderr};
+
+/// The top-level release split three ways: every cloud image and container in one part.
+const THREE_PARTS: [&[&str]; 3] = [
+    &["aws-*", "gcp-*"],
+    &["{azure,openstack}-*", "bare"],
+    &["baremetal*", "base", "*-build", "debian-snapshot"],
+];
+
+/// Runs glc in `dir` (so that paths in messages are as short as the test writes them).
+fn run(dir: &Path, args: &[&str]) -> Output {
+    glc().current_dir(dir).args(args).output().expect("run glc")
+}
+
+fn succeeds(dir: &Path, args: &[&str]) -> Output {
+    let output = run(dir, args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "glc {args:?}: {}",
+        stderr(&output)
+    );
+    output
+}
+
+/// Runs glc, which must fail with exit 1; returns what it printed.
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let output = run(dir, args);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "glc {args:?}: {}",
+        stderr(&output)
+    );
+    stderr(&output)
+}
+
+/// Runs glc, which must fail with exit 1; returns each error's message and help.
+fn errors(dir: &Path, args: &[&str]) -> Vec<(String, String)> {
+    let output = glc()
+        .current_dir(dir)
+        .arg("--message-format=json")
+        .args(args)
+        .output()
+        .expect("run glc");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "glc {args:?}: {}",
+        stderr(&output)
+    );
+    stderr(&output)
+        .lines()
+        .map(|line| {
+            let error: Value = serde_json::from_str(line).expect("a JSON line");
+            let text = |key: &str| error[key].as_str().unwrap_or_default().to_owned();
+            (text("message"), text("help"))
+        })
+        .collect()
+}
+
+/// The only error of a failed run: its message and help.
+fn error(dir: &Path, args: &[&str]) -> (String, String) {
+    let mut found = errors(dir, args);
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+/// `glc build release.kdl -o OUT --only P…`.
+fn build_part(dir: &Path, out: &str, patterns: &[&str]) {
+    let mut args = vec!["build", "release.kdl", "-o", out, "-q"];
+    for pattern in patterns {
+        args.extend(["--only", pattern]);
+    }
+    succeeds(dir, &args);
+}
+
+fn merge(dir: &Path, out: &str, parts: &[&str], extra: &[&str]) -> Output {
+    let mut args = vec!["merge", "-o", out];
+    args.extend(parts);
+    args.extend(extra);
+    run(dir, &args)
+}
+
+fn assert_same_tree(dir: &Path, a: &str, b: &str) {
+    let (left, right) = (snapshot(&dir.join(a)), snapshot(&dir.join(b)));
+    assert!(!left.is_empty(), "{a} is empty");
+    assert_eq!(
+        left.keys().collect::<Vec<_>>(),
+        right.keys().collect::<Vec<_>>(),
+        "{a} and {b} hold different files"
+    );
+    for (path, bytes) in &left {
+        assert!(bytes == &right[path], "{path} differs between {a} and {b}");
+    }
+}
+
+/// Every order of `items`.
+fn permutations<'a>(items: &[&'a str]) -> Vec<Vec<&'a str>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for (i, first) in items.iter().enumerate() {
+        let mut rest = items.to_vec();
+        rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            all.push(tail);
+        }
+    }
+    all
+}
+
+/// A copy of the top-level release, its full build in `full` and its three parts.
+fn release_in_parts() -> (tempfile::TempDir, PathBuf) {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("release");
+    copy_release(&dir);
+    succeeds(&dir, &["build", "release.kdl", "-o", "full", "-q"]);
+    for (i, patterns) in THREE_PARTS.iter().enumerate() {
+        build_part(&dir, &format!("p{}", i + 1), patterns);
+    }
+    (temp, dir)
+}
+
+fn index(layout: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json"))
+        .expect("json")
+}
+
+/// Tag → digest of a layout's `index.json`.
+fn tags(layout: &Path) -> BTreeMap<String, String> {
+    index(layout)["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .filter_map(|d| {
+            let tag = d["annotations"]["org.opencontainers.image.ref.name"].as_str()?;
+            Some((tag.to_owned(), d["digest"].as_str()?.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn parts_merged_in_every_order_give_the_full_build_byte_for_byte() {
+    let (_temp, dir) = release_in_parts();
+    // Three parts, in all six orders.
+    for (n, order) in permutations(&["p1", "p2", "p3"]).iter().enumerate() {
+        let out = format!("merged-{n}");
+        let output = merge(&dir, &out, order, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{order:?}: {}",
+            stderr(&output)
+        );
+        assert_same_tree(&dir, "full", &out);
+    }
+    // Two parts, both orders.
+    build_part(&dir, "a", &["{aws,azure,gcp}-*", "bare"]);
+    build_part(
+        &dir,
+        "b",
+        &["{openstack,baremetal}*", "{base,*-build,debian-snapshot}"],
+    );
+    for (n, order) in [["a", "b"], ["b", "a"]].iter().enumerate() {
+        let out = format!("two-{n}");
+        succeeds(&dir, &[&["merge", "-o", &out][..], order].concat());
+        assert_same_tree(&dir, "full", &out);
+    }
+    // Parts may overlap where they agree; `--link` places the same bytes.
+    build_part(&dir, "everything", &["*"]);
+    succeeds(
+        &dir,
+        &["merge", "-o", "overlap", "p2", "everything", "p1", "--link"],
+    );
+    assert_same_tree(&dir, "full", "overlap");
+    // A part, and what merges it, pass verify without a warning (no stray blob in a part).
+    for layout in ["p1", "p2", "p3", "overlap"] {
+        let output = succeeds(&dir, &["verify", layout]);
+        assert!(
+            stderr(&output).ends_with(": 0 errors, 0 warnings\n"),
+            "{layout}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn a_part_holds_its_images_and_containers_and_names_the_rest() {
+    let (_temp, dir) = release_in_parts();
+    let full = tags(&dir.join("full"));
+    let part = tags(&dir.join("p2"));
+    // Only what was selected is tagged, each with the digest it has in the full build: a
+    // part's cloud images already name the full `ContainerImages`.
+    let expected: Vec<&String> = full
+        .keys()
+        .filter(|t| {
+            t.starts_with("azure-") || t.starts_with("openstack-") || t.starts_with("bare-")
+        })
+        .collect();
+    assert_eq!(part.keys().collect::<Vec<_>>(), expected);
+    for (tag, digest) in &part {
+        assert_eq!(digest, &full[tag], "{tag}");
+    }
+    // No release tag: a part is not a release. Its record lists the release's every cname.
+    assert!(!part.contains_key("1877.3"));
+    let record = index(&dir.join("p2"))["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|d| d["artifactType"] == "application/io.gardenlinux.release.part")
+        .cloned()
+        .expect("a part record");
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            dir.join("p2/blobs/sha256").join(
+                record["digest"]
+                    .as_str()
+                    .expect("digest")
+                    .trim_start_matches("sha256:"),
+            ),
+        )
+        .expect("manifest"),
+    )
+    .expect("json");
+    let titles: Vec<&str> = manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| {
+            l["annotations"]["org.opencontainers.image.title"]
+                .as_str()
+                .expect("title")
+        })
+        .collect();
+    assert_eq!(titles, ["part.json", "CHANGELOG.md"]);
+}
+
+#[test]
+fn a_partial_merge_is_the_build_of_the_union_and_merges_on() {
+    let (_temp, dir) = release_in_parts();
+    let merged = merge(&dir, "p12", &["p2", "p1"], &["--partial"]);
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    assert!(
+        stderr(&merged).contains("a part: 7 of 8 cloud images, 14 attachments, 4 of 8 containers"),
+        "{}",
+        stderr(&merged)
+    );
+    build_part(&dir, "union", &[THREE_PARTS[0], THREE_PARTS[1]].concat());
+    assert_same_tree(&dir, "union", "p12");
+    // Merges of merges: the rest joins later.
+    succeeds(&dir, &["merge", "-o", "all", "p3", "p12"]);
+    assert_same_tree(&dir, "full", "all");
+}
+
+#[test]
+fn a_merge_that_misses_images_fails_naming_them_and_writes_nothing() {
+    let (_temp, dir) = release_in_parts();
+    let message = fails(&dir, &["merge", "-o", "out", "p1", "p3"]);
+    assert_matches_file(
+        &message,
+        &repo().join("tests/snapshots/merge-incomplete.txt"),
+    );
+    assert!(!dir.join("out").exists());
+}
+
+#[test]
+fn parts_of_different_releases_conflict_naming_both_sides() {
+    let (_temp, dir) = release_in_parts();
+    // Another creation time.
+    let output = glc()
+        .current_dir(&dir)
+        .args([
+            "build",
+            "release.kdl",
+            "-o",
+            "p3-later",
+            "-q",
+            "--only",
+            "baremetal*",
+        ])
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let message = fails(&dir, &["merge", "-o", "out", "p1", "p2", "p3-later"]);
+    assert_matches_file(&message, &repo().join("tests/snapshots/merge-created.txt"));
+    // Another commit (the same first eight digits, so the same cnames and file names).
+    let text = std::fs::read_to_string(dir.join("release.kdl")).expect("read");
+    let other = dir.join("other");
+    copy_release(&other);
+    std::fs::write(
+        other.join("release.kdl"),
+        text.replace("75df9f40a1b2c3d4", "75df9f4000000000"),
+    )
+    .expect("write");
+    build_part(&other, "../p3-other-commit", &["baremetal*"]);
+    let (message, help) = error(&dir, &["merge", "-o", "out", "p1", "p3-other-commit"]);
+    assert_eq!(
+        message,
+        "the parts disagree on the release's commit: `75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6` in `p1`, `75df9f4000000000e5f6a7b8c9d0e1f2a3b4c5d6` in `p3-other-commit`"
+    );
+    assert!(help.contains("the same commit"), "{help}");
+    // The same release, but its file edited: another release file.
+    std::fs::write(other.join("release.kdl"), format!("{text}// edited\n")).expect("write");
+    build_part(&other, "../p3-edited", &["baremetal*"]);
+    let (message, _) = error(&dir, &["merge", "-o", "out", "p3-edited", "p1", "p2"]);
+    let digest = |path: &Path| {
+        format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                std::fs::read(path).expect("read")
+            ))
+        )
+    };
+    assert_eq!(
+        message,
+        format!(
+            "the parts disagree on the release file: `{}` in `p3-edited`, `{}` in `p1` and `p2`",
+            digest(&other.join("release.kdl")),
+            digest(&dir.join("release.kdl"))
+        )
+    );
+    assert!(!dir.join("out").exists());
+}
+
+#[test]
+fn one_cname_with_different_bytes_in_two_parts_is_a_conflict() {
+    let (_temp, dir) = release_in_parts();
+    let rootfs = dir.join("artifacts/aws-gardener_prod-amd64-1877.3-75df9f40.raw");
+    let mut bytes = std::fs::read(&rootfs).expect("read");
+    bytes.extend_from_slice(b"rebuilt");
+    std::fs::write(&rootfs, bytes).expect("write");
+    build_part(&dir, "aws-again", &["aws-gardener_prod-amd64-*"]);
+    let cname = "aws-gardener_prod-amd64-1877.3-75df9f40";
+    let (before, after) = (
+        &tags(&dir.join("p1"))[cname],
+        &tags(&dir.join("aws-again"))[cname],
+    );
+    assert_ne!(before, after);
+    let (message, help) = error(&dir, &["merge", "-o", "out", "p1", "p2", "p3", "aws-again"]);
+    assert_eq!(
+        message,
+        format!(
+            "cloud image `{cname}` differs between parts: {before} in `p1`, {after} in `aws-again`"
+        )
+    );
+    assert!(
+        help.starts_with(&format!("its file `{cname}.raw` is sha256:")),
+        "{help}"
+    );
+    assert!(!dir.join("out").exists());
+}
+
+#[test]
+fn a_container_that_changed_between_parts_is_a_conflict() {
+    let (_temp, dir) = release_in_parts();
+    // Another image where `base` comes from, after p1 and p2 were built.
+    std::fs::copy(
+        dir.join("artifacts/containers/driver-build.oci"),
+        dir.join("artifacts/containers/base.oci"),
+    )
+    .expect("copy");
+    build_part(&dir, "p3-new-base", THREE_PARTS[2]);
+    let base = |layout: &str| {
+        let record = tags(&dir.join(layout));
+        record["base-1877.3"].clone()
+    };
+    let (old, new) = (base("p3"), base("p3-new-base"));
+    assert_ne!(old, new);
+    let (message, help) = error(&dir, &["merge", "-o", "out", "p1", "p2", "p3-new-base"]);
+    let size = |layout: &str| {
+        let found = index(&dir.join(layout))["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "base-1877.3")
+            .map(|d| d["size"].clone())
+            .expect("base");
+        found
+    };
+    assert_eq!(
+        message,
+        format!(
+            "the parts disagree on container `base`: `{old} ({} bytes)` in `p1` and `p2`, `{new} ({} bytes)` in `p3-new-base`",
+            size("p3"),
+            size("p3-new-base")
+        )
+    );
+    assert!(
+        help.contains("the cloud images name them all by digest"),
+        "{help}"
+    );
+}
+
+#[test]
+fn only_needs_the_files_of_the_images_it_selects() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("release");
+    copy_release(&dir);
+    for entry in std::fs::read_dir(dir.join("artifacts")).expect("list") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("gcp-"))
+        {
+            std::fs::remove_file(path).expect("remove");
+        }
+    }
+    let mentions_missing = |errors: &[(String, String)]| {
+        errors
+            .iter()
+            .any(|(m, _)| m.contains("gcp-gardener_prod-amd64-1877.3-75df9f40.vmlinuz"))
+    };
+    let missing = errors(&dir, &["check", "release.kdl"]);
+    assert!(mentions_missing(&missing), "{missing:?}");
+    succeeds(&dir, &["check", "release.kdl", "--only", "aws-*"]);
+    let output = succeeds(
+        &dir,
+        &["build", "release.kdl", "-o", "aws", "--only", "aws-*"],
+    );
+    assert!(
+        stderr(&output).contains("a part: 2 of 8 cloud images, 4 attachments, 0 of 8 containers"),
+        "{}",
+        stderr(&output)
+    );
+    let missing = errors(
+        &dir,
+        &["build", "release.kdl", "-o", "gcp", "--only", "gcp-*"],
+    );
+    assert!(mentions_missing(&missing), "{missing:?}");
+    assert!(!dir.join("gcp").exists());
+}
+
+#[test]
+fn patterns_that_match_nothing_or_do_not_parse_are_errors() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("release");
+    copy_release(&dir);
+    // Every pattern that matches nothing, each with what it may have meant.
+    let message = fails(
+        &dir,
+        &[
+            "build",
+            "release.kdl",
+            "-o",
+            "out",
+            "--only",
+            "aws",
+            "--only",
+            "bare-pyhton",
+            "--only",
+            "azure-*",
+            "--only",
+            "suse-*",
+        ],
+    );
+    assert_matches_file(&message, &repo().join("tests/snapshots/only-unmatched.txt"));
+    assert!(!dir.join("out").exists());
+    let (message, help) = error(&dir, &["check", "release.kdl", "--only", "a["]);
+    assert_eq!(
+        message,
+        "--only `a[` is not a valid pattern: unclosed character class; missing ']'"
+    );
+    assert!(help.contains("`aws-*`"), "{help}");
+}
+
+#[test]
+fn damaged_or_foreign_parts_are_refused_and_nothing_is_written() {
+    let (_temp, dir) = release_in_parts();
+    // A whole release is no part; nor is a directory that is no layout.
+    let (message, _) = error(&dir, &["merge", "-o", "out", "full", "p1"]);
+    assert_eq!(
+        message,
+        "`full`: this is the layout of a whole release, not a part"
+    );
+    let (message, _) = error(&dir, &["merge", "-o", "out", "artifacts", "p1"]);
+    assert!(
+        message.starts_with("`artifacts`: not an OCI image layout: cannot read oci-layout"),
+        "{message}"
+    );
+    // A flipped byte in a part's layer is found while copying, with and without --link.
+    let cname = "gcp-gardener_prod-amd64-1877.3-75df9f40";
+    let manifest = &tags(&dir.join("p1"))[cname];
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            dir.join("p1/blobs/sha256")
+                .join(manifest.trim_start_matches("sha256:")),
+        )
+        .expect("manifest"),
+    )
+    .expect("json");
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    let path = dir
+        .join("p1/blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[0] ^= 0xff;
+    std::fs::write(&path, bytes).expect("write");
+    for extra in [&[][..], &["--link"][..]] {
+        let (message, _) = error(
+            &dir,
+            &[&["merge", "-o", "out", "p1", "p2", "p3"][..], extra].concat(),
+        );
+        assert!(
+            message.starts_with(&format!("`p1`: blob {layer} is corrupt")),
+            "{message}"
+        );
+        assert!(!dir.join("out").exists());
+    }
+    // A merge that fails over an earlier merge leaves that merge as it was.
+    std::fs::copy(
+        dir.join("full/blobs/sha256")
+            .join(layer.trim_start_matches("sha256:")),
+        &path,
+    )
+    .expect("repair");
+    succeeds(&dir, &["merge", "-o", "out", "p1", "p2", "p3"]);
+    let before = snapshot(&dir.join("out"));
+    std::fs::remove_file(&path).expect("remove");
+    let (message, _) = error(
+        &dir,
+        &["merge", "-o", "out", "p1", "p2", "p3", "--no-cache"],
+    );
+    assert_eq!(message, format!("`p1`: blob {layer} is missing"));
+    assert!(snapshot(&dir.join("out")) == before);
+}

@@ -374,22 +374,18 @@ fn a_container_that_changed_between_parts_is_a_conflict() {
     )
     .expect("copy");
     build_part(&dir, "p3-new-base", THREE_PARTS[2]);
-    let base = |layout: &str| {
-        let record = tags(&dir.join(layout));
-        record["base-1877.3"].clone()
-    };
+    let base = |layout: &str| tags(&dir.join(layout))["base-1877.3"].clone();
     let (old, new) = (base("p3"), base("p3-new-base"));
     assert_ne!(old, new);
     let (message, help) = error(&dir, &["merge", "-o", "out", "p1", "p2", "p3-new-base"]);
     let size = |layout: &str| {
-        let found = index(&dir.join(layout))["manifests"]
+        index(&dir.join(layout))["manifests"]
             .as_array()
             .expect("manifests")
             .iter()
             .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "base-1877.3")
             .map(|d| d["size"].clone())
-            .expect("base");
-        found
+            .expect("base")
     };
     assert_eq!(
         message,

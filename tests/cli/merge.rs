@@ -536,3 +536,45 @@ fn damaged_or_foreign_parts_are_refused_and_nothing_is_written() {
     assert_eq!(message, format!("`p1`: blob {layer} is missing"));
     assert!(snapshot(&dir.join("out")) == before);
 }
+
+#[test]
+fn the_makefile_example_merges_six_parts_into_the_full_build() {
+    if std::process::Command::new("make")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(std::env::var_os("CI").is_none(), "make is missing in CI");
+        eprintln!("skipped: make is not installed");
+        return;
+    }
+    let temp = tempfile::tempdir().expect("tempdir");
+    let out = temp.path().join("parallel");
+    let output = std::process::Command::new("make")
+        .arg("-C")
+        .arg(repo().join("examples/parallel"))
+        .arg("-j3")
+        .arg(format!(
+            "GLC={}",
+            assert_cmd::cargo::cargo_bin("glc").display()
+        ))
+        .arg(format!("OUT={}", out.display()))
+        .env("NO_COLOR", "1")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("MAKEFLAGS")
+        .output()
+        .expect("run make");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let full = temp.path().join("full");
+    let full_arg = full.to_string_lossy();
+    succeeds(&repo(), &["build", "-q", "release.kdl", "-o", &full_arg]);
+    assert_same_tree(temp.path(), "full", "parallel/release");
+    // The digests to sign are those of the full build.
+    let digests: Value =
+        serde_json::from_slice(&std::fs::read(out.join("digests.json")).expect("digests"))
+            .expect("json");
+    assert_eq!(
+        digests["tags"]["1877.3"]["digest"].as_str(),
+        tags(&full).get("1877.3").map(String::as_str)
+    );
+}

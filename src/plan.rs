@@ -289,6 +289,16 @@ pub fn render_text(plan: &ResolvedPlan) -> String {
         let _ = writeln!(out, "repository {repository}");
     }
     let _ = writeln!(out, "tags {}", plan.tags.join(" "));
+    if let Some(part) = &plan.part {
+        let _ = writeln!(
+            out,
+            "part: {} of {} cloud images, {} of {} containers",
+            plan.images.len(),
+            part.all_images.len(),
+            part.containers.len(),
+            plan.containers.len()
+        );
+    }
     let _ = writeln!(out, "\nmetadata");
     if let Some(changelog) = &plan.metadata.changelog {
         file_line(&mut out, "changelog", changelog);
@@ -337,9 +347,14 @@ pub fn render_text(plan: &ResolvedPlan) -> String {
             SourceKind::OciLayout => "oci-layout",
             SourceKind::OciArchive => "oci-archive",
         };
+        let not_built = if plan.builds_container(&c.name) {
+            ""
+        } else {
+            "  not in this part"
+        };
         let _ = writeln!(
             out,
-            "  {name:<28} tag {:<32} from {} ({kind})",
+            "  {name:<28} tag {:<32} from {} ({kind}){not_built}",
             c.tag, c.from.path
         );
     }

@@ -423,6 +423,13 @@ fn only_needs_the_files_of_the_images_it_selects() {
     let missing = errors(&dir, &["check", "release.kdl"]);
     assert!(mentions_missing(&missing), "{missing:?}");
     succeeds(&dir, &["check", "release.kdl", "--only", "aws-*"]);
+    let plan = succeeds(&dir, &["plan", "release.kdl", "--only", "aws-*"]);
+    let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        plan.contains("\npart: 2 of 8 cloud images, 0 of 8 containers\n"),
+        "{plan}"
+    );
+    assert_eq!(plan.matches("  not in this part\n").count(), 8, "{plan}");
     let output = succeeds(
         &dir,
         &["build", "release.kdl", "-o", "aws", "--only", "aws-*"],

@@ -18,7 +18,7 @@ use crate::assemble::{
 };
 use crate::diagnostic::{Diagnostic, Diagnostics, list};
 use crate::oci::import::{Importer, reusable};
-use crate::oci::layout::{LayoutWriter, Placement, hash_file};
+use crate::oci::layout::{LayoutWriter, Placement, hash_file, is_sha256};
 use crate::oci::source::{OciSource, RawDescriptor, SourceError};
 use crate::plan::{Part, SourceKind};
 use crate::{BuildOutcome, write_layout};
@@ -197,19 +197,8 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         .part
         .clone()
         .ok_or_else(|| part_error(&name, "its record is not one of a part", BUILD_IT_AGAIN))?;
-    if let Some(stray) = assembly
-        .images
-        .iter()
-        .find(|i| !part.all_images.contains(&i.cname))
-    {
-        return Err(part_error(
-            &name,
-            format!(
-                "its record holds `{}`, which its release does not have",
-                stray.cname
-            ),
-            BUILD_IT_AGAIN,
-        ));
+    if let Some(problem) = inconsistency(&assembly, &part) {
+        return Err(part_error(&name, problem, BUILD_IT_AGAIN));
     }
     let tags = source
         .manifests
@@ -224,6 +213,45 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         part,
         tags,
     })
+}
+
+/// What makes a record one glc cannot have written: names outside its release, digests that
+/// are not sha256 (blobs are found by them, so they must be plain hex).
+fn inconsistency(assembly: &Assembly, part: &Part) -> Option<String> {
+    if let Some(stray) = assembly
+        .images
+        .iter()
+        .find(|i| !part.all_images.contains(&i.cname))
+    {
+        return Some(format!(
+            "its record holds `{}`, which its release does not have",
+            stray.cname
+        ));
+    }
+    if let Some(stray) = part
+        .containers
+        .iter()
+        .find(|name| !assembly.containers.iter().any(|c| &c.name == *name))
+    {
+        return Some(format!(
+            "its record selects container `{stray}`, which its release does not have"
+        ));
+    }
+    let layers = assembly
+        .images
+        .iter()
+        .flat_map(|i| {
+            i.layers
+                .iter()
+                .chain(i.attachments.iter().map(|a| &a.layer))
+        })
+        .chain(&assembly.changelog)
+        .map(|l| &l.digest);
+    let containers = assembly.containers.iter().map(|c| &c.digest);
+    layers
+        .chain(containers)
+        .find(|d| !is_sha256(d))
+        .map(|bad| format!("its record names a blob by `{bad}`, which is not a sha256 digest"))
 }
 
 /// A blob read whole, at most `limit` bytes, checked against its digest and size.

@@ -585,3 +585,114 @@ fn the_makefile_example_merges_six_parts_into_the_full_build() {
         tags(&full).get("1877.3").map(String::as_str)
     );
 }
+
+fn sha256(bytes: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+    )
+}
+
+/// Edits a part's record as a hostile or damaged part would carry it, every digest on the
+/// way to it made to match, so that only the record's content is wrong.
+fn rewrite_record(part: &Path, edit: impl FnOnce(&mut Value)) {
+    let blob = |digest: &str| {
+        part.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let store = |bytes: &[u8]| {
+        let digest = sha256(bytes);
+        std::fs::write(blob(&digest), bytes).expect("write blob");
+        (digest, bytes.len())
+    };
+    let mut index = index(part);
+    let entry = index["manifests"]
+        .as_array_mut()
+        .expect("manifests")
+        .iter_mut()
+        .find(|d| d["artifactType"] == "application/io.gardenlinux.release.part")
+        .expect("a part record");
+    let mut manifest: Value = serde_json::from_slice(
+        &std::fs::read(blob(entry["digest"].as_str().expect("digest"))).expect("manifest"),
+    )
+    .expect("json");
+    let layer = &mut manifest["layers"][0];
+    let mut record: Value = serde_json::from_slice(
+        &std::fs::read(blob(layer["digest"].as_str().expect("digest"))).expect("record"),
+    )
+    .expect("json");
+    edit(&mut record);
+    let (digest, size) = store(&serde_json::to_vec(&record).expect("json"));
+    layer["digest"] = digest.into();
+    layer["size"] = size.into();
+    let (digest, size) = store(&serde_json::to_vec(&manifest).expect("json"));
+    entry["digest"] = digest.into();
+    entry["size"] = size.into();
+    std::fs::write(
+        part.join("index.json"),
+        serde_json::to_vec(&index).expect("json"),
+    )
+    .expect("write index");
+}
+
+#[test]
+fn hostile_or_inconsistent_part_records_are_refused() {
+    let (_temp, dir) = release_in_parts();
+    let copy = |name: &str| {
+        crate::commands::copy_dir(&dir.join("p1"), &dir.join(name));
+    };
+    // A digest that would lead out of the part, were it taken as a file name.
+    copy("climbing");
+    rewrite_record(&dir.join("climbing"), |record| {
+        record["assembly"]["images"][0]["layers"][0]["digest"] =
+            "sha256:../../../../etc/passwd".into();
+    });
+    // A format this glc does not know.
+    copy("future");
+    rewrite_record(&dir.join("future"), |record| {
+        record["format"] = 2.into();
+    });
+    // A record that says something else than the part's own manifests: another architecture.
+    copy("other-arch");
+    rewrite_record(&dir.join("other-arch"), |record| {
+        let matrix = &mut record["assembly"]["images"][0]["matrix"];
+        assert_eq!(matrix["arch"], "amd64");
+        matrix["arch"] = "riscv64".into();
+    });
+    for (part, expected) in [
+        (
+            "climbing",
+            "`climbing`: its record names a blob by `sha256:../../../../etc/passwd`, which is not a sha256 digest",
+        ),
+        (
+            "future",
+            "`future`: its record is in part format 2; this glc reads format 1",
+        ),
+    ] {
+        for extra in [&[][..], &["--link"][..]] {
+            let (message, _) = error(
+                &dir,
+                &[&["merge", "-o", "out", part, "p2", "p3"][..], extra].concat(),
+            );
+            assert_eq!(message, expected);
+        }
+    }
+    let (message, help) = error(&dir, &["merge", "-o", "out", "other-arch", "p2", "p3"]);
+    let cname = "aws-gardener_prod-amd64-1877.3-75df9f40";
+    assert!(
+        message.starts_with(&format!(
+            "`other-arch`: its tag `{cname}` is {}, but its record makes it sha256:",
+            tags(&dir.join("p1"))[cname]
+        )),
+        "{message}"
+    );
+    assert!(help.contains("build it again"), "{help}");
+    assert!(!dir.join("out").exists());
+    // None of them wrote anything beside the output either.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".out"))
+        .collect();
+    assert_eq!(names, [".out.glc-lock"], "{names:?}");
+}

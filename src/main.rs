@@ -304,6 +304,7 @@ fn build(
         &outcome,
         digests,
         placing.quiet,
+        "input files",
     )
 }
 
@@ -334,7 +335,14 @@ fn merge(
         [one] => one.display().to_string(),
         _ => format!("{} parts", parts.len()),
     };
-    summarize(&from, output, &outcome, digests, placing.quiet)
+    summarize(
+        &from,
+        output,
+        &outcome,
+        digests,
+        placing.quiet,
+        "blobs of the parts",
+    )
 }
 
 /// Writes `--digests` and says what a build or merge did.
@@ -344,6 +352,7 @@ fn summarize(
     outcome: &glc::BuildOutcome,
     digests: Option<&std::path::Path>,
     quiet: bool,
+    inputs: &str,
 ) -> Result<(), Diagnostics> {
     let report = &outcome.report;
     if let Some(path) = digests {
@@ -403,7 +412,7 @@ fn summarize(
             .collect();
         eprintln!("{from} → {}: {what}", output.display());
         if !placed.is_empty() {
-            eprintln!("  input files: {}", placed.join(", "));
+            eprintln!("  {inputs}: {}", placed.join(", "));
         }
     }
     for (tag, target) in report

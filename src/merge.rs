@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::assemble::{
-    self, Assembly, BuildReport, ImageEntry, Layer, PART, PART_FORMAT, PART_RECORD, PartRecord,
+    self, Assembly, ImageEntry, Layer, PART, PART_FORMAT, PART_RECORD, PartRecord,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics, list};
 use crate::oci::import::{Importer, reusable};
@@ -100,9 +100,7 @@ pub fn merge(
                 previous,
                 options.link,
             )?;
-            let report = assemble::finish(&assembly, layout, placements)?;
-            check_tags(&report, &read)?;
-            Ok(report)
+            assemble::finish(&assembly, layout, placements)
         },
     )
 }
@@ -200,11 +198,16 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
     if let Some(problem) = inconsistency(&assembly, &part) {
         return Err(part_error(&name, problem, BUILD_IT_AGAIN));
     }
-    let tags = source
+    let tags: BTreeMap<String, String> = source
         .manifests
         .iter()
         .filter_map(|d| Some((d.ref_name()?.to_owned(), d.digest.clone())))
         .collect();
+    // The record must be the part's whole story: assembled again, it gives the part's
+    // `index.json`, byte for byte (tags, attachments and the record itself).
+    if let Some(problem) = retold(path, &assembly, &tags) {
+        return Err(part_error(&name, problem, BUILD_IT_AGAIN));
+    }
     Ok(PartLayout {
         name,
         path: path.to_path_buf(),
@@ -213,6 +216,30 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         part,
         tags,
     })
+}
+
+/// How the part differs from what its record assembles to, if it does.
+fn retold(path: &Path, assembly: &Assembly, tags: &BTreeMap<String, String>) -> Option<String> {
+    let Ok(again) = assemble::finish(assembly, LayoutWriter::dry(), BTreeMap::new()) else {
+        return Some("its record does not make a valid OCI graph".to_owned());
+    };
+    let index = std::fs::File::open(path.join("index.json")).and_then(|file| {
+        let mut bytes = Vec::new();
+        file.take(MAX_RECORD).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    });
+    if index.is_ok_and(|index| index == again.index) {
+        return None;
+    }
+    let differing = tags.iter().find_map(|(tag, digest)| {
+        let assembled = again.tags.get(tag).map_or("nothing", |t| t.digest.as_str());
+        (assembled != digest)
+            .then(|| format!("its tag `{tag}` is {digest}, but its record makes it {assembled}"))
+    });
+    Some(differing.unwrap_or_else(|| {
+        "its index.json is not what its record makes of it (attachments, or the record itself)"
+            .to_owned()
+    }))
 }
 
 /// What makes a record one glc cannot have written: names outside its release, digests that
@@ -246,12 +273,22 @@ fn inconsistency(assembly: &Assembly, part: &Part) -> Option<String> {
                 .chain(i.attachments.iter().map(|a| &a.layer))
         })
         .chain(&assembly.changelog)
-        .map(|l| &l.digest);
-    let containers = assembly.containers.iter().map(|c| &c.digest);
-    layers
-        .chain(containers)
-        .find(|d| !is_sha256(d))
-        .map(|bad| format!("its record names a blob by `{bad}`, which is not a sha256 digest"))
+        .map(|l| (&l.digest, l.size));
+    let containers = assembly.containers.iter().map(|c| (&c.digest, c.size));
+    layers.chain(containers).find_map(|(digest, size)| {
+        if !is_sha256(digest) {
+            Some(format!(
+                "its record names a blob by `{digest}`, which is not a sha256 digest"
+            ))
+        } else if i64::try_from(size).is_err() {
+            // OCI sizes are int64.
+            Some(format!(
+                "its record gives blob {digest} a size of {size} bytes, more than any blob has"
+            ))
+        } else {
+            None
+        }
+    })
 }
 
 /// A blob read whole, at most `limit` bytes, checked against its digest and size.
@@ -468,16 +505,20 @@ fn disagreements(parts: &[PartLayout]) -> Diagnostics {
         // Anything else a release file decides; parts of one file differ here only if written
         // by different versions of glc.
         found.extend(disagree(
-            "the release's tags, links, cloud images or containers",
-            "build and merge every part with the same version of glc",
+            "the rest of the release (tags, links, changelog, cloud images or containers)",
+            "the parts were written by different versions of glc, or one was edited; build them again with one glc",
             &|p| {
-                serde_json::to_string(&(
+                // Too long to show: a digest of it tells the sides apart.
+                let json = serde_json::to_vec(&(
+                    &p.assembly.release,
                     &p.assembly.tags,
                     &p.assembly.links,
+                    &p.assembly.changelog,
                     &p.part.all_images,
                     &p.assembly.containers,
                 ))
-                .unwrap_or_default()
+                .unwrap_or_default();
+                format!("{}…", &hex::encode(Sha256::digest(json))[..12])
             },
         ));
     }
@@ -509,8 +550,8 @@ fn image_conflict(
         .find(|(x, y)| x != y);
     let why = match layer {
         Some((x, y)) if x.title == y.title => format!(
-            "its file `{}` is {} in one and {} in the other",
-            x.title, x.digest, y.digest
+            "its file `{}` is {} in `{}` and {} in `{}`",
+            x.title, x.digest, held_by.name, y.digest, part.name
         ),
         _ => "its files differ".to_owned(),
     };
@@ -631,6 +672,12 @@ fn link_blob(
     layer: &Layer,
 ) -> Result<Option<Placement>, SourceError> {
     let blob = layer.blob();
+    if !is_sha256(&blob.digest) {
+        return Err(SourceError {
+            message: format!("`{}` is not a sha256 digest", blob.digest),
+            help: "the part is damaged; build it again".into(),
+        });
+    }
     let path = part.path.join("blobs/sha256").join(blob.hex());
     let actual = hash_file(&path).map_err(|e| SourceError {
         message: format!("cannot read blob {}: {e}", blob.digest),
@@ -649,32 +696,4 @@ fn link_blob(
         message: format!("cannot link blob {}: {e}", blob.digest),
         help: "check free space and permissions of the output directory".into(),
     })
-}
-
-/// Every tag a part holds must point where it points in the merge: else the part's record
-/// does not describe the part (damaged, or assembled by another version of glc).
-fn check_tags(report: &BuildReport, parts: &[PartLayout]) -> Result<(), Diagnostics> {
-    let errors: Diagnostics = parts
-        .iter()
-        .flat_map(|part| {
-            part.tags.iter().filter_map(move |(tag, digest)| {
-                let merged = report.tags.get(tag)?;
-                (merged.digest != *digest).then(|| {
-                    Diagnostic::error(
-                        "glc::merge::part",
-                        format!(
-                            "`{}`: its tag `{tag}` is {digest}, but its record makes it {}",
-                            part.name, merged.digest
-                        ),
-                    )
-                    .help("the part is damaged, or was written by another version of glc; build it again with `glc build --only …`")
-                })
-            })
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
 }

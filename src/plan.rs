@@ -26,6 +26,7 @@ pub struct Plan<F, C> {
 /// A part of a release, chosen with `--only`: built into a layout of its own, merged with the
 /// other parts by `glc merge`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Part {
     /// `sha256:` of the release file's bytes: parts merge only with parts of the same file.
     pub release_file: String,

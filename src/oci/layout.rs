@@ -132,7 +132,11 @@ impl LayoutWriter {
     #[must_use]
     pub fn totals(&self) -> (usize, u64) {
         let written = self.written();
-        (written.len(), written.values().sum())
+        // Sizes come from descriptors, which another tool's layout may make absurd.
+        let bytes = written
+            .values()
+            .fold(0u64, |sum, size| sum.saturating_add(*size));
+        (written.len(), bytes)
     }
 
     /// Whether the layout holds (or, dry, would hold) this blob already.

@@ -593,6 +593,30 @@ fn sha256(bytes: &[u8]) -> String {
     )
 }
 
+/// A part's record, as JSON.
+fn part_record(part: &Path) -> Value {
+    let blob = |digest: &str| {
+        std::fs::read(
+            part.join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .expect("blob")
+    };
+    let entry = index(part)["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|d| d["artifactType"] == "application/io.gardenlinux.release.part")
+        .cloned()
+        .expect("a part record");
+    let manifest: Value =
+        serde_json::from_slice(&blob(entry["digest"].as_str().expect("digest"))).expect("json");
+    serde_json::from_slice(&blob(
+        manifest["layers"][0]["digest"].as_str().expect("digest"),
+    ))
+    .expect("json")
+}
+
 /// Edits a part's record as a hostile or damaged part would carry it, every digest on the
 /// way to it made to match, so that only the record's content is wrong.
 fn rewrite_record(part: &Path, edit: impl FnOnce(&mut Value)) {
@@ -659,14 +683,47 @@ fn hostile_or_inconsistent_part_records_are_refused() {
         assert_eq!(matrix["arch"], "amd64");
         matrix["arch"] = "riscv64".into();
     });
+    // An absolute path as digest, and a size no blob has.
+    copy("absolute");
+    rewrite_record(&dir.join("absolute"), |record| {
+        record["assembly"]["changelog"]["digest"] = "sha256:/dev/zero".into();
+    });
+    copy("huge");
+    rewrite_record(&dir.join("huge"), |record| {
+        record["assembly"]["images"][0]["layers"][1]["size"] = u64::MAX.into();
+    });
+    // What no tag shows: an attachment's kind. The part's own index.json gives it away.
+    copy("other-kind");
+    rewrite_record(&dir.join("other-kind"), |record| {
+        record["assembly"]["images"][0]["attachments"][0]["kind"] = "build-log".into();
+    });
+    let huge_layer = {
+        let record = part_record(&dir.join("p1"));
+        record["assembly"]["images"][0]["layers"][1]["digest"]
+            .as_str()
+            .expect("digest")
+            .to_owned()
+    };
     for (part, expected) in [
         (
+            "absolute",
+            "`absolute`: its record names a blob by `sha256:/dev/zero`, which is not a sha256 digest".to_owned(),
+        ),
+        (
+            "huge",
+            format!("`huge`: its record gives blob {huge_layer} a size of 18446744073709551615 bytes, more than any blob has"),
+        ),
+        (
+            "other-kind",
+            "`other-kind`: its index.json is not what its record makes of it (attachments, or the record itself)".to_owned(),
+        ),
+        (
             "climbing",
-            "`climbing`: its record names a blob by `sha256:../../../../etc/passwd`, which is not a sha256 digest",
+            "`climbing`: its record names a blob by `sha256:../../../../etc/passwd`, which is not a sha256 digest".to_owned(),
         ),
         (
             "future",
-            "`future`: its record is in part format 2; this glc reads format 1",
+            "`future`: its record is in part format 2; this glc reads format 1".to_owned(),
         ),
     ] {
         for extra in [&[][..], &["--link"][..]] {
@@ -688,11 +745,154 @@ fn hostile_or_inconsistent_part_records_are_refused() {
     );
     assert!(help.contains("build it again"), "{help}");
     assert!(!dir.join("out").exists());
-    // None of them wrote anything beside the output either.
+    // Every part is read before the output is touched: nothing is written beside it either.
     let names: Vec<String> = std::fs::read_dir(&dir)
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(".out"))
         .collect();
-    assert_eq!(names, [".out.glc-lock"], "{names:?}");
+    assert!(names.is_empty(), "{names:?}");
+}
+
+#[test]
+fn what_only_a_record_says_must_agree_too_so_the_order_of_parts_never_matters() {
+    let (_temp, dir) = release_in_parts();
+    // A record that differs from the others only where no manifest shows it: were the first
+    // part's record taken for the release, the order of the parts would change the result.
+    crate::commands::copy_dir(&dir.join("p3"), &dir.join("p3-major"));
+    rewrite_record(&dir.join("p3-major"), |record| {
+        record["assembly"]["release"]["version_major"] = "1878".into();
+    });
+    for order in [["p1", "p2", "p3-major"], ["p3-major", "p1", "p2"]] {
+        let (message, _) = error(&dir, &[&["merge", "-o", "out"][..], &order].concat());
+        assert!(
+            message.starts_with("the parts disagree on the rest of the release (tags, links, changelog, cloud images or containers): "),
+            "{message}"
+        );
+        assert!(message.contains("in `p1` and `p2`"), "{message}");
+        assert!(message.contains("in `p3-major`"), "{message}");
+    }
+    // Another changelog.
+    std::fs::write(
+        dir.join("artifacts/CHANGELOG.md"),
+        "# 1877.3\n\nrewritten\n",
+    )
+    .expect("write");
+    build_part(&dir, "p3-changelog", THREE_PARTS[2]);
+    let digest = |part: &str| {
+        part_record(&dir.join(part))["assembly"]["changelog"]["digest"]
+            .as_str()
+            .expect("digest")
+            .to_owned()
+    };
+    let (message, help) = error(&dir, &["merge", "-o", "out", "p1", "p2", "p3-changelog"]);
+    assert_eq!(
+        message,
+        format!(
+            "the parts disagree on the changelog: `{}` in `p1` and `p2`, `{}` in `p3-changelog`",
+            digest("p1"),
+            digest("p3-changelog")
+        )
+    );
+    assert_eq!(help, "every part must read the same changelog file");
+}
+
+#[test]
+fn merging_again_is_up_to_date_and_a_part_may_be_given_twice_or_be_the_output() {
+    let (_temp, dir) = release_in_parts();
+    succeeds(&dir, &["merge", "-o", "out", "p1", "p2", "p3"]);
+    let again = succeeds(&dir, &["merge", "-o", "out", "p3", "p2", "p1"]);
+    assert!(
+        stderr(&again).starts_with(
+            "3 parts → out: up to date (8 cloud images, 16 attachments, 8 containers;"
+        ),
+        "{}",
+        stderr(&again)
+    );
+    assert_same_tree(&dir, "full", "out");
+    succeeds(
+        &dir,
+        &["merge", "-o", "twice", "p1", "p2", "p1", "p3", "p2"],
+    );
+    assert_same_tree(&dir, "full", "twice");
+    // The output may be one of the parts: every part is read before it is replaced.
+    succeeds(&dir, &["merge", "-o", "p3", "p1", "p2", "p3"]);
+    assert_same_tree(&dir, "full", "p3");
+}
+
+/// The top-level release with the text between each `(from, to)` pair cut out.
+fn cut_release(dir: &Path, cuts: &[(&str, &str)]) {
+    copy_release(dir);
+    let mut text = std::fs::read_to_string(dir.join("release.kdl")).expect("read");
+    for (from, to) in cuts {
+        let start = text.find(from).expect("start of the cut");
+        let end = start + text[start..].find(to).expect("end of the cut");
+        text.replace_range(start..end, "");
+    }
+    std::fs::write(dir.join("release.kdl"), text).expect("write");
+}
+
+#[test]
+fn releases_without_containers_images_or_changelog_merge_too() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    // Cloud images only, no changelog.
+    let images = temp.path().join("images");
+    cut_release(
+        &images,
+        &[
+            ("        changelog", "        link \"github"),
+            ("    container-images {", "\n}\n"),
+        ],
+    );
+    // Containers only, no metadata at all.
+    let containers = temp.path().join("containers");
+    cut_release(&containers, &[("    metadata {", "    container-images {")]);
+    for (dir, parts) in [
+        (
+            &images,
+            &[&["aws-*", "gcp-*"][..], &["{azure,openstack,baremetal}*"]],
+        ),
+        (
+            &containers,
+            &[&["bare"][..], &["base", "*-build", "debian-snapshot"]],
+        ),
+    ] {
+        succeeds(dir, &["build", "-q", "release.kdl", "-o", "full"]);
+        build_part(dir, "a", parts[0]);
+        build_part(dir, "b", parts[1]);
+        succeeds(dir, &["merge", "-q", "-o", "merged", "b", "a"]);
+        assert_same_tree(dir, "full", "merged");
+    }
+    // They were what they claim: no ContainerImages in the first, no CloudImages in the second.
+    let release = |dir: &Path| -> Vec<String> {
+        let digest = &tags(&dir.join("full"))["1877.3"];
+        let index: Value = serde_json::from_slice(
+            &std::fs::read(
+                dir.join("full/blobs/sha256")
+                    .join(digest.trim_start_matches("sha256:")),
+            )
+            .expect("release index"),
+        )
+        .expect("json");
+        index["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .map(|d| d["artifactType"].as_str().expect("type").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        release(&images),
+        [
+            "application/io.gardenlinux.release.metadata",
+            "application/io.gardenlinux.cloud-images"
+        ]
+    );
+    assert_eq!(
+        release(&containers),
+        [
+            "application/io.gardenlinux.release.metadata",
+            "application/io.gardenlinux.container-images"
+        ]
+    );
 }

@@ -571,6 +571,18 @@ fn image_conflict(
     ))
 }
 
+/// A descriptor of a blob in a part, as the importer takes it.
+fn raw(media_type: &str, digest: &str, size: u64, artifact_type: Option<String>) -> RawDescriptor {
+    RawDescriptor {
+        media_type: media_type.to_owned(),
+        digest: digest.to_owned(),
+        size,
+        annotations: BTreeMap::new(),
+        platform: None,
+        artifact_type,
+    }
+}
+
 /// Copies (or links) every blob the assembly names from the part that holds it, checked.
 fn copy_blobs(
     assembly: &Assembly,
@@ -599,14 +611,7 @@ fn copy_blobs(
         .into_par_iter()
         .map(|(_, (layer, by))| {
             let part = &parts[by];
-            let descriptor = RawDescriptor {
-                media_type: layer.media_type.clone(),
-                digest: layer.digest.clone(),
-                size: layer.size,
-                annotations: BTreeMap::new(),
-                platform: None,
-                artifact_type: None,
-            };
+            let descriptor = raw(&layer.media_type, &layer.digest, layer.size, None);
             let fail = |e: SourceError| {
                 Diagnostic::error(
                     "glc::merge::copy",
@@ -637,14 +642,12 @@ fn copy_blobs(
             continue;
         };
         let part = &parts[by];
-        let descriptor = RawDescriptor {
-            media_type: container.media_type.clone(),
-            digest: container.digest.clone(),
-            size: container.size,
-            annotations: BTreeMap::new(),
-            platform: None,
-            artifact_type: container.artifact_type.clone(),
-        };
+        let descriptor = raw(
+            &container.media_type,
+            &container.digest,
+            container.size,
+            container.artifact_type.clone(),
+        );
         if let Err(e) = importer.copy_tree(&part.source, &descriptor) {
             errors.push(
                 Diagnostic::error(

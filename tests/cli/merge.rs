@@ -139,6 +139,18 @@ fn index(layout: &Path) -> Value {
         .expect("json")
 }
 
+/// The path of a layout's blob.
+fn blob_path(layout: &Path, digest: &str) -> PathBuf {
+    layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+/// A layout's JSON document (manifest, index or record) by digest.
+fn document(layout: &Path, digest: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(blob_path(layout, digest)).expect("blob")).expect("json")
+}
+
 /// Tag → digest of a layout's `index.json`.
 fn tags(layout: &Path) -> BTreeMap<String, String> {
     index(layout)["manifests"]
@@ -216,25 +228,47 @@ fn a_part_holds_its_images_and_containers_and_names_the_rest() {
     }
     // No release tag: a part is not a release. Its record lists the release's every cname.
     assert!(!part.contains_key("1877.3"));
-    let record = index(&dir.join("p2"))["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .find(|d| d["artifactType"] == "application/io.gardenlinux.release.part")
-        .cloned()
-        .expect("a part record");
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(
-            dir.join("p2/blobs/sha256").join(
-                record["digest"]
+    let mut index = index(&dir.join("p2"));
+    let manifest = document(
+        &dir.join("p2"),
+        record_entry(&mut index)["digest"].as_str().expect("digest"),
+    );
+    let record = part_record(&dir.join("p2"));
+    let cnames = |list: &Value, key: Option<&str>| -> Vec<String> {
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .map(|v| {
+                key.map_or(v, |k| &v[k])
                     .as_str()
-                    .expect("digest")
-                    .trim_start_matches("sha256:"),
-            ),
-        )
-        .expect("manifest"),
-    )
-    .expect("json");
+                    .expect("a name")
+                    .to_owned()
+            })
+            .collect()
+    };
+    let images: Vec<String> = full
+        .keys()
+        .filter(|t| t.ends_with("-75df9f40"))
+        .cloned()
+        .collect();
+    assert_eq!(images.len(), 8);
+    assert_eq!(
+        cnames(&record["assembly"]["part"]["all_images"], None),
+        images
+    );
+    assert_eq!(
+        cnames(&record["assembly"]["images"], Some("cname")),
+        [
+            "azure-gardener_prod-amd64-1877.3-75df9f40",
+            "azure-gardener_prod-arm64-1877.3-75df9f40",
+            "openstack-gardener_prod-amd64-1877.3-75df9f40",
+            "openstack-gardener_prod-arm64-1877.3-75df9f40",
+        ]
+    );
+    assert_eq!(
+        cnames(&record["assembly"]["part"]["containers"], None),
+        ["bare-libc", "bare-nodejs", "bare-python", "bare-sapmachine"]
+    );
     let titles: Vec<&str> = manifest["layers"]
         .as_array()
         .expect("layers")
@@ -496,22 +530,12 @@ fn damaged_or_foreign_parts_are_refused_and_nothing_is_written() {
     );
     // A flipped byte in a part's layer is found while copying, with and without --link.
     let cname = "gcp-gardener_prod-amd64-1877.3-75df9f40";
-    let manifest = &tags(&dir.join("p1"))[cname];
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(
-            dir.join("p1/blobs/sha256")
-                .join(manifest.trim_start_matches("sha256:")),
-        )
-        .expect("manifest"),
-    )
-    .expect("json");
+    let manifest = document(&dir.join("p1"), &tags(&dir.join("p1"))[cname]);
     let layer = manifest["layers"][0]["digest"]
         .as_str()
         .expect("digest")
         .to_owned();
-    let path = dir
-        .join("p1/blobs/sha256")
-        .join(layer.trim_start_matches("sha256:"));
+    let path = blob_path(&dir.join("p1"), &layer);
     let mut bytes = std::fs::read(&path).expect("read");
     bytes[0] ^= 0xff;
     std::fs::write(&path, bytes).expect("write");
@@ -527,12 +551,7 @@ fn damaged_or_foreign_parts_are_refused_and_nothing_is_written() {
         assert!(!dir.join("out").exists());
     }
     // A merge that fails over an earlier merge leaves that merge as it was.
-    std::fs::copy(
-        dir.join("full/blobs/sha256")
-            .join(layer.trim_start_matches("sha256:")),
-        &path,
-    )
-    .expect("repair");
+    std::fs::copy(blob_path(&dir.join("full"), &layer), &path).expect("repair");
     succeeds(&dir, &["merge", "-o", "out", "p1", "p2", "p3"]);
     let before = snapshot(&dir.join("out"));
     std::fs::remove_file(&path).expect("remove");
@@ -593,58 +612,42 @@ fn sha256(bytes: &[u8]) -> String {
     )
 }
 
+/// The descriptor of a part's record in its `index.json`.
+fn record_entry(index: &mut Value) -> &mut Value {
+    index["manifests"]
+        .as_array_mut()
+        .expect("manifests")
+        .iter_mut()
+        .find(|d| d["artifactType"] == "application/io.gardenlinux.release.part")
+        .expect("a part record")
+}
+
 /// A part's record, as JSON.
 fn part_record(part: &Path) -> Value {
-    let blob = |digest: &str| {
-        std::fs::read(
-            part.join("blobs/sha256")
-                .join(digest.trim_start_matches("sha256:")),
-        )
-        .expect("blob")
-    };
-    let entry = index(part)["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .find(|d| d["artifactType"] == "application/io.gardenlinux.release.part")
-        .cloned()
-        .expect("a part record");
-    let manifest: Value =
-        serde_json::from_slice(&blob(entry["digest"].as_str().expect("digest"))).expect("json");
-    serde_json::from_slice(&blob(
+    let mut index = index(part);
+    let manifest = document(
+        part,
+        record_entry(&mut index)["digest"].as_str().expect("digest"),
+    );
+    document(
+        part,
         manifest["layers"][0]["digest"].as_str().expect("digest"),
-    ))
-    .expect("json")
+    )
 }
 
 /// Edits a part's record as a hostile or damaged part would carry it, every digest on the
 /// way to it made to match, so that only the record's content is wrong.
 fn rewrite_record(part: &Path, edit: impl FnOnce(&mut Value)) {
-    let blob = |digest: &str| {
-        part.join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
-    };
     let store = |bytes: &[u8]| {
         let digest = sha256(bytes);
-        std::fs::write(blob(&digest), bytes).expect("write blob");
+        std::fs::write(blob_path(part, &digest), bytes).expect("write blob");
         (digest, bytes.len())
     };
     let mut index = index(part);
-    let entry = index["manifests"]
-        .as_array_mut()
-        .expect("manifests")
-        .iter_mut()
-        .find(|d| d["artifactType"] == "application/io.gardenlinux.release.part")
-        .expect("a part record");
-    let mut manifest: Value = serde_json::from_slice(
-        &std::fs::read(blob(entry["digest"].as_str().expect("digest"))).expect("manifest"),
-    )
-    .expect("json");
+    let entry = record_entry(&mut index);
+    let mut manifest = document(part, entry["digest"].as_str().expect("digest"));
     let layer = &mut manifest["layers"][0];
-    let mut record: Value = serde_json::from_slice(
-        &std::fs::read(blob(layer["digest"].as_str().expect("digest"))).expect("record"),
-    )
-    .expect("json");
+    let mut record = document(part, layer["digest"].as_str().expect("digest"));
     edit(&mut record);
     let (digest, size) = store(&serde_json::to_vec(&record).expect("json"));
     layer["digest"] = digest.into();
@@ -865,16 +868,8 @@ fn releases_without_containers_images_or_changelog_merge_too() {
     }
     // They were what they claim: no ContainerImages in the first, no CloudImages in the second.
     let release = |dir: &Path| -> Vec<String> {
-        let digest = &tags(&dir.join("full"))["1877.3"];
-        let index: Value = serde_json::from_slice(
-            &std::fs::read(
-                dir.join("full/blobs/sha256")
-                    .join(digest.trim_start_matches("sha256:")),
-            )
-            .expect("release index"),
-        )
-        .expect("json");
-        index["manifests"]
+        let full = dir.join("full");
+        document(&full, &tags(&full)["1877.3"])["manifests"]
             .as_array()
             .expect("manifests")
             .iter()

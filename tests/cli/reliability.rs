@@ -228,6 +228,48 @@ fn two_builds_into_one_target_take_turns() {
 }
 
 #[test]
+fn a_build_into_a_locked_target_waits_and_says_for_whom() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let release = crate::build::copy_release(&dir.path().join("r"));
+    let lock = dir.path().join(".out.glc-lock");
+    // Another holder of the lock (util-linux flock(1)), which says who it is as glc does.
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sh", "-c", "echo 4242 > \"$0\"; sleep 2"])
+        .arg(&lock)
+        .spawn()
+        .expect("flock(1) from util-linux");
+    while std::fs::read_to_string(&lock).map_or(true, |s| s.trim() != "4242") {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let started = std::time::Instant::now();
+    let output = crate::glc_process()
+        .arg("build")
+        .arg(&release)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .expect("run");
+    let waited = started.elapsed();
+    assert!(holder.wait().expect("wait").success());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with(&format!(
+            "glc: waiting for the build (pid 4242) that is writing {}\n",
+            dir.path().join("out").display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    // It waited for the holder rather than writing beside it.
+    assert!(
+        waited >= std::time::Duration::from_millis(1500),
+        "{waited:?}"
+    );
+    verify_ok(&dir.path().join("out"));
+}
+
+#[test]
 fn nothing_is_written_outside_the_targets_parent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let release = big_release(&dir.path().join("release"), 4096, 1);

@@ -171,33 +171,8 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         .find(|l| l.media_type == PART_RECORD)
         .ok_or_else(|| part_error(&name, "its part manifest has no record", BUILD_IT_AGAIN))?;
     let bytes = read_verified(&source, layer, MAX_RECORD).map_err(damaged)?;
-    match serde_json::from_slice::<Format>(&bytes) {
-        Ok(Format { format }) if format != PART_FORMAT => {
-            return Err(part_error(
-                &name,
-                format!(
-                    "its record is in part format {format}; this glc reads format {PART_FORMAT}"
-                ),
-                "build and merge the parts with the same version of glc",
-            ));
-        }
-        _ => {}
-    }
-    let record: PartRecord = serde_json::from_slice(&bytes).map_err(|e| {
-        part_error(
-            &name,
-            format!("its part record is not valid: {e}"),
-            BUILD_IT_AGAIN,
-        )
-    })?;
-    let assembly = record.assembly;
-    let part = assembly
-        .part
-        .clone()
-        .ok_or_else(|| part_error(&name, "its record is not one of a part", BUILD_IT_AGAIN))?;
-    if let Some(problem) = inconsistency(&assembly, &part) {
-        return Err(part_error(&name, problem, BUILD_IT_AGAIN));
-    }
+    let (assembly, part) = read_record(&bytes)
+        .map_err(|(problem, help)| part_error(&name, problem, help.unwrap_or(BUILD_IT_AGAIN)))?;
     let tags: BTreeMap<String, String> = source
         .manifests
         .iter()
@@ -216,6 +191,31 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         part,
         tags,
     })
+}
+
+/// A part's record from its bytes, checked for everything it can say on its own: its format,
+/// its shape, and what [`inconsistency`] looks for. An error says what is wrong and, where it
+/// is not "build the part again", how to fix it.
+pub fn read_record(bytes: &[u8]) -> Result<(Assembly, Part), (String, Option<&'static str>)> {
+    if let Ok(Format { format }) = serde_json::from_slice::<Format>(bytes)
+        && format != PART_FORMAT
+    {
+        return Err((
+            format!("its record is in part format {format}; this glc reads format {PART_FORMAT}"),
+            Some("build and merge the parts with the same version of glc"),
+        ));
+    }
+    let record: PartRecord = serde_json::from_slice(bytes)
+        .map_err(|e| (format!("its part record is not valid: {e}"), None))?;
+    let assembly = record.assembly;
+    let part = assembly
+        .part
+        .clone()
+        .ok_or_else(|| ("its record is not one of a part".to_owned(), None))?;
+    if let Some(problem) = inconsistency(&assembly, &part) {
+        return Err((problem, None));
+    }
+    Ok((assembly, part))
 }
 
 /// How the part differs from what its record assembles to, if it does.

@@ -891,3 +891,34 @@ fn releases_without_containers_images_or_changelog_merge_too() {
         ]
     );
 }
+
+/// The raw bytes of a part's record.
+fn record_bytes(part: &Path) -> Vec<u8> {
+    let mut index = index(part);
+    let manifest = document(
+        part,
+        record_entry(&mut index)["digest"].as_str().expect("digest"),
+    );
+    std::fs::read(blob_path(
+        part,
+        manifest["layers"][0]["digest"].as_str().expect("digest"),
+    ))
+    .expect("record")
+}
+
+#[test]
+fn the_fuzzing_seeds_are_the_records_this_glc_writes() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("release");
+    copy_release(&dir);
+    let seeds = repo().join("fuzz/corpus/part_record");
+    for (name, patterns) in [
+        ("p1", &["aws-*"][..]),
+        ("p2", &["bare", "azure-*"]),
+        ("p3", &["base"]),
+    ] {
+        build_part(&dir, name, patterns);
+        let record = String::from_utf8(record_bytes(&dir.join(name))).expect("UTF-8");
+        assert_matches_file(&record, &seeds.join(format!("seed-reference-{name}.json")));
+    }
+}

@@ -17,48 +17,31 @@ const THREE_PARTS: [&[&str]; 3] = [
     &["baremetal*", "base", "*-build", "debian-snapshot"],
 ];
 
-/// Runs glc in `dir` (so that paths in messages are as short as the test writes them).
-fn run(dir: &Path, args: &[&str]) -> Output {
-    glc().current_dir(dir).args(args).output().expect("run glc")
-}
-
-fn succeeds(dir: &Path, args: &[&str]) -> Output {
-    let output = run(dir, args);
+/// Runs glc in `dir` (so that paths in messages are as short as the test writes them), which
+/// must exit with `code`.
+fn exits(dir: &Path, args: &[&str], code: i32) -> Output {
+    let output = glc().current_dir(dir).args(args).output().expect("run glc");
     assert_eq!(
         output.status.code(),
-        Some(0),
+        Some(code),
         "glc {args:?}: {}",
         stderr(&output)
     );
     output
 }
 
+fn succeeds(dir: &Path, args: &[&str]) -> Output {
+    exits(dir, args, 0)
+}
+
 /// Runs glc, which must fail with exit 1; returns what it printed.
 fn fails(dir: &Path, args: &[&str]) -> String {
-    let output = run(dir, args);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "glc {args:?}: {}",
-        stderr(&output)
-    );
-    stderr(&output)
+    stderr(&exits(dir, args, 1))
 }
 
 /// Runs glc, which must fail with exit 1; returns each error's message and help.
 fn errors(dir: &Path, args: &[&str]) -> Vec<(String, String)> {
-    let output = glc()
-        .current_dir(dir)
-        .arg("--message-format=json")
-        .args(args)
-        .output()
-        .expect("run glc");
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "glc {args:?}: {}",
-        stderr(&output)
-    );
+    let output = exits(dir, &[&["--message-format=json"][..], args].concat(), 1);
     stderr(&output)
         .lines()
         .map(|line| {
@@ -83,13 +66,6 @@ fn build_part(dir: &Path, out: &str, patterns: &[&str]) {
         args.extend(["--only", pattern]);
     }
     succeeds(dir, &args);
-}
-
-fn merge(dir: &Path, out: &str, parts: &[&str], extra: &[&str]) -> Output {
-    let mut args = vec!["merge", "-o", out];
-    args.extend(parts);
-    args.extend(extra);
-    run(dir, &args)
 }
 
 fn assert_same_tree(dir: &Path, a: &str, b: &str) {
@@ -170,13 +146,7 @@ fn parts_merged_in_every_order_give_the_full_build_byte_for_byte() {
     // Three parts, in all six orders.
     for (n, order) in permutations(&["p1", "p2", "p3"]).iter().enumerate() {
         let out = format!("merged-{n}");
-        let output = merge(&dir, &out, order, &[]);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{order:?}: {}",
-            stderr(&output)
-        );
+        succeeds(&dir, &[&["merge", "-o", &out][..], order].concat());
         assert_same_tree(&dir, "full", &out);
     }
     // Two parts, both orders.
@@ -285,8 +255,7 @@ fn a_part_holds_its_images_and_containers_and_names_the_rest() {
 #[test]
 fn a_partial_merge_is_the_build_of_the_union_and_merges_on() {
     let (_temp, dir) = release_in_parts();
-    let merged = merge(&dir, "p12", &["p2", "p1"], &["--partial"]);
-    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    let merged = succeeds(&dir, &["merge", "-o", "p12", "p2", "p1", "--partial"]);
     assert!(
         stderr(&merged).contains("a part: 7 of 8 cloud images, 14 attachments, 4 of 8 containers"),
         "{}",

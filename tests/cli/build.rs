@@ -8,7 +8,7 @@ use oci_spec::image::{ImageIndex, ImageManifest};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::{glc, repo, stderr};
+use crate::{Exits, glc, repo, stderr};
 
 const EMPTY_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
@@ -584,22 +584,18 @@ fn builds_are_byte_identical_wherever_and_whenever_they_run() {
             .expect("chmod");
         }
     }
-    let first = glc()
+    glc()
         .current_dir(&one)
         .args(["build", "release.kdl", "-o", "out"])
-        .output()
-        .expect("run");
-    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
-    let second = glc()
+        .exits(0);
+    glc()
         .current_dir(dir.path())
         .arg("build")
         .arg(two.join("release.kdl"))
         .arg("-o")
         .arg(dir.path().join("out-two"))
         .env("LC_ALL", "C")
-        .output()
-        .expect("run");
-    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+        .exits(0);
     let (a, b) = (
         snapshot(&one.join("out")),
         snapshot(&dir.path().join("out-two")),
@@ -609,12 +605,10 @@ fn builds_are_byte_identical_wherever_and_whenever_they_run() {
         assert!(bytes == &b[path], "{path} differs between the two builds");
     }
     // A rebuild over the first layout gives the same bytes again.
-    let again = glc()
+    glc()
         .current_dir(&one)
         .args(["build", "release.kdl", "-o", "out"])
-        .output()
-        .expect("run");
-    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+        .exits(0);
     assert!(snapshot(&one.join("out")) == a);
 }
 
@@ -696,16 +690,14 @@ fn compare_trees(a: &Layout, da: &Value, b: &Layout, db: &Value, path: &str) {
 fn source_date_epoch_changes_only_the_created_values() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plain = build_top_level(&dir.path().join("plain"));
-    let output = glc()
+    glc()
         .current_dir(repo())
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .arg("build")
         .arg("release.kdl")
         .arg("-o")
         .arg(dir.path().join("epoch"))
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     let epoch = Layout::open(&dir.path().join("epoch"));
     let release = epoch.json(&epoch.tag("1877.3"));
     assert_eq!(
@@ -779,9 +771,7 @@ fn a_failed_build_leaves_the_previous_layout_untouched() {
         .arg(broken.join("release.kdl"))
         .arg("-o")
         .arg(&out)
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
+        .exits(1);
     // Both damaged containers are reported, each pointing at its `from` in the release file.
     let errors: Vec<Value> = stderr(&output)
         .lines()
@@ -836,15 +826,13 @@ fn a_directory_that_is_not_a_glc_layout_is_not_replaced_without_force() {
         "keep me"
     );
 
-    let output = glc()
+    glc()
         .arg("build")
         .arg(repo().join("release.kdl"))
         .arg("-o")
         .arg(&out)
         .arg("--force")
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     assert!(!out.join("notes.txt").exists());
     assert!(out.join("index.json").is_file());
 }
@@ -853,15 +841,13 @@ fn a_directory_that_is_not_a_glc_layout_is_not_replaced_without_force() {
 fn an_invalid_release_writes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let output = glc()
+    glc()
         .current_dir(repo().join("tests/fixtures/invalid"))
         .arg("build")
         .arg("missing-files.kdl")
         .arg("-o")
         .arg(&out)
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
+        .exits(1);
     assert_eq!(
         std::fs::read_dir(dir.path()).expect("list").count(),
         0,
@@ -881,9 +867,7 @@ fn digests_file_lists_every_tag_with_its_destination() {
         .arg(&out)
         .arg("--digests")
         .arg(&digests)
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     let layout = Layout::open(&out);
     let report: Value =
         serde_json::from_slice(&std::fs::read(&digests).expect("digests")).expect("json");

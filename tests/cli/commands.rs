@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{glc, repo, stderr, stdout};
+use crate::{Exits, glc, repo, stderr, stdout};
 
 pub const CNAMES: [&str; 8] = [
     "aws-gardener_prod-amd64-1877.3-75df9f40",
@@ -19,9 +19,7 @@ fn plan_json(dir: &Path, file: &str) -> serde_json::Value {
     let output = glc()
         .current_dir(dir)
         .args(["plan", "--json", file])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     serde_json::from_slice(&output.stdout).expect("plan is JSON")
 }
 
@@ -42,9 +40,7 @@ fn the_top_level_release_checks_and_plans_its_eight_cloud_images() {
     let output = glc()
         .current_dir(repo())
         .args(["check", "release.kdl"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     assert_eq!(
         stderr(&output),
         "release.kdl: release 1877.3: 8 cloud images, 64 image files, 8 containers, 2 release tags\n"
@@ -142,9 +138,7 @@ fn a_verbatim_copy_of_the_reference_compiles_elsewhere_with_its_artifacts() {
         .arg("plan")
         .arg("--json")
         .arg(dir.path().join("reference-release.kdl"))
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     let copied: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(
         copied,
@@ -156,17 +150,7 @@ fn a_verbatim_copy_of_the_reference_compiles_elsewhere_with_its_artifacts() {
 #[test]
 fn examples_check() {
     for example in ["examples/minimal/release.kdl", "examples/big/release.kdl"] {
-        let output = glc()
-            .current_dir(repo())
-            .args(["check", example])
-            .output()
-            .expect("run glc");
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{example}: {}",
-            stderr(&output)
-        );
+        glc().current_dir(repo()).args(["check", example]).exits(0);
     }
     let big = plan_json(&repo(), "examples/big/release.kdl");
     assert_eq!(big["images"].as_array().map(Vec::len), Some(44));
@@ -177,9 +161,7 @@ fn plan_text_lists_every_cname_and_container() {
     let output = glc()
         .current_dir(repo())
         .args(["plan", "release.kdl"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(0));
+        .exits(0);
     let text = stdout(&output);
     assert!(
         text.starts_with("release 1877.3 (commit 75df9f40, created 2025-03-14T08:00:00Z)\n"),
@@ -209,9 +191,7 @@ fn source_date_epoch_wins_over_created() {
         .current_dir(repo())
         .env("SOURCE_DATE_EPOCH", "yesterday")
         .args(["check", "release.kdl"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1));
+        .exits(1);
     assert!(
         stderr(&output).contains("SOURCE_DATE_EPOCH=\"yesterday\" is not a number"),
         "{}",
@@ -221,21 +201,11 @@ fn source_date_epoch_wins_over_created() {
 
 #[test]
 fn usage_errors_exit_2_and_input_errors_exit_1() {
-    let output = glc().args(["check"]).output().expect("run glc");
-    assert_eq!(output.status.code(), Some(2));
-    let output = glc().args(["frobnicate"]).output().expect("run glc");
-    assert_eq!(output.status.code(), Some(2));
-    let output = glc()
-        .args(["--message-format", "xml", "schema"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(2));
+    glc().args(["check"]).exits(2);
+    glc().args(["frobnicate"]).exits(2);
+    glc().args(["--message-format", "xml", "schema"]).exits(2);
 
-    let output = glc()
-        .args(["check", "does-not-exist.kdl"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1));
+    let output = glc().args(["check", "does-not-exist.kdl"]).exits(1);
     assert!(
         stderr(&output).contains("cannot read does-not-exist.kdl"),
         "{}",
@@ -250,9 +220,7 @@ fn a_file_that_is_not_utf8_is_refused_clearly() {
     let output = glc()
         .current_dir(dir.path())
         .args(["check", "r.kdl"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1));
+        .exits(1);
     assert_eq!(
         stderr(&output),
         "glc::io\n\n  × r.kdl is not UTF-8 text (invalid byte at offset 13)\n  help: KDL files are UTF-8; convert the file's encoding\n\nglc: 1 error\n"
@@ -261,8 +229,7 @@ fn a_file_that_is_not_utf8_is_refused_clearly() {
 
 #[test]
 fn schema_prints_the_embedded_schema() {
-    let output = glc().arg("schema").output().expect("run glc");
-    assert_eq!(output.status.code(), Some(0));
+    let output = glc().arg("schema").exits(0);
     assert_eq!(
         stdout(&output),
         std::fs::read_to_string(repo().join("schema/release.kdl")).expect("schema")
@@ -280,9 +247,7 @@ fn fmt_reindents_in_place_and_check_reports_without_writing() {
     let output = glc()
         .current_dir(dir.path())
         .args(["fmt", "--check", "r.kdl"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1));
+        .exits(1);
     assert!(
         stderr(&output).contains("r.kdl is not formatted"),
         "{}",
@@ -294,20 +259,16 @@ fn fmt_reindents_in_place_and_check_reports_without_writing() {
         "--check writes nothing"
     );
 
-    let output = glc()
+    glc()
         .current_dir(dir.path())
         .args(["fmt", "r.kdl"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     assert_eq!(std::fs::read_to_string(&file).expect("read"), tidy);
 
-    let output = glc()
+    glc()
         .current_dir(dir.path())
         .args(["fmt", "--check", "r.kdl"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(0));
+        .exits(0);
 }
 
 #[test]
@@ -318,9 +279,7 @@ fn fmt_leaves_a_file_it_cannot_parse_untouched() {
     let output = glc()
         .current_dir(dir.path())
         .args(["fmt", "r.kdl"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1));
+        .exits(1);
     assert!(
         stderr(&output).contains("glc::parse"),
         "{}",
@@ -340,12 +299,10 @@ fn the_repository_release_files_are_formatted() {
         "examples/big/release.kdl",
         "schema/release.kdl",
     ] {
-        let output = glc()
+        glc()
             .current_dir(repo())
             .args(["fmt", "--check", file])
-            .output()
-            .expect("run glc");
-        assert_eq!(output.status.code(), Some(0), "{file}: {}", stderr(&output));
+            .exits(0);
     }
 }
 
@@ -356,11 +313,7 @@ fn the_language_reference_is_generated_from_the_schema() {
     let end = "<!-- end of generated reference -->";
     let start = doc.find(begin).expect("begin marker") + begin.len();
     let stop = doc.find(end).expect("end marker");
-    let output = glc()
-        .args(["schema", "--markdown"])
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(0));
+    let output = glc().args(["schema", "--markdown"]).exits(0);
     assert_eq!(
         &doc[start..stop],
         stdout(&output),

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{assert_matches_file, glc, repo, stderr, stdout};
+use crate::{Exits, assert_matches_file, glc, repo, stderr, stdout};
 
 fn cases(dir: &str) -> Vec<PathBuf> {
     let dir = repo().join("tests/fixtures").join(dir);
@@ -91,9 +91,7 @@ fn invalid_fixtures_report_json_lines_with_locations() {
         let output = glc()
             .current_dir(dir)
             .args(["--message-format", "json", "check", name(&case)])
-            .output()
-            .expect("run glc");
-        assert_eq!(output.status.code(), Some(1), "{}", name(&case));
+            .exits(1);
         let text = stderr(&output);
         assert!(!text.trim().is_empty(), "{}: no JSON", name(&case));
         for line in text.lines() {
@@ -134,30 +132,11 @@ fn invalid_fixtures_report_json_lines_with_locations() {
 fn valid_fixtures_pass_and_plan_as_expected() {
     for case in cases("valid") {
         let dir = case.parent().expect("fixture dir");
-        let check = glc()
-            .current_dir(dir)
-            .args(["check", name(&case)])
-            .output()
-            .expect("run glc");
-        assert_eq!(
-            check.status.code(),
-            Some(0),
-            "{}: {}",
-            name(&case),
-            stderr(&check)
-        );
+        glc().current_dir(dir).args(["check", name(&case)]).exits(0);
         let plan = glc()
             .current_dir(dir)
             .args(["plan", "--json", name(&case)])
-            .output()
-            .expect("run glc");
-        assert_eq!(
-            plan.status.code(),
-            Some(0),
-            "{}: {}",
-            name(&case),
-            stderr(&plan)
-        );
+            .exits(0);
         assert_matches_file(
             &stdout(&plan),
             &dir.join(format!(

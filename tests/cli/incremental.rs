@@ -5,7 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::build::{Layout, copy_release, snapshot};
-use crate::{glc, repo, stderr};
+use crate::{Exits, glc, repo, stderr};
 
 fn build(release: &Path, out: &Path, extra: &[&str]) -> String {
     let output = glc()
@@ -14,9 +14,7 @@ fn build(release: &Path, out: &Path, extra: &[&str]) -> String {
         .arg("-o")
         .arg(out)
         .args(extra)
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     stderr(&output)
 }
 
@@ -114,15 +112,13 @@ fn link_and_thread_count_do_not_change_the_layout() {
     assert!(snapshot(&copied) == snapshot(&linked));
 
     let one_thread = dir.path().join("one-thread");
-    let output = glc()
+    glc()
         .env("RAYON_NUM_THREADS", "1")
         .arg("build")
         .arg(&release)
         .arg("-o")
         .arg(&one_thread)
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     assert!(snapshot(&copied) == snapshot(&one_thread));
 }
 
@@ -153,8 +149,7 @@ fn inputs_linked_by_one_build_never_become_blobs_of_a_copying_one() {
         .expect("open");
     std::io::Write::write_all(&mut file, b"X").expect("write");
     drop(file);
-    let output = glc().arg("verify").arg(&out).output().expect("run glc");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    glc().arg("verify").arg(&out).exits(0);
 }
 
 #[test]
@@ -177,8 +172,7 @@ fn a_damaged_cache_never_names_a_blob() {
     std::fs::remove_dir_all(&out).expect("rm");
     build(&release, &out, &["--link"]);
     assert!(!dir.path().join("escaped").exists());
-    let output = glc().arg("verify").arg(&out).output().expect("run glc");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    glc().arg("verify").arg(&out).exits(0);
 }
 
 #[test]
@@ -199,6 +193,5 @@ fn no_cache_rebuilds_a_damaged_layout_from_its_inputs() {
     bytes[0] ^= 1;
     std::fs::write(&blob, bytes).expect("write");
     build(&release, &out, &["--no-cache"]);
-    let output = glc().arg("verify").arg(&out).output().expect("run glc");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    glc().arg("verify").arg(&out).exits(0);
 }

@@ -27,6 +27,26 @@ pub fn glc_process() -> std::process::Command {
     cmd
 }
 
+/// Runs a command to its end and checks its exit code, showing what it printed if that is
+/// not the one expected.
+pub trait Exits {
+    fn exits(&mut self, code: i32) -> Output;
+}
+
+impl Exits for assert_cmd::Command {
+    fn exits(&mut self, code: i32) -> Output {
+        let output = self.output().expect("run glc");
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "glc exited with {:?}, not {code}:\n{}",
+            output.status.code(),
+            stderr(&output)
+        );
+        output
+    }
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -8,7 +8,7 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::build::{copy_release, snapshot};
-use crate::{assert_matches_file, glc, repo, stderr};
+use crate::{Exits, assert_matches_file, glc, repo, stderr};
 
 /// The top-level release split three ways: every cloud image and container in one part.
 const THREE_PARTS: [&[&str]; 3] = [
@@ -20,14 +20,7 @@ const THREE_PARTS: [&[&str]; 3] = [
 /// Runs glc in `dir` (so that paths in messages are as short as the test writes them), which
 /// must exit with `code`.
 fn exits(dir: &Path, args: &[&str], code: i32) -> Output {
-    let output = glc().current_dir(dir).args(args).output().expect("run glc");
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "glc {args:?}: {}",
-        stderr(&output)
-    );
-    output
+    glc().current_dir(dir).args(args).exits(code)
 }
 
 fn succeeds(dir: &Path, args: &[&str]) -> Output {
@@ -283,7 +276,7 @@ fn a_merge_that_misses_images_fails_naming_them_and_writes_nothing() {
 fn parts_of_different_releases_conflict_naming_both_sides() {
     let (_temp, dir) = release_in_parts();
     // Another creation time.
-    let output = glc()
+    glc()
         .current_dir(&dir)
         .args([
             "build",
@@ -295,9 +288,7 @@ fn parts_of_different_releases_conflict_naming_both_sides() {
             "baremetal*",
         ])
         .env("SOURCE_DATE_EPOCH", "1767225600")
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     let message = fails(&dir, &["merge", "-o", "out", "p1", "p2", "p3-later"]);
     assert_matches_file(&message, &repo().join("tests/snapshots/merge-created.txt"));
     // Another commit (the same first eight digits, so the same cnames and file names).

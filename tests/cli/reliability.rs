@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::build::{Layout, build};
-use crate::{glc, stderr};
+use crate::{Exits, glc, stderr};
 
 /// A one-image release with a `size`-byte disk image whose last byte is `variant`.
 fn big_release(dir: &Path, size: usize, variant: u8) -> PathBuf {
@@ -45,14 +45,7 @@ fn big_release(dir: &Path, size: usize, variant: u8) -> PathBuf {
 }
 
 fn verify_ok(layout: &Path) {
-    let output = glc().arg("verify").arg(layout).output().expect("run glc");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "glc verify {}: {}",
-        layout.display(),
-        stderr(&output)
-    );
+    glc().arg("verify").arg(layout).exits(0);
 }
 
 fn leftovers(parent: &Path) -> Vec<String> {
@@ -173,9 +166,7 @@ fn a_full_disk_fails_clearly_and_keeps_the_previous_layout() {
         .arg(&large)
         .arg("-o")
         .arg(&out)
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1));
+        .exits(1);
     let error: Value =
         serde_json::from_str(stderr(&output).lines().next().expect("an error")).expect("json");
     assert!(
@@ -329,9 +320,7 @@ fn check_errors(release: &Path) -> Vec<Value> {
     let output = glc()
         .args(["--message-format", "json", "check"])
         .arg(release)
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        .exits(1);
     json_errors(&output)
 }
 
@@ -391,9 +380,7 @@ fn directories_with_links_out_or_fifos_inside_are_not_packed() {
         .arg(&release)
         .arg("-o")
         .arg(dir.path().join("out"))
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1));
+        .exits(1);
     let errors = json_errors(&output);
     assert_eq!(errors[0]["code"], "glc::build::pack");
     assert_eq!(
@@ -416,9 +403,7 @@ fn directories_with_links_out_or_fifos_inside_are_not_packed() {
         .arg(&release)
         .arg("-o")
         .arg(dir.path().join("out"))
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1));
+        .exits(1);
     assert_eq!(
         json_errors(&output)[0]["message"],
         "cannot pack `tree`: `pipe` is a device, fifo or socket"
@@ -467,9 +452,7 @@ fn build_errors(release: &Path, out: &Path) -> Vec<Value> {
         .arg(release)
         .arg("-o")
         .arg(out)
-        .output()
-        .expect("run glc");
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        .exits(1);
     assert!(!out.exists(), "a failed build leaves no layout");
     json_errors(&output)
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::build::Layout;
-use crate::{assert_matches_file, glc, repo, stderr, stdout};
+use crate::{Exits, assert_matches_file, glc, repo, stderr, stdout};
 
 fn built(dir: &Path) -> Layout {
     crate::build::build_top_level(&dir.join("out"))
@@ -119,13 +119,7 @@ fn verify_names_an_edited_manifest_and_json_says_the_same() {
     );
     assert!(text.contains("schemaVersion is 3, not 2"), "{text}");
 
-    let output = glc()
-        .arg("verify")
-        .arg("--json")
-        .arg(&layout.root)
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
+    let output = glc().arg("verify").arg("--json").arg(&layout.root).exits(1);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     let findings = report["findings"].as_array().expect("findings");
     assert!(findings.iter().all(|f| f["severity"] == "error"));
@@ -224,8 +218,7 @@ fn verify_and_inspect_read_a_layout_skopeo_wrote() {
     );
     let (code, text) = verify(&copy);
     assert_eq!(code, Some(0), "{text}");
-    let output = glc().arg("inspect").arg(&copy).output().expect("run");
-    assert_eq!(output.status.code(), Some(0));
+    let output = glc().arg("inspect").arg(&copy).exits(0);
     let tree = stdout(&output);
     assert!(tree.starts_with("[libc] index  "), "{tree}");
     assert!(tree.contains("manifest (linux/amd64)"), "{tree}");
@@ -240,9 +233,7 @@ fn inspect_shows_the_top_level_release_as_a_tree() {
         .arg("inspect")
         .arg(&layout.root)
         .arg("1877.3")
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        .exits(0);
     assert_matches_file(
         &stdout(&output),
         &repo().join("tests/snapshots/inspect-1877.3.txt"),
@@ -261,13 +252,7 @@ fn inspect_shows_the_top_level_release_as_a_tree() {
     assert_eq!(roots.len(), 17);
     assert_eq!(roots[0]["tags"], serde_json::json!(["1877", "1877.3"]));
 
-    let output = glc()
-        .arg("inspect")
-        .arg(&layout.root)
-        .arg("nope")
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
+    let output = glc().arg("inspect").arg(&layout.root).arg("nope").exits(1);
     assert!(
         stderr(&output).contains("no tag `nope`"),
         "{}",

@@ -17,7 +17,7 @@ use crate::assemble::{
     self, Assembly, ImageEntry, Layer, PART, PART_FORMAT, PART_RECORD, PartRecord,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics, list};
-use crate::oci::import::{Importer, reusable};
+use crate::oci::import::{Children, Importer, reusable};
 use crate::oci::layout::{LayoutWriter, Placement, hash_file, is_sha256};
 use crate::oci::source::{OciSource, RawDescriptor, SourceError};
 use crate::plan::{Part, SourceKind};
@@ -53,12 +53,6 @@ struct PartLayout {
     part: Part,
     /// Its tags: name → digest.
     tags: BTreeMap<String, String>,
-}
-
-/// A manifest's layers, whatever else it says.
-#[derive(serde::Deserialize)]
-struct Layers {
-    layers: Vec<RawDescriptor>,
 }
 
 /// The format of a part record, read before the record itself.
@@ -158,7 +152,7 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
     let damaged = |e: SourceError| part_error(&name, e.message, BUILD_IT_AGAIN);
     let manifest_bytes =
         read_verified(&source, record, crate::oci::source::MAX_DOCUMENT).map_err(damaged)?;
-    let manifest: Layers = serde_json::from_slice(&manifest_bytes).map_err(|e| {
+    let manifest: Children = serde_json::from_slice(&manifest_bytes).map_err(|e| {
         part_error(
             &name,
             format!("its part manifest is not valid: {e}"),

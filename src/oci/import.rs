@@ -21,12 +21,12 @@ pub struct Importer<'a> {
 
 /// The children of a manifest or index, whatever its flavour.
 #[derive(serde::Deserialize)]
-struct Children {
+pub struct Children {
     #[serde(default)]
-    manifests: Vec<RawDescriptor>,
-    config: Option<RawDescriptor>,
+    pub manifests: Vec<RawDescriptor>,
+    pub config: Option<RawDescriptor>,
     #[serde(default)]
-    layers: Vec<RawDescriptor>,
+    pub layers: Vec<RawDescriptor>,
 }
 
 impl Importer<'_> {

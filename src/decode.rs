@@ -629,6 +629,13 @@ impl Decoder<'_> {
             from: Self::prop(node, "from")?,
             reference: Self::prop(node, "ref"),
             tag: Self::prop(node, "tag"),
+            default: node
+                .entries()
+                .iter()
+                .rev()
+                .find(|e| e.name().is_some_and(|n| n.value() == "default"))
+                .filter(|e| e.value().as_bool() == Some(true))
+                .map(kdl::KdlEntry::span),
         })
     }
 }

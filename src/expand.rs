@@ -741,14 +741,56 @@ impl Expander {
                 from,
                 reference,
                 tag,
+                default: template.default.is_some(),
             },
             origin,
             tag_origin,
         ))
     }
 
+    /// At most one container is what `podman pull <repo>:<version>` gets.
+    fn one_default(&mut self, containers: &[(ContainerPlan<PlannedFile>, Origin, Origin)]) {
+        let defaults: Vec<_> = containers.iter().filter(|(c, ..)| c.default).collect();
+        if defaults.len() < 2 {
+            return;
+        }
+        let names: Vec<String> = defaults
+            .iter()
+            .map(|(c, ..)| format!("`{}`", c.name))
+            .collect();
+        let mut diagnostic = Diagnostic::error(
+            "glc::expand::two-defaults",
+            format!(
+                "{} containers are marked default=#true: {}",
+                defaults.len(),
+                names.join(", ")
+            ),
+        );
+        let mut labelled = Vec::new();
+        for (container, origin, _) in &defaults {
+            if labelled.contains(&origin.span) {
+                continue;
+            }
+            labelled.push(origin.span);
+            diagnostic = diagnostic.label(
+                origin.span,
+                format!(
+                    "`{}` is the default {}",
+                    container.name,
+                    origin.bindings.describe()
+                )
+                .trim_end()
+                .to_owned(),
+            );
+        }
+        self.diagnostics.push(diagnostic.help(
+            "`podman pull <repo>:<version>` gets one container; keep default=#true on one of them",
+        ));
+    }
+
     /// Container names are unique; each container's tag is claimed once its name is.
     fn unique_containers(&mut self, containers: &[(ContainerPlan<PlannedFile>, Origin, Origin)]) {
+        self.one_default(containers);
         let mut seen: BTreeMap<&str, &Origin> = BTreeMap::new();
         for (container, origin, tag_origin) in containers {
             let Some(first) = seen.insert(&container.name, origin) else {

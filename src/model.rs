@@ -142,6 +142,8 @@ pub struct ContainerTemplate {
     pub from: Text,
     pub reference: Option<Text>,
     pub tag: Option<Text>,
+    /// Where `default=#true` was written, if it was.
+    pub default: Option<SourceSpan>,
 }
 
 #[derive(Debug, Clone)]

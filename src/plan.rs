@@ -125,6 +125,9 @@ pub struct ContainerPlan<C> {
     #[serde(rename = "ref")]
     pub reference: Option<String>,
     pub tag: String,
+    /// `default=#true`: what `podman pull <repo>:<version>` gets.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
 }
 
 /// Name/value pairs kept in order; serialized as a JSON object.

@@ -68,6 +68,7 @@ pub fn resolve(
                 from,
                 reference: c.reference,
                 tag: c.tag,
+                default: c.default,
             })
         })
         .collect();

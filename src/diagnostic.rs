@@ -111,6 +111,12 @@ impl Diagnostic {
         self
     }
 
+    /// A wrong use of the command rather than a fault in its input: exit code 2.
+    #[must_use]
+    pub fn is_usage(&self) -> bool {
+        self.code.starts_with("glc::usage::")
+    }
+
     #[must_use]
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error

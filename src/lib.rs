@@ -12,6 +12,7 @@ pub mod decode;
 pub mod diagnostic;
 pub mod emit;
 pub mod expand;
+pub mod files;
 pub mod fmt;
 pub mod inspect;
 pub mod media_type;
@@ -150,6 +151,18 @@ impl ReleaseFile {
         waiting: impl FnOnce(&str),
     ) -> Result<BuildOutcome, Diagnostics> {
         let plan = self.compile(options)?;
+        let release_file = PathBuf::from(self.source.name());
+        refuse_overlap(
+            &build.output,
+            std::iter::once((
+                format!("the release file {}", self.source.name()),
+                release_file.as_path(),
+            ))
+            .chain(
+                plan.input_paths()
+                    .map(|(path, absolute)| (format!("the input `{path}`"), absolute)),
+            ),
+        )?;
         let cache = if build.cache {
             cache::DigestCache::load(
                 &output::Target::new(&build.output)
@@ -267,23 +280,72 @@ fn progress_bar(plan: &plan::ResolvedPlan) -> indicatif::ProgressBar {
 /// The bytes a build reads from input files.
 #[must_use]
 pub fn input_bytes(plan: &plan::ResolvedPlan) -> u64 {
-    let images = plan
-        .images
-        .iter()
-        .flat_map(|i| i.layers().chain(i.attachments.iter().map(|a| &a.file)));
-    plan.metadata
-        .changelog
-        .iter()
-        .chain(images)
-        .map(|f| f.size)
-        .sum()
+    plan.input_files().map(|f| f.size).sum()
+}
+
+/// Refuses an output that is, holds or lies inside anything the command reads: replacing it
+/// would destroy inputs, and writing inside one would read its own output.
+pub(crate) fn refuse_overlap<'a>(
+    output: &Path,
+    inputs: impl IntoIterator<Item = (String, &'a Path)>,
+) -> Result<(), Diagnostics> {
+    let Some(target) = absolute_output(output) else {
+        // Not a path glc can write to; writing it says why.
+        return Ok(());
+    };
+    let mut clashes = inputs.into_iter().filter_map(|(what, input)| {
+        let input = input.canonicalize().ok()?;
+        let relation = if input == target {
+            "is"
+        } else if input.starts_with(&target) {
+            "holds"
+        } else if target.starts_with(&input) {
+            "lies inside"
+        } else {
+            return None;
+        };
+        Some(format!("{relation} {what}"))
+    });
+    let Some(first) = clashes.next() else {
+        return Ok(());
+    };
+    let more = clashes.count();
+    let more = match more {
+        0 => String::new(),
+        1 => " (and meets 1 more input)".to_owned(),
+        n => format!(" (and meets {n} more inputs)"),
+    };
+    Err(vec![
+        Diagnostic::error(
+            "glc::usage::output-overlaps-input",
+            format!("the output {} {first}{more}", output.display()),
+        )
+        .help("write the layout to a directory of its own, outside every input, e.g. `-o out`; --force does not change this"),
+    ])
+}
+
+/// Where writing `output` would write: the path with every link resolved, or, if it does not
+/// exist yet, its resolved parent and its name.
+fn absolute_output(output: &Path) -> Option<PathBuf> {
+    if let Ok(path) = output.canonicalize() {
+        return Some(path);
+    }
+    let name = output.file_name()?;
+    let parent = match output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    Some(parent.canonicalize().ok()?.join(name))
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(output_error)`
 fn output_error(error: output::OutputError) -> Diagnostics {
     let help = match &error {
         output::OutputError::Foreign(..) => {
-            "glc replaces only layouts it wrote; choose a new or empty directory, or pass --force"
+            "glc replaces only layouts it wrote, holding nothing else; choose a new or empty directory, move the other files out, or pass --force to replace it all"
+        }
+        output::OutputError::NotOurs(..) => {
+            "remove it, and glc makes it again as a regular file of its own"
         }
         output::OutputError::Io(..) => {
             "check that the output's directory exists, is writable and has free space"

@@ -166,7 +166,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(diagnostics) => {
             reporter.report(&diagnostics);
-            ExitCode::from(1)
+            // Wrong usage (2) only when nothing else is wrong; an error in the input wins.
+            if diagnostics.iter().all(Diagnostic::is_usage) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

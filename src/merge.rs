@@ -67,6 +67,12 @@ pub fn merge(
     options: &MergeOptions,
     waiting: impl FnOnce(&str),
 ) -> Result<BuildOutcome, Diagnostics> {
+    crate::refuse_overlap(
+        &options.output,
+        parts
+            .iter()
+            .map(|part| (format!("the part {}", part.display()), part.as_path())),
+    )?;
     let mut read = Vec::new();
     let mut errors = Vec::new();
     for path in parts {

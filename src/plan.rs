@@ -51,6 +51,28 @@ pub type ExpandedPlan = Plan<PlannedFile, PlannedFile>;
 /// A plan whose files were found on disk, with sizes and media types.
 pub type ResolvedPlan = Plan<ResolvedFile, ContainerSource>;
 
+impl ResolvedPlan {
+    /// Every input file of a build (changelog, layers, attachments), once per use.
+    pub fn input_files(&self) -> impl Iterator<Item = &ResolvedFile> {
+        let images = self
+            .images
+            .iter()
+            .flat_map(|i| i.layers().chain(i.attachments.iter().map(|a| &a.file)));
+        self.metadata.changelog.iter().chain(images)
+    }
+
+    /// Every path a build reads, as written in the release and as found on disk.
+    pub fn input_paths(&self) -> impl Iterator<Item = (&str, &std::path::Path)> {
+        self.input_files()
+            .map(|f| (f.path.as_str(), f.absolute.as_path()))
+            .chain(
+                self.containers
+                    .iter()
+                    .map(|c| (c.from.path.as_str(), c.from.absolute.as_path())),
+            )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseInfo {

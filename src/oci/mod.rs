@@ -13,4 +13,10 @@ pub mod media {
     pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+    /// Whether a blob of this media type is a manifest or an index, whose descriptors lead on.
+    #[must_use]
+    pub fn is_graph(media_type: &str) -> bool {
+        [MANIFEST, INDEX, DOCKER_MANIFEST, DOCKER_LIST].contains(&media_type)
+    }
 }

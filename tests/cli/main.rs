@@ -7,6 +7,7 @@ mod fixtures;
 mod incremental;
 mod interop;
 mod merge;
+mod output_safety;
 mod reliability;
 mod robustness;
 mod verify;

@@ -761,7 +761,7 @@ fn what_only_a_record_says_must_agree_too_so_the_order_of_parts_never_matters() 
 }
 
 #[test]
-fn merging_again_is_up_to_date_and_a_part_may_be_given_twice_or_be_the_output() {
+fn merging_again_is_up_to_date_and_a_part_may_be_given_twice_but_not_be_the_output() {
     let (_temp, dir) = release_in_parts();
     succeeds(&dir, &["merge", "-o", "out", "p1", "p2", "p3"]);
     let again = succeeds(&dir, &["merge", "-o", "out", "p3", "p2", "p1"]);
@@ -778,9 +778,24 @@ fn merging_again_is_up_to_date_and_a_part_may_be_given_twice_or_be_the_output() 
         &["merge", "-o", "twice", "p1", "p2", "p1", "p3", "p2"],
     );
     assert_same_tree(&dir, "full", "twice");
-    // The output may be one of the parts: every part is read before it is replaced.
-    succeeds(&dir, &["merge", "-o", "p3", "p1", "p2", "p3"]);
-    assert_same_tree(&dir, "full", "p3");
+    // A part is an input: the output may not be one, nor hold one or lie inside one.
+    let before = snapshot(&dir.join("p3"));
+    for (output, says) in [
+        ("p3", "the output p3 is the part p3"),
+        (
+            ".",
+            "the output . holds the part p1 (and meets 2 more inputs)",
+        ),
+        ("p3/out", "the output p3/out lies inside the part p3"),
+    ] {
+        let refused = glc()
+            .current_dir(&dir)
+            .args(["merge", "-o", output, "p1", "p2", "p3"])
+            .exits(2);
+        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+    }
+    assert!(snapshot(&dir.join("p3")) == before, "the part changed");
+    assert!(!dir.join("p3/out").exists());
 }
 
 /// The top-level release with the text between each `(from, to)` pair cut out.

@@ -159,6 +159,9 @@ pub struct BuildReport {
     /// Every blob of the layout: hex → size.
     #[serde(skip)]
     pub blob_list: BTreeMap<String, u64>,
+    /// For a dry run, the documents it wrote whole: hex → bytes.
+    #[serde(skip)]
+    pub documents: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +192,7 @@ pub fn finish(
     let index = index_json(&built)?;
     let (blobs, bytes) = layout.totals();
     let blob_list = layout.blobs();
+    let documents = layout.take_documents();
     layout
         .finish(&index)
         .map_err(|e| io_error("cannot write index.json", &e))?;
@@ -230,6 +234,7 @@ pub fn finish(
         placements,
         index,
         blob_list,
+        documents,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod assemble;
 pub mod cache;
 pub mod check;
 pub mod decode;
+pub mod derive;
 pub mod diagnostic;
 pub mod emit;
 pub mod expand;

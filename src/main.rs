@@ -71,6 +71,11 @@ enum Command {
         /// Accept parts that do not hold the whole release, and write a part of it.
         #[arg(long)]
         partial: bool,
+        /// Refuse to write unless the merge is exactly the layout this release file gives,
+        /// derived again from it and its inputs (every input hashed): forged or stale parts
+        /// are caught.
+        #[arg(long, value_name = "FILE", conflicts_with = "partial")]
+        release: Option<PathBuf>,
         /// Also write every tag's digest, media type, size and destination as JSON.
         #[arg(long, value_name = "FILE")]
         digests: Option<PathBuf>,
@@ -85,6 +90,13 @@ enum Command {
         /// Print the findings as JSON.
         #[arg(long)]
         json: bool,
+        /// Also derive the layout again from this release file and its inputs (hashing every
+        /// input, trusting no cache) and report every tag, manifest or blob that differs.
+        #[arg(long, value_name = "FILE")]
+        release: Option<PathBuf>,
+        /// With --release: accept paths that leave the release file's directory.
+        #[arg(long, requires = "release")]
+        allow_outside: bool,
     },
     /// Show any OCI image layout as a tree, from one tag or from all.
     Inspect {
@@ -217,11 +229,25 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             output,
             force,
             partial,
+            release,
             digests,
             placing,
-        } => merge(&parts, &output, force, partial, digests.as_deref(), placing),
+        } => merge(
+            &parts,
+            &output,
+            force,
+            partial,
+            release.as_deref(),
+            digests.as_deref(),
+            placing,
+        ),
         Command::Fmt { file, check } => fmt(&file, check),
-        Command::Verify { layout, json } => verify(&layout, json),
+        Command::Verify {
+            layout,
+            json,
+            release,
+            allow_outside,
+        } => verify(&layout, json, release.as_deref(), allow_outside),
         Command::Inspect { layout, tag, json } => {
             let nodes = glc::inspect::inspect(&layout, tag.as_deref()).map_err(|e| {
                 vec![
@@ -325,10 +351,24 @@ fn merge(
     output: &std::path::Path,
     force: bool,
     partial: bool,
+    release: Option<&std::path::Path>,
     digests: Option<&std::path::Path>,
     placing: PlacingArgs,
 ) -> Result<(), Diagnostics> {
+    let expected = match release {
+        None => None,
+        Some(file) => {
+            let options = Options {
+                allow_outside: false,
+                source_date_epoch: source_date_epoch()?,
+                only: Vec::new(),
+            };
+            let derived = glc::derive::derive(&ReleaseFile::read(file)?, &options)?;
+            Some((file.display().to_string(), derived))
+        }
+    };
     let options = glc::merge::MergeOptions {
+        expected,
         output: output.to_path_buf(),
         force,
         link: placing.link,
@@ -430,7 +470,12 @@ fn summarize(
     Ok(())
 }
 
-fn verify(layout: &std::path::Path, json: bool) -> Result<(), Diagnostics> {
+fn verify(
+    layout: &std::path::Path,
+    json: bool,
+    release: Option<&std::path::Path>,
+    allow_outside: bool,
+) -> Result<(), Diagnostics> {
     if !layout.is_dir() {
         return Err(vec![
             Diagnostic::error(
@@ -440,7 +485,20 @@ fn verify(layout: &std::path::Path, json: bool) -> Result<(), Diagnostics> {
             .help("pass an OCI image layout directory, e.g. the output of `glc build`"),
         ]);
     }
-    let report = glc::verify::verify(layout);
+    let mut report = glc::verify::verify(layout);
+    if let Some(file) = release {
+        let options = Options {
+            allow_outside,
+            source_date_epoch: source_date_epoch()?,
+            only: Vec::new(),
+        };
+        let release = ReleaseFile::read(file)?;
+        let derived = glc::derive::derive(&release, &options)?;
+        let name = file.display().to_string();
+        report
+            .findings
+            .extend(glc::derive::compare(layout, &derived, &name));
+    }
     if json {
         write_stdout(&to_json(&report)?)?;
     } else {

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::assemble::{
-    self, Assembly, ImageEntry, Layer, PART, PART_FORMAT, PART_RECORD, PartRecord,
+    self, Assembly, BuildReport, ImageEntry, Layer, PART, PART_FORMAT, PART_RECORD, PartRecord,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics, list};
 use crate::oci::import::{Children, Importer, reusable};
@@ -40,6 +40,8 @@ pub struct MergeOptions {
     pub reuse: bool,
     /// Accept parts that do not cover the whole release, and write a part.
     pub partial: bool,
+    /// The layout the release file gives (`--release`): the merge must be exactly it.
+    pub expected: Option<(String, BuildReport)>,
 }
 
 /// A partial layout, read.
@@ -100,9 +102,52 @@ pub fn merge(
                 previous,
                 options.link,
             )?;
-            assemble::finish(&assembly, layout, placements)
+            let report = assemble::finish(&assembly, layout, placements)?;
+            match &options.expected {
+                Some((release, expected)) if expected.index != report.index => {
+                    Err(not_the_release(release, expected, &report))
+                }
+                _ => Ok(report),
+            }
         },
     )
+}
+
+/// The parts do not give the layout their release file gives: which tags differ.
+fn not_the_release(release: &str, expected: &BuildReport, merged: &BuildReport) -> Diagnostics {
+    let mut differing: Vec<String> = Vec::new();
+    for (tag, wanted) in &expected.tags {
+        match merged.tags.get(tag) {
+            Some(found) if found.digest == wanted.digest => {}
+            Some(found) => differing.push(format!(
+                "`{tag}` is {} from the parts, {} from {release}",
+                found.digest, wanted.digest
+            )),
+            None => differing.push(format!("`{tag}` is missing from the parts")),
+        }
+    }
+    for tag in merged
+        .tags
+        .keys()
+        .filter(|t| !expected.tags.contains_key(*t))
+    {
+        differing.push(format!("`{tag}` is not a tag of {release}"));
+    }
+    if differing.is_empty() {
+        differing.push("the attachments differ".to_owned());
+    }
+    vec![
+        Diagnostic::error(
+            "glc::merge::not-the-release",
+            format!(
+                "the parts do not give the layout {release} gives: {}",
+                differing.join("; ")
+            ),
+        )
+        .help(format!(
+            "a part was built from other inputs or changed since; nothing was written. `glc verify LAYOUT --release {release}` on a full build names the blob that differs"
+        )),
+    ]
 }
 
 fn part_error(name: &str, message: impl std::fmt::Display, help: &str) -> Diagnostics {

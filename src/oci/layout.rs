@@ -87,6 +87,9 @@ pub struct LayoutWriter {
     next_temp: AtomicU64,
     /// Blobs written (or, in a dry run, that would be): hex → size.
     written: Mutex<BTreeMap<String, u64>>,
+    /// In a dry run, the bytes of the documents written whole (manifests, indexes, small
+    /// layers): what `glc verify --release` compares a layout with.
+    documents: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl LayoutWriter {
@@ -100,6 +103,7 @@ impl LayoutWriter {
             root: Some(root.to_path_buf()),
             next_temp: AtomicU64::new(0),
             written: Mutex::default(),
+            documents: Mutex::default(),
         })
     }
 
@@ -111,7 +115,19 @@ impl LayoutWriter {
             root: None,
             next_temp: AtomicU64::new(0),
             written: Mutex::default(),
+            documents: Mutex::default(),
         }
+    }
+
+    /// The documents a dry run wrote whole: hex → bytes. Empty for a real layout.
+    #[must_use]
+    pub fn take_documents(&self) -> BTreeMap<String, Vec<u8>> {
+        std::mem::take(
+            &mut *self
+                .documents
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     #[must_use]
@@ -186,6 +202,12 @@ impl LayoutWriter {
         };
         if self.has(blob.hex()) {
             return Ok(blob);
+        }
+        if self.is_dry() {
+            self.documents
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(blob.hex().to_owned(), bytes.to_vec());
         }
         let mut writer = self.blob()?;
         writer.write_all(bytes)?;

@@ -8,6 +8,7 @@ mod incremental;
 mod interop;
 mod merge;
 mod output_safety;
+mod provenance;
 mod reliability;
 mod robustness;
 mod verify;

@@ -2,57 +2,27 @@
 
 use crate::plan::Role;
 
+/// The table as glc carries it: `src/media-types.txt`, which names its source.
+const TABLE_TEXT: &str = include_str!("media-types.txt");
+
 /// File name suffixes and their media types; the longest matching suffix wins.
-pub const TABLE: &[(&str, &str)] = &[
-    (
-        ".tar",
-        "application/io.gardenlinux.image.archive.format.tar",
-    ),
-    (
-        ".raw",
-        "application/io.gardenlinux.image.archive.format.raw",
-    ),
-    (
-        ".tar.gz",
-        "application/io.gardenlinux.image.archive.format.tar.gz",
-    ),
-    (
-        ".pxe.tar.gz",
-        "application/io.gardenlinux.image.archive.format.pxe.tar.gz",
-    ),
-    (
-        ".iso",
-        "application/io.gardenlinux.image.archive.format.iso",
-    ),
-    (
-        ".oci",
-        "application/io.gardenlinux.image.archive.format.oci",
-    ),
-    (".qcow2", "application/io.gardenlinux.image.format.qcow2"),
-    (".vhd", "application/io.gardenlinux.image.format.vhd"),
-    (".vmdk", "application/io.gardenlinux.image.format.vmdk"),
-    (".ova", "application/io.gardenlinux.image.format.ova"),
-    (
-        ".gcpimage.tar.gz",
-        "application/io.gardenlinux.image.format.gcpimage.tar.gz",
-    ),
-    (".vmlinuz", "application/io.gardenlinux.kernel"),
-    (".initrd", "application/io.gardenlinux.initrd"),
-    (".cmdline", "application/io.gardenlinux.cmdline"),
-    (".release", "application/io.gardenlinux.release"),
-    (".manifest", "application/io.gardenlinux.manifest"),
-    (
-        ".requirements",
-        "application/io.gardenlinux.image.requirements",
-    ),
-    (".log", "application/io.gardenlinux.log"),
-    (".uki", "application/io.gardenlinux.uki"),
-    (".sbom", "application/vnd.cyclonedx+json"),
-    // Metadata files, beyond the image table.
-    (".md", "text/markdown"),
-    (".txt", "text/plain"),
-    (".json", "application/json"),
-];
+pub static TABLE: std::sync::LazyLock<Vec<(&'static str, &'static str)>> =
+    std::sync::LazyLock::new(|| parse_table(TABLE_TEXT));
+
+/// The lines of the table that are a suffix and a media type; a test checks that every line
+/// that is not a comment is one.
+fn parse_table(text: &'static str) -> Vec<(&'static str, &'static str)> {
+    text.lines()
+        .map(|line| line.split('#').next().unwrap_or_default())
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            match (fields.next(), fields.next(), fields.next()) {
+                (Some(suffix), Some(media_type), None) => Some((suffix, media_type)),
+                _ => None,
+            }
+        })
+        .collect()
+}
 
 /// What a node says of its file regardless of the file's name.
 #[must_use]
@@ -78,6 +48,59 @@ pub fn for_name(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_line_of_the_table_is_an_entry_and_every_entry_is_tested() {
+        let lines: Vec<&str> = TABLE_TEXT
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or_default().trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            TABLE.len(),
+            "a line that is not `suffix media-type`"
+        );
+        let mut suffixes: Vec<&str> = TABLE.iter().map(|(s, _)| *s).collect();
+        suffixes.sort_unstable();
+        suffixes.dedup();
+        assert_eq!(suffixes.len(), TABLE.len(), "a suffix is given twice");
+        // Each entry, as Garden Linux names its files, gets its media type.
+        let cases: Vec<(String, &str)> = include_str!("../tests/fixtures/media-types.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let mut fields = l.split_whitespace();
+                let name = fields.next().unwrap_or_default().to_owned();
+                (name, fields.next().unwrap_or_default())
+            })
+            .collect();
+        for (name, wanted) in &cases {
+            assert_eq!(for_name(name), Some(*wanted), "{name}");
+        }
+        for (suffix, media_type) in TABLE.iter() {
+            assert!(
+                cases
+                    .iter()
+                    .any(|(name, wanted)| name.ends_with(suffix) && wanted == media_type),
+                "no case in tests/fixtures/media-types.txt for {suffix}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_language_reference_lists_the_table() {
+        let doc = include_str!("../docs/language.md");
+        let rows: Vec<String> = TABLE
+            .iter()
+            .map(|(suffix, media_type)| format!("| `{suffix}` | `{media_type}` |"))
+            .collect();
+        let table = format!("| suffix | media type |\n|---|---|\n{}\n", rows.join("\n"));
+        assert!(
+            doc.contains(&table),
+            "docs/language.md lists another table than src/media-types.txt"
+        );
+    }
 
     #[test]
     fn longest_suffix_wins() {

@@ -812,9 +812,7 @@ fn a_directory_that_is_not_a_glc_layout_is_not_replaced_without_force() {
     let output = build(&repo().join("release.kdl"), &out);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output).contains(
-            "precious is not a layout glc wrote: it holds `notes.txt`"
-        ),
+        stderr(&output).contains("precious is not a layout glc wrote: it holds `notes.txt`"),
         "{}",
         stderr(&output)
     );

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod resolve;
 pub mod schema;
 pub mod select;
+pub mod sign;
 pub mod template;
 pub mod verify;
 
@@ -129,6 +130,8 @@ pub struct BuildOptions {
     pub cache: bool,
     /// Show a progress bar on stderr while input files are read, if there is much to read.
     pub progress: bool,
+    /// Sign the layout with this key before it is put in place (`--sign-key`).
+    pub sign_key: Option<Arc<sign::keys::PrivateKey>>,
 }
 
 /// Below this many bytes of input a build is over before a bar would say anything.
@@ -181,6 +184,7 @@ impl ReleaseFile {
             build.force,
             build.cache,
             dry_first,
+            build.sign_key.as_deref(),
             waiting,
             |layout, previous| {
                 let dry = layout.is_dry();
@@ -206,12 +210,14 @@ impl ReleaseFile {
 
 /// Writes a layout into `output`, whole or not at all. `emit` writes into the writer it is
 /// given, with the layout being replaced (if blobs may be taken from it). With `dry_first`,
-/// `emit` first runs dry, and a target that already is its layout is left alone.
+/// `emit` first runs dry, and a target that already is its layout is left alone. With
+/// `sign_key`, the staged layout is signed before it is put in place.
 pub(crate) fn write_layout(
     output: &Path,
     force: bool,
     reuse_previous: bool,
     dry_first: bool,
+    sign_key: Option<&sign::keys::PrivateKey>,
     waiting: impl FnOnce(&str),
     emit: impl Fn(
         oci::layout::LayoutWriter,
@@ -228,8 +234,10 @@ pub(crate) fn write_layout(
     } else {
         None
     };
+    // A dry run computes the unsigned layout, which a signed target never is.
     if let Some(previous) = previous
         && dry_first
+        && sign_key.is_none()
     {
         let dry = emit(oci::layout::LayoutWriter::dry(), Some(previous))?;
         if target.holds(&dry.index, &dry.blob_list) {
@@ -248,6 +256,13 @@ pub(crate) fn write_layout(
             ))
         })
         .and_then(|layout| emit(layout, previous))
+        .and_then(|report| {
+            if let Some(key) = sign_key {
+                let signing = sign::plan(&staging, key, report.repository.as_deref())?;
+                sign::write(&staging, &signing, &staging.join("signing"))?;
+            }
+            Ok(report)
+        })
         .and_then(|report| {
             target
                 .replace_with(&staging)

@@ -3,10 +3,12 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use glc::diagnostic::{Diagnostic, Diagnostics};
 use glc::plan::ResolvedPlan;
+use glc::sign::keys::PrivateKey;
 use glc::{Options, ReleaseFile};
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
@@ -53,6 +55,10 @@ enum Command {
         /// Also write every tag's digest, media type, size and destination as JSON.
         #[arg(long, value_name = "FILE")]
         digests: Option<PathBuf>,
+        /// Sign every manifest and index with this private key, in cosign's format, before
+        /// the layout is put in place (password of a cosign key from `COSIGN_PASSWORD`).
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
         #[command(flatten)]
         placing: PlacingArgs,
     },
@@ -79,8 +85,26 @@ enum Command {
         /// Also write every tag's digest, media type, size and destination as JSON.
         #[arg(long, value_name = "FILE")]
         digests: Option<PathBuf>,
+        /// Sign every manifest and index with this private key, in cosign's format, before
+        /// the layout is put in place (password of a cosign key from `COSIGN_PASSWORD`).
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
         #[command(flatten)]
         placing: PlacingArgs,
+    },
+    /// Sign a layout glc wrote in place, in cosign's format: every manifest and index gets a
+    /// `sha256-<hex>.sig` tag; signing again with the same key changes nothing.
+    Sign {
+        /// The layout directory.
+        layout: PathBuf,
+        /// The private key: PEM (PKCS#8, PKCS#1, SEC1) or a cosign key (password from
+        /// `COSIGN_PASSWORD`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The repository the signatures name (cosign's docker-reference); by default the
+        /// release's `repository`.
+        #[arg(long, value_name = "REPO")]
+        repository: Option<String>,
     },
     /// Check any OCI image layout: every reachable blob present, of its size and digest, every
     /// manifest and index valid.
@@ -97,6 +121,13 @@ enum Command {
         /// With --release: accept paths that leave the release file's directory.
         #[arg(long, requires = "release")]
         allow_outside: bool,
+        /// Also check every manifest's cosign signature with this public key, as the update
+        /// tool does; a manifest signed by another key or altered is an error.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// With --key: an unsigned manifest is an error, not a warning.
+        #[arg(long, requires = "key")]
+        require_signatures: bool,
     },
     /// Show any OCI image layout as a tree, from one tag or from all.
     Inspect {
@@ -222,8 +253,16 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             output,
             force,
             digests,
+            sign_key,
             placing,
-        } => build(&args, &output, force, digests.as_deref(), placing),
+        } => build(
+            &args,
+            &output,
+            force,
+            digests.as_deref(),
+            sign_key.as_deref(),
+            placing,
+        ),
         Command::Merge {
             parts,
             output,
@@ -231,6 +270,7 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             partial,
             release,
             digests,
+            sign_key,
             placing,
         } => merge(
             &parts,
@@ -239,15 +279,30 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             partial,
             release.as_deref(),
             digests.as_deref(),
+            sign_key.as_deref(),
             placing,
         ),
+        Command::Sign {
+            layout,
+            key,
+            repository,
+        } => sign(&layout, &key, repository.as_deref()),
         Command::Fmt { file, check } => fmt(&file, check),
         Command::Verify {
             layout,
             json,
             release,
             allow_outside,
-        } => verify(&layout, json, release.as_deref(), allow_outside),
+            key,
+            require_signatures,
+        } => verify(
+            &layout,
+            json,
+            release.as_deref(),
+            allow_outside,
+            key.as_deref(),
+            require_signatures,
+        ),
         Command::Inspect { layout, tag, json } => {
             let nodes = glc::inspect::inspect(&layout, tag.as_deref()).map_err(|e| {
                 vec![
@@ -311,8 +366,10 @@ fn build(
     output: &std::path::Path,
     force: bool,
     digests: Option<&std::path::Path>,
+    sign_key: Option<&std::path::Path>,
     placing: PlacingArgs,
 ) -> Result<(), Diagnostics> {
+    let sign_key = sign_key.map(load_private_key).transpose()?;
     let options = Options {
         allow_outside: args.allow_outside,
         source_date_epoch: source_date_epoch()?,
@@ -327,6 +384,7 @@ fn build(
         link: placing.link,
         cache: !placing.no_cache,
         progress,
+        sign_key,
     };
     let outcome = release.build(&options, &build, |holder| waiting(output, holder))?;
     summarize(
@@ -346,6 +404,7 @@ fn waiting(output: &std::path::Path, holder: &str) {
     );
 }
 
+#[allow(clippy::too_many_arguments)] // one per command-line option
 fn merge(
     parts: &[PathBuf],
     output: &std::path::Path,
@@ -353,8 +412,10 @@ fn merge(
     partial: bool,
     release: Option<&std::path::Path>,
     digests: Option<&std::path::Path>,
+    sign_key: Option<&std::path::Path>,
     placing: PlacingArgs,
 ) -> Result<(), Diagnostics> {
+    let sign_key = sign_key.map(load_private_key).transpose()?;
     let expected = match release {
         None => None,
         Some(file) => {
@@ -374,6 +435,7 @@ fn merge(
         link: placing.link,
         reuse: !placing.no_cache,
         partial,
+        sign_key,
     };
     let outcome = glc::merge::merge(parts, &options, |holder| waiting(output, holder))?;
     let from = match parts {
@@ -470,11 +532,55 @@ fn summarize(
     Ok(())
 }
 
+/// A private key, with a warning on stderr if others may read it.
+fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnostics> {
+    use std::os::unix::ffi::OsStringExt;
+    if let Some(warning) = glc::sign::keys::exposure_warning(path) {
+        eprintln!("glc: warning: {warning}");
+    }
+    let password = std::env::var_os("COSIGN_PASSWORD").map(OsStringExt::into_vec);
+    let password = password.map(zeroize::Zeroizing::new);
+    PrivateKey::load(path, password.as_deref().map(Vec::as_slice))
+        .map(Arc::new)
+        .map_err(key_error)
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(key_error)`
+fn key_error(error: glc::sign::keys::KeyError) -> Diagnostics {
+    vec![Diagnostic::error("glc::key", error.message).help(error.help)]
+}
+
+fn sign(
+    layout: &std::path::Path,
+    key: &std::path::Path,
+    repository: Option<&str>,
+) -> Result<(), Diagnostics> {
+    let key = load_private_key(key)?;
+    let signing = glc::sign::sign_layout(layout, &key, repository, |holder| {
+        waiting(layout, holder);
+    })?;
+    eprintln!(
+        "{}: {} signed with a {} key, {} signature manifest(s) written{}",
+        layout.display(),
+        count(signing.subjects, "manifest"),
+        key.kind(),
+        signing.added,
+        if signing.added == 0 {
+            " (already signed with this key)"
+        } else {
+            ""
+        },
+    );
+    Ok(())
+}
+
 fn verify(
     layout: &std::path::Path,
     json: bool,
     release: Option<&std::path::Path>,
     allow_outside: bool,
+    key: Option<&std::path::Path>,
+    require_signatures: bool,
 ) -> Result<(), Diagnostics> {
     if !layout.is_dir() {
         return Err(vec![
@@ -485,7 +591,15 @@ fn verify(
             .help("pass an OCI image layout directory, e.g. the output of `glc build`"),
         ]);
     }
+    let public_key = key
+        .map(|key| glc::sign::keys::PublicKey::load(key).map_err(key_error))
+        .transpose()?;
     let mut report = glc::verify::verify(layout);
+    if let Some(key) = &public_key {
+        report
+            .findings
+            .extend(glc::sign::verify(layout, key, require_signatures));
+    }
     if let Some(file) = release {
         let options = Options {
             allow_outside,

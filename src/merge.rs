@@ -42,6 +42,8 @@ pub struct MergeOptions {
     pub partial: bool,
     /// The layout the release file gives (`--release`): the merge must be exactly it.
     pub expected: Option<(String, BuildReport)>,
+    /// Sign the merged layout with this key before it is put in place (`--sign-key`).
+    pub sign_key: Option<std::sync::Arc<crate::sign::keys::PrivateKey>>,
 }
 
 /// A partial layout, read.
@@ -92,6 +94,7 @@ pub fn merge(
         options.force,
         options.reuse,
         options.reuse,
+        options.sign_key.as_deref(),
         waiting,
         |layout, previous| {
             let placements = copy_blobs(

@@ -1,0 +1,495 @@
+//! Signing keys: PEM PKCS#8, PKCS#1 (RSA), SEC1 (EC) and cosign's encrypted key files, and
+//! public keys as PEM `SubjectPublicKeyInfo` or PKCS#1. A key's bytes never reach a message:
+//! every error names the file and what is wrong with it, nothing of its content.
+//!
+//! Signatures are deterministic, so a signed layout stays byte-reproducible: RSA PKCS#1 v1.5
+//! with SHA-256 (ring), ECDSA with RFC 6979 nonces (`p256` with SHA-256, `p384` with SHA-384,
+//! the digests cosign pairs with these curves).
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use pkcs8::der::pem;
+use serde::Deserialize;
+
+use crate::files;
+
+/// The largest key file glc reads; real ones are a few kilobytes.
+const MAX_KEY_FILE: u64 = 64 << 10;
+
+const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const CURVE_P256: &str = "1.2.840.10045.3.1.7";
+const CURVE_P384: &str = "1.3.132.0.34";
+const ED25519: &str = "1.3.101.112";
+
+/// cosign's PEM labels for its password-encrypted PKCS#8 keys (new, then old).
+const COSIGN_ENCRYPTED: [&str; 2] = [
+    "ENCRYPTED SIGSTORE PRIVATE KEY",
+    "ENCRYPTED COSIGN PRIVATE KEY",
+];
+
+/// What is wrong with a key file, for a message that names the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    pub message: String,
+    pub help: String,
+}
+
+impl KeyError {
+    fn new(path: &Path, what: impl std::fmt::Display, help: impl Into<String>) -> Self {
+        Self {
+            message: format!("{}: {what}", path.display()),
+            help: help.into(),
+        }
+    }
+}
+
+/// A private key glc signs with.
+pub enum PrivateKey {
+    Rsa(ring::signature::RsaKeyPair),
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+}
+
+// The key's bytes stay out of every debug print.
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrivateKey({})", self.kind())
+    }
+}
+
+/// A public key glc verifies with.
+#[derive(Debug, Clone)]
+pub enum PublicKey {
+    /// PKCS#1 `RSAPublicKey` DER.
+    Rsa(Vec<u8>),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+impl PrivateKey {
+    /// Reads a private key; an encrypted cosign key is opened with `password`.
+    pub fn load(path: &Path, password: Option<&[u8]>) -> Result<Self, KeyError> {
+        let text = read_key_file(path)?;
+        let (label, der) = pem_block(path, &text)?;
+        let der = zeroize::Zeroizing::new(der);
+        match label.as_str() {
+            "PRIVATE KEY" => from_pkcs8(path, &der),
+            "RSA PRIVATE KEY" => ring::signature::RsaKeyPair::from_der(&der)
+                .map(PrivateKey::Rsa)
+                .map_err(|e| bad_rsa(path, &e)),
+            "EC PRIVATE KEY" => from_sec1(path, &der),
+            label if COSIGN_ENCRYPTED.contains(&label) => {
+                let Some(password) = password else {
+                    return Err(KeyError::new(
+                        path,
+                        "is an encrypted cosign key, and COSIGN_PASSWORD is not set",
+                        "set COSIGN_PASSWORD to the key's password (an empty value for a key without one)",
+                    ));
+                };
+                let plain = zeroize::Zeroizing::new(decrypt_cosign(path, &der, password)?);
+                from_pkcs8(path, &plain)
+            }
+            "PUBLIC KEY" | "RSA PUBLIC KEY" => Err(KeyError::new(
+                path,
+                "is a public key, and signing needs the private key",
+                "pass the private key (e.g. cosign.key, not cosign.pub)",
+            )),
+            "ENCRYPTED PRIVATE KEY" => Err(KeyError::new(
+                path,
+                "is a PKCS#8 key encrypted by OpenSSL, which glc does not open",
+                "decrypt it (`openssl pkcs8 -in KEY -out PLAIN`) or import it with `cosign import-key-pair`",
+            )),
+            other => Err(KeyError::new(
+                path,
+                format!("holds a PEM block `{other}`, which is not a private key glc reads"),
+                SUPPORTED,
+            )),
+        }
+    }
+
+    /// The signature of `payload`, as cosign stores it (raw for RSA, DER for ECDSA).
+    pub fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        use p256::ecdsa::signature::Signer as _;
+        match self {
+            Self::Rsa(key) => {
+                let mut signature = vec![0; key.public().modulus_len()];
+                key.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &ring::rand::SystemRandom::new(),
+                    payload,
+                    &mut signature,
+                )
+                .map_err(|_| "the RSA key cannot sign".to_owned())?;
+                Ok(signature)
+            }
+            Self::P256(key) => {
+                let signature: p256::ecdsa::Signature = key.sign(payload);
+                Ok(signature.to_der().as_bytes().to_vec())
+            }
+            Self::P384(key) => {
+                let signature: p384::ecdsa::Signature = key.sign(payload);
+                Ok(signature.to_der().as_bytes().to_vec())
+            }
+        }
+    }
+
+    /// What kind of key this is, for messages.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Rsa(_) => "RSA",
+            Self::P256(_) => "ECDSA P-256",
+            Self::P384(_) => "ECDSA P-384",
+        }
+    }
+}
+
+impl PublicKey {
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let text = read_key_file(path)?;
+        let (label, der) = pem_block(path, &text)?;
+        match label.as_str() {
+            "PUBLIC KEY" => from_spki(path, &der),
+            "RSA PUBLIC KEY" => Ok(Self::Rsa(der)),
+            label if label.contains("PRIVATE KEY") => Err(KeyError::new(
+                path,
+                "is a private key, and verifying needs the public key",
+                "pass the public key (e.g. cosign.pub); keep the private key where only signing reads it",
+            )),
+            other => Err(KeyError::new(
+                path,
+                format!("holds a PEM block `{other}`, which is not a public key glc reads"),
+                "pass a PEM public key (`-----BEGIN PUBLIC KEY-----`), e.g. `openssl pkey -in KEY -pubout`",
+            )),
+        }
+    }
+
+    /// Whether `signature` is this key's signature of `payload`.
+    #[must_use]
+    pub fn verifies(&self, payload: &[u8], signature: &[u8]) -> bool {
+        use p256::ecdsa::signature::Verifier as _;
+        match self {
+            Self::Rsa(der) => ring::signature::UnparsedPublicKey::new(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                der,
+            )
+            .verify(payload, signature)
+            .is_ok(),
+            Self::P256(key) => p256::ecdsa::Signature::from_der(signature)
+                .is_ok_and(|s| key.verify(payload, &s).is_ok()),
+            Self::P384(key) => p384::ecdsa::Signature::from_der(signature)
+                .is_ok_and(|s| key.verify(payload, &s).is_ok()),
+        }
+    }
+}
+
+const SUPPORTED: &str = "glc signs with PEM keys: PKCS#8 (`BEGIN PRIVATE KEY`), PKCS#1 RSA (`BEGIN RSA PRIVATE KEY`), SEC1 EC (`BEGIN EC PRIVATE KEY`), or a cosign key (`cosign generate-key-pair`); RSA of 2048 to 8192 bits, ECDSA P-256 or P-384";
+
+/// A warning if a private key file is readable by others than its owner.
+#[must_use]
+pub fn exposure_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the private key {} is readable by group or others (mode {:o}); `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )
+    })
+}
+
+fn read_key_file(path: &Path) -> Result<String, KeyError> {
+    // A key is commonly a link (a mounted secret): follow it, but read only a regular file.
+    let resolved = std::fs::canonicalize(path).map_err(|e| {
+        KeyError::new(
+            path,
+            format!("cannot read the key: {e}"),
+            "pass the path of a PEM key file",
+        )
+    })?;
+    let bytes = files::read_regular(&resolved, MAX_KEY_FILE).map_err(|e| {
+        KeyError::new(
+            path,
+            format!("cannot read the key: {e}"),
+            "pass the path of a PEM key file",
+        )
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| KeyError::new(path, "is not a PEM file (not text)", SUPPORTED))
+}
+
+/// The first PEM block that is not EC parameters (`openssl ecparam -genkey` writes those first).
+fn pem_block(path: &Path, text: &str) -> Result<(String, Vec<u8>), KeyError> {
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let block = &rest[start..];
+        let label_end = block["-----BEGIN ".len()..]
+            .find("-----")
+            .map(|i| i + "-----BEGIN ".len());
+        let Some(label_end) = label_end else { break };
+        let label = &block["-----BEGIN ".len()..label_end];
+        let end_marker = format!("-----END {label}-----");
+        let Some(end) = block.find(&end_marker) else {
+            return Err(KeyError::new(
+                path,
+                format!("its PEM block `{label}` has no end line"),
+                SUPPORTED,
+            ));
+        };
+        let whole = &block[..end + end_marker.len()];
+        rest = &block[end + end_marker.len()..];
+        if label == "EC PARAMETERS" {
+            continue;
+        }
+        let (decoded_label, der) = pem::decode_vec(whole.as_bytes()).map_err(|e| {
+            KeyError::new(
+                path,
+                format!("its PEM block `{label}` is malformed: {e}"),
+                SUPPORTED,
+            )
+        })?;
+        return Ok((decoded_label.to_owned(), der));
+    }
+    Err(KeyError::new(path, "holds no PEM block", SUPPORTED))
+}
+
+fn bad_rsa(path: &Path, error: &ring::error::KeyRejected) -> KeyError {
+    KeyError::new(
+        path,
+        format!("is not an RSA key glc can sign with ({error})"),
+        "use an RSA key of 2048 to 8192 bits, e.g. `openssl genrsa -out key.pem 4096`",
+    )
+}
+
+fn from_pkcs8(path: &Path, der: &[u8]) -> Result<PrivateKey, KeyError> {
+    let info = pkcs8::PrivateKeyInfo::try_from(der)
+        .map_err(|e| KeyError::new(path, format!("is not a PKCS#8 private key: {e}"), SUPPORTED))?;
+    let oid = info.algorithm.oid.to_string();
+    match oid.as_str() {
+        RSA_ENCRYPTION => ring::signature::RsaKeyPair::from_pkcs8(der)
+            .map(PrivateKey::Rsa)
+            .map_err(|e| bad_rsa(path, &e)),
+        EC_PUBLIC_KEY => {
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            let invalid = |e: &dyn std::fmt::Display| {
+                KeyError::new(path, format!("is not a valid EC key: {e}"), SUPPORTED)
+            };
+            match curve.as_str() {
+                CURVE_P256 => {
+                    use p256::pkcs8::DecodePrivateKey as _;
+                    p256::ecdsa::SigningKey::from_pkcs8_der(der)
+                        .map(PrivateKey::P256)
+                        .map_err(|e| invalid(&e))
+                }
+                CURVE_P384 => {
+                    use p384::pkcs8::DecodePrivateKey as _;
+                    p384::ecdsa::SigningKey::from_pkcs8_der(der)
+                        .map(PrivateKey::P384)
+                        .map_err(|e| invalid(&e))
+                }
+                other => Err(unsupported_curve(path, other)),
+            }
+        }
+        ED25519 => Err(KeyError::new(
+            path,
+            "is an Ed25519 key, which glc does not sign with yet",
+            "use an ECDSA P-256 key (`cosign generate-key-pair`) or RSA (`openssl genrsa`)",
+        )),
+        other => Err(KeyError::new(
+            path,
+            format!("is a private key of algorithm {other}, which glc does not sign with"),
+            SUPPORTED,
+        )),
+    }
+}
+
+fn from_sec1(path: &Path, der: &[u8]) -> Result<PrivateKey, KeyError> {
+    let key = sec1::EcPrivateKey::try_from(der).map_err(|e| {
+        KeyError::new(
+            path,
+            format!("is not a SEC1 EC private key: {e}"),
+            SUPPORTED,
+        )
+    })?;
+    let curve = key
+        .parameters
+        .and_then(sec1::EcParameters::named_curve)
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    let invalid = |e: &dyn std::fmt::Display| {
+        KeyError::new(path, format!("is not a valid EC key: {e}"), SUPPORTED)
+    };
+    match curve.as_str() {
+        CURVE_P256 => p256::SecretKey::from_sec1_der(der)
+            .map(|k| PrivateKey::P256(k.into()))
+            .map_err(|e| invalid(&e)),
+        CURVE_P384 => p384::SecretKey::from_sec1_der(der)
+            .map(|k| PrivateKey::P384(k.into()))
+            .map_err(|e| invalid(&e)),
+        other => Err(unsupported_curve(path, other)),
+    }
+}
+
+fn unsupported_curve(path: &Path, curve: &str) -> KeyError {
+    let curve = if curve.is_empty() {
+        "an unnamed curve"
+    } else {
+        curve
+    };
+    KeyError::new(
+        path,
+        format!("is an EC key on {curve}, and glc signs with P-256 or P-384"),
+        "make a key with `openssl ecparam -genkey -name prime256v1` or `-name secp384r1`",
+    )
+}
+
+fn from_spki(path: &Path, der: &[u8]) -> Result<PublicKey, KeyError> {
+    let info = spki::SubjectPublicKeyInfoRef::try_from(der)
+        .map_err(|e| KeyError::new(path, format!("is not a valid public key: {e}"), SUPPORTED))?;
+    let oid = info.algorithm.oid.to_string();
+    let invalid = |e: &dyn std::fmt::Display| {
+        KeyError::new(path, format!("is not a valid public key: {e}"), SUPPORTED)
+    };
+    match oid.as_str() {
+        RSA_ENCRYPTION => info
+            .subject_public_key
+            .as_bytes()
+            .map(|bits| PublicKey::Rsa(bits.to_vec()))
+            .ok_or_else(|| invalid(&"its key bits are not whole bytes")),
+        EC_PUBLIC_KEY => {
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            match curve.as_str() {
+                CURVE_P256 => {
+                    use p256::pkcs8::DecodePublicKey as _;
+                    p256::ecdsa::VerifyingKey::from_public_key_der(der)
+                        .map(PublicKey::P256)
+                        .map_err(|e| invalid(&e))
+                }
+                CURVE_P384 => {
+                    use p384::pkcs8::DecodePublicKey as _;
+                    p384::ecdsa::VerifyingKey::from_public_key_der(der)
+                        .map(PublicKey::P384)
+                        .map_err(|e| invalid(&e))
+                }
+                other => Err(unsupported_curve(path, other)),
+            }
+        }
+        other => Err(KeyError::new(
+            path,
+            format!("is a public key of algorithm {other}, which glc does not verify with"),
+            SUPPORTED,
+        )),
+    }
+}
+
+/// cosign's encrypted key: JSON with scrypt parameters and a `NaCl` secretbox of PKCS#8 DER.
+#[derive(Deserialize)]
+struct Encrypted {
+    kdf: Kdf,
+    cipher: Cipher,
+    ciphertext: String,
+}
+
+#[derive(Deserialize)]
+struct Kdf {
+    name: String,
+    params: ScryptParams,
+    salt: String,
+}
+
+#[derive(Deserialize)]
+#[allow(non_snake_case)] // the JSON field is `N`
+struct ScryptParams {
+    N: u64,
+    r: u32,
+    p: u32,
+}
+
+#[derive(Deserialize)]
+struct Cipher {
+    name: String,
+    nonce: String,
+}
+
+/// The only scrypt cost cosign writes and accepts; any other is refused, as cosign does, so
+/// that an altered file cannot make glc spend unbounded time or memory.
+const SCRYPT_LOG_N: u8 = 15;
+const SCRYPT_R: u32 = 8;
+const SCRYPT_P: u32 = 1;
+
+fn decrypt_cosign(path: &Path, json: &[u8], password: &[u8]) -> Result<Vec<u8>, KeyError> {
+    use crypto_secretbox::aead::{Aead as _, KeyInit as _};
+    let malformed = |what: &str| {
+        KeyError::new(
+            path,
+            format!("is not a valid cosign key file: {what}"),
+            "make the key again with `cosign generate-key-pair` or `cosign import-key-pair`",
+        )
+    };
+    let encrypted: Encrypted =
+        serde_json::from_slice(json).map_err(|_| malformed("its content is not cosign's JSON"))?;
+    if encrypted.kdf.name != "scrypt" || encrypted.cipher.name != "nacl/secretbox" {
+        return Err(malformed(
+            "it names a key derivation or cipher other than scrypt and nacl/secretbox",
+        ));
+    }
+    let p = &encrypted.kdf.params;
+    if p.N != 1 << SCRYPT_LOG_N || p.r != SCRYPT_R || p.p != SCRYPT_P {
+        return Err(malformed(
+            "its scrypt parameters are not cosign's (N=32768, r=8, p=1)",
+        ));
+    }
+    let decode = |field: &str, value: &str| {
+        STANDARD
+            .decode(value)
+            .map_err(|_| malformed(&format!("its {field} is not base64")))
+    };
+    let salt = decode("salt", &encrypted.kdf.salt)?;
+    let nonce = decode("nonce", &encrypted.cipher.nonce)?;
+    let ciphertext = decode("ciphertext", &encrypted.ciphertext)?;
+    if nonce.len() != 24 {
+        return Err(malformed("its nonce is not 24 bytes"));
+    }
+    let params = scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, 32)
+        .map_err(|_| malformed("its scrypt parameters are invalid"))?;
+    let mut box_key = zeroize::Zeroizing::new([0u8; 32]);
+    scrypt::scrypt(password, &salt, &params, box_key.as_mut())
+        .map_err(|_| malformed("its scrypt parameters are invalid"))?;
+    let cipher = crypto_secretbox::XSalsa20Poly1305::new(crypto_secretbox::Key::from_slice(
+        box_key.as_ref(),
+    ));
+    cipher
+        .decrypt(crypto_secretbox::Nonce::from_slice(&nonce), ciphertext.as_slice())
+        .map_err(|_| {
+            KeyError::new(
+                path,
+                "cannot be decrypted with COSIGN_PASSWORD: the password is wrong or the file is altered",
+                "set COSIGN_PASSWORD to the password the key was made with",
+            )
+        })
+}
+
+/// The base64 of a signature, as cosign's annotation holds it.
+#[must_use]
+pub fn to_base64(signature: &[u8]) -> String {
+    STANDARD.encode(signature)
+}
+
+/// A signature from cosign's annotation.
+#[must_use]
+pub fn from_base64(text: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(text).ok()
+}

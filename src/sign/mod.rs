@@ -1,0 +1,493 @@
+//! Signatures in cosign's tag scheme: `glc sign`, `--sign-key`, and `glc verify --key`.
+//!
+//! Every manifest and index reachable from a layout's tags through glc's own indexes is
+//! signed (Release, `MetaData`, `CloudImages`, each cloud image, `ContainerImages`, each group,
+//! each imported container), each by a manifest tagged `sha256-<hex>.sig` that holds one
+//! layer a signature, as cosign writes it. Signing is computed in memory first and written
+//! whole or not at all: new blobs first, `index.json` last.
+
+pub mod cosign;
+pub mod keys;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::assemble;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::files;
+use crate::oci::media;
+use crate::verify::{Finding, Severity};
+use cosign::Blob;
+use keys::{PrivateKey, PublicKey};
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Largest `index.json`, manifest or signature payload glc reads here.
+const MAX_DOCUMENT: u64 = 4 << 20;
+/// Largest release manifest (about 3 KiB a cloud image).
+const MAX_RELEASE_MANIFEST: u64 = 256 << 20;
+/// How deep glc follows its own indexes; the graph it writes is three levels deep.
+const MAX_DEPTH: usize = 16;
+/// The artifact types of glc's own indexes, whose entries are signed too.
+const GLC_TYPES: &str = "application/io.gardenlinux.";
+
+/// A manifest or index to sign: its digest, and how a person finds it.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub digest: String,
+    pub name: String,
+}
+
+/// What signing adds to a layout, computed before anything is written.
+#[derive(Debug, Default)]
+pub struct Signing {
+    /// New blobs: payloads, configs and signature manifests.
+    pub blobs: Vec<Blob>,
+    /// The new `index.json`; `None` if the layout already holds every signature.
+    pub index: Option<Vec<u8>>,
+    pub subjects: usize,
+    /// Signature manifests written or extended.
+    pub added: usize,
+}
+
+fn error(message: impl Into<String>, help: &str) -> Diagnostics {
+    vec![Diagnostic::error("glc::sign", message).help(help)]
+}
+
+fn read_index(root: &Path) -> Result<Value, String> {
+    let bytes = files::read_regular(&root.join("index.json"), MAX_DOCUMENT)
+        .map_err(|e| format!("cannot read {}/index.json: {e}", root.display()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{}/index.json is not JSON: {e}", root.display()))
+}
+
+/// A blob of the layout, checked against its digest.
+fn read_blob(root: &Path, digest: &str, cap: u64) -> Result<Vec<u8>, String> {
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|hex| crate::oci::layout::is_sha256_hex(hex))
+        .ok_or_else(|| format!("`{digest}` is not a sha256 digest"))?;
+    let bytes = files::read_regular(&root.join("blobs/sha256").join(hex), cap)
+        .map_err(|e| format!("blob {digest}: {e}"))?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != hex {
+        return Err(format!(
+            "blob {digest} does not match its digest (it hashes to sha256:{actual})"
+        ));
+    }
+    Ok(bytes)
+}
+
+fn entries(index: &Value) -> &[Value] {
+    index["manifests"].as_array().map_or(&[], Vec::as_slice)
+}
+
+fn tag_of(entry: &Value) -> Option<&str> {
+    entry["annotations"][REF_NAME].as_str()
+}
+
+/// How an entry of one of glc's indexes is named: its cloud image, container or group, or
+/// the kind of index it is.
+fn child_name(entry: &Value) -> String {
+    let annotations = &entry["annotations"];
+    [
+        "cname",
+        "io.gardenlinux.container.name",
+        "io.gardenlinux.container.group",
+    ]
+    .iter()
+    .find_map(|key| annotations[key].as_str())
+    .or_else(|| {
+        entry["artifactType"]
+            .as_str()
+            .map(|t| t.trim_start_matches(GLC_TYPES))
+    })
+    .unwrap_or("?")
+    .to_owned()
+}
+
+/// Every manifest and index to sign: the layout's tagged entries (but signatures) and,
+/// through glc's own indexes, their entries. Each digest once, by digest.
+pub fn subjects(root: &Path, index: &Value) -> Result<BTreeMap<String, Subject>, String> {
+    let mut found: BTreeMap<String, Subject> = BTreeMap::new();
+    // Breadth first: a manifest is named by its tag where it has one.
+    let mut queue: std::collections::VecDeque<(Value, String, usize)> =
+        std::collections::VecDeque::new();
+    for entry in entries(index) {
+        let Some(tag) = tag_of(entry) else { continue };
+        if cosign::is_signature_tag(tag) {
+            continue;
+        }
+        queue.push_back((entry.clone(), tag.to_owned(), 0));
+    }
+    while let Some((entry, name, depth)) = queue.pop_front() {
+        let digest = entry["digest"]
+            .as_str()
+            .ok_or_else(|| format!("{name} has no digest"))?
+            .to_owned();
+        if found.contains_key(&digest) {
+            continue;
+        }
+        let media_type = entry["mediaType"].as_str().unwrap_or_default();
+        if !media::is_graph(media_type) {
+            continue;
+        }
+        found.insert(
+            digest.clone(),
+            Subject {
+                digest: digest.clone(),
+                name: name.clone(),
+            },
+        );
+        if media_type != media::INDEX {
+            continue;
+        }
+        let document =
+            read_blob(root, &digest, MAX_DOCUMENT).map_err(|e| format!("{name}: {e}"))?;
+        let document: Value =
+            serde_json::from_slice(&document).map_err(|e| format!("{name}: not JSON: {e}"))?;
+        let ours = document["artifactType"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(GLC_TYPES));
+        if !ours {
+            continue;
+        }
+        if depth >= MAX_DEPTH {
+            return Err(format!("{name}: indexes nest deeper than {MAX_DEPTH}"));
+        }
+        for child in entries(&document) {
+            queue.push_back((
+                child.clone(),
+                format!("{name} → {}", child_name(child)),
+                depth + 1,
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// The release's `repository`, from the release manifest in `MetaData`, if the layout has one.
+fn layout_repository(root: &Path, subjects: &BTreeMap<String, Subject>) -> Option<String> {
+    for digest in subjects.keys() {
+        let Ok(bytes) = read_blob(root, digest, MAX_DOCUMENT) else {
+            continue;
+        };
+        let Ok(document) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        if document["artifactType"].as_str() != Some(assemble::METADATA) {
+            continue;
+        }
+        let layers = document["layers"].as_array()?;
+        let layer = layers
+            .iter()
+            .find(|l| l["mediaType"].as_str() == Some(assemble::RELEASE_MANIFEST))?;
+        let bytes = read_blob(root, layer["digest"].as_str()?, MAX_RELEASE_MANIFEST).ok()?;
+        let manifest: Value = serde_json::from_slice(&bytes).ok()?;
+        return manifest["repository"].as_str().map(str::to_owned);
+    }
+    None
+}
+
+/// Computes the signatures `key` adds to the layout at `root`, the payloads naming
+/// `repository` (else the release's own).
+pub fn plan(
+    root: &Path,
+    key: &PrivateKey,
+    repository: Option<&str>,
+) -> Result<Signing, Diagnostics> {
+    let unreadable = "pass a layout glc wrote, e.g. the output of `glc build`; `glc verify` says what is wrong with it";
+    let mut index = read_index(root).map_err(|e| error(e, unreadable))?;
+    let subjects = subjects(root, &index).map_err(|e| error(e, unreadable))?;
+    let repository = match repository {
+        Some(repository) => repository.to_owned(),
+        None => layout_repository(root, &subjects).ok_or_else(|| {
+            error(
+                format!("{} names no repository for the signatures' docker-reference", root.display()),
+                "set `repository` in the release file, or pass --repository REGISTRY/REPO (where the layout will be pushed)",
+            )
+        })?,
+    };
+    let mut signing = Signing {
+        subjects: subjects.len(),
+        ..Signing::default()
+    };
+    let mut list: Vec<Value> = entries(&index).to_vec();
+    for subject in subjects.values() {
+        let Some(tag) = cosign::signature_tag(&subject.digest) else {
+            continue;
+        };
+        let payload = Blob::new(
+            cosign::payload(&repository, &subject.digest).map_err(|e| assemble::internal(&e))?,
+        );
+        let signature = key.sign(&payload.bytes).map_err(|e| {
+            error(
+                e,
+                "use another key; `openssl pkey -in KEY -check` checks it",
+            )
+        })?;
+        let layer = cosign::Descriptor {
+            media_type: cosign::SIMPLE_SIGNING.to_owned(),
+            size: payload.bytes.len() as u64,
+            digest: payload.digest.clone(),
+            annotations: [(
+                cosign::SIGNATURE_ANNOTATION.to_owned(),
+                keys::to_base64(&signature),
+            )]
+            .into(),
+        };
+        let existing = list.iter().position(|e| tag_of(e) == Some(tag.as_str()));
+        let mut layers = match existing {
+            None => Vec::new(),
+            Some(at) => {
+                let digest = list[at]["digest"].as_str().unwrap_or_default().to_owned();
+                let bytes = read_blob(root, &digest, MAX_DOCUMENT).map_err(|e| {
+                    error(
+                        format!("the signatures of {} ({tag}): {e}", subject.name),
+                        unreadable,
+                    )
+                })?;
+                let manifest: cosign::Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+                    error(
+                        format!(
+                            "the signatures of {} ({tag}) are not a manifest cosign writes: {e}",
+                            subject.name
+                        ),
+                        "remove that tag from index.json, or sign with cosign",
+                    )
+                })?;
+                manifest.layers
+            }
+        };
+        if layers.contains(&layer) {
+            continue;
+        }
+        layers.push(layer);
+        let (manifest, config) =
+            cosign::signature_manifest(layers).map_err(|e| assemble::internal(&e))?;
+        let entry = serde_json::json!({
+            "mediaType": cosign::MANIFEST,
+            "digest": manifest.digest,
+            "size": manifest.bytes.len(),
+            "annotations": { REF_NAME: tag },
+        });
+        match existing {
+            Some(at) => list[at] = entry,
+            None => list.push(entry),
+        }
+        signing.blobs.extend([payload, config, manifest]);
+        signing.added += 1;
+    }
+    if signing.added > 0 {
+        assemble::sort_index_entries(&mut list);
+        index["manifests"] = Value::Array(list);
+        signing.index =
+            Some(crate::oci::json::canonical(&index).map_err(|e| assemble::internal(&e))?);
+    }
+    Ok(signing)
+}
+
+/// Writes `signing` into the layout at `root`: each new blob through a file in `scratch`
+/// (a directory beside the layout, created and removed here) renamed into place, then
+/// `index.json` the same way, last.
+pub fn write(root: &Path, signing: &Signing, scratch: &Path) -> Result<(), Diagnostics> {
+    let Some(index) = &signing.index else {
+        return Ok(());
+    };
+    let io = |what: String| {
+        move |e: std::io::Error| {
+            error(
+                format!("{what}: {e}"),
+                "check free space and permissions of the layout's directory",
+            )
+        }
+    };
+    std::fs::create_dir_all(scratch).map_err(io(format!("cannot create {}", scratch.display())))?;
+    let result = (|| {
+        let blobs = root.join("blobs/sha256");
+        for blob in &signing.blobs {
+            let path = blobs.join(blob.hex());
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            let temp = scratch.join(blob.hex());
+            std::fs::write(&temp, &blob.bytes)
+                .map_err(io(format!("cannot write {}", temp.display())))?;
+            std::fs::File::open(&temp)
+                .and_then(|f| f.sync_all())
+                .map_err(io(format!("cannot flush {}", temp.display())))?;
+            std::fs::rename(&temp, &path)
+                .map_err(io(format!("cannot move a blob into {}", blobs.display())))?;
+        }
+        sync(&blobs).map_err(io(format!("cannot flush {}", blobs.display())))?;
+        let temp = scratch.join("index.json");
+        std::fs::write(&temp, index).map_err(io(format!("cannot write {}", temp.display())))?;
+        std::fs::File::open(&temp)
+            .and_then(|f| f.sync_all())
+            .map_err(io(format!("cannot flush {}", temp.display())))?;
+        std::fs::rename(&temp, root.join("index.json"))
+            .map_err(io(format!("cannot replace {}/index.json", root.display())))?;
+        sync(root).map_err(io(format!("cannot flush {}", root.display())))
+    })();
+    let _ = std::fs::remove_dir_all(scratch);
+    result
+}
+
+fn sync(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all())
+}
+
+/// `glc sign`: adds `key`'s signatures to the glc layout at `layout`, under its lock.
+pub fn sign_layout(
+    layout: &Path,
+    key: &PrivateKey,
+    repository: Option<&str>,
+    waiting: impl FnOnce(&str),
+) -> Result<Signing, Diagnostics> {
+    let output_error = |e: crate::output::OutputError| {
+        error(e.to_string(), "pass the directory of a layout glc wrote")
+    };
+    let target = crate::output::Target::new(layout).map_err(output_error)?;
+    let _lock = target.lock(waiting).map_err(output_error)?;
+    target.clean_stale().map_err(output_error)?;
+    if target.previous_layout().is_none() {
+        return Err(error(
+            format!("{} is not a layout glc wrote", layout.display()),
+            "glc signs the layouts it writes; build one with `glc build`, or sign this one with cosign",
+        ));
+    }
+    let signing = plan(layout, key, repository)?;
+    write(layout, &signing, &target.staging())?;
+    Ok(signing)
+}
+
+/// `glc verify --key`: checks every signature as the update tool does, and reports each
+/// subject unsigned (an error with `require`), signed by another key, or altered.
+#[must_use]
+pub fn verify(root: &Path, key: &PublicKey, require: bool) -> Vec<Finding> {
+    let finding = |severity, digest: Option<&str>, path: &str, message: String| Finding {
+        severity,
+        digest: digest.map(str::to_owned),
+        path: path.to_owned(),
+        message,
+    };
+    let index = match read_index(root) {
+        Ok(index) => index,
+        Err(e) => return vec![finding(Severity::Error, None, "index.json", e)],
+    };
+    let subjects = match subjects(root, &index) {
+        Ok(subjects) => subjects,
+        Err(e) => return vec![finding(Severity::Error, None, "index.json", e)],
+    };
+    let tags: BTreeMap<&str, &Value> = entries(&index)
+        .iter()
+        .filter_map(|e| Some((tag_of(e)?, e)))
+        .collect();
+    let mut findings = Vec::new();
+    for subject in subjects.values() {
+        let digest = Some(subject.digest.as_str());
+        let name = &subject.name;
+        if let Err(e) = read_blob(root, &subject.digest, MAX_DOCUMENT) {
+            findings.push(finding(
+                Severity::Error,
+                digest,
+                name,
+                format!("{name}: {e}; no signature can vouch for it"),
+            ));
+            continue;
+        }
+        let tag = cosign::signature_tag(&subject.digest).unwrap_or_default();
+        let Some(entry) = tags.get(tag.as_str()) else {
+            let severity = if require {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            findings.push(finding(
+                severity,
+                digest,
+                name,
+                format!("{name} ({}) is not signed: no tag {tag}", subject.digest),
+            ));
+            continue;
+        };
+        match check_signatures(root, entry, &subject.digest, key) {
+            Ok(()) => {}
+            Err(problem) => findings.push(finding(
+                Severity::Error,
+                digest,
+                name,
+                format!("{name} ({}): {problem}", subject.digest),
+            )),
+        }
+    }
+    findings
+}
+
+/// Whether one layer of the signature manifest `entry` is `key`'s valid signature of a payload
+/// naming `digest`; else what is wrong.
+fn check_signatures(
+    root: &Path,
+    entry: &Value,
+    digest: &str,
+    key: &PublicKey,
+) -> Result<(), String> {
+    let manifest_digest = entry["digest"].as_str().unwrap_or_default();
+    let bytes = read_blob(root, manifest_digest, MAX_DOCUMENT)
+        .map_err(|e| format!("its signature manifest: {e}"))?;
+    let manifest: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("its signature manifest is not JSON: {e}"))?;
+    let layers = manifest["layers"].as_array().map_or(&[][..], Vec::as_slice);
+    if layers.is_empty() {
+        return Err("its signature manifest holds no signature".to_owned());
+    }
+    let mut problems = Vec::new();
+    let mut other_key = 0;
+    for (n, layer) in layers.iter().enumerate() {
+        match check_layer(root, layer, digest, key) {
+            Ok(true) => return Ok(()),
+            Ok(false) => other_key += 1,
+            Err(problem) => problems.push(format!("signature {n}: {problem}")),
+        }
+    }
+    if problems.is_empty() {
+        Err(format!(
+            "signed, but by another key: none of its {other_key} signature(s) verifies with the given key"
+        ))
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// `Ok(true)`: a valid signature by `key`; `Ok(false)`: well-formed, not by `key` (or the
+/// signature altered); `Err`: the payload is altered or names another manifest.
+fn check_layer(root: &Path, layer: &Value, digest: &str, key: &PublicKey) -> Result<bool, String> {
+    if layer["mediaType"].as_str() != Some(cosign::SIMPLE_SIGNING) {
+        return Err(format!("its media type is not {}", cosign::SIMPLE_SIGNING));
+    }
+    let signature = layer["annotations"][cosign::SIGNATURE_ANNOTATION]
+        .as_str()
+        .ok_or_else(|| format!("it has no annotation {}", cosign::SIGNATURE_ANNOTATION))?;
+    let signature =
+        keys::from_base64(signature).ok_or_else(|| "its signature is not base64".to_owned())?;
+    let payload_digest = layer["digest"].as_str().unwrap_or_default();
+    let payload =
+        read_blob(root, payload_digest, MAX_DOCUMENT).map_err(|e| format!("its payload: {e}"))?;
+    let parsed: cosign::Payload = serde_json::from_slice(&payload)
+        .map_err(|e| format!("its payload is not cosign's simple signing: {e}"))?;
+    if parsed.critical.image.docker_manifest_digest != digest {
+        return Err(format!(
+            "its payload names another manifest, {}",
+            parsed.critical.image.docker_manifest_digest
+        ));
+    }
+    if parsed.critical.kind != cosign::PAYLOAD_TYPE {
+        return Err(format!(
+            "its payload's type is not `{}`",
+            cosign::PAYLOAD_TYPE
+        ));
+    }
+    Ok(key.verifies(&payload, &signature))
+}

@@ -535,14 +535,13 @@ fn summarize(
 /// A private key, with a warning on stderr if others may read it.
 fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnostics> {
     use std::os::unix::ffi::OsStringExt;
+    let password = std::env::var_os("COSIGN_PASSWORD").map(OsStringExt::into_vec);
+    let password = password.map(zeroize::Zeroizing::new);
+    let key = PrivateKey::load(path, password.as_deref().map(Vec::as_slice)).map_err(key_error)?;
     if let Some(warning) = glc::sign::keys::exposure_warning(path) {
         eprintln!("glc: warning: {warning}");
     }
-    let password = std::env::var_os("COSIGN_PASSWORD").map(OsStringExt::into_vec);
-    let password = password.map(zeroize::Zeroizing::new);
-    PrivateKey::load(path, password.as_deref().map(Vec::as_slice))
-        .map(Arc::new)
-        .map_err(key_error)
+    Ok(Arc::new(key))
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(key_error)`

@@ -198,9 +198,9 @@ mod tests {
     fn payload_is_sigstores_serialization() {
         // sigstore/sigstore pkg/signature/payload's test vector.
         let digest = "sha256:d34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33f";
-        let bytes = payload("example.com/test/image", digest).unwrap();
+        let bytes = payload("example.com/test/image", digest).expect("as set up");
         assert_eq!(
-            String::from_utf8(bytes).unwrap(),
+            String::from_utf8(bytes).expect("as set up"),
             r#"{"critical":{"identity":{"docker-reference":"example.com/test/image"},"image":{"docker-manifest-digest":"sha256:d34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33f"},"type":"cosign container image signature"},"optional":null}"#
         );
     }
@@ -213,13 +213,13 @@ mod tests {
             digest: "sha256:aa".to_owned(),
             annotations: [(SIGNATURE_ANNOTATION.to_owned(), "c2ln".to_owned())].into(),
         };
-        let (manifest, config) = signature_manifest(vec![layer]).unwrap();
+        let (manifest, config) = signature_manifest(vec![layer]).expect("as set up");
         assert_eq!(
-            String::from_utf8(config.bytes.clone()).unwrap(),
+            String::from_utf8(config.bytes.clone()).expect("as set up"),
             r#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["sha256:aa"]},"config":{}}"#
         );
         assert_eq!(
-            String::from_utf8(manifest.bytes).unwrap(),
+            String::from_utf8(manifest.bytes).expect("as set up"),
             format!(
                 r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","size":{},"digest":"{}"}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","size":3,"digest":"sha256:aa","annotations":{{"dev.cosignproject.cosign/signature":"c2ln"}}}}]}}"#,
                 config.bytes.len(),
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn signature_tags_are_recognized_only_with_a_whole_digest() {
         let digest = format!("sha256:{}", "ab".repeat(32));
-        let tag = signature_tag(&digest).unwrap();
+        let tag = signature_tag(&digest).expect("as set up");
         assert_eq!(tag, format!("sha256-{}.sig", "ab".repeat(32)));
         assert!(is_signature_tag(&tag));
         assert!(!is_signature_tag("sha256-abc.sig"));

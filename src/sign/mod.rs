@@ -99,10 +99,11 @@ fn child_name(entry: &Value) -> String {
     ]
     .iter()
     .find_map(|key| annotations[key].as_str())
-    .or_else(|| {
-        entry["artifactType"]
-            .as_str()
-            .map(|t| t.trim_start_matches(GLC_TYPES))
+    .or_else(|| match entry["artifactType"].as_str()? {
+        assemble::METADATA => Some("MetaData"),
+        assemble::CLOUD_IMAGES => Some("CloudImages"),
+        assemble::CONTAINER_IMAGES => Some("ContainerImages"),
+        other => Some(other),
     })
     .unwrap_or("?")
     .to_owned()

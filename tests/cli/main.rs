@@ -11,6 +11,7 @@ mod output_safety;
 mod provenance;
 mod reliability;
 mod robustness;
+mod signing;
 mod verify;
 
 use std::path::{Path, PathBuf};

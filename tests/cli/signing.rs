@@ -1,0 +1,841 @@
+//! Signatures: `glc sign`, `--sign-key` and `glc verify --key`. Every signature is checked
+//! the way the update tool on a running Garden Linux checks it, step by step, and the
+//! signature itself by `openssl dgst -verify`, an implementation glc does not share.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::build::{copy_release, snapshot};
+use crate::commands::copy_dir;
+use crate::{Exits, glc, repo, stderr};
+
+fn is_signature_tag(tag: &str) -> bool {
+    tag.starts_with("sha256-") && tag.len() == "sha256-".len() + 64 + ".sig".len()
+}
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const COSIGN_PASSWORD: &str = "glc-test-password";
+const REPOSITORY: &str = "ghcr.io/gardenlinux/gardenlinux";
+
+fn openssl(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A key made by openssl, in one of the PEM forms glc reads.
+struct Key {
+    /// The private key file.
+    private: PathBuf,
+    /// Its public key, as `-----BEGIN PUBLIC KEY-----`.
+    public: PathBuf,
+    /// The digest the signature is made over, for `openssl dgst`.
+    digest: &'static str,
+}
+
+/// Makes a key in `dir` named `name`: `kind` is one of the forms below.
+fn make_key(dir: &Path, name: &str, kind: &str) -> Key {
+    let private = format!("{name}.pem");
+    let public = format!("{name}.pub");
+    let digest = match kind {
+        // openssl 3 writes PKCS#8 by default, PKCS#1 with -traditional.
+        "rsa-pkcs8" => {
+            openssl(dir, &["genrsa", "-out", &private, "2048"]);
+            "-sha256"
+        }
+        "rsa-pkcs1" => {
+            openssl(dir, &["genrsa", "-traditional", "-out", &private, "3072"]);
+            "-sha256"
+        }
+        // `ecparam -genkey` writes SEC1 after an EC PARAMETERS block.
+        "p256-sec1" => {
+            openssl(
+                dir,
+                &[
+                    "ecparam",
+                    "-genkey",
+                    "-name",
+                    "prime256v1",
+                    "-out",
+                    &private,
+                ],
+            );
+            "-sha256"
+        }
+        "p384-sec1" => {
+            openssl(
+                dir,
+                &["ecparam", "-genkey", "-name", "secp384r1", "-out", &private],
+            );
+            "-sha384"
+        }
+        "p256-pkcs8" | "p384-pkcs8" => {
+            let curve = if kind == "p256-pkcs8" {
+                "prime256v1"
+            } else {
+                "secp384r1"
+            };
+            let sec1 = format!("{name}.sec1");
+            openssl(dir, &["ecparam", "-genkey", "-name", curve, "-out", &sec1]);
+            openssl(
+                dir,
+                &[
+                    "pkcs8", "-topk8", "-nocrypt", "-in", &sec1, "-out", &private,
+                ],
+            );
+            if kind == "p256-pkcs8" {
+                "-sha256"
+            } else {
+                "-sha384"
+            }
+        }
+        other => panic!("no key kind {other}"),
+    };
+    openssl(dir, &["pkey", "-in", &private, "-pubout", "-out", &public]);
+    set_mode(&dir.join(&private), 0o600);
+    Key {
+        private: dir.join(private),
+        public: dir.join(public),
+        digest,
+    }
+}
+
+/// The committed cosign-format key (see tests/fixtures/signing/README.md).
+fn cosign_key(dir: &Path) -> Key {
+    let fixtures = repo().join("tests/fixtures/signing");
+    // Copied, so that its mode is this test's (git does not keep 0600).
+    let private = dir.join("cosign.key");
+    std::fs::copy(fixtures.join("test-only-cosign.key"), &private).expect("copy key");
+    set_mode(&private, 0o600);
+    Key {
+        private,
+        public: fixtures.join("test-only-cosign.pub"),
+        digest: "-sha256",
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+/// The top-level release, built unsigned into `dir/out`.
+fn built(dir: &Path) -> PathBuf {
+    let release = copy_release(&dir.join("release"));
+    let out = dir.join("out");
+    glc()
+        .args(["build", path_str(&release), "-q", "-o", path_str(&out)])
+        .exits(0);
+    out
+}
+
+fn sign(layout: &Path, key: &Key) -> Output {
+    glc()
+        .env("COSIGN_PASSWORD", COSIGN_PASSWORD)
+        .args(["sign", path_str(layout), "--key", path_str(&key.private)])
+        .exits(0)
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON")
+}
+
+fn blob(layout: &Path, digest: &str) -> Vec<u8> {
+    let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+    std::fs::read(layout.join("blobs/sha256").join(hex)).expect("blob")
+}
+
+/// `index.json`'s tags: tag → digest.
+fn tags(layout: &Path) -> BTreeMap<String, String> {
+    read_json(&layout.join("index.json"))["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .filter_map(|m| {
+            Some((
+                m["annotations"][REF_NAME].as_str()?.to_owned(),
+                m["digest"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// The manifest digests of the top-level release's cloud images, found from its release tag
+/// through the Release index and `CloudImages`.
+fn cloud_images(layout: &Path) -> Vec<(String, String)> {
+    let release = read_json(&layout.join("index.json"))["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|m| m["annotations"][REF_NAME] == "1877.3")
+        .expect("the release tag")
+        .clone();
+    let release: Value = serde_json::from_slice(&blob(
+        layout,
+        release["digest"].as_str().expect("as set up"),
+    ))
+    .expect("as set up");
+    let cloud_images = release["manifests"]
+        .as_array()
+        .expect("as set up")
+        .iter()
+        .find(|m| m["artifactType"] == "application/io.gardenlinux.cloud-images")
+        .expect("CloudImages");
+    let cloud_images: Value = serde_json::from_slice(&blob(
+        layout,
+        cloud_images["digest"].as_str().expect("as set up"),
+    ))
+    .expect("as set up");
+    let images: Vec<(String, String)> = cloud_images["manifests"]
+        .as_array()
+        .expect("as set up")
+        .iter()
+        .map(|m| {
+            (
+                m["annotations"]["cname"]
+                    .as_str()
+                    .expect("as set up")
+                    .to_owned(),
+                m["digest"].as_str().expect("as set up").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(images.len(), 8, "the top-level release has 8 cloud images");
+    images
+}
+
+/// What the update tool does for one manifest, byte for byte: fetch the tag
+/// `sha256-<hex>.sig`, read `layers[0].digest` and the signature annotation, fetch that
+/// payload, check it names the manifest, hash it itself, and verify the signature with the
+/// public key (here by openssl). Returns the payload.
+fn update_tool_accepts(layout: &Path, digest: &str, key: &Key, scratch: &Path) -> Value {
+    let hex = digest.strip_prefix("sha256:").expect("as set up");
+    let tags = tags(layout);
+    let signature_manifest = &tags[&format!("sha256-{hex}.sig")];
+    let manifest: Value =
+        serde_json::from_slice(&blob(layout, signature_manifest)).expect("as set up");
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let layer = &manifest["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
+    let payload_digest = layer["digest"].as_str().expect("as set up");
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(
+            layer["annotations"]["dev.cosignproject.cosign/signature"]
+                .as_str()
+                .expect("the signature annotation"),
+        )
+        .expect("base64");
+    let payload = blob(layout, payload_digest);
+    assert_eq!(
+        format!("sha256:{}", hex::encode(Sha256::digest(&payload))),
+        payload_digest,
+        "the payload hashes to its digest"
+    );
+    let parsed: Value = serde_json::from_slice(&payload).expect("as set up");
+    assert_eq!(
+        parsed["critical"]["image"]["docker-manifest-digest"],
+        digest
+    );
+    assert_eq!(
+        parsed["critical"]["type"],
+        "cosign container image signature"
+    );
+    let (payload_file, signature_file) = (scratch.join("payload"), scratch.join("signature"));
+    std::fs::write(&payload_file, &payload).expect("as set up");
+    std::fs::write(&signature_file, &signature).expect("as set up");
+    let verified = openssl(
+        scratch,
+        &[
+            "dgst",
+            key.digest,
+            "-verify",
+            path_str(&key.public),
+            "-signature",
+            path_str(&signature_file),
+            path_str(&payload_file),
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&verified.stdout).trim(),
+        "Verified OK"
+    );
+    parsed
+}
+
+#[test]
+fn every_cloud_image_passes_the_update_tools_checks_with_every_kind_of_key() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let unsigned = built(dir.path());
+    for kind in [
+        "rsa-pkcs8",
+        "rsa-pkcs1",
+        "p256-sec1",
+        "p256-pkcs8",
+        "p384-sec1",
+        "p384-pkcs8",
+        "cosign",
+    ] {
+        let key = if kind == "cosign" {
+            cosign_key(dir.path())
+        } else {
+            make_key(dir.path(), kind, kind)
+        };
+        let layout = dir.path().join(format!("signed-{kind}"));
+        copy_dir(&unsigned, &layout);
+        sign(&layout, &key);
+        for (cname, digest) in cloud_images(&layout) {
+            let payload = update_tool_accepts(&layout, &digest, &key, dir.path());
+            assert_eq!(
+                payload["critical"]["identity"]["docker-reference"], REPOSITORY,
+                "{kind}: {cname}"
+            );
+        }
+        glc()
+            .args([
+                "verify",
+                path_str(&layout),
+                "--require-signatures",
+                "--key",
+                path_str(&key.public),
+            ])
+            .exits(0);
+    }
+}
+
+#[test]
+fn the_payload_and_signature_manifest_are_cosigns_bytes() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let layout = built(dir.path());
+    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
+    sign(&layout, &key);
+    let (_, digest) = cloud_images(&layout).remove(0);
+    let hex = digest.strip_prefix("sha256:").expect("as set up");
+    let manifest = blob(&layout, &tags(&layout)[&format!("sha256-{hex}.sig")]);
+    let parsed: Value = serde_json::from_slice(&manifest).expect("as set up");
+    let layer = &parsed["layers"][0];
+    let payload = blob(&layout, layer["digest"].as_str().expect("as set up"));
+    assert_eq!(
+        String::from_utf8(payload).expect("as set up"),
+        format!(
+            r#"{{"critical":{{"identity":{{"docker-reference":"{REPOSITORY}"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}},"optional":null}}"#
+        )
+    );
+    let config = blob(
+        &layout,
+        parsed["config"]["digest"].as_str().expect("as set up"),
+    );
+    assert_eq!(
+        String::from_utf8(config.clone()).expect("as set up"),
+        format!(
+            r#"{{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{{"created":"0001-01-01T00:00:00Z"}}],"os":"","rootfs":{{"type":"layers","diff_ids":["{}"]}},"config":{{}}}}"#,
+            layer["digest"].as_str().expect("as set up")
+        )
+    );
+    assert_eq!(
+        String::from_utf8(manifest).expect("as set up"),
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","size":{},"digest":"sha256:{}"}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","size":{},"digest":"{}","annotations":{{"dev.cosignproject.cosign/signature":"{}"}}}}]}}"#,
+            config.len(),
+            hex::encode(Sha256::digest(&config)),
+            layer["size"],
+            layer["digest"].as_str().expect("as set up"),
+            layer["annotations"]["dev.cosignproject.cosign/signature"]
+                .as_str()
+                .expect("as set up"),
+        )
+    );
+}
+
+#[test]
+fn every_manifest_and_index_glc_wrote_and_every_container_is_signed_and_index_json_stays_in_order()
+{
+    let dir = tempfile::tempdir().expect("as set up");
+    let layout = built(dir.path());
+    let key = make_key(dir.path(), "p256", "p256-sec1");
+    let before = tags(&layout);
+    let output = sign(&layout, &key);
+    // Release, MetaData, CloudImages, 8 cloud images, ContainerImages, 2 groups, 8 containers.
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "{}: 21 manifests signed with a ECDSA P-256 key, 21 signature manifest(s) written\n",
+            layout.display()
+        )
+    );
+    let after = tags(&layout);
+    for (tag, digest) in &before {
+        assert_eq!(after.get(tag), Some(digest), "{tag} is unchanged");
+        let hex = digest.strip_prefix("sha256:").expect("as set up");
+        assert!(
+            after.contains_key(&format!("sha256-{hex}.sig")),
+            "{tag} is signed"
+        );
+    }
+    assert_eq!(
+        after.len(),
+        before.len() + 21,
+        "one signature manifest a digest"
+    );
+    let index = read_json(&layout.join("index.json"));
+    let order: Vec<(bool, String)> = index["manifests"]
+        .as_array()
+        .expect("as set up")
+        .iter()
+        .map(|m| match m["annotations"][REF_NAME].as_str() {
+            Some(tag) => (false, tag.to_owned()),
+            None => (true, m["digest"].as_str().expect("as set up").to_owned()),
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(
+        order, sorted,
+        "tags in byte order, then untagged entries by digest"
+    );
+    glc().args(["verify", path_str(&layout)]).exits(0);
+}
+
+#[test]
+fn signing_again_with_the_same_key_changes_nothing_and_another_key_adds_a_layer() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let layout = built(dir.path());
+    let rsa = make_key(dir.path(), "rsa", "rsa-pkcs1");
+    let ec = make_key(dir.path(), "ec", "p384-pkcs8");
+    sign(&layout, &rsa);
+    let once = snapshot(&layout);
+    let output = sign(&layout, &rsa);
+    assert!(
+        stderr(&output).contains("0 signature manifest(s) written (already signed with this key)")
+    );
+    assert!(
+        snapshot(&layout) == once,
+        "a second signing with the same key wrote something"
+    );
+
+    let first = tags(&layout);
+    sign(&layout, &ec);
+    let second = tags(&layout);
+    let signature_tags: Vec<&String> = first.keys().filter(|t| is_signature_tag(t)).collect();
+    assert_eq!(signature_tags.len(), 21);
+    assert_eq!(
+        second.keys().filter(|t| is_signature_tag(t)).count(),
+        21,
+        "the same tags, extended"
+    );
+    for tag in signature_tags {
+        let old: Value = serde_json::from_slice(&blob(&layout, &first[tag])).expect("as set up");
+        let new: Value = serde_json::from_slice(&blob(&layout, &second[tag])).expect("as set up");
+        let layers = new["layers"].as_array().expect("as set up");
+        assert_eq!(layers.len(), 2, "{tag}");
+        assert_eq!(
+            layers[0], old["layers"][0],
+            "{tag}: the first signature is kept"
+        );
+    }
+    for (_, digest) in cloud_images(&layout) {
+        update_tool_accepts(&layout, &digest, &rsa, dir.path());
+    }
+    for key in [&rsa, &ec] {
+        glc()
+            .args([
+                "verify",
+                path_str(&layout),
+                "--require-signatures",
+                "--key",
+                path_str(&key.public),
+            ])
+            .exits(0);
+    }
+}
+
+#[test]
+fn two_signed_builds_are_byte_identical_and_equal_a_build_signed_afterwards() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let release = copy_release(&dir.path().join("release"));
+    let key = make_key(dir.path(), "ec", "p256-sec1");
+    for out in ["one", "two"] {
+        glc()
+            .args([
+                "build",
+                path_str(&release),
+                "-q",
+                "-o",
+                path_str(&dir.path().join(out)),
+            ])
+            .args(["--sign-key", path_str(&key.private)])
+            .exits(0);
+    }
+    let one = snapshot(&dir.path().join("one"));
+    assert!(
+        one == snapshot(&dir.path().join("two")),
+        "two signed builds differ"
+    );
+    let later = built(dir.path());
+    sign(&later, &key);
+    assert!(one == snapshot(&later), "--sign-key differs from glc sign");
+    // Building over an unsigned layout with a key signs it; over a signed one changes nothing.
+    let unsigned = dir.path().join("unsigned");
+    glc()
+        .args(["build", path_str(&release), "-q", "-o", path_str(&unsigned)])
+        .exits(0);
+    glc()
+        .args(["build", path_str(&release), "-q", "-o", path_str(&unsigned)])
+        .args(["--sign-key", path_str(&key.private)])
+        .exits(0);
+    glc()
+        .args([
+            "verify",
+            path_str(&unsigned),
+            "--require-signatures",
+            "--key",
+            path_str(&key.public),
+        ])
+        .exits(0);
+}
+
+#[test]
+fn a_merge_of_unsigned_parts_signed_by_the_merge_is_the_signed_full_build() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let release = copy_release(&dir.path().join("release"));
+    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
+    let out = |name: &str| dir.path().join(name);
+    glc()
+        .args([
+            "build",
+            path_str(&release),
+            "-q",
+            "-o",
+            path_str(&out("full")),
+        ])
+        .args(["--sign-key", path_str(&key.private)])
+        .exits(0);
+    for (part, pattern) in [("a", "aws-*"), ("b", "!aws-*")] {
+        let mut cmd = glc();
+        cmd.args([
+            "build",
+            path_str(&release),
+            "-q",
+            "-o",
+            path_str(&out(part)),
+        ]);
+        if pattern.starts_with('!') {
+            for p in [
+                "{azure,gcp,openstack}-*",
+                "bare*",
+                "base",
+                "*-build",
+                "debian-snapshot",
+            ] {
+                cmd.args(["--only", p]);
+            }
+        } else {
+            cmd.args(["--only", pattern]);
+        }
+        cmd.exits(0);
+    }
+    glc()
+        .args([
+            "merge",
+            path_str(&out("a")),
+            path_str(&out("b")),
+            "-q",
+            "-o",
+            path_str(&out("merged")),
+        ])
+        .args(["--sign-key", path_str(&key.private)])
+        .exits(0);
+    assert!(
+        snapshot(&out("full")) == snapshot(&out("merged")),
+        "a signing merge differs from a signed full build"
+    );
+}
+
+/// Verifies `layout` with `key`, which must fail; returns what glc printed.
+fn verify_fails(layout: &Path, key: &Key) -> String {
+    stderr(
+        &glc()
+            .args(["verify", path_str(layout), "--key", path_str(&key.public)])
+            .exits(1),
+    )
+}
+
+/// Replaces a blob of the layout with `bytes`, and every mention of its digest in
+/// `index.json` with the new one: a consistent forgery, caught only by the signature.
+fn forge(layout: &Path, old_digest: &str, bytes: &[u8]) {
+    let old_hex = old_digest.strip_prefix("sha256:").expect("as set up");
+    let new_hex = hex::encode(Sha256::digest(bytes));
+    std::fs::write(layout.join("blobs/sha256").join(&new_hex), bytes).expect("as set up");
+    let index = std::fs::read_to_string(layout.join("index.json")).expect("as set up");
+    std::fs::write(layout.join("index.json"), index.replace(old_hex, &new_hex)).expect("as set up");
+}
+
+#[test]
+fn a_flipped_byte_in_a_payload_a_signature_or_a_manifest_fails_naming_the_manifest() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let signed = built(dir.path());
+    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
+    sign(&signed, &key);
+    let (cname, digest) = cloud_images(&signed).remove(0);
+    let hex = digest
+        .strip_prefix("sha256:")
+        .expect("as set up")
+        .to_owned();
+    let signature_tag = format!("sha256-{hex}.sig");
+
+    // The payload: one byte flipped in place.
+    let layout = dir.path().join("payload");
+    copy_dir(&signed, &layout);
+    let manifest: Value =
+        serde_json::from_slice(&blob(&layout, &tags(&layout)[&signature_tag])).expect("as set up");
+    let payload_digest = manifest["layers"][0]["digest"].as_str().expect("as set up");
+    let payload_path = layout
+        .join("blobs/sha256")
+        .join(payload_digest.strip_prefix("sha256:").expect("as set up"));
+    let mut payload = std::fs::read(&payload_path).expect("as set up");
+    payload[10] ^= 1;
+    std::fs::write(&payload_path, &payload).expect("as set up");
+    let printed = verify_fails(&layout, &key);
+    assert!(printed.contains(&format!("{cname} ({digest}): signature 0: its payload: blob {payload_digest} does not match its digest")), "{printed}");
+
+    // The signature: a byte of it flipped, the signature manifest and index.json made to agree.
+    let layout = dir.path().join("signature");
+    copy_dir(&signed, &layout);
+    let manifest_digest = tags(&layout)[&signature_tag].clone();
+    let mut manifest: Value =
+        serde_json::from_slice(&blob(&layout, &manifest_digest)).expect("as set up");
+    let annotation =
+        &mut manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"];
+    let mut signature = base64::engine::general_purpose::STANDARD
+        .decode(annotation.as_str().expect("as set up"))
+        .expect("as set up");
+    signature[5] ^= 1;
+    *annotation = Value::String(base64::engine::general_purpose::STANDARD.encode(&signature));
+    forge(
+        &layout,
+        &manifest_digest,
+        &serde_json::to_vec(&manifest).expect("as set up"),
+    );
+    let printed = verify_fails(&layout, &key);
+    assert!(
+        printed.contains(&format!("{cname} ({digest}): signed, but by another key")),
+        "{printed}"
+    );
+
+    // The manifest: a byte of the cloud image's manifest flipped in place.
+    let layout = dir.path().join("manifest");
+    copy_dir(&signed, &layout);
+    let path = layout.join("blobs/sha256").join(&hex);
+    let mut manifest = std::fs::read(&path).expect("as set up");
+    let at = manifest.len() / 2;
+    manifest[at] ^= 1;
+    std::fs::write(&path, &manifest).expect("as set up");
+    let printed = verify_fails(&layout, &key);
+    assert!(
+        printed.contains(&format!("{cname}: blob {digest} does not match its digest")),
+        "{printed}"
+    );
+}
+
+#[test]
+fn verify_names_unsigned_manifests_and_those_signed_by_another_key() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let layout = built(dir.path());
+    let (mine, theirs) = (
+        make_key(dir.path(), "mine", "p256-sec1"),
+        make_key(dir.path(), "theirs", "p256-sec1"),
+    );
+    // Unsigned: a warning for each, an error with --require-signatures.
+    let output = glc()
+        .args(["verify", path_str(&layout), "--key", path_str(&mine.public)])
+        .exits(0);
+    let printed = stderr(&output);
+    assert!(printed.contains("0 errors, 21 warnings"), "{printed}");
+    assert!(printed.contains("warning: 1877 (sha256:"), "{printed}");
+    assert!(
+        printed.contains(") is not signed: no tag sha256-"),
+        "{printed}"
+    );
+    let output = glc()
+        .args([
+            "verify",
+            path_str(&layout),
+            "--require-signatures",
+            "--key",
+            path_str(&mine.public),
+        ])
+        .exits(1);
+    assert!(stderr(&output).contains("21 errors, 0 warnings"));
+    sign(&layout, &theirs);
+    let printed = verify_fails(&layout, &mine);
+    assert!(printed.contains("21 errors, 0 warnings"), "{printed}");
+    assert!(
+        printed.contains(
+            "signed, but by another key: none of its 1 signature(s) verifies with the given key"
+        ),
+        "{printed}"
+    );
+}
+
+#[test]
+fn bad_keys_fail_clearly_write_nothing_and_never_show_the_key() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let layout = built(dir.path());
+    let before = snapshot(&layout);
+    let rsa = make_key(dir.path(), "rsa", "rsa-pkcs8");
+    let cosign = cosign_key(dir.path());
+    openssl(
+        dir.path(),
+        &["genpkey", "-algorithm", "ed25519", "-out", "ed.pem"],
+    );
+    let key_text = std::fs::read_to_string(&rsa.private).expect("as set up");
+    let cases: [(&Path, Option<&str>, &str); 5] = [
+        (
+            &cosign.private,
+            Some("wrong"),
+            "cannot be decrypted with COSIGN_PASSWORD: the password is wrong or the file is altered",
+        ),
+        (
+            &cosign.private,
+            None,
+            "is an encrypted cosign key, and COSIGN_PASSWORD is not set",
+        ),
+        (
+            &rsa.public,
+            None,
+            "is a public key, and signing needs the private key",
+        ),
+        (
+            &dir.path().join("ed.pem"),
+            None,
+            "is an Ed25519 key, which glc does not sign with yet",
+        ),
+        (&layout.join("index.json"), None, "holds no PEM block"),
+    ];
+    for (key, password, message) in cases {
+        let mut cmd = glc();
+        cmd.env_remove("COSIGN_PASSWORD");
+        if let Some(password) = password {
+            cmd.env("COSIGN_PASSWORD", password);
+        }
+        let output = cmd
+            .args([
+                "--message-format=json",
+                "sign",
+                path_str(&layout),
+                "--key",
+                path_str(key),
+            ])
+            .exits(1);
+        let error: Value = serde_json::from_str(stderr(&output).lines().next().expect("as set up"))
+            .expect("as set up");
+        assert_eq!(
+            error["message"].as_str().expect("as set up"),
+            format!("{}: {message}", key.display())
+        );
+        assert!(snapshot(&layout) == before, "{message}: the layout changed");
+        // The same refusal from a build: nothing written at all.
+        let out = dir.path().join("never");
+        let mut cmd = glc();
+        cmd.env_remove("COSIGN_PASSWORD");
+        if let Some(password) = password {
+            cmd.env("COSIGN_PASSWORD", password);
+        }
+        cmd.args([
+            "build",
+            path_str(&dir.path().join("release/release.kdl")),
+            "-o",
+            path_str(&out),
+        ])
+        .args(["--sign-key", path_str(key)])
+        .exits(1);
+        assert!(!out.exists(), "{message}: a build wrote its output");
+    }
+    // A key others can read: a warning, and the key's bytes appear nowhere.
+    set_mode(&rsa.private, 0o644);
+    let output = sign(&layout, &rsa);
+    let printed = stderr(&output);
+    assert!(printed.starts_with(&format!(
+        "glc: warning: the private key {} is readable by group or others (mode 644); `chmod 600 {}`\n",
+        rsa.private.display(),
+        rsa.private.display()
+    )), "{printed}");
+    for line in key_text.lines().filter(|l| !l.starts_with("-----")) {
+        for file in snapshot(&layout).values() {
+            assert!(
+                !String::from_utf8_lossy(file).contains(line),
+                "the key is in the layout"
+            );
+        }
+        assert!(!printed.contains(line));
+    }
+}
+
+#[test]
+fn a_layout_without_a_repository_needs_one_named() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let release = copy_release(&dir.path().join("release"));
+    let text = std::fs::read_to_string(&release).expect("as set up");
+    let without: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("repository "))
+        .fold(String::new(), |kept, line| kept + line + "\n");
+    assert_ne!(without, text);
+    std::fs::write(&release, without).expect("as set up");
+    let layout = dir.path().join("out");
+    glc()
+        .args(["build", path_str(&release), "-q", "-o", path_str(&layout)])
+        .exits(0);
+    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
+    let output = glc()
+        .args([
+            "--message-format=json",
+            "sign",
+            path_str(&layout),
+            "--key",
+            path_str(&key.private),
+        ])
+        .exits(1);
+    let error: Value = serde_json::from_str(stderr(&output).lines().next().expect("as set up"))
+        .expect("as set up");
+    assert_eq!(
+        error["message"].as_str().expect("as set up"),
+        format!(
+            "{} names no repository for the signatures' docker-reference",
+            layout.display()
+        )
+    );
+    glc()
+        .args(["sign", path_str(&layout), "--key", path_str(&key.private)])
+        .args(["--repository", "registry.example/gl"])
+        .exits(0);
+    for (_, digest) in cloud_images(&layout) {
+        let payload = update_tool_accepts(&layout, &digest, &key, dir.path());
+        assert_eq!(
+            payload["critical"]["identity"]["docker-reference"],
+            "registry.example/gl"
+        );
+    }
+}

@@ -256,10 +256,11 @@ pub(crate) fn write_layout(
             ))
         })
         .and_then(|layout| emit(layout, previous))
-        .and_then(|report| {
+        .and_then(|mut report| {
             if let Some(key) = sign_key {
                 let signing = sign::plan(&staging, key, report.repository.as_deref())?;
                 sign::write(&staging, &signing, &staging.join("signing"))?;
+                sign::report(&mut report, &signing);
             }
             Ok(report)
         })

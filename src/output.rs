@@ -468,7 +468,7 @@ fn sync_dir(dir: &Path) -> Result<(), OutputError> {
 
 /// The hex digests of every blob that a glc layout's `index.json` reaches, or `None` if the
 /// layout cannot be walked (then nothing may be removed from it).
-fn reachable(root: &Path) -> Option<BTreeSet<String>> {
+pub(crate) fn reachable(root: &Path) -> Option<BTreeSet<String>> {
     let blobs = root.join("blobs").join("sha256");
     let index = files::read_regular(&root.join("index.json"), MAX_DOCUMENT).ok()?;
     let index: serde_json::Value = serde_json::from_slice(&index).ok()?;

@@ -26,6 +26,8 @@ use keys::{PrivateKey, PublicKey};
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Largest `index.json`, manifest or signature payload glc reads here.
 const MAX_DOCUMENT: u64 = 4 << 20;
+/// Most signatures glc checks on one manifest; cosign adds one a key.
+const MAX_SIGNATURES: usize = 256;
 /// Largest release manifest (about 3 KiB a cloud image).
 const MAX_RELEASE_MANIFEST: u64 = 256 << 20;
 /// How deep glc follows its own indexes; the graph it writes is three levels deep.
@@ -50,6 +52,8 @@ pub struct Signing {
     pub subjects: usize,
     /// Signature manifests written or extended.
     pub added: usize,
+    /// Every signature tag of the signed layout: tag → (digest, size).
+    pub tags: BTreeMap<String, (String, u64)>,
 }
 
 fn error(message: impl Into<String>, help: &str) -> Diagnostics {
@@ -281,6 +285,14 @@ pub fn plan(
         signing.blobs.extend([payload, config, manifest]);
         signing.added += 1;
     }
+    signing.tags = list
+        .iter()
+        .filter_map(|entry| {
+            let tag = tag_of(entry).filter(|t| cosign::is_signature_tag(t))?;
+            let digest = entry["digest"].as_str()?.to_owned();
+            Some((tag.to_owned(), (digest, entry["size"].as_u64()?)))
+        })
+        .collect();
     if signing.added > 0 {
         assemble::sort_index_entries(&mut list);
         index["manifests"] = Value::Array(list);
@@ -360,7 +372,21 @@ pub fn sign_layout(
         ));
     }
     let signing = plan(layout, key, repository)?;
+    // As a build's update in place: the blobs the replaced `index.json` reached stay for its
+    // readers, older ones go.
+    let kept = crate::output::reachable(layout);
     write(layout, &signing, &target.staging())?;
+    if signing.index.is_some()
+        && let (Some(kept), Some(reached)) = (kept, crate::output::reachable(layout))
+        && let Ok(listing) = std::fs::read_dir(layout.join("blobs/sha256"))
+    {
+        for entry in listing.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !kept.contains(&name) && !reached.contains(&name) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     Ok(signing)
 }
 
@@ -444,6 +470,12 @@ fn check_signatures(
     if layers.is_empty() {
         return Err("its signature manifest holds no signature".to_owned());
     }
+    if layers.len() > MAX_SIGNATURES {
+        return Err(format!(
+            "its signature manifest holds {} signatures, more than glc checks ({MAX_SIGNATURES})",
+            layers.len()
+        ));
+    }
     let mut problems = Vec::new();
     let mut other_key = 0;
     for (n, layer) in layers.iter().enumerate() {
@@ -491,4 +523,35 @@ fn check_layer(root: &Path, layer: &Value, digest: &str, key: &PublicKey) -> Res
         ));
     }
     Ok(key.verifies(&payload, &signature))
+}
+
+/// Adds what signing wrote to a build's report: the signature tags, and the signed
+/// `index.json`.
+pub fn report(report: &mut assemble::BuildReport, signing: &Signing) {
+    for (tag, (digest, size)) in &signing.tags {
+        report.tags.insert(
+            tag.clone(),
+            assemble::Target {
+                digest: digest.clone(),
+                media_type: cosign::MANIFEST.to_owned(),
+                size: *size,
+                artifact_type: None,
+                destination: report.repository.as_ref().map(|r| format!("{r}:{tag}")),
+            },
+        );
+    }
+    if let Some(index) = &signing.index {
+        report.index.clone_from(index);
+    }
+    for blob in &signing.blobs {
+        let size = blob.bytes.len() as u64;
+        if report
+            .blob_list
+            .insert(blob.hex().to_owned(), size)
+            .is_none()
+        {
+            report.bytes += size;
+        }
+    }
+    report.blobs = report.blob_list.len();
 }

@@ -458,7 +458,23 @@ fn signing_again_with_the_same_key_changes_nothing_and_another_key_adds_a_layer(
     for (_, digest) in cloud_images(&layout) {
         update_tool_accepts(&layout, &digest, &rsa, dir.path());
     }
-    for key in [&rsa, &ec] {
+    // The replaced signature manifests and configs stay one signing for readers of the old
+    // `index.json`, as a build's update in place keeps them, and go with the next.
+    let unreferenced = |layout: &Path| {
+        let output = glc().args(["verify", path_str(layout)]).exits(0);
+        stderr(&output)
+            .matches("is not referenced from index.json")
+            .count()
+    };
+    assert_eq!(unreferenced(&layout), 42);
+    let third = make_key(dir.path(), "third", "p256-pkcs8");
+    sign(&layout, &third);
+    assert_eq!(
+        unreferenced(&layout),
+        42,
+        "the first signing's manifests are gone"
+    );
+    for key in [&rsa, &ec, &third] {
         glc()
             .args([
                 "verify",
@@ -489,6 +505,34 @@ fn two_signed_builds_are_byte_identical_and_equal_a_build_signed_afterwards() {
             .exits(0);
     }
     let one = snapshot(&dir.path().join("one"));
+    // `--digests` lists the signature tags too, where they will be pushed.
+    let digests = dir.path().join("digests.json");
+    glc()
+        .args([
+            "build",
+            path_str(&release),
+            "-q",
+            "-o",
+            path_str(&dir.path().join("one")),
+        ])
+        .args([
+            "--sign-key",
+            path_str(&key.private),
+            "--digests",
+            path_str(&digests),
+        ])
+        .exits(0);
+    let digests = read_json(&digests);
+    let built_tags = tags(&dir.path().join("one"));
+    let listed: Vec<&String> = digests["tags"].as_object().expect("tags").keys().collect();
+    assert_eq!(listed, built_tags.keys().collect::<Vec<_>>());
+    for (tag, digest) in built_tags.iter().filter(|(t, _)| is_signature_tag(t)) {
+        assert_eq!(digests["tags"][tag]["digest"], digest.as_str());
+        assert_eq!(
+            digests["tags"][tag]["destination"],
+            format!("{REPOSITORY}:{tag}")
+        );
+    }
     assert!(
         one == snapshot(&dir.path().join("two")),
         "two signed builds differ"

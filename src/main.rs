@@ -57,7 +57,8 @@ enum Command {
         digests: Option<PathBuf>,
         /// Sign every manifest and index with this private key, in cosign's format, before
         /// the layout is put in place (password of a cosign key from `COSIGN_PASSWORD`).
-        #[arg(long, value_name = "FILE")]
+        /// Not for a part (`--only`): sign the merge.
+        #[arg(long, value_name = "FILE", conflicts_with = "only")]
         sign_key: Option<PathBuf>,
         #[command(flatten)]
         placing: PlacingArgs,
@@ -87,7 +88,7 @@ enum Command {
         digests: Option<PathBuf>,
         /// Sign every manifest and index with this private key, in cosign's format, before
         /// the layout is put in place (password of a cosign key from `COSIGN_PASSWORD`).
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "partial")]
         sign_key: Option<PathBuf>,
         #[command(flatten)]
         placing: PlacingArgs,

@@ -205,6 +205,19 @@ pub fn plan(
 ) -> Result<Signing, Diagnostics> {
     let unreadable = "pass a layout glc wrote, e.g. the output of `glc build`; `glc verify` says what is wrong with it";
     let mut index = read_index(root).map_err(|e| error(e, unreadable))?;
+    // A part's tags are checked against its record by `glc merge`; signatures would not be in it.
+    if entries(&index)
+        .iter()
+        .any(|e| e["artifactType"].as_str() == Some(assemble::PART))
+    {
+        return Err(error(
+            format!(
+                "{} is a part of a release (`glc build --only`), which glc does not sign",
+                root.display()
+            ),
+            "merge the parts unsigned and sign the merge: `glc merge PART… -o DIR --sign-key FILE`",
+        ));
+    }
     let subjects = subjects(root, &index).map_err(|e| error(e, unreadable))?;
     let repository = match repository {
         Some(repository) => repository.to_owned(),

@@ -883,3 +883,65 @@ fn a_layout_without_a_repository_needs_one_named() {
         );
     }
 }
+
+#[test]
+fn a_part_is_not_signed_the_merge_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let release = copy_release(&dir.path().join("release"));
+    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
+    let part = dir.path().join("part");
+    let output = glc()
+        .args([
+            "build",
+            path_str(&release),
+            "-q",
+            "-o",
+            path_str(&part),
+            "--only",
+            "aws-*",
+        ])
+        .args(["--sign-key", path_str(&key.private)])
+        .exits(2);
+    assert!(
+        stderr(&output)
+            .contains("the argument '--only <PATTERN>' cannot be used with '--sign-key <FILE>'"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!part.exists());
+    glc()
+        .args([
+            "build",
+            path_str(&release),
+            "-q",
+            "-o",
+            path_str(&part),
+            "--only",
+            "aws-*",
+        ])
+        .exits(0);
+    let before = snapshot(&part);
+    let output = glc()
+        .args([
+            "--message-format=json",
+            "sign",
+            path_str(&part),
+            "--key",
+            path_str(&key.private),
+        ])
+        .exits(1);
+    let error: Value =
+        serde_json::from_str(stderr(&output).lines().next().expect("an error")).expect("JSON");
+    assert_eq!(
+        error["message"],
+        format!(
+            "{} is a part of a release (`glc build --only`), which glc does not sign",
+            part.display()
+        )
+    );
+    assert_eq!(
+        error["help"],
+        "merge the parts unsigned and sign the merge: `glc merge PART… -o DIR --sign-key FILE`"
+    );
+    assert!(snapshot(&part) == before, "the part changed");
+}

@@ -536,9 +536,13 @@ fn summarize(
 /// A private key, with a warning on stderr if others may read it.
 fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnostics> {
     use std::os::unix::ffi::OsStringExt;
-    let password = std::env::var_os("COSIGN_PASSWORD").map(OsStringExt::into_vec);
-    let password = password.map(zeroize::Zeroizing::new);
-    let key = PrivateKey::load(path, password.as_deref().map(Vec::as_slice)).map_err(key_error)?;
+    let key = PrivateKey::load(path, || match std::env::var_os("COSIGN_PASSWORD") {
+        Some(password) => Ok(Some(zeroize::Zeroizing::new(password.into_vec()))),
+        // Asked for only where a person can answer.
+        None if std::io::stdin().is_terminal() => glc::sign::keys::ask_password(path),
+        None => Ok(None),
+    })
+    .map_err(key_error)?;
     if let Some(warning) = glc::sign::keys::exposure_warning(path) {
         eprintln!("glc: warning: {warning}");
     }

@@ -30,6 +30,48 @@ const COSIGN_ENCRYPTED: [&str; 2] = [
     "ENCRYPTED COSIGN PRIVATE KEY",
 ];
 
+/// A key's password, wiped from memory when dropped.
+pub type Password = zeroize::Zeroizing<Vec<u8>>;
+
+/// Asks for the password of `path` on the terminal, without echo. `None` without a terminal.
+pub fn ask_password(path: &Path) -> Result<Option<Password>, KeyError> {
+    use rustix::termios::{LocalModes, OptionalActions};
+    use std::io::{BufRead as _, Write as _};
+    let Ok(tty) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    else {
+        return Ok(None);
+    };
+    let failed = |e: &dyn std::fmt::Display| {
+        KeyError::new(
+            path,
+            format!("cannot read its password from the terminal: {e}"),
+            "set COSIGN_PASSWORD to the key's password",
+        )
+    };
+    let Ok(saved) = rustix::termios::tcgetattr(&tty) else {
+        return Ok(None);
+    };
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    rustix::termios::tcsetattr(&tty, OptionalActions::Flush, &quiet).map_err(|e| failed(&e))?;
+    let asked = (&tty)
+        .write_all(format!("Enter password for private key {}: ", path.display()).as_bytes())
+        .and_then(|()| {
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::BufReader::new(&tty).read_line(&mut line)?;
+            Ok(line)
+        });
+    // The terminal is restored whatever happened; a failure to restore cannot be helped here.
+    let _ = rustix::termios::tcsetattr(&tty, OptionalActions::Flush, &saved);
+    let _ = (&tty).write_all(b"\n");
+    let line = asked.map_err(|e| failed(&e))?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    Ok(Some(zeroize::Zeroizing::new(password.as_bytes().to_vec())))
+}
+
 /// What is wrong with a key file, for a message that names the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyError {
@@ -70,8 +112,12 @@ pub enum PublicKey {
 }
 
 impl PrivateKey {
-    /// Reads a private key; an encrypted cosign key is opened with `password`.
-    pub fn load(path: &Path, password: Option<&[u8]>) -> Result<Self, KeyError> {
+    /// Reads a private key; an encrypted cosign key is opened with the password `password`
+    /// gives, asked for only then.
+    pub fn load(
+        path: &Path,
+        password: impl FnOnce() -> Result<Option<Password>, KeyError>,
+    ) -> Result<Self, KeyError> {
         let text = read_key_file(path)?;
         let (label, der) = pem_block(path, &text)?;
         let der = zeroize::Zeroizing::new(der);
@@ -82,14 +128,14 @@ impl PrivateKey {
                 .map_err(|e| bad_rsa(path, &e)),
             "EC PRIVATE KEY" => from_sec1(path, &der),
             label if COSIGN_ENCRYPTED.contains(&label) => {
-                let Some(password) = password else {
+                let Some(password) = password()? else {
                     return Err(KeyError::new(
                         path,
                         "is an encrypted cosign key, and COSIGN_PASSWORD is not set",
-                        "set COSIGN_PASSWORD to the key's password (an empty value for a key without one)",
+                        "set COSIGN_PASSWORD to the key's password (an empty value for a key without one), or run glc on a terminal to be asked for it",
                     ));
                 };
-                let plain = zeroize::Zeroizing::new(decrypt_cosign(path, &der, password)?);
+                let plain = zeroize::Zeroizing::new(decrypt_cosign(path, &der, &password)?);
                 from_pkcs8(path, &plain)
             }
             "PUBLIC KEY" | "RSA PUBLIC KEY" => Err(KeyError::new(
@@ -472,12 +518,15 @@ fn decrypt_cosign(path: &Path, json: &[u8], password: &[u8]) -> Result<Vec<u8>, 
         box_key.as_ref(),
     ));
     cipher
-        .decrypt(crypto_secretbox::Nonce::from_slice(&nonce), ciphertext.as_slice())
+        .decrypt(
+            crypto_secretbox::Nonce::from_slice(&nonce),
+            ciphertext.as_slice(),
+        )
         .map_err(|_| {
             KeyError::new(
                 path,
-                "cannot be decrypted with COSIGN_PASSWORD: the password is wrong or the file is altered",
-                "set COSIGN_PASSWORD to the password the key was made with",
+                "cannot be decrypted: the password is wrong or the file is altered",
+                "give the password the key was made with, in COSIGN_PASSWORD or at the prompt",
             )
         })
 }

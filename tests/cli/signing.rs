@@ -759,7 +759,7 @@ fn bad_keys_fail_clearly_write_nothing_and_never_show_the_key() {
         (
             &cosign.private,
             Some("wrong"),
-            "cannot be decrypted with COSIGN_PASSWORD: the password is wrong or the file is altered",
+            "cannot be decrypted: the password is wrong or the file is altered",
         ),
         (
             &cosign.private,
@@ -944,4 +944,87 @@ fn a_part_is_not_signed_the_merge_is() {
         "merge the parts unsigned and sign the merge: `glc merge PART… -o DIR --sign-key FILE`"
     );
     assert!(snapshot(&part) == before, "the part changed");
+}
+
+/// Runs `glc ARGS` on a terminal (util-linux `script` gives it one), answering the password
+/// prompt with `password` once it is shown; returns everything the terminal showed.
+fn on_a_terminal(args: &[&str], password: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let glc = assert_cmd::cargo::cargo_bin("glc");
+    let command = std::iter::once(path_str(&glc))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("COSIGN_PASSWORD")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run script (util-linux)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let password = password.to_owned();
+    std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        let mut byte = [0u8; 1];
+        let mut answered = false;
+        while stdout.read(&mut byte).is_ok_and(|n| n == 1) {
+            shown.push(byte[0]);
+            // The prompt is shown after echo is off: the answer is typed unseen.
+            if !answered && String::from_utf8_lossy(&shown).ends_with(": ") {
+                answered = true;
+                let _ = stdin.write_all(format!("{password}\n").as_bytes());
+            }
+        }
+        let _ = sender.send(String::from_utf8_lossy(&shown).into_owned());
+    });
+    // A bound, not a timing: a prompt that never comes fails the test instead of hanging it.
+    let shown = receiver
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("glc ended within 120 s");
+    child.wait().expect("script ends");
+    shown
+}
+
+#[test]
+fn a_cosign_keys_password_is_asked_on_a_terminal_without_echo() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = built(dir.path());
+    let key = cosign_key(dir.path());
+    let before = snapshot(&layout);
+    let shown = on_a_terminal(
+        &["sign", path_str(&layout), "--key", path_str(&key.private)],
+        "wrong",
+    );
+    assert!(
+        shown.contains("cannot be decrypted: the password is wrong or the file is altered"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("wrong\r"),
+        "the password was echoed: {shown}"
+    );
+    assert!(
+        snapshot(&layout) == before,
+        "a wrong password changed the layout"
+    );
+    let shown = on_a_terminal(
+        &["sign", path_str(&layout), "--key", path_str(&key.private)],
+        COSIGN_PASSWORD,
+    );
+    assert_eq!(
+        shown,
+        format!(
+            "Enter password for private key {}: \r\n{}: 21 manifests signed with a ECDSA P-256 key, 21 signature manifest(s) written\r\n",
+            key.private.display(),
+            layout.display()
+        )
+    );
+    for (_, digest) in cloud_images(&layout) {
+        update_tool_accepts(&layout, &digest, &key, dir.path());
+    }
 }

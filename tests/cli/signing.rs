@@ -984,7 +984,7 @@ fn on_a_terminal(args: &[&str], password: &str) -> String {
     });
     // A bound, not a timing: a prompt that never comes fails the test instead of hanging it.
     let shown = receiver
-        .recv_timeout(std::time::Duration::from_secs(120))
+        .recv_timeout(std::time::Duration::from_mins(2))
         .expect("glc ended within 120 s");
     child.wait().expect("script ends");
     shown

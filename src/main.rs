@@ -564,7 +564,7 @@ fn sign(
         waiting(layout, holder);
     })?;
     eprintln!(
-        "{}: {} signed with a {} key, {} signature manifest(s) written{}",
+        "{}: {} signed with an {} key, {} signature manifest(s) written{}",
         layout.display(),
         count(signing.subjects, "manifest"),
         key.kind(),

@@ -179,14 +179,16 @@ pub fn signature_manifest(layers: Vec<Descriptor>) -> Result<(Blob, Blob), serde
     Ok((Blob::new(go_json(&manifest)?), config))
 }
 
-/// JSON as Go's `encoding/json` writes it for these types: serde's output, with `<`, `>`
-/// and `&` escaped as Go escapes them in strings.
+/// JSON as Go's `encoding/json` writes it for these types: serde's output, with `<`, `>`,
+/// `&`, U+2028 and U+2029 escaped as Go escapes them in strings.
 fn go_json(value: &impl Serialize) -> Result<Vec<u8>, serde_json::Error> {
     let text = serde_json::to_string(value)?;
     Ok(text
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
         .into_bytes())
 }
 
@@ -202,6 +204,16 @@ mod tests {
         assert_eq!(
             String::from_utf8(bytes).expect("as set up"),
             r#"{"critical":{"identity":{"docker-reference":"example.com/test/image"},"image":{"docker-manifest-digest":"sha256:d34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33f"},"type":"cosign container image signature"},"optional":null}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_go_escapes_them() {
+        let bytes = payload("a<b>&\u{2028}", "sha256:00").expect("serializes");
+        assert!(
+            String::from_utf8(bytes)
+                .expect("UTF-8")
+                .contains(r#""docker-reference":"a\u003cb\u003e\u0026\u2028""#)
         );
     }
 

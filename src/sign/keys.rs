@@ -272,26 +272,23 @@ fn read_key_file(path: &Path) -> Result<String, KeyError> {
 /// The first PEM block that is not EC parameters (`openssl ecparam -genkey` writes those first).
 fn pem_block(path: &Path, text: &str) -> Result<(String, Vec<u8>), KeyError> {
     let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let block = &rest[start..];
-        let label_end = block["-----BEGIN ".len()..]
-            .find("-----")
-            .map(|i| i + "-----BEGIN ".len());
-        let Some(label_end) = label_end else { break };
-        let label = &block["-----BEGIN ".len()..label_end];
+    while let Some((_, after)) = rest.split_once("-----BEGIN ") {
+        let Some((label, _)) = after.split_once("-----") else {
+            break;
+        };
         let end_marker = format!("-----END {label}-----");
-        let Some(end) = block.find(&end_marker) else {
+        let Some((body, after_end)) = after.split_once(&end_marker) else {
             return Err(KeyError::new(
                 path,
                 format!("its PEM block `{label}` has no end line"),
                 SUPPORTED,
             ));
         };
-        let whole = &block[..end + end_marker.len()];
-        rest = &block[end + end_marker.len()..];
+        rest = after_end;
         if label == "EC PARAMETERS" {
             continue;
         }
+        let whole = format!("-----BEGIN {body}{end_marker}");
         let (decoded_label, der) = pem::decode_vec(whole.as_bytes()).map_err(|e| {
             KeyError::new(
                 path,
@@ -541,4 +538,40 @@ pub fn to_base64(signature: &[u8]) -> String {
 #[must_use]
 pub fn from_base64(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encrypted(json: &str) -> Vec<u8> {
+        json.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_cosign_key_with_other_scrypt_costs_is_refused_before_any_work() {
+        let json = encrypted(
+            r#"{"kdf":{"name":"scrypt","params":{"N":1073741824,"r":8,"p":1},"salt":"AA=="},"cipher":{"name":"nacl/secretbox","nonce":"AA=="},"ciphertext":"AA=="}"#,
+        );
+        let error = decrypt_cosign(Path::new("k"), &json, b"pw").expect_err("refused");
+        assert_eq!(
+            error.message,
+            "k: is not a valid cosign key file: its scrypt parameters are not cosign's (N=32768, r=8, p=1)"
+        );
+    }
+
+    #[test]
+    fn a_pem_block_is_found_after_ec_parameters_and_one_without_an_end_is_refused() {
+        let text = "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        let (label, der) = pem_block(Path::new("k"), text).expect("a block");
+        assert_eq!((label.as_str(), der), ("PUBLIC KEY", vec![0, 0, 0]));
+        let error = pem_block(Path::new("k"), "-----BEGIN PRIVATE KEY-----\nAAAA\n")
+            .expect_err("no end line");
+        assert_eq!(
+            error.message,
+            "k: its PEM block `PRIVATE KEY` has no end line"
+        );
+        let error = pem_block(Path::new("k"), "secret").expect_err("no block");
+        assert_eq!(error.message, "k: holds no PEM block");
+    }
 }

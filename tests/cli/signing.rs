@@ -381,7 +381,7 @@ fn every_manifest_and_index_glc_wrote_and_every_container_is_signed_and_index_js
     assert_eq!(
         stderr(&output),
         format!(
-            "{}: 21 manifests signed with a ECDSA P-256 key, 21 signature manifest(s) written\n",
+            "{}: 21 manifests signed with an ECDSA P-256 key, 21 signature manifest(s) written\n",
             layout.display()
         )
     );
@@ -1019,7 +1019,7 @@ fn a_cosign_keys_password_is_asked_on_a_terminal_without_echo() {
     assert_eq!(
         shown,
         format!(
-            "Enter password for private key {}: \r\n{}: 21 manifests signed with a ECDSA P-256 key, 21 signature manifest(s) written\r\n",
+            "Enter password for private key {}: \r\n{}: 21 manifests signed with an ECDSA P-256 key, 21 signature manifest(s) written\r\n",
             key.private.display(),
             layout.display()
         )

@@ -542,7 +542,36 @@ pub fn from_base64(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    const PUBLIC: &str = include_str!("../../tests/fixtures/signing/test-only-cosign.pub");
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Damaged key files are errors, never a panic.
+        #[test]
+        fn damaged_keys_never_panic(flips in prop::collection::vec((0usize..4096, any::<u8>()), 1..8), text in "\\PC{0,200}") {
+            let path = Path::new("k");
+            let _ = pem_block(path, &text);
+            let (_, der) = pem_block(path, PUBLIC).expect("the fixture is a PEM key");
+            let mut damaged = der.clone();
+            let mut pem = PUBLIC.as_bytes().to_vec();
+            for (at, byte) in &flips {
+                let n = damaged.len();
+                damaged[at % n] ^= byte;
+                let n = pem.len();
+                pem[at % n] ^= byte;
+            }
+            let _ = from_spki(path, &damaged);
+            let _ = from_pkcs8(path, &damaged);
+            let _ = from_sec1(path, &damaged);
+            let _ = decrypt_cosign(path, &damaged, b"pw");
+            let _ = pem_block(path, &String::from_utf8_lossy(&pem));
+        }
+    }
 
     fn encrypted(json: &str) -> Vec<u8> {
         json.as_bytes().to_vec()

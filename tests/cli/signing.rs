@@ -817,6 +817,25 @@ fn bad_keys_fail_clearly_write_nothing_and_never_show_the_key() {
         .exits(1);
         assert!(!out.exists(), "{message}: a build wrote its output");
     }
+    // Verifying needs the public key; a private one is refused, not used.
+    let output = glc()
+        .args([
+            "--message-format=json",
+            "verify",
+            path_str(&layout),
+            "--key",
+            path_str(&rsa.private),
+        ])
+        .exits(1);
+    let error: Value =
+        serde_json::from_str(stderr(&output).lines().next().expect("an error")).expect("JSON");
+    assert_eq!(
+        error["message"],
+        format!(
+            "{}: is a private key, and verifying needs the public key",
+            rsa.private.display()
+        )
+    );
     // A key others can read: a warning, and the key's bytes appear nowhere.
     set_mode(&rsa.private, 0o644);
     let output = sign(&layout, &rsa);

@@ -9,6 +9,7 @@ mod interop;
 mod merge;
 mod reliability;
 mod robustness;
+mod usability;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -28,6 +28,13 @@ enum MessageFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LineEndings {
+    Keep,
+    Lf,
+    Crlf,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a release file: parse, schema, templates, matrix and files on disk.
@@ -99,9 +106,13 @@ enum Command {
     /// Re-indent a release file in place, keeping comments and quoting as written.
     Fmt {
         file: PathBuf,
-        /// Change nothing; exit 1 if the file is not formatted.
+        /// Change nothing; print a diff of what would change and exit 1 if the file is not
+        /// formatted.
         #[arg(long)]
         check: bool,
+        /// How to end lines: as the file's first line ends, or LF, or CRLF.
+        #[arg(long, value_enum, default_value_t = LineEndings::Keep)]
+        line_endings: LineEndings,
     },
     /// Print the schema of the release language.
     Schema {
@@ -215,7 +226,11 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             digests,
             placing,
         } => merge(&parts, &output, force, partial, digests.as_deref(), placing),
-        Command::Fmt { file, check } => fmt(&file, check),
+        Command::Fmt {
+            file,
+            check,
+            line_endings,
+        } => fmt(&file, check, line_endings),
         Command::Verify { layout, json } => verify(&layout, json),
         Command::Inspect { layout, tag, json } => {
             let nodes = glc::inspect::inspect(&layout, tag.as_deref()).map_err(|e| {
@@ -470,22 +485,36 @@ fn verify(layout: &std::path::Path, json: bool) -> Result<(), Diagnostics> {
     Ok(())
 }
 
-fn fmt(file: &std::path::Path, check: bool) -> Result<(), Diagnostics> {
+fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<(), Diagnostics> {
     let release = ReleaseFile::read(file)?;
-    let formatted = glc::fmt::format(&release.source)?;
-    if formatted == release.source.text() {
+    let ending = match endings {
+        LineEndings::Keep => glc::fmt::LineEnding::Keep,
+        LineEndings::Lf => glc::fmt::LineEnding::Lf,
+        LineEndings::Crlf => glc::fmt::LineEnding::Crlf,
+    };
+    let formatted = glc::fmt::format_with(&release.source, ending)?;
+    let text = release.source.text();
+    if formatted == text {
         return Ok(());
     }
     if check {
+        write_stdout(&glc::fmt::diff(
+            &file.display().to_string(),
+            text,
+            &formatted,
+        ))?;
         return Err(vec![
             Diagnostic::error(
                 "glc::fmt::unformatted",
                 format!("{} is not formatted", file.display()),
             )
-            .help(format!("run `glc fmt {}`", file.display())),
+            .help(format!(
+                "run `glc fmt {}`; the diff on standard output shows what it changes",
+                file.display()
+            )),
         ]);
     }
-    glc::fmt::write_atomically(file, formatted.as_bytes()).map_err(|error| {
+    glc::fmt::write_through(file, formatted.as_bytes()).map_err(|error| {
         vec![Diagnostic::error(
             "glc::io",
             format!("cannot write {}: {error}", file.display()),

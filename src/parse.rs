@@ -188,8 +188,29 @@ pub const MAX_DEPTH: usize = 64;
 /// The offset of the first `{` nested deeper than [`MAX_DEPTH`], skipping strings and
 /// comments as KDL writes them.
 fn too_deep(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
     let mut depth = 0usize;
+    let mut found = None;
+    scan_code(text, |i, byte| {
+        match byte {
+            b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    found = Some(i);
+                    return false;
+                }
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        true
+    });
+    found
+}
+
+/// Calls `visit` with the offset of every byte outside strings and comments, in order, until
+/// it returns false.
+pub(crate) fn scan_code(text: &str, mut visit: impl FnMut(usize, u8) -> bool) {
+    let bytes = text.as_bytes();
     let mut comments = 0usize; // nesting of /* */
     let mut i = 0;
     while i < bytes.len() {
@@ -246,21 +267,14 @@ fn too_deep(text: &str) -> Option<usize> {
                 }
                 i += end.unwrap_or(rest.len());
             }
-            b'{' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Some(i);
+            byte => {
+                if !visit(i, byte) {
+                    return;
                 }
                 i += 1;
             }
-            b'}' => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            _ => i += 1,
         }
     }
-    None
 }
 
 #[cfg(test)]

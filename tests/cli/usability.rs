@@ -1,6 +1,7 @@
 //! What a new user meets first: the README's commands, messages that name the real problem,
 //! machine-readable output, completions and the man page.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::{Exits, glc, glc_process, stderr};
@@ -79,4 +80,97 @@ fn thirty_thousand_errors_of_a_large_file_are_rendered_in_linear_time() {
             );
         }
     }
+}
+
+#[test]
+fn fmt_check_prints_a_unified_diff_of_what_it_would_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.kdl");
+    std::fs::write(&file, "a {\n  b 1\n    c 2\n}\n").unwrap();
+    let output = glc()
+        .current_dir(dir.path())
+        .args(["fmt", "--check", "r.kdl"])
+        .exits(1);
+    assert_eq!(
+        crate::stdout(&output),
+        "--- r.kdl\n+++ r.kdl (formatted)\n@@ -1,4 +1,4 @@\n a {\n-  b 1\n+    b 1\n     c 2\n }\n"
+    );
+    assert!(stderr(&output).contains("r.kdl is not formatted"));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "a {\n  b 1\n    c 2\n}\n"
+    );
+}
+
+#[test]
+fn fmt_keeps_crlf_unless_asked_and_reindents_slash_dashed_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.kdl");
+    std::fs::write(&file, "a {\r\n/-b \"y\"\r\n  /- c {\r\n d 1\r\n }\r\n}\r\n").unwrap();
+    glc().arg("fmt").arg(&file).exits(0);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "a {\r\n    /-b \"y\"\r\n    /- c {\r\n        d 1\r\n    }\r\n}\r\n"
+    );
+    glc()
+        .args(["fmt", "--line-endings", "lf"])
+        .arg(&file)
+        .exits(0);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "a {\n    /-b \"y\"\n    /- c {\n        d 1\n    }\n}\n"
+    );
+}
+
+#[test]
+fn fmt_writes_through_a_symbolic_link_to_its_target() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    let target = dir.path().join("real/release.kdl");
+    std::fs::write(&target, "a {\n  b 1\n}\n").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.path().join("link.kdl");
+    std::os::unix::fs::symlink("real/release.kdl", &link).unwrap();
+    glc().arg("fmt").arg(&link).exits(0);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link is still a link"
+    );
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("real/release.kdl")
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "a {\n    b 1\n}\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777,
+        0o640
+    );
+    // Nothing is left behind beside the link or the target.
+    let mut names: Vec<_> = walkdir::WalkDir::new(dir.path())
+        .min_depth(1)
+        .into_iter()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .strip_prefix(dir.path())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            Path::new("link.kdl"),
+            Path::new("real"),
+            Path::new("real/release.kdl")
+        ]
+    );
 }

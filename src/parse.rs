@@ -23,6 +23,12 @@ pub fn parse(source: &Arc<SourceFile>) -> Result<KdlDocument, Diagnostics> {
     }
     KdlDocument::parse_v2(source.text()).map_err(|error| {
         let text = source.text();
+        // The parser's words for `commit="…"` in place of a node are several errors at other
+        // places; this one cause, said once a line, is the one to fix first.
+        let nameless = properties_without_node(source);
+        if !nameless.is_empty() {
+            return nameless;
+        }
         let unclosed_block = error
             .diagnostics
             .iter()
@@ -76,6 +82,55 @@ pub fn parse(source: &Arc<SourceFile>) -> Result<KdlDocument, Diagnostics> {
         }
         diagnostics
     })
+}
+
+/// `key="value"` (or `key = "value"`) where a node should start: a property with no node to
+/// belong to, usually meant as the node `key "value"`. One diagnostic a line.
+fn properties_without_node(source: &Arc<SourceFile>) -> Diagnostics {
+    let text = source.text();
+    let mut equals = Vec::new();
+    scan_code(text, |i, byte| {
+        if byte == b'=' {
+            equals.push(i);
+        }
+        true
+    });
+    let mut diagnostics = Vec::new();
+    let mut last_line = None;
+    for at in equals {
+        let node_start = text[..at].rfind(['\n', '{', ';']).map_or(0, |i| i + 1);
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let prefix = &text[node_start..at];
+        let word = prefix.trim();
+        let is_word = !word.is_empty()
+            && !word
+                .chars()
+                .any(|c| c.is_whitespace() || "()[]{}/\\\"#;=".contains(c) || c.is_control());
+        if !is_word || last_line == Some(line_start) {
+            continue;
+        }
+        last_line = Some(line_start);
+        let word_start = node_start + (prefix.len() - prefix.trim_start().len());
+        let line_end = text[at..].find(['\n', '\r']).map_or(text.len(), |i| at + i);
+        let value = text[at + 1..line_end].trim();
+        let mut fixed = format!("{word} {value}");
+        if fixed.chars().count() > 72 {
+            fixed = format!("{}…", fixed.chars().take(71).collect::<String>());
+        }
+        diagnostics.push(
+            Diagnostic::error(
+                "glc::parse::property-without-node",
+                format!("`{word}=` is a property where a node should start"),
+            )
+            .in_file(source)
+            .label(
+                (word_start, at + 1 - word_start),
+                "a property needs a node before it",
+            )
+            .help(format!("write `{fixed}`: a node's name, then its values")),
+        );
+    }
+    diagnostics
 }
 
 /// Syntax errors shown at most; the parser can report thousands for a mangled file.

@@ -3,8 +3,9 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use glc::diagnostic::{Diagnostic, Diagnostics};
 use glc::plan::ResolvedPlan;
 use glc::{Options, ReleaseFile};
@@ -57,7 +58,8 @@ enum Command {
         /// Replace the output even if it is not a layout glc wrote.
         #[arg(long)]
         force: bool,
-        /// Also write every tag's digest, media type, size and destination as JSON.
+        /// Also write every tag's digest, media type, size and destination as JSON (`-`:
+        /// to standard output).
         #[arg(long, value_name = "FILE")]
         digests: Option<PathBuf>,
         #[command(flatten)]
@@ -78,7 +80,8 @@ enum Command {
         /// Accept parts that do not hold the whole release, and write a part of it.
         #[arg(long)]
         partial: bool,
-        /// Also write every tag's digest, media type, size and destination as JSON.
+        /// Also write every tag's digest, media type, size and destination as JSON (`-`:
+        /// to standard output).
         #[arg(long, value_name = "FILE")]
         digests: Option<PathBuf>,
         #[command(flatten)]
@@ -120,6 +123,14 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Print a shell completion script, e.g. `glc completions bash >
+    /// ~/.local/share/bash-completion/completions/glc`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `glc man > glc.1; man ./glc.1`.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -155,19 +166,38 @@ struct CompileArgs {
 const STACK: usize = 64 << 20;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let reporter = Reporter::new(cli.message_format);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
+    let format = cli.message_format;
+    if format == MessageFormat::Json {
+        // The panic becomes one JSON line below; the default hook would print text.
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+    let reporter = Reporter::new(format);
     let command = cli.command;
     let worker = std::thread::Builder::new()
         .stack_size(STACK)
-        .spawn(move || run(command));
+        .spawn(move || run(command, format));
     let result = match worker.map(std::thread::JoinHandle::join) {
         Ok(Ok(result)) => result,
-        // A panic has printed its message already; a thread that cannot start has not.
-        Ok(Err(_)) => Err(vec![
-            Diagnostic::error("glc::internal", "glc failed unexpectedly")
-                .help("this is a bug in glc; please report it"),
-        ]),
+        // A panic has printed its message already in human output; a thread that cannot
+        // start has not.
+        Ok(Err(payload)) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned());
+            let message = match (format, what) {
+                (MessageFormat::Json, Some(what)) => format!("glc failed unexpectedly: {what}"),
+                _ => "glc failed unexpectedly".to_owned(),
+            };
+            Err(vec![
+                Diagnostic::error("glc::internal", message)
+                    .help("this is a bug in glc; please report it"),
+            ])
+        }
         Err(error) => Err(vec![Diagnostic::error(
             "glc::internal",
             format!("cannot start: {error}"),
@@ -182,7 +212,61 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), Diagnostics> {
+/// Wrong usage exits 2; with `--message-format json` its message is a JSON line too.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let asked_json = {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter().any(|a| a == "--message-format=json")
+            || args
+                .windows(2)
+                .any(|w| w[0] == "--message-format" && w[1] == "json")
+    };
+    let shows_text = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !asked_json || shows_text {
+        error.exit();
+    }
+    let text = error.render().to_string();
+    let mut lines = text.lines();
+    let message = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_owned();
+    let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    let diagnostic = Diagnostic::error("glc::usage", message).help(rest.join("\n"));
+    emit_json(&diagnostic.to_json());
+    ExitCode::from(2)
+}
+
+/// Writes one JSON line to stderr.
+fn emit_json(value: &impl serde::Serialize) {
+    if let Ok(mut line) = serde_json::to_string(value) {
+        line.push('\n');
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+/// The last line of a successful run with `--message-format json`: what was done, in how long.
+fn summary_json(command: &str, started: Instant, mut fields: serde_json::Value) {
+    if let Some(object) = fields.as_object_mut() {
+        let mut summary = serde_json::Map::new();
+        summary.insert("type".to_owned(), "summary".into());
+        summary.insert("command".to_owned(), command.into());
+        summary.append(object);
+        let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        summary.insert("duration_ms".to_owned(), millis.into());
+        emit_json(&summary);
+    }
+}
+
+fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
+    let started = Instant::now();
     match command {
         Command::Check(args) => {
             let plan = compile(&args)?;
@@ -191,6 +275,21 @@ fn run(command: Command) -> Result<(), Diagnostics> {
                 .iter()
                 .map(|i| i.layers().count() + i.attachments.len())
                 .sum();
+            if format == MessageFormat::Json {
+                summary_json(
+                    "check",
+                    started,
+                    serde_json::json!({
+                        "file": args.file.display().to_string(),
+                        "release": plan.release.version,
+                        "images": plan.images.len(),
+                        "files": files,
+                        "containers": plan.containers.len(),
+                        "tags": plan.tags.len(),
+                    }),
+                );
+                return Ok(());
+            }
             eprintln!(
                 "{}: release {}: {}, {}, {}, {}",
                 args.file.display(),
@@ -217,7 +316,14 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             force,
             digests,
             placing,
-        } => build(&args, &output, force, digests.as_deref(), placing),
+        } => build(
+            &args,
+            &output,
+            force,
+            digests.as_deref(),
+            placing,
+            Status { format, started },
+        ),
         Command::Merge {
             parts,
             output,
@@ -225,13 +331,21 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             partial,
             digests,
             placing,
-        } => merge(&parts, &output, force, partial, digests.as_deref(), placing),
+        } => merge(
+            &parts,
+            &output,
+            force,
+            partial,
+            digests.as_deref(),
+            placing,
+            Status { format, started },
+        ),
         Command::Fmt {
             file,
             check,
             line_endings,
         } => fmt(&file, check, line_endings),
-        Command::Verify { layout, json } => verify(&layout, json),
+        Command::Verify { layout, json } => verify(&layout, json, Status { format, started }),
         Command::Inspect { layout, tag, json } => {
             let nodes = glc::inspect::inspect(&layout, tag.as_deref()).map_err(|e| {
                 vec![
@@ -256,7 +370,62 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             })?;
             write_stdout(&schema.to_markdown())
         }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "glc", &mut script);
+            write_stdout(&String::from_utf8_lossy(&script))
+        }
+        Command::Man => {
+            let page = man_page().map_err(|error| {
+                vec![Diagnostic::error(
+                    "glc::internal",
+                    format!("cannot render the manual page: {error}"),
+                )]
+            })?;
+            write_stdout(&page)
+        }
     }
+}
+
+/// glc(1): the global options, then a section a command with its synopsis and options, so
+/// one page holds all of them.
+fn man_page() -> std::io::Result<String> {
+    let mut cli = Cli::command();
+    cli.build();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cli.clone())
+        .title("GLC")
+        .render(&mut page)?;
+    let mut page = String::from_utf8_lossy(&page).into_owned();
+    for command in cli.get_subcommands() {
+        // The commands are sections of this page, not pages of their own.
+        let name = command.get_name();
+        page = page.replace(&format!("glc\\-{name}(1)"), &format!("glc {name}"));
+    }
+    for command in cli.get_subcommands().filter(|c| c.get_name() != "help") {
+        let name = format!("glc {}", command.get_name());
+        let man = clap_mangen::Man::new(command.clone().bin_name(&name));
+        let mut section = Vec::new();
+        man.render_description_section(&mut section)?;
+        man.render_synopsis_section(&mut section)?;
+        man.render_options_section(&mut section)?;
+        page.push_str(&format!(".SH \"{}\"\n", name.to_uppercase()));
+        for line in String::from_utf8_lossy(&section).lines() {
+            // The command's own headings sit under its section.
+            match line.strip_prefix(".SH ") {
+                Some(heading) => page.push_str(&format!(".SS {heading}\n")),
+                None => page.push_str(&format!("{line}\n")),
+            }
+        }
+    }
+    Ok(page)
+}
+
+/// How a command reports on stderr, and since when it runs.
+#[derive(Clone, Copy)]
+struct Status {
+    format: MessageFormat,
+    started: Instant,
 }
 
 fn count(n: usize, noun: &str) -> String {
@@ -296,6 +465,7 @@ fn build(
     force: bool,
     digests: Option<&std::path::Path>,
     placing: PlacingArgs,
+    status: Status,
 ) -> Result<(), Diagnostics> {
     let options = Options {
         allow_outside: args.allow_outside,
@@ -304,7 +474,8 @@ fn build(
     };
     let release = ReleaseFile::read(&args.file)?;
     // A bar only for a person watching a terminal.
-    let progress = !placing.quiet && std::io::stderr().is_terminal();
+    let progress =
+        !placing.quiet && status.format == MessageFormat::Human && std::io::stderr().is_terminal();
     let build = glc::BuildOptions {
         output: output.to_path_buf(),
         force,
@@ -312,7 +483,9 @@ fn build(
         cache: !placing.no_cache,
         progress,
     };
-    let outcome = release.build(&options, &build, |holder| waiting(output, holder))?;
+    let outcome = release.build(&options, &build, |holder| {
+        waiting(status.format, output, holder);
+    })?;
     summarize(
         &args.file.display().to_string(),
         output,
@@ -320,14 +493,23 @@ fn build(
         digests,
         placing.quiet,
         "input files",
+        status,
     )
 }
 
-fn waiting(output: &std::path::Path, holder: &str) {
-    eprintln!(
-        "glc: waiting for the build (pid {holder}) that is writing {}",
+fn waiting(format: MessageFormat, output: &std::path::Path, holder: &str) {
+    let message = format!(
+        "waiting for the build (pid {holder}) that is writing {}",
         output.display()
     );
+    match format {
+        MessageFormat::Human => eprintln!("glc: {message}"),
+        MessageFormat::Json => {
+            let mut notice = Diagnostic::error("glc::lock::waiting", message);
+            notice.severity = miette::Severity::Advice;
+            emit_json(&notice.to_json());
+        }
+    }
 }
 
 fn merge(
@@ -337,6 +519,7 @@ fn merge(
     partial: bool,
     digests: Option<&std::path::Path>,
     placing: PlacingArgs,
+    status: Status,
 ) -> Result<(), Diagnostics> {
     let options = glc::merge::MergeOptions {
         output: output.to_path_buf(),
@@ -345,7 +528,9 @@ fn merge(
         reuse: !placing.no_cache,
         partial,
     };
-    let outcome = glc::merge::merge(parts, &options, |holder| waiting(output, holder))?;
+    let outcome = glc::merge::merge(parts, &options, |holder| {
+        waiting(status.format, output, holder);
+    })?;
     let from = match parts {
         [one] => one.display().to_string(),
         _ => format!("{} parts", parts.len()),
@@ -357,6 +542,7 @@ fn merge(
         digests,
         placing.quiet,
         "blobs of the parts",
+        status,
     )
 }
 
@@ -368,9 +554,12 @@ fn summarize(
     digests: Option<&std::path::Path>,
     quiet: bool,
     inputs: &str,
+    status: Status,
 ) -> Result<(), Diagnostics> {
     let report = &outcome.report;
-    if let Some(path) = digests {
+    if digests.is_some_and(|p| p.as_os_str() == "-") {
+        write_stdout(&to_json(report)?)?;
+    } else if let Some(path) = digests {
         let mut json = serde_json::to_string_pretty(report).map_err(|e| {
             vec![Diagnostic::error(
                 "glc::internal",
@@ -386,6 +575,45 @@ fn summarize(
         })?;
     }
     if quiet {
+        return Ok(());
+    }
+    if status.format == MessageFormat::Json {
+        let placements: serde_json::Map<String, serde_json::Value> = report
+            .placements
+            .iter()
+            .filter_map(|(placement, n)| {
+                Some((placement_name(*placement)?.to_owned(), (*n).into()))
+            })
+            .collect();
+        let tags: serde_json::Map<String, serde_json::Value> = report
+            .tags
+            .iter()
+            .map(|(tag, target)| (tag.clone(), target.digest.clone().into()))
+            .collect();
+        summary_json(
+            if inputs == "input files" {
+                "build"
+            } else {
+                "merge"
+            },
+            status.started,
+            serde_json::json!({
+                "from": from,
+                "output": output.display().to_string(),
+                "up_to_date": outcome.up_to_date,
+                "images": report.images,
+                "attachments": report.attachments.len(),
+                "containers": report.containers,
+                "part_of": report.part_of.map(|(images, containers)| serde_json::json!({
+                    "images": images,
+                    "containers": containers,
+                })),
+                "blobs": report.blobs,
+                "bytes": report.bytes,
+                "placements": placements,
+                "tags": tags,
+            }),
+        );
         return Ok(());
     }
     let held = match report.part_of {
@@ -415,12 +643,9 @@ fn summarize(
             .iter()
             .filter_map(|(placement, n)| {
                 let how = match placement {
-                    glc::oci::layout::Placement::Copied => "copied",
                     glc::oci::layout::Placement::Reused => "reused from the previous layout",
-                    glc::oci::layout::Placement::Reflinked => "reflinked",
-                    glc::oci::layout::Placement::HardLinked => "hard-linked",
                     glc::oci::layout::Placement::Duplicate => "identical to another input",
-                    glc::oci::layout::Placement::None => return None,
+                    other => placement_name(*other)?,
                 };
                 Some(format!("{n} {how}"))
             })
@@ -440,7 +665,20 @@ fn summarize(
     Ok(())
 }
 
-fn verify(layout: &std::path::Path, json: bool) -> Result<(), Diagnostics> {
+/// How an input reached the layout, in a word; `None` for a dry run.
+fn placement_name(placement: glc::oci::layout::Placement) -> Option<&'static str> {
+    use glc::oci::layout::Placement;
+    Some(match placement {
+        Placement::Copied => "copied",
+        Placement::Reused => "reused",
+        Placement::Reflinked => "reflinked",
+        Placement::HardLinked => "hard-linked",
+        Placement::Duplicate => "duplicate",
+        Placement::None => return None,
+    })
+}
+
+fn verify(layout: &std::path::Path, json: bool, status: Status) -> Result<(), Diagnostics> {
     if !layout.is_dir() {
         return Err(vec![
             Diagnostic::error(
@@ -451,8 +689,29 @@ fn verify(layout: &std::path::Path, json: bool) -> Result<(), Diagnostics> {
         ]);
     }
     let report = glc::verify::verify(layout);
+    let warnings = report.findings.len() - report.errors();
     if json {
         write_stdout(&to_json(&report)?)?;
+    } else if status.format == MessageFormat::Json {
+        for finding in &report.findings {
+            let mut diagnostic = Diagnostic::error("glc::verify", finding.message.clone())
+                .help(format!("at {}", finding.path));
+            if finding.severity == glc::verify::Severity::Warning {
+                diagnostic.severity = miette::Severity::Warning;
+            }
+            emit_json(&diagnostic.to_json());
+        }
+        summary_json(
+            "verify",
+            status.started,
+            serde_json::json!({
+                "layout": layout.display().to_string(),
+                "blobs": report.blobs,
+                "bytes": report.bytes,
+                "errors": report.errors(),
+                "warnings": warnings,
+            }),
+        );
     } else {
         let mut text = String::new();
         for finding in &report.findings {
@@ -467,7 +726,6 @@ fn verify(layout: &std::path::Path, json: bool) -> Result<(), Diagnostics> {
                 finding.message, finding.path
             ));
         }
-        let warnings = report.findings.len() - report.errors();
         text.push_str(&format!(
             "{}: {} blobs, {} checked: {}, {}\n",
             layout.display(),

@@ -174,3 +174,171 @@ fn fmt_writes_through_a_symbolic_link_to_its_target() {
         ]
     );
 }
+
+#[test]
+fn completions_name_the_commands_and_options() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef glc"),
+        ("fish", "complete -c glc"),
+    ] {
+        let output = glc().args(["completions", shell]).exits(0);
+        let script = crate::stdout(&output);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for word in [
+            "build",
+            "merge",
+            "verify",
+            "inspect",
+            "--message-format",
+            "--digests",
+        ] {
+            // fish names a long option `-l name`.
+            let word = match word.strip_prefix("--") {
+                Some(long) if shell == "fish" => format!("-l {long}"),
+                _ => word.to_owned(),
+            };
+            assert!(script.contains(&word), "{shell} completion lacks {word}");
+        }
+    }
+    let output = glc().args(["completions", "tcsh"]).exits(2);
+    assert!(stderr(&output).contains("invalid value 'tcsh'"));
+}
+
+#[test]
+fn the_man_page_is_roff_with_every_command_and_its_options() {
+    let output = glc().arg("man").exits(0);
+    let page = crate::stdout(&output);
+    assert!(page.contains("\n.TH GLC 1 "), "{page}");
+    assert!(page.contains("\n.SH NAME\n"));
+    for command in [
+        "check", "plan", "build", "merge", "verify", "inspect", "fmt", "schema",
+    ] {
+        assert!(
+            page.contains(&format!("\n.SH \"GLC {}\"\n", command.to_uppercase())),
+            "no section for {command}"
+        );
+    }
+    for option in [
+        "\\-\\-digests",
+        "\\-\\-only",
+        "\\-\\-line\\-endings",
+        "\\-\\-partial",
+    ] {
+        assert!(page.contains(option), "the page lacks {option}");
+    }
+    // Where groff is installed, it reads the page without a warning.
+    if let Ok(mut groff) = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write;
+        groff
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(page.as_bytes())
+            .unwrap();
+        let result = groff.wait_with_output().unwrap();
+        assert!(result.status.success());
+        assert_eq!(String::from_utf8_lossy(&result.stderr), "");
+    }
+}
+
+#[test]
+fn json_message_format_makes_every_stderr_line_json_with_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = crate::repo().join("examples/minimal/release.kdl");
+    let out = dir.path().join("out");
+    let lines = |output: &std::process::Output| -> Vec<serde_json::Value> {
+        stderr(output)
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+            })
+            .collect()
+    };
+    let output = glc()
+        .args(["--message-format", "json", "check"])
+        .arg(&release)
+        .exits(0);
+    let check = lines(&output);
+    assert_eq!(check.len(), 1);
+    assert_eq!(check[0]["type"], "summary");
+    assert_eq!(check[0]["command"], "check");
+    assert_eq!(check[0]["release"], "1877.3");
+    assert_eq!(check[0]["images"], 1);
+    assert!(check[0]["duration_ms"].is_u64());
+
+    let output = glc()
+        .args(["--message-format", "json", "build"])
+        .arg(&release)
+        .arg("-o")
+        .arg(&out)
+        .args(["--digests", "-"])
+        .exits(0);
+    let build = lines(&output);
+    assert_eq!(build.len(), 1, "{build:?}");
+    let summary = &build[0];
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["command"], "build");
+    assert_eq!(summary["up_to_date"], false);
+    assert_eq!(summary["images"], 1);
+    // `--digests -` wrote the digests to standard output, and they agree with the summary.
+    let digests: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let tags = summary["tags"].as_object().unwrap();
+    assert_eq!(tags.len(), digests["tags"].as_object().unwrap().len());
+    for (tag, digest) in tags {
+        assert_eq!(digests["tags"][tag]["digest"], *digest, "{tag}");
+    }
+    assert!(!dir.path().join("-").exists());
+    assert!(!std::path::Path::new("-").exists());
+
+    let output = glc()
+        .args(["--message-format", "json", "build"])
+        .arg(&release)
+        .arg("-o")
+        .arg(&out)
+        .exits(0);
+    assert_eq!(lines(&output)[0]["up_to_date"], true);
+
+    let output = glc()
+        .args(["--message-format", "json", "verify"])
+        .arg(&out)
+        .exits(0);
+    let verify = lines(&output);
+    assert_eq!(verify[0]["command"], "verify");
+    assert_eq!(verify[0]["errors"], 0);
+
+    // Wrong usage is a JSON line too, and still exits 2.
+    let output = glc().args(["--message-format", "json", "biuld"]).exits(2);
+    let usage = lines(&output);
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0]["code"], "glc::usage");
+    assert_eq!(usage[0]["severity"], "error");
+}
+
+#[test]
+fn a_digests_file_gets_the_mode_the_umask_gives() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let release = crate::repo().join("examples/minimal/release.kdl");
+    let digests = dir.path().join("digests.json");
+    // Through a shell, so that the umask is the child's alone.
+    let script = format!(
+        "umask 022 && exec {} build -q {} -o {} --digests {}",
+        assert_cmd::cargo::cargo_bin("glc").display(),
+        release.display(),
+        dir.path().join("out").display(),
+        digests.display()
+    );
+    let status = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mode = std::fs::metadata(&digests).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+}

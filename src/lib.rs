@@ -8,6 +8,7 @@
 pub mod assemble;
 pub mod cache;
 pub mod check;
+pub mod codes;
 pub mod decode;
 pub mod diagnostic;
 pub mod emit;

@@ -342,3 +342,178 @@ fn a_digests_file_gets_the_mode_the_umask_gives() {
     let mode = std::fs::metadata(&digests).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644);
 }
+
+/// Every `"glc::…"` code written in `src/`, outside the list itself.
+fn codes_in_sources() -> std::collections::BTreeSet<String> {
+    let mut codes = std::collections::BTreeSet::new();
+    for entry in walkdir::WalkDir::new(crate::repo().join("src")) {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_none_or(|e| e != "rs")
+            || entry.path().ends_with("src/codes.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for (start, _) in text.match_indices("\"glc::") {
+            let rest = &text[start + 1..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_')))
+                .unwrap();
+            if rest[end..].starts_with('"') {
+                codes.insert(rest[..end].to_owned());
+            }
+        }
+    }
+    codes
+}
+
+#[test]
+fn every_diagnostic_code_is_listed_once_and_documented() {
+    let listed: Vec<&str> = glc::codes::ALL.iter().map(|(code, _)| *code).collect();
+    let unique: std::collections::BTreeSet<String> =
+        listed.iter().map(|c| (*c).to_owned()).collect();
+    assert_eq!(unique.len(), listed.len(), "a code is listed twice");
+    let written = codes_in_sources();
+    let unlisted: Vec<_> = written.difference(&unique).collect();
+    assert!(
+        unlisted.is_empty(),
+        "add these to src/codes.rs: {unlisted:?}"
+    );
+    let unused: Vec<_> = unique.difference(&written).collect();
+    assert!(
+        unused.is_empty(),
+        "src/codes.rs lists codes nothing reports: {unused:?}"
+    );
+
+    let path = crate::repo().join("docs/language.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let begin = "<!-- codes: generated from src/codes.rs; a test keeps them equal -->\n";
+    let end = "<!-- end of codes -->";
+    let from = doc
+        .find(begin)
+        .expect("docs/language.md marks its list of codes")
+        + begin.len();
+    let to = from + doc[from..].find(end).expect("the list of codes ends");
+    let table = glc::codes::markdown();
+    if std::env::var_os("GLC_BLESS").is_some() {
+        std::fs::write(&path, format!("{}{table}{}", &doc[..from], &doc[to..])).unwrap();
+        return;
+    }
+    assert!(
+        doc[from..to] == table,
+        "docs/language.md's codes differ from src/codes.rs (run with GLC_BLESS=1):\n{table}"
+    );
+}
+
+/// The commands of the `n`th fenced code block of the README, without their comments.
+fn readme_block(n: usize) -> Vec<String> {
+    let readme = std::fs::read_to_string(crate::repo().join("README.md")).unwrap();
+    let block = readme
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .nth(n)
+        .unwrap_or_else(|| panic!("the README has no code block {n}"));
+    block
+        .lines()
+        .skip(1) // the fence's language
+        .map(|line| line.split(" #").next().unwrap_or("").trim().to_owned())
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_readmes_first_commands_run_as_written() {
+    let commands = readme_block(0);
+    assert_eq!(
+        commands,
+        [
+            "cargo run --release -- build release.kdl -o out",
+            "cargo test"
+        ],
+        "the README's first commands changed: make this test run them"
+    );
+    // `cargo run --release --` is glc itself; run it, as written after `--`, in a copy of the
+    // repository's release.
+    let dir = tempfile::tempdir().unwrap();
+    crate::build::copy_release(dir.path());
+    let args: Vec<&str> = commands[0]
+        .split_once(" -- ")
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    glc().current_dir(dir.path()).args(&args).exits(0);
+    glc()
+        .current_dir(dir.path())
+        .args(["verify", "out"])
+        .exits(0);
+    assert!(dir.path().join("out/index.json").is_file());
+}
+
+#[test]
+fn the_readme_says_how_to_put_glc_on_the_path_before_using_it() {
+    let readme = std::fs::read_to_string(crate::repo().join("README.md")).unwrap();
+    let install = readme
+        .find("cargo install --locked --path .")
+        .expect("the README gives the install command");
+    let commands = readme
+        .find("## Commands")
+        .expect("the README lists the commands");
+    assert!(install < commands, "install comes before the commands");
+    let install_block = readme_block(1);
+    assert_eq!(install_block[0], "cargo install --locked --path .");
+    // The other commands of that block run: `glc …` up to a redirection or `)`.
+    for line in &install_block[1..] {
+        let start = line.find("glc ").expect("a glc command");
+        let command = line[start..]
+            .split(['>', ')', '&'])
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>();
+        let output = glc().args(&command).exits(0);
+        assert!(output.stdout.len() > 1000, "{line}");
+    }
+}
+
+#[test]
+fn the_parallel_makefile_runs_as_its_comment_says_from_the_top() {
+    let makefile =
+        std::fs::read_to_string(crate::repo().join("examples/parallel/Makefile")).unwrap();
+    let documented = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("#   ").filter(|c| c.contains("GLC=")))
+        .expect("the Makefile documents a GLC= command")
+        .trim()
+        .to_owned();
+    assert_eq!(
+        documented,
+        "make -C examples/parallel GLC=target/release/glc OUT=/tmp/release"
+    );
+    // A tree like the repository's, with glc where the command expects it.
+    let top = tempfile::tempdir().unwrap();
+    crate::build::copy_release(top.path());
+    std::fs::create_dir_all(top.path().join("examples/parallel")).unwrap();
+    std::fs::write(top.path().join("examples/parallel/Makefile"), &makefile).unwrap();
+    std::fs::create_dir_all(top.path().join("target/release")).unwrap();
+    std::os::unix::fs::symlink(
+        assert_cmd::cargo::cargo_bin("glc"),
+        top.path().join("target/release/glc"),
+    )
+    .unwrap();
+    let out = top.path().join("release-out");
+    let command = documented.replace("/tmp/release", &out.display().to_string());
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let output = std::process::Command::new(words[0])
+        .args(&words[1..])
+        .current_dir(top.path())
+        .env("NO_COLOR", "1")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("MAKEFLAGS")
+        .output()
+        .expect("run make");
+    assert!(output.status.success(), "{}", stderr(&output));
+    glc().arg("verify").arg(out.join("release")).exits(0);
+}

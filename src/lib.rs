@@ -286,6 +286,9 @@ fn output_error(error: output::OutputError) -> Diagnostics {
         output::OutputError::Foreign(..) => {
             "glc replaces only layouts it wrote; choose a new or empty directory, or pass --force"
         }
+        output::OutputError::Io(_, error) if error.kind() == std::io::ErrorKind::InvalidInput => {
+            "name a new directory for the layout, e.g. `-o out`"
+        }
         output::OutputError::Io(..) => {
             "check that the output's directory exists, is writable and has free space"
         }

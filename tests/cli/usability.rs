@@ -517,3 +517,52 @@ fn the_parallel_makefile_runs_as_its_comment_says_from_the_top() {
     assert!(output.status.success(), "{}", stderr(&output));
     glc().arg("verify").arg(out.join("release")).exits(0);
 }
+
+#[test]
+fn an_output_of_dot_is_refused_with_its_real_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::build::copy_release(dir.path());
+    let before = crate::build::snapshot(dir.path());
+    for output_dir in [".", ".."] {
+        let output = glc()
+            .current_dir(dir.path())
+            .args(["build", "release.kdl", "-o", output_dir])
+            .exits(1);
+        let stderr = stderr(&output);
+        assert!(
+            stderr.contains(&format!(
+                "`{output_dir}` is not a directory glc can replace: the output is replaced whole"
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("help: name a new directory for the layout, e.g. `-o out`"));
+        assert!(!stderr.contains("free space"), "{stderr}");
+    }
+    assert!(
+        before == crate::build::snapshot(dir.path()),
+        "nothing is written"
+    );
+}
+
+#[test]
+fn inspect_of_a_missing_tag_says_how_many_tags_it_does_not_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let layout = crate::build::build_top_level(&out);
+    let tags = layout
+        .entries()
+        .iter()
+        .filter(|e| e["annotations"]["org.opencontainers.image.ref.name"].is_string())
+        .count();
+    assert!(tags > 12, "the top-level release has {tags} tags");
+    let output = glc().arg("inspect").arg(&out).arg("nosuchtag").exits(1);
+    let stderr = stderr(&output);
+    assert!(
+        stderr.contains(&format!("it has {tags} tags: ")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(" and {} more", tags - 12)),
+        "{stderr}"
+    );
+}

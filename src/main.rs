@@ -322,7 +322,11 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             force,
             digests.as_deref(),
             placing,
-            Status { format, started },
+            Status {
+                command: "build",
+                format,
+                started,
+            },
         ),
         Command::Merge {
             parts,
@@ -338,14 +342,26 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             partial,
             digests.as_deref(),
             placing,
-            Status { format, started },
+            Status {
+                command: "merge",
+                format,
+                started,
+            },
         ),
         Command::Fmt {
             file,
             check,
             line_endings,
         } => fmt(&file, check, line_endings),
-        Command::Verify { layout, json } => verify(&layout, json, Status { format, started }),
+        Command::Verify { layout, json } => verify(
+            &layout,
+            json,
+            Status {
+                command: "verify",
+                format,
+                started,
+            },
+        ),
         Command::Inspect { layout, tag, json } => {
             let nodes = glc::inspect::inspect(&layout, tag.as_deref()).map_err(|e| {
                 vec![
@@ -424,6 +440,7 @@ fn man_page() -> std::io::Result<String> {
 /// How a command reports on stderr, and since when it runs.
 #[derive(Clone, Copy)]
 struct Status {
+    command: &'static str,
     format: MessageFormat,
     started: Instant,
 }
@@ -591,11 +608,7 @@ fn summarize(
             .map(|(tag, target)| (tag.clone(), target.digest.clone().into()))
             .collect();
         summary_json(
-            if inputs == "input files" {
-                "build"
-            } else {
-                "merge"
-            },
+            status.command,
             status.started,
             serde_json::json!({
                 "from": from,
@@ -702,7 +715,7 @@ fn verify(layout: &std::path::Path, json: bool, status: Status) -> Result<(), Di
             emit_json(&diagnostic.to_json());
         }
         summary_json(
-            "verify",
+            status.command,
             status.started,
             serde_json::json!({
                 "layout": layout.display().to_string(),

@@ -4,31 +4,53 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{LabeledSpan, NamedSource, Severity, SourceSpan};
+use miette::{LabeledSpan, Severity, SourceSpan};
 use serde::Serialize;
 
-/// A source file as glc read it: the name it is shown under and its text.
+/// A source file as glc read it: the name it is shown under and its text, with where its
+/// lines start, so that placing an error costs a search rather than a scan from the top.
 #[derive(Debug)]
 pub struct SourceFile {
-    named: NamedSource<String>,
+    name: String,
+    text: String,
+    /// Offsets just after each LF: the lines `line_column` counts.
+    lf_starts: Vec<usize>,
+    /// Offsets of the lines as miette counts them (after LF, CRLF or a lone CR), from 0.
+    miette_starts: Vec<usize>,
 }
 
 impl SourceFile {
     #[must_use]
     pub fn new(name: impl AsRef<str>, text: String) -> Arc<Self> {
+        let bytes = text.as_bytes();
+        let mut lf_starts = Vec::new();
+        let mut miette_starts = vec![0];
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'\n' => {
+                    lf_starts.push(i + 1);
+                    miette_starts.push(i + 1);
+                }
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => miette_starts.push(i + 1),
+                _ => {}
+            }
+        }
         Arc::new(Self {
-            named: NamedSource::new(name, text),
+            name: name.as_ref().to_owned(),
+            text,
+            lf_starts,
+            miette_starts,
         })
     }
 
     #[must_use]
     pub fn name(&self) -> &str {
-        self.named.name()
+        &self.name
     }
 
     #[must_use]
     pub fn text(&self) -> &str {
-        self.named.inner()
+        &self.text
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -36,11 +58,47 @@ impl SourceFile {
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         let text = self.text();
         let offset = floor_char_boundary(text, offset.min(text.len()));
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
-        (line, column)
+        let breaks = self.lf_starts.partition_point(|&start| start <= offset);
+        let line_start = if breaks == 0 {
+            0
+        } else {
+            self.lf_starts[breaks - 1]
+        };
+        let column = text[line_start..offset].chars().count() + 1;
+        (breaks + 1, column)
+    }
+}
+
+/// miette reads the lines around a span by scanning from the top of the text; this hands it
+/// the text from a few lines before the span instead and shifts what it finds back, so that
+/// rendering many errors of a large file stays linear and looks exactly the same.
+impl miette::SourceCode for SourceFile {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let line = self
+            .miette_starts
+            .partition_point(|&start| start <= span.offset())
+            .saturating_sub(1);
+        let first = line.saturating_sub(context_lines_before + 1);
+        let base = self.miette_starts[first];
+        let shifted = SourceSpan::new((span.offset() - base).into(), span.len());
+        let inner = self.text.as_bytes()[base..].read_span(
+            &shifted,
+            context_lines_before,
+            context_lines_after,
+        )?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            SourceSpan::new((inner.span().offset() + base).into(), inner.span().len()),
+            inner.line() + first,
+            inner.column(),
+            inner.line_count() + first,
+        )))
     }
 }
 
@@ -114,7 +172,10 @@ impl Diagnostic {
     /// A wrong use of the command rather than a fault in its input: exit code 2.
     #[must_use]
     pub fn is_usage(&self) -> bool {
-        self.code.starts_with("glc::usage::")
+        const USAGE: &str = "glc::usage";
+        self.code
+            .strip_prefix(USAGE)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
     }
 
     #[must_use]
@@ -211,7 +272,7 @@ impl miette::Diagnostic for Diagnostic {
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.source
             .as_ref()
-            .map(|source| &source.named as &dyn miette::SourceCode)
+            .map(|source| source.as_ref() as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -260,5 +321,52 @@ pub fn list<S: AsRef<str>>(items: &[S]) -> String {
         [] => "nothing".to_owned(),
         [one] => one.clone(),
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miette::SourceCode;
+
+    #[test]
+    fn reading_a_span_from_its_lines_matches_reading_from_the_top() {
+        let text = "a\nb\r\nc\rd\n\ne f g\r\n\rh\ni\nj\nk\n".repeat(3);
+        let file = SourceFile::new("t.kdl", text.clone());
+        for offset in 0..=text.len() {
+            for len in [0, 1, 4, 9] {
+                for context in [0, 1, 2, 3] {
+                    let span = SourceSpan::new(offset.into(), len);
+                    let ours = file.read_span(&span, context, context);
+                    let theirs = text.read_span(&span, context, context);
+                    match (ours, theirs) {
+                        (Ok(ours), Ok(theirs)) => {
+                            let case = format!("{offset} {len} {context}");
+                            assert_eq!(ours.data(), theirs.data(), "{case}");
+                            assert_eq!(ours.span(), theirs.span(), "{case}");
+                            assert_eq!(ours.line(), theirs.line(), "{case}");
+                            assert_eq!(ours.column(), theirs.column(), "{case}");
+                            assert_eq!(ours.line_count(), theirs.line_count(), "{case}");
+                        }
+                        (Err(_), Err(_)) => {}
+                        (ours, theirs) => panic!(
+                            "{offset} {len} {context}: {:?} vs {:?}",
+                            ours.is_ok(),
+                            theirs.is_ok()
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn line_and_column_count_lf_lines_and_characters() {
+        let file = SourceFile::new("t.kdl", "ab\nçd\r\nx".to_owned());
+        assert_eq!(file.line_column(0), (1, 1));
+        assert_eq!(file.line_column(3), (2, 1));
+        assert_eq!(file.line_column(5), (2, 2));
+        assert_eq!(file.line_column(8), (3, 1));
+        assert_eq!(file.line_column(100), (3, 2));
     }
 }

@@ -133,25 +133,34 @@ impl Expander {
                 .help("tags are 1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or -"),
             );
         } else if let Some((first_what, first)) = self.tags.get(full_tag) {
-            let mut diagnostic = Diagnostic::error(
-                "glc::expand::duplicate-tag",
-                format!("`{tag}` is both {first_what} and {what}"),
-            )
-            .label(
+            let same = *first_what == what;
+            let message = if same {
+                format!("`{tag}` is given twice as {what}")
+            } else {
+                format!("`{tag}` is both {first_what} and {what}")
+            };
+            let (again, before) = if same {
+                ("given again here".to_owned(), "first given here".to_owned())
+            } else {
+                (what.to_owned(), (*first_what).to_owned())
+            };
+            let mut diagnostic = Diagnostic::error("glc::expand::duplicate-tag", message).label(
                 origin.span,
-                format!("{what} {described}").trim_end().to_owned(),
+                format!("{again} {described}").trim_end().to_owned(),
             );
             if first.span != origin.span {
                 diagnostic = diagnostic.label(
                     first.span,
-                    format!("{first_what} {}", first.bindings.describe())
+                    format!("{before} {}", first.bindings.describe())
                         .trim_end()
                         .to_owned(),
                 );
             }
-            self.diagnostics.push(
-                diagnostic.help("every tag in the layout points at one thing; rename one of them"),
-            );
+            self.diagnostics.push(diagnostic.help(if same {
+                "a tag is given once; remove one of them"
+            } else {
+                "every tag in the layout points at one thing; rename one of them"
+            }));
         } else {
             self.tags
                 .insert(full_tag.to_owned(), (what, origin.clone()));

@@ -94,11 +94,22 @@ pub fn inspect(root: &Path, tag: Option<&str>) -> Result<Vec<Node>, String> {
             .filter_map(|e| e["annotations"]["org.opencontainers.image.ref.name"].as_str())
             .collect();
         tags.sort_unstable();
-        tags.truncate(12);
-        return Err(format!(
-            "no tag `{tag}` in {}; it has {}",
-            root.display(),
+        let shown = 12;
+        let has = if tags.len() > shown {
+            let first: Vec<String> = tags[..shown].iter().map(|t| format!("`{t}`")).collect();
+            format!(
+                "{} tags: {} and {} more (`glc inspect {}` shows them all)",
+                tags.len(),
+                first.join(", "),
+                tags.len() - shown,
+                root.display()
+            )
+        } else {
             crate::diagnostic::list(&tags)
+        };
+        return Err(format!(
+            "no tag `{tag}` in {}; it has {has}",
+            root.display()
         ));
     }
     let mut nodes: Vec<Node> = roots

@@ -8,6 +8,7 @@
 pub mod assemble;
 pub mod cache;
 pub mod check;
+pub mod codes;
 pub mod decode;
 pub mod derive;
 pub mod diagnostic;
@@ -363,6 +364,9 @@ fn output_error(error: output::OutputError) -> Diagnostics {
         }
         output::OutputError::NotOurs(..) => {
             "remove it, and glc makes it again as a regular file of its own"
+        }
+        output::OutputError::Io(_, error) if error.kind() == std::io::ErrorKind::InvalidInput => {
+            "name a new directory for the layout, e.g. `-o out`"
         }
         output::OutputError::Io(..) => {
             "check that the output's directory exists, is writable and has free space"

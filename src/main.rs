@@ -4,8 +4,9 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use glc::diagnostic::{Diagnostic, Diagnostics};
 use glc::plan::ResolvedPlan;
 use glc::sign::keys::PrivateKey;
@@ -30,6 +31,13 @@ enum MessageFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LineEndings {
+    Keep,
+    Lf,
+    Crlf,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a release file: parse, schema, templates, matrix and files on disk.
@@ -52,7 +60,8 @@ enum Command {
         /// Replace the output even if it is not a layout glc wrote.
         #[arg(long)]
         force: bool,
-        /// Also write every tag's digest, media type, size and destination as JSON.
+        /// Also write every tag's digest, media type, size and destination as JSON (`-`:
+        /// to standard output).
         #[arg(long, value_name = "FILE")]
         digests: Option<PathBuf>,
         /// Sign every manifest and index with this private key, in cosign's format, before
@@ -83,7 +92,8 @@ enum Command {
         /// are caught.
         #[arg(long, value_name = "FILE", conflicts_with = "partial")]
         release: Option<PathBuf>,
-        /// Also write every tag's digest, media type, size and destination as JSON.
+        /// Also write every tag's digest, media type, size and destination as JSON (`-`:
+        /// to standard output).
         #[arg(long, value_name = "FILE")]
         digests: Option<PathBuf>,
         /// Sign every manifest and index with this private key, in cosign's format, before
@@ -143,9 +153,13 @@ enum Command {
     /// Re-indent a release file in place, keeping comments and quoting as written.
     Fmt {
         file: PathBuf,
-        /// Change nothing; exit 1 if the file is not formatted.
+        /// Change nothing; print a diff of what would change and exit 1 if the file is not
+        /// formatted.
         #[arg(long)]
         check: bool,
+        /// How to end lines: as the file's first line ends, or LF, or CRLF.
+        #[arg(long, value_enum, default_value_t = LineEndings::Keep)]
+        line_endings: LineEndings,
     },
     /// Print the schema of the release language.
     Schema {
@@ -153,6 +167,14 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Print a shell completion script, e.g. `glc completions bash >
+    /// ~/.local/share/bash-completion/completions/glc`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `glc man > glc.1; man ./glc.1`.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -188,19 +210,38 @@ struct CompileArgs {
 const STACK: usize = 64 << 20;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let reporter = Reporter::new(cli.message_format);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
+    let format = cli.message_format;
+    if format == MessageFormat::Json {
+        // The panic becomes one JSON line below; the default hook would print text.
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+    let reporter = Reporter::new(format);
     let command = cli.command;
     let worker = std::thread::Builder::new()
         .stack_size(STACK)
-        .spawn(move || run(command));
+        .spawn(move || run(command, format));
     let result = match worker.map(std::thread::JoinHandle::join) {
         Ok(Ok(result)) => result,
-        // A panic has printed its message already; a thread that cannot start has not.
-        Ok(Err(_)) => Err(vec![
-            Diagnostic::error("glc::internal", "glc failed unexpectedly")
-                .help("this is a bug in glc; please report it"),
-        ]),
+        // A panic has printed its message already in human output; a thread that cannot
+        // start has not.
+        Ok(Err(payload)) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned());
+            let message = match (format, what) {
+                (MessageFormat::Json, Some(what)) => format!("glc failed unexpectedly: {what}"),
+                _ => "glc failed unexpectedly".to_owned(),
+            };
+            Err(vec![
+                Diagnostic::error("glc::internal", message)
+                    .help("this is a bug in glc; please report it"),
+            ])
+        }
         Err(error) => Err(vec![Diagnostic::error(
             "glc::internal",
             format!("cannot start: {error}"),
@@ -220,7 +261,61 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), Diagnostics> {
+/// Wrong usage exits 2; with `--message-format json` its message is a JSON line too.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let asked_json = {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter().any(|a| a == "--message-format=json")
+            || args
+                .windows(2)
+                .any(|w| w[0] == "--message-format" && w[1] == "json")
+    };
+    let shows_text = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !asked_json || shows_text {
+        error.exit();
+    }
+    let text = error.render().to_string();
+    let mut lines = text.lines();
+    let message = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_owned();
+    let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    let diagnostic = Diagnostic::error("glc::usage", message).help(rest.join("\n"));
+    emit_json(&diagnostic.to_json());
+    ExitCode::from(2)
+}
+
+/// Writes one JSON line to stderr.
+fn emit_json(value: &impl serde::Serialize) {
+    if let Ok(mut line) = serde_json::to_string(value) {
+        line.push('\n');
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+/// The last line of a successful run with `--message-format json`: what was done, in how long.
+fn summary_json(command: &str, started: Instant, mut fields: serde_json::Value) {
+    if let Some(object) = fields.as_object_mut() {
+        let mut summary = serde_json::Map::new();
+        summary.insert("type".to_owned(), "summary".into());
+        summary.insert("command".to_owned(), command.into());
+        summary.append(object);
+        let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        summary.insert("duration_ms".to_owned(), millis.into());
+        emit_json(&summary);
+    }
+}
+
+fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
+    let started = Instant::now();
     match command {
         Command::Check(args) => {
             let plan = compile(&args)?;
@@ -229,6 +324,21 @@ fn run(command: Command) -> Result<(), Diagnostics> {
                 .iter()
                 .map(|i| i.layers().count() + i.attachments.len())
                 .sum();
+            if format == MessageFormat::Json {
+                summary_json(
+                    "check",
+                    started,
+                    serde_json::json!({
+                        "file": args.file.display().to_string(),
+                        "release": plan.release.version,
+                        "images": plan.images.len(),
+                        "files": files,
+                        "containers": plan.containers.len(),
+                        "tags": plan.tags.len(),
+                    }),
+                );
+                return Ok(());
+            }
             eprintln!(
                 "{}: release {}: {}, {}, {}, {}",
                 args.file.display(),
@@ -263,6 +373,11 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             digests.as_deref(),
             sign_key.as_deref(),
             placing,
+            Status {
+                command: "build",
+                format,
+                started,
+            },
         ),
         Command::Merge {
             parts,
@@ -282,13 +397,22 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             digests.as_deref(),
             sign_key.as_deref(),
             placing,
+            Status {
+                command: "merge",
+                format,
+                started,
+            },
         ),
         Command::Sign {
             layout,
             key,
             repository,
-        } => sign(&layout, &key, repository.as_deref()),
-        Command::Fmt { file, check } => fmt(&file, check),
+        } => sign(&layout, &key, repository.as_deref(), format),
+        Command::Fmt {
+            file,
+            check,
+            line_endings,
+        } => fmt(&file, check, line_endings),
         Command::Verify {
             layout,
             json,
@@ -303,6 +427,11 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             allow_outside,
             key.as_deref(),
             require_signatures,
+            Status {
+                command: "verify",
+                format,
+                started,
+            },
         ),
         Command::Inspect { layout, tag, json } => {
             let nodes = glc::inspect::inspect(&layout, tag.as_deref()).map_err(|e| {
@@ -328,7 +457,63 @@ fn run(command: Command) -> Result<(), Diagnostics> {
             })?;
             write_stdout(&schema.to_markdown())
         }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "glc", &mut script);
+            write_stdout(&String::from_utf8_lossy(&script))
+        }
+        Command::Man => {
+            let page = man_page().map_err(|error| {
+                vec![Diagnostic::error(
+                    "glc::internal",
+                    format!("cannot render the manual page: {error}"),
+                )]
+            })?;
+            write_stdout(&page)
+        }
     }
+}
+
+/// glc(1): the global options, then a section a command with its synopsis and options, so
+/// one page holds all of them.
+fn man_page() -> std::io::Result<String> {
+    let mut cli = Cli::command();
+    cli.build();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cli.clone())
+        .title("GLC")
+        .render(&mut page)?;
+    let mut page = String::from_utf8_lossy(&page).into_owned();
+    for command in cli.get_subcommands() {
+        // The commands are sections of this page, not pages of their own.
+        let name = command.get_name();
+        page = page.replace(&format!("glc\\-{name}(1)"), &format!("glc {name}"));
+    }
+    for command in cli.get_subcommands().filter(|c| c.get_name() != "help") {
+        let name = format!("glc {}", command.get_name());
+        let man = clap_mangen::Man::new(command.clone().bin_name(&name));
+        let mut section = Vec::new();
+        man.render_description_section(&mut section)?;
+        man.render_synopsis_section(&mut section)?;
+        man.render_options_section(&mut section)?;
+        page.push_str(&format!(".SH \"{}\"\n", name.to_uppercase()));
+        for line in String::from_utf8_lossy(&section).lines() {
+            // The command's own headings sit under its section.
+            match line.strip_prefix(".SH ") {
+                Some(heading) => page.push_str(&format!(".SS {heading}\n")),
+                None => page.push_str(&format!("{line}\n")),
+            }
+        }
+    }
+    Ok(page)
+}
+
+/// How a command reports on stderr, and since when it runs.
+#[derive(Clone, Copy)]
+struct Status {
+    command: &'static str,
+    format: MessageFormat,
+    started: Instant,
 }
 
 fn count(n: usize, noun: &str) -> String {
@@ -369,6 +554,7 @@ fn build(
     digests: Option<&std::path::Path>,
     sign_key: Option<&std::path::Path>,
     placing: PlacingArgs,
+    status: Status,
 ) -> Result<(), Diagnostics> {
     let sign_key = sign_key.map(load_private_key).transpose()?;
     let options = Options {
@@ -378,7 +564,8 @@ fn build(
     };
     let release = ReleaseFile::read(&args.file)?;
     // A bar only for a person watching a terminal.
-    let progress = !placing.quiet && std::io::stderr().is_terminal();
+    let progress =
+        !placing.quiet && status.format == MessageFormat::Human && std::io::stderr().is_terminal();
     let build = glc::BuildOptions {
         output: output.to_path_buf(),
         force,
@@ -387,7 +574,9 @@ fn build(
         progress,
         sign_key,
     };
-    let outcome = release.build(&options, &build, |holder| waiting(output, holder))?;
+    let outcome = release.build(&options, &build, |holder| {
+        waiting(status.format, output, holder);
+    })?;
     summarize(
         &args.file.display().to_string(),
         output,
@@ -395,14 +584,23 @@ fn build(
         digests,
         placing.quiet,
         "input files",
+        status,
     )
 }
 
-fn waiting(output: &std::path::Path, holder: &str) {
-    eprintln!(
-        "glc: waiting for the build (pid {holder}) that is writing {}",
+fn waiting(format: MessageFormat, output: &std::path::Path, holder: &str) {
+    let message = format!(
+        "waiting for the build (pid {holder}) that is writing {}",
         output.display()
     );
+    match format {
+        MessageFormat::Human => eprintln!("glc: {message}"),
+        MessageFormat::Json => {
+            let mut notice = Diagnostic::error("glc::lock::waiting", message);
+            notice.severity = miette::Severity::Advice;
+            emit_json(&notice.to_json());
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // one per command-line option
@@ -415,6 +613,7 @@ fn merge(
     digests: Option<&std::path::Path>,
     sign_key: Option<&std::path::Path>,
     placing: PlacingArgs,
+    status: Status,
 ) -> Result<(), Diagnostics> {
     let sign_key = sign_key.map(load_private_key).transpose()?;
     let expected = match release {
@@ -438,7 +637,9 @@ fn merge(
         partial,
         sign_key,
     };
-    let outcome = glc::merge::merge(parts, &options, |holder| waiting(output, holder))?;
+    let outcome = glc::merge::merge(parts, &options, |holder| {
+        waiting(status.format, output, holder);
+    })?;
     let from = match parts {
         [one] => one.display().to_string(),
         _ => format!("{} parts", parts.len()),
@@ -450,6 +651,7 @@ fn merge(
         digests,
         placing.quiet,
         "blobs of the parts",
+        status,
     )
 }
 
@@ -461,9 +663,12 @@ fn summarize(
     digests: Option<&std::path::Path>,
     quiet: bool,
     inputs: &str,
+    status: Status,
 ) -> Result<(), Diagnostics> {
     let report = &outcome.report;
-    if let Some(path) = digests {
+    if digests.is_some_and(|p| p.as_os_str() == "-") {
+        write_stdout(&to_json(report)?)?;
+    } else if let Some(path) = digests {
         let mut json = serde_json::to_string_pretty(report).map_err(|e| {
             vec![Diagnostic::error(
                 "glc::internal",
@@ -479,6 +684,41 @@ fn summarize(
         })?;
     }
     if quiet {
+        return Ok(());
+    }
+    if status.format == MessageFormat::Json {
+        let placements: serde_json::Map<String, serde_json::Value> = report
+            .placements
+            .iter()
+            .filter_map(|(placement, n)| {
+                Some((placement_name(*placement)?.to_owned(), (*n).into()))
+            })
+            .collect();
+        let tags: serde_json::Map<String, serde_json::Value> = report
+            .tags
+            .iter()
+            .map(|(tag, target)| (tag.clone(), target.digest.clone().into()))
+            .collect();
+        summary_json(
+            status.command,
+            status.started,
+            serde_json::json!({
+                "from": from,
+                "output": output.display().to_string(),
+                "up_to_date": outcome.up_to_date,
+                "images": report.images,
+                "attachments": report.attachments.len(),
+                "containers": report.containers,
+                "part_of": report.part_of.map(|(images, containers)| serde_json::json!({
+                    "images": images,
+                    "containers": containers,
+                })),
+                "blobs": report.blobs,
+                "bytes": report.bytes,
+                "placements": placements,
+                "tags": tags,
+            }),
+        );
         return Ok(());
     }
     let held = match report.part_of {
@@ -508,12 +748,9 @@ fn summarize(
             .iter()
             .filter_map(|(placement, n)| {
                 let how = match placement {
-                    glc::oci::layout::Placement::Copied => "copied",
                     glc::oci::layout::Placement::Reused => "reused from the previous layout",
-                    glc::oci::layout::Placement::Reflinked => "reflinked",
-                    glc::oci::layout::Placement::HardLinked => "hard-linked",
                     glc::oci::layout::Placement::Duplicate => "identical to another input",
-                    glc::oci::layout::Placement::None => return None,
+                    other => placement_name(*other)?,
                 };
                 Some(format!("{n} {how}"))
             })
@@ -558,10 +795,11 @@ fn sign(
     layout: &std::path::Path,
     key: &std::path::Path,
     repository: Option<&str>,
+    format: MessageFormat,
 ) -> Result<(), Diagnostics> {
     let key = load_private_key(key)?;
     let signing = glc::sign::sign_layout(layout, &key, repository, |holder| {
-        waiting(layout, holder);
+        waiting(format, layout, holder);
     })?;
     eprintln!(
         "{}: {} signed with an {} key, {} signature manifest(s) written{}",
@@ -578,6 +816,20 @@ fn sign(
     Ok(())
 }
 
+/// How an input reached the layout, in a word; `None` for a dry run.
+fn placement_name(placement: glc::oci::layout::Placement) -> Option<&'static str> {
+    use glc::oci::layout::Placement;
+    Some(match placement {
+        Placement::Copied => "copied",
+        Placement::Reused => "reused",
+        Placement::Reflinked => "reflinked",
+        Placement::HardLinked => "hard-linked",
+        Placement::Duplicate => "duplicate",
+        Placement::None => return None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)] // one per command-line option
 fn verify(
     layout: &std::path::Path,
     json: bool,
@@ -585,6 +837,7 @@ fn verify(
     allow_outside: bool,
     key: Option<&std::path::Path>,
     require_signatures: bool,
+    status: Status,
 ) -> Result<(), Diagnostics> {
     if !layout.is_dir() {
         return Err(vec![
@@ -617,8 +870,29 @@ fn verify(
             .findings
             .extend(glc::derive::compare(layout, &derived, &name));
     }
+    let warnings = report.findings.len() - report.errors();
     if json {
         write_stdout(&to_json(&report)?)?;
+    } else if status.format == MessageFormat::Json {
+        for finding in &report.findings {
+            let mut diagnostic = Diagnostic::error("glc::verify", finding.message.clone())
+                .help(format!("at {}", finding.path));
+            if finding.severity == glc::verify::Severity::Warning {
+                diagnostic.severity = miette::Severity::Warning;
+            }
+            emit_json(&diagnostic.to_json());
+        }
+        summary_json(
+            status.command,
+            status.started,
+            serde_json::json!({
+                "layout": layout.display().to_string(),
+                "blobs": report.blobs,
+                "bytes": report.bytes,
+                "errors": report.errors(),
+                "warnings": warnings,
+            }),
+        );
     } else {
         let mut text = String::new();
         for finding in &report.findings {
@@ -633,7 +907,6 @@ fn verify(
                 finding.message, finding.path
             ));
         }
-        let warnings = report.findings.len() - report.errors();
         text.push_str(&format!(
             "{}: {} blobs, {} checked: {}, {}\n",
             layout.display(),
@@ -651,22 +924,36 @@ fn verify(
     Ok(())
 }
 
-fn fmt(file: &std::path::Path, check: bool) -> Result<(), Diagnostics> {
+fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<(), Diagnostics> {
     let release = ReleaseFile::read(file)?;
-    let formatted = glc::fmt::format(&release.source)?;
-    if formatted == release.source.text() {
+    let ending = match endings {
+        LineEndings::Keep => glc::fmt::LineEnding::Keep,
+        LineEndings::Lf => glc::fmt::LineEnding::Lf,
+        LineEndings::Crlf => glc::fmt::LineEnding::Crlf,
+    };
+    let formatted = glc::fmt::format_with(&release.source, ending)?;
+    let text = release.source.text();
+    if formatted == text {
         return Ok(());
     }
     if check {
+        write_stdout(&glc::fmt::diff(
+            &file.display().to_string(),
+            text,
+            &formatted,
+        ))?;
         return Err(vec![
             Diagnostic::error(
                 "glc::fmt::unformatted",
                 format!("{} is not formatted", file.display()),
             )
-            .help(format!("run `glc fmt {}`", file.display())),
+            .help(format!(
+                "run `glc fmt {}`; the diff on standard output shows what it changes",
+                file.display()
+            )),
         ]);
     }
-    glc::fmt::write_atomically(file, formatted.as_bytes()).map_err(|error| {
+    glc::fmt::write_through(file, formatted.as_bytes()).map_err(|error| {
         vec![Diagnostic::error(
             "glc::io",
             format!("cannot write {}: {error}", file.display()),

@@ -73,8 +73,11 @@ impl Target {
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| {
                 OutputError::Io(
-                    format!("{} names no directory", path.display()),
-                    io::ErrorKind::InvalidInput.into(),
+                    format!("`{}` is not a directory glc can replace", path.display()),
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "the output is replaced whole, so it must be a directory of its own, not `.`, `..` or `/`",
+                    ),
                 )
             })?;
         let parent = match path.parent() {

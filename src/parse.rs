@@ -23,6 +23,12 @@ pub fn parse(source: &Arc<SourceFile>) -> Result<KdlDocument, Diagnostics> {
     }
     KdlDocument::parse_v2(source.text()).map_err(|error| {
         let text = source.text();
+        // The parser's words for `commit="…"` in place of a node are several errors at other
+        // places; this one cause, said once a line, is the one to fix first.
+        let nameless = properties_without_node(source);
+        if !nameless.is_empty() {
+            return nameless;
+        }
         let unclosed_block = error
             .diagnostics
             .iter()
@@ -76,6 +82,55 @@ pub fn parse(source: &Arc<SourceFile>) -> Result<KdlDocument, Diagnostics> {
         }
         diagnostics
     })
+}
+
+/// `key="value"` (or `key = "value"`) where a node should start: a property with no node to
+/// belong to, usually meant as the node `key "value"`. One diagnostic a line.
+fn properties_without_node(source: &Arc<SourceFile>) -> Diagnostics {
+    let text = source.text();
+    let mut equals = Vec::new();
+    scan_code(text, |i, byte| {
+        if byte == b'=' {
+            equals.push(i);
+        }
+        true
+    });
+    let mut diagnostics = Vec::new();
+    let mut last_line = None;
+    for at in equals {
+        let node_start = text[..at].rfind(['\n', '{', ';']).map_or(0, |i| i + 1);
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let prefix = &text[node_start..at];
+        let word = prefix.trim();
+        let is_word = !word.is_empty()
+            && !word
+                .chars()
+                .any(|c| c.is_whitespace() || "()[]{}/\\\"#;=".contains(c) || c.is_control());
+        if !is_word || last_line == Some(line_start) {
+            continue;
+        }
+        last_line = Some(line_start);
+        let word_start = node_start + (prefix.len() - prefix.trim_start().len());
+        let line_end = text[at..].find(['\n', '\r']).map_or(text.len(), |i| at + i);
+        let value = text[at + 1..line_end].trim();
+        let mut fixed = format!("{word} {value}");
+        if fixed.chars().count() > 72 {
+            fixed = format!("{}…", fixed.chars().take(71).collect::<String>());
+        }
+        diagnostics.push(
+            Diagnostic::error(
+                "glc::parse::property-without-node",
+                format!("`{word}=` is a property where a node should start"),
+            )
+            .in_file(source)
+            .label(
+                (word_start, at + 1 - word_start),
+                "a property needs a node before it",
+            )
+            .help(format!("write `{fixed}`: a node's name, then its values")),
+        );
+    }
+    diagnostics
 }
 
 /// Syntax errors shown at most; the parser can report thousands for a mangled file.
@@ -188,8 +243,29 @@ pub const MAX_DEPTH: usize = 64;
 /// The offset of the first `{` nested deeper than [`MAX_DEPTH`], skipping strings and
 /// comments as KDL writes them.
 fn too_deep(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
     let mut depth = 0usize;
+    let mut found = None;
+    scan_code(text, |i, byte| {
+        match byte {
+            b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    found = Some(i);
+                    return false;
+                }
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        true
+    });
+    found
+}
+
+/// Calls `visit` with the offset of every byte outside strings and comments, in order, until
+/// it returns false.
+pub(crate) fn scan_code(text: &str, mut visit: impl FnMut(usize, u8) -> bool) {
+    let bytes = text.as_bytes();
     let mut comments = 0usize; // nesting of /* */
     let mut i = 0;
     while i < bytes.len() {
@@ -246,21 +322,14 @@ fn too_deep(text: &str) -> Option<usize> {
                 }
                 i += end.unwrap_or(rest.len());
             }
-            b'{' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Some(i);
+            byte => {
+                if !visit(i, byte) {
+                    return;
                 }
                 i += 1;
             }
-            b'}' => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            _ => i += 1,
         }
     }
-    None
 }
 
 #[cfg(test)]

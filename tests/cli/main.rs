@@ -12,6 +12,7 @@ mod provenance;
 mod reliability;
 mod robustness;
 mod signing;
+mod usability;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,248 @@
+//! Every diagnostic code glc reports, with what it means: the one list that
+//! `docs/language.md` shows and that a test holds against every code written in `src/`.
+
+/// `(code, what it means)`, grouped by stage in pipeline order.
+pub const ALL: &[(&str, &str)] = &[
+    ("glc::usage", "the command line is wrong (exit code 2)"),
+    (
+        "glc::usage::output-overlaps-input",
+        "the output is, holds or lies inside something the command reads (exit code 2)",
+    ),
+    (
+        "glc::env::source-date-epoch",
+        "`SOURCE_DATE_EPOCH` is not a number of seconds",
+    ),
+    ("glc::io", "a file cannot be read or written"),
+    ("glc::parse", "the file is not valid KDL 2.0"),
+    (
+        "glc::parse::too-deep",
+        "blocks nest deeper than a release file needs",
+    ),
+    (
+        "glc::parse::property-without-node",
+        "`key=\"value\"` stands where a node should start; the node is `key \"value\"`",
+    ),
+    (
+        "glc::schema::unknown-node",
+        "a node the schema does not allow there",
+    ),
+    ("glc::schema::missing-node", "a required node is missing"),
+    (
+        "glc::schema::repeated-node",
+        "a node that may appear once appears again",
+    ),
+    (
+        "glc::schema::missing-argument",
+        "a node lacks a required argument",
+    ),
+    (
+        "glc::schema::too-many-arguments",
+        "a node has more arguments than it takes",
+    ),
+    (
+        "glc::schema::unknown-property",
+        "a property the node does not take",
+    ),
+    (
+        "glc::schema::missing-property",
+        "a node lacks a required property",
+    ),
+    (
+        "glc::schema::repeated-property",
+        "a property is given twice",
+    ),
+    ("glc::schema::wrong-type", "a value of the wrong type"),
+    (
+        "glc::schema::type-annotation",
+        "a type annotation, which release files do not use",
+    ),
+    (
+        "glc::schema::unexpected-children",
+        "a `{ … }` block on a node that takes none",
+    ),
+    (
+        "glc::decode::invalid-version",
+        "the release version is not a version",
+    ),
+    (
+        "glc::decode::invalid-commit",
+        "the commit is not a full lower-case hex commit id",
+    ),
+    (
+        "glc::decode::invalid-timestamp",
+        "`created` is not an RFC 3339 timestamp",
+    ),
+    (
+        "glc::decode::invalid-name",
+        "a name cannot be used in templates: it is not an identifier",
+    ),
+    (
+        "glc::decode::invalid-media-type",
+        "a media type is not `type/subtype`",
+    ),
+    (
+        "glc::decode::shadowed-name",
+        "a variable or axis takes the name of a value already defined",
+    ),
+    ("glc::decode::duplicate-link", "a link is defined twice"),
+    ("glc::decode::empty-image", "an image has no files"),
+    ("glc::template::syntax", "a template is not valid Jinja"),
+    (
+        "glc::template::undefined",
+        "a template uses a name not defined there",
+    ),
+    ("glc::template::error", "a template fails while it renders"),
+    ("glc::template::too-deep", "a template nests calls too deep"),
+    (
+        "glc::template::too-long",
+        "a template renders more than 64 KiB",
+    ),
+    (
+        "glc::template::too-much-work",
+        "a template runs more than 20,000 instructions",
+    ),
+    ("glc::matrix::empty", "the matrix has no combination"),
+    (
+        "glc::matrix::too-large",
+        "the matrix has more than 10,000 combinations",
+    ),
+    (
+        "glc::matrix::duplicate-value",
+        "an axis lists a value twice",
+    ),
+    (
+        "glc::matrix::unknown-axis",
+        "`exclude` or `include` names an axis that does not exist",
+    ),
+    (
+        "glc::matrix::unknown-value",
+        "`exclude` names a value its axis does not have",
+    ),
+    (
+        "glc::matrix::exclude-matches-nothing",
+        "an `exclude` removes no combination",
+    ),
+    (
+        "glc::expand::duplicate-cname",
+        "two combinations render the same cname",
+    ),
+    (
+        "glc::expand::duplicate-container",
+        "two containers have the same name",
+    ),
+    (
+        "glc::expand::duplicate-tag",
+        "a tag is given twice, or names two things",
+    ),
+    (
+        "glc::expand::invalid-tag",
+        "a tag is not a valid registry tag",
+    ),
+    (
+        "glc::expand::invalid-attachment-kind",
+        "an attachment's kind cannot be used as its name",
+    ),
+    (
+        "glc::expand::two-defaults",
+        "more than one container is the default",
+    ),
+    (
+        "glc::only::pattern",
+        "an `--only` pattern is not a valid glob",
+    ),
+    (
+        "glc::only::unmatched",
+        "an `--only` pattern matches nothing of the release",
+    ),
+    (
+        "glc::resolve::missing-file",
+        "a file the release names does not exist",
+    ),
+    (
+        "glc::resolve::not-a-file",
+        "a path names a directory where a file is needed, or something that is neither",
+    ),
+    ("glc::resolve::empty-path", "a path renders empty"),
+    (
+        "glc::resolve::outside",
+        "a path leaves the release file's directory (see `--allow-outside`)",
+    ),
+    (
+        "glc::resolve::duplicate-file",
+        "two files of one image have the same name",
+    ),
+    (
+        "glc::resolve::unknown-media-type",
+        "a file name has no known suffix and no media type",
+    ),
+    (
+        "glc::resolve::not-oci",
+        "a container source is not an OCI image layout or archive",
+    ),
+    (
+        "glc::resolve::container-source",
+        "a container source cannot be read or does not hold the image asked for",
+    ),
+    ("glc::build::output", "the output directory cannot be used"),
+    ("glc::build::io", "the layout cannot be written"),
+    ("glc::build::created", "`created` is before 1970"),
+    (
+        "glc::build::pack",
+        "a directory cannot be packed into a layer",
+    ),
+    ("glc::build::import", "a container cannot be imported"),
+    (
+        "glc::lock::waiting",
+        "another glc is writing the same output; this one waits (a notice)",
+    ),
+    ("glc::merge::parts", "`glc merge` was given no parts"),
+    (
+        "glc::merge::part",
+        "a part is not a layout `glc build --only` wrote",
+    ),
+    (
+        "glc::merge::conflict",
+        "the parts disagree: different releases, files or containers",
+    ),
+    (
+        "glc::merge::incomplete",
+        "the parts do not hold the whole release (see `--partial`)",
+    ),
+    ("glc::merge::copy", "a blob of a part cannot be copied"),
+    (
+        "glc::merge::not-the-release",
+        "`glc merge --release`: the parts do not give the layout the release file gives",
+    ),
+    (
+        "glc::key",
+        "a signing or verification key cannot be read, decrypted or used",
+    ),
+    (
+        "glc::sign",
+        "`glc sign` cannot sign the layout (not a release layout, a part, no repository)",
+    ),
+    ("glc::verify", "`glc verify` finds a layout invalid"),
+    (
+        "glc::inspect",
+        "`glc inspect` cannot read the layout or find the tag",
+    ),
+    (
+        "glc::fmt::unformatted",
+        "`glc fmt --check`: the file is not formatted",
+    ),
+    (
+        "glc::fmt::line-breaks",
+        "the file breaks lines with characters `glc fmt` does not rewrite",
+    ),
+    ("glc::internal", "a bug in glc; please report it"),
+];
+
+/// The Markdown table of [`ALL`], as `docs/language.md` holds it.
+#[must_use]
+pub fn markdown() -> String {
+    let mut table = String::from("| code | meaning |\n|---|---|\n");
+    for (code, meaning) in ALL {
+        table.push_str(&format!("| `{code}` | {meaning} |\n"));
+    }
+    table
+}

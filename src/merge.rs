@@ -21,7 +21,7 @@ use crate::oci::Descriptor;
 use crate::oci::Digest as OciDigest;
 use crate::oci::file::LayoutDir;
 use crate::oci::import::{Importer, reusable};
-use crate::oci::layout::{LayoutWriter, Placement, is_sha256};
+use crate::oci::layout::{LayoutWriter, Placement};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::source::{OciSource, SourceError};
 use crate::oci::walk::{self, Child};
@@ -276,7 +276,7 @@ fn inconsistency(assembly: &Assembly, part: &Part) -> Option<String> {
         .map(|l| (&l.digest, l.size));
     let containers = assembly.containers.iter().map(|c| (&c.digest, c.size));
     layers.chain(containers).find_map(|(digest, size)| {
-        if !is_sha256(digest) {
+        if OciDigest::parse(digest).is_err() {
             Some(format!(
                 "its record names a blob by `{digest}`, which is not a sha256 digest"
             ))
@@ -684,12 +684,6 @@ fn link_blob(
     layer: &Layer,
 ) -> Result<Option<Placement>, SourceError> {
     let blob = layer.blob();
-    if !is_sha256(&blob.digest) {
-        return Err(SourceError {
-            message: format!("`{}` is not a sha256 digest", blob.digest),
-            help: "the part is damaged; build it again".into(),
-        });
-    }
     let digest = OciDigest::parse(&blob.digest)
         .map_err(|e| SourceError::new(e.to_string(), "the part is damaged; build it again"))?;
     let path = part.path.join(digest.blob_path());

@@ -291,7 +291,11 @@ fn unreferenced(root: &Path, graph: &Graph) -> Vec<Finding> {
         .iter()
         .map(|n| n.descriptor.digest.to_string())
         .collect();
-    let Ok(algorithms) = std::fs::read_dir(root.join("blobs")) else {
+    let blobs = root.join("blobs");
+    if !std::fs::symlink_metadata(&blobs).is_ok_and(|m| m.is_dir()) {
+        return found;
+    }
+    let Ok(algorithms) = std::fs::read_dir(blobs) else {
         return found;
     };
     for algorithm in algorithms.filter_map(Result::ok) {

@@ -3,20 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::oci::vocab::{Kind, annotation};
 use crate::oci::{Digest, printable};
 
-/// A descriptor read from another tool's layout; fields glc does not use are ignored.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+/// A descriptor read from another tool's layout; fields glc does not use are ignored. Made
+/// only by [`Descriptor::from_value`] (or by glc itself), so every one is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Descriptor {
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,
-    #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     pub platform: Option<Value>,
     pub artifact_type: Option<String>,

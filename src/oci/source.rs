@@ -19,9 +19,6 @@ use crate::oci::walk::Blobs;
 use crate::oci::{Descriptor, Digest, printable};
 use crate::plan::SourceKind;
 
-/// A descriptor as found in another tool's layout (the name older callers know it by).
-pub type RawDescriptor = Descriptor;
-
 /// What went wrong reading a source, said for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceError {
@@ -148,7 +145,7 @@ impl OciSource {
     }
 
     /// The image to import: the one tagged `reference`, or the only one.
-    pub fn pick(&self, reference: Option<&str>) -> Result<&RawDescriptor, SourceError> {
+    pub fn pick(&self, reference: Option<&str>) -> Result<&Descriptor, SourceError> {
         let names: Vec<String> = self
             .manifests
             .iter()
@@ -158,7 +155,7 @@ impl OciSource {
             })
             .collect();
         if let Some(reference) = reference {
-            let matching: Vec<&RawDescriptor> = self
+            let matching: Vec<&Descriptor> = self
                 .manifests
                 .iter()
                 .filter(|d| d.ref_name() == Some(reference))

@@ -25,12 +25,7 @@ pub struct Blob {
 /// `sha256:` and 64 lowercase hex digits: the only digests glc names files after.
 #[must_use]
 pub fn is_sha256(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+    crate::oci::Digest::parse(digest).is_ok()
 }
 
 impl Blob {

@@ -281,7 +281,12 @@ impl Walker<'_> {
             let node = &self.graph.nodes[id];
             if node.descriptor.size != descriptor.size {
                 return Child::Invalid(Invalid {
-                    raw: serde_json::json!({"digest": descriptor.digest.to_string()}),
+                    raw: serde_json::json!({
+                        "mediaType": descriptor.media_type,
+                        "digest": descriptor.digest.to_string(),
+                        "size": descriptor.size,
+                        "annotations": descriptor.annotations,
+                    }),
                     message: format!(
                         "blob {} is said to have {} bytes here, and {} at {}",
                         descriptor.digest,
@@ -503,6 +508,29 @@ mod tests {
         let path = graph.node_path(layer);
         assert!(path.starts_with("index.json[0] → manifests[0] → manifests[0]"));
         assert!(path.ends_with("manifests[0] → config"), "{path}");
+    }
+
+    #[test]
+    fn one_digest_with_two_sizes_is_an_error_where_the_second_is() {
+        let mut blobs = Memory(HashMap::new());
+        let layer =
+            json!({"mediaType": "text/plain", "digest": Digest::of(b"x").to_string(), "size": 1});
+        let mut other = layer.clone();
+        other["size"] = json!(2);
+        let top = blobs.put(
+            MANIFEST,
+            &json!({"schemaVersion": 2, "config": layer, "layers": [other]}),
+        );
+        let problems = walk(&blobs, &[top]).problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "index.json[0] → layers[0]");
+        assert_eq!(
+            problems[0].message,
+            format!(
+                "blob {} is said to have 2 bytes here, and 1 at index.json[0] → config",
+                Digest::of(b"x")
+            )
+        );
     }
 
     #[test]

@@ -2,14 +2,18 @@
 //! name, media type or artifact type, platform, short digest and size; attachments under the
 //! manifest they refer to.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::oci::media;
+use crate::oci::file::LayoutDir;
+use crate::oci::limits::{MAX_DEPTH, MAX_DOCUMENT};
+use crate::oci::vocab::{Kind, annotation};
+use crate::oci::walk::{self, Child, Graph, NodeId};
+use crate::oci::{Descriptor, Digest, printable};
 use crate::plan::human_size;
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,46 +37,50 @@ pub struct Node {
     /// Manifests in index.json whose subject is this node.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Node>,
+    /// A document whose children are shown under an earlier node of the same digest: each
+    /// is shown once, so that a graph that shares subtrees prints in proportion to its size.
+    #[serde(rename = "shownAbove", skip_serializing_if = "std::ops::Not::not")]
+    pub shown_above: bool,
     /// Why the node could not be read further, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }
 
-struct Layout<'a> {
-    root: &'a Path,
-    /// digest → the index.json entries whose subject it is.
-    referrers: BTreeMap<String, Vec<Value>>,
-}
-
 /// The tree of the layout at `root`, from `tag` or from every tag.
 pub fn inspect(root: &Path, tag: Option<&str>) -> Result<Vec<Node>, String> {
-    let bytes = std::fs::read(root.join("index.json"))
-        .map_err(|e| format!("cannot read {}/index.json: {e}", root.display()))?;
+    let layout =
+        LayoutDir::open(root).map_err(|e| format!("cannot open {}: {e}", root.display()))?;
+    let bytes = layout
+        .read("index.json", MAX_DOCUMENT)
+        .map_err(|e| e.message(&format!("{}/index.json", root.display())))?;
     let index: Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{}/index.json is not JSON: {e}", root.display()))?;
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let mut layout = Layout {
-        root,
-        referrers: BTreeMap::new(),
-    };
+    let graph = walk::walk(&layout, &entries);
+    let ref_name = |i: usize| entries[i]["annotations"][annotation::REF_NAME].as_str();
+    // digest → the untagged index.json entries whose subject it is.
+    let mut referrers: BTreeMap<Digest, Vec<usize>> = BTreeMap::new();
     let mut untagged_roots = Vec::new();
-    for entry in &entries {
-        if entry["annotations"]["org.opencontainers.image.ref.name"].is_string() {
+    for (i, root) in graph.roots.iter().enumerate() {
+        if ref_name(i).is_some() {
             continue;
         }
-        match read(root, entry).and_then(|d| d["subject"]["digest"].as_str().map(str::to_owned)) {
-            Some(subject) => layout
-                .referrers
-                .entry(subject)
-                .or_default()
-                .push(entry.clone()),
-            None => untagged_roots.push(entry.clone()),
+        let subject = match root {
+            Child::Node(id, _) => graph.nodes[*id]
+                .document
+                .as_ref()
+                .and_then(|d| d.subject.as_ref()?.as_ref().ok()),
+            Child::Invalid(_) => None,
+        };
+        match subject {
+            Some(subject) => referrers.entry(subject.digest.clone()).or_default().push(i),
+            None => untagged_roots.push(i),
         }
     }
     // One root a digest, with every tag that points at it, in index.json's order.
-    let mut roots: Vec<(Value, Vec<String>)> = Vec::new();
-    for entry in &entries {
-        let Some(name) = entry["annotations"]["org.opencontainers.image.ref.name"].as_str() else {
+    let mut roots: Vec<(usize, Vec<String>)> = Vec::new();
+    for i in 0..entries.len() {
+        let Some(name) = ref_name(i) else {
             continue;
         };
         if tag.is_some_and(|t| t != name) {
@@ -80,18 +88,17 @@ pub fn inspect(root: &Path, tag: Option<&str>) -> Result<Vec<Node>, String> {
         }
         match roots
             .iter_mut()
-            .find(|(d, _)| d["digest"] == entry["digest"])
+            .find(|(r, _)| entries[*r]["digest"] == entries[i]["digest"])
         {
             Some((_, tags)) => tags.push(name.to_owned()),
-            None => roots.push((entry.clone(), vec![name.to_owned()])),
+            None => roots.push((i, vec![name.to_owned()])),
         }
     }
     if let Some(tag) = tag
         && roots.is_empty()
     {
-        let mut tags: Vec<&str> = entries
-            .iter()
-            .filter_map(|e| e["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        let mut tags: Vec<String> = (0..entries.len())
+            .filter_map(|i| ref_name(i).map(|t| printable(t).into_owned()))
             .collect();
         tags.sort_unstable();
         let shown = 12;
@@ -108,35 +115,30 @@ pub fn inspect(root: &Path, tag: Option<&str>) -> Result<Vec<Node>, String> {
             crate::diagnostic::list(&tags)
         };
         return Err(format!(
-            "no tag `{tag}` in {}; it has {has}",
+            "no tag `{}` in {}; it has {has}",
+            printable(tag),
             root.display()
         ));
     }
+    let mut tree = Tree {
+        graph: &graph,
+        referrers,
+        shown: HashSet::new(),
+    };
     let mut nodes: Vec<Node> = roots
         .into_iter()
-        .map(|(d, tags)| layout.node(&d, tags, 0))
+        .map(|(i, tags)| tree.child(&graph.roots[i], tags, 1))
         .collect();
     if tag.is_none() {
-        nodes.extend(untagged_roots.iter().map(|d| layout.node(d, Vec::new(), 0)));
+        for i in untagged_roots {
+            nodes.push(tree.child(&graph.roots[i], Vec::new(), 1));
+        }
     }
     Ok(nodes)
 }
 
-fn read(root: &Path, descriptor: &Value) -> Option<Value> {
-    let (algorithm, encoded) = descriptor["digest"].as_str()?.split_once(':')?;
-    if encoded.contains(['/', '.']) || algorithm.contains(['/', '.']) {
-        return None;
-    }
-    let size = descriptor["size"].as_u64()?;
-    if size > 4 * 1024 * 1024 {
-        return None;
-    }
-    serde_json::from_slice(&std::fs::read(root.join("blobs").join(algorithm).join(encoded)).ok()?)
-        .ok()
-}
-
-fn platform(descriptor: &Value) -> Option<String> {
-    let p = descriptor.get("platform")?;
+fn platform(descriptor: Option<&Value>) -> Option<String> {
+    let p = descriptor?;
     let mut text = format!("{}/{}", p["os"].as_str()?, p["architecture"].as_str()?);
     if let Some(variant) = p["variant"].as_str() {
         text.push('/');
@@ -149,72 +151,120 @@ fn platform(descriptor: &Value) -> Option<String> {
     Some(text)
 }
 
-fn name(descriptor: &Value) -> Option<String> {
-    let a = &descriptor["annotations"];
+fn name(annotations: &BTreeMap<String, String>) -> Option<String> {
     [
-        "io.gardenlinux.container.name",
-        "cname",
-        "org.opencontainers.image.title",
+        annotation::CONTAINER_NAME,
+        annotation::CNAME,
+        annotation::TITLE,
     ]
     .iter()
-    .find_map(|k| a[*k].as_str())
-    .map(str::to_owned)
+    .find_map(|k| annotations.get(*k))
+    .cloned()
 }
 
-impl Layout<'_> {
-    fn node(&self, descriptor: &Value, tags: Vec<String>, depth: usize) -> Node {
-        let digest = descriptor["digest"].as_str().unwrap_or_default().to_owned();
-        let media_type = descriptor["mediaType"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+/// The walked graph made into trees, each document's subtree shown once.
+struct Tree<'a> {
+    graph: &'a Graph,
+    referrers: BTreeMap<Digest, Vec<usize>>,
+    shown: HashSet<NodeId>,
+}
+
+impl Tree<'_> {
+    fn child(&mut self, child: &Child, tags: Vec<String>, depth: usize) -> Node {
+        match child {
+            Child::Node(id, descriptor) => self.node(*id, descriptor, tags, depth),
+            Child::Invalid(invalid) => {
+                let raw = &invalid.raw;
+                let text = |v: &Value| v.as_str().map(str::to_owned);
+                let annotations = raw["annotations"]
+                    .as_object()
+                    .map(|map| {
+                        map.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Node {
+                    tags,
+                    name: name(&annotations),
+                    media_type: text(&raw["mediaType"]).unwrap_or_default(),
+                    artifact_type: text(&raw["artifactType"]),
+                    platform: platform(raw.get("platform")),
+                    digest: text(&raw["digest"]).unwrap_or_default(),
+                    size: raw["size"].as_u64().unwrap_or(0),
+                    children: Vec::new(),
+                    attachments: Vec::new(),
+                    shown_above: false,
+                    problem: Some(invalid.message.clone()),
+                }
+            }
+        }
+    }
+
+    /// The node `id`, shown as `descriptor` names it at this place of the tree.
+    fn node(
+        &mut self,
+        id: NodeId,
+        descriptor: &Descriptor,
+        tags: Vec<String>,
+        depth: usize,
+    ) -> Node {
+        let graph = self.graph;
+        let walked = &graph.nodes[id];
         let mut node = Node {
             tags,
-            name: name(descriptor),
-            artifact_type: descriptor["artifactType"].as_str().map(str::to_owned),
-            platform: platform(descriptor),
-            size: descriptor["size"].as_u64().unwrap_or(0),
-            media_type: media_type.clone(),
-            digest: digest.clone(),
+            name: name(&descriptor.annotations),
+            artifact_type: descriptor.artifact_type.clone(),
+            platform: platform(descriptor.platform.as_ref()),
+            size: descriptor.size,
+            media_type: descriptor.media_type.clone(),
+            digest: descriptor.digest.to_string(),
             children: Vec::new(),
             attachments: Vec::new(),
-            problem: None,
+            shown_above: false,
+            problem: walked.problem.clone(),
         };
-        let document = matches!(
-            media_type.as_str(),
-            media::INDEX | media::MANIFEST | media::DOCKER_LIST | media::DOCKER_MANIFEST
-        );
-        if !document {
+        if !descriptor.kind().is_document() {
             return node;
         }
-        if depth > 16 {
-            node.problem = Some("nested too deep".to_owned());
+        if let Some(document) = &walked.document {
+            if node.artifact_type.is_none() {
+                node.artifact_type.clone_from(&document.artifact_type);
+            }
+            if node.name.is_none() {
+                node.name = name(&document.annotations);
+            }
+        }
+        if depth > MAX_DEPTH {
+            node.problem = Some(format!(
+                "indexes and manifests nest deeper than {MAX_DEPTH} levels"
+            ));
             return node;
         }
-        let Some(body) = read(self.root, descriptor) else {
-            node.problem = Some("cannot be read".to_owned());
+        if !self.shown.insert(id) {
+            node.shown_above = true;
             return node;
-        };
-        if node.artifact_type.is_none() {
-            node.artifact_type = body["artifactType"].as_str().map(str::to_owned);
         }
-        if node.name.is_none() {
-            node.name = name(&body);
+        if let Some(document) = &walked.document {
+            let children = match document.kind {
+                Kind::Index => document.manifests.as_ref(),
+                _ => document.layers.as_ref(),
+            };
+            node.children = children
+                .into_iter()
+                .flatten()
+                .map(|c| self.child(c, Vec::new(), depth + 1))
+                .collect();
         }
-        let children = body["manifests"]
-            .as_array()
-            .or_else(|| body["layers"].as_array())
+        let referrers = self
+            .referrers
+            .get(&descriptor.digest)
             .cloned()
             .unwrap_or_default();
-        node.children = children
+        node.attachments = referrers
             .iter()
-            .map(|c| self.node(c, Vec::new(), depth + 1))
+            .map(|i| self.child(&graph.roots[*i], Vec::new(), depth + 1))
             .collect();
-        node.attachments = self.referrers.get(&digest).map_or_else(Vec::new, |r| {
-            r.iter()
-                .map(|a| self.node(a, Vec::new(), depth + 1))
-                .collect()
-        });
         node
     }
 }
@@ -231,32 +281,37 @@ pub fn render(nodes: &[Node]) -> String {
 }
 
 fn line(out: &mut String, node: &Node, lead: &str, branch: &str) {
-    let short = node
-        .digest
-        .split_once(':')
-        .map_or(node.digest.as_str(), |(_, hex)| &hex[..hex.len().min(12)]);
-    let kind = match node.media_type.as_str() {
-        media::INDEX | media::DOCKER_LIST => "index",
-        media::MANIFEST | media::DOCKER_MANIFEST => "manifest",
-        other => other,
+    // Everything but the tree's own drawing comes from the layout: printed escaped.
+    let short = match Digest::parse(&node.digest) {
+        Ok(digest) => digest.short().to_owned(),
+        Err(_) => printable(&node.digest).into_owned(),
+    };
+    let kind = match Kind::of(&node.media_type) {
+        Kind::Index => "index",
+        Kind::Manifest => "manifest",
+        Kind::Blob => &node.media_type,
     };
     let mut text = format!("{lead}{branch}");
     if !node.tags.is_empty() {
-        let _ = write!(text, "[{}] ", node.tags.join(", "));
+        let tags: Vec<_> = node.tags.iter().map(|t| printable(t)).collect();
+        let _ = write!(text, "[{}] ", tags.join(", "));
     }
     if let Some(name) = &node.name {
-        let _ = write!(text, "{name} ");
+        let _ = write!(text, "{} ", printable(name));
     }
-    let _ = write!(text, "{kind}");
+    let _ = write!(text, "{}", printable(kind));
     if let Some(artifact_type) = &node.artifact_type {
-        let _ = write!(text, " {artifact_type}");
+        let _ = write!(text, " {}", printable(artifact_type));
     }
     if let Some(platform) = &node.platform {
-        let _ = write!(text, " ({platform})");
+        let _ = write!(text, " ({})", printable(platform));
     }
     let _ = write!(text, "  {short}  {}", human_size(node.size));
+    if node.shown_above {
+        text.push_str("  (shown above)");
+    }
     if let Some(problem) = &node.problem {
-        let _ = write!(text, "  !! {problem}");
+        let _ = write!(text, "  !! {}", printable(problem));
     }
     out.push_str(&text);
     out.push('\n');

@@ -17,9 +17,14 @@ use crate::assemble::{
     self, Assembly, BuildReport, ImageEntry, Layer, PART, PART_FORMAT, PART_RECORD, PartRecord,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics, list};
-use crate::oci::import::{Children, Importer, reusable};
-use crate::oci::layout::{LayoutWriter, Placement, hash_file, is_sha256};
-use crate::oci::source::{OciSource, RawDescriptor, SourceError};
+use crate::oci::Descriptor;
+use crate::oci::Digest as OciDigest;
+use crate::oci::file::LayoutDir;
+use crate::oci::import::{Importer, reusable};
+use crate::oci::layout::{LayoutWriter, Placement};
+use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::source::{OciSource, SourceError};
+use crate::oci::walk::{self, Child};
 use crate::plan::{Part, SourceKind};
 use crate::{BuildOutcome, write_layout};
 
@@ -170,7 +175,7 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
             "pass the directories that `glc build --only …` wrote",
         )
     })?;
-    let records: Vec<&RawDescriptor> = source
+    let records: Vec<&Descriptor> = source
         .manifests
         .iter()
         .filter(|d| d.artifact_type.as_deref() == Some(PART))
@@ -204,19 +209,22 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         }
     };
     let damaged = |e: SourceError| part_error(&name, e.message, BUILD_IT_AGAIN);
-    let manifest_bytes =
-        read_verified(&source, record, crate::oci::source::MAX_DOCUMENT).map_err(damaged)?;
-    let manifest: Children = serde_json::from_slice(&manifest_bytes).map_err(|e| {
-        part_error(
-            &name,
-            format!("its part manifest is not valid: {e}"),
-            BUILD_IT_AGAIN,
-        )
-    })?;
-    let layer = manifest
-        .layers
-        .iter()
-        .find(|l| l.media_type == PART_RECORD)
+    // The record's manifest, read (and checked against its digest) by the walker.
+    let graph = walk::walk_from(&source, record);
+    if let Some(problem) = graph.problems().into_iter().next() {
+        return Err(part_error(&name, problem.message, BUILD_IT_AGAIN));
+    }
+    let layer = graph
+        .nodes
+        .first()
+        .and_then(|manifest| manifest.document.as_ref())
+        .into_iter()
+        .flat_map(|manifest| manifest.layers.iter().flatten())
+        .filter_map(|layer| match layer {
+            Child::Node(_, descriptor) => Some(&**descriptor),
+            Child::Invalid(_) => None,
+        })
+        .find(|layer| layer.media_type == PART_RECORD)
         .ok_or_else(|| part_error(&name, "its part manifest has no record", BUILD_IT_AGAIN))?;
     let bytes = read_verified(&source, layer, MAX_RECORD).map_err(damaged)?;
     let (assembly, part) = read_record(&bytes)
@@ -224,7 +232,7 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
     let tags: BTreeMap<String, String> = source
         .manifests
         .iter()
-        .filter_map(|d| Some((d.ref_name()?.to_owned(), d.digest.clone())))
+        .filter_map(|d| Some((d.ref_name()?.to_owned(), d.digest.to_string())))
         .collect();
     // The record must be the part's whole story: assembled again, it gives the part's
     // `index.json`, byte for byte (tags, attachments and the record itself).
@@ -271,12 +279,10 @@ fn retold(path: &Path, assembly: &Assembly, tags: &BTreeMap<String, String>) -> 
     let Ok(again) = assemble::finish(assembly, LayoutWriter::dry(), BTreeMap::new()) else {
         return Some("its record does not make a valid OCI graph".to_owned());
     };
-    let index = std::fs::File::open(path.join("index.json")).and_then(|file| {
-        let mut bytes = Vec::new();
-        file.take(MAX_RECORD).read_to_end(&mut bytes)?;
-        Ok(bytes)
-    });
-    if index.is_ok_and(|index| index == again.index) {
+    let index = LayoutDir::open(path)
+        .ok()
+        .and_then(|layout| layout.read("index.json", MAX_DOCUMENT).ok());
+    if index.is_some_and(|index| index == again.index) {
         return None;
     }
     let differing = tags.iter().find_map(|(tag, digest)| {
@@ -324,7 +330,7 @@ fn inconsistency(assembly: &Assembly, part: &Part) -> Option<String> {
         .map(|l| (&l.digest, l.size));
     let containers = assembly.containers.iter().map(|c| (&c.digest, c.size));
     layers.chain(containers).find_map(|(digest, size)| {
-        if !is_sha256(digest) {
+        if OciDigest::parse(digest).is_err() {
             Some(format!(
                 "its record names a blob by `{digest}`, which is not a sha256 digest"
             ))
@@ -342,7 +348,7 @@ fn inconsistency(assembly: &Assembly, part: &Part) -> Option<String> {
 /// A blob read whole, at most `limit` bytes, checked against its digest and size.
 fn read_verified(
     source: &OciSource,
-    descriptor: &RawDescriptor,
+    descriptor: &Descriptor,
     limit: u64,
 ) -> Result<Vec<u8>, SourceError> {
     let error = |message: String| SourceError {
@@ -361,8 +367,7 @@ fn read_verified(
         .take(descriptor.size.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| error(format!("cannot read {}: {e}", descriptor.digest)))?;
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
-    if digest != descriptor.digest || bytes.len() as u64 != descriptor.size {
+    if OciDigest::of(&bytes) != descriptor.digest || bytes.len() as u64 != descriptor.size {
         return Err(error(format!("blob {} is corrupt", descriptor.digest)));
     }
     Ok(bytes)
@@ -620,15 +625,23 @@ fn image_conflict(
 }
 
 /// A descriptor of a blob in a part, as the importer takes it.
-fn raw(media_type: &str, digest: &str, size: u64, artifact_type: Option<String>) -> RawDescriptor {
-    RawDescriptor {
+fn raw(
+    media_type: &str,
+    digest: &str,
+    size: u64,
+    artifact_type: Option<String>,
+) -> Result<Descriptor, SourceError> {
+    // Records name blobs by sha256 digests only (see `inconsistency`); this is a second check.
+    let digest = OciDigest::parse(digest)
+        .map_err(|e| SourceError::new(e.to_string(), "the part is damaged; build it again"))?;
+    Ok(Descriptor {
         media_type: media_type.to_owned(),
-        digest: digest.to_owned(),
+        digest,
         size,
         annotations: BTreeMap::new(),
         platform: None,
         artifact_type,
-    }
+    })
 }
 
 /// Copies (or links) every blob the assembly names from the part that holds it, checked.
@@ -659,7 +672,6 @@ fn copy_blobs(
         .into_par_iter()
         .map(|(_, (layer, by))| {
             let part = &parts[by];
-            let descriptor = raw(&layer.media_type, &layer.digest, layer.size, None);
             let fail = |e: SourceError| {
                 Diagnostic::error(
                     "glc::merge::copy",
@@ -667,6 +679,8 @@ fn copy_blobs(
                 )
                 .help(e.help)
             };
+            let descriptor =
+                raw(&layer.media_type, &layer.digest, layer.size, None).map_err(fail)?;
             if link
                 && !layout.is_dry()
                 && reusable(previous, &layer.blob()).is_none()
@@ -690,13 +704,14 @@ fn copy_blobs(
             continue;
         };
         let part = &parts[by];
-        let descriptor = raw(
+        let copied = raw(
             &container.media_type,
             &container.digest,
             container.size,
             container.artifact_type.clone(),
-        );
-        if let Err(e) = importer.copy_tree(&part.source, &descriptor) {
+        )
+        .and_then(|descriptor| importer.copy_tree(&part.source, &descriptor));
+        if let Err(e) = copied {
             errors.push(
                 Diagnostic::error(
                     "glc::merge::copy",
@@ -723,17 +738,19 @@ fn link_blob(
     layer: &Layer,
 ) -> Result<Option<Placement>, SourceError> {
     let blob = layer.blob();
-    if !is_sha256(&blob.digest) {
-        return Err(SourceError {
-            message: format!("`{}` is not a sha256 digest", blob.digest),
-            help: "the part is damaged; build it again".into(),
-        });
-    }
-    let path = part.path.join("blobs/sha256").join(blob.hex());
-    let actual = hash_file(&path).map_err(|e| SourceError {
-        message: format!("cannot read blob {}: {e}", blob.digest),
-        help: "the part is incomplete; build it again".into(),
-    })?;
+    let digest = OciDigest::parse(&blob.digest)
+        .map_err(|e| SourceError::new(e.to_string(), "the part is damaged; build it again"))?;
+    let path = part.path.join(digest.blob_path());
+    // Hashed as opened by the source: a regular file of the part, never a link or a fifo.
+    let (mut reader, _) =
+        part.source
+            .open_blob(&raw(&layer.media_type, &blob.digest, blob.size, None)?)?;
+    let actual = LayoutWriter::dry()
+        .write_reader(&mut reader)
+        .map_err(|e| SourceError {
+            message: format!("cannot read blob {}: {e}", blob.digest),
+            help: "the part is incomplete; build it again".into(),
+        })?;
     if actual != blob {
         return Err(SourceError {
             message: format!(

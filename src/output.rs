@@ -495,7 +495,7 @@ pub(crate) fn reachable(root: &Path) -> Option<BTreeSet<String>> {
                 continue;
             }
             let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
-            if crate::oci::media::is_graph(media_type) {
+            if crate::oci::vocab::Kind::of(media_type).is_document() {
                 if depth >= MAX_DEPTH {
                     return None;
                 }

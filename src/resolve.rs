@@ -376,7 +376,7 @@ impl Resolver<'_> {
                 path: file.path.clone(),
                 absolute,
                 kind,
-                digest: image.digest,
+                digest: image.digest.to_string(),
                 media_type: image.media_type,
                 size: image.size,
                 artifact_type: image.artifact_type,

@@ -3,20 +3,20 @@
 //! declared digest; every manifest and index must be a valid document of its media type.
 //! Everything found is reported; blobs nothing refers to are warnings.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
+use std::collections::BTreeSet;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::oci::media;
-
-/// Largest manifest or index glc reads; real ones are kilobytes.
-const MAX_DOCUMENT: u64 = 4 * 1024 * 1024;
+use crate::oci::file::LayoutDir;
+use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::vocab::Kind;
+use crate::oci::walk::{self, Child, Document, Edge, Graph, NodeId};
+use crate::oci::{Descriptor, Digest, media, printable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,26 +53,26 @@ impl Report {
     }
 }
 
-/// A reference to a blob found while walking, and how it was reached.
-#[derive(Debug, Clone)]
-struct Reference {
-    descriptor: Value,
-    path: String,
-}
-
 #[must_use]
 pub fn verify(root: &Path) -> Report {
     let mut report = Report::default();
-    let mut error = |digest: Option<&str>, path: &str, message: String| {
+    let mut error = |digest: Option<String>, path: &str, message: String| {
         report.findings.push(Finding {
             severity: Severity::Error,
-            digest: digest.map(str::to_owned),
+            digest,
             path: path.to_owned(),
             message,
         });
     };
-    match std::fs::read(root.join("oci-layout")) {
-        Err(e) => error(None, "oci-layout", format!("cannot read oci-layout: {e}")),
+    let layout = match LayoutDir::open(root) {
+        Ok(layout) => layout,
+        Err(e) => {
+            error(None, ".", format!("cannot open the layout: {e}"));
+            return report;
+        }
+    };
+    match layout.read("oci-layout", MAX_DOCUMENT) {
+        Err(e) => error(None, "oci-layout", e.message("oci-layout")),
         Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
             Ok(v)
                 if v["imageLayoutVersion"]
@@ -81,14 +81,17 @@ pub fn verify(root: &Path) -> Report {
             Ok(v) => error(
                 None,
                 "oci-layout",
-                format!("imageLayoutVersion is {}, not 1.x", v["imageLayoutVersion"]),
+                format!(
+                    "imageLayoutVersion is {}, not 1.x",
+                    printable(&v["imageLayoutVersion"].to_string())
+                ),
             ),
             Err(e) => error(None, "oci-layout", format!("oci-layout is not JSON: {e}")),
         },
     }
-    let index: Value = match std::fs::read(root.join("index.json")) {
+    let index: Value = match layout.read("index.json", MAX_DOCUMENT) {
         Err(e) => {
-            error(None, "index.json", format!("cannot read index.json: {e}"));
+            error(None, "index.json", e.message("index.json"));
             return report;
         }
         Ok(bytes) => match serde_json::from_slice(&bytes) {
@@ -99,106 +102,151 @@ pub fn verify(root: &Path) -> Report {
             }
         },
     };
-    let mut walker = Walker {
-        root: root.to_path_buf(),
-        findings: Vec::new(),
-        documents: BTreeSet::new(),
-        blobs: BTreeMap::new(),
-        subjects: Vec::new(),
+    if index["schemaVersion"] != 2 {
+        error(
+            None,
+            "index.json",
+            format!(
+                "schemaVersion is {}, not 2",
+                printable(&index["schemaVersion"].to_string())
+            ),
+        );
+    }
+    let Some(manifests) = index["manifests"].as_array() else {
+        error(
+            None,
+            "index.json",
+            "an index needs a `manifests` array".to_owned(),
+        );
+        return report;
     };
-    walker.index(&index, "index.json", true);
-    // Hash every blob once, in parallel.
-    let blobs: Vec<(String, Reference)> = walker
-        .blobs
-        .iter()
-        .map(|(d, r)| (d.clone(), r.clone()))
+    let graph = walk::walk(&layout, manifests);
+    let mut subjects: Vec<(Descriptor, String)> = Vec::new();
+    if let Some(subject) = index.get("subject") {
+        match Descriptor::from_value(subject) {
+            Ok(subject) => subjects.push((subject, "index.json → subject".to_owned())),
+            Err(invalid) => error(
+                invalid.digest().map(str::to_owned),
+                "index.json → subject",
+                invalid.message,
+            ),
+        }
+    }
+    for problem in graph.problems() {
+        error(problem.digest, &problem.path, problem.message);
+    }
+    for (id, node) in graph.nodes.iter().enumerate() {
+        if let Some(document) = &node.document {
+            conformance(&graph, id, document, &mut report.findings);
+            if let Some(Ok(subject)) = &document.subject {
+                subjects.push((subject.clone(), graph.path(Some(id), &Edge::Subject)));
+            }
+        }
+    }
+    // Documents were read and checked by the walk; every other blob is hashed once, in
+    // parallel.
+    let blobs: Vec<NodeId> = (0..graph.nodes.len())
+        .filter(|id| !graph.nodes[*id].descriptor.kind().is_document())
         .collect();
     let checked: Vec<(Option<Finding>, u64)> = blobs
         .par_iter()
-        .map(|(digest, reference)| check_blob(root, digest, reference))
+        .map(|id| check_blob(&layout, &graph, *id))
         .collect();
     for (finding, size) in checked {
         report.bytes += size;
         report.findings.extend(finding);
     }
-    for reference in std::mem::take(&mut walker.subjects) {
-        let digest = reference.descriptor["digest"].as_str().unwrap_or_default();
-        if !walker.blobs.contains_key(digest)
-            && !blob_path(root, digest).is_some_and(|p| p.is_file())
-        {
-            walker.findings.push(Finding {
+    report.bytes += graph.nodes.iter().map(|n| n.bytes_read).sum::<u64>();
+    for (subject, path) in subjects {
+        if graph.find(&subject.digest).is_none() && layout.open_blob(&subject.digest).is_err() {
+            report.findings.push(Finding {
                 severity: Severity::Error,
-                digest: Some(digest.to_owned()),
-                path: reference.path.clone(),
-                message: format!("subject {digest} is not in the layout"),
+                digest: Some(subject.digest.to_string()),
+                path,
+                message: format!("subject {} is not in the layout", subject.digest),
             });
         }
     }
-    report.blobs = walker.blobs.len();
-    report.findings.extend(walker.findings);
-    report.findings.extend(unreferenced(root, &walker.blobs));
+    report.blobs = graph.nodes.len();
+    report.findings.extend(unreferenced(root, &graph));
     report.findings.sort();
     report.findings.dedup();
     report
 }
 
-fn blob_path(root: &Path, digest: &str) -> Option<PathBuf> {
-    let (algorithm, encoded) = digest.split_once(':')?;
-    let valid = !algorithm.is_empty()
-        && algorithm
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
-        && !encoded.is_empty()
-        && encoded
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b));
-    valid.then(|| root.join("blobs").join(algorithm).join(encoded))
+/// What image-spec asks of a manifest or index beyond what the walk needs to read it.
+fn conformance(graph: &Graph, id: NodeId, document: &Document, findings: &mut Vec<Finding>) {
+    let node = &graph.nodes[id];
+    let digest = &node.descriptor.digest;
+    let path = graph.node_path(id);
+    let mut error = |message: String| {
+        findings.push(Finding {
+            severity: Severity::Error,
+            digest: Some(digest.to_string()),
+            path: path.clone(),
+            message,
+        });
+    };
+    if document.schema_version != "2" {
+        error(format!(
+            "schemaVersion is {}, not 2",
+            document.schema_version
+        ));
+    }
+    if let Some(own) = &document.media_type
+        && own != &node.descriptor.media_type
+    {
+        error(format!(
+            "the document says mediaType {}, its descriptor {}",
+            printable(own),
+            printable(&node.descriptor.media_type)
+        ));
+    }
+    match document.kind {
+        Kind::Index => {
+            if document.manifests.is_none() {
+                error("an index needs a `manifests` array".to_owned());
+            }
+        }
+        Kind::Manifest => {
+            let config = match &document.config {
+                Some(Child::Node(_, config)) => Some(&**config),
+                Some(Child::Invalid(_)) => None,
+                None => {
+                    error("a manifest needs a `config` descriptor".to_owned());
+                    None
+                }
+            };
+            if document.layers.as_ref().is_none_or(Vec::is_empty) {
+                error("a manifest needs at least one layer (image-spec 1.1)".to_owned());
+            }
+            if config.is_some_and(|c| c.media_type == media::EMPTY)
+                && document.artifact_type.is_none()
+            {
+                error("a manifest with the empty config needs an artifactType".to_owned());
+            }
+        }
+        Kind::Blob => {}
+    }
 }
 
-/// Size, presence and digest of one blob, streamed.
-fn check_blob(root: &Path, digest: &str, reference: &Reference) -> (Option<Finding>, u64) {
+/// Size, presence and digest of one blob that is not a document, streamed.
+fn check_blob(layout: &LayoutDir, graph: &Graph, id: NodeId) -> (Option<Finding>, u64) {
+    let node = &graph.nodes[id];
+    let digest = &node.descriptor.digest;
+    let declared = node.descriptor.size;
     let finding = |message: String| {
         Some(Finding {
             severity: Severity::Error,
-            digest: Some(digest.to_owned()),
-            path: reference.path.clone(),
+            digest: Some(digest.to_string()),
+            path: graph.node_path(id),
             message,
         })
     };
-    let declared = reference.descriptor["size"].as_u64().unwrap_or(0);
-    let Some(path) = blob_path(root, digest) else {
-        return (finding(format!("`{digest}` is not a valid digest")), 0);
+    let (file, actual_size) = match layout.open_blob(digest) {
+        Ok(opened) => opened,
+        Err(e) => return (finding(e.message(&format!("blob {digest}"))), 0),
     };
-    let Some(hex) = digest.strip_prefix("sha256:") else {
-        let algorithm = digest.split(':').next().unwrap_or_default();
-        let warning = Finding {
-            severity: Severity::Warning,
-            digest: Some(digest.to_owned()),
-            path: reference.path.clone(),
-            message: format!("digest algorithm {algorithm} is not checked; only sha256"),
-        };
-        return (Some(warning), 0);
-    };
-    if hex.len() != 64
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return (
-            finding(format!(
-                "`{digest}` is not a valid sha256 digest (64 lowercase hex digits)"
-            )),
-            0,
-        );
-    }
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return (finding(format!("blob {digest} is missing")), 0);
-        }
-        Err(e) => return (finding(format!("cannot read blob {digest}: {e}")), 0),
-    };
-    let actual_size = file.metadata().map_or(0, |m| m.len());
     if actual_size != declared {
         return (
             finding(format!(
@@ -207,11 +255,11 @@ fn check_blob(root: &Path, digest: &str, reference: &Reference) -> (Option<Findi
             actual_size,
         );
     }
-    match hash(file) {
-        Ok(actual) if actual == hex => (None, actual_size),
+    match hash(file.take(declared)) {
+        Ok(actual) if actual == *digest => (None, actual_size),
         Ok(actual) => (
             finding(format!(
-                "blob {digest} is corrupt: its bytes hash to sha256:{actual}"
+                "blob {digest} is corrupt: its bytes hash to {actual}"
             )),
             actual_size,
         ),
@@ -222,245 +270,58 @@ fn check_blob(root: &Path, digest: &str, reference: &Reference) -> (Option<Findi
     }
 }
 
-fn hash(mut file: File) -> io::Result<String> {
+fn hash(mut file: impl Read) -> io::Result<Digest> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buffer)?;
         if n == 0 {
-            return Ok(hex::encode(hasher.finalize()));
+            return Ok(Digest::from_hasher(hasher));
         }
         hasher.update(&buffer[..n]);
     }
 }
 
-fn unreferenced(root: &Path, referenced: &BTreeMap<String, Reference>) -> Vec<Finding> {
+/// Files under `blobs/` that nothing reached from `index.json` names: warnings. A link in
+/// `blobs/` is listed, never followed.
+fn unreferenced(root: &Path, graph: &Graph) -> Vec<Finding> {
     let mut found = Vec::new();
-    let Ok(algorithms) = std::fs::read_dir(root.join("blobs")) else {
+    let referenced: BTreeSet<String> = graph
+        .nodes
+        .iter()
+        .map(|n| n.descriptor.digest.to_string())
+        .collect();
+    let blobs = root.join("blobs");
+    if !std::fs::symlink_metadata(&blobs).is_ok_and(|m| m.is_dir()) {
+        return found;
+    }
+    let Ok(algorithms) = std::fs::read_dir(blobs) else {
         return found;
     };
     for algorithm in algorithms.filter_map(Result::ok) {
+        if !algorithm.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
         let Ok(blobs) = std::fs::read_dir(algorithm.path()) else {
             continue;
         };
         for blob in blobs.filter_map(Result::ok) {
-            let digest = format!(
+            let name = format!(
                 "{}:{}",
                 algorithm.file_name().to_string_lossy(),
                 blob.file_name().to_string_lossy()
             );
-            if !referenced.contains_key(&digest) {
-                found.push(Finding {
-                    severity: Severity::Warning,
-                    digest: Some(digest.clone()),
-                    path: format!("blobs/{}", digest.replace(':', "/")),
-                    message: format!("blob {digest} is not referenced from index.json"),
-                });
+            if referenced.contains(&name) {
+                continue;
             }
+            let digest = printable(&name).into_owned();
+            found.push(Finding {
+                severity: Severity::Warning,
+                digest: Some(digest.clone()),
+                path: format!("blobs/{}", digest.replacen(':', "/", 1)),
+                message: format!("blob {digest} is not referenced from index.json"),
+            });
         }
     }
     found
-}
-
-struct Walker {
-    root: PathBuf,
-    findings: Vec<Finding>,
-    /// Documents already walked, so shared subtrees are walked once.
-    documents: BTreeSet<String>,
-    /// Every referenced blob and the first way it was reached.
-    blobs: BTreeMap<String, Reference>,
-    subjects: Vec<Reference>,
-}
-
-impl Walker {
-    fn error(&mut self, digest: Option<&str>, path: &str, message: String) {
-        self.findings.push(Finding {
-            severity: Severity::Error,
-            digest: digest.map(str::to_owned),
-            path: path.to_owned(),
-            message,
-        });
-    }
-
-    /// Checks a descriptor's fields and records its blob; walks it if it is a document.
-    fn descriptor(&mut self, descriptor: &Value, path: &str) {
-        let digest = descriptor["digest"].as_str().map(str::to_owned);
-        let Some(digest) = digest else {
-            self.error(None, path, "descriptor has no digest".to_owned());
-            return;
-        };
-        let media_type = descriptor["mediaType"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if !valid_media_type(&media_type) {
-            self.error(
-                Some(&digest),
-                path,
-                format!("descriptor mediaType `{media_type}` is not a media type"),
-            );
-        }
-        if !descriptor["size"].is_u64() {
-            self.error(
-                Some(&digest),
-                path,
-                format!(
-                    "descriptor size {} is not a non-negative integer",
-                    descriptor["size"]
-                ),
-            );
-        }
-        self.blobs
-            .entry(digest.clone())
-            .or_insert_with(|| Reference {
-                descriptor: descriptor.clone(),
-                path: path.to_owned(),
-            });
-        let is_index = matches!(media_type.as_str(), media::INDEX | media::DOCKER_LIST);
-        let is_manifest = matches!(
-            media_type.as_str(),
-            media::MANIFEST | media::DOCKER_MANIFEST
-        );
-        if !(is_index || is_manifest) || !self.documents.insert(digest.clone()) {
-            return;
-        }
-        let Some(bytes) =
-            self.read_document(&digest, descriptor["size"].as_u64().unwrap_or(0), path)
-        else {
-            return;
-        };
-        let document: Value = match serde_json::from_slice(&bytes) {
-            Ok(v) => v,
-            Err(e) => {
-                self.error(
-                    Some(&digest),
-                    path,
-                    format!("{media_type} {digest} is not JSON: {e}"),
-                );
-                return;
-            }
-        };
-        if let Some(own) = document["mediaType"].as_str()
-            && own != media_type
-        {
-            self.error(
-                Some(&digest),
-                path,
-                format!("the document says mediaType {own}, its descriptor {media_type}"),
-            );
-        }
-        if is_index {
-            self.index(&document, path, false);
-        } else {
-            self.manifest(&document, &digest, path);
-        }
-    }
-
-    fn read_document(&mut self, digest: &str, size: u64, path: &str) -> Option<Vec<u8>> {
-        if size > MAX_DOCUMENT {
-            self.error(
-                Some(digest),
-                path,
-                format!("a manifest or index of {size} bytes is not read (limit {MAX_DOCUMENT})"),
-            );
-            return None;
-        }
-        // Missing or unreadable blobs are reported by the blob check.
-        let file = File::open(blob_path(&self.root, digest)?).ok()?;
-        let mut bytes = Vec::new();
-        file.take(MAX_DOCUMENT).read_to_end(&mut bytes).ok()?;
-        Some(bytes)
-    }
-
-    fn index(&mut self, index: &Value, path: &str, top: bool) {
-        let digest = None;
-        if index["schemaVersion"] != 2 {
-            self.error(
-                digest,
-                path,
-                format!("schemaVersion is {}, not 2", index["schemaVersion"]),
-            );
-        }
-        let Some(manifests) = index["manifests"].as_array() else {
-            self.error(
-                digest,
-                path,
-                "an index needs a `manifests` array".to_owned(),
-            );
-            return;
-        };
-        for (i, child) in manifests.iter().enumerate() {
-            let tag = child["annotations"]["org.opencontainers.image.ref.name"].as_str();
-            let child_path = match (top, tag) {
-                (true, Some(tag)) => format!("index.json[{i}] ({tag})"),
-                (true, None) => format!("index.json[{i}]"),
-                (false, _) => format!("{path} → manifests[{i}]"),
-            };
-            self.descriptor(child, &child_path);
-        }
-        if let Some(subject) = index.get("subject") {
-            self.subjects.push(Reference {
-                descriptor: subject.clone(),
-                path: format!("{path} → subject"),
-            });
-        }
-    }
-
-    fn manifest(&mut self, manifest: &Value, digest: &str, path: &str) {
-        if manifest["schemaVersion"] != 2 {
-            self.error(
-                Some(digest),
-                path,
-                format!("schemaVersion is {}, not 2", manifest["schemaVersion"]),
-            );
-        }
-        if manifest["config"].is_object() {
-            self.descriptor(&manifest["config"], &format!("{path} → config"));
-        } else {
-            self.error(
-                Some(digest),
-                path,
-                "a manifest needs a `config` descriptor".to_owned(),
-            );
-        }
-        match manifest["layers"].as_array() {
-            Some(layers) if !layers.is_empty() => {
-                for (i, layer) in layers.iter().enumerate() {
-                    self.descriptor(layer, &format!("{path} → layers[{i}]"));
-                }
-            }
-            _ => self.error(
-                Some(digest),
-                path,
-                "a manifest needs at least one layer (image-spec 1.1)".to_owned(),
-            ),
-        }
-        if manifest["config"]["mediaType"] == media::EMPTY && !manifest["artifactType"].is_string()
-        {
-            self.error(
-                Some(digest),
-                path,
-                "a manifest with the empty config needs an artifactType".to_owned(),
-            );
-        }
-        if let Some(subject) = manifest.get("subject") {
-            self.subjects.push(Reference {
-                descriptor: subject.clone(),
-                path: format!("{path} → subject"),
-            });
-        }
-    }
-}
-
-fn valid_media_type(media_type: &str) -> bool {
-    let name = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 127
-            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
-    media_type
-        .split_once('/')
-        .is_some_and(|(t, s)| name(t) && name(s))
 }

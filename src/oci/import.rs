@@ -4,12 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::oci::Descriptor;
 use crate::oci::layout::{Blob, BlobError, LayoutWriter, Placement};
-use crate::oci::media;
-use crate::oci::source::{OciSource, RawDescriptor, SourceError};
-
-/// Indexes nested deeper than this are refused: real images nest two levels.
-const MAX_DEPTH: usize = 8;
+use crate::oci::source::{OciSource, SourceError};
+use crate::oci::walk;
 
 /// Copies into `layout`, linking blobs the previous layout already holds.
 #[derive(Debug, Clone, Copy)]
@@ -19,59 +17,23 @@ pub struct Importer<'a> {
     pub previous: Option<&'a Path>,
 }
 
-/// The children of a manifest or index, whatever its flavour.
-#[derive(serde::Deserialize)]
-pub struct Children {
-    #[serde(default)]
-    pub manifests: Vec<RawDescriptor>,
-    pub config: Option<RawDescriptor>,
-    #[serde(default)]
-    pub layers: Vec<RawDescriptor>,
-}
-
 impl Importer<'_> {
-    /// Copies the document `descriptor` names and everything it refers to.
+    /// Copies the document `descriptor` names and everything it refers to: the graph is
+    /// walked (and every document in it checked) first, then every blob copied once.
     pub fn copy_tree(
         &self,
         source: &OciSource,
-        descriptor: &RawDescriptor,
+        descriptor: &Descriptor,
     ) -> Result<(), SourceError> {
-        self.copy_tree_at(source, descriptor, 0)
-    }
-
-    fn copy_tree_at(
-        &self,
-        source: &OciSource,
-        descriptor: &RawDescriptor,
-        depth: usize,
-    ) -> Result<(), SourceError> {
-        if depth > MAX_DEPTH {
-            return Err(SourceError {
-                message: format!("indexes nest deeper than {MAX_DEPTH} levels"),
-                help: "the layout is damaged or hostile".into(),
-            });
+        let graph = walk::walk_from(source, descriptor);
+        if let Some(problem) = graph.problems().into_iter().next() {
+            return Err(SourceError::new(
+                problem.message,
+                "the source layout is damaged or hostile; copy or build the image again",
+            ));
         }
-        let document = matches!(
-            descriptor.media_type.as_str(),
-            media::INDEX | media::MANIFEST | media::DOCKER_LIST | media::DOCKER_MANIFEST
-        );
-        if !document {
-            return self.copy_blob(source, descriptor).map(|_| ());
-        }
-        let bytes = source.read_document(descriptor)?;
-        self.store_verified(&mut &bytes[..], descriptor)?;
-        let children: Children = serde_json::from_slice(&bytes).map_err(|e| SourceError {
-            message: format!(
-                "{} is not a valid {}: {e}",
-                descriptor.digest, descriptor.media_type
-            ),
-            help: "the layout is damaged".into(),
-        })?;
-        for child in &children.manifests {
-            self.copy_tree_at(source, child, depth + 1)?;
-        }
-        for blob in children.config.iter().chain(&children.layers) {
-            self.copy_blob(source, blob)?;
+        for node in &graph.nodes {
+            self.copy_blob(source, &node.descriptor)?;
         }
         Ok(())
     }
@@ -81,10 +43,10 @@ impl Importer<'_> {
     pub fn copy_blob(
         &self,
         source: &OciSource,
-        descriptor: &RawDescriptor,
+        descriptor: &Descriptor,
     ) -> Result<Placement, SourceError> {
         let blob = Blob {
-            digest: descriptor.digest.clone(),
+            digest: descriptor.digest.to_string(),
             size: descriptor.size,
         };
         if self.layout.is_dry() {
@@ -107,11 +69,11 @@ impl Importer<'_> {
     fn store_verified(
         &self,
         reader: &mut dyn std::io::Read,
-        descriptor: &RawDescriptor,
+        descriptor: &Descriptor,
     ) -> Result<(), SourceError> {
         match self
             .layout
-            .write_verified(reader, &descriptor.digest, descriptor.size)
+            .write_verified(reader, &descriptor.digest.to_string(), descriptor.size)
         {
             Ok(_) => Ok(()),
             Err(BlobError::Io(error)) => Err(SourceError {
@@ -142,14 +104,13 @@ impl Importer<'_> {
 
 /// The previous layout's copy of `blob`, if it may be linked into the new layout: of the
 /// right size, and linked nowhere else (a blob with more links may be an input file placed
-/// with `--link`, which can change under the layout; such a blob is placed afresh).
+/// with `--link`, which can change under the layout; such a blob is placed afresh). Only a
+/// regular file is: never a link, a fifo or a device that took a blob's name.
 #[must_use]
 pub fn reusable(previous: Option<&Path>, blob: &Blob) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
-    if !crate::oci::layout::is_sha256(&blob.digest) {
-        return None;
-    }
-    let there = previous?.join("blobs/sha256").join(blob.hex());
-    let metadata = std::fs::metadata(&there).ok()?;
-    (metadata.len() == blob.size && metadata.nlink() == 1).then_some(there)
+    let digest = crate::oci::Digest::parse(&blob.digest).ok()?;
+    let there = previous?.join(digest.blob_path());
+    let metadata = std::fs::symlink_metadata(&there).ok()?;
+    (metadata.is_file() && metadata.len() == blob.size && metadata.nlink() == 1).then_some(there)
 }

@@ -25,16 +25,13 @@ pub struct Blob {
 /// `sha256:` and 64 lowercase hex digits: the only digests glc names files after.
 #[must_use]
 pub fn is_sha256(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(is_sha256_hex)
+    crate::oci::Digest::parse(digest).is_ok()
 }
 
 /// Whether `hex` is the hex of a sha256 digest, as blob file names are.
 #[must_use]
 pub fn is_sha256_hex(hex: &str) -> bool {
-    hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    is_sha256(&format!("sha256:{hex}"))
 }
 
 impl Blob {

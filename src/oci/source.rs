@@ -1,56 +1,23 @@
 //! Reading an OCI image layout made by another tool: a directory, or a tar of one (an OCI
-//! archive). Only what glc needs: `index.json`, and blobs by digest, streamed.
+//! archive). Only what glc needs: `index.json`, and blobs by digest, streamed. Every file is
+//! opened as [`crate::oci::file`] says (regular files only, no links, no waiting on fifos),
+//! and an archive is indexed header by header ([`crate::oci::tar_index`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 use serde::Deserialize;
+use serde_json::Value;
 
+use crate::oci::file::{self, FileError, LayoutDir};
+use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::tar_index::{self, TarError};
+use crate::oci::walk::Blobs;
+use crate::oci::{Descriptor, Digest, printable};
 use crate::plan::SourceKind;
-
-/// Largest `index.json` or manifest glc reads into memory; real ones are kilobytes.
-pub const MAX_DOCUMENT: u64 = 4 * 1024 * 1024;
-
-/// A descriptor as found in another tool's layout; fields glc does not use are ignored.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct RawDescriptor {
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-    pub platform: Option<serde_json::Value>,
-    pub artifact_type: Option<String>,
-}
-
-impl RawDescriptor {
-    #[must_use]
-    pub fn ref_name(&self) -> Option<&str> {
-        self.annotations
-            .get("org.opencontainers.image.ref.name")
-            .map(String::as_str)
-    }
-
-    /// The hex of a `sha256:` digest, if it is one.
-    #[must_use]
-    pub fn sha256_hex(&self) -> Option<&str> {
-        let hex = self.digest.strip_prefix("sha256:")?;
-        (hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then_some(hex)
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct RawIndex {
-    #[serde(default)]
-    manifests: Vec<RawDescriptor>,
-}
 
 /// What went wrong reading a source, said for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +27,7 @@ pub struct SourceError {
 }
 
 impl SourceError {
-    fn new(message: impl Into<String>, help: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>, help: impl Into<String>) -> Self {
         Self {
             message: message.into(),
             help: help.into(),
@@ -69,11 +36,11 @@ impl SourceError {
 }
 
 #[derive(Debug)]
-enum Blobs {
-    Directory(PathBuf),
-    /// Blob hex → (offset of its bytes in the archive, size).
+enum Store {
+    Directory(LayoutDir),
+    /// The archive, open, and blob hex → (offset of its bytes in it, size).
     Archive {
-        path: PathBuf,
+        file: File,
         entries: BTreeMap<String, (u64, u64)>,
     },
 }
@@ -81,9 +48,11 @@ enum Blobs {
 #[derive(Debug)]
 pub struct OciSource {
     pub kind: SourceKind,
-    pub manifests: Vec<RawDescriptor>,
-    blobs: Blobs,
+    pub manifests: Vec<Descriptor>,
+    blobs: Store,
 }
+
+const NOT_A_LAYOUT: &str = "is this an OCI image layout?";
 
 impl OciSource {
     pub fn open(path: &Path, kind: SourceKind) -> Result<Self, SourceError> {
@@ -94,75 +63,71 @@ impl OciSource {
     }
 
     fn open_directory(path: &Path) -> Result<Self, SourceError> {
-        let read = |name: &str| -> Result<Vec<u8>, SourceError> {
-            let file = File::open(path.join(name)).map_err(|e| {
-                SourceError::new(
-                    format!("cannot read {name}: {e}"),
-                    "is this an OCI image layout?",
-                )
-            })?;
-            read_limited(file, name)
+        let layout = LayoutDir::open(path).map_err(|e| {
+            SourceError::new(
+                format!("cannot open the layout directory: {e}"),
+                NOT_A_LAYOUT,
+            )
+        })?;
+        let read = |name: &str| {
+            layout.read(name, MAX_DOCUMENT).map_err(|e| match e {
+                // Said as to a person who named the wrong directory.
+                FileError::Missing => SourceError::new(
+                    format!("cannot read {name}: it does not exist"),
+                    NOT_A_LAYOUT,
+                ),
+                FileError::Io(_) => SourceError::new(e.message(name), NOT_A_LAYOUT),
+                _ => SourceError::new(e.message(name), "the layout is damaged or hostile"),
+            })
         };
         check_layout_file(&read("oci-layout")?)?;
         let manifests = parse_index(&read("index.json")?)?;
         Ok(Self {
             kind: SourceKind::OciLayout,
             manifests,
-            blobs: Blobs::Directory(path.join("blobs")),
+            blobs: Store::Directory(layout),
         })
     }
 
     fn open_archive(path: &Path) -> Result<Self, SourceError> {
-        let file = File::open(path)
-            .map_err(|e| SourceError::new(format!("cannot open the archive: {e}"), ""))?;
-        let length = file.metadata().map_or(0, |m| m.len());
-        let mut archive = tar::Archive::new(file);
+        let (file, length) = file::open_regular(path).map_err(|e| {
+            SourceError::new(
+                e.message("the archive"),
+                "point `from` at an OCI archive (`skopeo copy … oci-archive:FILE`) or a layout directory",
+            )
+        })?;
+        let found = tar_index::entries(&file, length).map_err(|e| match e {
+            TarError::Truncated(why) => SourceError::new(
+                format!("the archive is truncated: {why}"),
+                "the file was cut short; copy or write it again",
+            ),
+            TarError::Damaged(why) => SourceError::new(
+                format!("the archive is damaged: {why}"),
+                "write it again, e.g. with `skopeo copy … oci-archive:FILE`",
+            ),
+        })?;
         let mut entries = BTreeMap::new();
         let mut index = None;
         let mut layout = None;
-        let truncated = |e: io::Error| {
-            SourceError::new(
-                format!("the archive is damaged or truncated: {e}"),
-                "write it again, e.g. with `skopeo copy … oci-archive:FILE`",
-            )
-        };
-        // Where the last entry's data ends, rounded to tar's 512-byte blocks.
-        let mut end = 0;
-        for entry in archive.entries_with_seek().map_err(truncated)? {
-            let mut entry = entry.map_err(truncated)?;
-            end = entry.raw_file_position() + entry.size().div_ceil(512) * 512;
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let name = entry
-                .path()
-                .map_err(truncated)?
-                .to_string_lossy()
-                .trim_start_matches("./")
-                .to_owned();
-            let (offset, size) = (entry.raw_file_position(), entry.size());
-            if offset.checked_add(size).is_none_or(|end| end > length) {
-                return Err(SourceError::new(
-                    format!("the archive is truncated: `{name}` needs {size} bytes past its end"),
-                    "the file was cut short; copy or write it again",
-                ));
-            }
-            match name.as_str() {
-                "index.json" => index = Some(read_limited(&mut entry, "index.json")?),
-                "oci-layout" => layout = Some(read_limited(&mut entry, "oci-layout")?),
+        for entry in found {
+            let read = || -> Result<Vec<u8>, SourceError> {
+                let reader = Region {
+                    file: &file,
+                    position: entry.offset,
+                    end: entry.offset + entry.size,
+                };
+                file::read_to_limit(reader, entry.size, MAX_DOCUMENT)
+                    .map_err(|e| SourceError::new(e.message(&entry.name), "the archive is damaged"))
+            };
+            match entry.name.as_str() {
+                "index.json" => index = Some(read()?),
+                "oci-layout" => layout = Some(read()?),
                 _ => {
-                    if let Some(hex) = name.strip_prefix("blobs/sha256/") {
-                        entries.insert(hex.to_owned(), (offset, size));
+                    if let Some(hex) = entry.name.strip_prefix("blobs/sha256/") {
+                        entries.insert(hex.to_owned(), (entry.offset, entry.size));
                     }
                 }
             }
-        }
-        // A whole archive ends with two zero blocks; without them it was cut short.
-        if end.saturating_add(1024) > length {
-            return Err(SourceError::new(
-                "the archive is truncated: it ends without tar's end-of-archive blocks",
-                "the file was cut short; copy or write it again",
-            ));
         }
         let missing = |name: &str| {
             SourceError::new(
@@ -175,22 +140,22 @@ impl OciSource {
         Ok(Self {
             kind: SourceKind::OciArchive,
             manifests,
-            blobs: Blobs::Archive {
-                path: path.to_path_buf(),
-                entries,
-            },
+            blobs: Store::Archive { file, entries },
         })
     }
 
     /// The image to import: the one tagged `reference`, or the only one.
-    pub fn pick(&self, reference: Option<&str>) -> Result<&RawDescriptor, SourceError> {
+    pub fn pick(&self, reference: Option<&str>) -> Result<&Descriptor, SourceError> {
         let names: Vec<String> = self
             .manifests
             .iter()
-            .map(|d| d.ref_name().map_or_else(|| d.digest.clone(), str::to_owned))
+            .map(|d| {
+                d.ref_name()
+                    .map_or_else(|| d.digest.to_string(), |r| printable(r).into_owned())
+            })
             .collect();
         if let Some(reference) = reference {
-            let matching: Vec<&RawDescriptor> = self
+            let matching: Vec<&Descriptor> = self
                 .manifests
                 .iter()
                 .filter(|d| d.ref_name() == Some(reference))
@@ -198,11 +163,15 @@ impl OciSource {
             return match matching.as_slice() {
                 [one] => Ok(one),
                 [] => Err(SourceError::new(
-                    format!("no image is tagged `{reference}` here"),
+                    format!("no image is tagged `{}` here", printable(reference)),
                     format!("the layout holds {}", crate::diagnostic::list(&names)),
                 )),
                 _ => Err(SourceError::new(
-                    format!("{} images are tagged `{reference}` here", matching.len()),
+                    format!(
+                        "{} images are tagged `{}` here",
+                        matching.len(),
+                        printable(reference)
+                    ),
                     "the layout's index.json names one tag twice; fix the layout",
                 )),
             };
@@ -226,64 +195,59 @@ impl OciSource {
     /// A reader over the blob's bytes as stored, and the stored size. The caller verifies.
     pub fn open_blob(
         &self,
-        descriptor: &RawDescriptor,
+        descriptor: &Descriptor,
     ) -> Result<(Box<dyn Read + '_>, u64), SourceError> {
-        let hex = descriptor.sha256_hex().ok_or_else(|| {
-            SourceError::new(
-                format!("unsupported digest `{}`", descriptor.digest),
-                "glc imports sha256 digests only",
-            )
-        })?;
-        let missing = || {
-            SourceError::new(
-                format!("blob {} is missing", descriptor.digest),
-                "the layout is incomplete; copy it again",
-            )
-        };
-        match &self.blobs {
-            Blobs::Directory(dir) => {
-                let file = File::open(dir.join("sha256").join(hex)).map_err(|_| missing())?;
-                let size = file.metadata().map_err(|_| missing())?.len();
-                Ok((Box::new(file), size))
-            }
-            Blobs::Archive { path, entries } => {
-                let &(offset, size) = entries.get(hex).ok_or_else(missing)?;
-                let mut file = File::open(path).map_err(|_| missing())?;
-                file.seek(SeekFrom::Start(offset)).map_err(|_| missing())?;
-                Ok((Box::new(file.take(size)), size))
-            }
-        }
-    }
-
-    /// A small JSON blob (manifest or index), read whole after checking its declared size.
-    pub fn read_document(&self, descriptor: &RawDescriptor) -> Result<Vec<u8>, SourceError> {
-        if descriptor.size > MAX_DOCUMENT {
-            return Err(SourceError::new(
-                format!(
-                    "{} declares a size of {} bytes for a {}",
-                    descriptor.digest, descriptor.size, descriptor.media_type
-                ),
-                "manifests and indexes are small; the layout is damaged",
-            ));
-        }
-        let (reader, _) = self.open_blob(descriptor)?;
-        read_limited(reader, &descriptor.digest)
+        Blobs::open_blob(self, &descriptor.digest).map_err(|e| {
+            let help = match e {
+                FileError::Missing => "the layout is incomplete; copy it again",
+                _ => "the layout is damaged or hostile",
+            };
+            SourceError::new(e.message(&format!("blob {}", descriptor.digest)), help)
+        })
     }
 }
 
-fn read_limited(reader: impl Read, name: &str) -> Result<Vec<u8>, SourceError> {
-    let mut bytes = Vec::new();
-    reader
-        .take(MAX_DOCUMENT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| SourceError::new(format!("cannot read {name}: {e}"), ""))?;
-    if bytes.len() as u64 > MAX_DOCUMENT {
-        return Err(SourceError::new(
-            format!("{name} is larger than {MAX_DOCUMENT} bytes"),
-            "the layout is damaged",
-        ));
+impl Blobs for OciSource {
+    fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), FileError> {
+        match &self.blobs {
+            Store::Directory(layout) => Blobs::open_blob(layout, digest),
+            Store::Archive { file, entries } => {
+                let &(offset, size) = entries.get(digest.hex()).ok_or(FileError::Missing)?;
+                let region = Region {
+                    file,
+                    position: offset,
+                    end: offset + size,
+                };
+                Ok((Box::new(region), size))
+            }
+        }
     }
-    Ok(bytes)
+}
+
+/// A part of the archive, read at its offsets: readers of several blobs share one file.
+struct Region<'a> {
+    file: &'a File,
+    position: u64,
+    end: u64,
+}
+
+impl Read for Region<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.end - self.position).unwrap_or(usize::MAX);
+        let wanted = buffer.len().min(left);
+        if wanted == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buffer[..wanted], self.position)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the archive ends inside the blob",
+            ));
+        }
+        self.position += n as u64;
+        Ok(n)
+    }
 }
 
 fn check_layout_file(bytes: &[u8]) -> Result<(), SourceError> {
@@ -304,20 +268,37 @@ fn check_layout_file(bytes: &[u8]) -> Result<(), SourceError> {
         Err(SourceError::new(
             format!(
                 "unsupported image layout version {}",
-                layout.image_layout_version
+                printable(&layout.image_layout_version)
             ),
             "glc reads layouts of version 1.x",
         ))
     }
 }
 
-fn parse_index(bytes: &[u8]) -> Result<Vec<RawDescriptor>, SourceError> {
-    serde_json::from_slice::<RawIndex>(bytes)
-        .map(|index| index.manifests)
-        .map_err(|e| {
-            SourceError::new(
-                format!("index.json is not a valid image index: {e}"),
-                "the layout is damaged",
-            )
+/// The entries of `index.json`, every one a valid descriptor.
+fn parse_index(bytes: &[u8]) -> Result<Vec<Descriptor>, SourceError> {
+    let damaged = |message: String| SourceError::new(message, "the layout is damaged");
+    let index: Value = serde_json::from_slice(bytes)
+        .map_err(|e| damaged(format!("index.json is not a valid image index: {e}")))?;
+    let manifests = match index.get("manifests") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(manifests)) => manifests,
+        Some(_) => {
+            return Err(damaged(
+                "index.json is not a valid image index: `manifests` is not an array".to_owned(),
+            ));
+        }
+    };
+    manifests
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            Descriptor::from_value(raw).map_err(|invalid| {
+                damaged(format!(
+                    "index.json is not a valid image index: manifests[{i}]: {}",
+                    invalid.message
+                ))
+            })
         })
+        .collect()
 }

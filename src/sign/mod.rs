@@ -136,7 +136,7 @@ pub fn subjects(root: &Path, index: &Value) -> Result<BTreeMap<String, Subject>,
             continue;
         }
         let media_type = entry["mediaType"].as_str().unwrap_or_default();
-        if !media::is_graph(media_type) {
+        if !crate::oci::vocab::Kind::of(media_type).is_document() {
             continue;
         }
         found.insert(

@@ -14,7 +14,7 @@ use crate::cache::DigestCache;
 use crate::diagnostic::Diagnostics;
 use crate::oci::layout::{LayoutWriter, is_sha256_hex};
 use crate::verify::{Finding, Severity};
-use crate::{Options, ReleaseFile, emit, files};
+use crate::{Options, ReleaseFile, emit};
 
 /// Largest document read from the layout being compared.
 const MAX_DOCUMENT: u64 = 4 << 20;
@@ -69,20 +69,21 @@ impl Comparison<'_> {
     }
 
     fn index_json(&mut self) {
-        let layout = match files::read_regular(&self.root.join("index.json"), MAX_DOCUMENT)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
-        {
-            Ok(index) => index,
-            Err(error) => {
-                self.differs(
-                    None,
-                    "index.json",
-                    format!("cannot read index.json: {error}"),
-                );
-                return;
-            }
-        };
+        let layout =
+            match crate::oci::file::read_regular(&self.root.join("index.json"), MAX_DOCUMENT)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
+            {
+                Ok(index) => index,
+                Err(error) => {
+                    self.differs(
+                        None,
+                        "index.json",
+                        format!("cannot read index.json: {error}"),
+                    );
+                    return;
+                }
+            };
         let Ok(derived) = serde_json::from_slice::<Value>(&self.derived.index) else {
             return;
         };
@@ -146,7 +147,7 @@ impl Comparison<'_> {
             }
         }
         if self.findings.is_empty() {
-            let bytes = files::read_regular(&self.root.join("index.json"), MAX_DOCUMENT);
+            let bytes = crate::oci::file::read_regular(&self.root.join("index.json"), MAX_DOCUMENT);
             if bytes.is_ok_and(|b| b != self.derived.index) {
                 self.differs(
                     None,
@@ -194,7 +195,8 @@ impl Comparison<'_> {
         if !self.seen.insert((want.to_owned(), have.to_owned())) {
             return;
         }
-        let graph = crate::oci::vocab::Kind::of(str_of(wanted, "mediaType").unwrap_or_default()).is_document();
+        let graph = crate::oci::vocab::Kind::of(str_of(wanted, "mediaType").unwrap_or_default())
+            .is_document();
         let derived_document = want
             .strip_prefix("sha256:")
             .filter(|_| graph)
@@ -280,7 +282,8 @@ impl Comparison<'_> {
             .strip_prefix("sha256:")
             .filter(|h| is_sha256_hex(h))?;
         let bytes =
-            files::read_regular(&self.root.join("blobs/sha256").join(hex), MAX_DOCUMENT).ok()?;
+            crate::oci::file::read_regular(&self.root.join("blobs/sha256").join(hex), MAX_DOCUMENT)
+                .ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }

@@ -14,7 +14,6 @@ pub mod derive;
 pub mod diagnostic;
 pub mod emit;
 pub mod expand;
-pub mod files;
 pub mod fmt;
 pub mod inspect;
 pub mod media_type;

@@ -17,8 +17,6 @@ use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, RenameFlags};
 
-use crate::files;
-
 /// The `oci-layout` file glc writes.
 pub const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -153,8 +151,8 @@ impl Target {
                 return Err(OutputError::NotOurs(
                     path,
                     format!(
-                        "is {}, where glc keeps the lock of its output",
-                        files::describe(kind)
+                        "is a {}, where glc keeps the lock of its output",
+                        crate::oci::file::kind_name(kind)
                     ),
                 ));
             }
@@ -229,7 +227,7 @@ impl Target {
     /// blob present with its size. Then a build has nothing to write.
     #[must_use]
     pub fn holds(&self, index: &[u8], blobs: &std::collections::BTreeMap<String, u64>) -> bool {
-        let read = |name: &str| files::read_regular(&self.path.join(name), MAX_DOCUMENT);
+        let read = |name: &str| crate::oci::file::read_regular(&self.path.join(name), MAX_DOCUMENT);
         read("index.json").is_ok_and(|current| current == index)
             && read("oci-layout").is_ok_and(|layout| layout == LAYOUT_FILE)
             && blobs.iter().all(|(hex, size)| {
@@ -269,7 +267,7 @@ impl Target {
         if !metadata.is_dir() {
             return Err(OutputError::Foreign(
                 self.path.clone(),
-                format!("is {}", describe_metadata(&metadata)),
+                format!("is a {}", describe_metadata(&metadata)),
             ));
         }
         let mut listing = fs::read_dir(&self.path)
@@ -298,7 +296,9 @@ impl Target {
             let kind = entry.file_type().ok()?;
             match name.to_str() {
                 Some("oci-layout") if kind.is_file() => {
-                    if files::read_regular(&entry.path(), MAX_DOCUMENT).ok()? != LAYOUT_FILE {
+                    if crate::oci::file::read_regular(&entry.path(), MAX_DOCUMENT).ok()?
+                        != LAYOUT_FILE
+                    {
                         return Some("holds an `oci-layout` glc did not write".into());
                     }
                 }
@@ -319,7 +319,8 @@ impl Target {
         if !has_index {
             return Some("holds no `index.json`".into());
         }
-        let index = files::read_regular(&self.path.join("index.json"), MAX_DOCUMENT).ok();
+        let index =
+            crate::oci::file::read_regular(&self.path.join("index.json"), MAX_DOCUMENT).ok();
         let ours = index
             .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
             .is_some_and(|v| v["annotations"][MARKER].is_string());
@@ -460,7 +461,7 @@ fn foreign_blobs(blobs: &Path) -> Option<String> {
 
 fn describe_metadata(metadata: &fs::Metadata) -> &'static str {
     use std::os::unix::fs::MetadataExt;
-    files::describe(rustix::fs::FileType::from_raw_mode(metadata.mode()))
+    crate::oci::file::kind_name(rustix::fs::FileType::from_raw_mode(metadata.mode()))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), OutputError> {
@@ -473,7 +474,7 @@ fn sync_dir(dir: &Path) -> Result<(), OutputError> {
 /// layout cannot be walked (then nothing may be removed from it).
 pub(crate) fn reachable(root: &Path) -> Option<BTreeSet<String>> {
     let blobs = root.join("blobs").join("sha256");
-    let index = files::read_regular(&root.join("index.json"), MAX_DOCUMENT).ok()?;
+    let index = crate::oci::file::read_regular(&root.join("index.json"), MAX_DOCUMENT).ok()?;
     let index: serde_json::Value = serde_json::from_slice(&index).ok()?;
     let mut seen = BTreeSet::new();
     let mut stack: Vec<(serde_json::Value, usize)> = vec![(index, 0)];
@@ -499,7 +500,7 @@ pub(crate) fn reachable(root: &Path) -> Option<BTreeSet<String>> {
                 if depth >= MAX_DEPTH {
                     return None;
                 }
-                let bytes = files::read_regular(&blobs.join(hex), MAX_DOCUMENT).ok()?;
+                let bytes = crate::oci::file::read_regular(&blobs.join(hex), MAX_DOCUMENT).ok()?;
                 stack.push((serde_json::from_slice(&bytes).ok()?, depth + 1));
             }
         }

@@ -43,6 +43,19 @@ impl FileError {
     }
 }
 
+/// What is wrong with the file, said after its name: "… is a symbolic link".
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing => write!(f, "does not exist"),
+            Self::Link => write!(f, "is a symbolic link"),
+            Self::NotRegular(kind) => write!(f, "is a {kind}"),
+            Self::TooLarge { limit } => write!(f, "is larger than {limit} bytes"),
+            Self::Io(error) => write!(f, "{error}"),
+        }
+    }
+}
+
 impl From<Errno> for FileError {
     fn from(errno: Errno) -> Self {
         match errno {
@@ -54,7 +67,9 @@ impl From<Errno> for FileError {
     }
 }
 
-fn kind_name(file_type: FileType) -> &'static str {
+/// What a file of this type is, for messages ("fifo", "symbolic link").
+#[must_use]
+pub fn kind_name(file_type: FileType) -> &'static str {
     match file_type {
         FileType::Fifo => "fifo",
         FileType::Directory => "directory",
@@ -86,6 +101,19 @@ fn regular(fd: OwnedFd) -> Result<(File, u64), FileError> {
 /// Opens `name` in `dir` if it is a regular file there (not a link, fifo or device).
 pub fn open_regular_at(dir: impl AsFd, name: &str) -> Result<(File, u64), FileError> {
     regular(rustix::fs::openat(dir, name, read_flags(), Mode::empty())?)
+}
+
+/// Reads a whole regular file of at most `limit` bytes that someone else may have put in
+/// place: a link in its last component, a fifo or a device is refused, never followed or
+/// waited on.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
+    let (file, size) = regular(rustix::fs::openat(
+        rustix::fs::CWD,
+        path,
+        read_flags(),
+        Mode::empty(),
+    )?)?;
+    read_to_limit(file, size, limit)
 }
 
 /// Opens a file a user named (links followed: the user chose the path), if it is regular.

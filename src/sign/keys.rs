@@ -13,8 +13,6 @@ use base64::engine::general_purpose::STANDARD;
 use pkcs8::der::pem;
 use serde::Deserialize;
 
-use crate::files;
-
 /// The largest key file glc reads; real ones are a few kilobytes.
 const MAX_KEY_FILE: u64 = 64 << 10;
 
@@ -258,7 +256,7 @@ fn read_key_file(path: &Path) -> Result<String, KeyError> {
             "pass the path of a PEM key file",
         )
     })?;
-    let bytes = files::read_regular(&resolved, MAX_KEY_FILE).map_err(|e| {
+    let bytes = crate::oci::file::read_regular(&resolved, MAX_KEY_FILE).map_err(|e| {
         KeyError::new(
             path,
             format!("cannot read the key: {e}"),

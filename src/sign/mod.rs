@@ -17,7 +17,6 @@ use sha2::{Digest as _, Sha256};
 
 use crate::assemble;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::files;
 use crate::oci::media;
 use crate::verify::{Finding, Severity};
 use cosign::Blob;
@@ -61,7 +60,7 @@ fn error(message: impl Into<String>, help: &str) -> Diagnostics {
 }
 
 fn read_index(root: &Path) -> Result<Value, String> {
-    let bytes = files::read_regular(&root.join("index.json"), MAX_DOCUMENT)
+    let bytes = crate::oci::file::read_regular(&root.join("index.json"), MAX_DOCUMENT)
         .map_err(|e| format!("cannot read {}/index.json: {e}", root.display()))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| format!("{}/index.json is not JSON: {e}", root.display()))
@@ -73,7 +72,7 @@ fn read_blob(root: &Path, digest: &str, cap: u64) -> Result<Vec<u8>, String> {
         .strip_prefix("sha256:")
         .filter(|hex| crate::oci::layout::is_sha256_hex(hex))
         .ok_or_else(|| format!("`{digest}` is not a sha256 digest"))?;
-    let bytes = files::read_regular(&root.join("blobs/sha256").join(hex), cap)
+    let bytes = crate::oci::file::read_regular(&root.join("blobs/sha256").join(hex), cap)
         .map_err(|e| format!("blob {digest}: {e}"))?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != hex {

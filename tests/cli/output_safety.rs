@@ -163,7 +163,7 @@ fn a_link_where_glc_keeps_its_lock_is_not_written_through() {
         .timeout(std::time::Duration::from_mins(1))
         .exits(1);
     assert!(
-        messages(&refused).contains(".out.glc-lock is a FIFO, where glc keeps the lock"),
+        messages(&refused).contains(".out.glc-lock is a fifo, where glc keeps the lock"),
         "{}",
         stderr(&refused)
     );

@@ -92,6 +92,9 @@ pub struct ContainerEntry {
     pub digest: String,
     pub size: u64,
     pub artifact_type: Option<String>,
+    /// For the default container: its platform images, which the release index lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<serde_json::Value>,
 }
 
 /// Everything the graph is made of, every blob known by digest.
@@ -255,18 +258,9 @@ pub(crate) fn internal(error: &impl std::fmt::Display) -> Diagnostics {
     ]
 }
 
-/// A descriptor's platform. oci-spec 0.10 serializes `os.version` as `os_version`, so glc
-/// writes platforms itself and adds them to the serialized index.
-#[derive(Debug, Clone, Serialize)]
-struct Platform {
-    architecture: String,
-    os: String,
-    #[serde(rename = "os.version")]
-    os_version: String,
-}
-
-/// An entry of an index: its descriptor and, for cloud images, its platform.
-type Entry = (Descriptor, Option<Platform>);
+/// An entry of an index: its descriptor and its platform, if it has one. oci-spec 0.10
+/// serializes `os.version` as `os_version`, so glc adds platforms to the serialized index.
+type Entry = (Descriptor, Option<serde_json::Value>);
 
 /// The descriptors the graph's roots are made of, for `index.json`.
 struct Built {
@@ -287,10 +281,7 @@ fn index_bytes(
     {
         for (manifest, (_, platform)) in manifests.iter_mut().zip(entries) {
             if let (Some(object), Some(platform)) = (manifest.as_object_mut(), platform) {
-                object.insert(
-                    "platform".to_owned(),
-                    serde_json::to_value(platform).map_err(|e| internal(&e))?,
-                );
+                object.insert("platform".to_owned(), platform.clone());
             }
         }
     }
@@ -468,6 +459,10 @@ impl Assembler<'_> {
         if let Some((container_images, _)) = containers {
             entries.push((container_images, None));
         }
+        // The flat view today's clients read at `<repo>:<version>`: every cloud image again,
+        // then the default container's platform images, for `podman pull`.
+        entries.extend(cloud_images.iter().cloned());
+        entries.extend(self.default_container()?);
         let title = format!("Garden Linux {version}");
         let annotations = self.oci_annotations(
             &title,
@@ -482,6 +477,35 @@ impl Assembler<'_> {
             attachments,
             part: None,
         })
+    }
+
+    /// The platform images of the default container, as the release index lists them.
+    fn default_container(&self) -> Result<Vec<Entry>, Diagnostics> {
+        self.assembly
+            .containers
+            .iter()
+            .flat_map(|c| &c.platforms)
+            .map(|platform| {
+                let size = platform["size"].as_u64().unwrap_or_default();
+                let mut builder = descriptor(
+                    platform["mediaType"].as_str().unwrap_or_default(),
+                    platform["digest"].as_str().unwrap_or_default(),
+                    size,
+                )?;
+                if let Some(map) = platform["annotations"].as_object() {
+                    let names: HashMap<String, String> = map
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect();
+                    builder = builder.annotations(names);
+                }
+                if let Some(artifact_type) = platform["artifactType"].as_str() {
+                    builder = builder.artifact_type(MediaType::from(artifact_type));
+                }
+                let entry = builder.build().map_err(|e| internal(&e))?;
+                Ok((entry, platform.get("platform").cloned()))
+            })
+            .collect()
     }
 
     /// A part's record as an artifact: the assembly, for `glc merge`.
@@ -552,12 +576,27 @@ impl Assembler<'_> {
             );
         }
         let manifest = self.manifest(CLOUD_IMAGE, layers.clone(), None, annotations)?;
+        // What Garden Linux's clients read of an image from the index that lists it.
         let mut descriptor = manifest.clone();
-        descriptor.set_annotations(Some(annotations_of_cname(&image.cname)));
-        let platform = arch.map(|arch| Platform {
-            architecture: arch.to_owned(),
-            os: "gardenlinux".to_owned(),
-            os_version: release.version.clone(),
+        let mut names = self::annotations([
+            ("cname", image.cname.clone()),
+            ("version", release.version.clone()),
+            ("commit", release.commit.clone()),
+            (TITLE, image.cname.clone()),
+        ]);
+        if let Some(arch) = arch {
+            names.insert("architecture".to_owned(), arch.to_owned());
+        }
+        if let Some(features) = image.matrix.get("features") {
+            names.insert("feature_set".to_owned(), features.to_owned());
+        }
+        descriptor.set_annotations(Some(names));
+        let platform = arch.map(|arch| {
+            serde_json::json!({
+                "architecture": arch,
+                "os": "gardenlinux",
+                "os.version": release.version,
+            })
         });
         let mut attachments = Vec::new();
         let mut attachment_records = Vec::new();
@@ -760,10 +799,6 @@ fn index_order(entry: &serde_json::Value) -> (bool, &str) {
         Some(tag) => (false, tag),
         None => (true, entry["digest"].as_str().unwrap_or_default()),
     }
-}
-
-fn annotations_of_cname(cname: &str) -> HashMap<String, String> {
-    annotations([("cname", cname.to_owned())])
 }
 
 fn annotations_of_group(group: &str) -> HashMap<String, String> {

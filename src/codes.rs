@@ -180,6 +180,10 @@ pub const ALL: &[(&str, &str)] = &[
         "a container source is not an OCI image layout or archive",
     ),
     (
+        "glc::resolve::default-not-an-image",
+        "the container marked default=#true holds no linux image for `podman pull`",
+    ),
+    (
         "glc::resolve::container-source",
         "a container source cannot be read or does not hold the image asked for",
     ),

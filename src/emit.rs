@@ -121,6 +121,7 @@ fn assembly(plan: &ResolvedPlan, staged: &Staged) -> Result<Assembly, Diagnostic
             digest: c.from.digest.clone(),
             size: c.from.size,
             artifact_type: c.from.artifact_type.clone(),
+            platforms: c.from.platforms.clone(),
         })
         .collect();
     containers.sort_by(|a, b| a.name.cmp(&b.name));

@@ -295,6 +295,10 @@ pub struct ContainerSource {
     pub size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
+    /// For the default container: its platform images (`linux/<arch>`), as descriptors the
+    /// release index lists for `podman pull <repo>:<version>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<serde_json::Value>,
     /// The `from` template, for errors while building.
     #[serde(skip)]
     pub span: SourceSpan,

@@ -61,7 +61,11 @@ pub fn resolve(
         .containers
         .into_iter()
         .filter_map(|c| {
-            let from = resolver.container_source(&c.from, c.reference.as_deref())?;
+            let from = resolver.container_source(
+                &c.from,
+                c.reference.as_deref(),
+                c.default.then_some(c.name.as_str()),
+            )?;
             Some(ContainerPlan {
                 name: c.name,
                 group: c.group,
@@ -338,10 +342,13 @@ impl Resolver<'_> {
         })
     }
 
+    /// The container source `file`, and, for the default container (`default` is its name),
+    /// its platform images.
     fn container_source(
         &mut self,
         file: &PlannedFile,
         reference: Option<&str>,
+        default: Option<&str>,
     ) -> Option<ContainerSource> {
         let absolute = self.locate(file)?;
         let kind = if absolute.is_dir() {
@@ -369,10 +376,29 @@ impl Resolver<'_> {
             );
             return None;
         };
-        let picked =
-            OciSource::open(&absolute, kind).and_then(|source| source.pick(reference).cloned());
+        let picked = OciSource::open(&absolute, kind).and_then(|source| {
+            let image = source.pick(reference)?.clone();
+            let platforms = match default {
+                Some(_) => source.platform_manifests(&image)?,
+                None => Vec::new(),
+            };
+            Ok((image, platforms))
+        });
         match picked {
-            Ok(image) => Some(ContainerSource {
+            Ok((_, platforms)) if default.is_some() && platforms.is_empty() => {
+                self.fail(
+                    file,
+                    "glc::resolve::default-not-an-image",
+                    format!(
+                        "the default container `{}` holds no linux image: `podman pull` would find nothing to run",
+                        default.unwrap_or_default()
+                    ),
+                    "this source",
+                    "mark a container image default=#true: an image index with linux platforms, or an image whose config names os linux".to_owned(),
+                );
+                None
+            }
+            Ok((image, platforms)) => Some(ContainerSource {
                 path: file.path.clone(),
                 absolute,
                 kind,
@@ -380,6 +406,7 @@ impl Resolver<'_> {
                 media_type: image.media_type,
                 size: image.size,
                 artifact_type: image.artifact_type,
+                platforms,
                 span: file.origin.span,
             }),
             Err(error) => {

@@ -41,6 +41,26 @@ impl Invalid {
 }
 
 impl Descriptor {
+    /// The descriptor as JSON, as another index lists it.
+    #[must_use]
+    pub fn to_value(&self) -> Value {
+        let mut value = serde_json::json!({
+            "mediaType": self.media_type,
+            "digest": self.digest.to_string(),
+            "size": self.size,
+        });
+        if !self.annotations.is_empty() {
+            value["annotations"] = serde_json::json!(self.annotations);
+        }
+        if let Some(platform) = &self.platform {
+            value["platform"] = platform.clone();
+        }
+        if let Some(artifact_type) = &self.artifact_type {
+            value["artifactType"] = artifact_type.clone().into();
+        }
+        value
+    }
+
     /// A descriptor from JSON, every field checked: a sha256 digest, a media type, a size of
     /// an int64, annotations of strings.
     pub fn from_value(raw: &Value) -> Result<Self, Invalid> {

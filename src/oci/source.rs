@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::oci::file::{self, FileError, LayoutDir};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::tar_index::{self, TarError};
+use crate::oci::vocab::Kind;
 use crate::oci::walk::Blobs;
 use crate::oci::{Descriptor, Digest, printable};
 use crate::plan::SourceKind;
@@ -192,6 +193,78 @@ impl OciSource {
         }
     }
 
+    /// The platform images of `image` that `podman pull` chooses from, as descriptors to list
+    /// in another index: an index's entries whose platform's `os` is `linux`, or a single
+    /// image manifest with the platform its config names. Empty if `image` holds none.
+    pub fn platform_manifests(&self, image: &Descriptor) -> Result<Vec<Value>, SourceError> {
+        let graph = crate::oci::walk::walk_from(self, image);
+        if let Some(problem) = graph.problems().into_iter().next() {
+            return Err(SourceError::new(
+                format!("{}: {}", problem.path, problem.message),
+                "the image is damaged; copy it again",
+            ));
+        }
+        let Some(crate::oci::walk::Child::Node(root, _)) = graph.roots.first() else {
+            return Ok(Vec::new());
+        };
+        let Some(document) = &graph.nodes[*root].document else {
+            return Ok(Vec::new());
+        };
+        match document.kind {
+            Kind::Index => Ok(document
+                .manifests
+                .iter()
+                .flatten()
+                .filter_map(|child| match child {
+                    crate::oci::walk::Child::Node(_, descriptor) => Some(descriptor),
+                    crate::oci::walk::Child::Invalid(_) => None,
+                })
+                .filter(|d| {
+                    d.kind() == Kind::Manifest
+                        && d.platform.as_ref().is_some_and(|p| p["os"] == "linux")
+                })
+                .map(|d| {
+                    let mut d = d.clone();
+                    d.platform = d.platform.as_ref().map(known_platform);
+                    d.to_value()
+                })
+                .collect()),
+            Kind::Manifest => {
+                let Some(crate::oci::walk::Child::Node(_, config)) = &document.config else {
+                    return Ok(Vec::new());
+                };
+                let (reader, size) = self.open_blob(config)?;
+                let bytes = file::read_to_limit(reader, size, MAX_DOCUMENT).map_err(|e| {
+                    SourceError::new(e.message("the image's config"), "the image is damaged")
+                })?;
+                if crate::oci::Digest::of(&bytes) != config.digest {
+                    return Err(SourceError::new(
+                        format!("the image's config does not hash to {}", config.digest),
+                        "the image is damaged; copy it again",
+                    ));
+                }
+                let config: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                let (Some(os), Some(architecture)) =
+                    (config["os"].as_str(), config["architecture"].as_str())
+                else {
+                    return Ok(Vec::new());
+                };
+                if os != "linux" {
+                    return Ok(Vec::new());
+                }
+                let mut descriptor = image.clone();
+                descriptor.annotations.clear();
+                let mut platform = serde_json::json!({"os": os, "architecture": architecture});
+                if let Some(variant) = config["variant"].as_str() {
+                    platform["variant"] = variant.into();
+                }
+                descriptor.platform = Some(platform);
+                Ok(vec![descriptor.to_value()])
+            }
+            Kind::Blob => Ok(Vec::new()),
+        }
+    }
+
     /// A reader over the blob's bytes as stored, and the stored size. The caller verifies.
     pub fn open_blob(
         &self,
@@ -301,4 +374,21 @@ fn parse_index(bytes: &[u8]) -> Result<Vec<Descriptor>, SourceError> {
             })
         })
         .collect()
+}
+
+/// The fields of a platform that image-spec defines, with values of their types: what glc
+/// copies of another tool's platform into its own index.
+fn known_platform(platform: &Value) -> Value {
+    let mut known = serde_json::Map::new();
+    for key in ["architecture", "os", "os.version", "variant"] {
+        if let Some(value) = platform[key].as_str() {
+            known.insert(key.to_owned(), value.into());
+        }
+    }
+    if let Some(features) = platform["os.features"].as_array()
+        && features.iter().all(Value::is_string)
+    {
+        known.insert("os.features".to_owned(), Value::Array(features.clone()));
+    }
+    Value::Object(known)
 }

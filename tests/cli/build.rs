@@ -268,12 +268,52 @@ fn the_top_level_release_builds_the_graph_design_draws() {
         .map(|d| d["artifactType"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(
-        kinds,
+        kinds[..3],
         [
             "application/io.gardenlinux.release.metadata",
             "application/io.gardenlinux.cloud-images",
             "application/io.gardenlinux.container-images"
         ]
+    );
+    // The flat view: every CloudImage again, with the descriptor CloudImages has, then the
+    // platform images of the default container (`base`), as its own index lists them.
+    let cloud_images = layout.json(&parts[1]);
+    let listed = children(&cloud_images, "manifests");
+    assert_eq!(listed.len(), 8);
+    assert_eq!(parts[3..11], listed[..]);
+    for image in &listed {
+        let cname = image["annotations"]["cname"].as_str().expect("cname");
+        assert_eq!(
+            image["annotations"]["org.opencontainers.image.title"],
+            cname
+        );
+        assert_eq!(image["annotations"]["version"], "1877.3");
+        assert_eq!(
+            image["annotations"]["commit"],
+            "75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+        );
+        let arch = image["platform"]["architecture"].as_str().expect("arch");
+        assert!(cname.contains(&format!("-{arch}-")), "{cname}");
+        assert_eq!(image["annotations"]["architecture"], arch);
+        assert_eq!(image["platform"]["os"], "gardenlinux");
+        assert_eq!(image["platform"]["os.version"], "1877.3");
+        let features = if cname.starts_with("baremetal") {
+            "_pxe"
+        } else {
+            "gardener_prod"
+        };
+        assert_eq!(image["annotations"]["feature_set"], features);
+    }
+    let default_container = layout.json(&layout.tag("base-1877.3"));
+    let platforms = children(&default_container, "manifests");
+    assert_eq!(platforms.len(), 2);
+    assert_eq!(parts[11..], platforms[..]);
+    assert_eq!(
+        parts[11..]
+            .iter()
+            .map(|p| format!("{}/{}", p["platform"]["os"], p["platform"]["architecture"]))
+            .collect::<Vec<_>>(),
+        ["\"linux\"/\"amd64\"", "\"linux\"/\"arm64\""]
     );
 
     let metadata = layout.json(&parts[0]);

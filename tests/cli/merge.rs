@@ -615,6 +615,15 @@ fn rewrite_record(part: &Path, edit: impl FnOnce(&mut Value)) {
     let (digest, size) = store(&serde_json::to_vec(&manifest).expect("json"));
     entry["digest"] = digest.into();
     entry["size"] = size.into();
+    // As glc orders index.json: tagged entries by tag, then untagged ones by digest.
+    let order = |m: &Value| match m["annotations"]["org.opencontainers.image.ref.name"].as_str() {
+        Some(tag) => (0, tag.to_owned()),
+        None => (1, m["digest"].as_str().unwrap_or_default().to_owned()),
+    };
+    index["manifests"]
+        .as_array_mut()
+        .expect("manifests")
+        .sort_by_key(order);
     std::fs::write(
         part.join("index.json"),
         serde_json::to_vec(&index).expect("json"),
@@ -848,21 +857,28 @@ fn releases_without_containers_images_or_changelog_merge_too() {
             .as_array()
             .expect("manifests")
             .iter()
-            .map(|d| d["artifactType"].as_str().expect("type").to_owned())
+            .map(|d| {
+                d["artifactType"]
+                    .as_str()
+                    .unwrap_or("(a platform image)")
+                    .to_owned()
+            })
             .collect()
     };
-    assert_eq!(
-        release(&images),
-        [
-            "application/io.gardenlinux.release.metadata",
-            "application/io.gardenlinux.cloud-images"
-        ]
-    );
+    // Each with its flat view: the cloud images again, or base's platform images.
+    let mut with_images = vec![
+        "application/io.gardenlinux.release.metadata",
+        "application/io.gardenlinux.cloud-images",
+    ];
+    with_images.extend(["application/io.gardenlinux.image"; 8]);
+    assert_eq!(release(&images), with_images);
     assert_eq!(
         release(&containers),
         [
             "application/io.gardenlinux.release.metadata",
-            "application/io.gardenlinux.container-images"
+            "application/io.gardenlinux.container-images",
+            "(a platform image)",
+            "(a platform image)"
         ]
     );
 }

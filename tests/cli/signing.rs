@@ -377,11 +377,12 @@ fn every_manifest_and_index_glc_wrote_and_every_container_is_signed_and_index_js
     let key = make_key(dir.path(), "p256", "p256-sec1");
     let before = tags(&layout);
     let output = sign(&layout, &key);
-    // Release, MetaData, CloudImages, 8 cloud images, ContainerImages, 2 groups, 8 containers.
+    // Release, MetaData, CloudImages, 8 cloud images, ContainerImages, 2 groups, 8 containers,
+    // and the 2 platform images of base that the release index lists.
     assert_eq!(
         stderr(&output),
         format!(
-            "{}: 21 manifests signed with an ECDSA P-256 key, 21 signature manifest(s) written\n",
+            "{}: 23 manifests signed with an ECDSA P-256 key, 23 signature manifest(s) written\n",
             layout.display()
         )
     );
@@ -396,7 +397,7 @@ fn every_manifest_and_index_glc_wrote_and_every_container_is_signed_and_index_js
     }
     assert_eq!(
         after.len(),
-        before.len() + 21,
+        before.len() + 23,
         "one signature manifest a digest"
     );
     let index = read_json(&layout.join("index.json"));
@@ -439,10 +440,10 @@ fn signing_again_with_the_same_key_changes_nothing_and_another_key_adds_a_layer(
     sign(&layout, &ec);
     let second = tags(&layout);
     let signature_tags: Vec<&String> = first.keys().filter(|t| is_signature_tag(t)).collect();
-    assert_eq!(signature_tags.len(), 21);
+    assert_eq!(signature_tags.len(), 23);
     assert_eq!(
         second.keys().filter(|t| is_signature_tag(t)).count(),
-        21,
+        23,
         "the same tags, extended"
     );
     for tag in signature_tags {
@@ -458,7 +459,7 @@ fn signing_again_with_the_same_key_changes_nothing_and_another_key_adds_a_layer(
     for (_, digest) in cloud_images(&layout) {
         update_tool_accepts(&layout, &digest, &rsa, dir.path());
     }
-    // The replaced signature manifests and configs stay one signing for readers of the old
+    // The replaced signature manifests and configs (2 × 23) stay one signing for readers of the old
     // `index.json`, as a build's update in place keeps them, and go with the next.
     let unreferenced = |layout: &Path| {
         let output = glc().args(["verify", path_str(layout)]).exits(0);
@@ -466,12 +467,12 @@ fn signing_again_with_the_same_key_changes_nothing_and_another_key_adds_a_layer(
             .matches("is not referenced from index.json")
             .count()
     };
-    assert_eq!(unreferenced(&layout), 42);
+    assert_eq!(unreferenced(&layout), 46);
     let third = make_key(dir.path(), "third", "p256-pkcs8");
     sign(&layout, &third);
     assert_eq!(
         unreferenced(&layout),
-        42,
+        46,
         "the first signing's manifests are gone"
     );
     for key in [&rsa, &ec, &third] {
@@ -716,7 +717,7 @@ fn verify_names_unsigned_manifests_and_those_signed_by_another_key() {
         .args(["verify", path_str(&layout), "--key", path_str(&mine.public)])
         .exits(0);
     let printed = stderr(&output);
-    assert!(printed.contains("0 errors, 21 warnings"), "{printed}");
+    assert!(printed.contains("0 errors, 23 warnings"), "{printed}");
     assert!(printed.contains("warning: 1877 (sha256:"), "{printed}");
     assert!(
         printed.contains(") is not signed: no tag sha256-"),
@@ -731,10 +732,10 @@ fn verify_names_unsigned_manifests_and_those_signed_by_another_key() {
             path_str(&mine.public),
         ])
         .exits(1);
-    assert!(stderr(&output).contains("21 errors, 0 warnings"));
+    assert!(stderr(&output).contains("23 errors, 0 warnings"));
     sign(&layout, &theirs);
     let printed = verify_fails(&layout, &mine);
-    assert!(printed.contains("21 errors, 0 warnings"), "{printed}");
+    assert!(printed.contains("23 errors, 0 warnings"), "{printed}");
     assert!(
         printed.contains(
             "signed, but by another key: none of its 1 signature(s) verifies with the given key"
@@ -1038,7 +1039,7 @@ fn a_cosign_keys_password_is_asked_on_a_terminal_without_echo() {
     assert_eq!(
         shown,
         format!(
-            "Enter password for private key {}: \r\n{}: 21 manifests signed with an ECDSA P-256 key, 21 signature manifest(s) written\r\n",
+            "Enter password for private key {}: \r\n{}: 23 manifests signed with an ECDSA P-256 key, 23 signature manifest(s) written\r\n",
             key.private.display(),
             layout.display()
         )

@@ -18,7 +18,7 @@ use crate::assemble::{
 };
 use crate::diagnostic::{Diagnostic, Diagnostics, list};
 use crate::oci::import::{Children, Importer, reusable};
-use crate::oci::layout::{LayoutWriter, Placement, hash_file, is_sha256};
+use crate::oci::layout::{Input, InputError, LayoutWriter, Placement, is_sha256};
 use crate::oci::source::{OciSource, RawDescriptor, SourceError};
 use crate::plan::{Part, SourceKind};
 use crate::{BuildOutcome, write_layout};
@@ -676,10 +676,22 @@ fn link_blob(
         });
     }
     let path = part.path.join("blobs/sha256").join(blob.hex());
-    let actual = hash_file(&path).map_err(|e| SourceError {
-        message: format!("cannot read blob {}: {e}", blob.digest),
-        help: "the part is incomplete; build it again".into(),
-    })?;
+    let unreadable = |e: InputError| {
+        SourceError {
+        message: e.about(&format!("blob {}", blob.digest)),
+        help: match e {
+            InputError::NotRegular("a symlink") => "glc never links or copies through a symlink in a layout; put the blob itself in its place",
+            InputError::Changed => "the part changed while glc read it; merge again once it is written",
+            InputError::Write(_) => "check free space and permissions of the output directory",
+            _ => "the part is incomplete; build it again",
+        }
+        .into(),
+    }
+    };
+    let input = Input::open(&path).map_err(unreadable)?;
+    let actual = LayoutWriter::dry()
+        .write_input(&input, &|_| {})
+        .map_err(unreadable)?;
     if actual != blob {
         return Err(SourceError {
             message: format!(
@@ -689,8 +701,5 @@ fn link_blob(
             help: "the part is damaged; build it again".into(),
         });
     }
-    layout.link(&blob, &path, true).map_err(|e| SourceError {
-        message: format!("cannot link blob {}: {e}", blob.digest),
-        help: "check free space and permissions of the output directory".into(),
-    })
+    layout.link_input(&blob, &input).map_err(unreadable)
 }

@@ -158,10 +158,7 @@ impl LayoutWriter {
     pub fn blob(&self) -> io::Result<BlobWriter<'_>> {
         let file = match &self.sha256 {
             Some(dir) => {
-                let temp = dir.join(format!(
-                    ".incoming-{}",
-                    self.next_temp.fetch_add(1, Ordering::Relaxed)
-                ));
+                let temp = self.temp_path(dir);
                 let file = File::create(&temp)?;
                 Some((temp, BufWriter::with_capacity(BUFFER, file)))
             }
@@ -234,10 +231,7 @@ impl LayoutWriter {
     /// filesystem allows neither, and the caller copies.
     pub fn link(&self, blob: &Blob, from: &Path, reflink: bool) -> io::Result<Option<Placement>> {
         if !is_sha256(&blob.digest) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("`{}` is not a sha256 digest", blob.digest),
-            ));
+            return Err(not_sha256(blob));
         }
         let Some(dir) = &self.sha256 else {
             self.record(blob);
@@ -253,14 +247,13 @@ impl LayoutWriter {
         }
         let target = dir.join(blob.hex());
         if reflink {
-            let temp = dir.join(format!(
-                ".incoming-{}",
-                self.next_temp.fetch_add(1, Ordering::Relaxed)
-            ));
-            let cloned = File::open(from).and_then(|source| {
-                let destination = File::create(&temp)?;
-                rustix::fs::ioctl_ficlone(&destination, &source).map_err(io::Error::from)
-            });
+            let temp = self.temp_path(dir);
+            let cloned = Input::open(from)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+                .and_then(|source| {
+                    let destination = File::create(&temp)?;
+                    rustix::fs::ioctl_ficlone(&destination, &source.file).map_err(io::Error::from)
+                });
             if cloned.is_ok() {
                 fs::rename(&temp, &target)?;
                 self.record(blob);
@@ -269,6 +262,12 @@ impl LayoutWriter {
             let _ = fs::remove_file(&temp);
         }
         match fs::hard_link(from, &target) {
+            // A symlink is linked as itself, and would name another file in this layout or
+            // one outside it: never placed, the caller copies.
+            Ok(()) if !fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) => {
+                fs::remove_file(&target)?;
+                Ok(None)
+            }
             Ok(()) => {
                 self.record(blob);
                 Ok(Some(linked))
@@ -277,6 +276,81 @@ impl LayoutWriter {
             // Another filesystem, or links not allowed: the caller copies.
             Err(_) => Ok(None),
         }
+    }
+
+    /// Copies an input into a blob, hashing it on the way: exactly the bytes it had when
+    /// opened, which must not have changed by the end. `read` is told of every chunk read.
+    pub fn write_input(&self, input: &Input, read: &dyn Fn(u64)) -> Result<Blob, InputError> {
+        let mut writer = self.blob().map_err(InputError::Write)?;
+        let copied = copy_input(input, &mut writer, read).and_then(|()| {
+            if writer.size == input.size() {
+                input.verify()
+            } else {
+                Err(InputError::Changed)
+            }
+        });
+        match copied {
+            Ok(()) => writer.finish().map_err(InputError::Write),
+            Err(error) => {
+                writer.discard();
+                Err(error)
+            }
+        }
+    }
+
+    /// Puts an input whose bytes are `blob` into the layout without copying: a reflink,
+    /// else a hard link to the file itself. `None` if the filesystem allows neither. Fails
+    /// if the input changed before it was linked.
+    pub fn link_input(&self, blob: &Blob, input: &Input) -> Result<Option<Placement>, InputError> {
+        let Some(dir) = &self.sha256 else {
+            self.record(blob);
+            return Ok(Some(Placement::None));
+        };
+        if !is_sha256(&blob.digest) {
+            return Err(InputError::Write(not_sha256(blob)));
+        }
+        if self.has(blob.hex()) {
+            return Ok(Some(Placement::Duplicate));
+        }
+        let target = dir.join(blob.hex());
+        let temp = self.temp_path(dir);
+        let cloned = File::create(&temp).and_then(|destination| {
+            rustix::fs::ioctl_ficlone(&destination, &input.file).map_err(io::Error::from)
+        });
+        let placement = if cloned.is_ok() {
+            fs::rename(&temp, &target).map_err(InputError::Write)?;
+            Placement::Reflinked
+        } else {
+            let _ = fs::remove_file(&temp);
+            match fs::hard_link(&input.path, &target) {
+                Ok(()) => Placement::HardLinked,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Ok(Some(Placement::Duplicate));
+                }
+                // Another filesystem, or links not allowed: the caller copies.
+                Err(_) => return Ok(None),
+            }
+        };
+        // The path may name another file by now: what was linked must be what was hashed.
+        let linked = fs::symlink_metadata(&target).map(|m| Stamp::of(&m));
+        let same_file = |m: &Stamp| m.dev == input.stamp.dev && m.ino == input.stamp.ino;
+        let unchanged = match placement {
+            Placement::HardLinked => linked.as_ref().is_ok_and(same_file),
+            _ => linked.is_ok(),
+        };
+        if !unchanged || input.verify_with(Stamp::same_after_link).is_err() {
+            let _ = fs::remove_file(&target);
+            return Err(InputError::Changed);
+        }
+        self.record(blob);
+        Ok(Some(placement))
+    }
+
+    fn temp_path(&self, dir: &Path) -> PathBuf {
+        dir.join(format!(
+            ".incoming-{}",
+            self.next_temp.fetch_add(1, Ordering::Relaxed)
+        ))
     }
 
     /// Writes `oci-layout` and `index.json`, completing the layout (nothing, in a dry run).
@@ -294,16 +368,53 @@ impl LayoutWriter {
 }
 
 fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<()> {
+    copy_counted(reader, writer, &|_| {})
+}
+
+/// Streams `reader` into `writer`; `read` is told of every chunk.
+fn copy_counted(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    read: &dyn Fn(u64),
+) -> io::Result<()> {
+    copy_split(reader, writer, read).map_err(|(io, _)| io)
+}
+
+/// Like `copy_counted`, telling a failed read from a failed write.
+fn copy_input(input: &Input, writer: &mut dyn Write, read: &dyn Fn(u64)) -> Result<(), InputError> {
+    copy_split(&mut input.reader(), writer, read).map_err(|(e, reading)| {
+        if reading {
+            InputError::Io(e)
+        } else {
+            InputError::Write(e)
+        }
+    })
+}
+
+/// The error and whether it came from reading.
+fn copy_split(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    read: &dyn Fn(u64),
+) -> Result<(), (io::Error, bool)> {
     let mut buffer = vec![0u8; BUFFER];
     loop {
         let n = match reader.read(&mut buffer) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err((e, true)),
         };
-        writer.write_all(&buffer[..n])?;
+        writer.write_all(&buffer[..n]).map_err(|e| (e, false))?;
+        read(n as u64);
     }
+}
+
+fn not_sha256(blob: &Blob) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("`{}` is not a sha256 digest", blob.digest),
+    )
 }
 
 /// One blob being written: bytes go to a temporary file (unless dry) and into the hash.
@@ -370,6 +481,164 @@ impl Write for BlobWriter<'_> {
 /// The SHA-256 of a file, streamed.
 pub fn hash_file(path: &Path) -> io::Result<Blob> {
     LayoutWriter::dry().write_reader(&mut File::open(path)?)
+}
+
+/// What changes when a file's bytes do: which file it is, its size and its times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(metadata: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            size: metadata.size(),
+            mtime: (metadata.mtime(), metadata.mtime_nsec()),
+            ctime: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+
+    /// The same file with the same bytes, after glc linked it (which changes its ctime).
+    fn same_after_link(&self, other: &Self) -> bool {
+        Self {
+            ctime: other.ctime,
+            ..*self
+        } == *other
+    }
+}
+
+/// Why an input file could not be read as one regular file, whole.
+#[derive(Debug)]
+pub enum InputError {
+    Io(io::Error),
+    /// A fifo, socket, device, directory or symlink: what it is.
+    NotRegular(&'static str),
+    /// Its size, times or the file its path names changed between opening and the end.
+    Changed,
+    /// Writing its blob into the layout failed.
+    Write(io::Error),
+}
+
+impl From<io::Error> for InputError {
+    fn from(error: io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+impl InputError {
+    /// The whole message about the input file `name`.
+    #[must_use]
+    pub fn message(&self, name: &str) -> String {
+        self.about(&format!("`{name}`"))
+    }
+
+    /// The whole message about `subject` ("blob sha256:…").
+    #[must_use]
+    pub fn about(&self, subject: &str) -> String {
+        match self {
+            Self::Io(error) => format!("cannot read {subject}: {error}"),
+            Self::NotRegular(what) => format!("{subject} is {what}, not a regular file"),
+            Self::Changed => format!("{subject} changed while glc read it"),
+            Self::Write(error) => format!("cannot write the blob of {subject}: {error}"),
+        }
+    }
+}
+
+/// A file opened once to be read: regular, not through a symlink, never blocking on a fifo.
+/// Its bytes are read from this one descriptor, exactly as many as it had when opened, and
+/// `verify` says whether it changed meanwhile.
+#[derive(Debug)]
+pub struct Input {
+    file: File,
+    path: PathBuf,
+    metadata: fs::Metadata,
+    stamp: Stamp,
+}
+
+impl Input {
+    /// Opens `path`, whose last component must not be a symlink.
+    pub fn open(path: &Path) -> Result<Self, InputError> {
+        use rustix::fs::{Mode, OFlags};
+        // O_NONBLOCK: opening a fifo (or a device) must not wait for a writer; fstat decides.
+        let flags =
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| {
+            if e == rustix::io::Errno::LOOP {
+                InputError::NotRegular("a symlink")
+            } else {
+                InputError::Io(e.into())
+            }
+        })?;
+        let file = File::from(fd);
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            return Err(InputError::NotRegular(kind_of(&metadata.file_type())));
+        }
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            stamp: Stamp::of(&metadata),
+            metadata,
+        })
+    }
+
+    /// The file's metadata when it was opened.
+    #[must_use]
+    pub fn metadata(&self) -> &fs::Metadata {
+        &self.metadata
+    }
+
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.stamp.size
+    }
+
+    /// Reads the bytes the file had when opened, no more (`O_NONBLOCK` does not affect
+    /// regular files).
+    #[must_use]
+    pub fn reader(&self) -> impl Read + '_ {
+        (&self.file).take(self.stamp.size)
+    }
+
+    /// Fails if the file changed since it was opened, or its path names another file now.
+    pub fn verify(&self) -> Result<(), InputError> {
+        self.verify_with(|before, now| before == now)
+    }
+
+    fn verify_with(&self, same: impl Fn(&Stamp, &Stamp) -> bool) -> Result<(), InputError> {
+        let now = Stamp::of(&self.file.metadata()?);
+        let named = fs::symlink_metadata(&self.path).map(|m| Stamp::of(&m));
+        match named {
+            Ok(named) if same(&self.stamp, &now) && same(&self.stamp, &named) => Ok(()),
+            _ => Err(InputError::Changed),
+        }
+    }
+}
+
+/// "a fifo", "a directory": what a file that is not regular is.
+#[must_use]
+pub fn kind_of(file_type: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symlink"
+    } else if file_type.is_fifo() {
+        "a fifo"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "a regular file"
+    }
 }
 
 #[cfg(test)]

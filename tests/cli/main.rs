@@ -4,6 +4,7 @@
 mod build;
 mod commands;
 mod fixtures;
+mod hostile_inputs;
 mod incremental;
 mod interop;
 mod merge;

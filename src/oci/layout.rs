@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -160,7 +160,7 @@ impl LayoutWriter {
             Some(dir) => {
                 let temp = self.temp_path(dir);
                 let file = File::create(&temp)?;
-                Some((temp, BufWriter::with_capacity(BUFFER, file)))
+                Some((temp, SparseFile::new(file)))
             }
             None => None,
         };
@@ -380,15 +380,48 @@ fn copy_counted(
     copy_split(reader, writer, read).map_err(|(io, _)| io)
 }
 
-/// Like `copy_counted`, telling a failed read from a failed write.
-fn copy_input(input: &Input, writer: &mut dyn Write, read: &dyn Fn(u64)) -> Result<(), InputError> {
-    copy_split(&mut input.reader(), writer, read).map_err(|(e, reading)| {
-        if reading {
-            InputError::Io(e)
-        } else {
-            InputError::Write(e)
+/// Copies an input's data into `writer`, and its holes as holes, never reading them.
+fn copy_input(
+    input: &Input,
+    writer: &mut BlobWriter<'_>,
+    read: &dyn Fn(u64),
+) -> Result<(), InputError> {
+    use rustix::fs::{SeekFrom, seek};
+    let size = input.size();
+    let mut at = 0;
+    while at < size {
+        let data = match seek(&input.file, SeekFrom::Data(at)) {
+            Ok(data) => data.min(size),
+            // Only a hole is left.
+            Err(rustix::io::Errno::NXIO) => size,
+            // No SEEK_DATA here: everything is data.
+            Err(_) => at,
+        };
+        if data > at {
+            writer.zeros(data - at).map_err(InputError::Write)?;
+            read(data - at);
+            at = data;
+            continue;
         }
-    })
+        let hole = seek(&input.file, SeekFrom::Hole(at)).map_or(size, |hole| hole.min(size));
+        // Read sequentially from `at`: the offset shows how far glc has read.
+        seek(&input.file, SeekFrom::Start(at)).map_err(|e| InputError::Io(e.into()))?;
+        let mut extent = (&input.file).take(hole.max(at + 1) - at);
+        let before = writer.size;
+        copy_split(&mut extent, writer, read).map_err(|(e, reading)| {
+            if reading {
+                InputError::Io(e)
+            } else {
+                InputError::Write(e)
+            }
+        })?;
+        if writer.size == before {
+            // The file ends before its size said: it shrank.
+            return Err(InputError::Changed);
+        }
+        at += writer.size - before;
+    }
+    Ok(())
 }
 
 /// The error and whether it came from reading.
@@ -420,7 +453,7 @@ fn not_sha256(blob: &Blob) -> io::Error {
 /// One blob being written: bytes go to a temporary file (unless dry) and into the hash.
 pub struct BlobWriter<'a> {
     layout: &'a LayoutWriter,
-    file: Option<(PathBuf, BufWriter<File>)>,
+    file: Option<(PathBuf, SparseFile)>,
     hasher: Sha256,
     size: u64,
 }
@@ -439,7 +472,7 @@ impl BlobWriter<'_> {
             size,
         };
         if let (Some((temp, file)), Some(dir)) = (file, &layout.sha256) {
-            file.into_inner().map_err(io::IntoInnerError::into_error)?;
+            file.finish()?;
             if layout.has(blob.hex()) {
                 fs::remove_file(&temp)?;
             } else {
@@ -459,22 +492,126 @@ impl BlobWriter<'_> {
     }
 }
 
+impl BlobWriter<'_> {
+    /// `len` zero bytes: hashed, and left a hole in the file.
+    fn zeros(&mut self, len: u64) -> io::Result<()> {
+        if let Some((_, file)) = &mut self.file {
+            file.skip(len)?;
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left).map_or(ZEROS.len(), |l| l.min(ZEROS.len()));
+            self.hasher.update(&ZEROS[..n]);
+            left -= n as u64;
+        }
+        self.size += len;
+        Ok(())
+    }
+}
+
 impl Write for BlobWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let n = match &mut self.file {
-            Some((_, file)) => file.write(bytes)?,
-            None => bytes.len(),
-        };
-        self.hasher.update(&bytes[..n]);
-        self.size += n as u64;
-        Ok(n)
+        if let Some((_, file)) = &mut self.file {
+            file.write(bytes)?;
+        }
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(bytes.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.file {
-            Some((_, file)) => file.flush(),
-            None => Ok(()),
+        Ok(())
+    }
+}
+
+/// Zeros to hash for a hole, without reading it.
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+
+/// Blocks of zeros are left as holes, in units of this.
+const BLOCK: usize = 4096;
+
+/// A blob's temporary file, written so that blocks of zeros become holes: a sparse input
+/// stays sparse, whether it was copied, packed, merged or imported.
+struct SparseFile {
+    file: File,
+    /// Bytes not yet written; they belong at `offset`.
+    pending: Vec<u8>,
+    offset: u64,
+}
+
+impl SparseFile {
+    fn new(file: File) -> Self {
+        Self {
+            file,
+            pending: Vec::new(),
+            offset: 0,
         }
+    }
+
+    fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        if self.pending.is_empty() && bytes.len() >= BUFFER {
+            // Whole buffers go straight to the file, without another copy.
+            let whole = bytes.len() - bytes.len() % BUFFER;
+            self.write_at_offset(&bytes[..whole])?;
+            bytes = &bytes[whole..];
+        }
+        while !bytes.is_empty() {
+            let n = (BUFFER - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.pending.len() == BUFFER {
+                self.flush_pending()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves `len` bytes of zeros as a hole.
+    fn skip(&mut self, len: u64) -> io::Result<()> {
+        self.flush_pending()?;
+        self.offset += len;
+        Ok(())
+    }
+
+    fn flush_pending(&mut self) -> io::Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        self.write_at_offset(&pending)?;
+        self.pending = pending;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Writes `bytes` at the offset, but not its blocks of zeros.
+    fn write_at_offset(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let zero = |block: &[u8]| block.iter().fold(0, |all, b| all | b) == 0;
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = (start + BLOCK).min(bytes.len());
+            if zero(&bytes[start..end]) {
+                start = end;
+                continue;
+            }
+            let mut run_end = end;
+            while run_end < bytes.len() {
+                let next = (run_end + BLOCK).min(bytes.len());
+                if zero(&bytes[run_end..next]) {
+                    break;
+                }
+                run_end = next;
+            }
+            self.file
+                .write_all_at(&bytes[start..run_end], self.offset + start as u64)?;
+            start = run_end;
+        }
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes what is pending, and the size: a hole at the end is part of the file too.
+    fn finish(mut self) -> io::Result<()> {
+        self.flush_pending()?;
+        self.file.set_len(self.offset)
     }
 }
 
@@ -684,6 +821,37 @@ mod tests {
             0
         );
         assert!(layout.write_verified(&mut &b"{}"[..], EMPTY, 2).is_ok());
+    }
+
+    #[test]
+    fn blocks_of_zeros_become_holes_and_the_bytes_stay_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = LayoutWriter::create(&dir.path().join("l")).unwrap();
+        // Zeros and data of every alignment, written in pieces of odd sizes.
+        let mut bytes = vec![0u8; 3 * BUFFER + 12_345];
+        for (start, len) in [
+            (0, 1),
+            (5000, 4096),
+            (BUFFER - 3, 7),
+            (2 * BUFFER + 100, 9000),
+        ] {
+            bytes[start..start + len].fill(0xa5);
+        }
+        bytes.extend(vec![0u8; 3 * BLOCK]);
+        let mut writer = layout.blob().unwrap();
+        for piece in bytes.chunks(777_777) {
+            writer.write_all(piece).unwrap();
+        }
+        writer.zeros(10_000).unwrap();
+        let blob = writer.finish().unwrap();
+        bytes.extend(vec![0u8; 10_000]);
+        let stored = fs::read(dir.path().join("l/blobs/sha256").join(blob.hex())).unwrap();
+        assert!(stored == bytes, "the blob holds the bytes written");
+        assert_eq!(
+            blob.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+        );
+        assert_eq!(blob.size, bytes.len() as u64);
     }
 
     #[test]

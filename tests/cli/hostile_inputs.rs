@@ -575,3 +575,78 @@ glc: 1 error in release.kdl
     );
     assert!(!dir.path().join("out").exists());
 }
+
+/// Bytes a file takes on disk.
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).expect("metadata").blocks() * 512
+}
+
+#[test]
+fn sparse_inputs_give_sparse_blobs_with_the_same_digest() {
+    const SIZE: u64 = 256 << 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 8 KiB of data in 256 MiB: at the start, in the middle, and the last byte.
+    let disk = dir.path().join("disk.raw");
+    let file = std::fs::File::create(&disk).expect("create");
+    file.set_len(SIZE).expect("truncate");
+    file.write_all_at(&[7u8; 4096], 0).expect("write");
+    file.write_all_at(&[9u8; 4095], SIZE / 2).expect("write");
+    file.write_all_at(&[1u8], SIZE - 1).expect("write");
+    drop(file);
+    if allocated(&disk) > 1 << 20 {
+        eprintln!("SKIP: this filesystem does not keep holes");
+        return;
+    }
+    let digest = sha256(&std::fs::read(&disk).expect("read"));
+    std::fs::write(dir.path().join("rootfs.tar"), b"rootfs").expect("write");
+    let text =
+        std::fs::read_to_string(release(dir.path(), "rootfs.tar", Some("disk.raw"))).expect("read");
+    std::fs::write(
+        dir.path().join("release.kdl"),
+        text.replace("\"amd64\"", "\"amd64\" \"arm64\""),
+    )
+    .expect("write");
+    let blob_of = |layout: &str| {
+        dir.path()
+            .join(layout)
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let run = |args: &[&str]| {
+        glc().current_dir(dir.path()).args(args).exits(0);
+    };
+    run(&["build", "release.kdl", "-q", "--no-cache", "-o", "out"]);
+    run(&[
+        "build",
+        "release.kdl",
+        "-q",
+        "-o",
+        "p1",
+        "--only",
+        "x-amd64",
+    ]);
+    run(&[
+        "build",
+        "release.kdl",
+        "-q",
+        "-o",
+        "p2",
+        "--only",
+        "x-arm64",
+    ]);
+    run(&["merge", "-q", "--no-cache", "-o", "merged", "p1", "p2"]);
+    for layout in ["out", "p1", "merged"] {
+        let blob = blob_of(layout);
+        assert_eq!(
+            sha256(&std::fs::read(&blob).expect("the blob of disk.raw")),
+            digest,
+            "{layout}"
+        );
+        assert!(
+            allocated(&blob) < 1 << 20,
+            "the blob in {layout} takes {} bytes on disk",
+            allocated(&blob)
+        );
+    }
+}

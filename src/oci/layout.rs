@@ -15,6 +15,10 @@ use sha2::{Digest as _, Sha256};
 /// Bytes copied at a time when streaming a file into a blob.
 pub const BUFFER: usize = 1 << 20;
 
+/// Bytes of an input read (and copied in the kernel) at a time: few enough to be hashed
+/// while the CPU's cache still holds them.
+const CHUNK: usize = 256 << 10;
+
 /// A blob as stored: `sha256:<hex>` and its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
@@ -282,6 +286,7 @@ impl LayoutWriter {
     /// opened, which must not have changed by the end. `read` is told of every chunk read.
     pub fn write_input(&self, input: &Input, read: &dyn Fn(u64)) -> Result<Blob, InputError> {
         let mut writer = self.blob().map_err(InputError::Write)?;
+        writer.clone_from(&input.file);
         let copied = copy_input(input, &mut writer, read).and_then(|()| {
             if writer.size == input.size() {
                 input.verify()
@@ -368,16 +373,16 @@ impl LayoutWriter {
 }
 
 fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<()> {
-    copy_counted(reader, writer, &|_| {})
-}
-
-/// Streams `reader` into `writer`; `read` is told of every chunk.
-fn copy_counted(
-    reader: &mut dyn Read,
-    writer: &mut dyn Write,
-    read: &dyn Fn(u64),
-) -> io::Result<()> {
-    copy_split(reader, writer, read).map_err(|(io, _)| io)
+    let mut buffer = vec![0u8; BUFFER];
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(&buffer[..n])?;
+    }
 }
 
 /// Copies an input's data into `writer`, and its holes as holes, never reading them.
@@ -389,6 +394,9 @@ fn copy_input(
     use rustix::fs::{SeekFrom, seek};
     let size = input.size();
     let mut at = 0;
+    let mut buffer = vec![0u8; CHUNK];
+    // Until the filesystems refuse: then through glc's memory.
+    let mut in_kernel = true;
     while at < size {
         let data = match seek(&input.file, SeekFrom::Data(at)) {
             Ok(data) => data.min(size),
@@ -406,41 +414,26 @@ fn copy_input(
         let hole = seek(&input.file, SeekFrom::Hole(at)).map_or(size, |hole| hole.min(size));
         // Read sequentially from `at`: the offset shows how far glc has read.
         seek(&input.file, SeekFrom::Start(at)).map_err(|e| InputError::Io(e.into()))?;
-        let mut extent = (&input.file).take(hole.max(at + 1) - at);
-        let before = writer.size;
-        copy_split(&mut extent, writer, read).map_err(|(e, reading)| {
-            if reading {
-                InputError::Io(e)
-            } else {
-                InputError::Write(e)
+        while at < hole {
+            let want = usize::try_from(hole - at).map_or(CHUNK, |left| left.min(CHUNK));
+            let n = loop {
+                match (&input.file).read(&mut buffer[..want]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    result => break result.map_err(InputError::Io)?,
+                }
+            };
+            if n == 0 {
+                // The file ends before its size said: it shrank.
+                return Err(InputError::Changed);
             }
-        })?;
-        if writer.size == before {
-            // The file ends before its size said: it shrank.
-            return Err(InputError::Changed);
+            writer
+                .write_read_from(&input.file, at, &buffer[..n], &mut in_kernel)
+                .map_err(InputError::Write)?;
+            read(n as u64);
+            at += n as u64;
         }
-        at += writer.size - before;
     }
     Ok(())
-}
-
-/// The error and whether it came from reading.
-fn copy_split(
-    reader: &mut dyn Read,
-    writer: &mut dyn Write,
-    read: &dyn Fn(u64),
-) -> Result<(), (io::Error, bool)> {
-    let mut buffer = vec![0u8; BUFFER];
-    loop {
-        let n = match reader.read(&mut buffer) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err((e, true)),
-        };
-        writer.write_all(&buffer[..n]).map_err(|e| (e, false))?;
-        read(n as u64);
-    }
 }
 
 fn not_sha256(blob: &Blob) -> io::Error {
@@ -493,6 +486,38 @@ impl BlobWriter<'_> {
 }
 
 impl BlobWriter<'_> {
+    /// `bytes`, just read at `at` from `input`: hashed here, and copied into the file by the
+    /// kernel from the page cache where `in_kernel` still holds, else written.
+    fn write_read_from(
+        &mut self,
+        input: &File,
+        at: u64,
+        bytes: &[u8],
+        in_kernel: &mut bool,
+    ) -> io::Result<()> {
+        let copied = *in_kernel
+            && match &mut self.file {
+                Some((_, file)) => file.copy_range(input, at, bytes.len()).is_ok(),
+                None => true,
+            };
+        if copied {
+            self.hasher.update(bytes);
+            self.size += bytes.len() as u64;
+            Ok(())
+        } else {
+            *in_kernel = false;
+            self.write_all(bytes)
+        }
+    }
+
+    /// Clones the input into the file where the filesystem can (a reflink: shared blocks,
+    /// copied on write), leaving only the hashing to do.
+    fn clone_from(&mut self, input: &File) {
+        if let Some((_, file)) = &mut self.file {
+            file.cloned = rustix::fs::ioctl_ficlone(&file.file, input).is_ok();
+        }
+    }
+
     /// `len` zero bytes: hashed, and left a hole in the file.
     fn zeros(&mut self, len: u64) -> io::Result<()> {
         if let Some((_, file)) = &mut self.file {
@@ -537,6 +562,9 @@ struct SparseFile {
     /// Bytes not yet written; they belong at `offset`.
     pending: Vec<u8>,
     offset: u64,
+    /// The filesystem cloned the input into this file (a reflink): the bytes are there
+    /// already, and writes only count.
+    cloned: bool,
 }
 
 impl SparseFile {
@@ -545,10 +573,15 @@ impl SparseFile {
             file,
             pending: Vec::new(),
             offset: 0,
+            cloned: false,
         }
     }
 
     fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        if self.cloned {
+            self.offset += bytes.len() as u64;
+            return Ok(());
+        }
         if self.pending.is_empty() && bytes.len() >= BUFFER {
             // Whole buffers go straight to the file, without another copy.
             let whole = bytes.len() - bytes.len() % BUFFER;
@@ -605,6 +638,34 @@ impl SparseFile {
             start = run_end;
         }
         self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Copies `len` bytes at `at` of `input` (which the file has up to `at`) in the kernel:
+    /// no copy through glc's memory. Fails where the filesystems cannot.
+    fn copy_range(&mut self, input: &File, at: u64, len: usize) -> io::Result<()> {
+        if self.cloned {
+            self.offset += len as u64;
+            return Ok(());
+        }
+        if !self.pending.is_empty() || self.offset != at {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        let (mut from, mut to) = (at, at);
+        let mut left = len;
+        while left > 0 {
+            match rustix::fs::copy_file_range(
+                input,
+                Some(&mut from),
+                &self.file,
+                Some(&mut to),
+                left,
+            )? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => left -= n,
+            }
+        }
+        self.offset += len as u64;
         Ok(())
     }
 
@@ -852,6 +913,44 @@ mod tests {
             format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
         );
         assert_eq!(blob.size, bytes.len() as u64);
+    }
+
+    #[test]
+    fn an_input_is_copied_whole_data_and_holes_alike() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("input");
+        let file = File::create(&path).unwrap();
+        // Data across several chunks, a hole, data, and a hole at the end.
+        let data: Vec<u8> = (0..3 * CHUNK + 17)
+            .map(|i| i.to_le_bytes()[0] | 1)
+            .collect();
+        file.write_all_at(&data, 0).unwrap();
+        file.write_all_at(b"middle", 8 << 20).unwrap();
+        file.set_len(16 << 20).unwrap();
+        drop(file);
+        let bytes = fs::read(&path).unwrap();
+        let layout = LayoutWriter::create(&dir.path().join("l")).unwrap();
+        let read = std::sync::atomic::AtomicU64::new(0);
+        let input = Input::open(&path).unwrap();
+        let blob = layout
+            .write_input(&input, &|n| {
+                read.fetch_add(n, Ordering::Relaxed);
+            })
+            .unwrap();
+        assert_eq!(
+            blob.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+        );
+        let stored = fs::read(dir.path().join("l/blobs/sha256").join(blob.hex())).unwrap();
+        assert!(stored == bytes, "the blob holds the input's bytes");
+        assert_eq!(
+            read.into_inner(),
+            16 << 20,
+            "holes count as read for the progress bar"
+        );
+        let dry = LayoutWriter::dry().write_input(&input, &|_| {}).unwrap();
+        assert_eq!(dry, blob);
     }
 
     #[test]

@@ -676,11 +676,6 @@ impl SparseFile {
     }
 }
 
-/// The SHA-256 of a file, streamed.
-pub fn hash_file(path: &Path) -> io::Result<Blob> {
-    LayoutWriter::dry().write_reader(&mut File::open(path)?)
-}
-
 /// What changes when a file's bytes do: which file it is, its size and its times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {

@@ -3,7 +3,10 @@
 #   glc cold build (copy), glc --link build, glc no-op rebuild,
 #   glc merge of two parts (copy and --link), the parts built with --only beforehand,
 #   a sha256sum + cp script producing the same blobs (synced, as glc syncs),
-#   openssl dgst -sha256 over the same bytes (the hashing limit),
+#   cp -r of the artifacts and sync (the copying limit),
+#   openssl dgst -sha256 over the same bytes, one process a core (the hashing limit),
+#   a 1 GiB sparse disk image with 8 KB of data: glc build against openssl dgst of it,
+#   and the blocks its blob takes (du),
 # measures glc's peak RSS with /usr/bin/time, and prints the ratios against the targets.
 # usage: bench/build.sh [SIZE_MB]   (default 2048; needs hyperfine, openssl, GNU time)
 set -euo pipefail
@@ -38,7 +41,44 @@ hyperfine --shell=bash --warmup 1 --runs 5 --export-json "$work/build.json" \
     -n "glc build (copy)" --prepare "$clean" "$glc build -q --no-cache $release -o $work/out" \
     -n "glc build --link" --prepare "$clean" "$glc build -q --no-cache --link $release -o $work/out" \
     -n "sha256sum + cp" --prepare "rm -rf $work/base" "bash $work/baseline.sh $work/base ${files[*]}" \
-    -n "openssl dgst -sha256" --prepare "true" "openssl dgst -sha256 ${files[*]} >/dev/null" >/dev/null
+    -n "cp -r + sync" --prepare "rm -rf $work/cp" "cp -r $work/src/artifacts $work/cp && sync -f $work" \
+    -n "openssl dgst -sha256" --prepare "true" "openssl dgst -sha256 ${files[*]} >/dev/null" \
+    -n "openssl dgst -sha256 on all cores" --prepare "true" \
+        "printf '%s\\n' ${files[*]} | xargs -P $cores -n $(( (${#files[@]} + cores - 1) / cores )) openssl dgst -sha256 >/dev/null" >/dev/null
+
+# A sparse disk image: 1 GiB, 8 KB of data at its start and middle.
+mkdir -p "$work/sparse"
+python3 - "$work/sparse" <<'PY'
+import os, sys
+d = sys.argv[1]
+with open(os.path.join(d, "disk.raw"), "wb") as f:
+    f.truncate(1 << 30)
+    f.write(os.urandom(4096))
+    f.seek(1 << 29)
+    f.write(os.urandom(4096))
+with open(os.path.join(d, "rootfs.tar"), "wb") as f:
+    f.write(b"rootfs")
+with open(os.path.join(d, "release.kdl"), "w") as f:
+    f.write("""release "1" {
+    commit "75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+    created "2025-03-14T08:00:00Z"
+    cloud-images {
+        matrix {
+            arch "amd64"
+        }
+        image "kvm-{{ arch }}" {
+            rootfs "rootfs.tar"
+            file "disk.raw"
+        }
+    }
+}
+""")
+PY
+clean_sparse="rm -rf $work/sparse-out $work/.sparse-out.glc-*"
+hyperfine --shell=bash --warmup 1 --runs 5 --export-json "$work/sparse.json" \
+    -n "glc build of a sparse 1 GiB image" --prepare "$clean_sparse" "$glc build -q --no-cache $work/sparse/release.kdl -o $work/sparse-out" \
+    -n "openssl dgst -sha256 of it" --prepare "true" "openssl dgst -sha256 $work/sparse/disk.raw >/dev/null" >/dev/null
+sparse_kb=$(du -k "$work/sparse-out/blobs/sha256/$(sha256sum "$work/sparse/disk.raw" | cut -d' ' -f1)" | cut -f1)
 
 # The release in two parts, as two CI runners build it; then the merge alone is timed.
 "$glc" build -q "$release" -o "$work/part-a" --only 'aws-*' --only 'azure-*'
@@ -56,23 +96,29 @@ hyperfine --shell=none --warmup 3 --runs 20 --export-json "$work/noop.json" \
 
 rss_kb=$( { /usr/bin/time -f %M "$glc" build -q --no-cache "$release" -o "$work/rss" ; } 2>&1 | tail -1)
 
-python3 - "$work/build.json" "$work/noop.json" "$work/merge.json" "$bytes" "$cores" "$rss_kb" <<'PY'
+python3 - "$work/build.json" "$work/noop.json" "$work/merge.json" "$work/sparse.json" "$bytes" "$cores" "$rss_kb" "$sparse_kb" <<'PY'
 import json, sys
-runs = {r["command"]: r for f in sys.argv[1:4] for r in json.load(open(f))["results"]}
+runs = {r["command"]: r for f in sys.argv[1:5] for r in json.load(open(f))["results"]}
 mean = {k: v["mean"] for k, v in runs.items()}
-gb = int(sys.argv[4]) / 1e9
-cores = int(sys.argv[5])
-rss_mb = int(sys.argv[6]) / 1024
+gb = int(sys.argv[5]) / 1e9
+cores = int(sys.argv[6])
+rss_mb = int(sys.argv[7]) / 1024
+sparse_kb = int(sys.argv[8])
 print(f"glc build benchmark: {gb:.2f} GB in {len(runs)} commands, {cores} cores (mean of runs)")
 for name, r in runs.items():
-    print(f"  {name:<22} {r['mean']*1000:9.1f} ms ± {r['stddev']*1000:6.1f}   {gb / r['mean']:6.2f} GB/s")
+    rate = "" if "sparse" in name or "of it" in name else f"   {gb / r['mean']:6.2f} GB/s"
+    print(f"  {name:<34} {r['mean']*1000:9.1f} ms ± {r['stddev']*1000:6.1f}{rate}")
 cold = mean["glc build (copy)"]
 link = mean["glc build --link"]
 noop = mean["glc no-op rebuild"]
 baseline = mean["sha256sum + cp"]
 hashing = mean["openssl dgst -sha256"] / cores
+floor = max(mean["cp -r + sync"], mean["openssl dgst -sha256 on all cores"])
+sparse = mean["glc build of a sparse 1 GiB image"] / mean["openssl dgst -sha256 of it"]
 def verdict(ok): return "met" if ok else "NOT met"
 print(f"  cold build vs sha256sum+cp: {baseline / cold:.2f}x faster   (target >= 1.5x: {verdict(baseline / cold >= 1.5)})")
+print(f"  cold build vs cp -r + sync: {cold / mean['cp -r + sync']:.2f}x the time; vs max(cp -r + sync, openssl on all cores): {cold / floor:.2f}x (target <= 1.15x: {verdict(cold / floor <= 1.15)})")
+print(f"  sparse 1 GiB image:         {sparse:.2f}x openssl's time (target <= 1.3x: {verdict(sparse <= 1.3)}); its blob takes {sparse_kb} KB (target < 1024: {verdict(sparse_kb < 1024)})")
 print(f"  --link vs openssl/cores:    {link / hashing:.2f}x           (target <= 1.3x: {verdict(link / hashing <= 1.3)})")
 print(f"  no-op rebuild:              {noop*1000:.1f} ms         (target < 100 ms: {verdict(noop < 0.1)})")
 print(f"  peak RSS of a cold build:   {rss_mb:.1f} MB          (target < 64 MB: {verdict(rss_mb < 64)})")

@@ -180,6 +180,10 @@ pub const ALL: &[(&str, &str)] = &[
         "a container source is not an OCI image layout or archive",
     ),
     (
+        "glc::resolve::symlink-loop",
+        "a path leads into a loop of symbolic links",
+    ),
+    (
         "glc::resolve::default-not-an-image",
         "the container marked default=#true holds no linux image for `podman pull`",
     ),
@@ -189,6 +193,14 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     ("glc::build::output", "the output directory cannot be used"),
     ("glc::build::io", "the layout cannot be written"),
+    (
+        "glc::build::input",
+        "an input file cannot be read, or is not a regular file",
+    ),
+    (
+        "glc::build::input-changed",
+        "an input changed while glc read it; nothing was written",
+    ),
     ("glc::build::created", "`created` is before 1970"),
     (
         "glc::build::pack",

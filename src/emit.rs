@@ -3,7 +3,6 @@
 //! (see `assemble`, which `glc merge` shares).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use crate::cache::{self, DigestCache};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::oci::dirtar;
 use crate::oci::import::{Importer, reusable};
-use crate::oci::layout::{Blob, LayoutWriter, Placement, hash_file};
+use crate::oci::layout::{Blob, Input, InputError, LayoutWriter, Placement};
 use crate::oci::source::{OciSource, SourceError};
 use crate::plan::{
     ContainerPlan, ContainerSource, FileKind, ResolvedFile, ResolvedPlan, file_title,
@@ -232,7 +231,6 @@ fn stage_file(
     options: &EmitOptions<'_>,
     created_epoch: u64,
 ) -> Result<(Blob, Placement), Diagnostics> {
-    let read_error = |e: &std::io::Error| io_error(&format!("cannot read {}", file.path), e);
     let none_if_dry = |placement| {
         if layout.is_dry() {
             Placement::None
@@ -253,9 +251,10 @@ fn stage_file(
             .map_err(|e| io_error("cannot write a blob", &e))?;
         return Ok((blob, none_if_dry(Placement::Copied)));
     }
-    let metadata = std::fs::metadata(&file.absolute).map_err(|e| read_error(&e))?;
-    let key = cache::key(&file.absolute, &metadata);
-    let known = options.cache.get(&key).filter(|b| b.size == metadata.len());
+    // Opened once, here: what is hashed, copied or linked is this file as it is now.
+    let input = Input::open(&file.absolute).map_err(|e| input_error(file, &e))?;
+    let key = cache::key(&file.absolute, input.metadata());
+    let known = options.cache.get(&key).filter(|b| b.size == input.size());
     let placed = |blob: Blob, placement: Placement| {
         options.cache.put(key.clone(), &blob);
         Ok((blob, placement))
@@ -272,36 +271,54 @@ fn stage_file(
             && !options.link
             && let Some(placement) = layout
                 .link(blob, &there, false)
-                .map_err(|e| read_error(&e))?
+                .map_err(|e| io_error("cannot link a blob of the previous layout", &e))?
         {
             return placed(blob.clone(), placement);
         }
     }
+    let read = |n: u64| {
+        if let Some(bar) = options.progress {
+            bar.inc(n);
+        }
+    };
     if options.link && !layout.is_dry() {
         // Hashed now, whatever the cache says: the input itself becomes the blob.
-        let blob = match options.progress {
-            Some(bar) => {
-                let reader = File::open(&file.absolute).map_err(|e| read_error(&e))?;
-                LayoutWriter::dry()
-                    .write_reader(&mut bar.wrap_read(reader))
-                    .map_err(|e| read_error(&e))?
-            }
-            None => hash_file(&file.absolute).map_err(|e| read_error(&e))?,
-        };
+        let blob = LayoutWriter::dry()
+            .write_input(&input, &read)
+            .map_err(|e| input_error(file, &e))?;
         if let Some(placement) = layout
-            .link(&blob, &file.absolute, true)
-            .map_err(|e| read_error(&e))?
+            .link_input(&blob, &input)
+            .map_err(|e| input_error(file, &e))?
         {
             return placed(blob, placement);
         }
     }
-    let reader = File::open(&file.absolute).map_err(|e| read_error(&e))?;
-    let mut reader: Box<dyn std::io::Read> = match options.progress {
-        Some(bar) => Box::new(bar.wrap_read(reader)),
-        None => Box::new(reader),
-    };
     let blob = layout
-        .write_reader(&mut reader)
-        .map_err(|e| io_error(&format!("cannot copy {}", file.path), &e))?;
+        .write_input(&input, &read)
+        .map_err(|e| input_error(file, &e))?;
     placed(blob, none_if_dry(Placement::Copied))
+}
+
+/// An input that could not be read whole, as it was: named, with what to do about it.
+fn input_error(file: &ResolvedFile, error: &InputError) -> Diagnostics {
+    let (code, help) = match error {
+        InputError::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (
+            "glc::build::input",
+            "make the file readable by the user glc runs as",
+        ),
+        InputError::Io(_) => ("glc::build::input", "check that the file can be read"),
+        InputError::NotRegular(_) => (
+            "glc::build::input",
+            "the file was replaced while glc ran; name a regular file or a directory",
+        ),
+        InputError::Changed => (
+            "glc::build::input-changed",
+            "build again once whatever writes the file has finished",
+        ),
+        InputError::Write(_) => (
+            "glc::build::io",
+            "check free space and permissions of the output directory",
+        ),
+    };
+    vec![Diagnostic::error(code, error.message(&file.path)).help(help)]
 }

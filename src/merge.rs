@@ -21,7 +21,7 @@ use crate::oci::Descriptor;
 use crate::oci::Digest as OciDigest;
 use crate::oci::file::LayoutDir;
 use crate::oci::import::{Importer, reusable};
-use crate::oci::layout::{LayoutWriter, Placement};
+use crate::oci::layout::{Input, InputError, LayoutWriter, Placement, is_sha256};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::source::{OciSource, SourceError};
 use crate::oci::walk::{self, Child};
@@ -738,19 +738,29 @@ fn link_blob(
     layer: &Layer,
 ) -> Result<Option<Placement>, SourceError> {
     let blob = layer.blob();
-    let digest = OciDigest::parse(&blob.digest)
-        .map_err(|e| SourceError::new(e.to_string(), "the part is damaged; build it again"))?;
-    let path = part.path.join(digest.blob_path());
-    // Hashed as opened by the source: a regular file of the part, never a link or a fifo.
-    let (mut reader, _) =
-        part.source
-            .open_blob(&raw(&layer.media_type, &blob.digest, blob.size, None)?)?;
+    if !is_sha256(&blob.digest) {
+        return Err(SourceError {
+            message: format!("`{}` is not a sha256 digest", blob.digest),
+            help: "the part is damaged; build it again".into(),
+        });
+    }
+    let path = part.path.join("blobs/sha256").join(blob.hex());
+    let unreadable = |e: InputError| {
+        SourceError {
+        message: e.about(&format!("blob {}", blob.digest)),
+        help: match e {
+            InputError::NotRegular("a symlink") => "glc never links or copies through a symlink in a layout; put the blob itself in its place",
+            InputError::Changed => "the part changed while glc read it; merge again once it is written",
+            InputError::Write(_) => "check free space and permissions of the output directory",
+            _ => "the part is incomplete; build it again",
+        }
+        .into(),
+    }
+    };
+    let input = Input::open(&path).map_err(unreadable)?;
     let actual = LayoutWriter::dry()
-        .write_reader(&mut reader)
-        .map_err(|e| SourceError {
-            message: format!("cannot read blob {}: {e}", blob.digest),
-            help: "the part is incomplete; build it again".into(),
-        })?;
+        .write_input(&input, &|_| {})
+        .map_err(unreadable)?;
     if actual != blob {
         return Err(SourceError {
             message: format!(
@@ -760,8 +770,5 @@ fn link_blob(
             help: "the part is damaged; build it again".into(),
         });
     }
-    layout.link(&blob, &path, true).map_err(|e| SourceError {
-        message: format!("cannot link blob {}: {e}", blob.digest),
-        help: "check free space and permissions of the output directory".into(),
-    })
+    layout.link_input(&blob, &input).map_err(unreadable)
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::media_type;
+use crate::oci::layout::{Input, InputError};
 use crate::oci::source::OciSource;
 use crate::plan::{
     AttachmentPlan, ContainerPlan, ContainerSource, ExpandedPlan, FileKind, ImagePlan,
@@ -245,17 +246,44 @@ impl Resolver<'_> {
                 );
                 None
             }
-            Err(error) => {
+            Err(error) if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                let first = first_symlink(&self.base, relative)
+                    .map_or_else(String::new, |(link, target)| {
+                        format!("`{}` → `{}`; ", link.display(), target.display())
+                    });
                 self.fail(
                     file,
-                    "glc::io",
-                    format!("cannot open `{}`: {error}", file.path),
-                    "cannot be opened",
-                    "check its permissions".to_owned(),
+                    "glc::resolve::symlink-loop",
+                    format!("`{}` is a symlink loop", file.path),
+                    "the links lead back to themselves",
+                    format!("{first}point one of the links at the file itself"),
                 );
                 None
             }
+            Err(error) => {
+                self.cannot_open(file, &error);
+                None
+            }
         }
+    }
+
+    fn cannot_open(&mut self, file: &PlannedFile, error: &std::io::Error) {
+        let help = match error.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                "check its permissions and those of its directories"
+            }
+            std::io::ErrorKind::NotADirectory => {
+                "a part of the path is a file, not a directory; fix the path"
+            }
+            _ => "check the path and the file",
+        };
+        self.fail(
+            file,
+            "glc::io",
+            format!("cannot open `{}`: {error}", file.path),
+            "cannot be opened",
+            help.to_owned(),
+        );
     }
 
     fn file(&mut self, file: &PlannedFile) -> Option<ResolvedFile> {
@@ -263,13 +291,7 @@ impl Resolver<'_> {
         let metadata = match fs::metadata(&absolute) {
             Ok(m) => m,
             Err(error) => {
-                self.fail(
-                    file,
-                    "glc::io",
-                    format!("cannot open `{}`: {error}", file.path),
-                    "cannot be opened",
-                    "check its permissions".to_owned(),
-                );
+                self.cannot_open(file, &error);
                 return None;
             }
         };
@@ -363,6 +385,16 @@ impl Resolver<'_> {
                 return None;
             }
             SourceKind::OciLayout
+        } else if let Err(InputError::NotRegular(what)) = Input::open(&absolute) {
+            self.fail(
+                file,
+                "glc::resolve::not-oci",
+                format!("`{}` is {what}, neither an OCI image layout directory nor an OCI archive", file.path),
+                what,
+                "point `from` at a layout directory or an uncompressed OCI archive (`skopeo copy … oci-archive:FILE`)"
+                    .to_owned(),
+            );
+            return None;
         } else if is_tar(&absolute) {
             SourceKind::OciArchive
         } else {
@@ -442,19 +474,27 @@ fn article_for(role: &str) -> String {
 
 /// "through the symlink `a/b` → `../../x`": the first link on the path, as written.
 fn symlink_label(base: &Path, relative: &Path) -> String {
+    match first_symlink(base, relative) {
+        Some((link, target)) => format!(
+            "through the symlink `{}` → `{}`",
+            link.display(),
+            target.display()
+        ),
+        None => "points outside the release directory".to_owned(),
+    }
+}
+
+/// The first symlink on `relative`'s path (relative to `base`) and its target.
+fn first_symlink(base: &Path, relative: &Path) -> Option<(PathBuf, PathBuf)> {
     let mut path = base.to_path_buf();
     for component in relative.components() {
         path.push(component);
         if let Ok(target) = fs::read_link(&path) {
-            let shown = path.strip_prefix(base).unwrap_or(&path);
-            return format!(
-                "through the symlink `{}` → `{}`",
-                shown.display(),
-                target.display()
-            );
+            let shown = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
+            return Some((shown, target));
         }
     }
-    "points outside the release directory".to_owned()
+    None
 }
 
 /// What to say about a missing file: a near name in its directory, or the missing directory.
@@ -482,12 +522,11 @@ fn missing_help(full: &Path, relative: &Path) -> String {
     }
 }
 
-/// A POSIX tar has "ustar" at offset 257 of its first header.
+/// A POSIX tar has "ustar" at offset 257 of its first header. Opened as an input: a fifo
+/// must not hang the check.
 fn is_tar(path: &Path) -> bool {
     let mut header = [0u8; 512];
-    fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut header))
-        .is_ok()
+    Input::open(path).is_ok_and(|input| input.reader().read_exact(&mut header).is_ok())
         && &header[257..262] == b"ustar"
 }
 

@@ -3,12 +3,16 @@
 //! for files, 0755 for directories, whatever the inputs' modes), symlinks stored as links and
 //! never followed.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use tar::{EntryType, Header};
+
+use crate::oci::layout::{Input, InputError};
 
 #[derive(Debug)]
 pub enum PackError {
@@ -18,8 +22,12 @@ pub enum PackError {
         link: PathBuf,
         target: PathBuf,
     },
+    /// Links that lead through more links than any system follows.
+    LinksTooDeep(PathBuf),
     /// A device, fifo or socket.
     Special(PathBuf),
+    /// A file that could not be read whole, as it was when opened.
+    Input(PathBuf, InputError),
 }
 
 impl std::fmt::Display for PackError {
@@ -34,7 +42,13 @@ impl std::fmt::Display for PackError {
                     target.display()
                 )
             }
+            Self::LinksTooDeep(link) => write!(
+                f,
+                "the symlink `{}` leads through more than {MAX_DEPTH} other links",
+                link.display()
+            ),
             Self::Special(path) => write!(f, "`{}` is a device, fifo or socket", path.display()),
+            Self::Input(path, error) => f.write_str(&error.message(&path.display().to_string())),
         }
     }
 }
@@ -57,6 +71,18 @@ pub fn pack(root: &Path, mtime: u64, out: impl Write) -> Result<(), PackError> {
     }
     // Byte order of whole paths, independent of directory listing order and of locale.
     entries.sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    let mut targets = HashMap::new();
+    for (relative, file_type) in &entries {
+        if file_type.is_symlink() {
+            let target = fs::read_link(root.join(relative))
+                .map_err(|e| PackError::Io(relative.clone(), e))?;
+            targets.insert(relative.clone(), target);
+        }
+    }
+    let mut links = Links {
+        targets,
+        resolved: HashMap::new(),
+    };
 
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Deterministic);
@@ -78,21 +104,37 @@ pub fn pack(root: &Path, mtime: u64, out: impl Write) -> Result<(), PackError> {
                 .append_data(&mut header, relative, io::empty())
                 .map_err(io_error(relative))?;
         } else if file_type.is_file() {
-            let file = File::open(&full).map_err(io_error(relative))?;
-            let metadata = file.metadata().map_err(io_error(relative))?;
+            let input_error = |e| PackError::Input(relative.clone(), e);
+            let input = Input::open(&full).map_err(input_error)?;
             header.set_entry_type(EntryType::Regular);
             header.set_mode(0o644);
-            header.set_size(metadata.len());
+            header.set_size(input.size());
+            // Exactly the size in the header, from this one descriptor: a file that grows
+            // while it is packed must not spill into the next entry's header.
+            let mut read = 0;
+            let mut reader = Counted {
+                inner: input.reader(),
+                read: &mut read,
+            };
             builder
-                .append_data(&mut header, relative, file)
+                .append_data(&mut header, relative, &mut reader)
                 .map_err(io_error(relative))?;
+            if read != input.size() {
+                return Err(input_error(InputError::Changed));
+            }
+            input.verify().map_err(input_error)?;
         } else if file_type.is_symlink() {
-            let target = fs::read_link(&full).map_err(io_error(relative))?;
-            if escapes(relative, &target) {
-                return Err(PackError::LinkOutside {
-                    link: relative.clone(),
-                    target,
-                });
+            // Every symlink's target was read above.
+            let target = links.targets[relative].clone();
+            match links.resolve(relative) {
+                Resolved::Inside | Resolved::Loop => {}
+                Resolved::Outside => {
+                    return Err(PackError::LinkOutside {
+                        link: relative.clone(),
+                        target,
+                    });
+                }
+                Resolved::TooDeep => return Err(PackError::LinksTooDeep(relative.clone())),
             }
             header.set_entry_type(EntryType::Symlink);
             header.set_mode(0o777);
@@ -112,24 +154,107 @@ pub fn pack(root: &Path, mtime: u64, out: impl Write) -> Result<(), PackError> {
     Ok(())
 }
 
-/// Whether a link at `link` (relative to the packed root) with `target` leaves the root.
-fn escapes(link: &Path, target: &Path) -> bool {
-    if target.is_absolute() {
-        return true;
+/// Counts the bytes read through it.
+struct Counted<'a, R> {
+    inner: R,
+    read: &'a mut u64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        *self.read += n as u64;
+        Ok(n)
     }
-    let mut depth = link.components().count().saturating_sub(1);
-    for component in target.components() {
-        match component {
-            Component::ParentDir => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return true,
-            },
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => return true,
+}
+
+/// Links nested deeper than this are refused; Linux follows at most 40.
+const MAX_DEPTH: usize = 64;
+
+/// Where a link leads once the tree is extracted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Resolved {
+    Inside,
+    Outside,
+    /// Round in a circle: no system resolves it, so it leads nowhere.
+    Loop,
+    TooDeep,
+}
+
+/// The symlinks of the packed tree, resolved as an extracting system would follow them:
+/// component by component, through the tree's other links.
+struct Links {
+    /// Every link, by its path relative to the root, to its target as written.
+    targets: HashMap<PathBuf, PathBuf>,
+    /// Where each link resolved to (root-relative components), once resolved; `None`
+    /// while it is being resolved, so that a circle is noticed.
+    resolved: HashMap<PathBuf, Option<Result<Vec<OsString>, Resolved>>>,
+}
+
+impl Links {
+    fn resolve(&mut self, link: &Path) -> Resolved {
+        match self.follow(link, 0) {
+            Ok(_) => Resolved::Inside,
+            Err(how) => how,
         }
     }
-    false
+
+    /// The root-relative place `link` leads to, or why it has none inside the tree.
+    fn follow(&mut self, link: &Path, depth: usize) -> Result<Vec<OsString>, Resolved> {
+        match self.resolved.get(link) {
+            Some(Some(done)) => return done.clone(),
+            Some(None) => return Err(Resolved::Loop),
+            None => {}
+        }
+        if depth > MAX_DEPTH {
+            // Not remembered: from a shallower start the same link may resolve.
+            return Err(Resolved::TooDeep);
+        }
+        let Some(target) = self.targets.get(link).cloned() else {
+            return Ok(link.iter().map(OsStr::to_os_string).collect());
+        };
+        self.resolved.insert(link.to_path_buf(), None);
+        let mut at: Vec<OsString> = link
+            .parent()
+            .map(|p| p.iter().map(OsStr::to_os_string).collect())
+            .unwrap_or_default();
+        let result = self.walk(&mut at, &target, depth).map(|()| at);
+        if result == Err(Resolved::TooDeep) {
+            self.resolved.remove(link);
+        } else {
+            self.resolved
+                .insert(link.to_path_buf(), Some(result.clone()));
+        }
+        result
+    }
+
+    /// Moves `at` along `target`, following links; a step above the root leaves the tree.
+    fn walk(
+        &mut self,
+        at: &mut Vec<OsString>,
+        target: &Path,
+        depth: usize,
+    ) -> Result<(), Resolved> {
+        for component in target.components() {
+            match component {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    // Whatever `at` names, `..` of it is its parent here, or it does not
+                    // resolve at all: counting it as a directory never misses a way out.
+                    at.pop().ok_or(Resolved::Outside)?;
+                }
+                Component::Normal(name) => {
+                    at.push(name.to_os_string());
+                    let here: PathBuf = at.iter().collect();
+                    if self.targets.contains_key(&here) {
+                        *at = self.follow(&here, depth + 1)?;
+                    }
+                }
+                Component::RootDir | Component::Prefix(_) => return Err(Resolved::Outside),
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -198,7 +323,55 @@ mod tests {
             err.to_string(),
             "the symlink `d/evil` points outside the directory, to `../../etc/passwd`"
         );
-        assert!(escapes(Path::new("x"), Path::new("/etc")));
-        assert!(!escapes(Path::new("d/x"), Path::new("../y")));
+    }
+
+    fn resolve(links: &[(&str, &str)], link: &str) -> Resolved {
+        let mut links = Links {
+            targets: links
+                .iter()
+                .map(|(l, t)| (PathBuf::from(l), PathBuf::from(t)))
+                .collect(),
+            resolved: HashMap::new(),
+        };
+        links.resolve(Path::new(link))
+    }
+
+    #[test]
+    fn links_are_followed_through_the_tree_as_it_will_be_extracted() {
+        assert_eq!(resolve(&[("x", "/etc")], "x"), Resolved::Outside);
+        assert_eq!(resolve(&[("d/x", "../y")], "d/x"), Resolved::Inside);
+        assert_eq!(resolve(&[("d/x", "../../y")], "d/x"), Resolved::Outside);
+        // `a/up` → `..` is the root; every `a/up` on the way climbs back to it.
+        let up = ("a/up", "..");
+        let climb = (
+            "a/b/e",
+            "../up/a/up/a/up/a/up/../../../../../../../../etc/passwd",
+        );
+        assert_eq!(resolve(&[up, climb], "a/up"), Resolved::Inside);
+        assert_eq!(resolve(&[up, climb], "a/b/e"), Resolved::Outside);
+        assert_eq!(
+            resolve(&[up, ("a/b/e", "../up/a/up/a/b")], "a/b/e"),
+            Resolved::Inside
+        );
+        assert_eq!(
+            resolve(&[up, ("a/b/e", "../up/..")], "a/b/e"),
+            Resolved::Outside
+        );
+        // A link to a link that leaves leaves too.
+        assert_eq!(
+            resolve(&[("out", "../x"), ("in", "out")], "in"),
+            Resolved::Outside
+        );
+        // Circles lead nowhere; chains deeper than any system follows are refused.
+        assert_eq!(resolve(&[("l1", "l2"), ("l2", "l1")], "l1"), Resolved::Loop);
+        let chain: Vec<(String, String)> = (0..100)
+            .map(|i| (format!("l{i}"), format!("l{}", i + 1)))
+            .collect();
+        let chain: Vec<(&str, &str)> = chain
+            .iter()
+            .map(|(l, t)| (l.as_str(), t.as_str()))
+            .collect();
+        assert_eq!(resolve(&chain, "l0"), Resolved::TooDeep);
+        assert_eq!(resolve(&chain[..40], "l0"), Resolved::Inside);
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +14,10 @@ use sha2::{Digest as _, Sha256};
 
 /// Bytes copied at a time when streaming a file into a blob.
 pub const BUFFER: usize = 1 << 20;
+
+/// Bytes of an input read (and copied in the kernel) at a time: few enough to be hashed
+/// while the CPU's cache still holds them.
+const CHUNK: usize = 256 << 10;
 
 /// A blob as stored: `sha256:<hex>` and its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,12 +179,9 @@ impl LayoutWriter {
     pub fn blob(&self) -> io::Result<BlobWriter<'_>> {
         let file = match &self.sha256 {
             Some(dir) => {
-                let temp = dir.join(format!(
-                    ".incoming-{}",
-                    self.next_temp.fetch_add(1, Ordering::Relaxed)
-                ));
+                let temp = self.temp_path(dir);
                 let file = File::create(&temp)?;
-                Some((temp, BufWriter::with_capacity(BUFFER, file)))
+                Some((temp, SparseFile::new(file)))
             }
             None => None,
         };
@@ -257,10 +258,7 @@ impl LayoutWriter {
     /// filesystem allows neither, and the caller copies.
     pub fn link(&self, blob: &Blob, from: &Path, reflink: bool) -> io::Result<Option<Placement>> {
         if !is_sha256(&blob.digest) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("`{}` is not a sha256 digest", blob.digest),
-            ));
+            return Err(not_sha256(blob));
         }
         let Some(dir) = &self.sha256 else {
             self.record(blob);
@@ -276,14 +274,13 @@ impl LayoutWriter {
         }
         let target = dir.join(blob.hex());
         if reflink {
-            let temp = dir.join(format!(
-                ".incoming-{}",
-                self.next_temp.fetch_add(1, Ordering::Relaxed)
-            ));
-            let cloned = File::open(from).and_then(|source| {
-                let destination = File::create(&temp)?;
-                rustix::fs::ioctl_ficlone(&destination, &source).map_err(io::Error::from)
-            });
+            let temp = self.temp_path(dir);
+            let cloned = Input::open(from)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+                .and_then(|source| {
+                    let destination = File::create(&temp)?;
+                    rustix::fs::ioctl_ficlone(&destination, &source.file).map_err(io::Error::from)
+                });
             if cloned.is_ok() {
                 fs::rename(&temp, &target)?;
                 self.record(blob);
@@ -292,6 +289,12 @@ impl LayoutWriter {
             let _ = fs::remove_file(&temp);
         }
         match fs::hard_link(from, &target) {
+            // A symlink is linked as itself, and would name another file in this layout or
+            // one outside it: never placed, the caller copies.
+            Ok(()) if !fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) => {
+                fs::remove_file(&target)?;
+                Ok(None)
+            }
             Ok(()) => {
                 self.record(blob);
                 Ok(Some(linked))
@@ -300,6 +303,82 @@ impl LayoutWriter {
             // Another filesystem, or links not allowed: the caller copies.
             Err(_) => Ok(None),
         }
+    }
+
+    /// Copies an input into a blob, hashing it on the way: exactly the bytes it had when
+    /// opened, which must not have changed by the end. `read` is told of every chunk read.
+    pub fn write_input(&self, input: &Input, read: &dyn Fn(u64)) -> Result<Blob, InputError> {
+        let mut writer = self.blob().map_err(InputError::Write)?;
+        writer.clone_from(&input.file);
+        let copied = copy_input(input, &mut writer, read).and_then(|()| {
+            if writer.size == input.size() {
+                input.verify()
+            } else {
+                Err(InputError::Changed)
+            }
+        });
+        match copied {
+            Ok(()) => writer.finish().map_err(InputError::Write),
+            Err(error) => {
+                writer.discard();
+                Err(error)
+            }
+        }
+    }
+
+    /// Puts an input whose bytes are `blob` into the layout without copying: a reflink,
+    /// else a hard link to the file itself. `None` if the filesystem allows neither. Fails
+    /// if the input changed before it was linked.
+    pub fn link_input(&self, blob: &Blob, input: &Input) -> Result<Option<Placement>, InputError> {
+        let Some(dir) = &self.sha256 else {
+            self.record(blob);
+            return Ok(Some(Placement::None));
+        };
+        if !is_sha256(&blob.digest) {
+            return Err(InputError::Write(not_sha256(blob)));
+        }
+        if self.has(blob.hex()) {
+            return Ok(Some(Placement::Duplicate));
+        }
+        let target = dir.join(blob.hex());
+        let temp = self.temp_path(dir);
+        let cloned = File::create(&temp).and_then(|destination| {
+            rustix::fs::ioctl_ficlone(&destination, &input.file).map_err(io::Error::from)
+        });
+        let placement = if cloned.is_ok() {
+            fs::rename(&temp, &target).map_err(InputError::Write)?;
+            Placement::Reflinked
+        } else {
+            let _ = fs::remove_file(&temp);
+            match fs::hard_link(&input.path, &target) {
+                Ok(()) => Placement::HardLinked,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Ok(Some(Placement::Duplicate));
+                }
+                // Another filesystem, or links not allowed: the caller copies.
+                Err(_) => return Ok(None),
+            }
+        };
+        // The path may name another file by now: what was linked must be what was hashed.
+        let linked = fs::symlink_metadata(&target).map(|m| Stamp::of(&m));
+        let same_file = |m: &Stamp| m.dev == input.stamp.dev && m.ino == input.stamp.ino;
+        let unchanged = match placement {
+            Placement::HardLinked => linked.as_ref().is_ok_and(same_file),
+            _ => linked.is_ok(),
+        };
+        if !unchanged || input.verify_with(Stamp::same_after_link).is_err() {
+            let _ = fs::remove_file(&target);
+            return Err(InputError::Changed);
+        }
+        self.record(blob);
+        Ok(Some(placement))
+    }
+
+    fn temp_path(&self, dir: &Path) -> PathBuf {
+        dir.join(format!(
+            ".incoming-{}",
+            self.next_temp.fetch_add(1, Ordering::Relaxed)
+        ))
     }
 
     /// Writes `oci-layout` and `index.json`, completing the layout (nothing, in a dry run).
@@ -329,10 +408,68 @@ fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<()> {
     }
 }
 
+/// Copies an input's data into `writer`, and its holes as holes, never reading them.
+fn copy_input(
+    input: &Input,
+    writer: &mut BlobWriter<'_>,
+    read: &dyn Fn(u64),
+) -> Result<(), InputError> {
+    use rustix::fs::{SeekFrom, seek};
+    let size = input.size();
+    let mut at = 0;
+    let mut buffer = vec![0u8; CHUNK];
+    // Until the filesystems refuse: then through glc's memory.
+    let mut in_kernel = true;
+    while at < size {
+        let data = match seek(&input.file, SeekFrom::Data(at)) {
+            Ok(data) => data.min(size),
+            // Only a hole is left.
+            Err(rustix::io::Errno::NXIO) => size,
+            // No SEEK_DATA here: everything is data.
+            Err(_) => at,
+        };
+        if data > at {
+            writer.zeros(data - at).map_err(InputError::Write)?;
+            read(data - at);
+            at = data;
+            continue;
+        }
+        let hole = seek(&input.file, SeekFrom::Hole(at)).map_or(size, |hole| hole.min(size));
+        // Read sequentially from `at`: the offset shows how far glc has read.
+        seek(&input.file, SeekFrom::Start(at)).map_err(|e| InputError::Io(e.into()))?;
+        while at < hole {
+            let want = usize::try_from(hole - at).map_or(CHUNK, |left| left.min(CHUNK));
+            let n = loop {
+                match (&input.file).read(&mut buffer[..want]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    result => break result.map_err(InputError::Io)?,
+                }
+            };
+            if n == 0 {
+                // The file ends before its size said: it shrank.
+                return Err(InputError::Changed);
+            }
+            writer
+                .write_read_from(&input.file, at, &buffer[..n], &mut in_kernel)
+                .map_err(InputError::Write)?;
+            read(n as u64);
+            at += n as u64;
+        }
+    }
+    Ok(())
+}
+
+fn not_sha256(blob: &Blob) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("`{}` is not a sha256 digest", blob.digest),
+    )
+}
+
 /// One blob being written: bytes go to a temporary file (unless dry) and into the hash.
 pub struct BlobWriter<'a> {
     layout: &'a LayoutWriter,
-    file: Option<(PathBuf, BufWriter<File>)>,
+    file: Option<(PathBuf, SparseFile)>,
     hasher: Sha256,
     size: u64,
 }
@@ -351,7 +488,7 @@ impl BlobWriter<'_> {
             size,
         };
         if let (Some((temp, file)), Some(dir)) = (file, &layout.sha256) {
-            file.into_inner().map_err(io::IntoInnerError::into_error)?;
+            file.finish()?;
             if layout.has(blob.hex()) {
                 fs::remove_file(&temp)?;
             } else {
@@ -371,28 +508,353 @@ impl BlobWriter<'_> {
     }
 }
 
+impl BlobWriter<'_> {
+    /// `bytes`, just read at `at` from `input`: hashed here, and copied into the file by the
+    /// kernel from the page cache where `in_kernel` still holds, else written.
+    fn write_read_from(
+        &mut self,
+        input: &File,
+        at: u64,
+        bytes: &[u8],
+        in_kernel: &mut bool,
+    ) -> io::Result<()> {
+        let copied = *in_kernel
+            && match &mut self.file {
+                Some((_, file)) => file.copy_range(input, at, bytes.len()).is_ok(),
+                None => true,
+            };
+        if copied {
+            self.hasher.update(bytes);
+            self.size += bytes.len() as u64;
+            Ok(())
+        } else {
+            *in_kernel = false;
+            self.write_all(bytes)
+        }
+    }
+
+    /// Clones the input into the file where the filesystem can (a reflink: shared blocks,
+    /// copied on write), leaving only the hashing to do.
+    fn clone_from(&mut self, input: &File) {
+        if let Some((_, file)) = &mut self.file {
+            file.cloned = rustix::fs::ioctl_ficlone(&file.file, input).is_ok();
+        }
+    }
+
+    /// `len` zero bytes: hashed, and left a hole in the file.
+    fn zeros(&mut self, len: u64) -> io::Result<()> {
+        if let Some((_, file)) = &mut self.file {
+            file.skip(len)?;
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left).map_or(ZEROS.len(), |l| l.min(ZEROS.len()));
+            self.hasher.update(&ZEROS[..n]);
+            left -= n as u64;
+        }
+        self.size += len;
+        Ok(())
+    }
+}
+
 impl Write for BlobWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let n = match &mut self.file {
-            Some((_, file)) => file.write(bytes)?,
-            None => bytes.len(),
-        };
-        self.hasher.update(&bytes[..n]);
-        self.size += n as u64;
-        Ok(n)
+        if let Some((_, file)) = &mut self.file {
+            file.write(bytes)?;
+        }
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(bytes.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.file {
-            Some((_, file)) => file.flush(),
-            None => Ok(()),
+        Ok(())
+    }
+}
+
+/// Zeros to hash for a hole, without reading it.
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+
+/// Blocks of zeros are left as holes, in units of this.
+const BLOCK: usize = 4096;
+
+/// A blob's temporary file, written so that blocks of zeros become holes: a sparse input
+/// stays sparse, whether it was copied, packed, merged or imported.
+struct SparseFile {
+    file: File,
+    /// Bytes not yet written; they belong at `offset`.
+    pending: Vec<u8>,
+    offset: u64,
+    /// The filesystem cloned the input into this file (a reflink): the bytes are there
+    /// already, and writes only count.
+    cloned: bool,
+}
+
+impl SparseFile {
+    fn new(file: File) -> Self {
+        Self {
+            file,
+            pending: Vec::new(),
+            offset: 0,
+            cloned: false,
+        }
+    }
+
+    fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        if self.cloned {
+            self.offset += bytes.len() as u64;
+            return Ok(());
+        }
+        if self.pending.is_empty() && bytes.len() >= BUFFER {
+            // Whole buffers go straight to the file, without another copy.
+            let whole = bytes.len() - bytes.len() % BUFFER;
+            self.write_at_offset(&bytes[..whole])?;
+            bytes = &bytes[whole..];
+        }
+        while !bytes.is_empty() {
+            let n = (BUFFER - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.pending.len() == BUFFER {
+                self.flush_pending()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves `len` bytes of zeros as a hole.
+    fn skip(&mut self, len: u64) -> io::Result<()> {
+        self.flush_pending()?;
+        self.offset += len;
+        Ok(())
+    }
+
+    fn flush_pending(&mut self) -> io::Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        self.write_at_offset(&pending)?;
+        self.pending = pending;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Writes `bytes` at the offset, but not its blocks of zeros.
+    fn write_at_offset(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let zero = |block: &[u8]| block.iter().fold(0, |all, b| all | b) == 0;
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = (start + BLOCK).min(bytes.len());
+            if zero(&bytes[start..end]) {
+                start = end;
+                continue;
+            }
+            let mut run_end = end;
+            while run_end < bytes.len() {
+                let next = (run_end + BLOCK).min(bytes.len());
+                if zero(&bytes[run_end..next]) {
+                    break;
+                }
+                run_end = next;
+            }
+            self.file
+                .write_all_at(&bytes[start..run_end], self.offset + start as u64)?;
+            start = run_end;
+        }
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Copies `len` bytes at `at` of `input` (which the file has up to `at`) in the kernel:
+    /// no copy through glc's memory. Fails where the filesystems cannot.
+    fn copy_range(&mut self, input: &File, at: u64, len: usize) -> io::Result<()> {
+        if self.cloned {
+            self.offset += len as u64;
+            return Ok(());
+        }
+        if !self.pending.is_empty() || self.offset != at {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        let (mut from, mut to) = (at, at);
+        let mut left = len;
+        while left > 0 {
+            match rustix::fs::copy_file_range(
+                input,
+                Some(&mut from),
+                &self.file,
+                Some(&mut to),
+                left,
+            )? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => left -= n,
+            }
+        }
+        self.offset += len as u64;
+        Ok(())
+    }
+
+    /// Writes what is pending, and the size: a hole at the end is part of the file too.
+    fn finish(mut self) -> io::Result<()> {
+        self.flush_pending()?;
+        self.file.set_len(self.offset)
+    }
+}
+
+/// What changes when a file's bytes do: which file it is, its size and its times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(metadata: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            size: metadata.size(),
+            mtime: (metadata.mtime(), metadata.mtime_nsec()),
+            ctime: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+
+    /// The same file with the same bytes, after glc linked it (which changes its ctime).
+    fn same_after_link(&self, other: &Self) -> bool {
+        Self {
+            ctime: other.ctime,
+            ..*self
+        } == *other
+    }
+}
+
+/// Why an input file could not be read as one regular file, whole.
+#[derive(Debug)]
+pub enum InputError {
+    Io(io::Error),
+    /// A fifo, socket, device, directory or symlink: what it is.
+    NotRegular(&'static str),
+    /// Its size, times or the file its path names changed between opening and the end.
+    Changed,
+    /// Writing its blob into the layout failed.
+    Write(io::Error),
+}
+
+impl From<io::Error> for InputError {
+    fn from(error: io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+impl InputError {
+    /// The whole message about the input file `name`.
+    #[must_use]
+    pub fn message(&self, name: &str) -> String {
+        self.about(&format!("`{name}`"))
+    }
+
+    /// The whole message about `subject` ("blob sha256:…").
+    #[must_use]
+    pub fn about(&self, subject: &str) -> String {
+        match self {
+            Self::Io(error) => format!("cannot read {subject}: {error}"),
+            Self::NotRegular(what) => format!("{subject} is {what}, not a regular file"),
+            Self::Changed => format!("{subject} changed while glc read it"),
+            Self::Write(error) => format!("cannot write the blob of {subject}: {error}"),
         }
     }
 }
 
-/// The SHA-256 of a file, streamed.
-pub fn hash_file(path: &Path) -> io::Result<Blob> {
-    LayoutWriter::dry().write_reader(&mut File::open(path)?)
+/// A file opened once to be read: regular, not through a symlink, never blocking on a fifo.
+/// Its bytes are read from this one descriptor, exactly as many as it had when opened, and
+/// `verify` says whether it changed meanwhile.
+#[derive(Debug)]
+pub struct Input {
+    file: File,
+    path: PathBuf,
+    metadata: fs::Metadata,
+    stamp: Stamp,
+}
+
+impl Input {
+    /// Opens `path`, whose last component must not be a symlink.
+    pub fn open(path: &Path) -> Result<Self, InputError> {
+        use rustix::fs::{Mode, OFlags};
+        // O_NONBLOCK: opening a fifo (or a device) must not wait for a writer; fstat decides.
+        let flags =
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| {
+            if e == rustix::io::Errno::LOOP {
+                InputError::NotRegular("a symlink")
+            } else {
+                InputError::Io(e.into())
+            }
+        })?;
+        let file = File::from(fd);
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            return Err(InputError::NotRegular(kind_of(&metadata.file_type())));
+        }
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            stamp: Stamp::of(&metadata),
+            metadata,
+        })
+    }
+
+    /// The file's metadata when it was opened.
+    #[must_use]
+    pub fn metadata(&self) -> &fs::Metadata {
+        &self.metadata
+    }
+
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.stamp.size
+    }
+
+    /// Reads the bytes the file had when opened, no more (`O_NONBLOCK` does not affect
+    /// regular files).
+    #[must_use]
+    pub fn reader(&self) -> impl Read + '_ {
+        (&self.file).take(self.stamp.size)
+    }
+
+    /// Fails if the file changed since it was opened, or its path names another file now.
+    pub fn verify(&self) -> Result<(), InputError> {
+        self.verify_with(|before, now| before == now)
+    }
+
+    fn verify_with(&self, same: impl Fn(&Stamp, &Stamp) -> bool) -> Result<(), InputError> {
+        let now = Stamp::of(&self.file.metadata()?);
+        let named = fs::symlink_metadata(&self.path).map(|m| Stamp::of(&m));
+        match named {
+            Ok(named) if same(&self.stamp, &now) && same(&self.stamp, &named) => Ok(()),
+            _ => Err(InputError::Changed),
+        }
+    }
+}
+
+/// "a fifo", "a directory": what a file that is not regular is.
+#[must_use]
+pub fn kind_of(file_type: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symlink"
+    } else if file_type.is_fifo() {
+        "a fifo"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "a regular file"
+    }
 }
 
 #[cfg(test)]
@@ -438,6 +900,75 @@ mod tests {
             0
         );
         assert!(layout.write_verified(&mut &b"{}"[..], EMPTY, 2).is_ok());
+    }
+
+    #[test]
+    fn blocks_of_zeros_become_holes_and_the_bytes_stay_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = LayoutWriter::create(&dir.path().join("l")).unwrap();
+        // Zeros and data of every alignment, written in pieces of odd sizes.
+        let mut bytes = vec![0u8; 3 * BUFFER + 12_345];
+        for (start, len) in [
+            (0, 1),
+            (5000, 4096),
+            (BUFFER - 3, 7),
+            (2 * BUFFER + 100, 9000),
+        ] {
+            bytes[start..start + len].fill(0xa5);
+        }
+        bytes.extend(vec![0u8; 3 * BLOCK]);
+        let mut writer = layout.blob().unwrap();
+        for piece in bytes.chunks(777_777) {
+            writer.write_all(piece).unwrap();
+        }
+        writer.zeros(10_000).unwrap();
+        let blob = writer.finish().unwrap();
+        bytes.extend(vec![0u8; 10_000]);
+        let stored = fs::read(dir.path().join("l/blobs/sha256").join(blob.hex())).unwrap();
+        assert!(stored == bytes, "the blob holds the bytes written");
+        assert_eq!(
+            blob.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+        );
+        assert_eq!(blob.size, bytes.len() as u64);
+    }
+
+    #[test]
+    fn an_input_is_copied_whole_data_and_holes_alike() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("input");
+        let file = File::create(&path).unwrap();
+        // Data across several chunks, a hole, data, and a hole at the end.
+        let data: Vec<u8> = (0..3 * CHUNK + 17)
+            .map(|i| i.to_le_bytes()[0] | 1)
+            .collect();
+        file.write_all_at(&data, 0).unwrap();
+        file.write_all_at(b"middle", 8 << 20).unwrap();
+        file.set_len(16 << 20).unwrap();
+        drop(file);
+        let bytes = fs::read(&path).unwrap();
+        let layout = LayoutWriter::create(&dir.path().join("l")).unwrap();
+        let read = std::sync::atomic::AtomicU64::new(0);
+        let input = Input::open(&path).unwrap();
+        let blob = layout
+            .write_input(&input, &|n| {
+                read.fetch_add(n, Ordering::Relaxed);
+            })
+            .unwrap();
+        assert_eq!(
+            blob.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+        );
+        let stored = fs::read(dir.path().join("l/blobs/sha256").join(blob.hex())).unwrap();
+        assert!(stored == bytes, "the blob holds the input's bytes");
+        assert_eq!(
+            read.into_inner(),
+            16 << 20,
+            "holes count as read for the progress bar"
+        );
+        let dry = LayoutWriter::dry().write_input(&input, &|_| {}).unwrap();
+        assert_eq!(dry, blob);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod build;
 mod commands;
 mod fixtures;
+mod hostile_inputs;
 mod hostile_layouts;
 mod incremental;
 mod interop;

@@ -123,6 +123,10 @@ pub const ALL: &[(&str, &str)] = &[
         "an `exclude` removes no combination",
     ),
     (
+        "glc::expand::no-axis",
+        "a warning: images without an `arch` or `features` axis lack what Garden Linux's clients read",
+    ),
+    (
         "glc::expand::duplicate-cname",
         "two combinations render the same cname",
     ),

@@ -140,6 +140,15 @@ impl Diagnostic {
         }
     }
 
+    /// A warning: reported, never fatal unless the user asks (`--deny-warnings`).
+    #[must_use]
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, message)
+        }
+    }
+
     #[must_use]
     pub fn in_file(mut self, source: &Arc<SourceFile>) -> Self {
         self.source = Some(Arc::clone(source));

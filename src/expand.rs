@@ -38,7 +38,12 @@ pub fn expand(
     let mut diagnostics = merge_repeats(expander.diagnostics);
     diagnostics.sort_by_key(|d| d.labels.first().map_or(0, |l| l.span.offset()));
     match plan {
-        Some(plan) if diagnostics.is_empty() => Ok(plan),
+        Some(mut plan) if diagnostics.is_empty() => {
+            for warning in &mut plan.warnings {
+                warning.source = Some(Arc::clone(source));
+            }
+            Ok(plan)
+        }
         _ => {
             for diagnostic in &mut diagnostics {
                 diagnostic.source = Some(Arc::clone(source));
@@ -264,6 +269,11 @@ impl Expander {
             .as_ref()
             .map(|c| self.images(c, &scope))
             .unwrap_or_default();
+        let warnings = release
+            .cloud_images
+            .as_ref()
+            .map(|c| silent_omissions(c, &images))
+            .unwrap_or_default();
         let mut containers = Vec::new();
         self.containers(&release.containers, None, &scope, &mut containers);
         self.unique_containers(&containers);
@@ -279,6 +289,7 @@ impl Expander {
             images,
             containers: containers.into_iter().map(|(c, _, _)| c).collect(),
             part: None,
+            warnings,
         })
     }
 
@@ -857,4 +868,36 @@ fn tag_problem(tag: &str) -> Option<String> {
         return Some("it starts with `.` or `-`".to_owned());
     }
     None
+}
+
+/// Warnings for what Garden Linux's clients will not find: images without an `arch` (no
+/// `architecture` annotation, no platform) or without `features` (no `feature_set`).
+fn silent_omissions(cloud: &CloudImages, images: &[ImagePlan<PlannedFile>]) -> Diagnostics {
+    [
+        ("arch", "architecture", "the update tool and `podman` cannot tell architectures apart, and the images carry no platform", "arch \"amd64\" \"arm64\""),
+        ("features", "feature_set", "Garden Linux's library cannot tell the images' feature sets", "features \"gardener_prod\""),
+    ]
+    .into_iter()
+    .filter_map(|(axis, annotation, consequence, example)| {
+        let lacking: Vec<&str> = images
+            .iter()
+            .filter(|image| image.matrix.get(axis).is_none())
+            .map(|image| image.cname.as_str())
+            .collect();
+        let first = lacking.first()?;
+        let which = match lacking.len() {
+            1 => format!("`{first}`"),
+            n if n == images.len() => format!("all {n} cloud images"),
+            n => format!("{n} cloud images (`{first}`, …)"),
+        };
+        Some(
+            Diagnostic::warning(
+                "glc::expand::no-axis",
+                format!("{which} will have no `{annotation}` annotation: the matrix has no `{axis}` axis"),
+            )
+            .label(cloud.matrix.span, format!("no `{axis}` here"))
+            .help(format!("{consequence}; add the axis to the matrix, e.g. `{example}`")),
+        )
+    })
+    .collect()
 }

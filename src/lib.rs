@@ -44,6 +44,8 @@ pub struct Options {
     pub source_date_epoch: Option<i64>,
     /// `--only` patterns: build a part of the release. Empty: the whole release.
     pub only: Vec<String>,
+    /// `--deny-warnings`: a warning fails the command, as an error would.
+    pub deny_warnings: bool,
 }
 
 /// A release file read from disk: its text, and the directory its paths are relative to.
@@ -113,7 +115,23 @@ impl ReleaseFile {
         let resolve_options = resolve::ResolveOptions {
             allow_outside: options.allow_outside,
         };
-        resolve::resolve(expanded, &self.base_dir, &resolve_options, &self.source)
+        let plan = resolve::resolve(expanded, &self.base_dir, &resolve_options, &self.source)?;
+        if options.deny_warnings && !plan.warnings.is_empty() {
+            return Err(plan
+                .warnings
+                .iter()
+                .cloned()
+                .map(|mut warning| {
+                    warning.severity = miette::Severity::Error;
+                    warning.help = Some(format!(
+                        "{} (an error with --deny-warnings)",
+                        warning.help.unwrap_or_default()
+                    ));
+                    warning
+                })
+                .collect());
+        }
+        Ok(plan)
     }
 }
 
@@ -143,6 +161,8 @@ pub struct BuildOutcome {
     pub report: assemble::BuildReport,
     /// The target already was this layout; nothing was written.
     pub up_to_date: bool,
+    /// What the release leaves out without being wrong, to be said after the build.
+    pub warnings: Diagnostics,
 }
 
 impl ReleaseFile {
@@ -204,7 +224,10 @@ impl ReleaseFile {
             },
         )?;
         cache.save();
-        Ok(outcome)
+        Ok(BuildOutcome {
+            warnings: plan.warnings.clone(),
+            ..outcome
+        })
     }
 }
 
@@ -244,6 +267,7 @@ pub(crate) fn write_layout(
             return Ok(BuildOutcome {
                 report: dry,
                 up_to_date: true,
+                warnings: Vec::new(),
             });
         }
     }
@@ -277,6 +301,7 @@ pub(crate) fn write_layout(
     Ok(BuildOutcome {
         report: result?,
         up_to_date: false,
+        warnings: Vec::new(),
     })
 }
 

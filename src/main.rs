@@ -203,6 +203,20 @@ struct CompileArgs {
     /// name selects its containers): a part of the release, to be joined by `glc merge`.
     #[arg(long, value_name = "PATTERN")]
     only: Vec<String>,
+    /// Fail on warnings (what the release leaves out without being wrong), as on errors.
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+impl CompileArgs {
+    fn options(&self) -> Result<Options, Diagnostics> {
+        Ok(Options {
+            allow_outside: self.allow_outside,
+            source_date_epoch: source_date_epoch()?,
+            only: self.only.clone(),
+            deny_warnings: self.deny_warnings,
+        })
+    }
 }
 
 /// The stack of the thread that does the work: parsers recurse once per level of nesting,
@@ -318,7 +332,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
     let started = Instant::now();
     match command {
         Command::Check(args) => {
-            let plan = compile(&args)?;
+            let plan = compile(&args, format)?;
             let files: usize = plan
                 .images
                 .iter()
@@ -351,7 +365,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             Ok(())
         }
         Command::Plan { args, json } => {
-            let plan = compile(&args)?;
+            let plan = compile(&args, format)?;
             let text = if json {
                 to_json(&plan)?
             } else {
@@ -524,13 +538,24 @@ fn count(n: usize, noun: &str) -> String {
     }
 }
 
-fn compile(args: &CompileArgs) -> Result<ResolvedPlan, Diagnostics> {
-    let options = Options {
-        allow_outside: args.allow_outside,
-        source_date_epoch: source_date_epoch()?,
-        only: args.only.clone(),
-    };
-    ReleaseFile::read(&args.file)?.compile(&options)
+/// Compiles the release, and says its warnings.
+fn compile(args: &CompileArgs, format: MessageFormat) -> Result<ResolvedPlan, Diagnostics> {
+    let plan = ReleaseFile::read(&args.file)?.compile(&args.options()?)?;
+    warn(format, &plan.warnings);
+    Ok(plan)
+}
+
+/// Says warnings on stderr, for people or as JSON lines.
+fn warn(format: MessageFormat, warnings: &[Diagnostic]) {
+    if warnings.is_empty() {
+        return;
+    }
+    let reporter = Reporter::new(format);
+    let mut out = String::new();
+    for warning in warnings {
+        reporter.render(&mut out, warning);
+    }
+    let _ = std::io::stderr().lock().write_all(out.as_bytes());
 }
 
 /// `SOURCE_DATE_EPOCH` as <https://reproducible-builds.org/specs/source-date-epoch/> defines it.
@@ -557,11 +582,7 @@ fn build(
     status: Status,
 ) -> Result<(), Diagnostics> {
     let sign_key = sign_key.map(load_private_key).transpose()?;
-    let options = Options {
-        allow_outside: args.allow_outside,
-        source_date_epoch: source_date_epoch()?,
-        only: args.only.clone(),
-    };
+    let options = args.options()?;
     let release = ReleaseFile::read(&args.file)?;
     // A bar only for a person watching a terminal.
     let progress =
@@ -577,6 +598,7 @@ fn build(
     let outcome = release.build(&options, &build, |holder| {
         waiting(status.format, output, holder);
     })?;
+    warn(status.format, &outcome.warnings);
     summarize(
         &args.file.display().to_string(),
         output,
@@ -623,6 +645,7 @@ fn merge(
                 allow_outside: false,
                 source_date_epoch: source_date_epoch()?,
                 only: Vec::new(),
+                deny_warnings: false,
             };
             let derived = glc::derive::derive(&ReleaseFile::read(file)?, &options)?;
             Some((file.display().to_string(), derived))
@@ -862,6 +885,7 @@ fn verify(
             allow_outside,
             source_date_epoch: source_date_epoch()?,
             only: Vec::new(),
+            deny_warnings: false,
         };
         let release = ReleaseFile::read(file)?;
         let derived = glc::derive::derive(&release, &options)?;
@@ -1012,23 +1036,28 @@ impl Reporter {
         Self { format, handler }
     }
 
-    fn report(&self, diagnostics: &[Diagnostic]) {
-        let mut out = String::new();
-        for diagnostic in diagnostics {
-            match self.format {
-                MessageFormat::Json => {
-                    if let Ok(line) = serde_json::to_string(&diagnostic.to_json()) {
-                        out.push_str(&line);
-                        out.push('\n');
-                    }
-                }
-                MessageFormat::Human => {
-                    if self.handler.render_report(&mut out, diagnostic).is_err() {
-                        out.push_str(&format!("error: {}\n", diagnostic.message));
-                    }
+    /// One diagnostic, for people or as a JSON line.
+    fn render(&self, out: &mut String, diagnostic: &Diagnostic) {
+        match self.format {
+            MessageFormat::Json => {
+                if let Ok(line) = serde_json::to_string(&diagnostic.to_json()) {
+                    out.push_str(&line);
                     out.push('\n');
                 }
             }
+            MessageFormat::Human => {
+                if self.handler.render_report(out, diagnostic).is_err() {
+                    out.push_str(&format!("error: {}\n", diagnostic.message));
+                }
+                out.push('\n');
+            }
+        }
+    }
+
+    fn report(&self, diagnostics: &[Diagnostic]) {
+        let mut out = String::new();
+        for diagnostic in diagnostics {
+            self.render(&mut out, diagnostic);
         }
         if self.format == MessageFormat::Human {
             let errors = diagnostics.iter().filter(|d| d.is_error()).count();

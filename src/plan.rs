@@ -21,6 +21,10 @@ pub struct Plan<F, C> {
     /// What `--only` selected; `None` for the whole release.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub part: Option<Part>,
+    /// What the release leaves out without being wrong: said, never fatal unless
+    /// `--deny-warnings`.
+    #[serde(skip)]
+    pub warnings: Vec<crate::diagnostic::Diagnostic>,
 }
 
 /// A part of a release, chosen with `--only`: built into a layout of its own, merged with the

@@ -85,6 +85,7 @@ pub fn resolve(
             images,
             containers,
             part: plan.part,
+            warnings: plan.warnings,
         })
     } else {
         for diagnostic in &mut resolver.diagnostics {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::build::{Layout, skopeo};
 
-fn tool(name: &str) -> bool {
+pub(crate) fn tool(name: &str) -> bool {
     if Command::new(name)
         .arg("--version")
         .stdout(Stdio::null())
@@ -35,14 +35,14 @@ fn tool(name: &str) -> bool {
 }
 
 /// Debian's docker-registry on a free port of 127.0.0.1, with its own storage; stopped on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl Registry {
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         if !tool("docker-registry") {
             return None;
         }
@@ -84,7 +84,7 @@ impl Registry {
         panic!("docker-registry did not answer on 127.0.0.1:{port}");
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -179,15 +179,15 @@ fn skopeo_round_trips_every_tag_below_the_root_through_a_registry() {
 }
 
 /// Pushes a descriptor's blob and, for documents, everything below it first.
-struct Pusher<'a> {
-    registry: &'a Registry,
-    layout: &'a Layout,
-    manifests: usize,
-    blobs: usize,
+pub(crate) struct Pusher<'a> {
+    pub(crate) registry: &'a Registry,
+    pub(crate) layout: &'a Layout,
+    pub(crate) manifests: usize,
+    pub(crate) blobs: usize,
 }
 
 impl Pusher<'_> {
-    fn push(&mut self, descriptor: &Value, reference: Option<&str>) {
+    pub(crate) fn push(&mut self, descriptor: &Value, reference: Option<&str>) {
         let digest = descriptor["digest"].as_str().expect("digest");
         let media_type = descriptor["mediaType"].as_str().expect("mediaType");
         let bytes = self.layout.blob(digest);

@@ -2,6 +2,7 @@
 #![allow(clippy::must_use_candidate)]
 
 mod build;
+mod clients;
 mod commands;
 mod fixtures;
 mod hostile_inputs;

@@ -387,3 +387,93 @@ fn a_release_without_arch_or_features_axes_is_warned_of_and_denied_on_request() 
         crate::stderr(&check)
     );
 }
+
+/// An OCI layout holding one image manifest whose config names `os`.
+fn single_image_layout(dir: &Path, os: &str) {
+    use sha2::{Digest as _, Sha256};
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("mkdir");
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let hex = hex::encode(Sha256::digest(bytes));
+        std::fs::write(blobs.join(&hex), bytes).expect("write");
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (config, config_size) = put(format!(
+        r#"{{"architecture":"amd64","os":"{os}","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    )
+    .as_bytes());
+    let (manifest, manifest_size) = put(
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[]}}"#
+        )
+        .as_bytes(),
+    );
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("write");
+    std::fs::write(
+        dir.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{MANIFEST}","digest":"{manifest}","size":{manifest_size}}}]}}"#
+        ),
+    )
+    .expect("write");
+}
+
+#[test]
+fn a_default_container_must_hold_a_linux_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    single_image_layout(&dir.path().join("linux"), "linux");
+    single_image_layout(&dir.path().join("windows"), "windows");
+    let release = |from: &str| {
+        let path = dir.path().join(format!("{from}.kdl"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"release "1.0" {{
+    commit "0123abcd0123abcd0123abcd0123abcd0123abcd"
+    created "2031-01-01T00:00:00Z"
+    tag "{{{{ version }}}}"
+    container-images {{
+        container "single" from="{from}" default=#true
+    }}
+}}
+"#
+            ),
+        )
+        .expect("write");
+        path
+    };
+    // One linux image, not an index: the release index lists it with its config's platform.
+    let out = dir.path().join("out");
+    glc()
+        .arg("build")
+        .arg(release("linux"))
+        .arg("-o")
+        .arg(&out)
+        .exits(0);
+    let layout = Layout::open(&out);
+    let index = layout.json(&layout.tag("1.0"));
+    let listed = index["manifests"].as_array().expect("manifests");
+    let image = listed.last().expect("an entry");
+    assert_eq!(image["digest"], layout.tag("single-1.0")["digest"]);
+    assert_eq!(
+        image["platform"],
+        serde_json::json!({"architecture": "amd64", "os": "linux"})
+    );
+    // No linux image: what would `podman pull` run? An error that says so.
+    let refused = glc()
+        .args(["--message-format", "json", "check"])
+        .arg(release("windows"))
+        .exits(1);
+    let error: Value =
+        serde_json::from_str(crate::stderr(&refused).lines().next().expect("an error"))
+            .expect("json");
+    assert_eq!(error["code"], "glc::resolve::default-not-an-image");
+    assert_eq!(
+        error["message"],
+        "the default container `single` holds no linux image: `podman pull` would find nothing to run"
+    );
+    assert_eq!(
+        (error["line"].as_u64(), error["column"].as_u64()),
+        (Some(6), Some(33))
+    );
+}

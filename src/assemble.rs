@@ -553,16 +553,25 @@ impl Assembler<'_> {
             &image.cname,
             &format!("Garden Linux {} {}", release.version, image.cname),
         );
-        annotations.insert("cname".to_owned(), image.cname.clone());
-        annotations.insert("version".to_owned(), release.version.clone());
-        annotations.insert("commit".to_owned(), release.commit.clone());
         let arch = image.matrix.get("arch");
+        // What Garden Linux's clients read of an image, on its manifest and on the
+        // descriptors that list it.
+        let mut client = self::annotations([
+            ("cname", image.cname.clone()),
+            ("version", release.version.clone()),
+            ("commit", release.commit.clone()),
+        ]);
         if let Some(arch) = arch {
-            annotations.insert("architecture".to_owned(), arch.to_owned());
+            client.insert("architecture".to_owned(), arch.to_owned());
         }
-        if let Some(features) = image.matrix.get("features") {
-            annotations.insert("feature_set".to_owned(), features.to_owned());
+        let features = image.matrix.get("features");
+        if let Some(features) = features {
+            client.insert("feature_set".to_owned(), features.to_owned());
         }
+        if let (Some(platform), Some(features)) = (image.matrix.get("platform"), features) {
+            client.insert("flavor".to_owned(), flavor(platform, features));
+        }
+        annotations.extend(client.clone());
         if let Some(apt) = &image.apt_repository {
             annotations.insert(
                 "io.gardenlinux.apt-repository".to_owned(),
@@ -576,20 +585,9 @@ impl Assembler<'_> {
             );
         }
         let manifest = self.manifest(CLOUD_IMAGE, layers.clone(), None, annotations)?;
-        // What Garden Linux's clients read of an image from the index that lists it.
         let mut descriptor = manifest.clone();
-        let mut names = self::annotations([
-            ("cname", image.cname.clone()),
-            ("version", release.version.clone()),
-            ("commit", release.commit.clone()),
-            (TITLE, image.cname.clone()),
-        ]);
-        if let Some(arch) = arch {
-            names.insert("architecture".to_owned(), arch.to_owned());
-        }
-        if let Some(features) = image.matrix.get("features") {
-            names.insert("feature_set".to_owned(), features.to_owned());
-        }
+        let mut names = client;
+        names.insert(TITLE.to_owned(), image.cname.clone());
         descriptor.set_annotations(Some(names));
         let platform = arch.map(|arch| {
             serde_json::json!({
@@ -803,6 +801,16 @@ fn index_order(entry: &serde_json::Value) -> (bool, &str) {
 
 fn annotations_of_group(group: &str) -> HashMap<String, String> {
     annotations([(CONTAINER_GROUP_NAME, group.to_owned())])
+}
+
+/// Garden Linux's flavor: platform and features joined by `-`, unless the features are only
+/// flags (`_pxe`): `aws-gardener_prod`, `baremetal_pxe`.
+fn flavor(platform: &str, features: &str) -> String {
+    if features.starts_with('_') {
+        format!("{platform}{features}")
+    } else {
+        format!("{platform}-{features}")
+    }
 }
 
 fn layer_record(layer: &Descriptor) -> serde_json::Value {

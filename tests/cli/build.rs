@@ -303,6 +303,14 @@ fn the_top_level_release_builds_the_graph_design_draws() {
             "gardener_prod"
         };
         assert_eq!(image["annotations"]["feature_set"], features);
+        // Garden Linux's flavor: platform and features, joined by `-` unless only flags.
+        let flavor = image["annotations"]["flavor"].as_str().expect("flavor");
+        assert_eq!(
+            format!("{flavor}-{arch}-1877.3-75df9f40"),
+            cname,
+            "the reference release's cname is flavor-arch-version-commit"
+        );
+        assert_eq!(flavor == "baremetal_pxe", features == "_pxe");
     }
     let default_container = layout.json(&layout.tag("base-1877.3"));
     let platforms = children(&default_container, "manifests");

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::build::{Layout, skopeo};
 
-fn tool(name: &str) -> bool {
+pub fn tool(name: &str) -> bool {
     if Command::new(name)
         .arg("--version")
         .stdout(Stdio::null())

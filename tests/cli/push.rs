@@ -583,3 +583,169 @@ fn a_destination_without_repository_is_a_usage_error() {
         stderr(&output)
     );
 }
+
+/// A token server for the registry's `auth: token`: checks the basic credentials and hands
+/// out an ES256 JWT for `gardenlinux` (pull, push), its certificate in `x5c`. Counts tokens.
+struct TokenServer {
+    port: u16,
+    issued: Arc<AtomicU64>,
+}
+
+impl TokenServer {
+    fn start(key: p256::ecdsa::SigningKey, certificate_der: Vec<u8>, basic: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let issued = Arc::new(AtomicU64::new(0));
+        let counter = issued.clone();
+        std::thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match client.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head);
+                let authorized = text.lines().any(|l| {
+                    l.split_once(':').is_some_and(|(name, value)| {
+                        name.eq_ignore_ascii_case("authorization") && value.trim() == basic
+                    })
+                });
+                if !authorized {
+                    let _ = write!(
+                        client,
+                        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    continue;
+                }
+                counter.fetch_add(1, Ordering::Relaxed);
+                let token = jwt(&key, &certificate_der);
+                let body = serde_json::json!({"token": token}).to_string();
+                let _ = write!(
+                    client,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { port, issued }
+    }
+}
+
+fn jwt(key: &p256::ecdsa::SigningKey, certificate_der: &[u8]) -> String {
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let standard = base64::engine::general_purpose::STANDARD;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "x5c": [standard.encode(certificate_der)]});
+    let claims = serde_json::json!({
+        "iss": "glc-test-issuer",
+        "sub": "glc-user",
+        "aud": "glc-test-registry",
+        "exp": now + 300,
+        "nbf": now - 10,
+        "iat": now,
+        "jti": format!("{now}"),
+        "access": [{"type": "repository", "name": "gardenlinux", "actions": ["pull", "push"]}],
+    });
+    let signed = format!(
+        "{}.{}",
+        url.encode(header.to_string()),
+        url.encode(claims.to_string())
+    );
+    let signature: p256::ecdsa::Signature = key.sign(signed.as_bytes());
+    format!("{signed}.{}", url.encode(signature.to_bytes()))
+}
+
+#[test]
+fn bearer_tokens_are_fetched_with_basic_credentials_and_used_for_the_push() {
+    use p256::pkcs8::DecodePrivateKey;
+    if !tool("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("key.pem");
+    let certificate = dir.path().join("cert.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-subj",
+            "/CN=glc-test-issuer",
+            "-days",
+            "1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&certificate)
+        .output()
+        .expect("openssl")
+        .stdout;
+    let signing =
+        p256::ecdsa::SigningKey::from_pkcs8_pem(&std::fs::read_to_string(&key).expect("key"))
+            .expect("P-256 key");
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "glc-user:t0ken-s3cret"
+        )
+    );
+    let tokens = TokenServer::start(signing.clone(), der.clone(), basic);
+    let Some(registry) = Registry::start(&format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: glc-test-registry\n    issuer: glc-test-issuer\n    rootcertbundle: {}\n",
+        tokens.port,
+        certificate.display()
+    )) else {
+        return;
+    };
+    let layout = build_top_level(&dir.path().join("out"));
+    let destination = format!("{}/gardenlinux", registry.host());
+    let output = glc()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(&destination)
+        .env("GLC_REGISTRY_USERNAME", "glc-user")
+        .env("GLC_REGISTRY_PASSWORD", "wrong")
+        .exits(1);
+    assert!(
+        stderr(&output).contains("glc::push::auth"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("wrong"), "{}", stderr(&output));
+    assert_eq!(tokens.issued.load(Ordering::Relaxed), 0);
+
+    let output = glc()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(&destination)
+        .env("GLC_REGISTRY_USERNAME", "glc-user")
+        .env("GLC_REGISTRY_PASSWORD", "t0ken-s3cret")
+        .exits(0);
+    assert!(!stderr(&output).contains("t0ken-s3cret"));
+    assert!(tokens.issued.load(Ordering::Relaxed) >= 1);
+    assert!(registry.logged("PUT") > 0, "the registry took the pushes");
+    let bearer = format!("Bearer {}", jwt(&signing, &der));
+    assert_every_tag_is_there(&layout, &registry, Some(&bearer));
+}

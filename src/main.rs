@@ -516,6 +516,9 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 tags,
                 jobs: usize::from(jobs),
                 chunk: chunk_size.max(1),
+                progress: !quiet
+                    && format == MessageFormat::Human
+                    && std::io::stderr().is_terminal(),
                 options: glc::registry::Options {
                     plain_http,
                     ca_file,

@@ -4,7 +4,7 @@
 //! a tag is only ever moved once all its content is there, so a push stopped at any moment
 //! leaves no tag pointing at missing content, and running it again finishes it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::path::Path;
 use std::sync::Mutex;
@@ -17,7 +17,7 @@ use super::{Client, Options};
 use crate::oci::file::{LayoutDir, read_to_limit};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::vocab::{Kind, media};
-use crate::oci::walk::{self, Child, Edge, Graph, NodeId};
+use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Digest, printable};
 
 /// The artifact type of a release index: its tags go last.
@@ -36,6 +36,8 @@ pub struct Request {
     /// Blobs larger than this go up in chunks of this size.
     pub chunk: u64,
     pub options: Options,
+    /// Draw a progress bar (bytes, blobs, rate, time left) on standard error.
+    pub progress: bool,
 }
 
 /// A tag as pushed.
@@ -183,6 +185,28 @@ pub fn push(
         ));
     }
     let work = plan(&graph, &request.tags)?;
+    // Every blob there and of its size before the registry is asked anything: a layout
+    // that is not whole pushes nothing.
+    for (digest, size) in &work.blobs {
+        let (_, stored) = dir.open_blob(digest).map_err(|e| {
+            fail(
+                "glc::push::layout",
+                format!("{}: {}", layout.display(), e.message(&digest.blob_path())),
+                Some("`glc verify` lists every problem; nothing was pushed"),
+            )
+        })?;
+        if stored != *size {
+            return Err(fail(
+                "glc::push::layout",
+                format!(
+                    "{}: {} holds {stored} bytes, its descriptor says {size}",
+                    layout.display(),
+                    digest.blob_path()
+                ),
+                Some("`glc verify` lists every problem; nothing was pushed"),
+            ));
+        }
+    }
     let client = Client::new(&request.host, &request.repository, request.options.clone())
         .map_err(|e| registry_error(&e, "nothing was pushed"))?;
     client
@@ -248,20 +272,19 @@ fn registry_error(e: &super::Error, state: &str) -> PushError {
 
 /// Which tags, blobs and documents to push, in order.
 fn plan(graph: &Graph, wanted: &[String]) -> Result<Work, PushError> {
-    let roots: Vec<(Option<&str>, NodeId)> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(id, node)| match &node.edge {
-            Edge::Root { tag, .. } if node.parent.is_none() => Some((tag.as_deref(), id)),
-            _ => None,
-        })
-        .collect();
-    let tagged: BTreeSet<&str> = roots.iter().filter_map(|(t, _)| *t).collect();
+    // Every tag of index.json, and the node it names.
+    let mut by_tag: BTreeMap<String, NodeId> = BTreeMap::new();
+    for entry in &graph.roots {
+        if let Child::Node(id, descriptor) = entry
+            && let Some(tag) = descriptor.ref_name()
+        {
+            by_tag.insert(tag.to_owned(), *id);
+        }
+    }
     let missing: Vec<&str> = wanted
         .iter()
         .map(String::as_str)
-        .filter(|t| !tagged.contains(t))
+        .filter(|t| !by_tag.contains_key(*t))
         .collect();
     if !missing.is_empty() {
         return Err(fail(
@@ -272,16 +295,6 @@ fn plan(graph: &Graph, wanted: &[String]) -> Result<Work, PushError> {
             ),
             Some("`glc inspect LAYOUT` lists its tags"),
         ));
-    }
-    // Every tag of index.json, with the digest of each root the walk reached first by it.
-    let mut by_tag: BTreeMap<String, NodeId> = BTreeMap::new();
-    for (index, entry) in graph.roots.iter().enumerate() {
-        if let Child::Node(id, descriptor) = entry
-            && let Some(tag) = descriptor.ref_name()
-        {
-            let _ = index;
-            by_tag.insert(tag.to_owned(), *id);
-        }
     }
     let mut seen = HashSet::new();
     let mut manifests = Vec::new();
@@ -425,6 +438,7 @@ fn push_blobs(
     let skipped = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
     let failures: Mutex<Vec<(Digest, String, bool)>> = Mutex::new(Vec::new());
+    let bar = request.progress.then(|| progress_bar(blobs));
     let one = |digest: &Digest, size: u64| -> Result<bool, (String, bool)> {
         if client.has_blob(digest).map_err(|e| (e.message, e.auth))? {
             return Ok(false);
@@ -454,7 +468,16 @@ fn push_blobs(
                     let Some((digest, size)) = blobs.get(i) else {
                         break;
                     };
-                    match one(digest, *size) {
+                    let result = one(digest, *size);
+                    if let Some(bar) = &bar {
+                        bar.inc(*size);
+                        bar.set_message(format!(
+                            "{}/{} blobs",
+                            uploaded.load(Ordering::Relaxed) + skipped.load(Ordering::Relaxed) + 1,
+                            blobs.len()
+                        ));
+                    }
+                    match result {
                         Ok(true) => {
                             uploaded.fetch_add(1, Ordering::Relaxed);
                             bytes.fetch_add(*size, Ordering::Relaxed);
@@ -473,6 +496,9 @@ fn push_blobs(
             });
         }
     });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     outcome.blobs_uploaded = uploaded.into_inner();
     outcome.blobs_skipped = skipped.into_inner();
     outcome.bytes_uploaded = bytes.into_inner();
@@ -492,6 +518,20 @@ fn push_blobs(
         ));
     }
     Ok(())
+}
+
+/// Bytes (of blobs uploaded or found there), blobs, rate and time left.
+fn progress_bar(blobs: &[(Digest, u64)]) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(blobs.iter().map(|(_, size)| size).sum()),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {msg} {bytes_per_sec} {eta} left",
+    ) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// Pushes every document by digest; returns whether the registry keeps referrers itself.

@@ -404,7 +404,8 @@ struct Faulty {
 }
 
 impl Faulty {
-    fn start(upstream: u16) -> Self {
+    /// Faults at a fixed seed, or, with `refuse`, none but a 400 to every `PUT` of that path.
+    fn start(upstream: u16, refuse: Option<String>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let faults = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
@@ -414,7 +415,10 @@ impl Faulty {
             for client in listener.incoming().flatten() {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let injected = injected.clone();
-                std::thread::spawn(move || relay(client, upstream, n, &injected));
+                let refuse = refuse.clone();
+                std::thread::spawn(move || {
+                    relay(client, upstream, n, &injected, refuse.as_deref());
+                });
             }
         });
         Self { port, faults }
@@ -430,7 +434,13 @@ fn roll(n: u64) -> u64 {
     (z ^ (z >> 31)) % 100
 }
 
-fn relay(mut client: TcpStream, upstream: u16, n: u64, faults: &[AtomicU64; 3]) {
+fn relay(
+    mut client: TcpStream,
+    upstream: u16,
+    n: u64,
+    faults: &[AtomicU64; 3],
+    refuse: Option<&str>,
+) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -449,7 +459,20 @@ fn relay(mut client: TcpStream, upstream: u16, n: u64, faults: &[AtomicU64; 3]) 
                 .then(|| value.trim().parse().ok())?
         })
         .unwrap_or(0);
-    let roll = roll(n);
+    if let Some(path) = refuse
+        && text.starts_with(&format!("PUT {path} "))
+    {
+        let mut body = vec![0; length];
+        let _ = client.read_exact(&mut body);
+        let error = r#"{"errors":[{"code":"TAG_INVALID","message":"tag refused by policy"}]}"#;
+        let _ = write!(
+            client,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{error}",
+            error.len()
+        );
+        return;
+    }
+    let roll = if refuse.is_some() { 100 } else { roll(n) };
     let answer = |client: &mut TcpStream, status: &str, extra: &str| {
         faults[usize::from(status.starts_with("429"))].fetch_add(1, Ordering::Relaxed);
         let _ = write!(
@@ -507,7 +530,7 @@ fn a_push_through_502s_429s_and_cut_uploads_completes_with_the_same_digests() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let proxy = Faulty::start(registry.port);
+    let proxy = Faulty::start(registry.port, None);
     let dir = tempfile::tempdir().expect("tempdir");
     let layout = build_top_level(&dir.path().join("out"));
     // Small chunks, so that big blobs go up in several PATCHes, some cut and resumed.
@@ -748,4 +771,159 @@ fn bearer_tokens_are_fetched_with_basic_credentials_and_used_for_the_push() {
     assert!(registry.logged("PUT") > 0, "the registry took the pushes");
     let bearer = format!("Bearer {}", jwt(&signing, &der));
     assert_every_tag_is_there(&layout, &registry, Some(&bearer));
+}
+
+#[test]
+fn a_tag_the_registry_refuses_fails_the_push_before_any_release_tag_moves() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build_top_level(&dir.path().join("out"));
+    let release_tags: Vec<String> = layout
+        .entries()
+        .iter()
+        .filter(|d| d["artifactType"] == "application/io.gardenlinux.release")
+        .filter_map(|d| {
+            Some(
+                d["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert!(!release_tags.is_empty());
+    let (refused, _) = tags(&layout)
+        .into_iter()
+        .find(|(tag, _)| !release_tags.contains(tag))
+        .expect("a tag that is not a release tag");
+    let proxy = Faulty::start(
+        registry.port,
+        Some(format!("/v2/gardenlinux/manifests/{refused}")),
+    );
+    let output = glc()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(format!("127.0.0.1:{}/gardenlinux", proxy.port))
+        .exits(1);
+    let text = stderr(&output);
+    assert!(text.contains("glc::push::registry"), "{text}");
+    assert!(
+        text.contains(&format!("PUT manifest {refused} with HTTP 400")),
+        "{text}"
+    );
+    assert!(
+        text.contains("TAG_INVALID: tag refused by policy"),
+        "{text}"
+    );
+    assert!(text.contains("but not the tags"), "{text}");
+    for tag in &release_tags {
+        assert!(
+            text.contains(tag.as_str()),
+            "names release tag {tag} as not pushed: {text}"
+        );
+        let found = ureq::head(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
+            .set("Accept", ACCEPT)
+            .call();
+        assert!(
+            matches!(found, Err(ureq::Error::Status(404, _))),
+            "release tag {tag} was moved although a tag was refused"
+        );
+    }
+}
+
+#[test]
+fn a_layout_that_is_not_whole_pushes_nothing() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build_top_level(&dir.path().join("out"));
+    let cloud_image = layout
+        .entries()
+        .into_iter()
+        .find(|d| d["artifactType"] == "application/io.gardenlinux.image")
+        .expect("a cloud image");
+    let layer = layout.json(&cloud_image)["layers"][0]["digest"]
+        .as_str()
+        .expect("a layer")
+        .to_owned();
+    std::fs::remove_file(layout.root.join("blobs/sha256").join(&layer[7..])).expect("remove");
+    let output = glc()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(format!("{}/gardenlinux", registry.host()))
+        .exits(1);
+    let text = stderr(&output);
+    assert!(text.contains("glc::push::layout"), "{text}");
+    assert!(text.contains(&layer[7..]), "names the blob: {text}");
+    assert!(text.contains("nothing was pushed"), "{text}");
+    let writes = registry.logged("PUT") + registry.logged("POST") + registry.logged("PATCH");
+    assert_eq!(writes, 0, "the registry was written to");
+}
+
+#[test]
+fn one_tag_goes_with_its_attachments_and_signature_and_nothing_else() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = signed_release(dir.path());
+    let cloud_image = layout
+        .entries()
+        .into_iter()
+        .find(|d| d["artifactType"] == "application/io.gardenlinux.image")
+        .expect("a cloud image");
+    let tag = cloud_image["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .expect("tag")
+        .to_owned();
+    let digest = cloud_image["digest"].as_str().expect("digest").to_owned();
+    let summary = push_json(
+        &layout.root,
+        &format!("{}/gardenlinux", registry.host()),
+        &["--tag", &tag],
+    );
+    let signature = format!("{}.sig", digest.replace(':', "-"));
+    assert_eq!(summary["tags"], 2, "the tag and its signature: {summary}");
+    let status = |reference: &str| match ureq::head(
+        &registry.url(&format!("/v2/gardenlinux/manifests/{reference}")),
+    )
+    .set("Accept", ACCEPT)
+    .call()
+    {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(status, _)) => status,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(status(&tag), 200);
+    assert_eq!(status(&signature), 200, "its signature tag");
+    for (other, _) in tags(&layout) {
+        if other != tag && other != signature {
+            assert_eq!(status(&other), 404, "tag {other} was pushed too");
+        }
+    }
+    let referrers = status(&digest.replace(':', "-"));
+    assert_eq!(referrers, 200, "its referrers tag");
+    let attachments: Vec<String> = layout
+        .entries()
+        .into_iter()
+        .filter(|d| d["annotations"]["org.opencontainers.image.ref.name"].is_null())
+        .filter(|d| layout.json(d)["subject"]["digest"] == digest.as_str())
+        .map(|d| d["digest"].as_str().expect("digest").to_owned())
+        .collect();
+    assert!(!attachments.is_empty());
+    for attachment in attachments {
+        assert_eq!(status(&attachment), 200, "attachment {attachment}");
+    }
+    let output = glc()
+        .args(["push", "--tag", "no-such-tag"])
+        .arg(&layout.root)
+        .arg(format!("{}/gardenlinux", registry.host()))
+        .exits(1);
+    assert!(
+        stderr(&output).contains("the layout has no tag `no-such-tag`"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -194,7 +194,8 @@ impl Comparison<'_> {
         if !self.seen.insert((want.to_owned(), have.to_owned())) {
             return;
         }
-        let graph = crate::oci::vocab::Kind::of(str_of(wanted, "mediaType").unwrap_or_default()).is_document();
+        let graph = crate::oci::vocab::Kind::of(str_of(wanted, "mediaType").unwrap_or_default())
+            .is_document();
         let derived_document = want
             .strip_prefix("sha256:")
             .filter(|_| graph)

@@ -279,6 +279,8 @@ impl Client {
                 check_digest(answer.digest.as_deref(), digest, &digest.to_string())?;
                 Ok(true)
             }
+            // Some registries send a blob's HEAD on to their storage: it is there.
+            300..=399 => Ok(true),
             404 => Ok(false),
             status => Err(self.refusal(&format!("HEAD blob {digest}"), status, &[])),
         }

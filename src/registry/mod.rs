@@ -200,7 +200,12 @@ impl Client {
         let url = self.url(&format!("manifests/{reference}"));
         let answer = self.send("HEAD", &url, &[("Accept", accept)], Body::Empty, false)?;
         match answer.status {
-            200..=299 => Ok(Some(answer.digest.unwrap_or_default())),
+            200..=299 => {
+                if let (Ok(asked), Some(named)) = (Digest::parse(reference), &answer.digest) {
+                    check_digest(Some(named), &asked, reference)?;
+                }
+                Ok(Some(answer.digest.unwrap_or_default()))
+            }
             404 => Ok(None),
             status => Err(self.refusal(&format!("HEAD manifest {reference}"), status, &[])),
         }

@@ -608,7 +608,8 @@ fn a_destination_without_repository_is_a_usage_error() {
 }
 
 /// A token server for the registry's `auth: token`: checks the basic credentials and hands
-/// out an ES256 JWT for `gardenlinux` (pull, push), its certificate in `x5c`. Counts tokens.
+/// out an ES256 JWT for `gardenlinux` (pull only the first time, then pull and push), its
+/// certificate in `x5c`. Counts tokens.
 struct TokenServer {
     port: u16,
     issued: Arc<AtomicU64>,
@@ -643,8 +644,13 @@ impl TokenServer {
                     );
                     continue;
                 }
-                counter.fetch_add(1, Ordering::Relaxed);
-                let token = jwt(&key, &certificate_der);
+                // The first token grants only pull: the push must fetch a new one on 401.
+                let actions: &[&str] = if counter.fetch_add(1, Ordering::Relaxed) == 0 {
+                    &["pull"]
+                } else {
+                    &["pull", "push"]
+                };
+                let token = jwt(&key, &certificate_der, actions);
                 let body = serde_json::json!({"token": token}).to_string();
                 let _ = write!(
                     client,
@@ -657,7 +663,7 @@ impl TokenServer {
     }
 }
 
-fn jwt(key: &p256::ecdsa::SigningKey, certificate_der: &[u8]) -> String {
+fn jwt(key: &p256::ecdsa::SigningKey, certificate_der: &[u8], actions: &[&str]) -> String {
     use base64::Engine;
     use p256::ecdsa::signature::Signer;
     let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -675,7 +681,7 @@ fn jwt(key: &p256::ecdsa::SigningKey, certificate_der: &[u8]) -> String {
         "nbf": now - 10,
         "iat": now,
         "jti": format!("{now}"),
-        "access": [{"type": "repository", "name": "gardenlinux", "actions": ["pull", "push"]}],
+        "access": [{"type": "repository", "name": "gardenlinux", "actions": actions}],
     });
     let signed = format!(
         "{}.{}",
@@ -687,7 +693,7 @@ fn jwt(key: &p256::ecdsa::SigningKey, certificate_der: &[u8]) -> String {
 }
 
 #[test]
-fn bearer_tokens_are_fetched_with_basic_credentials_and_used_for_the_push() {
+fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
     use p256::pkcs8::DecodePrivateKey;
     if !tool("openssl") {
         return;
@@ -767,9 +773,12 @@ fn bearer_tokens_are_fetched_with_basic_credentials_and_used_for_the_push() {
         .env("GLC_REGISTRY_PASSWORD", "t0ken-s3cret")
         .exits(0);
     assert!(!stderr(&output).contains("t0ken-s3cret"));
-    assert!(tokens.issued.load(Ordering::Relaxed) >= 1);
+    assert!(
+        tokens.issued.load(Ordering::Relaxed) >= 2,
+        "a token refused for push is fetched again"
+    );
     assert!(registry.logged("PUT") > 0, "the registry took the pushes");
-    let bearer = format!("Bearer {}", jwt(&signing, &der));
+    let bearer = format!("Bearer {}", jwt(&signing, &der, &["pull"]));
     assert_every_tag_is_there(&layout, &registry, Some(&bearer));
 }
 

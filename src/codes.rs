@@ -254,6 +254,22 @@ pub const ALL: &[(&str, &str)] = &[
         "glc::fmt::line-breaks",
         "the file breaks lines with characters `glc fmt` does not rewrite",
     ),
+    (
+        "glc::push::layout",
+        "`glc push`: the layout cannot be read or is not whole; nothing was pushed",
+    ),
+    (
+        "glc::push::tag",
+        "`glc push --tag`: the layout has no such tag",
+    ),
+    (
+        "glc::push::registry",
+        "`glc push`: the registry cannot be reached or refused content, after every retry",
+    ),
+    (
+        "glc::push::auth",
+        "`glc push`: the registry wants credentials, or refused the ones found",
+    ),
     ("glc::internal", "a bug in glc; please report it"),
 ];
 

@@ -23,6 +23,7 @@ pub mod oci;
 pub mod output;
 pub mod parse;
 pub mod plan;
+pub mod registry;
 pub mod resolve;
 pub mod schema;
 pub mod select;

@@ -167,6 +167,40 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Push a layout's tags, with everything reachable from them (attachments, signatures,
+    /// containers), into a registry repository, byte for byte; only what is missing goes up.
+    Push {
+        /// The layout directory.
+        layout: PathBuf,
+        /// Where to: `REGISTRY/REPO`, e.g. `ghcr.io/gardenlinux/gardenlinux`.
+        #[arg(value_name = "REGISTRY/REPO")]
+        destination: String,
+        /// Push only this tag of the layout (and what hangs on it); repeatable.
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Blobs uploaded at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Speak plain HTTP (the default only for localhost and 127.0.0.1).
+        #[arg(long)]
+        plain_http: bool,
+        /// Trust the certificates of this PEM file too.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Retries of a request on 5xx, 429, timeouts and broken connections.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        retries: u32,
+        /// Also write every pushed tag's digest, media type, size and destination as JSON
+        /// (`-`: to standard output).
+        #[arg(long, value_name = "FILE")]
+        digests: Option<PathBuf>,
+        /// Print nothing on success.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Blobs larger than this go up in chunks of this size.
+        #[arg(long, hide = true, default_value_t = 16 * 1024 * 1024)]
+        chunk_size: u64,
+    },
     /// Print a shell completion script, e.g. `glc completions bash >
     /// ~/.local/share/bash-completion/completions/glc`.
     Completions {
@@ -470,6 +504,110 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 )]
             })?;
             write_stdout(&schema.to_markdown())
+        }
+        Command::Push {
+            layout,
+            destination,
+            tags,
+            jobs,
+            plain_http,
+            ca_file,
+            retries,
+            digests,
+            quiet,
+            chunk_size,
+        } => {
+            let (host, repository) =
+                glc::registry::push::parse_destination(&destination).map_err(|e| {
+                    vec![
+                        Diagnostic::error("glc::usage", e)
+                            .help("e.g. `glc push out 127.0.0.1:5000/gardenlinux`"),
+                    ]
+                })?;
+            let request = glc::registry::push::Request {
+                host,
+                repository,
+                tags,
+                jobs: usize::from(jobs),
+                chunk: chunk_size.max(1),
+                progress: !quiet
+                    && format == MessageFormat::Human
+                    && std::io::stderr().is_terminal(),
+                options: glc::registry::Options {
+                    plain_http,
+                    ca_file,
+                    tries: retries.saturating_add(1),
+                    ..glc::registry::Options::default()
+                },
+            };
+            let mut on_tag = |tag: &glc::registry::push::PushedTag| {
+                if format == MessageFormat::Json && !quiet {
+                    emit_json(&serde_json::json!({
+                        "type": "tag",
+                        "tag": tag.tag,
+                        "digest": tag.digest,
+                        "destination": tag.destination,
+                        "unchanged": tag.unchanged,
+                    }));
+                }
+            };
+            let outcome = glc::registry::push::push(&layout, &request, &mut on_tag)
+                .map_err(|e| vec![Diagnostic::error(e.code, e.message).maybe_help(e.help)])?;
+            let report: std::collections::BTreeMap<&str, &glc::registry::push::PushedTag> =
+                outcome.tags.iter().map(|t| (t.tag.as_str(), t)).collect();
+            let report = serde_json::json!({ "tags": report });
+            if digests.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+                write_stdout(&to_json(&report)?)?;
+            } else if let Some(path) = &digests {
+                let json = to_json(&report)?;
+                glc::fmt::write_new_atomically(path, json.as_bytes()).map_err(|e| {
+                    vec![Diagnostic::error(
+                        "glc::io",
+                        format!("cannot write {}: {e}", path.display()),
+                    )]
+                })?;
+            }
+            if quiet {
+                return Ok(());
+            }
+            let moved = outcome.tags.iter().filter(|t| !t.unchanged).count();
+            if format == MessageFormat::Json {
+                summary_json(
+                    "push",
+                    started,
+                    serde_json::json!({
+                        "destination": destination,
+                        "tags": outcome.tags.len(),
+                        "tags_moved": moved,
+                        "blobs_uploaded": outcome.blobs_uploaded,
+                        "blobs_skipped": outcome.blobs_skipped,
+                        "bytes_uploaded": outcome.bytes_uploaded,
+                        "manifests_pushed": outcome.manifests_pushed,
+                        "manifests_skipped": outcome.manifests_skipped,
+                        "referrers_tags": outcome.referrer_tags,
+                        "requests": outcome.requests,
+                    }),
+                );
+            } else {
+                eprintln!(
+                    "pushed {} to {destination} ({moved} moved): {} uploaded ({} bytes), {} already there, {} of {} manifests pushed, {} in {:.1} s",
+                    count(outcome.tags.len(), "tag"),
+                    count(
+                        usize::try_from(outcome.blobs_uploaded).unwrap_or(usize::MAX),
+                        "blob"
+                    ),
+                    outcome.bytes_uploaded,
+                    outcome.blobs_skipped,
+                    outcome.manifests_pushed,
+                    outcome.manifests_pushed + outcome.manifests_skipped,
+                    count(
+                        usize::try_from(outcome.referrer_tags).unwrap_or(usize::MAX),
+                        "referrers tag"
+                    ),
+                    started.elapsed().as_secs_f64(),
+                );
+            }
+            Ok(())
         }
         Command::Completions { shell } => {
             let mut script = Vec::new();

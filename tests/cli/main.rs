@@ -12,6 +12,7 @@ mod interop;
 mod merge;
 mod output_safety;
 mod provenance;
+mod push;
 mod reliability;
 mod robustness;
 mod signing;

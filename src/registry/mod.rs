@@ -1,0 +1,839 @@
+//! A client of the OCI distribution API (v2), just what a push needs: manifests by digest and
+//! tag with their exact bytes and media type, blobs checked with HEAD and uploaded in one
+//! request or in chunks that resume from the registry's offset. Every request is retried with
+//! backoff and jitter on 5xx, 429 (`Retry-After` honoured), 408, timeouts and broken
+//! connections, a bounded number of times; every `Docker-Content-Digest` is checked.
+//!
+//! Blocking HTTP (ureq with rustls) on a few threads: a push is I/O on a handful of
+//! connections, and a request is rebuilt from the layout's file on every try.
+
+pub mod auth;
+pub mod push;
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::oci::{Digest, printable};
+use auth::{Challenge, Credentials};
+
+/// Bytes of a JSON answer glc reads at most (an error body, a token, a referrers index).
+const MAX_ANSWER: u64 = 4 * 1024 * 1024;
+/// The longest `Retry-After` glc waits.
+const MAX_RETRY_AFTER: Duration = Duration::from_mins(1);
+
+/// Where and how to push: registry, repository, transport and patience.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub plain_http: bool,
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Tries of one request before giving up (at least 1).
+    pub tries: u32,
+    /// First backoff; it doubles on every retry, with jitter.
+    pub backoff: Duration,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            plain_http: false,
+            ca_file: None,
+            tries: 6,
+            backoff: Duration::from_millis(200),
+            connect_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_mins(1),
+        }
+    }
+}
+
+/// What went wrong with a request, said so that it names the registry's own words and never
+/// a credential.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub message: String,
+    /// The registry refused the credentials (or wants some).
+    pub auth: bool,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn error(message: impl Into<String>) -> Error {
+    Error {
+        message: message.into(),
+        auth: false,
+    }
+}
+
+/// A request's body: none, bytes, or a range of a file (read again on every try).
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    File {
+        file: &'a File,
+        start: u64,
+        len: u64,
+    },
+}
+
+/// An answer: status, the headers glc reads, and the body if asked for.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub location: Option<String>,
+    pub digest: Option<String>,
+    pub range: Option<String>,
+    pub content_type: Option<String>,
+    pub oci_subject: Option<String>,
+    pub www_authenticate: Option<String>,
+    pub retry_after: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// A repository of a registry, with the credentials for it.
+pub struct Client {
+    agent: ureq::Agent,
+    /// `http(s)://host[:port]`
+    origin: String,
+    pub host: String,
+    pub repository: String,
+    options: Options,
+    credentials: Option<Credentials>,
+    authorization: RwLock<Option<String>>,
+    /// Counts every request sent, for the summary.
+    pub requests: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("origin", &self.origin)
+            .field("repository", &self.repository)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `host` is this machine, where podman too speaks plain HTTP by default.
+#[must_use]
+pub fn is_local(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "::1")
+}
+
+impl Client {
+    /// A client of `host`'s `repository`; credentials from the environment and auth files.
+    pub fn new(host: &str, repository: &str, options: Options) -> Result<Self, Error> {
+        let credentials = auth::find(host).map_err(|message| Error {
+            message,
+            auth: true,
+        })?;
+        let mut builder = ureq::AgentBuilder::new()
+            .timeout_connect(options.connect_timeout)
+            .timeout_read(options.io_timeout)
+            .timeout_write(options.io_timeout)
+            .redirects(0)
+            .user_agent(concat!("glc/", env!("CARGO_PKG_VERSION")));
+        let plain = options.plain_http || is_local(host);
+        if !plain && let Some(config) = tls_config(options.ca_file.as_deref())? {
+            builder = builder.tls_config(Arc::new(config));
+        }
+        let scheme = if plain { "http" } else { "https" };
+        // Docker Hub's API lives elsewhere than its name.
+        let api_host = if host == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            host
+        };
+        Ok(Self {
+            agent: builder.build(),
+            origin: format!("{scheme}://{api_host}"),
+            host: host.to_owned(),
+            repository: repository.to_owned(),
+            options,
+            credentials,
+            authorization: RwLock::new(None),
+            requests: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}/{path}", self.origin, self.repository)
+    }
+
+    /// A `Location` made absolute.
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_owned()
+        } else if location.starts_with('/') {
+            format!("{}{location}", self.origin)
+        } else {
+            format!("{}/{location}", self.origin)
+        }
+    }
+
+    /// Checks that the registry speaks the API, and authenticates if it asks to.
+    pub fn ping(&self) -> Result<(), Error> {
+        let url = format!("{}/v2/", self.origin);
+        let answer = self.send("GET", &url, &[], Body::Empty, false)?;
+        match answer.status {
+            200..=299 => Ok(()),
+            status => Err(self.refusal("GET /v2/", status, &answer.body)),
+        }
+    }
+
+    /// `HEAD` a manifest by digest or tag: the digest the registry names, or `None` if absent.
+    pub fn head_manifest(&self, reference: &str, accept: &str) -> Result<Option<String>, Error> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let answer = self.send("HEAD", &url, &[("Accept", accept)], Body::Empty, false)?;
+        match answer.status {
+            200..=299 => {
+                if let (Ok(asked), Some(named)) = (Digest::parse(reference), &answer.digest) {
+                    check_digest(Some(named), &asked, reference)?;
+                }
+                Ok(Some(answer.digest.unwrap_or_default()))
+            }
+            404 => Ok(None),
+            status => Err(self.refusal(&format!("HEAD manifest {reference}"), status, &[])),
+        }
+    }
+
+    /// `GET` a manifest or index: its bytes, or `None` if absent. The bytes are checked
+    /// against `Docker-Content-Digest` when the registry sends it.
+    pub fn get_manifest(&self, reference: &str, accept: &str) -> Result<Option<Vec<u8>>, Error> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let answer = self.send("GET", &url, &[("Accept", accept)], Body::Empty, true)?;
+        match answer.status {
+            200..=299 => {
+                if let Some(named) = &answer.digest
+                    && Digest::of(&answer.body) != named.as_str()
+                {
+                    return Err(error(format!(
+                        "the registry sent manifest {reference} with bytes whose digest is not {}",
+                        printable(named)
+                    )));
+                }
+                Ok(Some(answer.body))
+            }
+            404 => Ok(None),
+            status => Err(self.refusal(&format!("GET manifest {reference}"), status, &answer.body)),
+        }
+    }
+
+    /// `GET /v2/<repo>/referrers/<digest>`: whether the registry keeps referrers itself.
+    pub fn has_referrers_api(&self, subject: &Digest) -> Result<bool, Error> {
+        let url = self.url(&format!("referrers/{subject}"));
+        let answer = self.send(
+            "GET",
+            &url,
+            &[("Accept", crate::oci::vocab::media::INDEX)],
+            Body::Empty,
+            true,
+        )?;
+        Ok(answer.status == 200
+            && answer
+                .content_type
+                .is_some_and(|t| t.starts_with(crate::oci::vocab::media::INDEX)))
+    }
+
+    /// `PUT` a manifest's exact bytes under `reference` (its digest or a tag). Returns whether
+    /// the registry keeps referrers (`OCI-Subject` in its answer).
+    pub fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+        digest: &Digest,
+    ) -> Result<bool, Error> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let answer = self.send(
+            "PUT",
+            &url,
+            &[("Content-Type", media_type)],
+            Body::Bytes(bytes),
+            true,
+        )?;
+        match answer.status {
+            200..=299 => {
+                check_digest(answer.digest.as_deref(), digest, reference)?;
+                Ok(answer.oci_subject.is_some())
+            }
+            status => Err(self.refusal(&format!("PUT manifest {reference}"), status, &answer.body)),
+        }
+    }
+
+    /// Whether the blob is in the repository (with the size it should have).
+    pub fn has_blob(&self, digest: &Digest) -> Result<bool, Error> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let answer = self.send("HEAD", &url, &[], Body::Empty, false)?;
+        match answer.status {
+            200..=299 => {
+                check_digest(answer.digest.as_deref(), digest, &digest.to_string())?;
+                Ok(true)
+            }
+            // Some registries send a blob's HEAD on to their storage: it is there.
+            300..=399 => Ok(true),
+            404 => Ok(false),
+            status => Err(self.refusal(&format!("HEAD blob {digest}"), status, &[])),
+        }
+    }
+
+    fn start_upload(&self) -> Result<String, Error> {
+        let url = self.url("blobs/uploads/");
+        let answer = self.send("POST", &url, &[], Body::Empty, true)?;
+        match (answer.status, answer.location) {
+            (202, Some(location)) => Ok(self.absolute(&location)),
+            (status, _) => Err(self.refusal("POST blobs/uploads/", status, &answer.body)),
+        }
+    }
+
+    fn finish_upload(
+        &self,
+        location: &str,
+        digest: &Digest,
+        body: Body<'_>,
+    ) -> Result<Answer, Error> {
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={digest}");
+        // Once: a PUT cut half-way leaves the session at another offset than its state says;
+        // the caller starts a new upload.
+        self.send_once(
+            "PUT",
+            &url,
+            &[("Content-Type", "application/octet-stream")],
+            body,
+            true,
+        )
+    }
+
+    /// Uploads `size` bytes of `file` as blob `digest`: in one request up to `chunk` bytes,
+    /// else in chunks, each resumed from the registry's offset after a broken connection.
+    pub fn upload_blob(
+        &self,
+        file: &File,
+        size: u64,
+        digest: &Digest,
+        chunk: u64,
+    ) -> Result<(), Error> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let result = if size <= chunk {
+                self.start_upload().and_then(|location| {
+                    self.finish_upload(
+                        &location,
+                        digest,
+                        Body::File {
+                            file,
+                            start: 0,
+                            len: size,
+                        },
+                    )
+                })
+            } else {
+                self.upload_chunks(file, size, digest, chunk)
+            };
+            match result {
+                Ok(answer) if (200..=299).contains(&answer.status) => {
+                    return check_digest(answer.digest.as_deref(), digest, &digest.to_string());
+                }
+                // A session the registry forgot or holds other bytes of (after a cut
+                // connection), or a transient failure: start a new upload.
+                Ok(answer)
+                    if (transient(answer.status) || matches!(answer.status, 404 | 416))
+                        && tries < self.options.tries =>
+                {
+                    self.pause(tries, answer.retry_after());
+                }
+                Ok(answer) => {
+                    return Err(self.refusal(
+                        &format!("upload of blob {digest}"),
+                        answer.status,
+                        &answer.body,
+                    ));
+                }
+                Err(e) if !e.auth && tries < self.options.tries => self.pause(tries, None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn upload_chunks(
+        &self,
+        file: &File,
+        size: u64,
+        digest: &Digest,
+        chunk: u64,
+    ) -> Result<Answer, Error> {
+        let mut location = self.start_upload()?;
+        let mut offset = 0;
+        let mut broken = 0;
+        while offset < size {
+            let len = chunk.min(size - offset);
+            let range = format!("{offset}-{}", offset + len - 1);
+            let answer = self.send_once(
+                "PATCH",
+                &location,
+                &[
+                    ("Content-Type", "application/octet-stream"),
+                    ("Content-Range", &range),
+                ],
+                Body::File {
+                    file,
+                    start: offset,
+                    len,
+                },
+                true,
+            );
+            match answer {
+                Ok(answer) if answer.status == 202 => {
+                    if let Some(next) = &answer.location {
+                        location = self.absolute(next);
+                    }
+                    offset = answer
+                        .range
+                        .as_deref()
+                        .and_then(range_offset)
+                        .unwrap_or(offset + len);
+                }
+                other => {
+                    // A broken connection or a refused chunk: ask the registry how far it got.
+                    broken += 1;
+                    if broken >= self.options.tries {
+                        return match other {
+                            Ok(answer) => Ok(answer),
+                            Err(e) => Err(e),
+                        };
+                    }
+                    let retry_after = other.as_ref().ok().and_then(Answer::retry_after);
+                    self.pause(broken, retry_after);
+                    let status = self.send("GET", &location, &[], Body::Empty, true)?;
+                    if status.status == 404 {
+                        return Err(error(format!(
+                            "the registry forgot the upload of blob {digest}"
+                        )));
+                    }
+                    if let Some(next) = &status.location {
+                        location = self.absolute(next);
+                    }
+                    offset = status.range.as_deref().and_then(range_offset).unwrap_or(0);
+                }
+            }
+        }
+        self.finish_upload(&location, digest, Body::Empty)
+    }
+
+    /// Says what the registry refused, in its own words (its error codes and messages).
+    fn refusal(&self, what: &str, status: u16, body: &[u8]) -> Error {
+        let words = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| {
+                let errors = v["errors"].as_array()?;
+                let said: Vec<String> = errors
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            printable(e["code"].as_str().unwrap_or("?")),
+                            printable(e["message"].as_str().unwrap_or(""))
+                        )
+                    })
+                    .collect();
+                Some(said.join("; "))
+            })
+            .map_or(String::new(), |said| format!(" ({said})"));
+        let auth = status == 401 || status == 403;
+        let mut message = format!("{} answered {what} with HTTP {status}{words}", self.host);
+        if auth {
+            match &self.credentials {
+                Some(c) => message.push_str(&format!(
+                    "; the credentials of user {:?} from {} were refused",
+                    printable(&c.username),
+                    c.source
+                )),
+                None => message.push_str("; no credentials were found for it"),
+            }
+        }
+        Error { message, auth }
+    }
+
+    /// Waits before try `tries + 1`: the registry's `Retry-After`, else backoff doubling from
+    /// `options.backoff`, with up to 50 % jitter so that parallel pushes spread out.
+    fn pause(&self, tries: u32, retry_after: Option<Duration>) {
+        let wait = retry_after.unwrap_or_else(|| {
+            let base = self
+                .options
+                .backoff
+                .saturating_mul(1 << tries.saturating_sub(1).min(10));
+            base.min(Duration::from_secs(30))
+        });
+        let jitter = wait.mul_f64(f64::from(jitter_percent()) / 200.0);
+        std::thread::sleep(wait + jitter);
+    }
+
+    /// Sends a request, retrying on transient failures and authenticating on 401.
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+        read_body: bool,
+    ) -> Result<Answer, Error> {
+        let mut tries = 0;
+        let mut authenticated = false;
+        loop {
+            tries += 1;
+            match self.send_once(method, url, headers, body, read_body) {
+                Ok(answer) if answer.status == 401 && !authenticated => {
+                    authenticated = true;
+                    tries -= 1;
+                    self.authenticate(&answer)?;
+                }
+                Ok(answer) if transient(answer.status) && tries < self.options.tries => {
+                    self.pause(tries, answer.retry_after());
+                }
+                Ok(answer) => return Ok(answer),
+                Err(e) if tries < self.options.tries => {
+                    let _ = e;
+                    self.pause(tries, None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One request; a transport error is an `Err`, any HTTP status an `Ok`.
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+        read_body: bool,
+    ) -> Result<Answer, Error> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut request = self.agent.request(method, url);
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        if let Some(authorization) = self
+            .authorization
+            .read()
+            .ok()
+            .and_then(|a| a.as_ref().cloned())
+        {
+            request = request.set("Authorization", &authorization);
+        }
+        let result = match body {
+            Body::Empty if matches!(method, "PUT" | "POST" | "PATCH") => {
+                request.set("Content-Length", "0").send_bytes(&[])
+            }
+            Body::Empty => request.call(),
+            Body::Bytes(bytes) => request.send_bytes(bytes),
+            Body::File { file, start, len } => {
+                // The descriptor is shared with the caller; one request reads it at a time.
+                let mut file = file;
+                file.seek(SeekFrom::Start(start))
+                    .map_err(|e| error(format!("cannot read the blob to upload: {e}")))?;
+                request
+                    .set("Content-Length", &len.to_string())
+                    .send(file.take(len))
+            }
+        };
+        let response = match result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(ureq::Error::Transport(transport)) => {
+                return Err(error(format!(
+                    "{method} {}: {}",
+                    Self::shown(url),
+                    transport_words(&transport)
+                )));
+            }
+        };
+        let header = |name: &str| response.header(name).map(str::to_owned);
+        let mut answer = Answer {
+            status: response.status(),
+            location: header("Location"),
+            digest: header("Docker-Content-Digest"),
+            range: header("Range"),
+            content_type: header("Content-Type"),
+            oci_subject: header("OCI-Subject"),
+            www_authenticate: header("WWW-Authenticate"),
+            retry_after: header("Retry-After"),
+            body: Vec::new(),
+        };
+        if read_body || answer.status >= 400 {
+            let mut body = Vec::new();
+            // A body cut short is as good as none for an error; for a manifest the digest
+            // check catches it.
+            let read = response
+                .into_reader()
+                .take(MAX_ANSWER + 1)
+                .read_to_end(&mut body);
+            if read.is_err() && answer.status < 400 {
+                return Err(error(format!(
+                    "{method} {}: the connection broke while reading the answer",
+                    Self::shown(url)
+                )));
+            }
+            if body.len() as u64 > MAX_ANSWER {
+                return Err(error(format!(
+                    "{method} {}: the answer is larger than {MAX_ANSWER} bytes",
+                    Self::shown(url)
+                )));
+            }
+            answer.body = body;
+        }
+        Ok(answer)
+    }
+
+    /// The URL without its query (upload state), for messages.
+    fn shown(url: &str) -> String {
+        let path = url.split('?').next().unwrap_or(url);
+        printable(path).into_owned()
+    }
+
+    /// Answers a 401: basic credentials, or a bearer token fetched with them.
+    fn authenticate(&self, answer: &Answer) -> Result<(), Error> {
+        let challenge = answer
+            .www_authenticate
+            .as_deref()
+            .and_then(auth::parse_challenge);
+        let authorization = match challenge {
+            Some(Challenge::Basic) => match &self.credentials {
+                Some(credentials) => credentials.basic(),
+                None => return Err(self.refusal("a request", 401, &answer.body)),
+            },
+            Some(Challenge::Bearer(params)) => self.token(&params)?,
+            None => return Err(self.refusal("a request", 401, &answer.body)),
+        };
+        if let Ok(mut slot) = self.authorization.write() {
+            *slot = Some(authorization);
+        }
+        Ok(())
+    }
+
+    /// A bearer token from the challenge's realm, for its service and scope (and push to this
+    /// repository), fetched with the basic credentials if there are any.
+    fn token(&self, params: &std::collections::BTreeMap<String, String>) -> Result<String, Error> {
+        let Some(realm) = params.get("realm") else {
+            return Err(error(format!(
+                "{} asks for a bearer token without naming its realm",
+                self.host
+            )));
+        };
+        let mut request = self.agent.get(realm).query(
+            "scope",
+            &format!("repository:{}:pull,push", self.repository),
+        );
+        if let Some(service) = params.get("service") {
+            request = request.query("service", service);
+        }
+        if let Some(scope) = params.get("scope")
+            && !scope.starts_with(&format!("repository:{}:", self.repository))
+        {
+            request = request.query("scope", scope);
+        }
+        if let Some(credentials) = &self.credentials {
+            request = request.set("Authorization", &credentials.basic());
+        }
+        let mut tries = 0;
+        let response = loop {
+            tries += 1;
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match request.clone().call() {
+                Ok(response) => break response,
+                Err(ureq::Error::Status(status, _)) if status == 401 || status == 403 => {
+                    return Err(self.refusal("the token request", status, &[]));
+                }
+                Err(ureq::Error::Status(status, _)) if !transient(status) => {
+                    return Err(error(format!(
+                        "the token server {} answered HTTP {status}",
+                        Self::shown(realm)
+                    )));
+                }
+                Err(e) if tries < self.options.tries => {
+                    let _ = e;
+                    self.pause(tries, None);
+                }
+                Err(e) => {
+                    return Err(error(format!(
+                        "the token server {} cannot be reached: {}",
+                        Self::shown(realm),
+                        match e {
+                            ureq::Error::Transport(t) => transport_words(&t),
+                            ureq::Error::Status(s, _) => format!("HTTP {s}"),
+                        }
+                    )));
+                }
+            }
+        };
+        let mut body = Vec::new();
+        let _ = response
+            .into_reader()
+            .take(MAX_ANSWER)
+            .read_to_end(&mut body);
+        let answer: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let token = answer["token"]
+            .as_str()
+            .or_else(|| answer["access_token"].as_str())
+            .ok_or_else(|| {
+                error(format!(
+                    "the token server {} answered without a token",
+                    Self::shown(realm)
+                ))
+            })?;
+        Ok(format!("Bearer {token}"))
+    }
+}
+
+impl Answer {
+    fn retry_after(&self) -> Option<Duration> {
+        if !matches!(self.status, 429 | 503) {
+            return None;
+        }
+        let seconds: u64 = self.retry_after.as_deref()?.trim().parse().ok()?;
+        Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+    }
+}
+
+/// Statuses worth another try: the registry or something before it is busy or broken.
+fn transient(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// The offset a `Range: 0-N` (or `bytes=0-N`) header says the registry holds up to. Docker's
+/// distribution writes `0-0` for nothing received yet, so `0-0` is taken as that: a one-byte
+/// upload then resumes from 0 and is refused with 416, which restarts it.
+fn range_offset(range: &str) -> Option<u64> {
+    let range = range.trim().trim_start_matches("bytes=");
+    let (_, end) = range.split_once('-')?;
+    let end: u64 = end.trim().parse().ok()?;
+    Some(if end == 0 { 0 } else { end + 1 })
+}
+
+fn check_digest(named: Option<&str>, expected: &Digest, what: &str) -> Result<(), Error> {
+    match named {
+        Some(named) if *expected != named => Err(error(format!(
+            "the registry stored {what} as {}, not {expected}",
+            printable(named)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn transport_words(transport: &ureq::Transport) -> String {
+    let kind = transport.kind();
+    let detail = transport
+        .message()
+        .map(|m| format!(": {}", printable(m)))
+        .unwrap_or_default();
+    let source = std::error::Error::source(transport)
+        .map(|s| format!(" ({})", printable(&s.to_string())))
+        .unwrap_or_default();
+    format!("{kind}{detail}{source}")
+}
+
+/// 0..100, different on every call and every run: spreads retries of parallel requests.
+fn jitter_percent() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos())),
+    );
+    u32::try_from(hasher.finish() % 100).unwrap_or(0)
+}
+
+/// TLS with the system's root certificates (the bundle `SSL_CERT_FILE` names, or the
+/// distribution's), and those of `ca_file`; `None` where the system has no bundle (ureq's
+/// built-in Mozilla roots then).
+fn tls_config(ca_file: Option<&Path>) -> Result<Option<rustls::ClientConfig>, Error> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let system = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+                "/etc/ssl/ca-bundle.pem",
+            ]
+            .map(std::path::PathBuf::from),
+        )
+        .find(|p| p.is_file());
+    if let Some(bundle) = &system
+        && let Ok(certificates) = CertificateDer::pem_file_iter(bundle)
+    {
+        roots.add_parsable_certificates(certificates.flatten());
+    }
+    if let Some(ca_file) = ca_file {
+        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
+            .and_then(Iterator::collect)
+            .map_err(|e| {
+                error(format!(
+                    "cannot read the certificates of --ca-file {}: {e}",
+                    ca_file.display()
+                ))
+            })?;
+        let (added, _) = roots.add_parsable_certificates(certificates);
+        if added == 0 {
+            return Err(error(format!(
+                "--ca-file {} holds no usable certificate",
+                ca_file.display()
+            )));
+        }
+    }
+    if roots.is_empty() {
+        return Ok(None);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| error(format!("TLS cannot be set up: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_hosts_are_recognised_with_and_without_ports() {
+        assert!(is_local("localhost"));
+        assert!(is_local("127.0.0.1:5000"));
+        assert!(is_local("[::1]:5000"));
+        assert!(!is_local("registry.example:5000"));
+        assert!(!is_local("127.0.0.2"));
+    }
+
+    #[test]
+    fn ranges_name_the_offset_to_resume_from() {
+        assert_eq!(range_offset("0-1023"), Some(1024));
+        assert_eq!(range_offset("bytes=0-9"), Some(10));
+        assert_eq!(range_offset("0-0"), Some(0));
+        assert_eq!(range_offset("garbage"), None);
+    }
+}

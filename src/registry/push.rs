@@ -1,0 +1,705 @@
+//! `glc push`: a layout's tags, with everything reachable from them, into one repository of a
+//! registry, byte for byte. Blobs first (what the registry has is skipped), then manifests and
+//! indexes children first, then the referrers fallback tags, then the tags, release tags last:
+//! a tag is only ever moved once all its content is there, so a push stopped at any moment
+//! leaves no tag pointing at missing content, and running it again finishes it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Client, Options};
+use crate::oci::file::{LayoutDir, read_to_limit};
+use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::vocab::{Kind, media};
+use crate::oci::walk::{self, Child, Graph, NodeId};
+use crate::oci::{Digest, printable};
+
+/// The artifact type of a release index: its tags go last.
+const RELEASE: &str = "application/io.gardenlinux.release";
+/// What glc accepts when it asks a registry for a manifest.
+const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// What to push where.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub host: String,
+    pub repository: String,
+    /// Only these tags of the layout (and what hangs on them); all if empty.
+    pub tags: Vec<String>,
+    pub jobs: usize,
+    /// Blobs larger than this go up in chunks of this size.
+    pub chunk: u64,
+    pub options: Options,
+    /// Draw a progress bar (bytes, blobs, rate, time left) on standard error.
+    pub progress: bool,
+}
+
+/// A tag as pushed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedTag {
+    #[serde(skip)]
+    pub tag: String,
+    pub digest: String,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub size: u64,
+    #[serde(rename = "artifactType", skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// `registry/repository:tag`
+    pub destination: String,
+    /// Whether the registry already had the tag there.
+    #[serde(skip)]
+    pub unchanged: bool,
+}
+
+/// What a push did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub tags: Vec<PushedTag>,
+    pub blobs_uploaded: u64,
+    pub blobs_skipped: u64,
+    pub bytes_uploaded: u64,
+    pub manifests_pushed: u64,
+    pub manifests_skipped: u64,
+    /// Referrers fallback tags written.
+    pub referrer_tags: u64,
+    pub requests: u64,
+}
+
+/// Why a push failed: a code of `codes::ALL`, what, and how to go on.
+#[derive(Debug)]
+pub struct PushError {
+    pub code: &'static str,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+fn fail(code: &'static str, message: impl Into<String>, help: Option<&str>) -> PushError {
+    PushError {
+        code,
+        message: message.into(),
+        help: help.map(str::to_owned),
+    }
+}
+
+const RERUN: &str = "run the same `glc push` again once the registry is reachable: it uploads only what is missing; `--retries N` allows more tries";
+
+/// `REGISTRY/REPO` split into host and repository, both checked.
+pub fn parse_destination(text: &str) -> Result<(String, String), String> {
+    let Some((host, repository)) = text.split_once('/') else {
+        return Err(format!(
+            "{:?} names no repository: write REGISTRY/REPO, e.g. ghcr.io/gardenlinux/gardenlinux",
+            printable(text)
+        ));
+    };
+    if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    {
+        return Err(format!("{:?} is not a registry host", printable(host)));
+    }
+    if repository.contains(['@', ':']) {
+        return Err(format!(
+            "{:?}: give the repository without tag or digest; `--tag` selects tags of the layout",
+            printable(text)
+        ));
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    };
+    if repository.len() > 255 || !repository.split('/').all(component_ok) {
+        return Err(format!(
+            "{:?} is not a repository name: lowercase letters, digits and `._-`, components separated by `/`",
+            printable(repository)
+        ));
+    }
+    Ok((host.to_owned(), repository.to_owned()))
+}
+
+/// What the layout asks to push, in order.
+struct Work {
+    /// Blobs that are not documents: digest, size.
+    blobs: Vec<(Digest, u64)>,
+    /// Documents, children first.
+    manifests: Vec<NodeId>,
+    /// Tags, release tags last.
+    tags: Vec<(String, NodeId)>,
+}
+
+/// Pushes the layout at `layout` as `request` says; `on_tag` hears of every tag pushed.
+pub fn push(
+    layout: &Path,
+    request: &Request,
+    on_tag: &mut dyn FnMut(&PushedTag),
+) -> Result<Outcome, PushError> {
+    let dir = LayoutDir::open(layout).map_err(|e| {
+        fail(
+            "glc::push::layout",
+            format!("cannot open the layout {}: {e}", layout.display()),
+            Some("pass the directory `glc build -o` wrote"),
+        )
+    })?;
+    let index = dir
+        .read("index.json", MAX_DOCUMENT)
+        .map_err(|e| {
+            fail(
+                "glc::push::layout",
+                format!("{}: {}", layout.display(), e.message("index.json")),
+                Some("pass the directory `glc build -o` wrote"),
+            )
+        })
+        .and_then(|bytes| {
+            serde_json::from_slice::<Value>(&bytes).map_err(|e| {
+                fail(
+                    "glc::push::layout",
+                    format!("{}/index.json is not JSON: {e}", layout.display()),
+                    None,
+                )
+            })
+        })?;
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    let graph = walk::walk(&dir, &entries);
+    let problems = graph.problems();
+    if let Some(first) = problems.first() {
+        return Err(fail(
+            "glc::push::layout",
+            format!(
+                "the layout {} is not whole ({} problems), e.g. {}: {}",
+                layout.display(),
+                problems.len(),
+                first.path,
+                first.message
+            ),
+            Some("`glc verify` lists every problem; nothing was pushed"),
+        ));
+    }
+    let work = plan(&graph, &request.tags)?;
+    // Every blob there and of its size before the registry is asked anything: a layout
+    // that is not whole pushes nothing.
+    for (digest, size) in &work.blobs {
+        let (_, stored) = dir.open_blob(digest).map_err(|e| {
+            fail(
+                "glc::push::layout",
+                format!("{}: {}", layout.display(), e.message(&digest.blob_path())),
+                Some("`glc verify` lists every problem; nothing was pushed"),
+            )
+        })?;
+        if stored != *size {
+            return Err(fail(
+                "glc::push::layout",
+                format!(
+                    "{}: {} holds {stored} bytes, its descriptor says {size}",
+                    layout.display(),
+                    digest.blob_path()
+                ),
+                Some("`glc verify` lists every problem; nothing was pushed"),
+            ));
+        }
+    }
+    let client = Client::new(&request.host, &request.repository, request.options.clone())
+        .map_err(|e| registry_error(&e, "nothing was pushed"))?;
+    client
+        .ping()
+        .map_err(|e| registry_error(&e, "nothing was pushed"))?;
+    let mut outcome = Outcome::default();
+    push_blobs(&dir, &client, request, &work.blobs, &mut outcome)?;
+    let keeps_referrers = push_manifests(&dir, &client, &graph, &work.manifests, &mut outcome)?;
+    if !keeps_referrers {
+        push_referrers(&client, &graph, &work.manifests, &mut outcome)?;
+    }
+    for (i, (tag, id)) in work.tags.iter().enumerate() {
+        let node = &graph.nodes[*id];
+        let digest = &node.descriptor.digest;
+        let destination = format!("{}/{}:{tag}", request.host, request.repository);
+        let there = client
+            .head_manifest(tag, ACCEPT)
+            .map_err(|e| registry_error(&e, &not_tagged(&work.tags[i..])))?;
+        let unchanged = there.as_deref() == Some(&digest.to_string());
+        if !unchanged {
+            let bytes = document(&dir, digest)?;
+            client
+                .put_manifest(tag, &node.descriptor.media_type, &bytes, digest)
+                .map_err(|e| registry_error(&e, &not_tagged(&work.tags[i..])))?;
+        }
+        let pushed = PushedTag {
+            tag: tag.clone(),
+            digest: digest.to_string(),
+            media_type: node.descriptor.media_type.clone(),
+            size: node.descriptor.size,
+            artifact_type: node.descriptor.artifact_type.clone(),
+            destination,
+            unchanged,
+        };
+        on_tag(&pushed);
+        outcome.tags.push(pushed);
+    }
+    outcome.requests = client.requests.load(Ordering::Relaxed);
+    Ok(outcome)
+}
+
+fn not_tagged(left: &[(String, NodeId)]) -> String {
+    let names: Vec<&str> = left.iter().map(|(t, _)| t.as_str()).collect();
+    format!(
+        "every blob and manifest is pushed, but not the tags {}",
+        crate::diagnostic::list(&names)
+    )
+}
+
+fn registry_error(e: &super::Error, state: &str) -> PushError {
+    if e.auth {
+        fail(
+            "glc::push::auth",
+            format!("{e}; {state}"),
+            Some(
+                "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or log in with `podman login` / `docker login`",
+            ),
+        )
+    } else {
+        fail("glc::push::registry", format!("{e}; {state}"), Some(RERUN))
+    }
+}
+
+/// Which tags, blobs and documents to push, in order.
+fn plan(graph: &Graph, wanted: &[String]) -> Result<Work, PushError> {
+    // Every tag of index.json, and the node it names.
+    let mut by_tag: BTreeMap<String, NodeId> = BTreeMap::new();
+    for entry in &graph.roots {
+        if let Child::Node(id, descriptor) = entry
+            && let Some(tag) = descriptor.ref_name()
+        {
+            by_tag.insert(tag.to_owned(), *id);
+        }
+    }
+    let missing: Vec<&str> = wanted
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !by_tag.contains_key(*t))
+        .collect();
+    if !missing.is_empty() {
+        return Err(fail(
+            "glc::push::tag",
+            format!(
+                "the layout has no tag {}",
+                crate::diagnostic::list(&missing)
+            ),
+            Some("`glc inspect LAYOUT` lists its tags"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut manifests = Vec::new();
+    let mut selected: BTreeMap<String, NodeId> = BTreeMap::new();
+    for (tag, id) in &by_tag {
+        if wanted.is_empty() || wanted.contains(tag) {
+            selected.insert(tag.clone(), *id);
+            collect(graph, *id, &mut seen, &mut manifests);
+        }
+    }
+    // Attachments of what is pushed (untagged entries whose subject is pushed), and cosign's
+    // signature tags of it, until nothing more hangs on what is pushed.
+    loop {
+        let mut more = false;
+        for root in &graph.roots {
+            let Child::Node(id, descriptor) = root else {
+                continue;
+            };
+            if seen.contains(id) {
+                continue;
+            }
+            let hangs = match descriptor.ref_name() {
+                None => subject_of(graph, *id).is_some_and(|s| seen.contains(&s)),
+                Some(tag) => cosign_subject(tag)
+                    .and_then(|d| graph.find(&d))
+                    .is_some_and(|s| seen.contains(&s)),
+            };
+            if hangs {
+                if let Some(tag) = descriptor.ref_name() {
+                    selected.insert(tag.to_owned(), *id);
+                }
+                collect(graph, *id, &mut seen, &mut manifests);
+                more = true;
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    let mut blobs: Vec<(Digest, u64)> = seen
+        .iter()
+        .map(|id| &graph.nodes[*id])
+        .filter(|n| n.document.is_none() && !Kind::of(&n.descriptor.media_type).is_document())
+        .map(|n| (n.descriptor.digest.clone(), n.descriptor.size))
+        .collect();
+    blobs.sort();
+    let (mut tags, release): (Vec<_>, Vec<_>) = selected
+        .into_iter()
+        .partition(|(_, id)| graph.nodes[*id].descriptor.artifact_type.as_deref() != Some(RELEASE));
+    tags.extend(release);
+    Ok(Work {
+        blobs,
+        manifests,
+        tags,
+    })
+}
+
+/// Post-order: a document after all its children.
+fn collect(graph: &Graph, id: NodeId, seen: &mut HashSet<NodeId>, out: &mut Vec<NodeId>) {
+    if !seen.insert(id) {
+        return;
+    }
+    let node = &graph.nodes[id];
+    if let Some(document) = &node.document {
+        let mut children: Vec<NodeId> = document
+            .children()
+            .filter_map(|(_, child)| match child {
+                Child::Node(c, _) => Some(*c),
+                Child::Invalid(_) => None,
+            })
+            .collect();
+        children.sort_by(|a, b| {
+            graph.nodes[*a]
+                .descriptor
+                .digest
+                .cmp(&graph.nodes[*b].descriptor.digest)
+        });
+        for child in children {
+            collect(graph, child, seen, out);
+        }
+        out.push(id);
+    }
+}
+
+fn subject_of(graph: &Graph, id: NodeId) -> Option<NodeId> {
+    let subject = graph.nodes[id]
+        .document
+        .as_ref()?
+        .subject
+        .as_ref()?
+        .as_ref()
+        .ok()?;
+    graph.find(&subject.digest)
+}
+
+/// The manifest a cosign tag (`sha256-<hex>.sig`, `.att`, `.sbom`) is about.
+fn cosign_subject(tag: &str) -> Option<Digest> {
+    let hex = tag.strip_prefix("sha256-")?;
+    let (hex, suffix) = hex.split_once('.')?;
+    if !matches!(suffix, "sig" | "att" | "sbom") {
+        return None;
+    }
+    Digest::parse(&format!("sha256:{hex}")).ok()
+}
+
+/// A document's bytes from the layout, checked against its digest.
+fn document(dir: &LayoutDir, digest: &Digest) -> Result<Vec<u8>, PushError> {
+    let bytes = dir
+        .open_blob(digest)
+        .and_then(|(file, size)| read_to_limit(file, size, MAX_DOCUMENT))
+        .map_err(|e| {
+            fail(
+                "glc::push::layout",
+                e.message(&digest.blob_path()),
+                Some("`glc verify` says more"),
+            )
+        })?;
+    if Digest::of(&bytes) != *digest {
+        return Err(fail(
+            "glc::push::layout",
+            format!(
+                "{} does not hold the bytes of its digest",
+                digest.blob_path()
+            ),
+            Some("`glc verify` says more"),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn push_blobs(
+    dir: &LayoutDir,
+    client: &Client,
+    request: &Request,
+    blobs: &[(Digest, u64)],
+    outcome: &mut Outcome,
+) -> Result<(), PushError> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let uploaded = AtomicU64::new(0);
+    let skipped = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let failures: Mutex<Vec<(Digest, String, bool)>> = Mutex::new(Vec::new());
+    let bar = request.progress.then(|| progress_bar(blobs));
+    let one = |digest: &Digest, size: u64| -> Result<bool, (String, bool)> {
+        if client.has_blob(digest).map_err(|e| (e.message, e.auth))? {
+            return Ok(false);
+        }
+        let (file, stored): (File, u64) = dir
+            .open_blob(digest)
+            .map_err(|e| (e.message(&digest.blob_path()), false))?;
+        if stored != size {
+            return Err((
+                format!(
+                    "{} holds {stored} bytes, its descriptor says {size}",
+                    digest.blob_path()
+                ),
+                false,
+            ));
+        }
+        client
+            .upload_blob(&file, size, digest, request.chunk)
+            .map_err(|e| (e.message, e.auth))?;
+        Ok(true)
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..request.jobs.clamp(1, 64).min(blobs.len().max(1)) {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((digest, size)) = blobs.get(i) else {
+                        break;
+                    };
+                    let result = one(digest, *size);
+                    if let Some(bar) = &bar {
+                        bar.inc(*size);
+                        bar.set_message(format!(
+                            "{}/{} blobs",
+                            uploaded.load(Ordering::Relaxed) + skipped.load(Ordering::Relaxed) + 1,
+                            blobs.len()
+                        ));
+                    }
+                    match result {
+                        Ok(true) => {
+                            uploaded.fetch_add(1, Ordering::Relaxed);
+                            bytes.fetch_add(*size, Ordering::Relaxed);
+                        }
+                        Ok(false) => {
+                            skipped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err((message, auth)) => {
+                            stop.store(true, Ordering::Relaxed);
+                            if let Ok(mut failures) = failures.lock() {
+                                failures.push((digest.clone(), message, auth));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    outcome.blobs_uploaded = uploaded.into_inner();
+    outcome.blobs_skipped = skipped.into_inner();
+    outcome.bytes_uploaded = bytes.into_inner();
+    let failures = failures.into_inner().unwrap_or_default();
+    if let Some((digest, message, auth)) = failures.first() {
+        let done = outcome.blobs_uploaded + outcome.blobs_skipped;
+        let state = format!(
+            "blob {digest} was not pushed ({done} of {} blobs are there), nor any manifest or tag",
+            blobs.len()
+        );
+        return Err(registry_error(
+            &super::Error {
+                message: message.clone(),
+                auth: *auth,
+            },
+            &state,
+        ));
+    }
+    Ok(())
+}
+
+/// Bytes (of blobs uploaded or found there), blobs, rate and time left.
+fn progress_bar(blobs: &[(Digest, u64)]) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(blobs.iter().map(|(_, size)| size).sum()),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {msg} {bytes_per_sec} {eta} left",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Pushes every document by digest; returns whether the registry keeps referrers itself.
+fn push_manifests(
+    dir: &LayoutDir,
+    client: &Client,
+    graph: &Graph,
+    manifests: &[NodeId],
+    outcome: &mut Outcome,
+) -> Result<bool, PushError> {
+    let mut keeps_referrers = false;
+    for (i, id) in manifests.iter().enumerate() {
+        let descriptor = &graph.nodes[*id].descriptor;
+        let digest = &descriptor.digest;
+        let state = || {
+            format!(
+                "manifest {digest} and {} more were not pushed, nor any tag",
+                manifests.len() - i - 1
+            )
+        };
+        let there = client
+            .head_manifest(&digest.to_string(), &descriptor.media_type)
+            .map_err(|e| registry_error(&e, &state()))?;
+        if there.is_some() {
+            outcome.manifests_skipped += 1;
+            continue;
+        }
+        let bytes = document(dir, digest)?;
+        keeps_referrers |= client
+            .put_manifest(&digest.to_string(), &descriptor.media_type, &bytes, digest)
+            .map_err(|e| registry_error(&e, &state()))?;
+        outcome.manifests_pushed += 1;
+    }
+    Ok(keeps_referrers)
+}
+
+/// The descriptor of a referrer as the referrers API lists it.
+fn referrer_descriptor(graph: &Graph, id: NodeId) -> Value {
+    let node = &graph.nodes[id];
+    let mut descriptor = serde_json::json!({
+        "mediaType": node.descriptor.media_type,
+        "digest": node.descriptor.digest.to_string(),
+        "size": node.descriptor.size,
+    });
+    if let Some(document) = &node.document {
+        if let Some(artifact_type) = &document.artifact_type {
+            descriptor["artifactType"] = artifact_type.clone().into();
+        }
+        if !document.annotations.is_empty() {
+            descriptor["annotations"] =
+                serde_json::to_value(&document.annotations).unwrap_or_default();
+        }
+    }
+    descriptor
+}
+
+/// Writes the distribution-spec 1.1 fallback tag `sha256-<subject hex>` of every subject of a
+/// pushed attachment, unless the registry keeps referrers: what is there, with the missing
+/// referrers added.
+fn push_referrers(
+    client: &Client,
+    graph: &Graph,
+    manifests: &[NodeId],
+    outcome: &mut Outcome,
+) -> Result<(), PushError> {
+    let mut by_subject: BTreeMap<Digest, Vec<NodeId>> = BTreeMap::new();
+    for id in manifests {
+        if let Some(subject) = subject_of(graph, *id) {
+            by_subject
+                .entry(graph.nodes[subject].descriptor.digest.clone())
+                .or_default()
+                .push(*id);
+        }
+    }
+    let state = "every blob and manifest is pushed, but not the referrers tags nor any tag";
+    let Some(first) = by_subject.keys().next() else {
+        return Ok(());
+    };
+    if client
+        .has_referrers_api(first)
+        .map_err(|e| registry_error(&e, state))?
+    {
+        return Ok(());
+    }
+    for (subject, referrers) in &by_subject {
+        let tag = format!("sha256-{}", subject.hex());
+        let there = client
+            .get_manifest(&tag, media::INDEX)
+            .map_err(|e| registry_error(&e, state))?;
+        let mut index = match there.map(|bytes| serde_json::from_slice::<Value>(&bytes)) {
+            Some(Ok(index)) if index["manifests"].is_array() => index,
+            Some(_) => {
+                return Err(fail(
+                    "glc::push::registry",
+                    format!(
+                        "the referrers tag {tag} of {} holds something that is not an image index",
+                        client.repository
+                    ),
+                    Some("delete that tag, then push again"),
+                ));
+            }
+            None => serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": media::INDEX,
+                "manifests": [],
+            }),
+        };
+        let listed: HashSet<String> = index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["digest"].as_str().map(str::to_owned))
+            .collect();
+        let mut changed = false;
+        for id in referrers {
+            let descriptor = referrer_descriptor(graph, *id);
+            if !listed.contains(&graph.nodes[*id].descriptor.digest.to_string())
+                && let Some(list) = index["manifests"].as_array_mut()
+            {
+                list.push(descriptor);
+                changed = true;
+            }
+        }
+        if changed {
+            let bytes = serde_json::to_vec(&index).map_err(|e| {
+                fail(
+                    "glc::internal",
+                    format!("cannot write the referrers index: {e}"),
+                    None,
+                )
+            })?;
+            client
+                .put_manifest(&tag, media::INDEX, &bytes, &Digest::of(&bytes))
+                .map_err(|e| registry_error(&e, state))?;
+            outcome.referrer_tags += 1;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_are_split_and_checked() {
+        assert_eq!(
+            parse_destination("127.0.0.1:5000/garden/linux"),
+            Ok(("127.0.0.1:5000".to_owned(), "garden/linux".to_owned()))
+        );
+        assert!(parse_destination("gardenlinux").is_err());
+        assert!(parse_destination("ghcr.io/Garden").is_err());
+        assert!(
+            parse_destination("ghcr.io/garden:1877")
+                .unwrap_err()
+                .contains("--tag")
+        );
+        assert!(parse_destination("ghcr.io/a//b").is_err());
+    }
+
+    #[test]
+    fn cosign_tags_name_their_subject() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            cosign_subject(&format!("sha256-{hex}.sig")).map(|d| d.to_string()),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(cosign_subject(&format!("sha256-{hex}")), None);
+        assert_eq!(cosign_subject("1877.3"), None);
+    }
+}

@@ -1,0 +1,938 @@
+//! `glc push` against Debian's docker-registry (distribution 2.8, no referrers API) on
+//! 127.0.0.1: every tag read back by skopeo and the registry API with the layout's digests,
+//! the referrers fallback tags, a second push that uploads nothing, basic auth from a docker
+//! config, a proxy that injects faults, and a registry that is down. Each test starts and
+//! stops its own registry; outside CI a missing tool skips a test loudly.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::build::{Layout, build_top_level};
+use crate::interop::tool;
+use crate::{Exits, glc, glc_process, stderr};
+
+/// docker-registry on a free port of 127.0.0.1 with its own storage and `extra` config; its
+/// log (level info: one line per request) in `log`. Stopped on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(extra: &str) -> Option<Self> {
+        if !tool("docker-registry") {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
+                dir.path().join("storage").display()
+            ),
+        )
+        .expect("config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let registry = Self { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(registry);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("docker-registry did not listen on 127.0.0.1:{port}");
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Requests of `method` the registry has logged so far.
+    fn logged(&self, method: &str) -> usize {
+        let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+        let needle = format!("http.request.method={method} ");
+        log.lines()
+            .filter(|l| l.contains("response completed") && l.contains(&needle))
+            .count()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The top-level release, signed with the test key: tags, attachments and signature tags.
+fn signed_release(dir: &Path) -> Layout {
+    let out = dir.join("out");
+    build_top_level(&out);
+    glc()
+        .arg("sign")
+        .arg(&out)
+        .arg("--key")
+        .arg(crate::repo().join("tests/fixtures/signing/test-only-cosign.key"))
+        .env("COSIGN_PASSWORD", "glc-test-password")
+        .exits(0);
+    Layout::open(&out)
+}
+
+fn tags(layout: &Layout) -> Vec<(String, String)> {
+    layout
+        .entries()
+        .into_iter()
+        .filter_map(|d| {
+            Some((
+                d["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()?
+                    .to_owned(),
+                d["digest"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// `glc push --message-format json`: its summary line.
+fn push_json(layout: &Path, destination: &str, extra: &[&str]) -> Value {
+    let output = glc()
+        .args(["--message-format", "json", "push"])
+        .arg(layout)
+        .arg(destination)
+        .args(extra)
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("HOME", "/nonexistent")
+        .exits(0);
+    let text = stderr(&output);
+    let summary = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in:\n{text}"));
+    assert_eq!(summary["command"], "push");
+    summary
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+const ACCEPT: &str =
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json";
+
+/// Every tag of the layout, read back from the registry with skopeo and the API.
+fn assert_every_tag_is_there(layout: &Layout, registry: &Registry, auth: Option<&str>) {
+    let mut checked = 0;
+    for (tag, digest) in tags(layout) {
+        let mut request = ureq::get(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
+            .set("Accept", ACCEPT);
+        if let Some(auth) = auth {
+            request = request.set("Authorization", auth);
+        }
+        let response = request.call().unwrap_or_else(|e| panic!("GET {tag}: {e}"));
+        assert_eq!(
+            response.header("Docker-Content-Digest"),
+            Some(digest.as_str())
+        );
+        let mut body = Vec::new();
+        response.into_reader().read_to_end(&mut body).expect("body");
+        assert_eq!(sha256(&body), digest, "tag {tag}: other bytes");
+        assert_eq!(body, layout.blob(&digest), "tag {tag}: other bytes");
+        checked += 1;
+    }
+    assert!(checked > 10, "only {checked} tags");
+    if auth.is_some() {
+        return;
+    }
+    if crate::build::skopeo().is_none() {
+        return;
+    }
+    for (tag, digest) in tags(layout) {
+        let output = crate::build::skopeo()
+            .expect("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{}/gardenlinux:{tag}", registry.host()))
+            .output()
+            .expect("skopeo");
+        assert!(
+            output.status.success(),
+            "skopeo inspect {tag}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            sha256(&output.stdout),
+            digest,
+            "skopeo reads {tag} with other bytes"
+        );
+    }
+}
+
+/// Each attachment (untagged entry) is listed in the fallback tag of its subject.
+fn assert_referrers_tags(layout: &Layout, registry: &Registry) {
+    let mut by_subject: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::default();
+    for entry in layout.entries() {
+        if entry["annotations"]["org.opencontainers.image.ref.name"].is_string() {
+            continue;
+        }
+        let manifest = layout.json(&entry);
+        let subject = manifest["subject"]["digest"]
+            .as_str()
+            .expect("subject")
+            .to_owned();
+        by_subject
+            .entry(subject)
+            .or_default()
+            .push(entry["digest"].as_str().expect("digest").to_owned());
+    }
+    assert!(!by_subject.is_empty(), "the release has attachments");
+    for (subject, mut expected) in by_subject {
+        let tag = subject.replace(':', "-");
+        let mut body = Vec::new();
+        ureq::get(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
+            .set("Accept", ACCEPT)
+            .call()
+            .unwrap_or_else(|e| panic!("referrers tag {tag}: {e}"))
+            .into_reader()
+            .read_to_end(&mut body)
+            .expect("body");
+        let index: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            index["mediaType"],
+            "application/vnd.oci.image.index.v1+json"
+        );
+        let mut listed: Vec<String> = index["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .map(|d| {
+                assert!(
+                    d["artifactType"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("application/io.gardenlinux."))
+                );
+                d["digest"].as_str().expect("digest").to_owned()
+            })
+            .collect();
+        listed.sort();
+        expected.sort();
+        assert_eq!(listed, expected, "referrers of {subject}");
+    }
+}
+
+#[test]
+fn the_signed_release_is_pushed_whole_and_a_second_push_uploads_nothing() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = signed_release(dir.path());
+    let destination = format!("{}/gardenlinux", registry.host());
+    let digests = dir.path().join("digests.json");
+    let first = push_json(
+        &layout.root,
+        &destination,
+        &["--digests", digests.to_str().expect("utf-8")],
+    );
+    assert!(first["blobs_uploaded"].as_u64().unwrap() > 0, "{first}");
+    assert_eq!(
+        usize::try_from(first["tags"].as_u64().unwrap()).unwrap(),
+        tags(&layout).len()
+    );
+    assert_every_tag_is_there(&layout, &registry, None);
+    assert_referrers_tags(&layout, &registry);
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(&digests).expect("digests")).expect("json");
+    for (tag, digest) in tags(&layout) {
+        assert_eq!(written["tags"][&tag]["digest"], digest.as_str(), "{tag}");
+        assert_eq!(
+            written["tags"][&tag]["destination"],
+            format!("{destination}:{tag}").as_str()
+        );
+    }
+
+    let writes = |r: &Registry| r.logged("PUT") + r.logged("POST") + r.logged("PATCH");
+    let before = writes(&registry);
+    assert!(before > 0, "the registry's log counts requests");
+    let started = Instant::now();
+    let second = push_json(&layout.root, &destination, &[]);
+    let took = started.elapsed();
+    for key in [
+        "blobs_uploaded",
+        "bytes_uploaded",
+        "manifests_pushed",
+        "tags_moved",
+        "referrers_tags",
+    ] {
+        assert_eq!(second[key], 0, "second push: {key} in {second}");
+    }
+    assert_eq!(
+        writes(&registry),
+        before,
+        "the second push wrote to the registry"
+    );
+    eprintln!(
+        "push: first {} blobs, {} bytes, {} requests; second: {} requests in {took:?}",
+        first["blobs_uploaded"], first["bytes_uploaded"], first["requests"], second["requests"]
+    );
+}
+
+#[test]
+fn basic_auth_credentials_come_from_a_docker_config_and_wrong_ones_fail_clearly() {
+    if !tool("htpasswd") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let htpasswd = dir.path().join("htpasswd");
+    let line = Command::new("htpasswd")
+        .args(["-Bbn", "glc-user", "right-s3cret"])
+        .output()
+        .expect("htpasswd");
+    std::fs::write(&htpasswd, &line.stdout).expect("htpasswd file");
+    let Some(registry) = Registry::start(&format!(
+        "auth:\n  htpasswd:\n    realm: glc-test\n    path: {}\n",
+        htpasswd.display()
+    )) else {
+        return;
+    };
+    let layout = build_top_level(&dir.path().join("out"));
+    let destination = format!("{}/gardenlinux", registry.host());
+    let config = |password: &str| {
+        let docker = tempfile::tempdir().expect("tempdir");
+        let auth = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("glc-user:{password}"),
+        );
+        std::fs::write(
+            docker.path().join("config.json"),
+            serde_json::json!({"auths": {registry.host(): {"auth": auth}}}).to_string(),
+        )
+        .expect("config");
+        docker
+    };
+
+    let wrong = config("wrong-pa55word");
+    let output = glc()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(&destination)
+        .env("DOCKER_CONFIG", wrong.path())
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .exits(1);
+    let text = format!("{}{}", stderr(&output), crate::stdout(&output));
+    assert!(text.contains("glc::push::auth"), "{text}");
+    assert!(text.contains("HTTP 401"), "{text}");
+    assert!(text.contains("\"glc-user\""), "names the user: {text}");
+    assert!(
+        text.contains("config.json"),
+        "names where they came from: {text}"
+    );
+    assert!(
+        !text.contains("wrong-pa55word"),
+        "shows the password: {text}"
+    );
+    let json = glc()
+        .args(["--message-format", "json", "push"])
+        .arg(&layout.root)
+        .arg(&destination)
+        .env("DOCKER_CONFIG", wrong.path())
+        .exits(1);
+    assert!(!stderr(&json).contains("wrong-pa55word"));
+    assert_eq!(registry.logged("PUT"), 0, "nothing was pushed");
+
+    let right = config("right-s3cret");
+    let output = glc()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(&destination)
+        .env("DOCKER_CONFIG", right.path())
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .exits(0);
+    assert!(!stderr(&output).contains("right-s3cret"));
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "glc-user:right-s3cret"
+        )
+    );
+    assert_every_tag_is_there(&layout, &registry, Some(&basic));
+}
+
+/// A proxy in front of the registry that, at a fixed seed, answers some requests with 502 or
+/// 429 (`Retry-After: 1`) and cuts some uploads half-way through their body. One request a
+/// connection; counts the faults it injected.
+struct Faulty {
+    port: u16,
+    /// 502s, 429s, cut uploads.
+    faults: Arc<[AtomicU64; 3]>,
+}
+
+impl Faulty {
+    /// Faults at a fixed seed, or, with `refuse`, none but a 400 to every `PUT` of that path.
+    fn start(upstream: u16, refuse: Option<String>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let faults = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+        let counter = Arc::new(AtomicU64::new(0));
+        let injected = faults.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let injected = injected.clone();
+                let refuse = refuse.clone();
+                std::thread::spawn(move || {
+                    relay(client, upstream, n, &injected, refuse.as_deref());
+                });
+            }
+        });
+        Self { port, faults }
+    }
+}
+
+/// A fixed pseudo-random number in 0..100 for the `n`th request (splitmix64).
+fn roll(n: u64) -> u64 {
+    let mut z = n
+        .wrapping_add(0x9E37_79B9_7F4A_7C15)
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) % 100
+}
+
+fn relay(
+    mut client: TcpStream,
+    upstream: u16,
+    n: u64,
+    faults: &[AtomicU64; 3],
+    refuse: Option<&str>,
+) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match client.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let length: usize = text
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    if let Some(path) = refuse
+        && text.starts_with(&format!("PUT {path} "))
+    {
+        let mut body = vec![0; length];
+        let _ = client.read_exact(&mut body);
+        let error = r#"{"errors":[{"code":"TAG_INVALID","message":"tag refused by policy"}]}"#;
+        let _ = write!(
+            client,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{error}",
+            error.len()
+        );
+        return;
+    }
+    let roll = if refuse.is_some() { 100 } else { roll(n) };
+    let answer = |client: &mut TcpStream, status: &str, extra: &str| {
+        faults[usize::from(status.starts_with("429"))].fetch_add(1, Ordering::Relaxed);
+        let _ = write!(
+            client,
+            "HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+    };
+    if roll < 8 {
+        let mut body = vec![0; length];
+        let _ = client.read_exact(&mut body);
+        return answer(&mut client, "502 Bad Gateway", "");
+    }
+    if n % 97 == 13 {
+        let mut body = vec![0; length];
+        let _ = client.read_exact(&mut body);
+        return answer(&mut client, "429 Too Many Requests", "Retry-After: 1\r\n");
+    }
+    // Everything but `Connection`, which becomes `close`: one request a connection.
+    let mut forwarded = String::new();
+    for line in text
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
+    {
+        forwarded.push_str(line);
+        forwarded.push_str("\r\n");
+    }
+    forwarded.push_str("Connection: close\r\n\r\n");
+    let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
+    if server.write_all(forwarded.as_bytes()).is_err() {
+        return;
+    }
+    let mut body = vec![0; length];
+    if client.read_exact(&mut body).is_err() {
+        return;
+    }
+    if length > 1 && roll < 16 {
+        // Cut mid-upload: half the body reaches the registry, then both sides are closed.
+        faults[2].fetch_add(1, Ordering::Relaxed);
+        let _ = server.write_all(&body[..length / 2]);
+        let _ = server.shutdown(Shutdown::Both);
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
+    if server.write_all(&body).is_err() {
+        return;
+    }
+    let _ = std::io::copy(&mut server, &mut client);
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+#[test]
+fn a_push_through_502s_429s_and_cut_uploads_completes_with_the_same_digests() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let proxy = Faulty::start(registry.port, None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build_top_level(&dir.path().join("out"));
+    // Small chunks, so that big blobs go up in several PATCHes, some cut and resumed.
+    let summary = push_json(
+        &layout.root,
+        &format!("127.0.0.1:{}/gardenlinux", proxy.port),
+        &["--chunk-size", "4096", "--retries", "8"],
+    );
+    let faults: Vec<u64> = proxy
+        .faults
+        .iter()
+        .map(|f| f.load(Ordering::Relaxed))
+        .collect();
+    assert!(
+        faults.iter().all(|f| *f > 0),
+        "the proxy injected [502s, 429s, cuts] = {faults:?}"
+    );
+    assert_every_tag_is_there(&layout, &registry, None);
+    assert_referrers_tags(&layout, &registry);
+    eprintln!(
+        "push: through [502s, 429s, cuts] = {faults:?}, {} requests, {} blobs",
+        summary["requests"], summary["blobs_uploaded"]
+    );
+}
+
+#[test]
+fn a_registry_that_is_down_fails_the_push_in_bounded_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build_top_level(&dir.path().join("out"));
+    let port = free_port();
+    let started = Instant::now();
+    let mut child = glc_process()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(format!("127.0.0.1:{port}/gardenlinux"))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("glc");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_mins(1) {
+            let _ = child.kill();
+            panic!("glc push still runs after 60 s against a registry that is down");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut text = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut text)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("glc::push::registry"), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.contains("nothing was pushed"), "{text}");
+    eprintln!(
+        "push: a registry that is down fails after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_destination_without_repository_is_a_usage_error() {
+    let output = glc().args(["push", "out", "gardenlinux"]).exits(2);
+    assert!(
+        stderr(&output).contains("names no repository"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A token server for the registry's `auth: token`: checks the basic credentials and hands
+/// out an ES256 JWT for `gardenlinux` (pull only the first time, then pull and push), its
+/// certificate in `x5c`. Counts tokens.
+struct TokenServer {
+    port: u16,
+    issued: Arc<AtomicU64>,
+}
+
+impl TokenServer {
+    fn start(key: p256::ecdsa::SigningKey, certificate_der: Vec<u8>, basic: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let issued = Arc::new(AtomicU64::new(0));
+        let counter = issued.clone();
+        std::thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match client.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head);
+                let authorized = text.lines().any(|l| {
+                    l.split_once(':').is_some_and(|(name, value)| {
+                        name.eq_ignore_ascii_case("authorization") && value.trim() == basic
+                    })
+                });
+                if !authorized {
+                    let _ = write!(
+                        client,
+                        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    continue;
+                }
+                // The first token grants only pull: the push must fetch a new one on 401.
+                let actions: &[&str] = if counter.fetch_add(1, Ordering::Relaxed) == 0 {
+                    &["pull"]
+                } else {
+                    &["pull", "push"]
+                };
+                let token = jwt(&key, &certificate_der, actions);
+                let body = serde_json::json!({"token": token}).to_string();
+                let _ = write!(
+                    client,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { port, issued }
+    }
+}
+
+fn jwt(key: &p256::ecdsa::SigningKey, certificate_der: &[u8], actions: &[&str]) -> String {
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let standard = base64::engine::general_purpose::STANDARD;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "x5c": [standard.encode(certificate_der)]});
+    let claims = serde_json::json!({
+        "iss": "glc-test-issuer",
+        "sub": "glc-user",
+        "aud": "glc-test-registry",
+        "exp": now + 300,
+        "nbf": now - 10,
+        "iat": now,
+        "jti": format!("{now}"),
+        "access": [{"type": "repository", "name": "gardenlinux", "actions": actions}],
+    });
+    let signed = format!(
+        "{}.{}",
+        url.encode(header.to_string()),
+        url.encode(claims.to_string())
+    );
+    let signature: p256::ecdsa::Signature = key.sign(signed.as_bytes());
+    format!("{signed}.{}", url.encode(signature.to_bytes()))
+}
+
+#[test]
+fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
+    use p256::pkcs8::DecodePrivateKey;
+    if !tool("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("key.pem");
+    let certificate = dir.path().join("cert.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-subj",
+            "/CN=glc-test-issuer",
+            "-days",
+            "1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&certificate)
+        .output()
+        .expect("openssl")
+        .stdout;
+    let signing =
+        p256::ecdsa::SigningKey::from_pkcs8_pem(&std::fs::read_to_string(&key).expect("key"))
+            .expect("P-256 key");
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "glc-user:t0ken-s3cret"
+        )
+    );
+    let tokens = TokenServer::start(signing.clone(), der.clone(), basic);
+    let Some(registry) = Registry::start(&format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: glc-test-registry\n    issuer: glc-test-issuer\n    rootcertbundle: {}\n",
+        tokens.port,
+        certificate.display()
+    )) else {
+        return;
+    };
+    let layout = build_top_level(&dir.path().join("out"));
+    let destination = format!("{}/gardenlinux", registry.host());
+    let output = glc()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(&destination)
+        .env("GLC_REGISTRY_USERNAME", "glc-user")
+        .env("GLC_REGISTRY_PASSWORD", "wrong")
+        .exits(1);
+    assert!(
+        stderr(&output).contains("glc::push::auth"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("wrong"), "{}", stderr(&output));
+    assert_eq!(tokens.issued.load(Ordering::Relaxed), 0);
+
+    let output = glc()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(&destination)
+        .env("GLC_REGISTRY_USERNAME", "glc-user")
+        .env("GLC_REGISTRY_PASSWORD", "t0ken-s3cret")
+        .exits(0);
+    assert!(!stderr(&output).contains("t0ken-s3cret"));
+    assert!(
+        tokens.issued.load(Ordering::Relaxed) >= 2,
+        "a token refused for push is fetched again"
+    );
+    assert!(registry.logged("PUT") > 0, "the registry took the pushes");
+    let bearer = format!("Bearer {}", jwt(&signing, &der, &["pull"]));
+    assert_every_tag_is_there(&layout, &registry, Some(&bearer));
+}
+
+#[test]
+fn a_tag_the_registry_refuses_fails_the_push_before_any_release_tag_moves() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build_top_level(&dir.path().join("out"));
+    let release_tags: Vec<String> = layout
+        .entries()
+        .iter()
+        .filter(|d| d["artifactType"] == "application/io.gardenlinux.release")
+        .filter_map(|d| {
+            Some(
+                d["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert!(!release_tags.is_empty());
+    let (refused, _) = tags(&layout)
+        .into_iter()
+        .find(|(tag, _)| !release_tags.contains(tag))
+        .expect("a tag that is not a release tag");
+    let proxy = Faulty::start(
+        registry.port,
+        Some(format!("/v2/gardenlinux/manifests/{refused}")),
+    );
+    let output = glc()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(format!("127.0.0.1:{}/gardenlinux", proxy.port))
+        .exits(1);
+    let text = stderr(&output);
+    assert!(text.contains("glc::push::registry"), "{text}");
+    assert!(
+        text.contains(&format!("PUT manifest {refused} with HTTP 400")),
+        "{text}"
+    );
+    assert!(
+        text.contains("TAG_INVALID: tag refused by policy"),
+        "{text}"
+    );
+    assert!(text.contains("but not the tags"), "{text}");
+    for tag in &release_tags {
+        assert!(
+            text.contains(tag.as_str()),
+            "names release tag {tag} as not pushed: {text}"
+        );
+        let found = ureq::head(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
+            .set("Accept", ACCEPT)
+            .call();
+        assert!(
+            matches!(found, Err(ureq::Error::Status(404, _))),
+            "release tag {tag} was moved although a tag was refused"
+        );
+    }
+}
+
+#[test]
+fn a_layout_that_is_not_whole_pushes_nothing() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = build_top_level(&dir.path().join("out"));
+    let cloud_image = layout
+        .entries()
+        .into_iter()
+        .find(|d| d["artifactType"] == "application/io.gardenlinux.image")
+        .expect("a cloud image");
+    let layer = layout.json(&cloud_image)["layers"][0]["digest"]
+        .as_str()
+        .expect("a layer")
+        .to_owned();
+    std::fs::remove_file(layout.root.join("blobs/sha256").join(&layer[7..])).expect("remove");
+    let output = glc()
+        .arg("push")
+        .arg(&layout.root)
+        .arg(format!("{}/gardenlinux", registry.host()))
+        .exits(1);
+    let text = stderr(&output);
+    assert!(text.contains("glc::push::layout"), "{text}");
+    assert!(text.contains(&layer[7..]), "names the blob: {text}");
+    assert!(text.contains("nothing was pushed"), "{text}");
+    let writes = registry.logged("PUT") + registry.logged("POST") + registry.logged("PATCH");
+    assert_eq!(writes, 0, "the registry was written to");
+}
+
+#[test]
+fn one_tag_goes_with_its_attachments_and_signature_and_nothing_else() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = signed_release(dir.path());
+    let cloud_image = layout
+        .entries()
+        .into_iter()
+        .find(|d| d["artifactType"] == "application/io.gardenlinux.image")
+        .expect("a cloud image");
+    let tag = cloud_image["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .expect("tag")
+        .to_owned();
+    let digest = cloud_image["digest"].as_str().expect("digest").to_owned();
+    let summary = push_json(
+        &layout.root,
+        &format!("{}/gardenlinux", registry.host()),
+        &["--tag", &tag],
+    );
+    let signature = format!("{}.sig", digest.replace(':', "-"));
+    assert_eq!(summary["tags"], 2, "the tag and its signature: {summary}");
+    let status = |reference: &str| match ureq::head(
+        &registry.url(&format!("/v2/gardenlinux/manifests/{reference}")),
+    )
+    .set("Accept", ACCEPT)
+    .call()
+    {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(status, _)) => status,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(status(&tag), 200);
+    assert_eq!(status(&signature), 200, "its signature tag");
+    for (other, _) in tags(&layout) {
+        if other != tag && other != signature {
+            assert_eq!(status(&other), 404, "tag {other} was pushed too");
+        }
+    }
+    let referrers = status(&digest.replace(':', "-"));
+    assert_eq!(referrers, 200, "its referrers tag");
+    let attachments: Vec<String> = layout
+        .entries()
+        .into_iter()
+        .filter(|d| d["annotations"]["org.opencontainers.image.ref.name"].is_null())
+        .filter(|d| layout.json(d)["subject"]["digest"] == digest.as_str())
+        .map(|d| d["digest"].as_str().expect("digest").to_owned())
+        .collect();
+    assert!(!attachments.is_empty());
+    for attachment in attachments {
+        assert_eq!(status(&attachment), 200, "attachment {attachment}");
+    }
+    let output = glc()
+        .args(["push", "--tag", "no-such-tag"])
+        .arg(&layout.root)
+        .arg(format!("{}/gardenlinux", registry.host()))
+        .exits(1);
+    assert!(
+        stderr(&output).contains("the layout has no tag `no-such-tag`"),
+        "{}",
+        stderr(&output)
+    );
+}

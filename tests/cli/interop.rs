@@ -88,7 +88,7 @@ impl Registry {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 }

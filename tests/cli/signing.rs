@@ -226,11 +226,25 @@ fn cloud_images(layout: &Path) -> Vec<(String, String)> {
 /// payload, check it names the manifest, hash it itself, and verify the signature with the
 /// public key (here by openssl). Returns the payload.
 fn update_tool_accepts(layout: &Path, digest: &str, key: &Key, scratch: &Path) -> Value {
-    let hex = digest.strip_prefix("sha256:").expect("as set up");
     let tags = tags(layout);
-    let signature_manifest = &tags[&format!("sha256-{hex}.sig")];
-    let manifest: Value =
-        serde_json::from_slice(&blob(layout, signature_manifest)).expect("as set up");
+    let fetch = |kind: &str, reference: &str| match kind {
+        "manifests" if !reference.starts_with("sha256:") => blob(layout, &tags[reference]),
+        _ => blob(layout, reference),
+    };
+    update_tool_accepts_from(&fetch, digest, key, scratch)
+}
+
+/// The update tool's steps, reading documents (`manifests`) by tag or digest and `blobs` by
+/// digest through `fetch`, from a layout or a registry.
+fn update_tool_accepts_from(
+    fetch: &dyn Fn(&str, &str) -> Vec<u8>,
+    digest: &str,
+    key: &Key,
+    scratch: &Path,
+) -> Value {
+    let hex = digest.strip_prefix("sha256:").expect("as set up");
+    let manifest: Value = serde_json::from_slice(&fetch("manifests", &format!("sha256-{hex}.sig")))
+        .expect("as set up");
     assert_eq!(
         manifest["mediaType"],
         "application/vnd.oci.image.manifest.v1+json"
@@ -248,7 +262,7 @@ fn update_tool_accepts(layout: &Path, digest: &str, key: &Key, scratch: &Path) -
                 .expect("the signature annotation"),
         )
         .expect("base64");
-    let payload = blob(layout, payload_digest);
+    let payload = fetch("blobs", payload_digest);
     assert_eq!(
         format!("sha256:{}", hex::encode(Sha256::digest(&payload))),
         payload_digest,
@@ -1046,5 +1060,45 @@ fn a_cosign_keys_password_is_asked_on_a_terminal_without_echo() {
     );
     for (_, digest) in cloud_images(&layout) {
         update_tool_accepts(&layout, &digest, &key, dir.path());
+    }
+}
+
+#[test]
+fn the_update_tool_accepts_every_cloud_image_from_a_registry_after_glc_push() {
+    let Some(registry) = crate::interop::Registry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("as set up");
+    let layout = built(dir.path());
+    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
+    sign(&layout, &key);
+    glc()
+        .args(["push", "-q", path_str(&layout)])
+        .arg(format!("{}/gardenlinux", registry.host()))
+        .exits(0);
+    let fetch = |kind: &str, reference: &str| -> Vec<u8> {
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(
+            &mut ureq::get(&registry.url(&format!("/v2/gardenlinux/{kind}/{reference}")))
+                .set(
+                    "Accept",
+                    "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
+                )
+                .call()
+                .unwrap_or_else(|e| panic!("GET {kind}/{reference}: {e}"))
+                .into_reader(),
+            &mut body,
+        )
+        .expect("read");
+        body
+    };
+    let images = cloud_images(&layout);
+    assert_eq!(images.len(), 8);
+    for (cname, digest) in images {
+        let payload = update_tool_accepts_from(&fetch, &digest, &key, dir.path());
+        assert_eq!(
+            payload["critical"]["identity"]["docker-reference"], REPOSITORY,
+            "{cname}"
+        );
     }
 }

@@ -58,8 +58,9 @@ pub fn inspect(root: &Path, tag: Option<&str>) -> Result<Vec<Node>, String> {
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
     let graph = walk::walk(&layout, &entries);
     let ref_name = |i: usize| entries[i]["annotations"][annotation::REF_NAME].as_str();
-    // digest → the untagged index.json entries whose subject it is.
-    let mut referrers: BTreeMap<Digest, Vec<usize>> = BTreeMap::new();
+    // digest → the index.json entries that refer to it: untagged ones whose subject it is, and
+    // cosign signatures tagged `sha256-<hex>.sig`, with their tags.
+    let mut referrers: BTreeMap<Digest, Vec<(usize, Vec<String>)>> = BTreeMap::new();
     let mut untagged_roots = Vec::new();
     for (i, root) in graph.roots.iter().enumerate() {
         if ref_name(i).is_some() {
@@ -73,7 +74,10 @@ pub fn inspect(root: &Path, tag: Option<&str>) -> Result<Vec<Node>, String> {
             Child::Invalid(_) => None,
         };
         match subject {
-            Some(subject) => referrers.entry(subject.digest.clone()).or_default().push(i),
+            Some(subject) => referrers
+                .entry(subject.digest.clone())
+                .or_default()
+                .push((i, Vec::new())),
             None => untagged_roots.push(i),
         }
     }
@@ -84,6 +88,15 @@ pub fn inspect(root: &Path, tag: Option<&str>) -> Result<Vec<Node>, String> {
             continue;
         };
         if tag.is_some_and(|t| t != name) {
+            continue;
+        }
+        if tag.is_none()
+            && let Some(signed) = signature_of(name).filter(|d| graph.find(d).is_some())
+        {
+            referrers
+                .entry(signed)
+                .or_default()
+                .push((i, vec![name.to_owned()]));
             continue;
         }
         match roots
@@ -165,7 +178,7 @@ fn name(annotations: &BTreeMap<String, String>) -> Option<String> {
 /// The walked graph made into trees, each document's subtree shown once.
 struct Tree<'a> {
     graph: &'a Graph,
-    referrers: BTreeMap<Digest, Vec<usize>>,
+    referrers: BTreeMap<Digest, Vec<(usize, Vec<String>)>>,
     shown: HashSet<NodeId>,
 }
 
@@ -262,11 +275,17 @@ impl Tree<'_> {
             .cloned()
             .unwrap_or_default();
         node.attachments = referrers
-            .iter()
-            .map(|i| self.child(&graph.roots[*i], Vec::new(), depth + 1))
+            .into_iter()
+            .map(|(i, tags)| self.child(&graph.roots[i], tags, depth + 1))
             .collect();
         node
     }
+}
+
+/// The manifest a cosign signature tag (`sha256-<hex>.sig`) signs.
+fn signature_of(tag: &str) -> Option<Digest> {
+    let hex = tag.strip_prefix("sha256-")?.strip_suffix(".sig")?;
+    Digest::parse(&format!("sha256:{hex}")).ok()
 }
 
 /// The trees as text, one node a line.

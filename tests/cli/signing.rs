@@ -1102,3 +1102,55 @@ fn the_update_tool_accepts_every_cloud_image_from_a_registry_after_glc_push() {
         );
     }
 }
+
+/// Every node of an inspected tree, depth first, with the signature tags shown under it.
+fn walk<'v>(node: &'v Value, found: &mut Vec<(&'v Value, Vec<String>)>) {
+    let signatures = node["attachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["tags"].as_array().into_iter().flatten())
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .filter(|t| is_signature_tag(t))
+        .collect();
+    found.push((node, signatures));
+    for child in node["children"].as_array().into_iter().flatten() {
+        walk(child, found);
+    }
+    for child in node["attachments"].as_array().into_iter().flatten() {
+        walk(child, found);
+    }
+}
+
+#[test]
+fn inspect_shows_each_signature_under_the_manifest_it_signs() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let layout = built(dir.path());
+    let key = make_key(dir.path(), "p256", "p256-sec1");
+    sign(&layout, &key);
+    let output = glc()
+        .args(["inspect", "--json", path_str(&layout)])
+        .exits(0);
+    let roots: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let roots = roots.as_array().expect("roots");
+    assert!(
+        roots
+            .iter()
+            .all(|r| r["tags"].as_array().is_none_or(|tags| tags
+                .iter()
+                .all(|t| !is_signature_tag(t.as_str().unwrap_or(""))))),
+        "a signature is listed as a root"
+    );
+    let mut found = Vec::new();
+    for root in roots {
+        walk(root, &mut found);
+    }
+    for (cname, digest) in cloud_images(&layout) {
+        let hex = digest.strip_prefix("sha256:").expect("as set up");
+        let (_, signatures) = found
+            .iter()
+            .find(|(n, s)| n["digest"] == digest.as_str() && !s.is_empty())
+            .unwrap_or_else(|| panic!("{cname} is shown without its signature"));
+        assert_eq!(signatures, &[format!("sha256-{hex}.sig")], "{cname}");
+    }
+}

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::build::{Layout, build_top_level, skopeo};
-use crate::interop::{Pusher, Registry};
+use crate::interop::Pusher;
+use crate::registry::Registry;
 use crate::{Exits, glc, repo};
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -208,7 +209,7 @@ fn the_update_tool_finds_every_cname_at_the_version_tag_of_a_layout() {
 
 #[test]
 fn the_update_tool_finds_every_cname_at_the_version_tag_of_a_registry() {
-    let Some(registry) = Registry::start() else {
+    let Some(registry) = Registry::start("") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

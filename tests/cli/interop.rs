@@ -4,101 +4,14 @@
 //! CI (`CI` set) a missing tool fails it.
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::build::{Layout, skopeo};
-
-pub(crate) fn tool(name: &str) -> bool {
-    if Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-    {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{name} is missing; .ci/run installs it"
-    );
-    eprintln!(
-        "SKIP: {name} is not installed (apt-get install {name}); this interop test did not run"
-    );
-    false
-}
-
-/// Debian's docker-registry on a free port of 127.0.0.1, with its own storage; stopped on drop.
-pub(crate) struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    pub(crate) fn start() -> Option<Self> {
-        if !tool("docker-registry") {
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .expect("config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
-        let registry = Self {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if ureq::get(&registry.url("/v2/")).call().is_ok() {
-                return Some(registry);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("docker-registry did not answer on 127.0.0.1:{port}");
-    }
-
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    pub(crate) fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::registry::{Registry, tool};
 
 fn built(dir: &Path) -> Layout {
     crate::build::build_top_level(&dir.join("out"))
@@ -122,7 +35,7 @@ fn tags(layout: &Layout) -> Vec<(String, Value)> {
 #[test]
 fn skopeo_round_trips_every_tag_below_the_root_through_a_registry() {
     let Some(_) = skopeo() else { return };
-    let Some(registry) = Registry::start() else {
+    let Some(registry) = Registry::start("") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -258,7 +171,7 @@ impl Pusher<'_> {
 
 #[test]
 fn the_whole_release_tree_is_pushed_children_first_and_read_back() {
-    let Some(registry) = Registry::start() else {
+    let Some(registry) = Registry::start("") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

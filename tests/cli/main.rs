@@ -13,6 +13,7 @@ mod merge;
 mod output_safety;
 mod provenance;
 mod push;
+mod registry;
 mod reliability;
 mod robustness;
 mod signing;

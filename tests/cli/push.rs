@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,84 +16,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::build::{Layout, build_top_level};
-use crate::interop::tool;
+use crate::registry::{Registry, free_port, tool};
 use crate::{Exits, glc, glc_process, stderr};
-
-/// docker-registry on a free port of 127.0.0.1 with its own storage and `extra` config; its
-/// log (level info: one line per request) in `log`. Stopped on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start(extra: &str) -> Option<Self> {
-        if !tool("docker-registry") {
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
-                dir.path().join("storage").display()
-            ),
-        )
-        .expect("config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
-        let registry = Self { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(registry);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("docker-registry did not listen on 127.0.0.1:{port}");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Requests of `method` the registry has logged so far.
-    fn logged(&self, method: &str) -> usize {
-        let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
-        let needle = format!("http.request.method={method} ");
-        log.lines()
-            .filter(|l| l.contains("response completed") && l.contains(&needle))
-            .count()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 /// The top-level release, signed with the test key: tags, attachments and signature tags.
 fn signed_release(dir: &Path) -> Layout {

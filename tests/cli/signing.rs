@@ -1065,7 +1065,7 @@ fn a_cosign_keys_password_is_asked_on_a_terminal_without_echo() {
 
 #[test]
 fn the_update_tool_accepts_every_cloud_image_from_a_registry_after_glc_push() {
-    let Some(registry) = crate::interop::Registry::start() else {
+    let Some(registry) = crate::registry::Registry::start("") else {
         return;
     };
     let dir = tempfile::tempdir().expect("as set up");

@@ -860,3 +860,233 @@ fn one_tag_goes_with_its_attachments_and_signature_and_nothing_else() {
         stderr(&output)
     );
 }
+
+/// `n` bytes of a fixed pseudo-random stream (xorshift64*): nothing deduplicates.
+fn stand_in(seed: u64, n: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut bytes = Vec::with_capacity(n + 8);
+    while bytes.len() < n {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        bytes.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    bytes.truncate(n);
+    bytes
+}
+
+/// Two cloud images, each a 48 MiB rootfs and a 48 MiB disk image: 192 MiB, chunked blobs.
+fn big_release(dir: &Path) -> Layout {
+    let artifacts = dir.join("artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts");
+    std::fs::write(
+        dir.join("release.kdl"),
+        r#"release "1877.3" {
+    commit "75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+    created "2025-03-14T08:00:00Z"
+    tag "{{ version }}"
+    cloud-images {
+        matrix {
+            platform "aws" "azure"
+            arch "amd64"
+        }
+        image "{{ platform }}-{{ arch }}" {
+            kernel "artifacts/{{ cname }}.vmlinuz"
+            cmdline "artifacts/{{ cname }}.cmdline"
+            rootfs "artifacts/{{ cname }}.tar"
+            file "artifacts/{{ cname }}.raw"
+            attach "test-log" "artifacts/{{ cname }}.test.log"
+        }
+    }
+}
+"#,
+    )
+    .expect("release.kdl");
+    for (seed, cname) in [(1, "aws-amd64"), (2, "azure-amd64")] {
+        let file = |ext: &str| artifacts.join(format!("{cname}.{ext}"));
+        std::fs::write(file("tar"), stand_in(seed * 10 + 1, 48 << 20)).expect("tar");
+        std::fs::write(file("raw"), stand_in(seed * 10 + 2, 48 << 20)).expect("raw");
+        std::fs::write(file("vmlinuz"), stand_in(seed * 10 + 3, 1 << 20)).expect("kernel");
+        std::fs::write(file("test.log"), stand_in(seed * 10 + 4, 4096)).expect("log");
+        std::fs::write(file("cmdline"), "console=ttyS0 ro\n").expect("cmdline");
+    }
+    let out = dir.join("out");
+    let output = crate::build::build(&dir.join("release.kdl"), &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    Layout::open(&out)
+}
+
+/// Every config and layer of every manifest in the layout.
+fn layer_digests(layout: &Layout) -> Vec<String> {
+    let mut digests = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(layout.root.join("blobs/sha256")).expect("blobs") {
+        let path = entry.expect("entry").path();
+        if std::fs::metadata(&path).expect("stat").len() > 1 << 20 {
+            continue;
+        }
+        let Ok(manifest) = serde_json::from_slice::<Value>(&std::fs::read(&path).expect("read"))
+        else {
+            continue;
+        };
+        if manifest["mediaType"] != "application/vnd.oci.image.manifest.v1+json" {
+            continue;
+        }
+        let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
+        for descriptor in layers.iter().chain([&manifest["config"]]) {
+            digests.insert(descriptor["digest"].as_str().expect("digest").to_owned());
+        }
+    }
+    digests.into_iter().collect()
+}
+
+/// `glc push --message-format json` spawned, its standard error into `stderr_to`.
+fn spawn_push(layout: &Path, destination: &str, stderr_to: &Path) -> Child {
+    // Two jobs rather than four: the four big blobs end two by two, more moments to kill at.
+    glc_process()
+        .args(["--message-format", "json", "push", "--jobs", "2"])
+        .arg(layout)
+        .arg(destination)
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("HOME", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr_to).expect("stderr file"))
+        .spawn()
+        .expect("glc")
+}
+
+/// The child's exit; killed, and the test failed, if it outlives `deadline`.
+fn wait_until(child: &mut Child, deadline: Instant) -> std::process::ExitStatus {
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the kill -9 test ran out of its time bound");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is_missing() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_mins(4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = big_release(dir.path());
+    let blobs = layer_digests(&layout);
+    let log = dir.path().join("stderr");
+    let summary = |log: &Path| -> Value {
+        let text = std::fs::read_to_string(log).expect("stderr");
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["type"] == "summary")
+            .unwrap_or_else(|| panic!("no summary in:\n{text}"))
+    };
+
+    // One whole push first: how long a push takes here, to spread the kills over it.
+    let started = Instant::now();
+    let mut whole = spawn_push(&layout.root, &format!("{}/whole", registry.host()), &log);
+    assert_eq!(wait_until(&mut whole, deadline).code(), Some(0));
+    let duration = started.elapsed();
+    let first = summary(&log);
+    assert_eq!(
+        first["blobs_uploaded"],
+        blobs.len(),
+        "a push into an empty repository uploads every blob: {first}"
+    );
+    assert!(
+        first["bytes_uploaded"].as_u64().unwrap() > 190 << 20,
+        "{first}"
+    );
+
+    let mut cut_short = 0;
+    for kill in 0..10u64 {
+        // A fixed moment between 5 % and 95 % of a whole push; each kill into its own repository.
+        let permille = 50 + (roll(1000 + kill) * 10 + roll(2000 + kill) / 10) * 9 / 10;
+        let delay = duration.mul_f64(f64::from(u32::try_from(permille).unwrap()) / 1000.0);
+        let repository = format!("killed-{kill}");
+        let destination = format!("{}/{repository}", registry.host());
+        let mut child = spawn_push(&layout.root, &destination, &log);
+        std::thread::sleep(delay);
+        // `Child::kill` sends SIGKILL: no handler, no cleanup, as kill -9.
+        let _ = child.kill();
+        let status = wait_until(&mut child, deadline);
+
+        let missing: Vec<&String> = blobs
+            .iter()
+            .filter(|digest| {
+                match ureq::head(&registry.url(&format!("/v2/{repository}/blobs/{digest}"))).call()
+                {
+                    Ok(_) => false,
+                    Err(ureq::Error::Status(404, _)) => true,
+                    Err(e) => panic!("HEAD blob {digest}: {e}"),
+                }
+            })
+            .collect();
+        let missing_bytes: u64 = missing
+            .iter()
+            .map(|digest| {
+                std::fs::metadata(layout.root.join("blobs/sha256").join(&digest[7..]))
+                    .expect("blob")
+                    .len()
+            })
+            .sum();
+        let missing = missing.len();
+        if missing > 0 && missing < blobs.len() {
+            cut_short += 1;
+        }
+        let posts = registry.logged("POST");
+        let mut rerun = spawn_push(&layout.root, &destination, &log);
+        let rerun_status = wait_until(&mut rerun, deadline);
+        assert_eq!(
+            rerun_status.code(),
+            Some(0),
+            "rerun after kill {kill}: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let again = summary(&log);
+        let uploaded = usize::try_from(again["blobs_uploaded"].as_u64().unwrap()).unwrap();
+        let skipped = usize::try_from(again["blobs_skipped"].as_u64().unwrap()).unwrap();
+        assert_eq!(uploaded + skipped, blobs.len(), "kill {kill}: {again}");
+        assert!(
+            uploaded <= missing,
+            "kill {kill}: the rerun uploaded {uploaded} blobs, {missing} were missing: {again}"
+        );
+        assert!(
+            again["bytes_uploaded"].as_u64().unwrap() <= missing_bytes,
+            "kill {kill}: the rerun uploaded more than the {missing_bytes} bytes missing: {again}"
+        );
+        assert_eq!(
+            registry.logged("POST") - posts,
+            uploaded,
+            "kill {kill}: the registry saw other upload requests than the summary says"
+        );
+        for (tag, digest) in tags(&layout) {
+            let response = ureq::get(&registry.url(&format!("/v2/{repository}/manifests/{tag}")))
+                .set("Accept", ACCEPT)
+                .call()
+                .unwrap_or_else(|e| panic!("kill {kill}: GET {tag}: {e}"));
+            assert_eq!(
+                response.header("Docker-Content-Digest"),
+                Some(digest.as_str()),
+                "kill {kill}: tag {tag}"
+            );
+        }
+        eprintln!(
+            "push: kill {kill} after {delay:?} ({status}): {missing} of {} blobs missing, the rerun uploaded {uploaded} ({} bytes) in {} requests",
+            blobs.len(),
+            again["bytes_uploaded"],
+            again["requests"]
+        );
+    }
+    assert!(
+        cut_short >= 3,
+        "only {cut_short} of 10 kills stopped a push half-way (a whole push took {duration:?})"
+    );
+}

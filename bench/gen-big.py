@@ -32,6 +32,7 @@ def main() -> int:
     cloud-images {
         matrix {
             platform "aws" "azure" "gcp" "openstack"
+            features "gardener_prod"
             arch "amd64" "arm64"
         }
         image "{{ platform }}-{{ arch }}" {

@@ -66,6 +66,11 @@ pub fn build(release: &Path, out: &Path) -> std::process::Output {
         .expect("run glc")
 }
 
+/// `glc build RELEASE -o OUT`, which must succeed.
+pub fn builds(release: &Path, out: &Path) -> std::process::Output {
+    glc().arg("build").arg(release).arg("-o").arg(out).exits(0)
+}
+
 /// The top-level release built into `out`.
 pub fn build_top_level(out: &Path) -> Layout {
     let output = build(&repo().join("release.kdl"), out);

@@ -54,6 +54,22 @@ fn run(dir: &Path, args: &[&str], code: i32) -> Output {
     bounded(dir, &args, code)
 }
 
+/// `glc --message-format=json build release.kdl -o out -q` in `dir`, exiting with `code`.
+fn build_json(dir: &Path, code: i32) -> Output {
+    run(
+        dir,
+        &[
+            "--message-format=json",
+            "build",
+            "release.kdl",
+            "-o",
+            "out",
+            "-q",
+        ],
+        code,
+    )
+}
+
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
 }
@@ -182,18 +198,7 @@ fn blobs_that_are_links_are_refused_wherever_they_point() {
     made.top(&[manifest]);
     release_with_container(dir.path(), "source");
 
-    let text = stderr(&run(
-        dir.path(),
-        &[
-            "--message-format=json",
-            "build",
-            "release.kdl",
-            "-o",
-            "out",
-            "-q",
-        ],
-        1,
-    ));
+    let text = stderr(&build_json(dir.path(), 1));
     assert!(
         text.contains(&format!(
             "blob {} is a symbolic link; a layout's files must be regular files inside it",
@@ -228,18 +233,7 @@ fn a_source_that_is_a_dag_is_read_once_per_digest() {
     let top = dag(&made, 8, 8);
     made.top(&[top]);
     release_with_container(dir.path(), "source");
-    run(
-        dir.path(),
-        &[
-            "--message-format=json",
-            "build",
-            "release.kdl",
-            "-o",
-            "out",
-            "-q",
-        ],
-        0,
-    );
+    build_json(dir.path(), 0);
     run(dir.path(), &["verify", "out"], 0);
     let text = stderr(&run(dir.path(), &["verify", "source"], 0));
     assert!(
@@ -279,18 +273,7 @@ fn nesting_is_bounded_and_costs_memory_in_proportion_to_the_layout() {
         "{tree}"
     );
     release_with_container(dir.path(), "source");
-    let text = stderr(&run(
-        dir.path(),
-        &[
-            "--message-format=json",
-            "build",
-            "release.kdl",
-            "-o",
-            "out",
-            "-q",
-        ],
-        1,
-    ));
+    let text = stderr(&build_json(dir.path(), 1));
     assert!(
         text.contains("indexes and manifests nest deeper than 64 levels"),
         "{text}"
@@ -307,18 +290,7 @@ fn fifos_in_a_layout_are_refused_without_waiting_for_a_writer() {
     mkfifo(&made.blob_path(layer["digest"].as_str().expect("digest")));
     release_with_container(dir.path(), "source");
 
-    let text = stderr(&run(
-        dir.path(),
-        &[
-            "--message-format=json",
-            "build",
-            "release.kdl",
-            "-o",
-            "out",
-            "-q",
-        ],
-        1,
-    ));
+    let text = stderr(&build_json(dir.path(), 1));
     assert!(
         text.contains("is a fifo; a layout's files must be regular files inside it"),
         "{text}"
@@ -419,18 +391,7 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
     .expect("write");
 
     // A blob of the layout a build replaces: taken afresh from the input, never linked.
-    run(
-        dir.path(),
-        &[
-            "--message-format=json",
-            "build",
-            "release.kdl",
-            "-o",
-            "out",
-            "-q",
-        ],
-        0,
-    );
+    build_json(dir.path(), 0);
     let previous = dir.path().join("out/blobs/sha256").join(sha256(b"rootfs"));
     mkfifo(&previous);
     std::fs::write(dir.path().join("rootfs.tar"), b"rootfs").expect("write");
@@ -510,18 +471,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     let text = stderr(&run(dir.path(), &["verify", "l"], 1));
     assert!(text.contains("not the 0 its descriptor says"), "{text}");
     release_with_container(dir.path(), "l");
-    let text = stderr(&run(
-        dir.path(),
-        &[
-            "--message-format=json",
-            "build",
-            "release.kdl",
-            "-o",
-            "out",
-            "-q",
-        ],
-        1,
-    ));
+    let text = stderr(&build_json(dir.path(), 1));
     assert!(text.contains("not the 0 its descriptor says"), "{text}");
 }
 

@@ -174,12 +174,7 @@ fn a_layout_that_holds_a_users_file_is_not_replaced_and_no_lock_is_left_behind()
     let dir = tempfile::tempdir().expect("tempdir");
     let release = copy_release(&dir.path().join("rel"));
     let out = dir.path().join("out");
-    glc()
-        .arg("build")
-        .arg(&release)
-        .arg("-o")
-        .arg(&out)
-        .exits(0);
+    crate::build::builds(&release, &out);
     std::fs::write(out.join("NOTES.md"), "my notes").expect("write");
     // A change, so that the rebuild has something to write.
     let epoch = |e: &str| {

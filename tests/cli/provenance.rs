@@ -35,12 +35,7 @@ fn a_poisoned_cache_ships_the_wrong_disk_and_verify_release_names_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let release = copy_release(&dir.path().join("rel"));
     let out = dir.path().join("out");
-    glc()
-        .arg("build")
-        .arg(&release)
-        .arg("-o")
-        .arg(&out)
-        .exits(0);
+    crate::build::builds(&release, &out);
     assert!(findings(&out, &release, 0).is_empty());
 
     // The cache entry of the amd64 disk names the arm64 disk, a blob of the same size.
@@ -62,12 +57,7 @@ fn a_poisoned_cache_ships_the_wrong_disk_and_verify_release_names_it() {
     assert!(cache.contains(&amd64));
     std::fs::write(&cache_path, cache.replace(&amd64, &arm64)).expect("poison");
     // The rebuild believes the cache, and so writes a layout with the arm64 disk.
-    glc()
-        .arg("build")
-        .arg(&release)
-        .arg("-o")
-        .arg(&out)
-        .exits(0);
+    crate::build::builds(&release, &out);
     // The layout is consistent in itself: plain verify finds nothing wrong.
     glc().args(["verify"]).arg(&out).exits(0);
 
@@ -134,12 +124,7 @@ fn verify_release_reports_a_missing_tag_an_extra_tag_and_a_changed_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let release = copy_release(&dir.path().join("rel"));
     let out = dir.path().join("out");
-    glc()
-        .arg("build")
-        .arg(&release)
-        .arg("-o")
-        .arg(&out)
-        .exits(0);
+    crate::build::builds(&release, &out);
     // The release now says another tag, and one input changed after the build.
     let text = std::fs::read_to_string(&release).expect("read");
     std::fs::write(

@@ -492,12 +492,9 @@ impl Assembler<'_> {
                     platform["digest"].as_str().unwrap_or_default(),
                     size,
                 )?;
-                if let Some(map) = platform["annotations"].as_object() {
-                    let names: HashMap<String, String> = map
-                        .iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                        .collect();
-                    builder = builder.annotations(names);
+                let names = crate::oci::descriptor::string_annotations(platform);
+                if !names.is_empty() {
+                    builder = builder.annotations(names.into_iter().collect::<HashMap<_, _>>());
                 }
                 if let Some(artifact_type) = platform["artifactType"].as_str() {
                     builder = builder.artifact_type(MediaType::from(artifact_type));

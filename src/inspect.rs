@@ -189,14 +189,7 @@ impl Tree<'_> {
             Child::Invalid(invalid) => {
                 let raw = &invalid.raw;
                 let text = |v: &Value| v.as_str().map(str::to_owned);
-                let annotations = raw["annotations"]
-                    .as_object()
-                    .map(|map| {
-                        map.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let annotations = crate::oci::descriptor::string_annotations(raw);
                 Node {
                     tags,
                     name: name(&annotations),

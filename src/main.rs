@@ -556,17 +556,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             let report: std::collections::BTreeMap<&str, &glc::registry::push::PushedTag> =
                 outcome.tags.iter().map(|t| (t.tag.as_str(), t)).collect();
             let report = serde_json::json!({ "tags": report });
-            if digests.as_deref().is_some_and(|p| p.as_os_str() == "-") {
-                write_stdout(&to_json(&report)?)?;
-            } else if let Some(path) = &digests {
-                let json = to_json(&report)?;
-                glc::fmt::write_new_atomically(path, json.as_bytes()).map_err(|e| {
-                    vec![Diagnostic::error(
-                        "glc::io",
-                        format!("cannot write {}: {e}", path.display()),
-                    )]
-                })?;
-            }
+            write_digests(digests.as_deref(), &report)?;
             if quiet {
                 return Ok(());
             }
@@ -827,23 +817,7 @@ fn summarize(
     status: Status,
 ) -> Result<(), Diagnostics> {
     let report = &outcome.report;
-    if digests.is_some_and(|p| p.as_os_str() == "-") {
-        write_stdout(&to_json(report)?)?;
-    } else if let Some(path) = digests {
-        let mut json = serde_json::to_string_pretty(report).map_err(|e| {
-            vec![Diagnostic::error(
-                "glc::internal",
-                format!("cannot serialize the digests: {e}"),
-            )]
-        })?;
-        json.push('\n');
-        glc::fmt::write_new_atomically(path, json.as_bytes()).map_err(|e| {
-            vec![Diagnostic::error(
-                "glc::io",
-                format!("cannot write {}: {e}", path.display()),
-            )]
-        })?;
-    }
+    write_digests(digests, report)?;
     if quiet {
         return Ok(());
     }
@@ -1119,6 +1093,26 @@ fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<(), 
         vec![Diagnostic::error(
             "glc::io",
             format!("cannot write {}: {error}", file.display()),
+        )]
+    })
+}
+
+/// `--digests FILE`: the report as JSON, written whole (`-`: to standard output).
+fn write_digests(
+    digests: Option<&std::path::Path>,
+    report: &impl serde::Serialize,
+) -> Result<(), Diagnostics> {
+    let Some(path) = digests else {
+        return Ok(());
+    };
+    let json = to_json(report)?;
+    if path.as_os_str() == "-" {
+        return write_stdout(&json);
+    }
+    glc::fmt::write_new_atomically(path, json.as_bytes()).map_err(|e| {
+        vec![Diagnostic::error(
+            "glc::io",
+            format!("cannot write {}: {e}", path.display()),
         )]
     })
 }

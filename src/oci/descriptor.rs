@@ -157,6 +157,20 @@ pub fn is_media_type(media_type: &str) -> bool {
         .is_some_and(|(t, s)| name(t) && name(s))
 }
 
+/// The annotations of a document or descriptor that are strings, leniently: what is not an
+/// object, or not a string, is left out.
+#[must_use]
+pub fn string_annotations(value: &Value) -> BTreeMap<String, String> {
+    value["annotations"]
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

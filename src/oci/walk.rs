@@ -375,14 +375,7 @@ impl Walker<'_> {
 
     fn document(&mut self, value: &Value, kind: Kind, id: NodeId, depth: usize) -> Document {
         let text = |key: &str| value[key].as_str().map(str::to_owned);
-        let annotations = value["annotations"]
-            .as_object()
-            .map(|map| {
-                map.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let annotations = crate::oci::descriptor::string_annotations(value);
         let mut document = Document {
             kind,
             schema_version: printable(&value["schemaVersion"].to_string()).into_owned(),

@@ -250,6 +250,21 @@ pub(crate) fn write_layout(
 ) -> Result<BuildOutcome, Diagnostics> {
     let target = output::Target::new(output).map_err(output_error)?;
     let _lock = target.lock(waiting).map_err(output_error)?;
+    write_layout_locked(&target, force, reuse_previous, dry_first, sign_key, emit)
+}
+
+/// [`write_layout`] into a target whose lock the caller holds.
+pub(crate) fn write_layout_locked(
+    target: &output::Target,
+    force: bool,
+    reuse_previous: bool,
+    dry_first: bool,
+    sign_key: Option<&sign::keys::PrivateKey>,
+    emit: impl Fn(
+        oci::layout::LayoutWriter,
+        Option<&Path>,
+    ) -> Result<assemble::BuildReport, Diagnostics>,
+) -> Result<BuildOutcome, Diagnostics> {
     target.clean_stale().map_err(output_error)?;
     target.check_replaceable(force).map_err(output_error)?;
     // Without reuse nothing is taken on trust: not even the previous layout's blobs.

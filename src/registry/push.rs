@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Client, Options};
+use super::{ACCEPT, Client, Options};
 use crate::oci::file::{LayoutDir, read_to_limit};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::vocab::{Kind, media};
@@ -22,8 +22,6 @@ use crate::oci::{Digest, printable};
 
 /// The artifact type of a release index: its tags go last.
 const RELEASE: &str = "application/io.gardenlinux.release";
-/// What glc accepts when it asks a registry for a manifest.
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 /// What to push where.
 #[derive(Debug, Clone)]
@@ -438,7 +436,9 @@ fn push_blobs(
     let skipped = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
     let failures: Mutex<Vec<(Digest, String, bool)>> = Mutex::new(Vec::new());
-    let bar = request.progress.then(|| progress_bar(blobs));
+    let bar = request
+        .progress
+        .then(|| super::progress_bar(blobs.iter().map(|(_, size)| size).sum()));
     let one = |digest: &Digest, size: u64| -> Result<bool, (String, bool)> {
         if client.has_blob(digest).map_err(|e| (e.message, e.auth))? {
             return Ok(false);
@@ -520,20 +520,6 @@ fn push_blobs(
     Ok(())
 }
 
-/// Bytes (of blobs uploaded or found there), blobs, rate and time left.
-fn progress_bar(blobs: &[(Digest, u64)]) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(blobs.iter().map(|(_, size)| size).sum()),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {msg} {bytes_per_sec} {eta} left",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
-
 /// Pushes every document by digest; returns whether the registry keeps referrers itself.
 fn push_manifests(
     dir: &LayoutDir,
@@ -611,8 +597,9 @@ fn push_referrers(
         return Ok(());
     };
     if client
-        .has_referrers_api(first)
+        .referrers(first)
         .map_err(|e| registry_error(&e, state))?
+        .is_some()
     {
         return Ok(());
     }
@@ -621,7 +608,8 @@ fn push_referrers(
         let there = client
             .get_manifest(&tag, media::INDEX)
             .map_err(|e| registry_error(&e, state))?;
-        let mut index = match there.map(|bytes| serde_json::from_slice::<Value>(&bytes)) {
+        let mut index = match there.map(|manifest| serde_json::from_slice::<Value>(&manifest.bytes))
+        {
             Some(Ok(index)) if index["manifests"].is_array() => index,
             Some(_) => {
                 return Err(fail(

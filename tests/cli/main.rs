@@ -12,6 +12,7 @@ mod interop;
 mod merge;
 mod output_safety;
 mod provenance;
+mod pull;
 mod push;
 mod registry;
 mod reliability;

@@ -256,7 +256,6 @@ fn a_pull_killed_at_six_moments_leaves_no_half_layout_and_the_rerun_resumes() {
     push_json(&layout.root, &format!("{}/big", registry.host()), &[]);
     let source = format!("{}/big:1877.3", registry.host());
     let log = dir.path().join("log");
-    let total: u64 = tree(&layout.root).values().map(|b| b.len() as u64).sum();
 
     // One whole pull first: how long a pull takes here, to spread the kills over it.
     let started = Instant::now();
@@ -264,6 +263,10 @@ fn a_pull_killed_at_six_moments_leaves_no_half_layout_and_the_rerun_resumes() {
     assert_eq!(wait_until(&mut whole, deadline).code(), Some(0));
     let duration = started.elapsed();
     assert_same_tree(&layout.root, &dir.path().join("whole"));
+
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let blob_bytes = summary(&text)["bytes_downloaded"].as_u64().unwrap();
+    assert!(blob_bytes > 190 << 20, "{text}");
 
     let mut resumed = 0;
     for kill in 0..6u64 {
@@ -276,9 +279,19 @@ fn a_pull_killed_at_six_moments_leaves_no_half_layout_and_the_rerun_resumes() {
         let _ = child.kill();
         let status = wait_until(&mut child, deadline);
         // Never half a layout: none, or the whole one.
-        if out.exists() {
+        let whole = out.exists();
+        if whole {
             assert_same_tree(&layout.root, &out);
         }
+        // What the killed pull kept for the next one: whole blobs and the start of others.
+        let downloads = dir.path().join(format!(".killed-{kill}.glc-pull"));
+        let kept: u64 = std::fs::read_dir(&downloads)
+            .map(|entries| {
+                entries
+                    .map(|e| e.expect("entry").metadata().expect("stat").len())
+                    .sum()
+            })
+            .unwrap_or(0);
         let mut rerun = spawn_pull(&source, &out, &log);
         let rerun_status = wait_until(&mut rerun, deadline);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -288,19 +301,24 @@ fn a_pull_killed_at_six_moments_leaves_no_half_layout_and_the_rerun_resumes() {
             "rerun after kill {kill}: {text}"
         );
         assert_same_tree(&layout.root, &out);
-        let again = summary(&text);
-        let bytes = again["bytes_downloaded"].as_u64().unwrap();
-        if bytes < total / 2 && again["up_to_date"] == false {
+        let bytes = summary(&text)["bytes_downloaded"].as_u64().unwrap();
+        // The rerun downloads exactly what was not kept: no byte twice.
+        let expected = if whole { 0 } else { blob_bytes - kept };
+        assert_eq!(
+            bytes, expected,
+            "kill {kill}: {kept} bytes were kept: {text}"
+        );
+        if kept > 0 && !whole {
             resumed += 1;
         }
         // What an interrupted pull kept beside the target is gone once it is done.
-        assert!(!dir.path().join(format!(".killed-{kill}.glc-pull")).exists());
+        assert!(!downloads.exists());
         eprintln!(
-            "pull: kill {kill} after {delay:?} ({status}): the rerun downloaded {bytes} of {total} bytes"
+            "pull: kill {kill} after {delay:?} ({status}): {kept} bytes kept, the rerun downloaded {bytes} of {blob_bytes}"
         );
     }
     assert!(
-        resumed >= 2,
+        resumed >= 3,
         "only {resumed} of 6 reruns resumed from what a killed pull had downloaded (a whole pull took {duration:?})"
     );
 }

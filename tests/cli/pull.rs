@@ -285,13 +285,11 @@ fn a_pull_killed_at_six_moments_leaves_no_half_layout_and_the_rerun_resumes() {
         }
         // What the killed pull kept for the next one: whole blobs and the start of others.
         let downloads = dir.path().join(format!(".killed-{kill}.glc-pull"));
-        let kept: u64 = std::fs::read_dir(&downloads)
-            .map(|entries| {
-                entries
-                    .map(|e| e.expect("entry").metadata().expect("stat").len())
-                    .sum()
-            })
-            .unwrap_or(0);
+        let kept: u64 = std::fs::read_dir(&downloads).map_or(0, |entries| {
+            entries
+                .map(|e| e.expect("entry").metadata().expect("stat").len())
+                .sum()
+        });
         let mut rerun = spawn_pull(&source, &out, &log);
         let rerun_status = wait_until(&mut rerun, deadline);
         let text = std::fs::read_to_string(&log).unwrap_or_default();

@@ -10,6 +10,7 @@ mod hostile_layouts;
 mod incremental;
 mod interop;
 mod merge;
+mod opens;
 mod output_safety;
 mod provenance;
 mod pull;

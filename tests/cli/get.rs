@@ -566,3 +566,47 @@ fn with_a_key_only_a_validly_signed_image_is_written() {
     let text = refused(&unsigned, &public, "unsigned");
     assert!(text.contains("is not signed: no tag sha256-"), "{text}");
 }
+
+#[test]
+fn a_layer_that_is_a_link_or_a_fifo_is_refused_without_waiting_and_names_are_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let layout = build_top_level(&out);
+    let manifest = release_manifest(&layout);
+    let kernel = manifest["images"][0]["layers"][0]["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("digest")
+        .to_owned();
+    let blob = out.join("blobs/sha256").join(&kernel);
+    let copy = dir.path().join("kernel-copy");
+    std::fs::rename(&blob, &copy).expect("move");
+    std::os::unix::fs::symlink(&copy, &blob).expect("symlink");
+    let got = dir.path().join("got");
+    let json = ["--role", "kernel", "--message-format", "json"];
+    let output = get(&out, AWS, &json, &got).exits(1);
+    assert_eq!(
+        diagnostic(&output)["message"],
+        format!(
+            "blob sha256:{kernel} is a symbolic link; a layout's files must be regular files inside it"
+        )
+    );
+    std::fs::remove_file(&blob).expect("rm");
+    let status = Command::new("mkfifo").arg(&blob).status().expect("mkfifo");
+    assert!(status.success());
+    let output = get(&out, AWS, &json, &got)
+        .timeout(std::time::Duration::from_secs(60))
+        .exits(1);
+    assert_eq!(
+        diagnostic(&output)["message"],
+        format!("blob sha256:{kernel} is a fifo; a layout's files must be regular files inside it")
+    );
+    assert!(!got.exists());
+    // What comes from the command line or the layout is printed with control characters escaped.
+    let output = get(&out, "gcp", &["--file", "x\u{1b}]0;owned\u{7}"], &got).exits(1);
+    assert!(
+        stderr(&output).contains("has no file titled `x\\u{1b}]0;owned\\u{7}`"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -327,13 +327,12 @@ pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Dia
         if sign::cosign::is_signature_tag(&name) {
             continue;
         }
-        let yes = match checked.get(&descriptor.digest) {
-            Some(yes) => *yes,
-            None => {
-                let yes = is_release(&descriptor)?;
-                checked.insert(descriptor.digest.clone(), yes);
-                yes
-            }
+        let yes = if let Some(yes) = checked.get(&descriptor.digest) {
+            *yes
+        } else {
+            let yes = is_release(&descriptor)?;
+            checked.insert(descriptor.digest.clone(), yes);
+            yes
         };
         if yes {
             releases
@@ -343,13 +342,11 @@ pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Dia
                 .push(name);
         }
     }
-    let listing: String = releases
-        .values()
-        .map(|(descriptor, tags)| {
-            let tags: Vec<String> = tags.iter().map(|t| printable(t).into_owned()).collect();
-            format!("\n  {} → {}", tags.join(", "), descriptor.digest)
-        })
-        .collect();
+    let mut listing = String::new();
+    for (descriptor, tags) in releases.values() {
+        let tags: Vec<String> = tags.iter().map(|t| printable(t).into_owned()).collect();
+        let _ = write!(listing, "\n  {} → {}", tags.join(", "), descriptor.digest);
+    }
     if let Some(tag) = tag {
         return match releases
             .values()

@@ -184,7 +184,7 @@ enum Command {
         #[arg(long, value_name = "PUB")]
         key: Option<PathBuf>,
         /// List the images the selector matches, with their roles, files and attachments.
-        #[arg(long, conflicts_with_all = ["what", "output"])]
+        #[arg(long, conflicts_with_all = ["what", "output", "key"])]
         list: bool,
         /// The release tag, where the layout holds several releases.
         #[arg(long, value_name = "TAG")]
@@ -1061,7 +1061,7 @@ fn get(
             "command": "get",
             "file": got,
         }));
-    } else if *output != glc::get::Output::Stdout {
+    } else {
         eprintln!(
             "{}: {} ({}, {} bytes, {}{})",
             glc::oci::printable(&got.cname),

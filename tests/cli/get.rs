@@ -595,7 +595,7 @@ fn a_layer_that_is_a_link_or_a_fifo_is_refused_without_waiting_and_names_are_esc
     let status = Command::new("mkfifo").arg(&blob).status().expect("mkfifo");
     assert!(status.success());
     let output = get(&out, AWS, &json, &got)
-        .timeout(std::time::Duration::from_secs(60))
+        .timeout(std::time::Duration::from_mins(1))
         .exits(1);
     assert_eq!(
         diagnostic(&output)["message"],

@@ -304,8 +304,10 @@ pub const ROLES: [(&str, Role); 4] = [
     ("rootfs", Role::Rootfs),
 ];
 
-/// The release the source offers: `tag`'s, or the only one.
-pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Diagnostics> {
+/// The releases among the source's tags (only `only`, if given): digest → descriptor and tags.
+type Releases = BTreeMap<Digest, (Descriptor, Vec<String>)>;
+
+fn releases(source: &dyn Source, only: Option<&str>) -> Result<Releases, Diagnostics> {
     let broken = source_error(source);
     let is_release = |descriptor: &Descriptor| -> Result<bool, Diagnostics> {
         if descriptor.kind() != Kind::Index
@@ -321,10 +323,10 @@ pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Dia
             .map_err(|e| broken(format!("index {} is not JSON: {e}", descriptor.digest)))?;
         Ok(index["artifactType"].as_str() == Some(assemble::RELEASE))
     };
-    let mut releases: BTreeMap<Digest, (Descriptor, Vec<String>)> = BTreeMap::new();
+    let mut releases = Releases::new();
     let mut checked: BTreeMap<Digest, bool> = BTreeMap::new();
     for (name, descriptor) in source.tags().map_err(&broken)? {
-        if sign::cosign::is_signature_tag(&name) {
+        if sign::cosign::is_signature_tag(&name) || only.is_some_and(|only| only != name) {
             continue;
         }
         let yes = if let Some(yes) = checked.get(&descriptor.digest) {
@@ -342,32 +344,38 @@ pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Dia
                 .push(name);
         }
     }
+    Ok(releases)
+}
+
+/// The release the source offers: `tag`'s, or the only one. With a tag, only that tag is
+/// read (unless it is no release tag: then every tag, to list them).
+pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Diagnostics> {
+    if let Some(tag) = tag
+        && let Some((descriptor, _)) = releases(source, Some(tag))?.into_values().next()
+    {
+        return Ok(descriptor);
+    }
+    let releases = releases(source, None)?;
     let mut listing = String::new();
     for (descriptor, tags) in releases.values() {
         let tags: Vec<String> = tags.iter().map(|t| printable(t).into_owned()).collect();
         let _ = write!(listing, "\n  {} → {}", tags.join(", "), descriptor.digest);
     }
     if let Some(tag) = tag {
-        return match releases
-            .values()
-            .find(|(_, tags)| tags.iter().any(|t| t == tag))
-        {
-            Some((descriptor, _)) => Ok(descriptor.clone()),
-            None => Err(fail(
-                "glc::get::release",
-                format!(
-                    "{} has no release tag `{}`; its release tags:{}",
-                    source.name(),
-                    printable(tag),
-                    if releases.is_empty() {
-                        " none"
-                    } else {
-                        &listing
-                    }
-                ),
-                "pass one of them with --tag",
-            )),
-        };
+        return Err(fail(
+            "glc::get::release",
+            format!(
+                "{} has no release tag `{}`; its release tags:{}",
+                source.name(),
+                printable(tag),
+                if releases.is_empty() {
+                    " none"
+                } else {
+                    &listing
+                }
+            ),
+            "pass one of them with --tag",
+        ));
     }
     let count = releases.len();
     let mut found = releases.into_values();
@@ -1018,7 +1026,8 @@ fn copy_checked(
 }
 
 /// Whether an argument names a registry (`REGISTRY/REPO:TAG`) rather than a directory:
-/// not an existing path, and its first component has a dot or a port, or is `localhost`.
+/// not an existing path, and its first component has a dot (not leading: `./out`) or a port,
+/// or is `localhost`.
 #[must_use]
 pub fn is_registry_reference(source: &str) -> bool {
     if Path::new(source).exists() {
@@ -1027,7 +1036,9 @@ pub fn is_registry_reference(source: &str) -> bool {
     let Some((host, rest)) = source.split_once('/') else {
         return false;
     };
-    !rest.is_empty() && (host.contains('.') || host.contains(':') || host == "localhost")
+    !rest.is_empty()
+        && !host.starts_with('.')
+        && (host.contains('.') || host.contains(':') || host == "localhost")
 }
 
 #[cfg(test)]
@@ -1079,7 +1090,7 @@ mod tests {
         let error = select(&images, "os=linux").unwrap_err();
         assert_eq!(
             error[0].message,
-            "the release's matrix has no key `os`; its keys: `arch`, `platform`"
+            "the release's matrix has no key `os`; its keys: `arch` and `platform`"
         );
         assert!(select(&images, "arch").unwrap().is_empty());
         assert!(select(&images, "arch=amd64,x").is_err());
@@ -1094,6 +1105,7 @@ mod tests {
         assert!(is_registry_reference("localhost/gl:1"));
         assert!(!is_registry_reference("out"));
         assert!(!is_registry_reference("./out"));
+        assert!(!is_registry_reference("../out/x"));
         assert!(!is_registry_reference("build/out"));
         assert!(!is_registry_reference("/tmp"));
     }

@@ -400,6 +400,19 @@ fn several_releases_need_a_tag_and_a_registry_is_not_read_yet() {
     assert_eq!(found["help"], "choose one with --tag TAG");
     get(&out, AWS, &["--role", "kernel", "--tag", "1878"], &got).exits(0);
     assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
+    // With --tag, only that tag is read: a damaged index elsewhere does not stand in the way.
+    let group = layout.tag("bare-libc-1877.3");
+    assert_eq!(
+        group["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let hex = group["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("digest");
+    std::fs::write(out.join("blobs/sha256").join(hex), b"{}").expect("damage");
+    get(&out, AWS, &["--role", "kernel"], &got).exits(1);
+    get(&out, AWS, &["--role", "kernel", "--tag", "1877"], &got).exits(0);
     let output = get(&out, AWS, &["--role", "kernel", "--tag", AWS], &got).exits(1);
     assert!(stderr(&output).contains(&format!("has no release tag `{AWS}`")));
 

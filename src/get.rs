@@ -895,7 +895,10 @@ pub fn get(
     };
     let verified = match request.key {
         Some(key) => {
-            verify(source, &manifest, key)?;
+            // The release index too: the tag naming it is not signed, and what it leads to
+            // (the release manifest that maps cnames to images) is covered by its digest.
+            verify(source, &release, "the release index", key)?;
+            verify(source, &manifest, "the image", key)?;
             true
         }
         None => false,
@@ -911,8 +914,13 @@ pub fn get(
     })
 }
 
-/// Checks the image manifest's cosign signature with `key`, as `glc verify --key` does.
-fn verify(source: &dyn Source, manifest: &Descriptor, key: &PublicKey) -> Result<(), Diagnostics> {
+/// Checks a manifest's or index's cosign signature with `key`, as `glc verify --key` does.
+fn verify(
+    source: &dyn Source,
+    manifest: &Descriptor,
+    what: &str,
+    key: &PublicKey,
+) -> Result<(), Diagnostics> {
     let digest = manifest.digest.to_string();
     let refuse = |message: String| {
         fail(
@@ -926,13 +934,13 @@ fn verify(source: &dyn Source, manifest: &Descriptor, key: &PublicKey) -> Result
     let entry = source
         .tag(&tag)
         .map_err(source_error(source))?
-        .ok_or_else(|| refuse(format!("the image {digest} is not signed: no tag {tag}")))?;
+        .ok_or_else(|| refuse(format!("{what} {digest} is not signed: no tag {tag}")))?;
     let read = |raw: &Value, limit: u64| -> Result<Vec<u8>, String> {
         let descriptor = Descriptor::from_value(raw).map_err(|e| e.message)?;
         source.document(&descriptor, limit)
     };
     sign::check_signatures(&read, &entry.to_value(), &digest, key)
-        .map_err(|problem| refuse(format!("the image {digest}: {problem}")))
+        .map_err(|problem| refuse(format!("{what} {digest}: {problem}")))
 }
 
 /// Copies `layer` to `output`, checked: into a temporary file first, which becomes the output

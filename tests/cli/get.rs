@@ -400,6 +400,8 @@ fn several_releases_need_a_tag_and_a_registry_is_not_read_yet() {
     assert_eq!(found["help"], "choose one with --tag TAG");
     get(&out, AWS, &["--role", "kernel", "--tag", "1878"], &got).exits(0);
     assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
+    let output = get(&out, AWS, &["--role", "kernel", "--tag", AWS], &got).exits(1);
+    assert!(stderr(&output).contains(&format!("has no release tag `{AWS}`")));
     // With --tag, only that tag is read: a damaged index elsewhere does not stand in the way.
     let group = layout.tag("bare-libc-1877.3");
     assert_eq!(
@@ -411,10 +413,13 @@ fn several_releases_need_a_tag_and_a_registry_is_not_read_yet() {
         .and_then(|d| d.strip_prefix("sha256:"))
         .expect("digest");
     std::fs::write(out.join("blobs/sha256").join(hex), b"{}").expect("damage");
-    get(&out, AWS, &["--role", "kernel"], &got).exits(1);
+    let output = get(&out, AWS, &["--role", "kernel"], &got).exits(1);
+    assert!(
+        stderr(&output).contains("glc::get::source"),
+        "{}",
+        stderr(&output)
+    );
     get(&out, AWS, &["--role", "kernel", "--tag", "1877"], &got).exits(0);
-    let output = get(&out, AWS, &["--role", "kernel", "--tag", AWS], &got).exits(1);
-    assert!(stderr(&output).contains(&format!("has no release tag `{AWS}`")));
 
     let output = glc()
         .args(["get", "ghcr.io/gardenlinux/gardenlinux:1877.3", AWS])
@@ -572,6 +577,37 @@ fn with_a_key_only_a_validly_signed_image_is_written() {
     .expect("tamper");
     let text = refused(&altered, &public, "an altered payload");
     assert!(text.contains("its payload"), "{text}");
+
+    // A release tag pointing at an index the key never signed (the tag itself is not signed).
+    let forged = dir.path().join("forged");
+    crate::commands::copy_dir(&out, &forged);
+    let layout = Layout::open(&forged);
+    let release = layout.tag("1877.3");
+    let mut index = layout.json(&release);
+    index["annotations"]["org.opencontainers.image.title"] = "forged".into();
+    let bytes = serde_json::to_vec(&index).expect("JSON");
+    let hex = sha256_hex(&bytes);
+    std::fs::write(forged.join("blobs/sha256").join(&hex), &bytes).expect("blob");
+    let mut top = layout.index.clone();
+    for entry in top["manifests"].as_array_mut().expect("manifests") {
+        if entry["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("1877"))
+        {
+            entry["digest"] = format!("sha256:{hex}").into();
+            entry["size"] = bytes.len().into();
+        }
+    }
+    std::fs::write(
+        forged.join("index.json"),
+        serde_json::to_vec(&top).expect("JSON"),
+    )
+    .expect("index.json");
+    let text = refused(&forged, &public, "a forged release tag");
+    assert_eq!(
+        text,
+        format!("the release index sha256:{hex} is not signed: no tag sha256-{hex}.sig")
+    );
 
     // An unsigned layout.
     let unsigned = dir.path().join("unsigned");

@@ -159,7 +159,7 @@ enum Command {
         json: bool,
     },
     /// Write one file of one cloud image of a release (its kernel, a `file`, an attachment),
-    /// checked against its digest and, with --key, the image's signature.
+    /// checked against its digest and, with --key, the signatures.
     Get {
         /// The release: an OCI image layout directory.
         source: String,
@@ -180,7 +180,8 @@ enum Command {
         /// only when the bytes are right.
         #[arg(short, long, value_name = "PATH", required_unless_present = "list")]
         output: Option<PathBuf>,
-        /// Refuse unless the image's cosign signature verifies with this public key.
+        /// Refuse unless the cosign signatures of the release index and of the image verify
+        /// with this public key.
         #[arg(long, value_name = "PUB")]
         key: Option<PathBuf>,
         /// List the images the selector matches, with their roles, files and attachments.

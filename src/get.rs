@@ -10,7 +10,7 @@
 //! [`printable`].
 //!
 //! All reading goes through [`Source`]: [`Layout`] reads a layout directory; a registry
-//! implements the same five calls.
+//! implements the same calls, and `glc get` takes either.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

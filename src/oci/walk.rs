@@ -417,8 +417,8 @@ impl Walker<'_> {
 }
 
 /// A document's bytes: no more than its descriptor declares (and [`MAX_DOCUMENT`]), and
-/// exactly that many. The caller checks the digest.
-pub fn read_document(blobs: &dyn Blobs, descriptor: &Descriptor) -> Result<Vec<u8>, String> {
+/// exactly that many.
+fn read_document(blobs: &dyn Blobs, descriptor: &Descriptor) -> Result<Vec<u8>, String> {
     let digest = &descriptor.digest;
     if descriptor.size > MAX_DOCUMENT {
         return Err(format!(

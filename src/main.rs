@@ -32,6 +32,14 @@ enum MessageFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GetRole {
+    Kernel,
+    Initrd,
+    Cmdline,
+    Rootfs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LineEndings {
     Keep,
     Lf,
@@ -149,6 +157,39 @@ enum Command {
         /// Print the tree as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Write one file of one cloud image of a release (its kernel, a `file`, an attachment),
+    /// checked against its digest and, with --key, the signatures.
+    Get {
+        /// The release: an OCI image layout directory.
+        source: String,
+        /// The cloud image: its cname, a prefix of it, or matrix values such as
+        /// `platform=aws,arch=amd64` (`.`: every image, for --list).
+        #[arg(default_value = ".")]
+        selector: String,
+        /// The layer of this role.
+        #[arg(long, value_enum, group = "what")]
+        role: Option<GetRole>,
+        /// The layer with this title (file name).
+        #[arg(long, value_name = "NAME", group = "what")]
+        file: Option<String>,
+        /// The layer of the attachment of this kind, e.g. `test-log`.
+        #[arg(long, value_name = "KIND", group = "what")]
+        attachment: Option<String>,
+        /// Where to write it (`-`: standard output); an existing file is replaced whole,
+        /// only when the bytes are right.
+        #[arg(short, long, value_name = "PATH", required_unless_present = "list")]
+        output: Option<PathBuf>,
+        /// Refuse unless the cosign signatures of the release index and of the image verify
+        /// with this public key.
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+        /// List the images the selector matches, with their roles, files and attachments.
+        #[arg(long, conflicts_with_all = ["what", "output", "key"])]
+        list: bool,
+        /// The release tag, where the layout holds several releases.
+        #[arg(long, value_name = "TAG")]
+        tag: Option<String>,
     },
     /// Re-indent a release file in place, keeping comments and quoting as written.
     Fmt {
@@ -528,6 +569,46 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 glc::inspect::render(&nodes)
             };
             write_stdout(&text)
+        }
+        Command::Get {
+            source,
+            selector,
+            role,
+            file,
+            attachment,
+            output,
+            key,
+            list,
+            tag,
+        } => {
+            let what = match (role, file, attachment) {
+                (Some(role), _, _) => Some(glc::get::What::Role(match role {
+                    GetRole::Kernel => glc::plan::Role::Kernel,
+                    GetRole::Initrd => glc::plan::Role::Initrd,
+                    GetRole::Cmdline => glc::plan::Role::Cmdline,
+                    GetRole::Rootfs => glc::plan::Role::Rootfs,
+                })),
+                (_, Some(file), _) => Some(glc::get::What::File(file)),
+                (_, _, Some(kind)) => Some(glc::get::What::Attachment(kind)),
+                _ => None,
+            };
+            let output = output.map(|o| {
+                if o.as_os_str() == "-" {
+                    glc::get::Output::Stdout
+                } else {
+                    glc::get::Output::File(o)
+                }
+            });
+            get(
+                &source,
+                &selector,
+                what.as_ref(),
+                output.as_ref(),
+                key.as_deref(),
+                list,
+                tag.as_deref(),
+                format,
+            )
         }
         Command::Schema { markdown: false } => write_stdout(glc::schema::SOURCE),
         Command::Schema { markdown: true } => {
@@ -1093,6 +1174,83 @@ fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnosti
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(key_error)`
+#[allow(clippy::too_many_arguments)]
+fn get(
+    source: &str,
+    selector: &str,
+    what: Option<&glc::get::What>,
+    output: Option<&glc::get::Output>,
+    key: Option<&std::path::Path>,
+    list: bool,
+    tag: Option<&str>,
+    format: MessageFormat,
+) -> Result<(), Diagnostics> {
+    if glc::get::is_registry_reference(source) {
+        return Err(vec![
+            Diagnostic::error(
+                "glc::usage",
+                format!("`{source}` names a registry; glc get reads layout directories only, so far"),
+            )
+            .help("copy the release into a layout first (`glc pull`, `oras cp -r --to-oci-layout`), then `glc get DIR …`"),
+        ]);
+    }
+    let layout = glc::get::Layout::open(std::path::Path::new(source)).map_err(|e| {
+        vec![Diagnostic::error("glc::get::source", e).help(
+            "pass an OCI image layout directory of a release, e.g. the output of `glc build`",
+        )]
+    })?;
+    let public_key = key
+        .map(|key| glc::sign::keys::PublicKey::load(key).map_err(key_error))
+        .transpose()?;
+    let request = glc::get::Request {
+        selector,
+        tag,
+        key: public_key.as_ref(),
+    };
+    if list {
+        let listed = glc::get::list(&layout, &request)?;
+        let text = if format == MessageFormat::Json {
+            listed
+                .iter()
+                .filter_map(|l| serde_json::to_string(l).ok())
+                .map(|line| line + "\n")
+                .collect()
+        } else {
+            glc::get::render(&listed)
+        };
+        return write_stdout(&text);
+    }
+    let Some(output) = output else {
+        return Err(vec![Diagnostic::error(
+            "glc::usage",
+            "say where to write the file: -o PATH, or -o - for standard output",
+        )]);
+    };
+    let got = glc::get::get(&layout, &request, what, output)?;
+    if format == MessageFormat::Json {
+        emit_json(&serde_json::json!({
+            "type": "summary",
+            "command": "get",
+            "file": got,
+        }));
+    } else {
+        eprintln!(
+            "{}: {} ({}, {} bytes, {}{})",
+            glc::oci::printable(&got.cname),
+            glc::oci::printable(got.title.as_deref().unwrap_or("?")),
+            glc::oci::printable(&got.media_type),
+            got.size,
+            got.digest,
+            if got.verified {
+                ", signature verified"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
 fn key_error(error: glc::sign::keys::KeyError) -> Diagnostics {
     vec![Diagnostic::error("glc::key", error.message).help(error.help)]
 }

@@ -161,7 +161,8 @@ enum Command {
     /// Write one file of one cloud image of a release (its kernel, a `file`, an attachment),
     /// checked against its digest and, with --key, the signatures.
     Get {
-        /// The release: an OCI image layout directory.
+        /// The release: an OCI image layout directory, or `REGISTRY/REPO:TAG` naming its
+        /// release tag (only the documents on the way and the file are downloaded).
         source: String,
         /// The cloud image: its cname, a prefix of it, or matrix values such as
         /// `platform=aws,arch=amd64` (`.`: every image, for --list).
@@ -190,6 +191,15 @@ enum Command {
         /// The release tag, where the layout holds several releases.
         #[arg(long, value_name = "TAG")]
         tag: Option<String>,
+        /// From a registry: speak plain HTTP (the default only for localhost and 127.0.0.1).
+        #[arg(long)]
+        plain_http: bool,
+        /// From a registry: trust the certificates of this PEM file too.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// From a registry: retries of a request on 5xx, 429, timeouts and broken connections.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        retries: u32,
     },
     /// Re-indent a release file in place, keeping comments and quoting as written.
     Fmt {
@@ -580,7 +590,16 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             key,
             list,
             tag,
+            plain_http,
+            ca_file,
+            retries,
         } => {
+            let registry = glc::registry::Options {
+                plain_http,
+                ca_file,
+                tries: retries.saturating_add(1),
+                ..glc::registry::Options::default()
+            };
             let what = match (role, file, attachment) {
                 (Some(role), _, _) => Some(glc::get::What::Role(match role {
                     GetRole::Kernel => glc::plan::Role::Kernel,
@@ -607,6 +626,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 key.as_deref(),
                 list,
                 tag.as_deref(),
+                registry,
                 format,
             )
         }
@@ -1183,22 +1203,45 @@ fn get(
     key: Option<&std::path::Path>,
     list: bool,
     tag: Option<&str>,
+    registry: glc::registry::Options,
     format: MessageFormat,
 ) -> Result<(), Diagnostics> {
-    if glc::get::is_registry_reference(source) {
-        return Err(vec![
-            Diagnostic::error(
+    // From a registry, the reference names the release tag.
+    let mut named_tag = None;
+    let layout: Box<dyn glc::get::Source> = if glc::get::is_registry_reference(source) {
+        let (host, repository, named) =
+            glc::registry::pull::parse_source(source).map_err(|e| {
+                vec![
+                    Diagnostic::error("glc::usage", e)
+                        .help("e.g. `glc get 127.0.0.1:5000/gardenlinux:1877.3 aws-gardener_prod-amd64 --role kernel -o vmlinuz`"),
+                ]
+            })?;
+        if tag.is_some_and(|t| t != named) {
+            return Err(vec![Diagnostic::error(
                 "glc::usage",
-                format!("`{source}` names a registry; glc get reads layout directories only, so far"),
-            )
-            .help("copy the release into a layout first (`glc pull`, `oras cp -r --to-oci-layout`), then `glc get DIR …`"),
-        ]);
-    }
-    let layout = glc::get::Layout::open(std::path::Path::new(source)).map_err(|e| {
-        vec![Diagnostic::error("glc::get::source", e).help(
-            "pass an OCI image layout directory of a release, e.g. the output of `glc build`",
-        )]
-    })?;
+                format!("`{source}` names its tag; --tag cannot name another"),
+            )]);
+        }
+        let repository =
+            glc::registry::source::Repository::open(&host, &repository, &named, registry)
+                .map_err(|e| {
+                    vec![Diagnostic::error("glc::get::source", e.message).help(
+                        "check the registry's address and your credentials (GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or `podman login`)",
+                    )]
+                })?;
+        named_tag = Some(named);
+        Box::new(repository)
+    } else {
+        Box::new(
+            glc::get::Layout::open(std::path::Path::new(source)).map_err(|e| {
+                vec![Diagnostic::error("glc::get::source", e).help(
+                "pass an OCI image layout directory of a release, e.g. the output of `glc build`",
+            )]
+            })?,
+        )
+    };
+    let tag = named_tag.as_deref().or(tag);
+    let layout = layout.as_ref();
     let public_key = key
         .map(|key| glc::sign::keys::PublicKey::load(key).map_err(key_error))
         .transpose()?;
@@ -1208,7 +1251,7 @@ fn get(
         key: public_key.as_ref(),
     };
     if list {
-        let listed = glc::get::list(&layout, &request)?;
+        let listed = glc::get::list(layout, &request)?;
         let text = if format == MessageFormat::Json {
             listed
                 .iter()
@@ -1226,7 +1269,7 @@ fn get(
             "say where to write the file: -o PATH, or -o - for standard output",
         )]);
     };
-    let got = glc::get::get(&layout, &request, what, output)?;
+    let got = glc::get::get(layout, &request, what, output)?;
     if format == MessageFormat::Json {
         emit_json(&serde_json::json!({
             "type": "summary",

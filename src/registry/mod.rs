@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod pull;
 pub mod push;
+pub mod source;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

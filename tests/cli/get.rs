@@ -73,10 +73,43 @@ fn every_role_file_and_attachment_of_every_image_is_the_file_the_release_names()
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let layout = build_top_level(&out);
-    let manifest = release_manifest(&layout);
+    assert_every_file(path_str(&out), &layout, dir.path());
+}
+
+#[test]
+fn every_file_read_from_a_registry_is_the_file_the_release_names() {
+    let Some(registry) = crate::registry::Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let layout = build_top_level(&out);
+    crate::push::push_json(&out, &format!("{}/gardenlinux", registry.host()), &[]);
+    let gets = registry.logged("GET");
+    assert_every_file(
+        &format!("{}/gardenlinux:1877.3", registry.host()),
+        &layout,
+        dir.path(),
+    );
+    // Only documents on the way and the file asked for are read: about ten requests a file.
+    let per_file = (registry.logged("GET") - gets) / (8 * 11);
+    assert!(per_file < 15, "{per_file} GETs a file");
+}
+
+/// `glc get` of every role, file and attachment of every cloud image of the top-level release
+/// from `source` (a layout or a registry reference), each compared with its input file.
+fn assert_every_file(source: &str, layout: &Layout, dir: &Path) {
+    let manifest = release_manifest(layout);
     let images = manifest["images"].as_array().expect("images");
     assert_eq!(images.len(), 8);
-    let got = dir.path().join("got");
+    let got = dir.join("got");
+    let get = |cname: &str, args: &[&str]| {
+        let mut cmd = glc();
+        cmd.args(["get", source, cname])
+            .args(args)
+            .args(["-o", path_str(&got)]);
+        cmd
+    };
     let mut files = 0;
     for image in images {
         let cname = image["cname"].as_str().expect("cname");
@@ -86,7 +119,7 @@ fn every_role_file_and_attachment_of_every_image_is_the_file_the_release_names()
             ("cmdline", "cmdline"),
             ("rootfs", "tar"),
         ] {
-            get(&out, cname, &["--role", role], &got).exits(0);
+            get(cname, &["--role", role]).exits(0);
             assert!(
                 std::fs::read(&got).expect("got") == artifact(&format!("{cname}.{suffix}")),
                 "{cname} --role {role}"
@@ -96,7 +129,7 @@ fn every_role_file_and_attachment_of_every_image_is_the_file_the_release_names()
         // Every layer by its title: the roles' files and every `file`.
         for layer in image["layers"].as_array().expect("layers") {
             let title = layer["title"].as_str().expect("title");
-            get(&out, cname, &["--file", title], &got).exits(0);
+            get(cname, &["--file", title]).exits(0);
             assert!(
                 std::fs::read(&got).expect("got") == artifact(title),
                 "{cname} --file {title}"
@@ -104,7 +137,7 @@ fn every_role_file_and_attachment_of_every_image_is_the_file_the_release_names()
             files += 1;
         }
         for (kind, suffix) in [("test-log", "test.log"), ("audit-log", "audit.log")] {
-            get(&out, cname, &["--attachment", kind], &got).exits(0);
+            get(cname, &["--attachment", kind]).exits(0);
             assert!(
                 std::fs::read(&got).expect("got") == artifact(&format!("{cname}.{suffix}")),
                 "{cname} --attachment {kind}"
@@ -112,7 +145,7 @@ fn every_role_file_and_attachment_of_every_image_is_the_file_the_release_names()
             files += 1;
         }
         // The top-level release has no initrd: the error says what the image has.
-        let output = get(&out, cname, &["--role", "initrd"], &got).exits(1);
+        let output = get(cname, &["--role", "initrd"]).exits(1);
         assert!(
             stderr(&output).contains(&format!("{cname} has no initrd; it holds:")),
             "{}",
@@ -346,7 +379,7 @@ fn the_output_is_replaced_whole_and_never_a_directory() {
 }
 
 #[test]
-fn several_releases_need_a_tag_and_a_registry_is_not_read_yet() {
+fn several_releases_need_a_tag_and_a_registry_reference_is_read_from_the_registry() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let layout = build_top_level(&out);
@@ -421,13 +454,20 @@ fn several_releases_need_a_tag_and_a_registry_is_not_read_yet() {
     );
     get(&out, AWS, &["--role", "kernel", "--tag", "1877"], &got).exits(0);
 
+    // A registry reference is read from the registry: none listens here.
+    let port = crate::registry::free_port();
     let output = glc()
-        .args(["get", "ghcr.io/gardenlinux/gardenlinux:1877.3", AWS])
-        .args(["--role", "kernel", "-o", "-", "--message-format", "json"])
-        .exits(2);
-    assert_eq!(
-        diagnostic(&output)["message"],
-        "`ghcr.io/gardenlinux/gardenlinux:1877.3` names a registry; glc get reads layout directories only, so far"
+        .args(["get", &format!("127.0.0.1:{port}/gardenlinux:1877.3"), AWS])
+        .args(["--role", "kernel", "--retries", "0", "-o", "-"])
+        .args(["--message-format", "json"])
+        .exits(1);
+    let found = diagnostic(&output);
+    assert_eq!(found["code"], "glc::get::source");
+    assert!(
+        found["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("127.0.0.1:{port}"))),
+        "{found}"
     );
 }
 
@@ -658,4 +698,107 @@ fn a_layer_that_is_a_link_or_a_fifo_is_refused_without_waiting_and_names_are_esc
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn with_a_key_a_signature_or_manifest_tampered_in_the_registry_writes_nothing() {
+    let Some(registry) = crate::registry::Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (private, public) = key_pair(dir.path(), "release");
+    let out = dir.path().join("out");
+    glc()
+        .args(["build", path_str(&repo().join("release.kdl")), "-q"])
+        .args(["--sign-key", path_str(&private), "-o", path_str(&out)])
+        .exits(0);
+    let push = |layout: &Path, repository: &str| {
+        crate::push::push_json(layout, &format!("{}/{repository}", registry.host()), &[]);
+        format!("{}/{repository}:1877.3", registry.host())
+    };
+    let got = dir.path().join("got");
+    let get_kernel = |source: &str| {
+        let mut cmd = glc();
+        cmd.args(["get", source, AWS, "--key", path_str(&public)])
+            .args(["--role", "kernel", "--message-format", "json"])
+            .args(["-o", path_str(&got)]);
+        cmd
+    };
+    let source = push(&out, "signed");
+    get_kernel(&source).exits(0);
+    assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
+    std::fs::remove_file(&got).expect("rm");
+
+    // A signature manifest whose signature was altered, pushed as it is (a whole graph: the
+    // altered manifest under its own digest, the signature tag moved to it).
+    let altered = dir.path().join("altered");
+    crate::commands::copy_dir(&out, &altered);
+    let layout = Layout::open(&altered);
+    let (manifest, _) = signature_of(&layout, AWS);
+    let signature = manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .expect("signature")
+        .to_owned();
+    let flipped = if signature.starts_with('M') { "N" } else { "M" };
+    let mut forged = manifest.clone();
+    forged["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] =
+        format!("{flipped}{}", &signature[1..]).into();
+    let bytes = serde_json::to_vec(&forged).expect("JSON");
+    let hex = sha256_hex(&bytes);
+    std::fs::write(altered.join("blobs/sha256").join(&hex), &bytes).expect("blob");
+    let image = layout.tag(AWS)["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    let sig_tag = format!("sha256-{}.sig", &image[7..]);
+    let mut top = layout.index.clone();
+    for entry in top["manifests"].as_array_mut().expect("manifests") {
+        if entry["annotations"]["org.opencontainers.image.ref.name"] == sig_tag.as_str() {
+            entry["digest"] = format!("sha256:{hex}").into();
+            entry["size"] = bytes.len().into();
+        }
+    }
+    std::fs::write(
+        altered.join("index.json"),
+        serde_json::to_vec(&top).expect("JSON"),
+    )
+    .expect("index.json");
+    let output = get_kernel(&push(&altered, "altered")).exits(1);
+    assert_eq!(diagnostic(&output)["code"], "glc::get::signature");
+    assert!(!got.exists(), "wrote {}", got.display());
+
+    // Bytes changed where the registry keeps them: the image's signature manifest, then the
+    // image manifest itself. The registry sends them under their old digests.
+    let stored = |digest: &str| {
+        let hex = &digest[7..];
+        registry
+            .storage()
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    };
+    let signature_digest = layout.tag(&sig_tag)["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    for (what, digest) in [("signature", signature_digest), ("manifest", image)] {
+        let path = stored(&digest);
+        let text = std::fs::read_to_string(&path).expect("stored");
+        // Still JSON, with other bytes.
+        let changed = text.replacen("\"size\":", "\"size\": ", 1);
+        assert_ne!(changed, text);
+        std::fs::write(&path, changed).expect("tamper");
+        let output = get_kernel(&source).exits(1);
+        let found = diagnostic(&output);
+        assert!(
+            found["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("digest")),
+            "{what}: {found}"
+        );
+        assert!(!got.exists(), "{what}: wrote {}", got.display());
+        std::fs::write(&path, text).expect("restore");
+    }
+    get_kernel(&source).exits(0);
 }

@@ -4,7 +4,7 @@
 #   glc pull of the release tag (everything reachable, every tag) into a new layout (and its
 #     peak RSS, /usr/bin/time -v),
 #   skopeo copy --all of every tag skopeo can copy, one after the other, from the registry
-#     into one new OCI layout,
+#     into one new OCI layout, then synced (glc pull syncs its layout before it is in place),
 #   glc pull again into the pulled layout (hyperfine, 10 runs: nothing to download),
 # and prints the figures and the ratio against the target (>= 3x the skopeo sequence).
 # usage: bench/pull.sh [SIZE_MB]   (default 2048; needs docker-registry, skopeo, hyperfine,
@@ -61,6 +61,8 @@ for tag in "$@"; do
         echo "$tag" >> "$ok"
     fi
 done
+# On disk, as glc pull's layout is before it is put in place.
+sync -f "$dest"
 SH
 /usr/bin/time -f %e -o "$work/skopeo.time" bash "$work/skopeo.sh" "$work/skopeo-layout" "$port" "$work/skopeo.ok" "${tags[@]}"
 stop_registry

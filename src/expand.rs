@@ -10,8 +10,9 @@ use crate::model::{
 };
 use crate::plan::{
     AptRepositoryPlan, AttachmentPlan, Bindings, ContainerPlan, ExpandedPlan, ImagePlan, LinkPlan,
-    MetadataPlan, Origin, PlannedFile, ReleaseInfo, Role,
+    MetadataPlan, Origin, PlannedFile, ReleaseInfo,
 };
+use crate::role::Role;
 use crate::template::{Renderer, Scope};
 
 /// More combinations than this are a mistake in the matrix, not a release.
@@ -400,18 +401,10 @@ impl Expander {
                 },
             );
             scope.set("cname", cname.clone());
-            let file = |f: &Option<FileRef>, role, this: &mut Self| {
-                f.as_ref()
-                    .and_then(|f| this.file(f, role, &scope, bindings))
-            };
-            let kernel = file(&template.kernel, Role::Kernel, self);
-            let initrd = file(&template.initrd, Role::Initrd, self);
-            let cmdline = file(&template.cmdline, Role::Cmdline, self);
-            let rootfs = file(&template.rootfs, Role::Rootfs, self);
-            let files = template
-                .files
+            let layers = template
+                .layers
                 .iter()
-                .filter_map(|f| self.file(f, Role::File, &scope, bindings))
+                .filter_map(|(role, f)| Some((*role, self.file(f, *role, &scope, bindings)?)))
                 .collect();
             let attachments = template
                 .attachments
@@ -435,11 +428,7 @@ impl Expander {
             images.push(ImagePlan {
                 cname,
                 matrix: bindings.clone(),
-                kernel,
-                initrd,
-                cmdline,
-                rootfs,
-                files,
+                layers,
                 attachments,
                 apt_repository,
             });

@@ -25,6 +25,7 @@ pub mod parse;
 pub mod plan;
 pub mod registry;
 pub mod resolve;
+pub mod role;
 pub mod schema;
 pub mod select;
 pub mod sign;

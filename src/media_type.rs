@@ -1,7 +1,5 @@
 //! Media types of files, inferred from their names by Garden Linux's table.
 
-use crate::plan::Role;
-
 /// The table as glc carries it: `src/media-types.txt`, which names its source.
 const TABLE_TEXT: &str = include_str!("media-types.txt");
 
@@ -22,17 +20,6 @@ fn parse_table(text: &'static str) -> Vec<(&'static str, &'static str)> {
             }
         })
         .collect()
-}
-
-/// What a node says of its file regardless of the file's name.
-#[must_use]
-pub fn for_role(role: Role) -> Option<&'static str> {
-    match role {
-        Role::Kernel => Some("application/io.gardenlinux.kernel"),
-        Role::Initrd => Some("application/io.gardenlinux.initrd"),
-        Role::Cmdline => Some("application/io.gardenlinux.cmdline"),
-        _ => None,
-    }
 }
 
 /// The media type for a file name by the longest suffix in [`TABLE`].

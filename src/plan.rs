@@ -7,6 +7,8 @@ use miette::SourceSpan;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::role::Role;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan<F, C> {
     pub release: ReleaseInfo,
@@ -105,27 +107,47 @@ pub struct LinkPlan {
     pub target: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ImagePlan<F> {
     pub cname: String,
     /// The combination's axis values, in the matrix's axis order.
     pub matrix: Bindings,
-    pub kernel: Option<F>,
-    pub initrd: Option<F>,
-    pub cmdline: Option<F>,
-    pub rootfs: Option<F>,
-    pub files: Vec<F>,
+    /// The image's files in manifest order ([`Role::LAYERS`]), each with its role.
+    pub layers: Vec<(Role, F)>,
     pub attachments: Vec<AttachmentPlan<F>>,
     pub apt_repository: Option<AptRepositoryPlan>,
 }
 
 impl<F> ImagePlan<F> {
-    /// The image's layers in manifest order: kernel, initrd, cmdline, rootfs, then every file.
+    /// The image's layers in manifest order.
     pub fn layers(&self) -> impl Iterator<Item = &F> {
-        [&self.kernel, &self.initrd, &self.cmdline, &self.rootfs]
-            .into_iter()
-            .flatten()
-            .chain(&self.files)
+        self.layers.iter().map(|(_, file)| file)
+    }
+}
+
+/// As `glc plan --json` writes an image: a key of its own for each role that names one file
+/// (`null` without one), `files` for the repeated ones.
+impl<F: Serialize> Serialize for ImagePlan<F> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("cname", &self.cname)?;
+        map.serialize_entry("matrix", &self.matrix)?;
+        for role in Role::LAYERS {
+            let mut files = self
+                .layers
+                .iter()
+                .filter(|(r, _)| *r == role)
+                .map(|(_, f)| f);
+            if role.repeats() {
+                // `file` → `files`
+                map.serialize_entry(&format!("{}s", role.node()), &files.collect::<Vec<_>>())?;
+            } else {
+                map.serialize_entry(role.node(), &files.next())?;
+            }
+        }
+        map.serialize_entry("attachments", &self.attachments)?;
+        map.serialize_entry("apt_repository", &self.apt_repository)?;
+        map.end()
     }
 }
 
@@ -220,20 +242,6 @@ pub fn file_title(path: &str) -> String {
         || path.trim_end_matches('/').to_owned(),
         |n| n.to_string_lossy().into_owned(),
     )
-}
-
-/// What a file is in the release; chooses its default media type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    Kernel,
-    Initrd,
-    Cmdline,
-    Rootfs,
-    File,
-    Attachment,
-    Changelog,
-    ContainerSource,
 }
 
 /// Where a rendered string came from, for diagnostics.
@@ -343,18 +351,8 @@ pub fn render_text(plan: &ResolvedPlan) -> String {
     let _ = writeln!(out, "\ncloud images ({})", plan.images.len());
     for image in &plan.images {
         let _ = writeln!(out, "  {}  {}", image.cname, image.matrix.describe());
-        for (role, file) in [
-            ("kernel", &image.kernel),
-            ("initrd", &image.initrd),
-            ("cmdline", &image.cmdline),
-            ("rootfs", &image.rootfs),
-        ] {
-            if let Some(file) = file {
-                file_line(&mut out, role, file);
-            }
-        }
-        for file in &image.files {
-            file_line(&mut out, "file", file);
+        for (role, file) in &image.layers {
+            file_line(&mut out, role.node(), file);
         }
         for attachment in &image.attachments {
             file_line(

@@ -23,7 +23,7 @@ use crate::oci::json::canonical;
 use crate::oci::layout::{Blob, LayoutWriter, Placement};
 use crate::oci::media;
 use crate::output::MARKER;
-use crate::plan::{AptRepositoryPlan, Bindings, LinkPlan, Part, ReleaseInfo};
+use crate::plan::{AptRepositoryPlan, Bindings, ClientNames, LinkPlan, Part, ReleaseInfo};
 
 pub const RELEASE: &str = "application/io.gardenlinux.release";
 pub const METADATA: &str = "application/io.gardenlinux.release.metadata";
@@ -75,10 +75,13 @@ pub struct AttachedLayer {
 pub struct ImageEntry {
     pub cname: String,
     pub matrix: Bindings,
-    /// In manifest order: kernel, initrd, cmdline, rootfs, then every file.
+    /// In manifest order, [`crate::role::Role::LAYERS`].
     pub layers: Vec<Layer>,
     pub attachments: Vec<AttachedLayer>,
     pub apt_repository: Option<AptRepositoryPlan>,
+    /// Taken from `matrix`, so a part record does not carry them: [`ClientNames::of`].
+    #[serde(skip)]
+    pub client_names: ClientNames,
 }
 
 /// A container: the image imported for it, by its descriptor.
@@ -550,7 +553,6 @@ impl Assembler<'_> {
             &image.cname,
             &format!("Garden Linux {} {}", release.version, image.cname),
         );
-        let arch = image.matrix.get("arch");
         // What Garden Linux's clients read of an image, on its manifest and on the
         // descriptors that list it.
         let mut client = self::annotations([
@@ -558,15 +560,14 @@ impl Assembler<'_> {
             ("version", release.version.clone()),
             ("commit", release.commit.clone()),
         ]);
-        if let Some(arch) = arch {
-            client.insert("architecture".to_owned(), arch.to_owned());
-        }
-        let features = image.matrix.get("features");
-        if let Some(features) = features {
-            client.insert("feature_set".to_owned(), features.to_owned());
-        }
-        if let (Some(platform), Some(features)) = (image.matrix.get("platform"), features) {
-            client.insert("flavor".to_owned(), flavor(platform, features));
+        for (key, value) in [
+            ("architecture", &image.client_names.architecture),
+            ("feature_set", &image.client_names.feature_set),
+            ("flavor", &image.client_names.flavor),
+        ] {
+            if let Some(value) = value {
+                client.insert(key.to_owned(), value.clone());
+            }
         }
         annotations.extend(client.clone());
         if let Some(apt) = &image.apt_repository {
@@ -586,7 +587,7 @@ impl Assembler<'_> {
         let mut names = client;
         names.insert(TITLE.to_owned(), image.cname.clone());
         descriptor.set_annotations(Some(names));
-        let platform = arch.map(|arch| {
+        let platform = image.client_names.architecture.as_ref().map(|arch| {
             serde_json::json!({
                 "architecture": arch,
                 "os": "gardenlinux",
@@ -798,16 +799,6 @@ fn index_order(entry: &serde_json::Value) -> (bool, &str) {
 
 fn annotations_of_group(group: &str) -> HashMap<String, String> {
     annotations([(CONTAINER_GROUP_NAME, group.to_owned())])
-}
-
-/// Garden Linux's flavor: platform and features joined by `-`, unless the features are only
-/// flags (`_pxe`): `aws-gardener_prod`, `baremetal_pxe`.
-fn flavor(platform: &str, features: &str) -> String {
-    if features.starts_with('_') {
-        format!("{platform}{features}")
-    } else {
-        format!("{platform}-{features}")
-    }
 }
 
 fn layer_record(layer: &Descriptor) -> serde_json::Value {

@@ -18,7 +18,7 @@ use crate::oci::import::{Importer, reusable};
 use crate::oci::layout::{Blob, Input, InputError, LayoutWriter, Placement};
 use crate::oci::source::{OciSource, SourceError};
 use crate::plan::{
-    ContainerPlan, ContainerSource, FileKind, ResolvedFile, ResolvedPlan, file_title,
+    ClientNames, ContainerPlan, ContainerSource, FileKind, ResolvedFile, ResolvedPlan, file_title,
 };
 
 /// How `emit` places input files and where it may find blobs it already has.
@@ -105,6 +105,7 @@ fn assembly(plan: &ResolvedPlan, staged: &Staged) -> Result<Assembly, Diagnostic
                     })
                     .collect::<Result<_, Diagnostics>>()?,
                 apt_repository: image.apt_repository.clone(),
+                client_names: ClientNames::of(&image.matrix),
             })
         })
         .collect::<Result<Vec<_>, Diagnostics>>()?;

@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::plan::{
     AptRepositoryPlan, AttachmentPlan, Bindings, ContainerPlan, ExpandedPlan, ImagePlan, LinkPlan,
-    MetadataPlan, Origin, PlannedFile, ReleaseInfo,
+    MetadataPlan, Origin, PlannedFile, ReleaseInfo, axis,
 };
 use crate::role::Role;
 use crate::template::{Renderer, Scope};
@@ -863,8 +863,8 @@ fn tag_problem(tag: &str) -> Option<String> {
 /// `architecture` annotation, no platform) or without `features` (no `feature_set`).
 fn silent_omissions(cloud: &CloudImages, images: &[ImagePlan<PlannedFile>]) -> Diagnostics {
     [
-        ("arch", "architecture", "the update tool and `podman` cannot tell architectures apart, and the images carry no platform", "arch \"amd64\" \"arm64\""),
-        ("features", "feature_set", "Garden Linux's library cannot tell the images' feature sets", "features \"gardener_prod\""),
+        (axis::ARCH, "architecture", "the update tool and `podman` cannot tell architectures apart, and the images carry no platform", "arch \"amd64\" \"arm64\""),
+        (axis::FEATURES, "feature_set", "Garden Linux's library cannot tell the images' feature sets", "features \"gardener_prod\""),
     ]
     .into_iter()
     .filter_map(|(axis, annotation, consequence, example)| {

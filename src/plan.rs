@@ -178,6 +178,50 @@ pub struct ContainerPlan<C> {
     pub default: bool,
 }
 
+/// The matrix axes whose values Garden Linux's clients read. They are a convention of Garden
+/// Linux releases that nothing in release.kdl declares, so glc names them here only.
+pub mod axis {
+    /// Becomes `architecture` and the platform's architecture.
+    pub const ARCH: &str = "arch";
+    /// Becomes `feature_set`, and with `platform` the `flavor`.
+    pub const FEATURES: &str = "features";
+    pub const PLATFORM: &str = "platform";
+}
+
+/// What Garden Linux's clients read of a cloud image besides its cname, version and commit,
+/// taken from its combination's [`axis`] values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientNames {
+    pub architecture: Option<String>,
+    pub feature_set: Option<String>,
+    pub flavor: Option<String>,
+}
+
+impl ClientNames {
+    #[must_use]
+    pub fn of(matrix: &Bindings) -> Self {
+        let features = matrix.get(axis::FEATURES);
+        Self {
+            architecture: matrix.get(axis::ARCH).map(str::to_owned),
+            feature_set: features.map(str::to_owned),
+            flavor: matrix
+                .get(axis::PLATFORM)
+                .zip(features)
+                .map(|(platform, features)| flavor(platform, features)),
+        }
+    }
+}
+
+/// Garden Linux's flavor: platform and features joined by `-`, unless the features are only
+/// flags (`_pxe`): `aws-gardener_prod`, `baremetal_pxe`.
+fn flavor(platform: &str, features: &str) -> String {
+    if features.starts_with('_') {
+        format!("{platform}{features}")
+    } else {
+        format!("{platform}-{features}")
+    }
+}
+
 /// Name/value pairs kept in order; serialized as a JSON object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bindings(pub Vec<(String, String)>);

@@ -18,7 +18,7 @@ use oci_spec::image::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::error::EmitError;
 use crate::oci::json::canonical;
 use crate::oci::layout::{Blob, LayoutWriter, Placement};
 use crate::oci::media;
@@ -189,7 +189,7 @@ pub fn finish(
     assembly: &Assembly,
     layout: LayoutWriter,
     placements: BTreeMap<Placement, usize>,
-) -> Result<BuildReport, Diagnostics> {
+) -> Result<BuildReport, EmitError> {
     let built = Assembler {
         assembly,
         layout: &layout,
@@ -201,7 +201,7 @@ pub fn finish(
     let documents = layout.take_documents();
     layout
         .finish(&index)
-        .map_err(|e| io_error("cannot write index.json", &e))?;
+        .map_err(EmitError::io("cannot write index.json"))?;
     let repository = assembly.release.repository.as_ref();
     let target = |d: &Descriptor, destination: Option<String>| Target {
         digest: d.digest().to_string(),
@@ -244,23 +244,6 @@ pub fn finish(
     })
 }
 
-pub(crate) fn io_error(what: &str, error: &std::io::Error) -> Diagnostics {
-    vec![
-        Diagnostic::error("glc::build::io", format!("{what}: {error}"))
-            .help("check free space and permissions of the output directory"),
-    ]
-}
-
-pub(crate) fn internal(error: &impl std::fmt::Display) -> Diagnostics {
-    vec![
-        Diagnostic::error(
-            "glc::internal",
-            format!("cannot build an OCI document: {error}"),
-        )
-        .help("this is a bug in glc; please report it"),
-    ]
-}
-
 /// An entry of an index: its descriptor and its platform, if it has one. oci-spec 0.10
 /// serializes `os.version` as `os_version`, so glc adds platforms to the serialized index.
 type Entry = (Descriptor, Option<serde_json::Value>);
@@ -276,8 +259,8 @@ struct Built {
 fn index_bytes(
     index: &oci_spec::image::ImageIndex,
     entries: &[Entry],
-) -> Result<Vec<u8>, Diagnostics> {
-    let mut value = serde_json::to_value(index).map_err(|e| internal(&e))?;
+) -> Result<Vec<u8>, EmitError> {
+    let mut value = serde_json::to_value(index).map_err(EmitError::internal)?;
     if let Some(manifests) = value
         .get_mut("manifests")
         .and_then(serde_json::Value::as_array_mut)
@@ -288,18 +271,18 @@ fn index_bytes(
             }
         }
     }
-    canonical(&value).map_err(|e| internal(&e))
+    canonical(&value).map_err(EmitError::internal)
 }
 
-fn descriptor(media_type: &str, digest: &str, size: u64) -> Result<DescriptorBuilder, Diagnostics> {
-    let digest: Digest = digest.parse().map_err(|e| internal(&e))?;
+fn descriptor(media_type: &str, digest: &str, size: u64) -> Result<DescriptorBuilder, EmitError> {
+    let digest: Digest = digest.parse().map_err(EmitError::internal)?;
     Ok(DescriptorBuilder::default()
         .media_type(MediaType::from(media_type))
         .digest(digest)
         .size(size))
 }
 
-fn blob_descriptor(media_type: &str, blob: &Blob) -> Result<DescriptorBuilder, Diagnostics> {
+fn blob_descriptor(media_type: &str, blob: &Blob) -> Result<DescriptorBuilder, EmitError> {
     descriptor(media_type, &blob.digest, blob.size)
 }
 
@@ -336,31 +319,31 @@ impl Assembler<'_> {
         &self,
         value: &impl Serialize,
         media_type: &str,
-    ) -> Result<DescriptorBuilder, Diagnostics> {
-        let bytes = canonical(value).map_err(|e| internal(&e))?;
+    ) -> Result<DescriptorBuilder, EmitError> {
+        let bytes = canonical(value).map_err(EmitError::internal)?;
         let blob = self
             .layout
             .write_bytes(&bytes)
-            .map_err(|e| io_error("cannot write a blob", &e))?;
+            .map_err(EmitError::io("cannot write a blob"))?;
         blob_descriptor(media_type, &blob)
     }
 
-    fn empty_config(&self) -> Result<Descriptor, Diagnostics> {
+    fn empty_config(&self) -> Result<Descriptor, EmitError> {
         let blob = self
             .layout
             .write_bytes(b"{}")
-            .map_err(|e| io_error("cannot write a blob", &e))?;
+            .map_err(EmitError::io("cannot write a blob"))?;
         blob_descriptor(media::EMPTY, &blob)?
             .build()
-            .map_err(|e| internal(&e))
+            .map_err(EmitError::internal)
     }
 
     /// A layer whose blob is in the layout already, titled with its file name.
-    fn layer(layer: &Layer) -> Result<Descriptor, Diagnostics> {
+    fn layer(layer: &Layer) -> Result<Descriptor, EmitError> {
         descriptor(&layer.media_type, &layer.digest, layer.size)?
             .annotations(annotations([(TITLE, layer.title.clone())]))
             .build()
-            .map_err(|e| internal(&e))
+            .map_err(EmitError::internal)
     }
 
     fn manifest(
@@ -369,7 +352,7 @@ impl Assembler<'_> {
         layers: Vec<Descriptor>,
         subject: Option<Descriptor>,
         annotations: HashMap<String, String>,
-    ) -> Result<Descriptor, Diagnostics> {
+    ) -> Result<Descriptor, EmitError> {
         let mut builder = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
@@ -380,11 +363,11 @@ impl Assembler<'_> {
         if let Some(subject) = subject {
             builder = builder.subject(subject);
         }
-        let manifest = builder.build().map_err(|e| internal(&e))?;
+        let manifest = builder.build().map_err(EmitError::internal)?;
         self.json_blob(&manifest, media::MANIFEST)?
             .artifact_type(MediaType::from(artifact_type))
             .build()
-            .map_err(|e| internal(&e))
+            .map_err(EmitError::internal)
     }
 
     fn index(
@@ -392,7 +375,7 @@ impl Assembler<'_> {
         artifact_type: &str,
         entries: &[Entry],
         annotations: HashMap<String, String>,
-    ) -> Result<Descriptor, Diagnostics> {
+    ) -> Result<Descriptor, EmitError> {
         let index = ImageIndexBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageIndex)
@@ -400,19 +383,19 @@ impl Assembler<'_> {
             .manifests(entries.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
             .annotations(annotations)
             .build()
-            .map_err(|e| internal(&e))?;
+            .map_err(EmitError::internal)?;
         let bytes = index_bytes(&index, entries)?;
         let blob = self
             .layout
             .write_bytes(&bytes)
-            .map_err(|e| io_error("cannot write a blob", &e))?;
+            .map_err(EmitError::io("cannot write a blob"))?;
         blob_descriptor(media::INDEX, &blob)?
             .artifact_type(MediaType::from(artifact_type))
             .build()
-            .map_err(|e| internal(&e))
+            .map_err(EmitError::internal)
     }
 
-    fn release(&self) -> Result<Built, Diagnostics> {
+    fn release(&self) -> Result<Built, EmitError> {
         let assembly = self.assembly;
         let version = &assembly.release.version;
         let mut tagged = BTreeMap::new();
@@ -483,7 +466,7 @@ impl Assembler<'_> {
     }
 
     /// The platform images of the default container, as the release index lists them.
-    fn default_container(&self) -> Result<Vec<Entry>, Diagnostics> {
+    fn default_container(&self) -> Result<Vec<Entry>, EmitError> {
         self.assembly
             .containers
             .iter()
@@ -502,14 +485,14 @@ impl Assembler<'_> {
                 if let Some(artifact_type) = platform["artifactType"].as_str() {
                     builder = builder.artifact_type(MediaType::from(artifact_type));
                 }
-                let entry = builder.build().map_err(|e| internal(&e))?;
+                let entry = builder.build().map_err(EmitError::internal)?;
                 Ok((entry, platform.get("platform").cloned()))
             })
             .collect()
     }
 
     /// A part's record as an artifact: the assembly, for `glc merge`.
-    fn part_record(&self) -> Result<Descriptor, Diagnostics> {
+    fn part_record(&self) -> Result<Descriptor, EmitError> {
         let record = PartRecord {
             format: PART_FORMAT,
             assembly: self.assembly.clone(),
@@ -518,7 +501,7 @@ impl Assembler<'_> {
             self.json_blob(&record, PART_RECORD)?
                 .annotations(annotations([(TITLE, "part.json".to_owned())]))
                 .build()
-                .map_err(|e| internal(&e))?,
+                .map_err(EmitError::internal)?,
         ];
         // The changelog goes into `MetaData` when the parts are merged; until then it is here.
         if let Some(changelog) = &self.assembly.changelog {
@@ -542,7 +525,7 @@ impl Assembler<'_> {
         &self,
         image: &ImageEntry,
         container_images: Option<&Descriptor>,
-    ) -> Result<(Entry, Vec<Descriptor>, serde_json::Value), Diagnostics> {
+    ) -> Result<(Entry, Vec<Descriptor>, serde_json::Value), EmitError> {
         let release = &self.assembly.release;
         let layers: Vec<Descriptor> = image
             .layers
@@ -609,7 +592,7 @@ impl Assembler<'_> {
                 .digest(manifest.digest().clone())
                 .size(manifest.size())
                 .build()
-                .map_err(|e| internal(&e))?;
+                .map_err(EmitError::internal)?;
             let attached = self.manifest(
                 &artifact_type,
                 vec![layer.clone()],
@@ -641,7 +624,7 @@ impl Assembler<'_> {
     fn containers(
         &self,
         tagged: &mut BTreeMap<String, Entry>,
-    ) -> Result<Option<(Descriptor, Vec<serde_json::Value>)>, Diagnostics> {
+    ) -> Result<Option<(Descriptor, Vec<serde_json::Value>)>, EmitError> {
         let assembly = self.assembly;
         if assembly.containers.is_empty() {
             return Ok(None);
@@ -654,7 +637,7 @@ impl Assembler<'_> {
             if let Some(artifact_type) = &container.artifact_type {
                 builder = builder.artifact_type(MediaType::from(artifact_type.as_str()));
             }
-            let imported = builder.build().map_err(|e| internal(&e))?;
+            let imported = builder.build().map_err(EmitError::internal)?;
             if assembly.builds_container(&container.name) {
                 tagged.insert(container.tag.clone(), (imported.clone(), None));
             }
@@ -708,19 +691,19 @@ impl Assembler<'_> {
         &self,
         images: &[serde_json::Value],
         containers: Option<&Vec<serde_json::Value>>,
-    ) -> Result<Descriptor, Diagnostics> {
+    ) -> Result<Descriptor, EmitError> {
         let assembly = self.assembly;
         let release = &assembly.release;
         let mut layers = Vec::new();
         let version = self
             .layout
             .write_bytes(format!("{}\n", release.version).as_bytes())
-            .map_err(|e| io_error("cannot write a blob", &e))?;
+            .map_err(EmitError::io("cannot write a blob"))?;
         layers.push(
             blob_descriptor("text/plain", &version)?
                 .annotations(annotations([(TITLE, "version".to_owned())]))
                 .build()
-                .map_err(|e| internal(&e))?,
+                .map_err(EmitError::internal)?,
         );
         if let Some(changelog) = &assembly.changelog {
             layers.push(Self::layer(changelog)?);
@@ -747,7 +730,7 @@ impl Assembler<'_> {
             .json_blob(&manifest_json, RELEASE_MANIFEST)?
             .annotations(annotations([(TITLE, "release-manifest.json".to_owned())]))
             .build()
-            .map_err(|e| internal(&e))?;
+            .map_err(EmitError::internal)?;
         layers.push(release_manifest);
         let title = format!("Garden Linux {} metadata", release.version);
         let mut link_annotations = self.oci_annotations(&title, &title);
@@ -761,7 +744,7 @@ impl Assembler<'_> {
     }
 }
 
-fn index_json(built: &Built) -> Result<Vec<u8>, Diagnostics> {
+fn index_json(built: &Built) -> Result<Vec<u8>, EmitError> {
     let mut entries: Vec<Entry> = Vec::new();
     for (tag, (descriptor, platform)) in &built.tagged {
         let mut entry = descriptor.clone();
@@ -779,7 +762,7 @@ fn index_json(built: &Built) -> Result<Vec<u8>, Diagnostics> {
         .manifests(entries.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
         .annotations(annotations([(MARKER, "1".to_owned())]))
         .build()
-        .map_err(|e| internal(&e))?;
+        .map_err(EmitError::internal)?;
     index_bytes(&index, &entries)
 }
 

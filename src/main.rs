@@ -913,17 +913,11 @@ fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnosti
         // Asked for only where a person can answer.
         None if std::io::stdin().is_terminal() => glc::sign::keys::ask_password(path),
         None => Ok(None),
-    })
-    .map_err(key_error)?;
+    })?;
     if let Some(warning) = glc::sign::keys::exposure_warning(path) {
         eprintln!("glc: warning: {warning}");
     }
     Ok(Arc::new(key))
-}
-
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(key_error)`
-fn key_error(error: glc::sign::keys::KeyError) -> Diagnostics {
-    vec![Diagnostic::error("glc::key", error.message).help(error.help)]
 }
 
 fn sign(
@@ -984,7 +978,7 @@ fn verify(
         ]);
     }
     let public_key = key
-        .map(|key| glc::sign::keys::PublicKey::load(key).map_err(key_error))
+        .map(|key| glc::sign::keys::PublicKey::load(key).map_err(Diagnostics::from))
         .transpose()?;
     let mut report = glc::verify::verify(layout);
     if let Some(key) = &public_key {

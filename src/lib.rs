@@ -30,6 +30,7 @@ pub mod role;
 pub mod schema;
 pub mod select;
 pub mod sign;
+pub mod summary;
 pub mod template;
 pub mod verify;
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use glc::diagnostic::{Diagnostic, Diagnostics};
-use glc::plan::ResolvedPlan;
+use glc::plan::{ResolvedPlan, count};
 use glc::sign::keys::PrivateKey;
 use glc::{Options, ReleaseFile};
 use miette::{GraphicalReportHandler, GraphicalTheme};
@@ -367,35 +367,11 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
     match command {
         Command::Check(args) => {
             let plan = compile(&args, format)?;
-            let files: usize = plan
-                .images
-                .iter()
-                .map(|i| i.layers().count() + i.attachments.len())
-                .sum();
             if format == MessageFormat::Json {
-                summary_json(
-                    "check",
-                    started,
-                    serde_json::json!({
-                        "file": args.file.display().to_string(),
-                        "release": plan.release.version,
-                        "images": plan.images.len(),
-                        "files": files,
-                        "containers": plan.containers.len(),
-                        "tags": plan.tags.len(),
-                    }),
-                );
+                summary_json("check", started, glc::plan::check_json(&plan, &args.file));
                 return Ok(());
             }
-            eprintln!(
-                "{}: release {}: {}, {}, {}, {}",
-                args.file.display(),
-                plan.release.version,
-                count(plan.images.len(), "cloud image"),
-                count(files, "image file"),
-                count(plan.containers.len(), "container"),
-                count(plan.tags.len(), "release tag"),
-            );
+            eprint!("{}", glc::plan::check_text(&plan, &args.file));
             Ok(())
         }
         Command::Plan { args, json } => {
@@ -658,14 +634,6 @@ struct Status {
     started: Instant,
 }
 
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 /// Compiles the release, and says its warnings.
 fn compile(args: &CompileArgs, format: MessageFormat) -> Result<ResolvedPlan, Diagnostics> {
     let plan = ReleaseFile::read(&args.file)?.compile(&args.options()?)?;
@@ -822,85 +790,15 @@ fn summarize(
         return Ok(());
     }
     if status.format == MessageFormat::Json {
-        let placements: serde_json::Map<String, serde_json::Value> = report
-            .placements
-            .iter()
-            .filter_map(|(placement, n)| {
-                Some((placement_name(*placement)?.to_owned(), (*n).into()))
-            })
-            .collect();
-        let tags: serde_json::Map<String, serde_json::Value> = report
-            .tags
-            .iter()
-            .map(|(tag, target)| (tag.clone(), target.digest.clone().into()))
-            .collect();
         summary_json(
             status.command,
             status.started,
-            serde_json::json!({
-                "from": from,
-                "output": output.display().to_string(),
-                "up_to_date": outcome.up_to_date,
-                "images": report.images,
-                "attachments": report.attachments.len(),
-                "containers": report.containers,
-                "part_of": report.part_of.map(|(images, containers)| serde_json::json!({
-                    "images": images,
-                    "containers": containers,
-                })),
-                "blobs": report.blobs,
-                "bytes": report.bytes,
-                "placements": placements,
-                "tags": tags,
-            }),
+            glc::summary::build_json(from, output, outcome),
         );
-        return Ok(());
-    }
-    let held = match report.part_of {
-        None => format!(
-            "{}, {}, {}",
-            count(report.images, "cloud image"),
-            count(report.attachments.len(), "attachment"),
-            count(report.containers, "container"),
-        ),
-        Some((images, containers)) => format!(
-            "a part: {} of {images} cloud images, {}, {} of {containers} containers",
-            report.images,
-            count(report.attachments.len(), "attachment"),
-            report.containers,
-        ),
-    };
-    let what = format!(
-        "{held}; {} blobs, {}",
-        report.blobs,
-        glc::plan::human_size(report.bytes),
-    );
-    if outcome.up_to_date {
-        eprintln!("{from} → {}: up to date ({what})", output.display());
     } else {
-        let placed: Vec<String> = report
-            .placements
-            .iter()
-            .filter_map(|(placement, n)| {
-                let how = match placement {
-                    glc::oci::layout::Placement::Reused => "reused from the previous layout",
-                    glc::oci::layout::Placement::Duplicate => "identical to another input",
-                    other => placement_name(*other)?,
-                };
-                Some(format!("{n} {how}"))
-            })
-            .collect();
-        eprintln!("{from} → {}: {what}", output.display());
-        if !placed.is_empty() {
-            eprintln!("  {inputs}: {}", placed.join(", "));
-        }
-    }
-    for (tag, target) in report
-        .tags
-        .iter()
-        .filter(|(_, t)| t.artifact_type.as_deref() == Some(glc::assemble::RELEASE))
-    {
-        eprintln!("  {tag} → {}", target.digest);
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(glc::summary::build_text(from, output, outcome, inputs).as_bytes());
     }
     Ok(())
 }
@@ -945,19 +843,6 @@ fn sign(
     Ok(())
 }
 
-/// How an input reached the layout, in a word; `None` for a dry run.
-fn placement_name(placement: glc::oci::layout::Placement) -> Option<&'static str> {
-    use glc::oci::layout::Placement;
-    Some(match placement {
-        Placement::Copied => "copied",
-        Placement::Reused => "reused",
-        Placement::Reflinked => "reflinked",
-        Placement::HardLinked => "hard-linked",
-        Placement::Duplicate => "duplicate",
-        Placement::None => return None,
-    })
-}
-
 #[allow(clippy::too_many_arguments)] // one per command-line option
 fn verify(
     layout: &std::path::Path,
@@ -1000,52 +885,17 @@ fn verify(
             .findings
             .extend(glc::derive::compare(layout, &derived, &name));
     }
-    let warnings = report.findings.len() - report.errors();
     if json {
         write_stdout(&to_json(&report)?)?;
     } else if status.format == MessageFormat::Json {
         for finding in &report.findings {
-            let mut diagnostic = Diagnostic::error("glc::verify", finding.message.clone())
-                .help(format!("at {}", finding.path));
-            if finding.severity == glc::verify::Severity::Warning {
-                diagnostic.severity = miette::Severity::Warning;
-            }
-            emit_json(&diagnostic.to_json());
+            emit_json(&finding.to_diagnostic().to_json());
         }
-        summary_json(
-            status.command,
-            status.started,
-            serde_json::json!({
-                "layout": layout.display().to_string(),
-                "blobs": report.blobs,
-                "bytes": report.bytes,
-                "errors": report.errors(),
-                "warnings": warnings,
-            }),
-        );
+        summary_json(status.command, status.started, report.summary_json(layout));
     } else {
-        let mut text = String::new();
-        for finding in &report.findings {
-            let severity = match finding.severity {
-                glc::verify::Severity::Error => "error",
-                glc::verify::Severity::Warning => "warning",
-            };
-            text.push_str(&format!(
-                "{severity}: {}
-    at {}
-",
-                finding.message, finding.path
-            ));
-        }
-        text.push_str(&format!(
-            "{}: {} blobs, {} checked: {}, {}\n",
-            layout.display(),
-            report.blobs,
-            glc::plan::human_size(report.bytes),
-            count(report.errors(), "error"),
-            count(warnings, "warning"),
-        ));
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(report.render_text(layout).as_bytes());
     }
     if report.errors() > 0 {
         // The findings are the report; exit 1 without repeating them.

@@ -437,6 +437,41 @@ pub fn render_text(plan: &ResolvedPlan) -> String {
     out
 }
 
+/// The files of the plan's cloud images: their layers and attachments.
+fn image_files(plan: &ResolvedPlan) -> usize {
+    plan.images
+        .iter()
+        .map(|i| i.layers().count() + i.attachments.len())
+        .sum()
+}
+
+/// What `glc check` says of the release file `file` that compiles to `plan`.
+#[must_use]
+pub fn check_text(plan: &ResolvedPlan, file: &std::path::Path) -> String {
+    format!(
+        "{}: release {}: {}, {}, {}, {}\n",
+        file.display(),
+        plan.release.version,
+        count(plan.images.len(), "cloud image"),
+        count(image_files(plan), "image file"),
+        count(plan.containers.len(), "container"),
+        count(plan.tags.len(), "release tag"),
+    )
+}
+
+/// The fields of `glc check`'s summary line with `--message-format json`.
+#[must_use]
+pub fn check_json(plan: &ResolvedPlan, file: &std::path::Path) -> serde_json::Value {
+    serde_json::json!({
+        "file": file.display().to_string(),
+        "release": plan.release.version,
+        "images": plan.images.len(),
+        "files": image_files(plan),
+        "containers": plan.containers.len(),
+        "tags": plan.tags.len(),
+    })
+}
+
 fn file_line(out: &mut String, role: &str, file: &ResolvedFile) {
     use std::fmt::Write;
     let dir = if file.kind == FileKind::Directory {
@@ -451,6 +486,16 @@ fn file_line(out: &mut String, role: &str, file: &ResolvedFile) {
         file.media_type,
         file.path
     );
+}
+
+/// "1 error", "2 errors".
+#[must_use]
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// 1536 → "1.5 KiB".

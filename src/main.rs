@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use glc::diagnostic::{Diagnostic, Diagnostics};
+use glc::diagnostic::{Diagnostic, Diagnostics, Renderer};
 use glc::plan::{ResolvedPlan, count};
 use glc::sign::keys::PrivateKey;
 use glc::{Options, ReleaseFile};
-use miette::{GraphicalReportHandler, GraphicalTheme};
 
 /// Compiles a Garden Linux release description into a reproducible OCI image layout.
 #[derive(Debug, Parser)]
@@ -267,7 +266,7 @@ fn main() -> ExitCode {
         // The panic becomes one JSON line below; the default hook would print text.
         std::panic::set_hook(Box::new(|_| {}));
     }
-    let reporter = Reporter::new(format);
+    let reporter = reporter(format);
     let command = cli.command;
     let worker = std::thread::Builder::new()
         .stack_size(STACK)
@@ -298,7 +297,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(diagnostics) => {
-            reporter.report(&diagnostics);
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(reporter.report(&diagnostics).as_bytes());
             // Wrong usage (2) only when nothing else is wrong; an error in the input wins.
             if diagnostics.iter().all(Diagnostic::is_usage) {
                 ExitCode::from(2)
@@ -646,11 +647,7 @@ fn warn(format: MessageFormat, warnings: &[Diagnostic]) {
     if warnings.is_empty() {
         return;
     }
-    let reporter = Reporter::new(format);
-    let mut out = String::new();
-    for warning in warnings {
-        reporter.render(&mut out, warning);
-    }
+    let out = reporter(format).each(warnings);
     let _ = std::io::stderr().lock().write_all(out.as_bytes());
 }
 
@@ -992,61 +989,9 @@ fn write_stdout(text: &str) -> Result<(), Diagnostics> {
     }
 }
 
-struct Reporter {
-    format: MessageFormat,
-    handler: GraphicalReportHandler,
-}
-
-impl Reporter {
-    fn new(format: MessageFormat) -> Self {
-        let color = std::io::stderr().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        let theme = if color {
-            GraphicalTheme::unicode()
-        } else {
-            GraphicalTheme::unicode_nocolor()
-        };
-        let handler = GraphicalReportHandler::new_themed(theme)
-            .with_width(100)
-            .with_links(false);
-        Self { format, handler }
-    }
-
-    /// One diagnostic, for people or as a JSON line.
-    fn render(&self, out: &mut String, diagnostic: &Diagnostic) {
-        match self.format {
-            MessageFormat::Json => {
-                if let Ok(line) = serde_json::to_string(&diagnostic.to_json()) {
-                    out.push_str(&line);
-                    out.push('\n');
-                }
-            }
-            MessageFormat::Human => {
-                if self.handler.render_report(out, diagnostic).is_err() {
-                    out.push_str(&format!("error: {}\n", diagnostic.message));
-                }
-                out.push('\n');
-            }
-        }
-    }
-
-    fn report(&self, diagnostics: &[Diagnostic]) {
-        let mut out = String::new();
-        for diagnostic in diagnostics {
-            self.render(&mut out, diagnostic);
-        }
-        if self.format == MessageFormat::Human {
-            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            let file = diagnostics
-                .iter()
-                .find_map(|d| d.source.as_ref())
-                .map(|s| format!(" in {}", s.name()));
-            let noun = if errors == 1 { "error" } else { "errors" };
-            out.push_str(&format!(
-                "glc: {errors} {noun}{}\n",
-                file.unwrap_or_default()
-            ));
-        }
-        let _ = std::io::stderr().lock().write_all(out.as_bytes());
-    }
+/// Diagnostics on stderr, drawn for a terminal in colour unless `NO_COLOR` says otherwise.
+fn reporter(format: MessageFormat) -> Renderer {
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    Renderer::new(format == MessageFormat::Json, color)
 }

@@ -18,12 +18,12 @@ use oci_spec::image::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::error::EmitError;
 use crate::oci::json::canonical;
 use crate::oci::layout::{Blob, LayoutWriter, Placement};
 use crate::oci::media;
 use crate::output::MARKER;
-use crate::plan::{AptRepositoryPlan, Bindings, LinkPlan, Part, ReleaseInfo};
+use crate::plan::{AptRepositoryPlan, Bindings, ClientNames, LinkPlan, Part, ReleaseInfo};
 
 pub const RELEASE: &str = "application/io.gardenlinux.release";
 pub const METADATA: &str = "application/io.gardenlinux.release.metadata";
@@ -75,10 +75,13 @@ pub struct AttachedLayer {
 pub struct ImageEntry {
     pub cname: String,
     pub matrix: Bindings,
-    /// In manifest order: kernel, initrd, cmdline, rootfs, then every file.
+    /// In manifest order, [`crate::role::Role::LAYERS`].
     pub layers: Vec<Layer>,
     pub attachments: Vec<AttachedLayer>,
     pub apt_repository: Option<AptRepositoryPlan>,
+    /// Taken from `matrix`, so a part record does not carry them: [`ClientNames::of`].
+    #[serde(skip)]
+    pub client_names: ClientNames,
 }
 
 /// A container: the image imported for it, by its descriptor.
@@ -186,7 +189,7 @@ pub fn finish(
     assembly: &Assembly,
     layout: LayoutWriter,
     placements: BTreeMap<Placement, usize>,
-) -> Result<BuildReport, Diagnostics> {
+) -> Result<BuildReport, EmitError> {
     let built = Assembler {
         assembly,
         layout: &layout,
@@ -198,7 +201,7 @@ pub fn finish(
     let documents = layout.take_documents();
     layout
         .finish(&index)
-        .map_err(|e| io_error("cannot write index.json", &e))?;
+        .map_err(EmitError::io("cannot write index.json"))?;
     let repository = assembly.release.repository.as_ref();
     let target = |d: &Descriptor, destination: Option<String>| Target {
         digest: d.digest().to_string(),
@@ -241,23 +244,6 @@ pub fn finish(
     })
 }
 
-pub(crate) fn io_error(what: &str, error: &std::io::Error) -> Diagnostics {
-    vec![
-        Diagnostic::error("glc::build::io", format!("{what}: {error}"))
-            .help("check free space and permissions of the output directory"),
-    ]
-}
-
-pub(crate) fn internal(error: &impl std::fmt::Display) -> Diagnostics {
-    vec![
-        Diagnostic::error(
-            "glc::internal",
-            format!("cannot build an OCI document: {error}"),
-        )
-        .help("this is a bug in glc; please report it"),
-    ]
-}
-
 /// An entry of an index: its descriptor and its platform, if it has one. oci-spec 0.10
 /// serializes `os.version` as `os_version`, so glc adds platforms to the serialized index.
 type Entry = (Descriptor, Option<serde_json::Value>);
@@ -273,8 +259,8 @@ struct Built {
 fn index_bytes(
     index: &oci_spec::image::ImageIndex,
     entries: &[Entry],
-) -> Result<Vec<u8>, Diagnostics> {
-    let mut value = serde_json::to_value(index).map_err(|e| internal(&e))?;
+) -> Result<Vec<u8>, EmitError> {
+    let mut value = serde_json::to_value(index).map_err(EmitError::internal)?;
     if let Some(manifests) = value
         .get_mut("manifests")
         .and_then(serde_json::Value::as_array_mut)
@@ -285,18 +271,18 @@ fn index_bytes(
             }
         }
     }
-    canonical(&value).map_err(|e| internal(&e))
+    canonical(&value).map_err(EmitError::internal)
 }
 
-fn descriptor(media_type: &str, digest: &str, size: u64) -> Result<DescriptorBuilder, Diagnostics> {
-    let digest: Digest = digest.parse().map_err(|e| internal(&e))?;
+fn descriptor(media_type: &str, digest: &str, size: u64) -> Result<DescriptorBuilder, EmitError> {
+    let digest: Digest = digest.parse().map_err(EmitError::internal)?;
     Ok(DescriptorBuilder::default()
         .media_type(MediaType::from(media_type))
         .digest(digest)
         .size(size))
 }
 
-fn blob_descriptor(media_type: &str, blob: &Blob) -> Result<DescriptorBuilder, Diagnostics> {
+fn blob_descriptor(media_type: &str, blob: &Blob) -> Result<DescriptorBuilder, EmitError> {
     descriptor(media_type, &blob.digest, blob.size)
 }
 
@@ -333,31 +319,31 @@ impl Assembler<'_> {
         &self,
         value: &impl Serialize,
         media_type: &str,
-    ) -> Result<DescriptorBuilder, Diagnostics> {
-        let bytes = canonical(value).map_err(|e| internal(&e))?;
+    ) -> Result<DescriptorBuilder, EmitError> {
+        let bytes = canonical(value).map_err(EmitError::internal)?;
         let blob = self
             .layout
             .write_bytes(&bytes)
-            .map_err(|e| io_error("cannot write a blob", &e))?;
+            .map_err(EmitError::io("cannot write a blob"))?;
         blob_descriptor(media_type, &blob)
     }
 
-    fn empty_config(&self) -> Result<Descriptor, Diagnostics> {
+    fn empty_config(&self) -> Result<Descriptor, EmitError> {
         let blob = self
             .layout
             .write_bytes(b"{}")
-            .map_err(|e| io_error("cannot write a blob", &e))?;
+            .map_err(EmitError::io("cannot write a blob"))?;
         blob_descriptor(media::EMPTY, &blob)?
             .build()
-            .map_err(|e| internal(&e))
+            .map_err(EmitError::internal)
     }
 
     /// A layer whose blob is in the layout already, titled with its file name.
-    fn layer(layer: &Layer) -> Result<Descriptor, Diagnostics> {
+    fn layer(layer: &Layer) -> Result<Descriptor, EmitError> {
         descriptor(&layer.media_type, &layer.digest, layer.size)?
             .annotations(annotations([(TITLE, layer.title.clone())]))
             .build()
-            .map_err(|e| internal(&e))
+            .map_err(EmitError::internal)
     }
 
     fn manifest(
@@ -366,7 +352,7 @@ impl Assembler<'_> {
         layers: Vec<Descriptor>,
         subject: Option<Descriptor>,
         annotations: HashMap<String, String>,
-    ) -> Result<Descriptor, Diagnostics> {
+    ) -> Result<Descriptor, EmitError> {
         let mut builder = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
@@ -377,11 +363,11 @@ impl Assembler<'_> {
         if let Some(subject) = subject {
             builder = builder.subject(subject);
         }
-        let manifest = builder.build().map_err(|e| internal(&e))?;
+        let manifest = builder.build().map_err(EmitError::internal)?;
         self.json_blob(&manifest, media::MANIFEST)?
             .artifact_type(MediaType::from(artifact_type))
             .build()
-            .map_err(|e| internal(&e))
+            .map_err(EmitError::internal)
     }
 
     fn index(
@@ -389,7 +375,7 @@ impl Assembler<'_> {
         artifact_type: &str,
         entries: &[Entry],
         annotations: HashMap<String, String>,
-    ) -> Result<Descriptor, Diagnostics> {
+    ) -> Result<Descriptor, EmitError> {
         let index = ImageIndexBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageIndex)
@@ -397,19 +383,19 @@ impl Assembler<'_> {
             .manifests(entries.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
             .annotations(annotations)
             .build()
-            .map_err(|e| internal(&e))?;
+            .map_err(EmitError::internal)?;
         let bytes = index_bytes(&index, entries)?;
         let blob = self
             .layout
             .write_bytes(&bytes)
-            .map_err(|e| io_error("cannot write a blob", &e))?;
+            .map_err(EmitError::io("cannot write a blob"))?;
         blob_descriptor(media::INDEX, &blob)?
             .artifact_type(MediaType::from(artifact_type))
             .build()
-            .map_err(|e| internal(&e))
+            .map_err(EmitError::internal)
     }
 
-    fn release(&self) -> Result<Built, Diagnostics> {
+    fn release(&self) -> Result<Built, EmitError> {
         let assembly = self.assembly;
         let version = &assembly.release.version;
         let mut tagged = BTreeMap::new();
@@ -480,7 +466,7 @@ impl Assembler<'_> {
     }
 
     /// The platform images of the default container, as the release index lists them.
-    fn default_container(&self) -> Result<Vec<Entry>, Diagnostics> {
+    fn default_container(&self) -> Result<Vec<Entry>, EmitError> {
         self.assembly
             .containers
             .iter()
@@ -499,14 +485,14 @@ impl Assembler<'_> {
                 if let Some(artifact_type) = platform["artifactType"].as_str() {
                     builder = builder.artifact_type(MediaType::from(artifact_type));
                 }
-                let entry = builder.build().map_err(|e| internal(&e))?;
+                let entry = builder.build().map_err(EmitError::internal)?;
                 Ok((entry, platform.get("platform").cloned()))
             })
             .collect()
     }
 
     /// A part's record as an artifact: the assembly, for `glc merge`.
-    fn part_record(&self) -> Result<Descriptor, Diagnostics> {
+    fn part_record(&self) -> Result<Descriptor, EmitError> {
         let record = PartRecord {
             format: PART_FORMAT,
             assembly: self.assembly.clone(),
@@ -515,7 +501,7 @@ impl Assembler<'_> {
             self.json_blob(&record, PART_RECORD)?
                 .annotations(annotations([(TITLE, "part.json".to_owned())]))
                 .build()
-                .map_err(|e| internal(&e))?,
+                .map_err(EmitError::internal)?,
         ];
         // The changelog goes into `MetaData` when the parts are merged; until then it is here.
         if let Some(changelog) = &self.assembly.changelog {
@@ -539,7 +525,7 @@ impl Assembler<'_> {
         &self,
         image: &ImageEntry,
         container_images: Option<&Descriptor>,
-    ) -> Result<(Entry, Vec<Descriptor>, serde_json::Value), Diagnostics> {
+    ) -> Result<(Entry, Vec<Descriptor>, serde_json::Value), EmitError> {
         let release = &self.assembly.release;
         let layers: Vec<Descriptor> = image
             .layers
@@ -550,7 +536,6 @@ impl Assembler<'_> {
             &image.cname,
             &format!("Garden Linux {} {}", release.version, image.cname),
         );
-        let arch = image.matrix.get("arch");
         // What Garden Linux's clients read of an image, on its manifest and on the
         // descriptors that list it.
         let mut client = self::annotations([
@@ -558,15 +543,14 @@ impl Assembler<'_> {
             ("version", release.version.clone()),
             ("commit", release.commit.clone()),
         ]);
-        if let Some(arch) = arch {
-            client.insert("architecture".to_owned(), arch.to_owned());
-        }
-        let features = image.matrix.get("features");
-        if let Some(features) = features {
-            client.insert("feature_set".to_owned(), features.to_owned());
-        }
-        if let (Some(platform), Some(features)) = (image.matrix.get("platform"), features) {
-            client.insert("flavor".to_owned(), flavor(platform, features));
+        for (key, value) in [
+            ("architecture", &image.client_names.architecture),
+            ("feature_set", &image.client_names.feature_set),
+            ("flavor", &image.client_names.flavor),
+        ] {
+            if let Some(value) = value {
+                client.insert(key.to_owned(), value.clone());
+            }
         }
         annotations.extend(client.clone());
         if let Some(apt) = &image.apt_repository {
@@ -586,7 +570,7 @@ impl Assembler<'_> {
         let mut names = client;
         names.insert(TITLE.to_owned(), image.cname.clone());
         descriptor.set_annotations(Some(names));
-        let platform = arch.map(|arch| {
+        let platform = image.client_names.architecture.as_ref().map(|arch| {
             serde_json::json!({
                 "architecture": arch,
                 "os": "gardenlinux",
@@ -608,7 +592,7 @@ impl Assembler<'_> {
                 .digest(manifest.digest().clone())
                 .size(manifest.size())
                 .build()
-                .map_err(|e| internal(&e))?;
+                .map_err(EmitError::internal)?;
             let attached = self.manifest(
                 &artifact_type,
                 vec![layer.clone()],
@@ -640,7 +624,7 @@ impl Assembler<'_> {
     fn containers(
         &self,
         tagged: &mut BTreeMap<String, Entry>,
-    ) -> Result<Option<(Descriptor, Vec<serde_json::Value>)>, Diagnostics> {
+    ) -> Result<Option<(Descriptor, Vec<serde_json::Value>)>, EmitError> {
         let assembly = self.assembly;
         if assembly.containers.is_empty() {
             return Ok(None);
@@ -653,7 +637,7 @@ impl Assembler<'_> {
             if let Some(artifact_type) = &container.artifact_type {
                 builder = builder.artifact_type(MediaType::from(artifact_type.as_str()));
             }
-            let imported = builder.build().map_err(|e| internal(&e))?;
+            let imported = builder.build().map_err(EmitError::internal)?;
             if assembly.builds_container(&container.name) {
                 tagged.insert(container.tag.clone(), (imported.clone(), None));
             }
@@ -707,19 +691,19 @@ impl Assembler<'_> {
         &self,
         images: &[serde_json::Value],
         containers: Option<&Vec<serde_json::Value>>,
-    ) -> Result<Descriptor, Diagnostics> {
+    ) -> Result<Descriptor, EmitError> {
         let assembly = self.assembly;
         let release = &assembly.release;
         let mut layers = Vec::new();
         let version = self
             .layout
             .write_bytes(format!("{}\n", release.version).as_bytes())
-            .map_err(|e| io_error("cannot write a blob", &e))?;
+            .map_err(EmitError::io("cannot write a blob"))?;
         layers.push(
             blob_descriptor("text/plain", &version)?
                 .annotations(annotations([(TITLE, "version".to_owned())]))
                 .build()
-                .map_err(|e| internal(&e))?,
+                .map_err(EmitError::internal)?,
         );
         if let Some(changelog) = &assembly.changelog {
             layers.push(Self::layer(changelog)?);
@@ -746,7 +730,7 @@ impl Assembler<'_> {
             .json_blob(&manifest_json, RELEASE_MANIFEST)?
             .annotations(annotations([(TITLE, "release-manifest.json".to_owned())]))
             .build()
-            .map_err(|e| internal(&e))?;
+            .map_err(EmitError::internal)?;
         layers.push(release_manifest);
         let title = format!("Garden Linux {} metadata", release.version);
         let mut link_annotations = self.oci_annotations(&title, &title);
@@ -760,7 +744,7 @@ impl Assembler<'_> {
     }
 }
 
-fn index_json(built: &Built) -> Result<Vec<u8>, Diagnostics> {
+fn index_json(built: &Built) -> Result<Vec<u8>, EmitError> {
     let mut entries: Vec<Entry> = Vec::new();
     for (tag, (descriptor, platform)) in &built.tagged {
         let mut entry = descriptor.clone();
@@ -778,7 +762,7 @@ fn index_json(built: &Built) -> Result<Vec<u8>, Diagnostics> {
         .manifests(entries.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
         .annotations(annotations([(MARKER, "1".to_owned())]))
         .build()
-        .map_err(|e| internal(&e))?;
+        .map_err(EmitError::internal)?;
     index_bytes(&index, &entries)
 }
 
@@ -798,16 +782,6 @@ fn index_order(entry: &serde_json::Value) -> (bool, &str) {
 
 fn annotations_of_group(group: &str) -> HashMap<String, String> {
     annotations([(CONTAINER_GROUP_NAME, group.to_owned())])
-}
-
-/// Garden Linux's flavor: platform and features joined by `-`, unless the features are only
-/// flags (`_pxe`): `aws-gardener_prod`, `baremetal_pxe`.
-fn flavor(platform: &str, features: &str) -> String {
-    if features.starts_with('_') {
-        format!("{platform}{features}")
-    } else {
-        format!("{platform}-{features}")
-    }
 }
 
 fn layer_record(layer: &Descriptor) -> serde_json::Value {

@@ -12,6 +12,7 @@ use crate::model::{
     AptRepository, Attachment, Axis, AxisValue, CloudImages, ContainerItem, ContainerTemplate,
     FileRef, ForEach, Group, ImageTemplate, Link, Matrix, Metadata, Release, Selector, Text, Var,
 };
+use crate::role::Role;
 
 /// Template values glc defines itself; user `vars` and matrix axes may not take these names.
 pub const BUILTINS: &[&str] = &[
@@ -546,15 +547,20 @@ impl Decoder<'_> {
 
     fn image(&mut self, node: &KdlNode) -> Option<ImageTemplate> {
         let cname = self.arg(node, 0)?;
-        let file =
-            |name: &str, this: &mut Self| Self::one(node, name).and_then(|n| this.file_ref(n, 0));
-        let kernel = file("kernel", self);
-        let initrd = file("initrd", self);
-        let cmdline = file("cmdline", self);
-        let rootfs = file("rootfs", self);
-        let files: Vec<FileRef> = children_named(node, "file")
-            .filter_map(|n| self.file_ref(n, 0))
-            .collect();
+        let mut layers = Vec::new();
+        for role in Role::LAYERS {
+            if role.repeats() {
+                layers.extend(
+                    children_named(node, role.node())
+                        .filter_map(|n| self.file_ref(n, 0))
+                        .map(|f| (role, f)),
+                );
+            } else if let Some(file) =
+                Self::one(node, role.node()).and_then(|n| self.file_ref(n, 0))
+            {
+                layers.push((role, file));
+            }
+        }
         let attachments = children_named(node, "attach")
             .filter_map(|n| {
                 Some(Attachment {
@@ -572,20 +578,11 @@ impl Decoder<'_> {
         });
         let image = ImageTemplate {
             cname,
-            kernel,
-            initrd,
-            cmdline,
-            rootfs,
-            files,
+            layers,
             attachments,
             apt_repository,
         };
-        if image.kernel.is_none()
-            && image.initrd.is_none()
-            && image.cmdline.is_none()
-            && image.rootfs.is_none()
-            && image.files.is_empty()
-        {
+        if image.layers.is_empty() {
             self.error(
                 Diagnostic::error("glc::decode::empty-image", "the image has no files")
                     .label(

@@ -333,6 +333,76 @@ pub fn list<S: AsRef<str>>(items: &[S]) -> String {
     }
 }
 
+/// Draws diagnostics as glc writes them on stderr: for people, or one JSON line each.
+pub struct Renderer {
+    /// `None`: JSON lines.
+    handler: Option<miette::GraphicalReportHandler>,
+}
+
+impl Renderer {
+    #[must_use]
+    pub fn new(json: bool, color: bool) -> Self {
+        let theme = if color {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        let handler = (!json).then(|| {
+            miette::GraphicalReportHandler::new_themed(theme)
+                .with_width(100)
+                .with_links(false)
+        });
+        Self { handler }
+    }
+
+    /// One diagnostic, for people or as a JSON line.
+    fn render(&self, out: &mut String, diagnostic: &Diagnostic) {
+        match &self.handler {
+            None => {
+                if let Ok(line) = serde_json::to_string(&diagnostic.to_json()) {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
+            Some(handler) => {
+                if handler.render_report(out, diagnostic).is_err() {
+                    out.push_str(&format!("error: {}\n", diagnostic.message));
+                }
+                out.push('\n');
+            }
+        }
+    }
+
+    /// Each diagnostic in turn.
+    #[must_use]
+    pub fn each(&self, diagnostics: &[Diagnostic]) -> String {
+        let mut out = String::new();
+        for diagnostic in diagnostics {
+            self.render(&mut out, diagnostic);
+        }
+        out
+    }
+
+    /// Each diagnostic, and for people a last line that counts the errors.
+    #[must_use]
+    pub fn report(&self, diagnostics: &[Diagnostic]) -> String {
+        let mut out = self.each(diagnostics);
+        if self.handler.is_some() {
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let file = diagnostics
+                .iter()
+                .find_map(|d| d.source.as_ref())
+                .map(|s| format!(" in {}", s.name()));
+            let noun = if errors == 1 { "error" } else { "errors" };
+            out.push_str(&format!(
+                "glc: {errors} {noun}{}\n",
+                file.unwrap_or_default()
+            ));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,17 +8,16 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::assemble::{
-    Assembly, AttachedLayer, BuildReport, ContainerEntry, ImageEntry, Layer, internal, io_error,
-};
+use crate::assemble::{Assembly, AttachedLayer, BuildReport, ContainerEntry, ImageEntry, Layer};
 use crate::cache::{self, DigestCache};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use crate::error::EmitError;
 use crate::oci::dirtar;
 use crate::oci::import::{Importer, reusable};
-use crate::oci::layout::{Blob, Input, InputError, LayoutWriter, Placement};
+use crate::oci::layout::{Blob, Input, LayoutWriter, Placement};
 use crate::oci::source::{OciSource, SourceError};
 use crate::plan::{
-    ContainerPlan, ContainerSource, FileKind, ResolvedFile, ResolvedPlan, file_title,
+    ClientNames, ContainerPlan, ContainerSource, FileKind, ResolvedFile, ResolvedPlan, file_title,
 };
 
 /// How `emit` places input files and where it may find blobs it already has.
@@ -59,22 +58,21 @@ pub fn emit(
         return Err(failed);
     }
     let assembly = assembly(plan, &staged)?;
-    crate::assemble::finish(&assembly, layout, placements)
+    Ok(crate::assemble::finish(&assembly, layout, placements)?)
 }
 
-fn epoch(created: &str) -> Result<u64, Diagnostics> {
-    let timestamp: jiff::Timestamp = created.parse().map_err(|e| internal(&e))?;
-    u64::try_from(timestamp.as_second()).map_err(|_| {
-        vec![Diagnostic::error("glc::build::created", format!("{created} is before 1970")).help("directories are packed with this time as mtime; use a later `created` or SOURCE_DATE_EPOCH")]
-    })
+fn epoch(created: &str) -> Result<u64, EmitError> {
+    let timestamp: jiff::Timestamp = created.parse().map_err(EmitError::internal)?;
+    u64::try_from(timestamp.as_second())
+        .map_err(|_| EmitError::CreatedBefore1970(created.to_owned()))
 }
 
 /// The plan with every file's blob known.
-fn assembly(plan: &ResolvedPlan, staged: &Staged) -> Result<Assembly, Diagnostics> {
-    let layer = |file: &ResolvedFile| -> Result<Layer, Diagnostics> {
+fn assembly(plan: &ResolvedPlan, staged: &Staged) -> Result<Assembly, EmitError> {
+    let layer = |file: &ResolvedFile| -> Result<Layer, EmitError> {
         let blob = staged
             .get(&file.absolute)
-            .ok_or_else(|| internal(&format!("{} was not staged", file.path)))?;
+            .ok_or_else(|| EmitError::internal(format!("{} was not staged", file.path)))?;
         let name = file_title(&file.path);
         Ok(Layer {
             media_type: file.media_type.clone(),
@@ -103,11 +101,12 @@ fn assembly(plan: &ResolvedPlan, staged: &Staged) -> Result<Assembly, Diagnostic
                             layer: layer(&a.file)?,
                         })
                     })
-                    .collect::<Result<_, Diagnostics>>()?,
+                    .collect::<Result<_, EmitError>>()?,
                 apt_repository: image.apt_repository.clone(),
+                client_names: ClientNames::of(&image.matrix),
             })
         })
-        .collect::<Result<Vec<_>, Diagnostics>>()?;
+        .collect::<Result<Vec<_>, EmitError>>()?;
     images.sort_by(|a, b| a.cname.cmp(&b.cname));
     let mut containers: Vec<ContainerEntry> = plan
         .containers
@@ -247,18 +246,16 @@ fn stage_file(
     if file.kind == FileKind::Directory {
         let mut writer = layout
             .blob()
-            .map_err(|e| io_error("cannot write a blob", &e))?;
-        dirtar::pack(&file.absolute, created_epoch, &mut writer).map_err(|e| {
-            vec![Diagnostic::error("glc::build::pack", format!("cannot pack `{}`: {e}", file.path))
-                .help("directories are packed as they are; links must stay inside them, and devices, fifos and sockets cannot be packed")]
-        })?;
+            .map_err(EmitError::io("cannot write a blob"))?;
+        dirtar::pack(&file.absolute, created_epoch, &mut writer)
+            .map_err(|e| EmitError::Pack(file.path.clone(), e))?;
         let blob = writer
             .finish()
-            .map_err(|e| io_error("cannot write a blob", &e))?;
+            .map_err(EmitError::io("cannot write a blob"))?;
         return Ok((blob, none_if_dry(Placement::Copied)));
     }
     // Opened once, here: what is hashed, copied or linked is this file as it is now.
-    let input = Input::open(&file.absolute).map_err(|e| input_error(file, &e))?;
+    let input = Input::open(&file.absolute).map_err(|e| EmitError::Input(file.path.clone(), e))?;
     let key = cache::key(&file.absolute, input.metadata());
     let known = options.cache.get(&key).filter(|b| b.size == input.size());
     let placed = |blob: Blob, placement: Placement| {
@@ -277,7 +274,7 @@ fn stage_file(
             && !options.link
             && let Some(placement) = layout
                 .link(blob, &there, false)
-                .map_err(|e| io_error("cannot link a blob of the previous layout", &e))?
+                .map_err(EmitError::io("cannot link a blob of the previous layout"))?
         {
             return placed(blob.clone(), placement);
         }
@@ -291,50 +288,26 @@ fn stage_file(
         // Hashed now, whatever the cache says: the input itself becomes the blob.
         let blob = LayoutWriter::dry()
             .write_input(&input, &read)
-            .map_err(|e| input_error(file, &e))?;
+            .map_err(|e| EmitError::Input(file.path.clone(), e))?;
         if let Some(placement) = layout
             .link_input(&blob, &input)
-            .map_err(|e| input_error(file, &e))?
+            .map_err(|e| EmitError::Input(file.path.clone(), e))?
         {
             return placed(blob, placement);
         }
     }
     let blob = layout
         .write_input(&input, &read)
-        .map_err(|e| input_error(file, &e))?;
+        .map_err(|e| EmitError::Input(file.path.clone(), e))?;
     // An input the cache did not know (touched, or a fresh checkout) may hold what the
     // previous layout holds already: that blob is kept, the copy dropped.
     if known.is_none()
         && let Some(there) = reusable(options.previous, &blob)
         && layout
             .relink(&blob, &there)
-            .map_err(|e| io_error("cannot link a blob of the previous layout", &e))?
+            .map_err(EmitError::io("cannot link a blob of the previous layout"))?
     {
         return placed(blob, Placement::Reused);
     }
     placed(blob, none_if_dry(Placement::Copied))
-}
-
-/// An input that could not be read whole, as it was: named, with what to do about it.
-fn input_error(file: &ResolvedFile, error: &InputError) -> Diagnostics {
-    let (code, help) = match error {
-        InputError::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (
-            "glc::build::input",
-            "make the file readable by the user glc runs as",
-        ),
-        InputError::Io(_) => ("glc::build::input", "check that the file can be read"),
-        InputError::NotRegular(_) => (
-            "glc::build::input",
-            "the file was replaced while glc ran; name a regular file or a directory",
-        ),
-        InputError::Changed => (
-            "glc::build::input-changed",
-            "build again once whatever writes the file has finished",
-        ),
-        InputError::Write(_) => (
-            "glc::build::io",
-            "check free space and permissions of the output directory",
-        ),
-    };
-    vec![Diagnostic::error(code, error.message(&file.path)).help(help)]
 }

@@ -10,8 +10,9 @@ use crate::model::{
 };
 use crate::plan::{
     AptRepositoryPlan, AttachmentPlan, Bindings, ContainerPlan, ExpandedPlan, ImagePlan, LinkPlan,
-    MetadataPlan, Origin, PlannedFile, ReleaseInfo, Role,
+    MetadataPlan, Origin, PlannedFile, ReleaseInfo, axis,
 };
+use crate::role::Role;
 use crate::template::{Renderer, Scope};
 
 /// More combinations than this are a mistake in the matrix, not a release.
@@ -400,18 +401,10 @@ impl Expander {
                 },
             );
             scope.set("cname", cname.clone());
-            let file = |f: &Option<FileRef>, role, this: &mut Self| {
-                f.as_ref()
-                    .and_then(|f| this.file(f, role, &scope, bindings))
-            };
-            let kernel = file(&template.kernel, Role::Kernel, self);
-            let initrd = file(&template.initrd, Role::Initrd, self);
-            let cmdline = file(&template.cmdline, Role::Cmdline, self);
-            let rootfs = file(&template.rootfs, Role::Rootfs, self);
-            let files = template
-                .files
+            let layers = template
+                .layers
                 .iter()
-                .filter_map(|f| self.file(f, Role::File, &scope, bindings))
+                .filter_map(|(role, f)| Some((*role, self.file(f, *role, &scope, bindings)?)))
                 .collect();
             let attachments = template
                 .attachments
@@ -435,11 +428,7 @@ impl Expander {
             images.push(ImagePlan {
                 cname,
                 matrix: bindings.clone(),
-                kernel,
-                initrd,
-                cmdline,
-                rootfs,
-                files,
+                layers,
                 attachments,
                 apt_repository,
             });
@@ -874,8 +863,8 @@ fn tag_problem(tag: &str) -> Option<String> {
 /// `architecture` annotation, no platform) or without `features` (no `feature_set`).
 fn silent_omissions(cloud: &CloudImages, images: &[ImagePlan<PlannedFile>]) -> Diagnostics {
     [
-        ("arch", "architecture", "the update tool and `podman` cannot tell architectures apart, and the images carry no platform", "arch \"amd64\" \"arm64\""),
-        ("features", "feature_set", "Garden Linux's library cannot tell the images' feature sets", "features \"gardener_prod\""),
+        (axis::ARCH, "architecture", "the update tool and `podman` cannot tell architectures apart, and the images carry no platform", "arch \"amd64\" \"arm64\""),
+        (axis::FEATURES, "feature_set", "Garden Linux's library cannot tell the images' feature sets", "features \"gardener_prod\""),
     ]
     .into_iter()
     .filter_map(|(axis, annotation, consequence, example)| {

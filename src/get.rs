@@ -23,12 +23,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::assemble;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::media_type;
 use crate::oci::file::LayoutDir;
 use crate::oci::limits::{MAX_DOCUMENT, MAX_RELEASE_MANIFEST};
 use crate::oci::vocab::{Kind, annotation};
 use crate::oci::{Descriptor, Digest, printable};
-use crate::plan::Role;
+use crate::role::Role;
 use crate::sign::{self, keys::PublicKey};
 
 /// The artifact types of attachments: `application/io.gardenlinux.<kind>`.
@@ -702,7 +701,7 @@ fn listed(source: &dyn Source, image: &Image) -> Result<Listed, Diagnostics> {
 /// The layer of a role: the first of its media type (glc writes the roles' layers before
 /// every `file`).
 fn role_layer(layers: &[Descriptor], role: Role) -> Option<&Descriptor> {
-    let media_type = media_type::of_role_layer(role)?;
+    let media_type = role.layer_media_type()?;
     layers.iter().find(|l| l.media_type == media_type)
 }
 

@@ -13,6 +13,7 @@ pub mod decode;
 pub mod derive;
 pub mod diagnostic;
 pub mod emit;
+pub mod error;
 pub mod expand;
 pub mod fmt;
 pub mod get;
@@ -26,9 +27,11 @@ pub mod parse;
 pub mod plan;
 pub mod registry;
 pub mod resolve;
+pub mod role;
 pub mod schema;
 pub mod select;
 pub mod sign;
+pub mod summary;
 pub mod template;
 pub mod verify;
 
@@ -192,7 +195,7 @@ impl ReleaseFile {
         let cache = if build.cache {
             cache::DigestCache::load(
                 &output::Target::new(&build.output)
-                    .map_err(output_error)?
+                    .map_err(Diagnostics::from)?
                     .cache_path(),
             )
         } else {
@@ -255,8 +258,8 @@ pub(crate) fn write_layout(
         Option<&Path>,
     ) -> Result<assemble::BuildReport, Diagnostics>,
 ) -> Result<BuildOutcome, Diagnostics> {
-    let target = output::Target::new(output).map_err(output_error)?;
-    let _lock = target.lock(waiting).map_err(output_error)?;
+    let target = output::Target::new(output).map_err(Diagnostics::from)?;
+    let _lock = target.lock(waiting).map_err(Diagnostics::from)?;
     write_layout_locked(&target, force, reuse_previous, dry_first, sign_key, emit)
 }
 
@@ -272,8 +275,8 @@ pub(crate) fn write_layout_locked(
         Option<&Path>,
     ) -> Result<assemble::BuildReport, Diagnostics>,
 ) -> Result<BuildOutcome, Diagnostics> {
-    target.clean_stale().map_err(output_error)?;
-    target.check_replaceable(force).map_err(output_error)?;
+    target.clean_stale().map_err(Diagnostics::from)?;
+    target.check_replaceable(force)?;
     // Without reuse nothing is taken on trust: not even the previous layout's blobs.
     let previous = if reuse_previous {
         target.previous_layout()
@@ -297,7 +300,7 @@ pub(crate) fn write_layout_locked(
     let staging = target.staging();
     let result = oci::layout::LayoutWriter::create(&staging)
         .map_err(|e| {
-            output_error(output::OutputError::Io(
+            Diagnostics::from(output::OutputError::Io(
                 format!("cannot create {}", staging.display()),
                 e,
             ))
@@ -319,7 +322,7 @@ pub(crate) fn write_layout_locked(
             target
                 .replace_with(&staging)
                 .map(|()| (report, false))
-                .map_err(output_error)
+                .map_err(Diagnostics::from)
         });
     if (result.is_err() || result.as_ref().is_ok_and(|(_, same)| *same)) && staging.exists() {
         // The previous layout, if any, is untouched; only the staging directory goes.
@@ -406,23 +409,4 @@ fn absolute_output(output: &Path) -> Option<PathBuf> {
         _ => Path::new("."),
     };
     Some(parent.canonicalize().ok()?.join(name))
-}
-
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(output_error)`
-fn output_error(error: output::OutputError) -> Diagnostics {
-    let help = match &error {
-        output::OutputError::Foreign(..) => {
-            "glc replaces only layouts it wrote, holding nothing else; choose a new or empty directory, move the other files out, or pass --force to replace it all"
-        }
-        output::OutputError::NotOurs(..) => {
-            "remove it, and glc makes it again as a regular file of its own"
-        }
-        output::OutputError::Io(_, error) if error.kind() == std::io::ErrorKind::InvalidInput => {
-            "name a new directory for the layout, e.g. `-o out`"
-        }
-        output::OutputError::Io(..) => {
-            "check that the output's directory exists, is writable and has free space"
-        }
-    };
-    vec![Diagnostic::error("glc::build::output", error.to_string()).help(help)]
 }

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use glc::diagnostic::{Diagnostic, Diagnostics};
-use glc::plan::ResolvedPlan;
+use glc::diagnostic::{Diagnostic, Diagnostics, Renderer};
+use glc::plan::{ResolvedPlan, count};
 use glc::sign::keys::PrivateKey;
 use glc::{Options, ReleaseFile};
-use miette::{GraphicalReportHandler, GraphicalTheme};
 
 /// Compiles a Garden Linux release description into a reproducible OCI image layout.
 #[derive(Debug, Parser)]
@@ -31,12 +30,13 @@ enum MessageFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum GetRole {
-    Kernel,
-    Initrd,
-    Cmdline,
-    Rootfs,
+/// The roles `glc get --role` finds a layer by: those whose layer has a media type of its own.
+fn layer_roles() -> Vec<&'static str> {
+    glc::role::Role::LAYERS
+        .into_iter()
+        .filter(|role| role.layer_media_type().is_some())
+        .map(glc::role::Role::node)
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -169,8 +169,9 @@ enum Command {
         #[arg(default_value = ".")]
         selector: String,
         /// The layer of this role.
-        #[arg(long, value_enum, group = "what")]
-        role: Option<GetRole>,
+        #[arg(long, value_name = "ROLE", group = "what")]
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(layer_roles()))]
+        role: Option<String>,
         /// The layer with this title (file name).
         #[arg(long, value_name = "NAME", group = "what")]
         file: Option<String>,
@@ -352,7 +353,7 @@ fn main() -> ExitCode {
         // The panic becomes one JSON line below; the default hook would print text.
         std::panic::set_hook(Box::new(|_| {}));
     }
-    let reporter = Reporter::new(format);
+    let reporter = reporter(format);
     let command = cli.command;
     let worker = std::thread::Builder::new()
         .stack_size(STACK)
@@ -383,7 +384,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(diagnostics) => {
-            reporter.report(&diagnostics);
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(reporter.report(&diagnostics).as_bytes());
             // Wrong usage (2) only when nothing else is wrong; an error in the input wins.
             if diagnostics.iter().all(Diagnostic::is_usage) {
                 ExitCode::from(2)
@@ -452,35 +455,11 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
     match command {
         Command::Check(args) => {
             let plan = compile(&args, format)?;
-            let files: usize = plan
-                .images
-                .iter()
-                .map(|i| i.layers().count() + i.attachments.len())
-                .sum();
             if format == MessageFormat::Json {
-                summary_json(
-                    "check",
-                    started,
-                    serde_json::json!({
-                        "file": args.file.display().to_string(),
-                        "release": plan.release.version,
-                        "images": plan.images.len(),
-                        "files": files,
-                        "containers": plan.containers.len(),
-                        "tags": plan.tags.len(),
-                    }),
-                );
+                summary_json("check", started, glc::plan::check_json(&plan, &args.file));
                 return Ok(());
             }
-            eprintln!(
-                "{}: release {}: {}, {}, {}, {}",
-                args.file.display(),
-                plan.release.version,
-                count(plan.images.len(), "cloud image"),
-                count(files, "image file"),
-                count(plan.containers.len(), "container"),
-                count(plan.tags.len(), "release tag"),
-            );
+            eprint!("{}", glc::plan::check_text(&plan, &args.file));
             Ok(())
         }
         Command::Plan { args, json } => {
@@ -601,12 +580,10 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 ..glc::registry::Options::default()
             };
             let what = match (role, file, attachment) {
-                (Some(role), _, _) => Some(glc::get::What::Role(match role {
-                    GetRole::Kernel => glc::plan::Role::Kernel,
-                    GetRole::Initrd => glc::plan::Role::Initrd,
-                    GetRole::Cmdline => glc::plan::Role::Cmdline,
-                    GetRole::Rootfs => glc::plan::Role::Rootfs,
-                })),
+                (Some(role), _, _) => glc::role::Role::LAYERS
+                    .into_iter()
+                    .find(|r| r.node() == role)
+                    .map(glc::get::What::Role),
                 (_, Some(file), _) => Some(glc::get::What::File(file)),
                 (_, _, Some(kind)) => Some(glc::get::What::Attachment(kind)),
                 _ => None,
@@ -827,14 +804,6 @@ struct Status {
     started: Instant,
 }
 
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 /// Compiles the release, and says its warnings.
 fn compile(args: &CompileArgs, format: MessageFormat) -> Result<ResolvedPlan, Diagnostics> {
     let plan = ReleaseFile::read(&args.file)?.compile(&args.options()?)?;
@@ -847,11 +816,7 @@ fn warn(format: MessageFormat, warnings: &[Diagnostic]) {
     if warnings.is_empty() {
         return;
     }
-    let reporter = Reporter::new(format);
-    let mut out = String::new();
-    for warning in warnings {
-        reporter.render(&mut out, warning);
-    }
+    let out = reporter(format).each(warnings);
     let _ = std::io::stderr().lock().write_all(out.as_bytes());
 }
 
@@ -1094,85 +1059,15 @@ fn summarize(
         return Ok(());
     }
     if status.format == MessageFormat::Json {
-        let placements: serde_json::Map<String, serde_json::Value> = report
-            .placements
-            .iter()
-            .filter_map(|(placement, n)| {
-                Some((placement_name(*placement)?.to_owned(), (*n).into()))
-            })
-            .collect();
-        let tags: serde_json::Map<String, serde_json::Value> = report
-            .tags
-            .iter()
-            .map(|(tag, target)| (tag.clone(), target.digest.clone().into()))
-            .collect();
         summary_json(
             status.command,
             status.started,
-            serde_json::json!({
-                "from": from,
-                "output": output.display().to_string(),
-                "up_to_date": outcome.up_to_date,
-                "images": report.images,
-                "attachments": report.attachments.len(),
-                "containers": report.containers,
-                "part_of": report.part_of.map(|(images, containers)| serde_json::json!({
-                    "images": images,
-                    "containers": containers,
-                })),
-                "blobs": report.blobs,
-                "bytes": report.bytes,
-                "placements": placements,
-                "tags": tags,
-            }),
+            glc::summary::build_json(from, output, outcome),
         );
-        return Ok(());
-    }
-    let held = match report.part_of {
-        None => format!(
-            "{}, {}, {}",
-            count(report.images, "cloud image"),
-            count(report.attachments.len(), "attachment"),
-            count(report.containers, "container"),
-        ),
-        Some((images, containers)) => format!(
-            "a part: {} of {images} cloud images, {}, {} of {containers} containers",
-            report.images,
-            count(report.attachments.len(), "attachment"),
-            report.containers,
-        ),
-    };
-    let what = format!(
-        "{held}; {} blobs, {}",
-        report.blobs,
-        glc::plan::human_size(report.bytes),
-    );
-    if outcome.up_to_date {
-        eprintln!("{from} → {}: up to date ({what})", output.display());
     } else {
-        let placed: Vec<String> = report
-            .placements
-            .iter()
-            .filter_map(|(placement, n)| {
-                let how = match placement {
-                    glc::oci::layout::Placement::Reused => "reused from the previous layout",
-                    glc::oci::layout::Placement::Duplicate => "identical to another input",
-                    other => placement_name(*other)?,
-                };
-                Some(format!("{n} {how}"))
-            })
-            .collect();
-        eprintln!("{from} → {}: {what}", output.display());
-        if !placed.is_empty() {
-            eprintln!("  {inputs}: {}", placed.join(", "));
-        }
-    }
-    for (tag, target) in report
-        .tags
-        .iter()
-        .filter(|(_, t)| t.artifact_type.as_deref() == Some(glc::assemble::RELEASE))
-    {
-        eprintln!("  {tag} → {}", target.digest);
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(glc::summary::build_text(from, output, outcome, inputs).as_bytes());
     }
     Ok(())
 }
@@ -1185,15 +1080,13 @@ fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnosti
         // Asked for only where a person can answer.
         None if std::io::stdin().is_terminal() => glc::sign::keys::ask_password(path),
         None => Ok(None),
-    })
-    .map_err(key_error)?;
+    })?;
     if let Some(warning) = glc::sign::keys::exposure_warning(path) {
         eprintln!("glc: warning: {warning}");
     }
     Ok(Arc::new(key))
 }
 
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(key_error)`
 #[allow(clippy::too_many_arguments)]
 fn get(
     source: &str,
@@ -1243,7 +1136,7 @@ fn get(
     let tag = named_tag.as_deref().or(tag);
     let layout = layout.as_ref();
     let public_key = key
-        .map(|key| glc::sign::keys::PublicKey::load(key).map_err(key_error))
+        .map(|key| glc::sign::keys::PublicKey::load(key).map_err(Diagnostics::from))
         .transpose()?;
     let request = glc::get::Request {
         selector,
@@ -1294,10 +1187,6 @@ fn get(
     Ok(())
 }
 
-fn key_error(error: glc::sign::keys::KeyError) -> Diagnostics {
-    vec![Diagnostic::error("glc::key", error.message).help(error.help)]
-}
-
 fn sign(
     layout: &std::path::Path,
     key: &std::path::Path,
@@ -1323,19 +1212,6 @@ fn sign(
     Ok(())
 }
 
-/// How an input reached the layout, in a word; `None` for a dry run.
-fn placement_name(placement: glc::oci::layout::Placement) -> Option<&'static str> {
-    use glc::oci::layout::Placement;
-    Some(match placement {
-        Placement::Copied => "copied",
-        Placement::Reused => "reused",
-        Placement::Reflinked => "reflinked",
-        Placement::HardLinked => "hard-linked",
-        Placement::Duplicate => "duplicate",
-        Placement::None => return None,
-    })
-}
-
 #[allow(clippy::too_many_arguments)] // one per command-line option
 fn verify(
     layout: &std::path::Path,
@@ -1356,7 +1232,7 @@ fn verify(
         ]);
     }
     let public_key = key
-        .map(|key| glc::sign::keys::PublicKey::load(key).map_err(key_error))
+        .map(|key| glc::sign::keys::PublicKey::load(key).map_err(Diagnostics::from))
         .transpose()?;
     let mut report = glc::verify::verify(layout);
     if let Some(key) = &public_key {
@@ -1378,52 +1254,17 @@ fn verify(
             .findings
             .extend(glc::derive::compare(layout, &derived, &name));
     }
-    let warnings = report.findings.len() - report.errors();
     if json {
         write_stdout(&to_json(&report)?)?;
     } else if status.format == MessageFormat::Json {
         for finding in &report.findings {
-            let mut diagnostic = Diagnostic::error("glc::verify", finding.message.clone())
-                .help(format!("at {}", finding.path));
-            if finding.severity == glc::verify::Severity::Warning {
-                diagnostic.severity = miette::Severity::Warning;
-            }
-            emit_json(&diagnostic.to_json());
+            emit_json(&finding.to_diagnostic().to_json());
         }
-        summary_json(
-            status.command,
-            status.started,
-            serde_json::json!({
-                "layout": layout.display().to_string(),
-                "blobs": report.blobs,
-                "bytes": report.bytes,
-                "errors": report.errors(),
-                "warnings": warnings,
-            }),
-        );
+        summary_json(status.command, status.started, report.summary_json(layout));
     } else {
-        let mut text = String::new();
-        for finding in &report.findings {
-            let severity = match finding.severity {
-                glc::verify::Severity::Error => "error",
-                glc::verify::Severity::Warning => "warning",
-            };
-            text.push_str(&format!(
-                "{severity}: {}
-    at {}
-",
-                finding.message, finding.path
-            ));
-        }
-        text.push_str(&format!(
-            "{}: {} blobs, {} checked: {}, {}\n",
-            layout.display(),
-            report.blobs,
-            glc::plan::human_size(report.bytes),
-            count(report.errors(), "error"),
-            count(warnings, "warning"),
-        ));
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(report.render_text(layout).as_bytes());
     }
     if report.errors() > 0 {
         // The findings are the report; exit 1 without repeating them.
@@ -1520,61 +1361,9 @@ fn write_stdout(text: &str) -> Result<(), Diagnostics> {
     }
 }
 
-struct Reporter {
-    format: MessageFormat,
-    handler: GraphicalReportHandler,
-}
-
-impl Reporter {
-    fn new(format: MessageFormat) -> Self {
-        let color = std::io::stderr().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        let theme = if color {
-            GraphicalTheme::unicode()
-        } else {
-            GraphicalTheme::unicode_nocolor()
-        };
-        let handler = GraphicalReportHandler::new_themed(theme)
-            .with_width(100)
-            .with_links(false);
-        Self { format, handler }
-    }
-
-    /// One diagnostic, for people or as a JSON line.
-    fn render(&self, out: &mut String, diagnostic: &Diagnostic) {
-        match self.format {
-            MessageFormat::Json => {
-                if let Ok(line) = serde_json::to_string(&diagnostic.to_json()) {
-                    out.push_str(&line);
-                    out.push('\n');
-                }
-            }
-            MessageFormat::Human => {
-                if self.handler.render_report(out, diagnostic).is_err() {
-                    out.push_str(&format!("error: {}\n", diagnostic.message));
-                }
-                out.push('\n');
-            }
-        }
-    }
-
-    fn report(&self, diagnostics: &[Diagnostic]) {
-        let mut out = String::new();
-        for diagnostic in diagnostics {
-            self.render(&mut out, diagnostic);
-        }
-        if self.format == MessageFormat::Human {
-            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            let file = diagnostics
-                .iter()
-                .find_map(|d| d.source.as_ref())
-                .map(|s| format!(" in {}", s.name()));
-            let noun = if errors == 1 { "error" } else { "errors" };
-            out.push_str(&format!(
-                "glc: {errors} {noun}{}\n",
-                file.unwrap_or_default()
-            ));
-        }
-        let _ = std::io::stderr().lock().write_all(out.as_bytes());
-    }
+/// Diagnostics on stderr, drawn for a terminal in colour unless `NO_COLOR` says otherwise.
+fn reporter(format: MessageFormat) -> Renderer {
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    Renderer::new(format == MessageFormat::Json, color)
 }

@@ -1,7 +1,5 @@
 //! Media types of files, inferred from their names by Garden Linux's table.
 
-use crate::plan::Role;
-
 /// The table as glc carries it: `src/media-types.txt`, which names its source.
 const TABLE_TEXT: &str = include_str!("media-types.txt");
 
@@ -22,30 +20,6 @@ fn parse_table(text: &'static str) -> Vec<(&'static str, &'static str)> {
             }
         })
         .collect()
-}
-
-/// Garden Linux's root file system tarball, as a directory named as `rootfs` is packed.
-pub const ROOTFS: &str = "application/io.gardenlinux.image.archive.format.tar";
-
-/// The media type by which a reader finds a role's layer in a cloud image manifest: the
-/// role's own type, or for the root file system its tarball's.
-#[must_use]
-pub fn of_role_layer(role: Role) -> Option<&'static str> {
-    match role {
-        Role::Rootfs => Some(ROOTFS),
-        role => for_role(role),
-    }
-}
-
-/// What a node says of its file regardless of the file's name.
-#[must_use]
-pub fn for_role(role: Role) -> Option<&'static str> {
-    match role {
-        Role::Kernel => Some("application/io.gardenlinux.kernel"),
-        Role::Initrd => Some("application/io.gardenlinux.initrd"),
-        Role::Cmdline => Some("application/io.gardenlinux.cmdline"),
-        _ => None,
-    }
 }
 
 /// The media type for a file name by the longest suffix in [`TABLE`].
@@ -116,12 +90,13 @@ mod tests {
     }
 
     #[test]
-    fn the_rootfs_type_is_the_tables_tar() {
-        assert_eq!(for_name("rootfs.tar"), Some(ROOTFS));
-        assert_eq!(of_role_layer(Role::Kernel), for_name("a.vmlinuz"));
-        assert_eq!(of_role_layer(Role::Initrd), for_name("a.initrd"));
-        assert_eq!(of_role_layer(Role::Cmdline), for_name("a.cmdline"));
-        assert_eq!(of_role_layer(Role::File), None);
+    fn the_layer_types_of_roles_are_the_tables() {
+        use crate::role::Role;
+        assert_eq!(Role::Rootfs.layer_media_type(), for_name("rootfs.tar"));
+        assert_eq!(Role::Kernel.layer_media_type(), for_name("a.vmlinuz"));
+        assert_eq!(Role::Initrd.layer_media_type(), for_name("a.initrd"));
+        assert_eq!(Role::Cmdline.layer_media_type(), for_name("a.cmdline"));
+        assert_eq!(Role::File.layer_media_type(), None);
     }
 
     #[test]

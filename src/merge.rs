@@ -25,7 +25,7 @@ use crate::oci::layout::{Input, InputError, LayoutWriter, Placement, is_sha256};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::source::{OciSource, SourceError};
 use crate::oci::walk::{self, Child};
-use crate::plan::{Part, SourceKind};
+use crate::plan::{ClientNames, Part, SourceKind};
 use crate::{BuildOutcome, write_layout};
 
 /// Largest part record glc reads: about 3 KiB a cloud image.
@@ -263,7 +263,10 @@ pub fn read_record(bytes: &[u8]) -> Result<(Assembly, Part), (String, Option<&'s
     }
     let record: PartRecord = serde_json::from_slice(bytes)
         .map_err(|e| (format!("its part record is not valid: {e}"), None))?;
-    let assembly = record.assembly;
+    let mut assembly = record.assembly;
+    for image in &mut assembly.images {
+        image.client_names = ClientNames::of(&image.matrix);
+    }
     let part = assembly
         .part
         .clone()

@@ -3,6 +3,8 @@
 
 use miette::SourceSpan;
 
+use crate::role::Role;
+
 /// A string from the release file and where it was written.
 #[derive(Debug, Clone)]
 pub struct Text {
@@ -107,11 +109,8 @@ pub struct Selector {
 #[derive(Debug, Clone)]
 pub struct ImageTemplate {
     pub cname: Text,
-    pub kernel: Option<FileRef>,
-    pub initrd: Option<FileRef>,
-    pub cmdline: Option<FileRef>,
-    pub rootfs: Option<FileRef>,
-    pub files: Vec<FileRef>,
+    /// The image's files in manifest order, each with its role.
+    pub layers: Vec<(Role, FileRef)>,
     pub attachments: Vec<Attachment>,
     pub apt_repository: Option<AptRepository>,
 }

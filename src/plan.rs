@@ -7,6 +7,8 @@ use miette::SourceSpan;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::role::Role;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan<F, C> {
     pub release: ReleaseInfo,
@@ -105,27 +107,47 @@ pub struct LinkPlan {
     pub target: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ImagePlan<F> {
     pub cname: String,
     /// The combination's axis values, in the matrix's axis order.
     pub matrix: Bindings,
-    pub kernel: Option<F>,
-    pub initrd: Option<F>,
-    pub cmdline: Option<F>,
-    pub rootfs: Option<F>,
-    pub files: Vec<F>,
+    /// The image's files in manifest order ([`Role::LAYERS`]), each with its role.
+    pub layers: Vec<(Role, F)>,
     pub attachments: Vec<AttachmentPlan<F>>,
     pub apt_repository: Option<AptRepositoryPlan>,
 }
 
 impl<F> ImagePlan<F> {
-    /// The image's layers in manifest order: kernel, initrd, cmdline, rootfs, then every file.
+    /// The image's layers in manifest order.
     pub fn layers(&self) -> impl Iterator<Item = &F> {
-        [&self.kernel, &self.initrd, &self.cmdline, &self.rootfs]
-            .into_iter()
-            .flatten()
-            .chain(&self.files)
+        self.layers.iter().map(|(_, file)| file)
+    }
+}
+
+/// As `glc plan --json` writes an image: a key of its own for each role that names one file
+/// (`null` without one), `files` for the repeated ones.
+impl<F: Serialize> Serialize for ImagePlan<F> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("cname", &self.cname)?;
+        map.serialize_entry("matrix", &self.matrix)?;
+        for role in Role::LAYERS {
+            let mut files = self
+                .layers
+                .iter()
+                .filter(|(r, _)| *r == role)
+                .map(|(_, f)| f);
+            if role.repeats() {
+                // `file` → `files`
+                map.serialize_entry(&format!("{}s", role.node()), &files.collect::<Vec<_>>())?;
+            } else {
+                map.serialize_entry(role.node(), &files.next())?;
+            }
+        }
+        map.serialize_entry("attachments", &self.attachments)?;
+        map.serialize_entry("apt_repository", &self.apt_repository)?;
+        map.end()
     }
 }
 
@@ -154,6 +176,50 @@ pub struct ContainerPlan<C> {
     /// `default=#true`: what `podman pull <repo>:<version>` gets.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub default: bool,
+}
+
+/// The matrix axes whose values Garden Linux's clients read. They are a convention of Garden
+/// Linux releases that nothing in release.kdl declares, so glc names them here only.
+pub mod axis {
+    /// Becomes `architecture` and the platform's architecture.
+    pub const ARCH: &str = "arch";
+    /// Becomes `feature_set`, and with `platform` the `flavor`.
+    pub const FEATURES: &str = "features";
+    pub const PLATFORM: &str = "platform";
+}
+
+/// What Garden Linux's clients read of a cloud image besides its cname, version and commit,
+/// taken from its combination's [`axis`] values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientNames {
+    pub architecture: Option<String>,
+    pub feature_set: Option<String>,
+    pub flavor: Option<String>,
+}
+
+impl ClientNames {
+    #[must_use]
+    pub fn of(matrix: &Bindings) -> Self {
+        let features = matrix.get(axis::FEATURES);
+        Self {
+            architecture: matrix.get(axis::ARCH).map(str::to_owned),
+            feature_set: features.map(str::to_owned),
+            flavor: matrix
+                .get(axis::PLATFORM)
+                .zip(features)
+                .map(|(platform, features)| flavor(platform, features)),
+        }
+    }
+}
+
+/// Garden Linux's flavor: platform and features joined by `-`, unless the features are only
+/// flags (`_pxe`): `aws-gardener_prod`, `baremetal_pxe`.
+fn flavor(platform: &str, features: &str) -> String {
+    if features.starts_with('_') {
+        format!("{platform}{features}")
+    } else {
+        format!("{platform}-{features}")
+    }
 }
 
 /// Name/value pairs kept in order; serialized as a JSON object.
@@ -220,20 +286,6 @@ pub fn file_title(path: &str) -> String {
         || path.trim_end_matches('/').to_owned(),
         |n| n.to_string_lossy().into_owned(),
     )
-}
-
-/// What a file is in the release; chooses its default media type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    Kernel,
-    Initrd,
-    Cmdline,
-    Rootfs,
-    File,
-    Attachment,
-    Changelog,
-    ContainerSource,
 }
 
 /// Where a rendered string came from, for diagnostics.
@@ -357,18 +409,8 @@ pub fn render_text(plan: &ResolvedPlan) -> String {
     let _ = writeln!(out, "\ncloud images ({})", plan.images.len());
     for image in &plan.images {
         let _ = writeln!(out, "  {}  {}", image.cname, image.matrix.describe());
-        for (role, file) in [
-            ("kernel", &image.kernel),
-            ("initrd", &image.initrd),
-            ("cmdline", &image.cmdline),
-            ("rootfs", &image.rootfs),
-        ] {
-            if let Some(file) = file {
-                file_line(&mut out, role, file);
-            }
-        }
-        for file in &image.files {
-            file_line(&mut out, "file", file);
+        for (role, file) in &image.layers {
+            file_line(&mut out, role.node(), file);
         }
         for attachment in &image.attachments {
             file_line(
@@ -409,6 +451,41 @@ pub fn render_text(plan: &ResolvedPlan) -> String {
     out
 }
 
+/// The files of the plan's cloud images: their layers and attachments.
+fn image_files(plan: &ResolvedPlan) -> usize {
+    plan.images
+        .iter()
+        .map(|i| i.layers().count() + i.attachments.len())
+        .sum()
+}
+
+/// What `glc check` says of the release file `file` that compiles to `plan`.
+#[must_use]
+pub fn check_text(plan: &ResolvedPlan, file: &std::path::Path) -> String {
+    format!(
+        "{}: release {}: {}, {}, {}, {}\n",
+        file.display(),
+        plan.release.version,
+        count(plan.images.len(), "cloud image"),
+        count(image_files(plan), "image file"),
+        count(plan.containers.len(), "container"),
+        count(plan.tags.len(), "release tag"),
+    )
+}
+
+/// The fields of `glc check`'s summary line with `--message-format json`.
+#[must_use]
+pub fn check_json(plan: &ResolvedPlan, file: &std::path::Path) -> serde_json::Value {
+    serde_json::json!({
+        "file": file.display().to_string(),
+        "release": plan.release.version,
+        "images": plan.images.len(),
+        "files": image_files(plan),
+        "containers": plan.containers.len(),
+        "tags": plan.tags.len(),
+    })
+}
+
 fn file_line(out: &mut String, role: &str, file: &ResolvedFile) {
     use std::fmt::Write;
     let dir = if file.kind == FileKind::Directory {
@@ -423,6 +500,16 @@ fn file_line(out: &mut String, role: &str, file: &ResolvedFile) {
         file.media_type,
         file.path
     );
+}
+
+/// "1 error", "2 errors".
+#[must_use]
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// 1536 → "1.5 KiB".

@@ -13,8 +13,9 @@ use crate::oci::layout::{Input, InputError};
 use crate::oci::source::OciSource;
 use crate::plan::{
     AttachmentPlan, ContainerPlan, ContainerSource, ExpandedPlan, FileKind, ImagePlan,
-    MetadataPlan, PlannedFile, ResolvedFile, ResolvedPlan, Role, SourceKind, file_title,
+    MetadataPlan, PlannedFile, ResolvedFile, ResolvedPlan, SourceKind, file_title,
 };
+use crate::role::Role;
 
 #[derive(Debug, Clone, Default)]
 pub struct ResolveOptions {
@@ -148,13 +149,12 @@ impl Resolver<'_> {
         }
         // A file that fails adds a diagnostic, and then the whole plan is discarded; so the
         // images may simply leave it out here.
-        let one = |f: &Option<PlannedFile>, this: &mut Self| f.as_ref().and_then(|f| this.file(f));
         ImagePlan {
-            kernel: one(&image.kernel, self),
-            initrd: one(&image.initrd, self),
-            cmdline: one(&image.cmdline, self),
-            rootfs: one(&image.rootfs, self),
-            files: image.files.iter().filter_map(|f| self.file(f)).collect(),
+            layers: image
+                .layers
+                .iter()
+                .filter_map(|(role, f)| Some((*role, self.file(f)?)))
+                .collect(),
             attachments: image
                 .attachments
                 .iter()
@@ -299,17 +299,20 @@ impl Resolver<'_> {
         let (kind, size) = if metadata.is_file() {
             (FileKind::File, metadata.len())
         } else if metadata.is_dir() {
-            if matches!(
-                file.role,
-                Role::Kernel | Role::Initrd | Role::Cmdline | Role::Changelog
-            ) {
-                let role = format!("{:?}", file.role).to_lowercase();
+            if file.role.directory_media_type().is_none() {
                 self.fail(
                     file,
                     "glc::resolve::not-a-file",
-                    format!("`{}` is a directory, but {} must be a file", file.path, article_for(&role)),
+                    format!(
+                        "`{}` is a directory, but {} must be a file",
+                        file.path,
+                        article_for(file.role.node())
+                    ),
                     "a directory",
-                    "name the file itself; only `rootfs`, `file` and `attach` may name a directory, packed as a tar".to_owned(),
+                    format!(
+                        "name the file itself; only {} may name a directory, packed as a tar",
+                        Role::directory_nodes()
+                    ),
                 );
                 return None;
             }
@@ -328,10 +331,12 @@ impl Resolver<'_> {
         let inferred = file
             .media_type
             .clone()
-            .or_else(|| media_type::for_role(file.role).map(str::to_owned))
+            .or_else(|| file.role.media_type().map(str::to_owned))
             .or_else(|| media_type::for_name(&file_title(&file.path)).map(str::to_owned))
             .or_else(|| {
-                (kind == FileKind::Directory).then(|| directory_media_type(file.role).to_owned())
+                (kind == FileKind::Directory)
+                    .then(|| file.role.directory_media_type().map(str::to_owned))
+                    .flatten()
             });
         let Some(media_type) = inferred else {
             let extension = Path::new(&file.path)
@@ -467,14 +472,6 @@ impl Resolver<'_> {
                 None
             }
         }
-    }
-}
-
-/// A directory is packed as a tar; a root file system's tar is Garden Linux's rootfs type.
-fn directory_media_type(role: Role) -> &'static str {
-    match role {
-        Role::Rootfs => media_type::ROOTFS,
-        _ => "application/vnd.oci.image.layer.v1.tar",
     }
 }
 

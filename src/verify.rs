@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+use crate::diagnostic::Diagnostic;
 use crate::oci::file::LayoutDir;
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::vocab::Kind;
@@ -35,6 +36,19 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    /// The finding as a diagnostic, for `--message-format json`.
+    #[must_use]
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let mut diagnostic = Diagnostic::error("glc::verify", self.message.clone())
+            .help(format!("at {}", self.path));
+        if self.severity == Severity::Warning {
+            diagnostic.severity = miette::Severity::Warning;
+        }
+        diagnostic
+    }
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub findings: Vec<Finding>,
@@ -50,6 +64,46 @@ impl Report {
             .iter()
             .filter(|f| f.severity == Severity::Error)
             .count()
+    }
+
+    /// What `glc verify` says on stderr: each finding, then a line of totals.
+    #[must_use]
+    pub fn render_text(&self, layout: &std::path::Path) -> String {
+        use std::fmt::Write;
+        let mut text = String::new();
+        for finding in &self.findings {
+            let severity = match finding.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let _ = write!(
+                text,
+                "{severity}: {}\n    at {}\n",
+                finding.message, finding.path
+            );
+        }
+        let _ = writeln!(
+            text,
+            "{}: {} blobs, {} checked: {}, {}",
+            layout.display(),
+            self.blobs,
+            crate::plan::human_size(self.bytes),
+            crate::plan::count(self.errors(), "error"),
+            crate::plan::count(self.findings.len() - self.errors(), "warning"),
+        );
+        text
+    }
+
+    /// The fields of `glc verify`'s summary line with `--message-format json`.
+    #[must_use]
+    pub fn summary_json(&self, layout: &std::path::Path) -> serde_json::Value {
+        serde_json::json!({
+            "layout": layout.display().to_string(),
+            "blobs": self.blobs,
+            "bytes": self.bytes,
+            "errors": self.errors(),
+            "warnings": self.findings.len() - self.errors(),
+        })
     }
 }
 

@@ -212,8 +212,8 @@ pub fn pull(
     waiting: impl FnOnce(&str),
     on_tag: &mut dyn FnMut(&PulledTag),
 ) -> Result<Outcome, Diagnostics> {
-    let target = output::Target::new(output).map_err(crate::output_error)?;
-    let _lock = target.lock(waiting).map_err(crate::output_error)?;
+    let target = output::Target::new(output).map_err(Diagnostics::from)?;
+    let _lock = target.lock(waiting).map_err(Diagnostics::from)?;
     let client = Client::new(
         &request.host,
         &request.repository,
@@ -258,7 +258,7 @@ pub fn pull(
         "manifests": entries,
         "annotations": { output::MARKER: "1" },
     });
-    let index = crate::oci::json::canonical(&index).map_err(|e| crate::assemble::internal(&e))?;
+    let index = crate::oci::json::canonical(&index).map_err(crate::error::EmitError::internal)?;
     let mut blobs: Vec<(Digest, u64)> = Vec::new();
     let mut docs: Vec<Vec<u8>> = Vec::new();
     for node in &graph.nodes {

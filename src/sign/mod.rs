@@ -16,7 +16,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::assemble;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::error::SignError;
 use crate::oci::limits::MAX_RELEASE_MANIFEST;
 use crate::oci::media;
 use crate::verify::{Finding, Severity};
@@ -52,10 +52,6 @@ pub struct Signing {
     pub added: usize,
     /// Every signature tag of the signed layout: tag → (digest, size).
     pub tags: BTreeMap<String, (String, u64)>,
-}
-
-fn error(message: impl Into<String>, help: &str) -> Diagnostics {
-    vec![Diagnostic::error("glc::sign", message).help(help)]
 }
 
 fn read_index(root: &Path) -> Result<Value, String> {
@@ -196,35 +192,20 @@ fn layout_repository(root: &Path, subjects: &BTreeMap<String, Subject>) -> Optio
 
 /// Computes the signatures `key` adds to the layout at `root`, the payloads naming
 /// `repository` (else the release's own).
-pub fn plan(
-    root: &Path,
-    key: &PrivateKey,
-    repository: Option<&str>,
-) -> Result<Signing, Diagnostics> {
-    let unreadable = "pass a layout glc wrote, e.g. the output of `glc build`; `glc verify` says what is wrong with it";
-    let mut index = read_index(root).map_err(|e| error(e, unreadable))?;
+pub fn plan(root: &Path, key: &PrivateKey, repository: Option<&str>) -> Result<Signing, SignError> {
+    let mut index = read_index(root).map_err(SignError::Unreadable)?;
     // A part's tags are checked against its record by `glc merge`; signatures would not be in it.
     if entries(&index)
         .iter()
         .any(|e| e["artifactType"].as_str() == Some(assemble::PART))
     {
-        return Err(error(
-            format!(
-                "{} is a part of a release (`glc build --only`), which glc does not sign",
-                root.display()
-            ),
-            "merge the parts unsigned and sign the merge: `glc merge PART… -o DIR --sign-key FILE`",
-        ));
+        return Err(SignError::Part(root.to_path_buf()));
     }
-    let subjects = subjects(root, &index).map_err(|e| error(e, unreadable))?;
+    let subjects = subjects(root, &index).map_err(SignError::Unreadable)?;
     let repository = match repository {
         Some(repository) => repository.to_owned(),
-        None => layout_repository(root, &subjects).ok_or_else(|| {
-            error(
-                format!("{} names no repository for the signatures' docker-reference", root.display()),
-                "set `repository` in the release file, or pass --repository REGISTRY/REPO (where the layout will be pushed)",
-            )
-        })?,
+        None => layout_repository(root, &subjects)
+            .ok_or_else(|| SignError::NoRepository(root.to_path_buf()))?,
     };
     let mut signing = Signing {
         subjects: subjects.len(),
@@ -235,15 +216,9 @@ pub fn plan(
         let Some(tag) = cosign::signature_tag(&subject.digest) else {
             continue;
         };
-        let payload = Blob::new(
-            cosign::payload(&repository, &subject.digest).map_err(|e| assemble::internal(&e))?,
-        );
-        let signature = key.sign(&payload.bytes).map_err(|e| {
-            error(
-                e,
-                "use another key; `openssl pkey -in KEY -check` checks it",
-            )
-        })?;
+        let payload =
+            Blob::new(cosign::payload(&repository, &subject.digest).map_err(SignError::internal)?);
+        let signature = key.sign(&payload.bytes).map_err(SignError::Key)?;
         let layer = cosign::Descriptor {
             media_type: cosign::SIMPLE_SIGNING.to_owned(),
             size: payload.bytes.len() as u64,
@@ -260,20 +235,18 @@ pub fn plan(
             Some(at) => {
                 let digest = list[at]["digest"].as_str().unwrap_or_default().to_owned();
                 let bytes = read_blob(root, &digest, MAX_DOCUMENT).map_err(|e| {
-                    error(
-                        format!("the signatures of {} ({tag}): {e}", subject.name),
-                        unreadable,
-                    )
+                    SignError::SignaturesUnreadable {
+                        subject: subject.name.clone(),
+                        tag: tag.clone(),
+                        error: e,
+                    }
                 })?;
-                let manifest: cosign::Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-                    error(
-                        format!(
-                            "the signatures of {} ({tag}) are not a manifest cosign writes: {e}",
-                            subject.name
-                        ),
-                        "remove that tag from index.json, or sign with cosign",
-                    )
-                })?;
+                let manifest: cosign::Manifest =
+                    serde_json::from_slice(&bytes).map_err(|e| SignError::NotCosign {
+                        subject: subject.name.clone(),
+                        tag: tag.clone(),
+                        error: e.to_string(),
+                    })?;
                 manifest.layers
             }
         };
@@ -281,8 +254,7 @@ pub fn plan(
             continue;
         }
         layers.push(layer);
-        let (manifest, config) =
-            cosign::signature_manifest(layers).map_err(|e| assemble::internal(&e))?;
+        let (manifest, config) = cosign::signature_manifest(layers).map_err(SignError::internal)?;
         let entry = serde_json::json!({
             "mediaType": cosign::MANIFEST,
             "digest": manifest.digest,
@@ -307,8 +279,7 @@ pub fn plan(
     if signing.added > 0 {
         assemble::sort_index_entries(&mut list);
         index["manifests"] = Value::Array(list);
-        signing.index =
-            Some(crate::oci::json::canonical(&index).map_err(|e| assemble::internal(&e))?);
+        signing.index = Some(crate::oci::json::canonical(&index).map_err(SignError::internal)?);
     }
     Ok(signing)
 }
@@ -316,18 +287,11 @@ pub fn plan(
 /// Writes `signing` into the layout at `root`: each new blob through a file in `scratch`
 /// (a directory beside the layout, created and removed here) renamed into place, then
 /// `index.json` the same way, last.
-pub fn write(root: &Path, signing: &Signing, scratch: &Path) -> Result<(), Diagnostics> {
+pub fn write(root: &Path, signing: &Signing, scratch: &Path) -> Result<(), SignError> {
     let Some(index) = &signing.index else {
         return Ok(());
     };
-    let io = |what: String| {
-        move |e: std::io::Error| {
-            error(
-                format!("{what}: {e}"),
-                "check free space and permissions of the layout's directory",
-            )
-        }
-    };
+    let io = |what: String| move |e: std::io::Error| SignError::Io(what, e);
     std::fs::create_dir_all(scratch).map_err(io(format!("cannot create {}", scratch.display())))?;
     let result = (|| {
         let blobs = root.join("blobs/sha256");
@@ -369,18 +333,12 @@ pub fn sign_layout(
     key: &PrivateKey,
     repository: Option<&str>,
     waiting: impl FnOnce(&str),
-) -> Result<Signing, Diagnostics> {
-    let output_error = |e: crate::output::OutputError| {
-        error(e.to_string(), "pass the directory of a layout glc wrote")
-    };
-    let target = crate::output::Target::new(layout).map_err(output_error)?;
-    let _lock = target.lock(waiting).map_err(output_error)?;
-    target.clean_stale().map_err(output_error)?;
+) -> Result<Signing, SignError> {
+    let target = crate::output::Target::new(layout).map_err(SignError::Output)?;
+    let _lock = target.lock(waiting).map_err(SignError::Output)?;
+    target.clean_stale().map_err(SignError::Output)?;
     if target.previous_layout().is_none() {
-        return Err(error(
-            format!("{} is not a layout glc wrote", layout.display()),
-            "glc signs the layouts it writes; build one with `glc build`, or sign this one with cosign",
-        ));
+        return Err(SignError::NotGlcs(layout.to_path_buf()));
     }
     let signing = plan(layout, key, repository)?;
     // As a build's update in place: the blobs the replaced `index.json` reached stay for its

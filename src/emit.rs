@@ -267,7 +267,9 @@ fn stage_file(
             layout.record(blob);
             return placed(blob.clone(), Placement::None);
         }
-        if layout.contains(blob) {
+        // Another input with these bytes is placing them (or has): a reuse of the previous
+        // layout's blob by both would find it linked twice and copy it.
+        if layout.contains(blob) || !layout.claim(blob) {
             return placed(blob.clone(), Placement::Duplicate);
         }
         if let Some(there) = reusable(options.previous, blob)

@@ -672,41 +672,12 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             if quiet {
                 return Ok(());
             }
-            let moved = outcome.tags.iter().filter(|t| !t.unchanged).count();
             if format == MessageFormat::Json {
-                summary_json(
-                    "push",
-                    started,
-                    serde_json::json!({
-                        "destination": destination,
-                        "tags": outcome.tags.len(),
-                        "tags_moved": moved,
-                        "blobs_uploaded": outcome.blobs_uploaded,
-                        "blobs_skipped": outcome.blobs_skipped,
-                        "bytes_uploaded": outcome.bytes_uploaded,
-                        "manifests_pushed": outcome.manifests_pushed,
-                        "manifests_skipped": outcome.manifests_skipped,
-                        "referrers_tags": outcome.referrer_tags,
-                        "requests": outcome.requests,
-                    }),
-                );
+                summary_json("push", started, outcome.summary_json(&destination));
             } else {
                 eprintln!(
-                    "pushed {} to {destination} ({moved} moved): {} uploaded ({} bytes), {} already there, {} of {} manifests pushed, {} in {:.1} s",
-                    count(outcome.tags.len(), "tag"),
-                    count(
-                        usize::try_from(outcome.blobs_uploaded).unwrap_or(usize::MAX),
-                        "blob"
-                    ),
-                    outcome.bytes_uploaded,
-                    outcome.blobs_skipped,
-                    outcome.manifests_pushed,
-                    outcome.manifests_pushed + outcome.manifests_skipped,
-                    count(
-                        usize::try_from(outcome.referrer_tags).unwrap_or(usize::MAX),
-                        "referrers tag"
-                    ),
-                    started.elapsed().as_secs_f64(),
+                    "{}",
+                    outcome.summary_text(&destination, started.elapsed().as_secs_f64())
                 );
             }
             Ok(())
@@ -929,47 +900,11 @@ fn pull(
     }
     let source = format!("{}/{}", request.host, request.repository);
     if format == MessageFormat::Json {
-        summary_json(
-            "pull",
-            started,
-            serde_json::json!({
-                "source": source,
-                "output": output.display().to_string(),
-                "up_to_date": outcome.up_to_date,
-                "tags": outcome.tags.len(),
-                "documents": outcome.documents,
-                "referrers": outcome.referrers,
-                "blobs": outcome.blobs,
-                "blobs_downloaded": outcome.blobs_downloaded,
-                "bytes_downloaded": outcome.bytes_downloaded,
-                "requests": outcome.requests,
-            }),
-        );
-    } else if outcome.up_to_date {
-        eprintln!(
-            "{} is up to date with {source}: {}, {} in {:.1} s",
-            output.display(),
-            count(outcome.tags.len(), "tag"),
-            count(outcome.blobs + outcome.documents, "blob"),
-            started.elapsed().as_secs_f64()
-        );
+        summary_json("pull", started, outcome.summary_json(&source, output));
     } else {
         eprintln!(
-            "pulled {} from {source} into {}: {} and {}, {} downloaded ({} bytes), {} in {:.1} s",
-            count(outcome.tags.len(), "tag"),
-            output.display(),
-            count(outcome.documents, "manifest"),
-            count(outcome.referrers, "referrer"),
-            count(
-                usize::try_from(outcome.blobs_downloaded).unwrap_or(usize::MAX),
-                "blob"
-            ),
-            outcome.bytes_downloaded,
-            count(
-                usize::try_from(outcome.requests).unwrap_or(usize::MAX),
-                "request"
-            ),
-            started.elapsed().as_secs_f64()
+            "{}",
+            outcome.summary_text(&source, output, started.elapsed().as_secs_f64())
         );
     }
     Ok(())

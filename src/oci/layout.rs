@@ -91,6 +91,8 @@ pub struct LayoutWriter {
     /// In a dry run, the bytes of the documents written whole (manifests, indexes, small
     /// layers): what `glc verify --release` compares a layout with.
     documents: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Blobs an input has claimed to place (see [`LayoutWriter::claim`]).
+    claimed: Mutex<std::collections::HashSet<String>>,
 }
 
 impl LayoutWriter {
@@ -105,6 +107,7 @@ impl LayoutWriter {
             next_temp: AtomicU64::new(0),
             written: Mutex::default(),
             documents: Mutex::default(),
+            claimed: Mutex::default(),
         })
     }
 
@@ -117,6 +120,7 @@ impl LayoutWriter {
             next_temp: AtomicU64::new(0),
             written: Mutex::default(),
             documents: Mutex::default(),
+            claimed: Mutex::default(),
         }
     }
 
@@ -168,6 +172,16 @@ impl LayoutWriter {
 
     fn has(&self, hex: &str) -> bool {
         self.written().contains_key(hex)
+    }
+
+    /// Claims the placing of `blob` for the caller: `false` if another input with the same
+    /// bytes claimed it first (then that one places it). Parallel inputs with equal bytes are
+    /// so placed once, and counted as duplicates whichever thread comes first.
+    pub fn claim(&self, blob: &Blob) -> bool {
+        self.claimed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(blob.hex().to_owned())
     }
 
     /// Records a blob as present (placed by the caller, or in a dry run, not at all).

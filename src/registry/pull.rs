@@ -32,6 +32,7 @@ use crate::oci::vocab::{Kind, annotation::REF_NAME, media};
 use crate::oci::walk::{self, Blobs, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
 use crate::output;
+use crate::plan::count;
 
 /// Documents glc reads of a registry for one pull at most: a graph that fans out further is
 /// not a release.
@@ -80,6 +81,49 @@ pub struct Outcome {
     /// The target already was this layout: nothing written.
     pub up_to_date: bool,
     pub requests: u64,
+}
+
+impl Outcome {
+    /// The fields of the JSON summary line of a pull from `source` into `output`.
+    #[must_use]
+    pub fn summary_json(&self, source: &str, output: &Path) -> Value {
+        serde_json::json!({
+            "source": source,
+            "output": output.display().to_string(),
+            "up_to_date": self.up_to_date,
+            "tags": self.tags.len(),
+            "documents": self.documents,
+            "referrers": self.referrers,
+            "blobs": self.blobs,
+            "blobs_downloaded": self.blobs_downloaded,
+            "bytes_downloaded": self.bytes_downloaded,
+            "requests": self.requests,
+        })
+    }
+
+    /// The line a person reads after a pull from `source` into `output` that took `seconds`.
+    #[must_use]
+    pub fn summary_text(&self, source: &str, output: &Path, seconds: f64) -> String {
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        if self.up_to_date {
+            return format!(
+                "{} is up to date with {source}: {}, {} in {seconds:.1} s",
+                output.display(),
+                count(self.tags.len(), "tag"),
+                count(self.blobs + self.documents, "blob"),
+            );
+        }
+        format!(
+            "pulled {} from {source} into {}: {} and {}, {} downloaded ({} bytes), {} in {seconds:.1} s",
+            count(self.tags.len(), "tag"),
+            output.display(),
+            count(self.documents, "manifest"),
+            count(self.referrers, "referrer"),
+            count(n(self.blobs_downloaded), "blob"),
+            self.bytes_downloaded,
+            count(n(self.requests), "request"),
+        )
+    }
 }
 
 const RERUN: &str = "run the same `glc pull` again once the registry is reachable: it resumes, and downloads only what is missing";

@@ -18,6 +18,7 @@ use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::vocab::{Kind, media};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Digest, printable};
+use crate::plan::count;
 
 /// The artifact type of a release index: its tags go last.
 const RELEASE: &str = "application/io.gardenlinux.release";
@@ -67,6 +68,46 @@ pub struct Outcome {
     /// Referrers fallback tags written.
     pub referrer_tags: u64,
     pub requests: u64,
+}
+
+impl Outcome {
+    /// The fields of the JSON summary line of a push to `destination`.
+    #[must_use]
+    pub fn summary_json(&self, destination: &str) -> Value {
+        serde_json::json!({
+            "destination": destination,
+            "tags": self.tags.len(),
+            "tags_moved": self.moved(),
+            "blobs_uploaded": self.blobs_uploaded,
+            "blobs_skipped": self.blobs_skipped,
+            "bytes_uploaded": self.bytes_uploaded,
+            "manifests_pushed": self.manifests_pushed,
+            "manifests_skipped": self.manifests_skipped,
+            "referrers_tags": self.referrer_tags,
+            "requests": self.requests,
+        })
+    }
+
+    /// The line a person reads after a push to `destination` that took `seconds`.
+    #[must_use]
+    pub fn summary_text(&self, destination: &str, seconds: f64) -> String {
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        format!(
+            "pushed {} to {destination} ({} moved): {} uploaded ({} bytes), {} already there, {} of {} manifests pushed, {} in {seconds:.1} s",
+            count(self.tags.len(), "tag"),
+            self.moved(),
+            count(n(self.blobs_uploaded), "blob"),
+            self.bytes_uploaded,
+            self.blobs_skipped,
+            self.manifests_pushed,
+            self.manifests_pushed + self.manifests_skipped,
+            count(n(self.referrer_tags), "referrers tag"),
+        )
+    }
+
+    fn moved(&self) -> usize {
+        self.tags.iter().filter(|t| !t.unchanged).count()
+    }
 }
 
 /// Why a push failed: a code of `codes::ALL`, what, and how to go on.

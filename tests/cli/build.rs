@@ -8,54 +8,14 @@ use oci_spec::image::{ImageIndex, ImageManifest};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::{Exits, glc, repo, stderr};
+use crate::{Exits, Test, glc, repo, stderr};
 
 const EMPTY_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
-/// A built layout, read back.
-pub struct Layout {
-    pub root: PathBuf,
-    pub index: Value,
-}
+pub use crate::test::{Layout, copy_release, snapshot};
 
-impl Layout {
-    pub fn open(root: &Path) -> Self {
-        let index =
-            serde_json::from_slice(&std::fs::read(root.join("index.json")).expect("index.json"))
-                .expect("json");
-        Self {
-            root: root.to_path_buf(),
-            index,
-        }
-    }
-
-    pub fn blob(&self, digest: &str) -> Vec<u8> {
-        let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
-        std::fs::read(self.root.join("blobs/sha256").join(hex))
-            .unwrap_or_else(|e| panic!("blob {digest}: {e}"))
-    }
-
-    pub fn json(&self, descriptor: &Value) -> Value {
-        serde_json::from_slice(&self.blob(descriptor["digest"].as_str().expect("digest")))
-            .expect("json blob")
-    }
-
-    pub fn tag(&self, tag: &str) -> Value {
-        self.entries()
-            .into_iter()
-            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
-            .unwrap_or_else(|| panic!("no tag {tag}"))
-    }
-
-    pub fn entries(&self) -> Vec<Value> {
-        self.index["manifests"]
-            .as_array()
-            .expect("manifests")
-            .clone()
-    }
-}
-
+/// `glc build RELEASE -o OUT`, whatever its exit code.
 pub fn build(release: &Path, out: &Path) -> std::process::Output {
     glc()
         .arg("build")
@@ -68,7 +28,13 @@ pub fn build(release: &Path, out: &Path) -> std::process::Output {
 
 /// `glc build RELEASE -o OUT`, which must succeed.
 pub fn builds(release: &Path, out: &Path) -> std::process::Output {
-    glc().arg("build").arg(release).arg("-o").arg(out).exits(0)
+    Test::new()
+        .arg("build")
+        .arg(release)
+        .arg("-o")
+        .arg(out)
+        .run()
+        .output
 }
 
 /// The top-level release built into `out`.
@@ -584,32 +550,6 @@ fn imported_containers_keep_their_digests() {
         // And the whole image is there: every blob below it present and intact.
         verify_tree(&layout, &tagged, &mut BTreeMap::new());
     }
-}
-
-/// Every file of a tree, by relative path, with its bytes.
-pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(|e| e.expect("walk"))
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            let relative = e
-                .path()
-                .strip_prefix(root)
-                .expect("inside")
-                .to_string_lossy()
-                .into_owned();
-            (relative, std::fs::read(e.path()).expect("read"))
-        })
-        .collect()
-}
-
-/// A copy of the top-level release and its artifacts in `to`; returns its release file.
-pub fn copy_release(to: &Path) -> PathBuf {
-    std::fs::create_dir_all(to).expect("mkdir");
-    std::fs::copy(repo().join("release.kdl"), to.join("release.kdl")).expect("copy");
-    crate::commands::copy_dir(&repo().join("artifacts"), &to.join("artifacts"));
-    to.join("release.kdl")
 }
 
 #[test]

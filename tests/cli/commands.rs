@@ -23,17 +23,7 @@ fn plan_json(dir: &Path, file: &str) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("plan is JSON")
 }
 
-pub fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk");
-        let target = to.join(entry.path().strip_prefix(from).expect("inside"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
+pub use crate::test::copy_dir;
 
 #[test]
 fn the_top_level_release_checks_and_plans_its_eight_cloud_images() {

@@ -5,57 +5,24 @@
 //! Each run is bounded by `timeout` and an address-space limit (`prlimit --as`): a hang or a
 //! runaway allocation fails the test instead of the machine.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::{stderr, stdout};
+use crate::{Ran, Test};
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
-/// Seconds a run may take, and bytes of address space it may map.
-const SECONDS: &str = "60";
-const ADDRESS_SPACE: u64 = 1 << 30;
-
-/// Runs glc in `dir` under the time and memory bound; it must exit with `code`.
-fn bounded(dir: &Path, args: &[&OsStr], code: i32) -> Output {
-    let output = Command::new("timeout")
-        .args(["--kill-after=5", SECONDS, "prlimit"])
-        .arg(format!("--as={ADDRESS_SPACE}"))
-        .arg("--")
-        .arg(assert_cmd::cargo::cargo_bin("glc"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .expect("run glc under timeout and prlimit");
-    assert_ne!(
-        output.status.code(),
-        Some(124),
-        "glc {args:?} did not finish in {SECONDS} s"
-    );
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "glc {args:?} exited with {:?} (None: killed, e.g. out of memory), not {code}:\n{}",
-        output.status,
-        stderr(&output)
-    );
-    output
-}
-
-fn run(dir: &Path, args: &[&str], code: i32) -> Output {
-    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
-    bounded(dir, &args, code)
+/// glc in the test's directory under the time and memory bound; it must exit with `code`.
+fn run(dir: &Test, args: &[&str], code: i32) -> Ran {
+    dir.test().bounded().args(args).status(code).run()
 }
 
 /// `glc --message-format=json build release.kdl -o out -q` in `dir`, exiting with `code`.
-fn build_json(dir: &Path, code: i32) -> Output {
+fn build_json(dir: &Test, code: i32) -> Ran {
     run(
         dir,
         &[
@@ -161,8 +128,8 @@ fn symlink(target: impl AsRef<Path>, link: &Path) {
 
 #[test]
 fn verify_refuses_digests_it_cannot_check_and_blobs_that_are_not_there() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("l"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("l"));
     let sha512 = format!("sha512:{}", "ab".repeat(64));
     let missing = format!("sha256:{}", "cd".repeat(32));
     let manifest = made.manifest(&[
@@ -170,7 +137,7 @@ fn verify_refuses_digests_it_cannot_check_and_blobs_that_are_not_there() {
         json!({"mediaType": LAYER, "digest": missing, "size": 3}),
     ]);
     made.top(&[manifest]);
-    let text = stderr(&run(dir.path(), &["verify", "l"], 1));
+    let text = run(&dir, &["verify", "l"], 1).stderr();
     assert!(
         text.contains(&format!(
             "error: `{sha512}`: digest algorithm sha512 is not supported; glc reads sha256 digests only\n    at index.json[0] (tag) → layers[0]\n"
@@ -186,19 +153,19 @@ fn verify_refuses_digests_it_cannot_check_and_blobs_that_are_not_there() {
 
 #[test]
 fn blobs_that_are_links_are_refused_wherever_they_point() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = Test::new();
     // A secret outside the layout, and a layer that is a link to it, with its digest.
     let secret = b"root:x:0:0:root:/root:/bin/bash\n";
-    std::fs::write(dir.path().join("passwd"), secret).expect("write");
-    let made = Made::new(&dir.path().join("source"));
+    std::fs::write(dir.path("passwd"), secret).expect("write");
+    let made = Made::new(&dir.path("source"));
     let layer = made.put(LAYER, secret);
     let path = made.blob_path(layer["digest"].as_str().expect("digest"));
     symlink("../../../passwd", &path);
     let manifest = made.manifest(std::slice::from_ref(&layer));
     made.top(&[manifest]);
-    release_with_container(dir.path(), "source");
+    release_with_container(dir.dir(), "source");
 
-    let text = stderr(&build_json(dir.path(), 1));
+    let text = build_json(&dir, 1).stderr();
     assert!(
         text.contains(&format!(
             "blob {} is a symbolic link; a layout's files must be regular files inside it",
@@ -206,14 +173,14 @@ fn blobs_that_are_links_are_refused_wherever_they_point() {
         )),
         "{text}"
     );
-    assert!(!dir.path().join("out").exists());
+    assert!(!dir.path("out").exists());
 
-    let text = stderr(&run(dir.path(), &["verify", "source"], 1));
+    let text = run(&dir, &["verify", "source"], 1).stderr();
     assert!(text.contains("is a symbolic link"), "{text}");
 
     // A link that stays inside the layout is no better: a layout holds regular files.
     symlink("../../oci-layout", &path);
-    let text = stderr(&run(dir.path(), &["verify", "source"], 1));
+    let text = run(&dir, &["verify", "source"], 1).stderr();
     assert!(text.contains("is a symbolic link"), "{text}");
 }
 
@@ -228,24 +195,24 @@ fn dag(made: &Made, width: usize, levels: usize) -> Value {
 
 #[test]
 fn a_source_that_is_a_dag_is_read_once_per_digest() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("source"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("source"));
     let top = dag(&made, 8, 8);
     made.top(&[top]);
-    release_with_container(dir.path(), "source");
-    build_json(dir.path(), 0);
-    run(dir.path(), &["verify", "out"], 0);
-    let text = stderr(&run(dir.path(), &["verify", "source"], 0));
+    release_with_container(dir.dir(), "source");
+    build_json(&dir, 0);
+    run(&dir, &["verify", "out"], 0);
+    let text = run(&dir, &["verify", "source"], 0).stderr();
     assert!(
         text.ends_with(": 11 blobs, 10 KiB checked: 0 errors, 0 warnings\n"),
         "{text}"
     );
 
     // Inspect shows each document's subtree once and points back at it after.
-    let made = Made::new(&dir.path().join("wide"));
+    let made = Made::new(&dir.path("wide"));
     let top = dag(&made, 4, 16);
     made.top(&[top]);
-    let tree = stdout(&run(dir.path(), &["inspect", "wide"], 0));
+    let tree = run(&dir, &["inspect", "wide"], 0).stdout();
     // 17 documents and the layer, each shown once, and three references back per index.
     assert_eq!(tree.lines().count(), 18 + 16 * 3, "{tree}");
     assert_eq!(tree.matches("(shown above)").count(), 16 * 3, "{tree}");
@@ -253,27 +220,27 @@ fn a_source_that_is_a_dag_is_read_once_per_digest() {
 
 #[test]
 fn nesting_is_bounded_and_costs_memory_in_proportion_to_the_layout() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("source"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("source"));
     let mut top = made.manifest(&[made.put(LAYER, b"layer")]);
     for _ in 0..10_000 {
         top = made.index(&[top]);
     }
     made.top(&[top]);
-    let text = stderr(&run(dir.path(), &["verify", "source"], 1));
+    let text = run(&dir, &["verify", "source"], 1).stderr();
     assert!(
         text.contains("error: indexes and manifests nest deeper than 64 levels\n"),
         "{text}"
     );
-    let tree = stdout(&run(dir.path(), &["inspect", "source"], 0));
+    let tree = run(&dir, &["inspect", "source"], 0).stdout();
     assert!(
         tree.lines()
             .last()
             .is_some_and(|l| l.ends_with("!! indexes and manifests nest deeper than 64 levels")),
         "{tree}"
     );
-    release_with_container(dir.path(), "source");
-    let text = stderr(&build_json(dir.path(), 1));
+    release_with_container(dir.dir(), "source");
+    let text = build_json(&dir, 1).stderr();
     assert!(
         text.contains("indexes and manifests nest deeper than 64 levels"),
         "{text}"
@@ -282,52 +249,48 @@ fn nesting_is_bounded_and_costs_memory_in_proportion_to_the_layout() {
 
 #[test]
 fn fifos_in_a_layout_are_refused_without_waiting_for_a_writer() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("source"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("source"));
     let layer = made.put(LAYER, b"");
     let manifest = made.manifest(std::slice::from_ref(&layer));
     made.top(&[manifest]);
     mkfifo(&made.blob_path(layer["digest"].as_str().expect("digest")));
-    release_with_container(dir.path(), "source");
+    release_with_container(dir.dir(), "source");
 
-    let text = stderr(&build_json(dir.path(), 1));
+    let text = build_json(&dir, 1).stderr();
     assert!(
         text.contains("is a fifo; a layout's files must be regular files inside it"),
         "{text}"
     );
-    let text = stderr(&run(dir.path(), &["verify", "source"], 1));
+    let text = run(&dir, &["verify", "source"], 1).stderr();
     assert!(text.contains("is a fifo"), "{text}");
 
     mkfifo(&made.root.join("index.json"));
     for command in [&["verify", "source"][..], &["inspect", "source"]] {
-        let text = stderr(&run(dir.path(), command, 1));
+        let text = run(&dir, command, 1).stderr();
         assert!(
             text.contains("index.json is a fifo; a layout's files must be regular files"),
             "{command:?}: {text}"
         );
     }
-    let text = stderr(&run(
-        dir.path(),
-        &["--message-format=json", "check", "release.kdl"],
-        1,
-    ));
+    let text = run(&dir, &["--message-format=json", "check", "release.kdl"], 1).stderr();
     assert!(text.contains("index.json is a fifo"), "{text}");
 }
 
 #[test]
 fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("source"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("source"));
     let manifest = made.manifest(&[made.put(LAYER, b"layer")]);
     made.top(&[manifest]);
-    std::fs::write(dir.path().join("rootfs.tar"), b"rootfs").expect("write");
+    std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
     std::fs::write(
-        dir.path().join("release.kdl"),
+        dir.path("release.kdl"),
         "release \"1\" {\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    cloud-images {\n        matrix {\n            arch \"amd64\" \"arm64\"\n        }\n        image \"x-{{ arch }}\" {\n            rootfs \"rootfs.tar\"\n        }\n    }\n    container-images {\n        container \"c\" from=\"source\"\n    }\n}\n",
     )
     .expect("write");
     run(
-        dir.path(),
+        &dir,
         &[
             "--message-format=json",
             "build",
@@ -342,7 +305,7 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
         ],
         0,
     );
-    let part = dir.path().join("part");
+    let part = dir.path("part");
     let index: Value =
         serde_json::from_slice(&std::fs::read(part.join("index.json")).expect("read"))
             .expect("json");
@@ -351,8 +314,8 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
 
     // A blob of the part.
     mkfifo(&rootfs_path);
-    let text = stderr(&run(
-        dir.path(),
+    let text = run(
+        &dir,
         &[
             "--message-format=json",
             "merge",
@@ -363,14 +326,15 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
             "-q",
         ],
         1,
-    ));
+    )
+    .stderr();
     assert!(text.contains(&format!("blob {rootfs} is a fifo")), "{text}");
     // Its index.json.
     std::fs::remove_file(&rootfs_path).expect("rm");
     std::fs::write(&rootfs_path, b"rootfs").expect("write");
     mkfifo(&part.join("index.json"));
-    let text = stderr(&run(
-        dir.path(),
+    let text = run(
+        &dir,
         &[
             "--message-format=json",
             "merge",
@@ -381,7 +345,8 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
             "-q",
         ],
         1,
-    ));
+    )
+    .stderr();
     assert!(text.contains("index.json is a fifo"), "{text}");
     std::fs::remove_file(part.join("index.json")).expect("rm");
     std::fs::write(
@@ -391,12 +356,12 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
     .expect("write");
 
     // A blob of the layout a build replaces: taken afresh from the input, never linked.
-    build_json(dir.path(), 0);
-    let previous = dir.path().join("out/blobs/sha256").join(sha256(b"rootfs"));
+    build_json(&dir, 0);
+    let previous = dir.path("out/blobs/sha256").join(sha256(b"rootfs"));
     mkfifo(&previous);
-    std::fs::write(dir.path().join("rootfs.tar"), b"rootfs").expect("write");
+    std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
     run(
-        dir.path(),
+        &dir,
         &[
             "--message-format=json",
             "build",
@@ -412,13 +377,13 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
         std::fs::read(&previous).expect("a regular file again"),
         b"rootfs"
     );
-    run(dir.path(), &["verify", "out"], 0);
+    run(&dir, &["verify", "out"], 0);
 }
 
 #[test]
 fn documents_that_never_end_are_not_read_past_their_size() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("l"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("l"));
     let manifest = made.manifest(&[made.put(LAYER, b"layer")]);
     made.top(std::slice::from_ref(&manifest));
     let manifest_path = made.blob_path(manifest["digest"].as_str().expect("digest"));
@@ -427,7 +392,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     let index = std::fs::read(made.root.join("index.json")).expect("read");
     symlink("/dev/zero", &made.root.join("index.json"));
     for command in [&["verify", "l"][..], &["inspect", "l"]] {
-        let text = stderr(&run(dir.path(), command, 1));
+        let text = run(&dir, command, 1).stderr();
         assert!(
             text.contains("index.json is a symbolic link"),
             "{command:?}: {text}"
@@ -438,7 +403,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
 
     // A manifest as a link to /dev/zero.
     symlink("/dev/zero", &manifest_path);
-    let text = stderr(&run(dir.path(), &["verify", "l"], 1));
+    let text = run(&dir, &["verify", "l"], 1).stderr();
     assert!(
         text.contains(&format!(
             "error: blob {} is a symbolic link",
@@ -446,7 +411,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
         )),
         "{text}"
     );
-    let tree = stdout(&run(dir.path(), &["inspect", "l"], 0));
+    let tree = run(&dir, &["inspect", "l"], 0).stdout();
     assert!(tree.contains("!! blob sha256:"), "{tree}");
     assert!(tree.contains("is a symbolic link"), "{tree}");
 
@@ -455,7 +420,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     let file = std::fs::File::create(made.root.join("index.json")).expect("create");
     file.set_len(1 << 40).expect("sparse");
     for command in [&["verify", "l"][..], &["inspect", "l"]] {
-        let text = stderr(&run(dir.path(), command, 1));
+        let text = run(&dir, command, 1).stderr();
         assert!(
             text.contains("index.json is larger than 4194304 bytes"),
             "{command:?}: {text}"
@@ -468,16 +433,16 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     made.top(&[zero]);
     let file = std::fs::File::create(&manifest_path).expect("create");
     file.set_len(1 << 40).expect("sparse");
-    let text = stderr(&run(dir.path(), &["verify", "l"], 1));
+    let text = run(&dir, &["verify", "l"], 1).stderr();
     assert!(text.contains("not the 0 its descriptor says"), "{text}");
-    release_with_container(dir.path(), "l");
-    let text = stderr(&build_json(dir.path(), 1));
+    release_with_container(dir.dir(), "l");
+    let text = build_json(&dir, 1).stderr();
     assert!(text.contains("not the 0 its descriptor says"), "{text}");
 }
 
 #[test]
 fn tar_header_extensions_are_bounded() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = Test::new();
     // A GNU long-name entry of 2 GiB in an archive of a few blocks on disk (a sparse file).
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::GNULongName);
@@ -485,7 +450,7 @@ fn tar_header_extensions_are_bounded() {
     header.set_size(2 << 30);
     header.set_mode(0o644);
     header.set_cksum();
-    let path = dir.path().join("long.oci");
+    let path = dir.path("long.oci");
     std::fs::write(&path, header.as_bytes()).expect("write");
     std::fs::OpenOptions::new()
         .append(true)
@@ -493,12 +458,8 @@ fn tar_header_extensions_are_bounded() {
         .expect("open")
         .set_len(512 + (2 << 30) + 16 * 1024)
         .expect("sparse");
-    release_with_container(dir.path(), "long.oci");
-    let text = stderr(&run(
-        dir.path(),
-        &["--message-format=json", "check", "release.kdl"],
-        1,
-    ));
+    release_with_container(dir.dir(), "long.oci");
+    let text = run(&dir, &["--message-format=json", "check", "release.kdl"], 1).stderr();
     assert!(
         text.contains("a tar header extension of 2147483648 bytes (limit 65536)"),
         "{text}"
@@ -514,11 +475,7 @@ fn tar_header_extensions_are_bounded() {
         .expect("open")
         .set_len(512 + (2 << 30) + 16 * 1024)
         .expect("sparse");
-    let text = stderr(&run(
-        dir.path(),
-        &["--message-format=json", "check", "release.kdl"],
-        1,
-    ));
+    let text = run(&dir, &["--message-format=json", "check", "release.kdl"], 1).stderr();
     assert!(
         text.contains("a tar header extension of 2147483648 bytes (limit 65536)"),
         "{text}"
@@ -527,18 +484,18 @@ fn tar_header_extensions_are_bounded() {
 
 #[test]
 fn digests_that_are_not_ascii_are_errors_and_never_sliced() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("l"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("l"));
     let bad = "sha256:a€€€€€";
     made.top(&[json!({"mediaType": MANIFEST, "digest": bad, "size": 3})]);
-    let tree = stdout(&run(dir.path(), &["inspect", "l"], 0));
+    let tree = run(&dir, &["inspect", "l"], 0).stdout();
     assert_eq!(
         tree,
         format!(
             "[tag] manifest  {bad}  3 B  !! `{bad}` is not a valid sha256 digest (64 lowercase hex digits)\n"
         )
     );
-    let text = stderr(&run(dir.path(), &["verify", "l"], 1));
+    let text = run(&dir, &["verify", "l"], 1).stderr();
     assert!(
         text.contains(&format!(
             "error: `{bad}` is not a valid sha256 digest (64 lowercase hex digits)\n    at index.json[0] (tag)\n"
@@ -549,8 +506,8 @@ fn digests_that_are_not_ascii_are_errors_and_never_sliced() {
 
 #[test]
 fn inspect_and_verify_print_control_characters_escaped() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("l"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("l"));
     let layer = made.put(LAYER, b"layer");
     let mut titled = layer.clone();
     titled["annotations"] =
@@ -566,7 +523,7 @@ fn inspect_and_verify_print_control_characters_escaped() {
     .expect("write");
     // The layer is missing, for verify to name its path.
     std::fs::remove_file(made.blob_path(layer["digest"].as_str().expect("digest"))).expect("rm");
-    let tree = stdout(&run(dir.path(), &["inspect", "l"], 0));
+    let tree = run(&dir, &["inspect", "l"], 0).stdout();
     assert!(
         !tree.contains(['\u{1b}', '\u{7}', '\r', '\u{9b}']),
         "{tree:?}"
@@ -581,7 +538,7 @@ fn inspect_and_verify_print_control_characters_escaped() {
         ),
         "{tree}"
     );
-    let text = stderr(&run(dir.path(), &["verify", "l"], 1));
+    let text = run(&dir, &["verify", "l"], 1).stderr();
     assert!(
         !text.contains(['\u{1b}', '\u{7}', '\r', '\u{9b}']),
         "{text:?}"

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::build::{Layout, build};
-use crate::{Exits, glc, stderr};
+use crate::build::{Layout, builds};
+use crate::{Test, stderr};
 
 /// A one-image release with a `size`-byte disk image whose last byte is `variant`.
 fn big_release(dir: &Path, size: usize, variant: u8) -> PathBuf {
@@ -45,7 +45,7 @@ fn big_release(dir: &Path, size: usize, variant: u8) -> PathBuf {
 }
 
 fn verify_ok(layout: &Path) {
-    glc().arg("verify").arg(layout).exits(0);
+    Test::new().arg("verify").arg(layout).run();
 }
 
 fn leftovers(parent: &Path) -> Vec<String> {
@@ -64,10 +64,10 @@ fn a_build_killed_at_any_moment_leaves_the_old_layout_or_the_new_one() {
     let out = dir.path().join("out");
     // The two layouts a killed build may leave.
     let reference = dir.path().join("reference-new");
-    assert_eq!(build(&new_release, &reference).status.code(), Some(0));
+    builds(&new_release, &reference);
     let new_index = std::fs::read(reference.join("index.json")).expect("index");
     let started = Instant::now();
-    assert_eq!(build(&old_release, &out).status.code(), Some(0));
+    builds(&old_release, &out);
     let full = started.elapsed();
     let old_index = std::fs::read(out.join("index.json")).expect("index");
     assert_ne!(old_index, new_index);
@@ -106,7 +106,7 @@ fn a_build_killed_at_any_moment_leaves_the_old_layout_or_the_new_one() {
         verify_ok(&out);
         // Put the old layout back for the next round.
         if index == new_index {
-            assert_eq!(build(&old_release, &out).status.code(), Some(0));
+            builds(&old_release, &out);
         }
     }
     assert!(saw_old > 0, "no kill landed before the swap");
@@ -114,7 +114,7 @@ fn a_build_killed_at_any_moment_leaves_the_old_layout_or_the_new_one() {
         "reliability: {kills} kills: {saw_old} left the old layout, {saw_new} the new one; every one verified"
     );
     // The next build cleans what killed builds left.
-    assert_eq!(build(&new_release, &out).status.code(), Some(0));
+    builds(&new_release, &out);
     assert_eq!(leftovers(dir.path()), Vec::<String>::new());
     assert_eq!(
         std::fs::read(out.join("index.json")).expect("index"),
@@ -158,17 +158,17 @@ fn a_full_disk_fails_clearly_and_keeps_the_previous_layout() {
     };
     let out = disk.0.join("out");
     let small = big_release(&dir.path().join("small"), 1 << 20, 1);
-    assert_eq!(build(&small, &out).status.code(), Some(0));
+    builds(&small, &out);
     let before = std::fs::read(out.join("index.json")).expect("index");
     let large = big_release(&dir.path().join("large"), 8 << 20, 2);
-    let output = glc()
+    let output = Test::new()
         .args(["--message-format", "json", "build"])
         .arg(&large)
         .arg("-o")
         .arg(&out)
-        .exits(1);
-    let error: Value =
-        serde_json::from_str(stderr(&output).lines().next().expect("an error")).expect("json");
+        .status(1)
+        .run();
+    let error = output.json_error();
     assert!(
         error["message"]
             .as_str()
@@ -234,23 +234,21 @@ fn a_build_into_a_locked_target_waits_and_says_for_whom() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let started = std::time::Instant::now();
-    let output = crate::glc_process()
+    let output = Test::new()
         .arg("build")
         .arg(&release)
         .arg("-o")
         .arg(dir.path().join("out"))
-        .output()
-        .expect("run");
+        .run();
     let waited = started.elapsed();
     assert!(holder.wait().expect("wait").success());
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
-        stderr(&output).starts_with(&format!(
+        output.stderr().starts_with(&format!(
             "glc: waiting for the build (pid 4242) that is writing {}\n",
             dir.path().join("out").display()
         )),
         "{}",
-        stderr(&output)
+        output.stderr()
     );
     // It waited for the holder rather than writing beside it.
     assert!(
@@ -275,7 +273,7 @@ fn nothing_is_written_outside_the_targets_parent() {
         names
     };
     let release_before = listing(&dir.path().join("release"));
-    assert_eq!(build(&release, &parent.join("out")).status.code(), Some(0));
+    builds(&release, &parent.join("out"));
     let mut top: Vec<String> = std::fs::read_dir(dir.path())
         .expect("list")
         .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
@@ -318,18 +316,12 @@ fn release_with_file(dir: &Path, path: &str) -> PathBuf {
 
 /// The JSON errors of `glc check` on a release that must fail.
 fn check_errors(release: &Path) -> Vec<Value> {
-    let output = glc()
+    let output = Test::new()
         .args(["--message-format", "json", "check"])
         .arg(release)
-        .exits(1);
-    json_errors(&output)
-}
-
-fn json_errors(output: &std::process::Output) -> Vec<Value> {
-    stderr(output)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+        .status(1)
+        .run();
+    output.json_errors()
 }
 
 #[test]
@@ -376,13 +368,14 @@ fn directories_with_links_out_or_fifos_inside_are_not_packed() {
     std::fs::write(tree.join("ok.txt"), "ok").expect("write");
     std::os::unix::fs::symlink("../../../etc/passwd", tree.join("passwd")).expect("symlink");
     let release = release_with_file(dir.path(), "tree");
-    let output = glc()
+    let output = Test::new()
         .args(["--message-format", "json", "build"])
         .arg(&release)
         .arg("-o")
         .arg(dir.path().join("out"))
-        .exits(1);
-    let errors = json_errors(&output);
+        .status(1)
+        .run();
+    let errors = output.json_errors();
     assert_eq!(errors[0]["code"], "glc::build::pack");
     assert_eq!(
         errors[0]["message"],
@@ -399,14 +392,15 @@ fn directories_with_links_out_or_fifos_inside_are_not_packed() {
             .expect("mkfifo")
             .success()
     );
-    let output = glc()
+    let output = Test::new()
         .args(["--message-format", "json", "build"])
         .arg(&release)
         .arg("-o")
         .arg(dir.path().join("out"))
-        .exits(1);
+        .status(1)
+        .run();
     assert_eq!(
-        json_errors(&output)[0]["message"],
+        output.json_errors()[0]["message"],
         "cannot pack `tree`: `pipe` is a device, fifo or socket"
     );
 }
@@ -421,8 +415,7 @@ fn names_that_are_not_utf8_inside_a_packed_directory_are_kept_as_bytes() {
     std::fs::write(tree.join(name), "latin-1 name").expect("write");
     let release = release_with_file(dir.path(), "tree");
     let out = dir.path().join("out");
-    let output = build(&release, &out);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    builds(&release, &out);
     let layout = Layout::open(&out);
     let image = layout.json(&layout.tag("x-amd64"));
     let tar = layout.blob(image["layers"][1]["digest"].as_str().expect("digest"));
@@ -448,14 +441,15 @@ fn release_with_container(dir: &Path, from: &str) -> PathBuf {
 }
 
 fn build_errors(release: &Path, out: &Path) -> Vec<Value> {
-    let output = glc()
+    let output = Test::new()
         .args(["--message-format", "json", "build"])
         .arg(release)
         .arg("-o")
         .arg(out)
-        .exits(1);
+        .status(1)
+        .run();
     assert!(!out.exists(), "a failed build leaves no layout");
-    json_errors(&output)
+    output.json_errors()
 }
 
 fn copy_layout(dir: &Path) -> PathBuf {
@@ -620,8 +614,7 @@ fn names_that_climb_out_of_an_archive_are_never_followed() {
     let release = release_with_container(dir.path(), "evil.oci");
     let out = dir.path().join("layouts/out");
     std::fs::create_dir(dir.path().join("layouts")).expect("mkdir");
-    let output = build(&release, &out);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    builds(&release, &out);
     verify_ok(&out);
     for name in ["evil", "evil2"] {
         let found: Vec<_> = walkdir::WalkDir::new(dir.path())

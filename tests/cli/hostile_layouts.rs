@@ -6,24 +6,24 @@
 //! runaway allocation fails the test instead of the machine.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::{Ran, Test};
+use crate::Test;
+use crate::test::mkfifo;
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
-/// glc in the test's directory under the time and memory bound; it must exit with `code`.
-fn run(dir: &Test, args: &[&str], code: i32) -> Ran {
-    dir.test().bounded().args(args).status(code).run()
+/// glc in the test's directory under the time and memory bound.
+fn glc(dir: &Test, args: &[&str]) -> Test {
+    dir.test().bounded().args(args)
 }
 
-/// `glc --message-format=json build release.kdl -o out -q` in `dir`, exiting with `code`.
-fn build_json(dir: &Test, code: i32) -> Ran {
-    run(
+/// `glc --message-format=json build release.kdl -o out -q` in `dir`.
+fn build_json(dir: &Test) -> Test {
+    glc(
         dir,
         &[
             "--message-format=json",
@@ -33,7 +33,6 @@ fn build_json(dir: &Test, code: i32) -> Ran {
             "out",
             "-q",
         ],
-        code,
     )
 }
 
@@ -115,12 +114,6 @@ fn release_with_container(dir: &Path, from: &str) {
     .expect("write");
 }
 
-fn mkfifo(path: &Path) {
-    let _ = std::fs::remove_file(path);
-    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
-    assert!(status.success(), "mkfifo {}", path.display());
-}
-
 fn symlink(target: impl AsRef<Path>, link: &Path) {
     let _ = std::fs::remove_file(link);
     std::os::unix::fs::symlink(target, link).expect("symlink");
@@ -137,13 +130,9 @@ fn verify_refuses_digests_it_cannot_check_and_blobs_that_are_not_there() {
         json!({"mediaType": LAYER, "digest": missing, "size": 3}),
     ]);
     made.top(&[manifest]);
-    let text = run(&dir, &["verify", "l"], 1).stderr();
-    assert!(
-        text.contains(&format!(
+    let text = glc(&dir, &["verify", "l"]).status(1).stderr_contains(&format!(
             "error: `{sha512}`: digest algorithm sha512 is not supported; glc reads sha256 digests only\n    at index.json[0] (tag) → layers[0]\n"
-        )),
-        "{text}"
-    );
+        )).run().stderr();
     assert!(
         text.contains(&format!("error: blob {missing} is missing\n")),
         "{text}"
@@ -165,23 +154,26 @@ fn blobs_that_are_links_are_refused_wherever_they_point() {
     made.top(&[manifest]);
     release_with_container(dir.dir(), "source");
 
-    let text = build_json(&dir, 1).stderr();
-    assert!(
-        text.contains(&format!(
+    build_json(&dir)
+        .status(1)
+        .stderr_contains(&format!(
             "blob {} is a symbolic link; a layout's files must be regular files inside it",
             layer["digest"].as_str().expect("digest")
-        )),
-        "{text}"
-    );
+        ))
+        .run();
     assert!(!dir.path("out").exists());
 
-    let text = run(&dir, &["verify", "source"], 1).stderr();
-    assert!(text.contains("is a symbolic link"), "{text}");
+    glc(&dir, &["verify", "source"])
+        .status(1)
+        .stderr_contains("is a symbolic link")
+        .run();
 
     // A link that stays inside the layout is no better: a layout holds regular files.
     symlink("../../oci-layout", &path);
-    let text = run(&dir, &["verify", "source"], 1).stderr();
-    assert!(text.contains("is a symbolic link"), "{text}");
+    glc(&dir, &["verify", "source"])
+        .status(1)
+        .stderr_contains("is a symbolic link")
+        .run();
 }
 
 /// Indexes `levels` deep, each listing the one below `width` times, over one manifest.
@@ -200,9 +192,9 @@ fn a_source_that_is_a_dag_is_read_once_per_digest() {
     let top = dag(&made, 8, 8);
     made.top(&[top]);
     release_with_container(dir.dir(), "source");
-    build_json(&dir, 0);
-    run(&dir, &["verify", "out"], 0);
-    let text = run(&dir, &["verify", "source"], 0).stderr();
+    build_json(&dir).run();
+    glc(&dir, &["verify", "out"]).run();
+    let text = glc(&dir, &["verify", "source"]).run().stderr();
     assert!(
         text.ends_with(": 11 blobs, 10 KiB checked: 0 errors, 0 warnings\n"),
         "{text}"
@@ -212,7 +204,7 @@ fn a_source_that_is_a_dag_is_read_once_per_digest() {
     let made = Made::new(&dir.path("wide"));
     let top = dag(&made, 4, 16);
     made.top(&[top]);
-    let tree = run(&dir, &["inspect", "wide"], 0).stdout();
+    let tree = glc(&dir, &["inspect", "wide"]).run().stdout();
     // 17 documents and the layer, each shown once, and three references back per index.
     assert_eq!(tree.lines().count(), 18 + 16 * 3, "{tree}");
     assert_eq!(tree.matches("(shown above)").count(), 16 * 3, "{tree}");
@@ -227,12 +219,11 @@ fn nesting_is_bounded_and_costs_memory_in_proportion_to_the_layout() {
         top = made.index(&[top]);
     }
     made.top(&[top]);
-    let text = run(&dir, &["verify", "source"], 1).stderr();
-    assert!(
-        text.contains("error: indexes and manifests nest deeper than 64 levels\n"),
-        "{text}"
-    );
-    let tree = run(&dir, &["inspect", "source"], 0).stdout();
+    glc(&dir, &["verify", "source"])
+        .status(1)
+        .stderr_contains("error: indexes and manifests nest deeper than 64 levels\n")
+        .run();
+    let tree = glc(&dir, &["inspect", "source"]).run().stdout();
     assert!(
         tree.lines()
             .last()
@@ -240,11 +231,10 @@ fn nesting_is_bounded_and_costs_memory_in_proportion_to_the_layout() {
         "{tree}"
     );
     release_with_container(dir.dir(), "source");
-    let text = build_json(&dir, 1).stderr();
-    assert!(
-        text.contains("indexes and manifests nest deeper than 64 levels"),
-        "{text}"
-    );
+    build_json(&dir)
+        .status(1)
+        .stderr_contains("indexes and manifests nest deeper than 64 levels")
+        .run();
 }
 
 #[test]
@@ -257,24 +247,27 @@ fn fifos_in_a_layout_are_refused_without_waiting_for_a_writer() {
     mkfifo(&made.blob_path(layer["digest"].as_str().expect("digest")));
     release_with_container(dir.dir(), "source");
 
-    let text = build_json(&dir, 1).stderr();
-    assert!(
-        text.contains("is a fifo; a layout's files must be regular files inside it"),
-        "{text}"
-    );
-    let text = run(&dir, &["verify", "source"], 1).stderr();
-    assert!(text.contains("is a fifo"), "{text}");
+    build_json(&dir)
+        .status(1)
+        .stderr_contains("is a fifo; a layout's files must be regular files inside it")
+        .run();
+    glc(&dir, &["verify", "source"])
+        .status(1)
+        .stderr_contains("is a fifo")
+        .run();
 
     mkfifo(&made.root.join("index.json"));
     for command in [&["verify", "source"][..], &["inspect", "source"]] {
-        let text = run(&dir, command, 1).stderr();
+        let text = glc(&dir, command).status(1).run().stderr();
         assert!(
             text.contains("index.json is a fifo; a layout's files must be regular files"),
             "{command:?}: {text}"
         );
     }
-    let text = run(&dir, &["--message-format=json", "check", "release.kdl"], 1).stderr();
-    assert!(text.contains("index.json is a fifo"), "{text}");
+    glc(&dir, &["--message-format=json", "check", "release.kdl"])
+        .status(1)
+        .stderr_contains("index.json is a fifo")
+        .run();
 }
 
 #[test]
@@ -289,7 +282,7 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
         "release \"1\" {\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    cloud-images {\n        matrix {\n            arch \"amd64\" \"arm64\"\n        }\n        image \"x-{{ arch }}\" {\n            rootfs \"rootfs.tar\"\n        }\n    }\n    container-images {\n        container \"c\" from=\"source\"\n    }\n}\n",
     )
     .expect("write");
-    run(
+    glc(
         &dir,
         &[
             "--message-format=json",
@@ -303,8 +296,8 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
             "--only",
             "c",
         ],
-        0,
-    );
+    )
+    .run();
     let part = dir.path("part");
     let index: Value =
         serde_json::from_slice(&std::fs::read(part.join("index.json")).expect("read"))
@@ -312,11 +305,10 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
     let rootfs = format!("sha256:{}", sha256(b"rootfs"));
     let rootfs_path = part.join("blobs/sha256").join(sha256(b"rootfs"));
 
-    // A blob of the part.
-    mkfifo(&rootfs_path);
-    let text = run(
-        &dir,
-        &[
+    let merge = dir
+        .test()
+        .bounded()
+        .args([
             "--message-format=json",
             "merge",
             "part",
@@ -324,30 +316,19 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
             "merged",
             "--partial",
             "-q",
-        ],
-        1,
-    )
-    .stderr();
-    assert!(text.contains(&format!("blob {rootfs} is a fifo")), "{text}");
+        ])
+        .status(1);
+    // A blob of the part.
+    mkfifo(&rootfs_path);
+    merge
+        .clone()
+        .stderr_contains(format!("blob {rootfs} is a fifo"))
+        .run();
     // Its index.json.
     std::fs::remove_file(&rootfs_path).expect("rm");
     std::fs::write(&rootfs_path, b"rootfs").expect("write");
     mkfifo(&part.join("index.json"));
-    let text = run(
-        &dir,
-        &[
-            "--message-format=json",
-            "merge",
-            "part",
-            "-o",
-            "merged",
-            "--partial",
-            "-q",
-        ],
-        1,
-    )
-    .stderr();
-    assert!(text.contains("index.json is a fifo"), "{text}");
+    merge.stderr_contains("index.json is a fifo").run();
     std::fs::remove_file(part.join("index.json")).expect("rm");
     std::fs::write(
         part.join("index.json"),
@@ -356,11 +337,11 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
     .expect("write");
 
     // A blob of the layout a build replaces: taken afresh from the input, never linked.
-    build_json(&dir, 0);
+    build_json(&dir).run();
     let previous = dir.path("out/blobs/sha256").join(sha256(b"rootfs"));
     mkfifo(&previous);
     std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
-    run(
+    glc(
         &dir,
         &[
             "--message-format=json",
@@ -371,13 +352,13 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
             "-q",
             "--force",
         ],
-        0,
-    );
+    )
+    .run();
     assert_eq!(
         std::fs::read(&previous).expect("a regular file again"),
         b"rootfs"
     );
-    run(&dir, &["verify", "out"], 0);
+    glc(&dir, &["verify", "out"]).run();
 }
 
 #[test]
@@ -392,7 +373,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     let index = std::fs::read(made.root.join("index.json")).expect("read");
     symlink("/dev/zero", &made.root.join("index.json"));
     for command in [&["verify", "l"][..], &["inspect", "l"]] {
-        let text = run(&dir, command, 1).stderr();
+        let text = glc(&dir, command).status(1).run().stderr();
         assert!(
             text.contains("index.json is a symbolic link"),
             "{command:?}: {text}"
@@ -403,16 +384,17 @@ fn documents_that_never_end_are_not_read_past_their_size() {
 
     // A manifest as a link to /dev/zero.
     symlink("/dev/zero", &manifest_path);
-    let text = run(&dir, &["verify", "l"], 1).stderr();
-    assert!(
-        text.contains(&format!(
+    glc(&dir, &["verify", "l"])
+        .status(1)
+        .stderr_contains(&format!(
             "error: blob {} is a symbolic link",
             manifest["digest"].as_str().expect("digest")
-        )),
-        "{text}"
-    );
-    let tree = run(&dir, &["inspect", "l"], 0).stdout();
-    assert!(tree.contains("!! blob sha256:"), "{tree}");
+        ))
+        .run();
+    let tree = glc(&dir, &["inspect", "l"])
+        .stdout_contains("!! blob sha256:")
+        .run()
+        .stdout();
     assert!(tree.contains("is a symbolic link"), "{tree}");
 
     // An index.json far larger than any real one (a sparse file: it takes no room).
@@ -420,7 +402,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     let file = std::fs::File::create(made.root.join("index.json")).expect("create");
     file.set_len(1 << 40).expect("sparse");
     for command in [&["verify", "l"][..], &["inspect", "l"]] {
-        let text = run(&dir, command, 1).stderr();
+        let text = glc(&dir, command).status(1).run().stderr();
         assert!(
             text.contains("index.json is larger than 4194304 bytes"),
             "{command:?}: {text}"
@@ -433,11 +415,15 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     made.top(&[zero]);
     let file = std::fs::File::create(&manifest_path).expect("create");
     file.set_len(1 << 40).expect("sparse");
-    let text = run(&dir, &["verify", "l"], 1).stderr();
-    assert!(text.contains("not the 0 its descriptor says"), "{text}");
+    glc(&dir, &["verify", "l"])
+        .status(1)
+        .stderr_contains("not the 0 its descriptor says")
+        .run();
     release_with_container(dir.dir(), "l");
-    let text = build_json(&dir, 1).stderr();
-    assert!(text.contains("not the 0 its descriptor says"), "{text}");
+    build_json(&dir)
+        .status(1)
+        .stderr_contains("not the 0 its descriptor says")
+        .run();
 }
 
 #[test]
@@ -459,11 +445,10 @@ fn tar_header_extensions_are_bounded() {
         .set_len(512 + (2 << 30) + 16 * 1024)
         .expect("sparse");
     release_with_container(dir.dir(), "long.oci");
-    let text = run(&dir, &["--message-format=json", "check", "release.kdl"], 1).stderr();
-    assert!(
-        text.contains("a tar header extension of 2147483648 bytes (limit 65536)"),
-        "{text}"
-    );
+    glc(&dir, &["--message-format=json", "check", "release.kdl"])
+        .status(1)
+        .stderr_contains("a tar header extension of 2147483648 bytes (limit 65536)")
+        .run();
 
     // A pax header as large.
     header.set_entry_type(tar::EntryType::XHeader);
@@ -475,11 +460,10 @@ fn tar_header_extensions_are_bounded() {
         .expect("open")
         .set_len(512 + (2 << 30) + 16 * 1024)
         .expect("sparse");
-    let text = run(&dir, &["--message-format=json", "check", "release.kdl"], 1).stderr();
-    assert!(
-        text.contains("a tar header extension of 2147483648 bytes (limit 65536)"),
-        "{text}"
-    );
+    glc(&dir, &["--message-format=json", "check", "release.kdl"])
+        .status(1)
+        .stderr_contains("a tar header extension of 2147483648 bytes (limit 65536)")
+        .run();
 }
 
 #[test]
@@ -488,20 +472,12 @@ fn digests_that_are_not_ascii_are_errors_and_never_sliced() {
     let made = Made::new(&dir.path("l"));
     let bad = "sha256:a€€€€€";
     made.top(&[json!({"mediaType": MANIFEST, "digest": bad, "size": 3})]);
-    let tree = run(&dir, &["inspect", "l"], 0).stdout();
-    assert_eq!(
-        tree,
-        format!(
+    glc(&dir, &["inspect", "l"]).stdout(format!(
             "[tag] manifest  {bad}  3 B  !! `{bad}` is not a valid sha256 digest (64 lowercase hex digits)\n"
-        )
-    );
-    let text = run(&dir, &["verify", "l"], 1).stderr();
-    assert!(
-        text.contains(&format!(
+        )).run();
+    glc(&dir, &["verify", "l"]).status(1).stderr_contains(&format!(
             "error: `{bad}` is not a valid sha256 digest (64 lowercase hex digits)\n    at index.json[0] (tag)\n"
-        )),
-        "{text}"
-    );
+        )).run();
 }
 
 #[test]
@@ -523,7 +499,7 @@ fn inspect_and_verify_print_control_characters_escaped() {
     .expect("write");
     // The layer is missing, for verify to name its path.
     std::fs::remove_file(made.blob_path(layer["digest"].as_str().expect("digest"))).expect("rm");
-    let tree = run(&dir, &["inspect", "l"], 0).stdout();
+    let tree = glc(&dir, &["inspect", "l"]).run().stdout();
     assert!(
         !tree.contains(['\u{1b}', '\u{7}', '\r', '\u{9b}']),
         "{tree:?}"
@@ -538,7 +514,7 @@ fn inspect_and_verify_print_control_characters_escaped() {
         ),
         "{tree}"
     );
-    let text = run(&dir, &["verify", "l"], 1).stderr();
+    let text = glc(&dir, &["verify", "l"]).status(1).run().stderr();
     assert!(
         !text.contains(['\u{1b}', '\u{7}', '\r', '\u{9b}']),
         "{text:?}"

@@ -145,6 +145,14 @@ fn built() -> (Ran, PathBuf) {
     (ran, out)
 }
 
+/// The top-level release built, and signed with a new key `name` of `kind`.
+fn signed(name: &str, kind: &str) -> (Ran, PathBuf, Key) {
+    let (dir, layout) = built();
+    let key = make_key(dir.dir(), name, kind);
+    sign(&layout, &key);
+    (dir, layout, key)
+}
+
 fn sign(layout: &Path, key: &Key) -> Ran {
     Test::new()
         .env("COSIGN_PASSWORD", COSIGN_PASSWORD)
@@ -342,9 +350,7 @@ fn every_cloud_image_passes_the_update_tools_checks_with_every_kind_of_key() {
 
 #[test]
 fn the_payload_and_signature_manifest_are_cosigns_bytes() {
-    let (dir, layout) = built();
-    let key = make_key(dir.dir(), "rsa", "rsa-pkcs8");
-    sign(&layout, &key);
+    let (_dir, layout, _key) = signed("rsa", "rsa-pkcs8");
     let (_, digest) = cloud_images(&layout).remove(0);
     let hex = digest.strip_prefix("sha256:").expect("as set up");
     let manifest = blob(&layout, &tags(&layout)[&format!("sha256-{hex}.sig")]);
@@ -645,9 +651,7 @@ fn forge(layout: &Path, old_digest: &str, bytes: &[u8]) {
 
 #[test]
 fn a_flipped_byte_in_a_payload_a_signature_or_a_manifest_fails_naming_the_manifest() {
-    let (dir, signed) = built();
-    let key = make_key(dir.dir(), "rsa", "rsa-pkcs8");
-    sign(&signed, &key);
+    let (dir, signed, key) = signed("rsa", "rsa-pkcs8");
     let (cname, digest) = cloud_images(&signed).remove(0);
     let hex = digest
         .strip_prefix("sha256:")
@@ -1010,9 +1014,7 @@ fn the_update_tool_accepts_every_cloud_image_from_a_registry_after_glc_push() {
     let Some(registry) = crate::registry::Registry::start("") else {
         return;
     };
-    let (dir, layout) = built();
-    let key = make_key(dir.dir(), "rsa", "rsa-pkcs8");
-    sign(&layout, &key);
+    let (dir, layout, key) = signed("rsa", "rsa-pkcs8");
     Test::new()
         .args(["push", "-q", path_str(&layout)])
         .arg(format!("{}/gardenlinux", registry.host()))
@@ -1065,9 +1067,7 @@ fn walk<'v>(node: &'v Value, found: &mut Vec<(&'v Value, Vec<String>)>) {
 
 #[test]
 fn inspect_shows_each_signature_under_the_manifest_it_signs() {
-    let (dir, layout) = built();
-    let key = make_key(dir.dir(), "p256", "p256-sec1");
-    sign(&layout, &key);
+    let (_dir, layout, _key) = signed("p256", "p256-sec1");
     let output = Test::new()
         .args(["inspect", "--json", path_str(&layout)])
         .run();

@@ -58,6 +58,7 @@ pub struct Test {
     stdout: Vec<Expected>,
     stderr: Vec<Expected>,
     bounded: bool,
+    current_dir: Option<PathBuf>,
 }
 
 impl Test {
@@ -76,6 +77,7 @@ impl Test {
             stdout: Vec::new(),
             stderr: Vec::new(),
             bounded: false,
+            current_dir: None,
         }
     }
 
@@ -180,6 +182,12 @@ impl Test {
         self
     }
 
+    /// Runs glc in `dir` rather than in the test's directory.
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.current_dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
     /// Runs under `timeout` and an address-space limit (`prlimit --as`), so that a hang or a
     /// runaway allocation fails the test instead of the machine.
     pub fn bounded(mut self) -> Self {
@@ -203,7 +211,7 @@ impl Test {
         };
         command
             .args(&self.args)
-            .current_dir(self.dir.path())
+            .current_dir(self.current_dir.as_deref().unwrap_or(self.dir.path()))
             .env("NO_COLOR", "1")
             .env_remove("SOURCE_DATE_EPOCH");
         for (key, value) in &self.env {
@@ -213,6 +221,14 @@ impl Test {
             };
         }
         command
+    }
+
+    /// What a run of `command()` gave, to read as a finished run.
+    pub fn ran(&self, output: Output) -> Ran {
+        Ran {
+            dir: Rc::clone(&self.dir),
+            output,
+        }
     }
 
     /// Runs glc to its end and checks the exit code and the output.
@@ -370,6 +386,21 @@ impl Layout {
             .collect()
     }
 
+    /// The tags of the entries of `artifact_type`, in the order of `index.json`.
+    pub fn tags_of(&self, artifact_type: &str) -> Vec<String> {
+        self.entries()
+            .iter()
+            .filter(|d| d["artifactType"] == artifact_type)
+            .filter_map(|d| {
+                Some(
+                    d["annotations"]["org.opencontainers.image.ref.name"]
+                        .as_str()?
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+
     pub fn entries(&self) -> Vec<Value> {
         self.index["manifests"]
             .as_array()
@@ -422,4 +453,11 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
+}
+
+/// A fifo at `path`, in place of whatever is there.
+pub fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
 }

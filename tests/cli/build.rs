@@ -679,15 +679,16 @@ fn compare_trees(a: &Layout, da: &Value, b: &Layout, db: &Value, path: &str) {
 fn source_date_epoch_changes_only_the_created_values() {
     let dir = Test::new();
     let plain = build_top_level(&dir.path("plain"));
-    Test::new()
+    let epoch = dir
+        .test()
         .current_dir(repo())
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .arg("build")
         .arg("release.kdl")
         .arg("-o")
         .arg(dir.path("epoch"))
-        .run();
-    let epoch = Layout::open(&dir.path("epoch"));
+        .run()
+        .layout("epoch");
     let release = epoch.json(&epoch.tag("1877.3"));
     assert_eq!(
         release["annotations"]["org.opencontainers.image.created"],
@@ -753,7 +754,7 @@ fn a_failed_build_leaves_the_previous_layout_untouched() {
     // already has (checked when they were written), so the damaged ones must be read.
     Test::new()
         .arg("build")
-        .arg(&repo().join("examples/minimal/release.kdl"))
+        .arg(repo().join("examples/minimal/release.kdl"))
         .arg("-o")
         .arg(&out)
         .status(0)
@@ -803,7 +804,7 @@ fn a_directory_that_is_not_a_glc_layout_is_not_replaced_without_force() {
     std::fs::write(out.join("notes.txt"), "keep me").expect("write");
     let output = Test::new()
         .arg("build")
-        .arg(&repo().join("release.kdl"))
+        .arg(repo().join("release.kdl"))
         .arg("-o")
         .arg(&out)
         .status(1)

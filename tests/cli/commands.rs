@@ -208,8 +208,7 @@ fn usage_errors_exit_2_and_input_errors_exit_1() {
 
 #[test]
 fn a_file_that_is_not_utf8_is_refused_clearly() {
-    let dir = Test::new();
-    std::fs::write(dir.path("r.kdl"), b"release \"1\" {\xff}\n").expect("write");
+    let dir = Test::new().file("r.kdl", b"release \"1\" {\xff}\n");
     let output = dir.test().args(["check", "r.kdl"]).status(1).run();
     assert_eq!(
         output.stderr(),

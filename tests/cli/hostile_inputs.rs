@@ -138,6 +138,16 @@ fn blobs(layout: &Path) -> Vec<(String, PathBuf)> {
 
 const BIG: usize = 64 << 20;
 
+/// A build of `release.kdl` into `out` that reads every input, with JSON errors.
+const BUILD: [&str; 6] = [
+    "--message-format=json",
+    "build",
+    "release.kdl",
+    "-o",
+    "out",
+    "--no-cache",
+];
+
 #[test]
 fn an_input_rewritten_while_it_is_copied_fails_naming_it() {
     let dir = Test::new();
@@ -150,14 +160,7 @@ fn an_input_rewritten_while_it_is_copied_fails_naming_it() {
             std::fs::write(dir.path("disk.raw"), &old).expect("write");
             release(dir.dir(), "disk.raw", None);
             let _ = std::fs::remove_dir_all(dir.path("out"));
-            let mut args = vec![
-                "--message-format=json",
-                "build",
-                "release.kdl",
-                "-o",
-                "out",
-                "--no-cache",
-            ];
+            let mut args = BUILD.to_vec();
             if link {
                 args.push("--link");
             }
@@ -247,14 +250,7 @@ fn a_file_that_grows_while_its_directory_is_packed_fails_naming_it() {
         let _ = std::fs::remove_dir_all(dir.path("out"));
         let (output, acted) = while_reading(
             &dir,
-            &[
-                "--message-format=json",
-                "build",
-                "release.kdl",
-                "-o",
-                "out",
-                "--no-cache",
-            ],
+            &BUILD,
             &tree.join("big.bin"),
             BIG as u64,
             8 << 20,

@@ -130,7 +130,7 @@ fn verify_refuses_digests_it_cannot_check_and_blobs_that_are_not_there() {
         json!({"mediaType": LAYER, "digest": missing, "size": 3}),
     ]);
     made.top(&[manifest]);
-    let text = glc(&dir, &["verify", "l"]).status(1).stderr_contains(&format!(
+    let text = glc(&dir, &["verify", "l"]).status(1).stderr_contains(format!(
             "error: `{sha512}`: digest algorithm sha512 is not supported; glc reads sha256 digests only\n    at index.json[0] (tag) → layers[0]\n"
         )).run().stderr();
     assert!(
@@ -156,7 +156,7 @@ fn blobs_that_are_links_are_refused_wherever_they_point() {
 
     build_json(&dir)
         .status(1)
-        .stderr_contains(&format!(
+        .stderr_contains(format!(
             "blob {} is a symbolic link; a layout's files must be regular files inside it",
             layer["digest"].as_str().expect("digest")
         ))
@@ -341,19 +341,7 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
     let previous = dir.path("out/blobs/sha256").join(sha256(b"rootfs"));
     mkfifo(&previous);
     std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
-    glc(
-        &dir,
-        &[
-            "--message-format=json",
-            "build",
-            "release.kdl",
-            "-o",
-            "out",
-            "-q",
-            "--force",
-        ],
-    )
-    .run();
+    build_json(&dir).arg("--force").run();
     assert_eq!(
         std::fs::read(&previous).expect("a regular file again"),
         b"rootfs"
@@ -386,7 +374,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     symlink("/dev/zero", &manifest_path);
     glc(&dir, &["verify", "l"])
         .status(1)
-        .stderr_contains(&format!(
+        .stderr_contains(format!(
             "error: blob {} is a symbolic link",
             manifest["digest"].as_str().expect("digest")
         ))
@@ -475,7 +463,7 @@ fn digests_that_are_not_ascii_are_errors_and_never_sliced() {
     glc(&dir, &["inspect", "l"]).stdout(format!(
             "[tag] manifest  {bad}  3 B  !! `{bad}` is not a valid sha256 digest (64 lowercase hex digits)\n"
         )).run();
-    glc(&dir, &["verify", "l"]).status(1).stderr_contains(&format!(
+    glc(&dir, &["verify", "l"]).status(1).stderr_contains(format!(
             "error: `{bad}` is not a valid sha256 digest (64 lowercase hex digits)\n    at index.json[0] (tag)\n"
         )).run();
 }

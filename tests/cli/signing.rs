@@ -504,39 +504,21 @@ fn signing_again_with_the_same_key_changes_nothing_and_another_key_adds_a_layer(
 #[test]
 fn two_signed_builds_are_byte_identical_and_equal_a_build_signed_afterwards() {
     let dir = Test::new().top_level();
-    let release = dir.path("release/release.kdl");
     let key = make_key(dir.dir(), "ec", "p256-sec1");
+    let build = |out: &str| {
+        dir.test()
+            .args(["build", "release/release.kdl", "-q", "-o", out])
+    };
+    let signed_build = |out: &str| build(out).args(["--sign-key", path_str(&key.private)]);
     for out in ["one", "two"] {
-        Test::new()
-            .args([
-                "build",
-                path_str(&release),
-                "-q",
-                "-o",
-                path_str(&dir.path(out)),
-            ])
-            .args(["--sign-key", path_str(&key.private)])
-            .run();
+        signed_build(out).run();
     }
     let one = snapshot(&dir.path("one"));
     // `--digests` lists the signature tags too, where they will be pushed.
-    let digests = dir.path("digests.json");
-    Test::new()
-        .args([
-            "build",
-            path_str(&release),
-            "-q",
-            "-o",
-            path_str(&dir.path("one")),
-        ])
-        .args([
-            "--sign-key",
-            path_str(&key.private),
-            "--digests",
-            path_str(&digests),
-        ])
+    signed_build("one")
+        .args(["--digests", "digests.json"])
         .run();
-    let digests = read_json(&digests);
+    let digests = read_json(&dir.path("digests.json"));
     let built_tags = tags(&dir.path("one"));
     let listed: Vec<&String> = digests["tags"].as_object().expect("tags").keys().collect();
     assert_eq!(listed, built_tags.keys().collect::<Vec<_>>());
@@ -555,49 +537,23 @@ fn two_signed_builds_are_byte_identical_and_equal_a_build_signed_afterwards() {
     sign(&later, &key);
     assert!(one == snapshot(&later), "--sign-key differs from glc sign");
     // Building over an unsigned layout with a key signs it; over a signed one changes nothing.
-    let unsigned = dir.path("unsigned");
-    Test::new()
-        .args(["build", path_str(&release), "-q", "-o", path_str(&unsigned)])
-        .run();
-    Test::new()
-        .args(["build", path_str(&release), "-q", "-o", path_str(&unsigned)])
-        .args(["--sign-key", path_str(&key.private)])
-        .run();
-    Test::new()
-        .args([
-            "verify",
-            path_str(&unsigned),
-            "--require-signatures",
-            "--key",
-            path_str(&key.public),
-        ])
-        .run();
+    build("unsigned").run();
+    signed_build("unsigned").run();
+    verify_signed(&dir.path("unsigned"), &key);
 }
 
 #[test]
 fn a_merge_of_unsigned_parts_signed_by_the_merge_is_the_signed_full_build() {
     let dir = Test::new().top_level();
-    let release = dir.path("release/release.kdl");
     let key = make_key(dir.dir(), "rsa", "rsa-pkcs8");
-    let out = |name: &str| dir.path(name);
-    Test::new()
-        .args([
-            "build",
-            path_str(&release),
-            "-q",
-            "-o",
-            path_str(&out("full")),
-        ])
-        .args(["--sign-key", path_str(&key.private)])
-        .run();
+    let sign_key = ["--sign-key", path_str(&key.private)];
+    let build = |out: &str| {
+        dir.test()
+            .args(["build", "release/release.kdl", "-q", "-o", out])
+    };
+    build("full").args(sign_key).run();
     for (part, pattern) in [("a", "aws-*"), ("b", "!aws-*")] {
-        let mut cmd = Test::new().args([
-            "build",
-            path_str(&release),
-            "-q",
-            "-o",
-            path_str(&out(part)),
-        ]);
+        let mut cmd = build(part);
         if pattern.starts_with('!') {
             for p in [
                 "{azure,gcp,openstack}-*",
@@ -613,19 +569,12 @@ fn a_merge_of_unsigned_parts_signed_by_the_merge_is_the_signed_full_build() {
         }
         cmd.run();
     }
-    Test::new()
-        .args([
-            "merge",
-            path_str(&out("a")),
-            path_str(&out("b")),
-            "-q",
-            "-o",
-            path_str(&out("merged")),
-        ])
-        .args(["--sign-key", path_str(&key.private)])
+    dir.test()
+        .args(["merge", "a", "b", "-q", "-o", "merged"])
+        .args(sign_key)
         .run();
     assert!(
-        snapshot(&out("full")) == snapshot(&out("merged")),
+        snapshot(&dir.path("full")) == snapshot(&dir.path("merged")),
         "a signing merge differs from a signed full build"
     );
 }

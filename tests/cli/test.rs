@@ -10,7 +10,7 @@
 //! absolute path where a message shows one. Expected output is exact text, a part of it, or a
 //! snapshot file compared by `assert_matches_file` (`GLC_BLESS=1` rewrites it).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -53,12 +53,17 @@ pub struct Test {
     dir: Rc<tempfile::TempDir>,
     args: Vec<OsString>,
     env: Vec<(OsString, Option<OsString>)>,
-    stdin: Option<Vec<u8>>,
     status: i32,
     stdout: Vec<Expected>,
     stderr: Vec<Expected>,
     bounded: bool,
     current_dir: Option<PathBuf>,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Test {
@@ -72,7 +77,6 @@ impl Test {
             dir,
             args: Vec::new(),
             env: Vec::new(),
-            stdin: None,
             status: 0,
             stdout: Vec::new(),
             stderr: Vec::new(),
@@ -136,11 +140,6 @@ impl Test {
 
     pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
         self.env.push((key.as_ref().to_owned(), None));
-        self
-    }
-
-    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        self.stdin = Some(bytes.into());
         self
     }
 
@@ -233,28 +232,11 @@ impl Test {
 
     /// Runs glc to its end and checks the exit code and the output.
     pub fn run(self) -> Ran {
-        let mut command = self.command();
-        let output = match &self.stdin {
-            None => command.stdin(Stdio::null()).output().expect("run glc"),
-            Some(bytes) => {
-                use std::io::Write as _;
-                let mut child = command
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("run glc");
-                let mut stdin = child.stdin.take().expect("stdin");
-                let bytes = bytes.clone();
-                let writer = std::thread::spawn(move || {
-                    // glc may exit without reading it all.
-                    let _ = stdin.write_all(&bytes);
-                });
-                let output = child.wait_with_output().expect("wait for glc");
-                writer.join().expect("stdin writer");
-                output
-            }
-        };
+        let output = self
+            .command()
+            .stdin(Stdio::null())
+            .output()
+            .expect("run glc");
         let args = &self.args;
         if self.bounded {
             assert_ne!(
@@ -406,14 +388,6 @@ impl Layout {
             .as_array()
             .expect("manifests")
             .clone()
-    }
-
-    /// The digests of the files under `blobs/sha256`.
-    pub fn blobs(&self) -> BTreeSet<String> {
-        std::fs::read_dir(self.root.join("blobs/sha256"))
-            .expect("blobs")
-            .map(|e| format!("sha256:{}", e.expect("entry").file_name().to_string_lossy()))
-            .collect()
     }
 }
 

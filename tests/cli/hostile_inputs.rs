@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::test::mkfifo;
+use crate::test::{mkfifo, release_kdl};
 use crate::{Ran, Test};
 
 /// A release in `dir` whose one image has `rootfs` and, if given, `file` as layers.
@@ -18,9 +18,9 @@ fn release(dir: &Path, rootfs: &str, file: Option<&str>) -> PathBuf {
     let release = dir.join("release.kdl");
     std::fs::write(
         &release,
-        format!(
-            "release \"1\" {{\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    cloud-images {{\n        matrix {{\n            arch \"amd64\"\n        }}\n        image \"x-{{{{ arch }}}}\" {{\n            rootfs \"{rootfs}\"\n{file}        }}\n    }}\n}}\n"
-        ),
+        release_kdl(&format!(
+            "    cloud-images {{\n        matrix {{\n            arch \"amd64\"\n        }}\n        image \"x-{{{{ arch }}}}\" {{\n            rootfs \"{rootfs}\"\n{file}        }}\n    }}\n"
+        )),
     )
     .expect("write");
     release
@@ -342,7 +342,9 @@ fn a_fifo_as_container_source_is_refused_at_once() {
     mkfifo(&dir.path("pipe"));
     let output = dir
         .test()
-        .release("release \"1\" {\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    container-images {\n        container \"c\" from=\"pipe\"\n    }\n}\n")
+        .release(&release_kdl(
+            "    container-images {\n        container \"c\" from=\"pipe\"\n    }\n",
+        ))
         .args(["--message-format=json", "check", "release.kdl"])
         // A glc that waits for a writer is killed, and the test fails.
         .bounded()

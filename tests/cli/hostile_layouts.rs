@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::Test;
-use crate::test::mkfifo;
+use crate::test::{mkfifo, release_kdl};
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -107,9 +107,9 @@ impl Made {
 fn release_with_container(dir: &Path, from: &str) {
     std::fs::write(
         dir.join("release.kdl"),
-        format!(
-            "release \"1\" {{\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    container-images {{\n        container \"c\" from=\"{from}\"\n    }}\n}}\n"
-        ),
+        release_kdl(&format!(
+            "    container-images {{\n        container \"c\" from=\"{from}\"\n    }}\n"
+        )),
     )
     .expect("write");
 }
@@ -279,7 +279,9 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
     std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
     std::fs::write(
         dir.path("release.kdl"),
-        "release \"1\" {\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    cloud-images {\n        matrix {\n            arch \"amd64\" \"arm64\"\n        }\n        image \"x-{{ arch }}\" {\n            rootfs \"rootfs.tar\"\n        }\n    }\n    container-images {\n        container \"c\" from=\"source\"\n    }\n}\n",
+        release_kdl(
+            "    cloud-images {\n        matrix {\n            arch \"amd64\" \"arm64\"\n        }\n        image \"x-{{ arch }}\" {\n            rootfs \"rootfs.tar\"\n        }\n    }\n    container-images {\n        container \"c\" from=\"source\"\n    }\n",
+        ),
     )
     .expect("write");
     glc(

@@ -300,10 +300,7 @@ fn nothing_is_written_outside_the_targets_parent() {
 /// A release file in `dir` with the given children of `release`, after commit and created.
 fn write_release(dir: &Path, body: &str) -> PathBuf {
     let release = dir.join("release.kdl");
-    let text = format!(
-        "release \"1\" {{\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n{body}}}\n"
-    );
-    std::fs::write(&release, text).expect("write");
+    std::fs::write(&release, crate::test::release_kdl(body)).expect("write");
     release
 }
 

@@ -391,6 +391,14 @@ impl Layout {
     }
 }
 
+/// A release file of version 1 with the given children of `release`, after its commit and
+/// created.
+pub fn release_kdl(body: &str) -> String {
+    format!(
+        "release \"1\" {{\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n{body}}}\n"
+    )
+}
+
 /// Every file of a tree, by relative path, with its bytes.
 pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
     walkdir::WalkDir::new(root)

@@ -16,36 +16,9 @@ done
 cargo build --release --quiet
 glc=$PWD/target/release/glc
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/glc-push-bench.XXXXXX")
-registry_pid=
-stop_registry() { if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; registry_pid=; fi; }
 trap 'stop_registry; rm -rf "$work"' EXIT
 
-# A docker-registry with empty storage on a free port of 127.0.0.1; sets $port.
-start_registry() {
-    stop_registry
-    local dir=$work/registry-$1
-    mkdir -p "$dir"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    cat > "$dir/config.yml" <<YML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/storage
-http:
-  addr: 127.0.0.1:$port
-YML
-    docker-registry serve "$dir/config.yml" 2>"$dir/log" &
-    registry_pid=$!
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "bench/push.sh: docker-registry did not start" >&2; exit 1
-}
+. bench/registry.sh
 
 python3 bench/gen-big.py "$work/src" "$size_mb"
 "$glc" build -q "$work/src/release.kdl" -o "$work/out"

@@ -132,7 +132,7 @@ pub struct PartRecord {
 }
 
 /// What a build or merge wrote, for the summary and `--digests`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct BuildReport {
     pub repository: Option<String>,
     /// Every tag of `index.json` and what it points at.

@@ -115,6 +115,16 @@ impl DigestCache {
         })
     }
 
+    /// Whether the cache knows the digest of the file at `path` as it is now (its state
+    /// looked up with `stat`, the file not opened).
+    #[must_use]
+    pub fn knows(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|metadata| {
+            self.get(&key(path, &metadata))
+                .is_some_and(|blob| blob.size == metadata.len())
+        })
+    }
+
     pub fn put(&self, key: String, blob: &Blob) {
         if self.path.is_some() {
             self.new_entries().insert(

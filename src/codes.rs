@@ -270,6 +270,26 @@ pub const ALL: &[(&str, &str)] = &[
         "glc::push::auth",
         "`glc push`: the registry wants credentials, or refused the ones found",
     ),
+    (
+        "glc::pull::tag",
+        "`glc pull`: the repository has no such tag; nothing was written",
+    ),
+    (
+        "glc::pull::registry",
+        "`glc pull`: the registry cannot be reached or refused a request, after every retry",
+    ),
+    (
+        "glc::pull::auth",
+        "`glc pull`: the registry wants credentials, or refused the ones found",
+    ),
+    (
+        "glc::pull::content",
+        "`glc pull`: the registry holds a graph that is not whole, or bytes that are not their digest; no layout was written",
+    ),
+    (
+        "glc::pull::write",
+        "`glc pull`: the layout or the downloads beside it cannot be written",
+    ),
     ("glc::internal", "a bug in glc; please report it"),
 ];
 

@@ -156,7 +156,13 @@ fn import(
             .label(container.from.span, "imported from here"),
         ]
     };
-    let opened = OciSource::open(&container.from.absolute, container.from.kind).map_err(fail)?;
+    let reopened;
+    let opened = if let Some(opened) = &container.from.opened {
+        opened.0.as_ref()
+    } else {
+        reopened = OciSource::open(&container.from.absolute, container.from.kind).map_err(fail)?;
+        &reopened
+    };
     let picked = opened.pick(container.reference.as_deref()).map_err(fail)?;
     if picked.digest != container.from.digest || picked.size != container.from.size {
         return Err(fail(SourceError {
@@ -167,7 +173,7 @@ fn import(
             help: "build again once the source is written".into(),
         }));
     }
-    importer.copy_tree(&opened, picked).map_err(fail)
+    importer.copy_tree(opened, picked).map_err(fail)
 }
 
 /// The blob of every input file and directory, by absolute path.
@@ -296,6 +302,16 @@ fn stage_file(
     let blob = layout
         .write_input(&input, &read)
         .map_err(|e| input_error(file, &e))?;
+    // An input the cache did not know (touched, or a fresh checkout) may hold what the
+    // previous layout holds already: that blob is kept, the copy dropped.
+    if known.is_none()
+        && let Some(there) = reusable(options.previous, &blob)
+        && layout
+            .relink(&blob, &there)
+            .map_err(|e| io_error("cannot link a blob of the previous layout", &e))?
+    {
+        return placed(blob, Placement::Reused);
+    }
     placed(blob, none_if_dry(Placement::Copied))
 }
 

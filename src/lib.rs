@@ -197,9 +197,15 @@ impl ReleaseFile {
         } else {
             cache::DigestCache::off()
         };
-        // With every input's digest known, the whole layout can be computed without writing,
-        // and a target that already is that layout left alone.
-        let dry_first = !cache.is_empty();
+        // With every input's digest known, the whole layout can be computed without reading
+        // an input, and a target that already is that layout left alone. Else a dry pass
+        // would read the inputs it does not know once to hash them and once more to copy them:
+        // the real pass hashes while it copies, and its layout is dropped if the target
+        // already is it.
+        let dry_first = !cache.is_empty()
+            && plan
+                .input_files()
+                .all(|file| file.kind == plan::FileKind::File && cache.knows(&file.absolute));
         let outcome = write_layout(
             &build.output,
             build.force,
@@ -250,6 +256,21 @@ pub(crate) fn write_layout(
 ) -> Result<BuildOutcome, Diagnostics> {
     let target = output::Target::new(output).map_err(output_error)?;
     let _lock = target.lock(waiting).map_err(output_error)?;
+    write_layout_locked(&target, force, reuse_previous, dry_first, sign_key, emit)
+}
+
+/// [`write_layout`] into a target whose lock the caller holds.
+pub(crate) fn write_layout_locked(
+    target: &output::Target,
+    force: bool,
+    reuse_previous: bool,
+    dry_first: bool,
+    sign_key: Option<&sign::keys::PrivateKey>,
+    emit: impl Fn(
+        oci::layout::LayoutWriter,
+        Option<&Path>,
+    ) -> Result<assemble::BuildReport, Diagnostics>,
+) -> Result<BuildOutcome, Diagnostics> {
     target.clean_stale().map_err(output_error)?;
     target.check_replaceable(force).map_err(output_error)?;
     // Without reuse nothing is taken on trust: not even the previous layout's blobs.
@@ -290,18 +311,23 @@ pub(crate) fn write_layout(
             Ok(report)
         })
         .and_then(|report| {
+            // Written without a dry pass, the layout may be the one the target already is.
+            if previous.is_some() && target.holds(&report.index, &report.blob_list) {
+                return Ok((report, true));
+            }
             target
                 .replace_with(&staging)
-                .map(|()| report)
+                .map(|()| (report, false))
                 .map_err(output_error)
         });
-    if result.is_err() && staging.exists() {
+    if (result.is_err() || result.as_ref().is_ok_and(|(_, same)| *same)) && staging.exists() {
         // The previous layout, if any, is untouched; only the staging directory goes.
         let _ = std::fs::remove_dir_all(&staging);
     }
+    let (report, up_to_date) = result?;
     Ok(BuildOutcome {
-        report: result?,
-        up_to_date: false,
+        report,
+        up_to_date,
         warnings: Vec::new(),
     })
 }

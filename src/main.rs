@@ -201,6 +201,40 @@ enum Command {
         #[arg(long, hide = true, default_value_t = 16 * 1024 * 1024)]
         chunk_size: u64,
     },
+    /// Pull tags of a registry repository, with everything reachable from them, their
+    /// referrers (attachments) and signatures, into a layout, digests unchanged: the connected
+    /// side of an air-gapped mirror, which `glc push` then carries on.
+    Pull {
+        /// What to pull: `REGISTRY/REPO:TAG`, e.g. `ghcr.io/gardenlinux/gardenlinux:1877.3`;
+        /// several tags of one repository may be given.
+        #[arg(required = true, value_name = "REGISTRY/REPO:TAG")]
+        sources: Vec<String>,
+        /// The layout directory to write (replaced if it is a layout glc wrote).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Replace the output even if it is not a layout glc wrote.
+        #[arg(long)]
+        force: bool,
+        /// Tag in the layout only the tags given (and signature tags), not every other tag
+        /// of the repository that points at what was pulled (found with a HEAD per tag).
+        #[arg(long)]
+        only_named_tags: bool,
+        /// Blobs downloaded at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Speak plain HTTP (the default only for localhost and 127.0.0.1).
+        #[arg(long)]
+        plain_http: bool,
+        /// Trust the certificates of this PEM file too.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Retries of a request on 5xx, 429, timeouts and broken connections.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        retries: u32,
+        /// Print nothing on success.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Print a shell completion script, e.g. `glc completions bash >
     /// ~/.local/share/bash-completion/completions/glc`.
     Completions {
@@ -599,6 +633,40 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             }
             Ok(())
         }
+        Command::Pull {
+            sources,
+            output,
+            force,
+            only_named_tags,
+            jobs,
+            plain_http,
+            ca_file,
+            retries,
+            quiet,
+        } => pull(
+            &sources,
+            &output,
+            glc::registry::pull::Request {
+                host: String::new(),
+                repository: String::new(),
+                tags: Vec::new(),
+                jobs: usize::from(jobs),
+                options: glc::registry::Options {
+                    plain_http,
+                    ca_file,
+                    tries: retries.saturating_add(1),
+                    ..glc::registry::Options::default()
+                },
+                progress: !quiet
+                    && format == MessageFormat::Human
+                    && std::io::stderr().is_terminal(),
+                other_tags: !only_named_tags,
+                force,
+            },
+            quiet,
+            format,
+            started,
+        ),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "glc", &mut script);
@@ -736,6 +804,109 @@ fn build(
         "input files",
         status,
     )
+}
+
+/// `glc pull`: the sources must name tags of one repository.
+fn pull(
+    sources: &[String],
+    output: &std::path::Path,
+    mut request: glc::registry::pull::Request,
+    quiet: bool,
+    format: MessageFormat,
+    started: std::time::Instant,
+) -> Result<(), Diagnostics> {
+    for source in sources {
+        let (host, repository, tag) = glc::registry::pull::parse_source(source).map_err(|e| {
+            vec![
+                Diagnostic::error("glc::usage", e)
+                    .help("e.g. `glc pull 127.0.0.1:5000/gardenlinux:1877.3 -o mirror`"),
+            ]
+        })?;
+        if request.host.is_empty() {
+            (request.host, request.repository) = (host, repository);
+        } else if (&host, &repository) != (&request.host, &request.repository) {
+            return Err(vec![
+                Diagnostic::error(
+                    "glc::usage",
+                    format!(
+                        "{source} is in another repository than {}/{}: one pull reads one repository",
+                        request.host, request.repository
+                    ),
+                )
+                .help("pull each repository into a layout of its own"),
+            ]);
+        }
+        if !request.tags.contains(&tag) {
+            request.tags.push(tag);
+        }
+    }
+    let mut on_tag = |tag: &glc::registry::pull::PulledTag| {
+        if format == MessageFormat::Json && !quiet {
+            emit_json(&serde_json::json!({
+                "type": "tag",
+                "tag": tag.tag,
+                "digest": tag.digest.to_string(),
+                "mediaType": tag.media_type,
+                "size": tag.size,
+                "named": tag.named,
+            }));
+        }
+    };
+    let outcome = glc::registry::pull::pull(
+        output,
+        &request,
+        |holder| waiting(format, output, holder),
+        &mut on_tag,
+    )?;
+    if quiet {
+        return Ok(());
+    }
+    let source = format!("{}/{}", request.host, request.repository);
+    if format == MessageFormat::Json {
+        summary_json(
+            "pull",
+            started,
+            serde_json::json!({
+                "source": source,
+                "output": output.display().to_string(),
+                "up_to_date": outcome.up_to_date,
+                "tags": outcome.tags.len(),
+                "documents": outcome.documents,
+                "referrers": outcome.referrers,
+                "blobs": outcome.blobs,
+                "blobs_downloaded": outcome.blobs_downloaded,
+                "bytes_downloaded": outcome.bytes_downloaded,
+                "requests": outcome.requests,
+            }),
+        );
+    } else if outcome.up_to_date {
+        eprintln!(
+            "{} is up to date with {source}: {}, {} in {:.1} s",
+            output.display(),
+            count(outcome.tags.len(), "tag"),
+            count(outcome.blobs + outcome.documents, "blob"),
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        eprintln!(
+            "pulled {} from {source} into {}: {} and {}, {} downloaded ({} bytes), {} in {:.1} s",
+            count(outcome.tags.len(), "tag"),
+            output.display(),
+            count(outcome.documents, "manifest"),
+            count(outcome.referrers, "referrer"),
+            count(
+                usize::try_from(outcome.blobs_downloaded).unwrap_or(usize::MAX),
+                "blob"
+            ),
+            outcome.bytes_downloaded,
+            count(
+                usize::try_from(outcome.requests).unwrap_or(usize::MAX),
+                "request"
+            ),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 fn waiting(format: MessageFormat, output: &std::path::Path, holder: &str) {

@@ -236,6 +236,13 @@ impl Target {
             })
     }
 
+    /// Where `glc pull` keeps what it downloaded until the layout is in place: beside the
+    /// target, kept when a pull fails or is killed, so that the next pull resumes from it.
+    #[must_use]
+    pub fn downloads(&self) -> PathBuf {
+        self.beside("pull")
+    }
+
     /// A fresh staging directory path beside the target (not created).
     #[must_use]
     pub fn staging(&self) -> PathBuf {

@@ -306,6 +306,20 @@ pub struct ContainerSource {
     /// The `from` template, for errors while building.
     #[serde(skip)]
     pub span: SourceSpan,
+    /// The source as resolving opened it: the build imports from it, not from the path
+    /// again, so a source is opened once a build and what is imported is what was picked.
+    #[serde(skip)]
+    pub opened: Option<OpenedSource>,
+}
+
+/// An opened container source, shared by the plan's copies.
+#[derive(Clone)]
+pub struct OpenedSource(pub std::sync::Arc<crate::oci::source::OciSource>);
+
+impl std::fmt::Debug for OpenedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenedSource")
+    }
 }
 
 /// The plan for people: one line a file, aligned.

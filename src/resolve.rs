@@ -374,6 +374,12 @@ impl Resolver<'_> {
         default: Option<&str>,
     ) -> Option<ContainerSource> {
         let absolute = self.locate(file)?;
+        // Opened once: checked, then read as the archive it is.
+        let archive = if absolute.is_dir() {
+            Err(InputError::NotRegular("a directory"))
+        } else {
+            Input::open(&absolute)
+        };
         let kind = if absolute.is_dir() {
             if !absolute.join("oci-layout").is_file() {
                 self.fail(
@@ -386,7 +392,7 @@ impl Resolver<'_> {
                 return None;
             }
             SourceKind::OciLayout
-        } else if let Err(InputError::NotRegular(what)) = Input::open(&absolute) {
+        } else if let Err(InputError::NotRegular(what)) = &archive {
             self.fail(
                 file,
                 "glc::resolve::not-oci",
@@ -396,7 +402,7 @@ impl Resolver<'_> {
                     .to_owned(),
             );
             return None;
-        } else if is_tar(&absolute) {
+        } else if archive.as_ref().is_ok_and(is_tar) {
             SourceKind::OciArchive
         } else {
             self.fail(
@@ -409,16 +415,23 @@ impl Resolver<'_> {
             );
             return None;
         };
-        let picked = OciSource::open(&absolute, kind).and_then(|source| {
+        let opened = match archive {
+            Ok(input) if kind == SourceKind::OciArchive => {
+                let length = input.size();
+                OciSource::from_archive(input.into_file(), length)
+            }
+            _ => OciSource::open(&absolute, kind),
+        };
+        let picked = opened.and_then(|source| {
             let image = source.pick(reference)?.clone();
             let platforms = match default {
                 Some(_) => source.platform_manifests(&image)?,
                 None => Vec::new(),
             };
-            Ok((image, platforms))
+            Ok((image, platforms, source))
         });
         match picked {
-            Ok((_, platforms)) if default.is_some() && platforms.is_empty() => {
+            Ok((_, platforms, _)) if default.is_some() && platforms.is_empty() => {
                 self.fail(
                     file,
                     "glc::resolve::default-not-an-image",
@@ -431,7 +444,7 @@ impl Resolver<'_> {
                 );
                 None
             }
-            Ok((image, platforms)) => Some(ContainerSource {
+            Ok((image, platforms, source)) => Some(ContainerSource {
                 path: file.path.clone(),
                 absolute,
                 kind,
@@ -441,6 +454,7 @@ impl Resolver<'_> {
                 artifact_type: image.artifact_type,
                 platforms,
                 span: file.origin.span,
+                opened: Some(crate::plan::OpenedSource(Arc::new(source))),
             }),
             Err(error) => {
                 self.fail(
@@ -523,12 +537,11 @@ fn missing_help(full: &Path, relative: &Path) -> String {
     }
 }
 
-/// A POSIX tar has "ustar" at offset 257 of its first header. Opened as an input: a fifo
-/// must not hang the check.
-fn is_tar(path: &Path) -> bool {
+/// A POSIX tar has "ustar" at offset 257 of its first header. Read from the input as opened
+/// (a fifo is refused when opened, never waited for).
+fn is_tar(input: &Input) -> bool {
     let mut header = [0u8; 512];
-    Input::open(path).is_ok_and(|input| input.reader().read_exact(&mut header).is_ok())
-        && &header[257..262] == b"ustar"
+    input.reader().read_exact(&mut header).is_ok() && &header[257..262] == b"ustar"
 }
 
 fn directory_size(path: &Path) -> u64 {

@@ -374,6 +374,28 @@ impl LayoutWriter {
         Ok(Some(placement))
     }
 
+    /// Replaces the copy of `blob` just written with a hard link to `from`, a file with the
+    /// same bytes (the previous layout's): the copy, not yet flushed, costs no disk then, and
+    /// the layouts share the blob. Returns whether it did.
+    pub fn relink(&self, blob: &Blob, from: &Path) -> io::Result<bool> {
+        let Some(dir) = &self.sha256 else {
+            return Ok(false);
+        };
+        if !is_sha256(&blob.digest) {
+            return Err(not_sha256(blob));
+        }
+        let temp = self.temp_path(dir);
+        if fs::hard_link(from, &temp).is_err() {
+            return Ok(false);
+        }
+        if !fs::symlink_metadata(&temp).is_ok_and(|m| m.is_file()) {
+            fs::remove_file(&temp)?;
+            return Ok(false);
+        }
+        fs::rename(&temp, dir.join(blob.hex()))?;
+        Ok(true)
+    }
+
     fn temp_path(&self, dir: &Path) -> PathBuf {
         dir.join(format!(
             ".incoming-{}",
@@ -779,6 +801,12 @@ pub struct Input {
 }
 
 impl Input {
+    /// The opened file, for a reader that reads it its own way (an OCI archive).
+    #[must_use]
+    pub fn into_file(self) -> File {
+        self.file
+    }
+
     /// Opens `path`, whose last component must not be a symlink.
     pub fn open(path: &Path) -> Result<Self, InputError> {
         use rustix::fs::{Mode, OFlags};

@@ -97,6 +97,11 @@ impl OciSource {
                 "point `from` at an OCI archive (`skopeo copy … oci-archive:FILE`) or a layout directory",
             )
         })?;
+        Self::from_archive(file, length)
+    }
+
+    /// The OCI archive `file` (a regular file of `length` bytes, opened by the caller).
+    pub fn from_archive(file: File, length: u64) -> Result<Self, SourceError> {
         let found = tar_index::entries(&file, length).map_err(|e| match e {
             TarError::Truncated(why) => SourceError::new(
                 format!("the archive is truncated: {why}"),

@@ -1,6 +1,7 @@
-//! A client of the OCI distribution API (v2), just what a push needs: manifests by digest and
-//! tag with their exact bytes and media type, blobs checked with HEAD and uploaded in one
-//! request or in chunks that resume from the registry's offset. Every request is retried with
+//! A client of the OCI distribution API (v2), what a push and a pull need: manifests by digest
+//! and tag with their exact bytes and media type, the tag list and the referrers API, blobs
+//! checked with HEAD, uploaded in one request or in chunks that resume from the registry's
+//! offset, and downloaded streaming, resumed with `Range` after a broken connection. Every request is retried with
 //! backoff and jitter on 5xx, 429 (`Retry-After` honoured), 408, timeouts and broken
 //! connections, a bounded number of times; every `Docker-Content-Digest` is checked.
 //!
@@ -8,6 +9,7 @@
 //! connections, and a request is rebuilt from the layout's file on every try.
 
 pub mod auth;
+pub mod pull;
 pub mod push;
 
 use std::fs::File;
@@ -23,6 +25,12 @@ use auth::{Challenge, Credentials};
 
 /// Bytes of a JSON answer glc reads at most (an error body, a token, a referrers index).
 const MAX_ANSWER: u64 = 4 * 1024 * 1024;
+/// Tags glc reads of a repository's tag list at most.
+const MAX_TAGS: usize = 100_000;
+/// Redirects of a blob download glc follows (registries send blobs on to their storage).
+const MAX_REDIRECTS: u32 = 5;
+/// What glc accepts when it asks a registry for a manifest.
+pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 /// The longest `Retry-After` glc waits.
 const MAX_RETRY_AFTER: Duration = Duration::from_mins(1);
 
@@ -37,6 +45,8 @@ pub struct Options {
     pub backoff: Duration,
     pub connect_timeout: Duration,
     pub io_timeout: Duration,
+    /// Ask a token server for read access only (a pull), not for `pull,push`.
+    pub read_only: bool,
 }
 
 impl Default for Options {
@@ -48,6 +58,7 @@ impl Default for Options {
             backoff: Duration::from_millis(200),
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_mins(1),
+            read_only: false,
         }
     }
 }
@@ -97,7 +108,17 @@ pub struct Answer {
     pub oci_subject: Option<String>,
     pub www_authenticate: Option<String>,
     pub retry_after: Option<String>,
+    pub link: Option<String>,
     pub body: Vec<u8>,
+}
+
+/// A manifest or an index as the registry sent it.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub bytes: Vec<u8>,
+    /// The `Content-Type` it was sent with.
+    pub media_type: String,
+    pub digest: Digest,
 }
 
 /// A repository of a registry, with the credentials for it.
@@ -211,30 +232,91 @@ impl Client {
         }
     }
 
-    /// `GET` a manifest or index: its bytes, or `None` if absent. The bytes are checked
-    /// against `Docker-Content-Digest` when the registry sends it.
-    pub fn get_manifest(&self, reference: &str, accept: &str) -> Result<Option<Vec<u8>>, Error> {
+    /// `GET` a manifest or index by tag or digest: its bytes, or `None` if absent. The bytes
+    /// are checked against `Docker-Content-Digest` when the registry sends it, and against the
+    /// digest asked for.
+    pub fn get_manifest(&self, reference: &str, accept: &str) -> Result<Option<Manifest>, Error> {
         let url = self.url(&format!("manifests/{reference}"));
         let answer = self.send("GET", &url, &[("Accept", accept)], Body::Empty, true)?;
         match answer.status {
             200..=299 => {
-                if let Some(named) = &answer.digest
-                    && Digest::of(&answer.body) != named.as_str()
+                let digest = Digest::of(&answer.body);
+                let named = answer
+                    .digest
+                    .as_deref()
+                    .or_else(|| reference.starts_with("sha256:").then_some(reference));
+                if let Some(named) = named
+                    && digest != named
                 {
                     return Err(error(format!(
-                        "the registry sent manifest {reference} with bytes whose digest is not {}",
+                        "the registry sent manifest {} with bytes whose digest is not {}",
+                        printable(reference),
                         printable(named)
                     )));
                 }
-                Ok(Some(answer.body))
+                let media_type = answer
+                    .content_type
+                    .as_deref()
+                    .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned())
+                    .unwrap_or_default();
+                Ok(Some(Manifest {
+                    bytes: answer.body,
+                    media_type,
+                    digest,
+                }))
             }
             404 => Ok(None),
-            status => Err(self.refusal(&format!("GET manifest {reference}"), status, &answer.body)),
+            status => Err(self.refusal(
+                &format!("GET manifest {}", printable(reference)),
+                status,
+                &answer.body,
+            )),
         }
     }
 
-    /// `GET /v2/<repo>/referrers/<digest>`: whether the registry keeps referrers itself.
-    pub fn has_referrers_api(&self, subject: &Digest) -> Result<bool, Error> {
+    /// Every tag of the repository (`GET /v2/<repo>/tags/list`, page by page), at most
+    /// [`MAX_TAGS`]; empty for a repository the registry does not know.
+    pub fn tags(&self) -> Result<Vec<String>, Error> {
+        let mut tags = Vec::new();
+        let mut url = self.url("tags/list?n=1000");
+        loop {
+            let answer = self.send("GET", &url, &[], Body::Empty, true)?;
+            match answer.status {
+                200..=299 => {}
+                404 => return Ok(tags),
+                status => return Err(self.refusal("GET tags/list", status, &answer.body)),
+            }
+            let page: Value = serde_json::from_slice(&answer.body).map_err(|e| {
+                error(format!(
+                    "{} answered GET tags/list with something that is not JSON: {e}",
+                    self.host
+                ))
+            })?;
+            let before = tags.len();
+            tags.extend(
+                page["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned),
+            );
+            // A page that adds nothing ends the list, whatever its `Link` says.
+            let next = answer.link.as_deref().and_then(next_link);
+            match next {
+                Some(next) if tags.len() > before && tags.len() < MAX_TAGS => {
+                    url = self.absolute(&next);
+                }
+                _ => break,
+            }
+        }
+        tags.truncate(MAX_TAGS);
+        Ok(tags)
+    }
+
+    /// The referrers of `subject` as the registry's referrers API lists them (the entries of
+    /// its index), or `None` if the registry has no such API.
+    pub fn referrers(&self, subject: &Digest) -> Result<Option<Vec<Value>>, Error> {
         let url = self.url(&format!("referrers/{subject}"));
         let answer = self.send(
             "GET",
@@ -243,10 +325,192 @@ impl Client {
             Body::Empty,
             true,
         )?;
-        Ok(answer.status == 200
-            && answer
-                .content_type
-                .is_some_and(|t| t.starts_with(crate::oci::vocab::media::INDEX)))
+        let is_index = answer
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with(crate::oci::vocab::media::INDEX));
+        match answer.status {
+            200 if is_index => {
+                let index: Value = serde_json::from_slice(&answer.body).map_err(|e| {
+                    error(format!(
+                        "{} answered GET referrers/{subject} with an index that is not JSON: {e}",
+                        self.host
+                    ))
+                })?;
+                Ok(Some(
+                    index["manifests"].as_array().cloned().unwrap_or_default(),
+                ))
+            }
+            // No such API (distribution 2.8 answers 404 for the unknown route).
+            200 | 404 | 405 => Ok(None),
+            status => Err(self.refusal(&format!("GET referrers/{subject}"), status, &answer.body)),
+        }
+    }
+
+    /// Downloads blob `digest` of `size` bytes into `sink`, which already holds its first
+    /// `have` bytes (a download resumed). A broken connection is resumed with `Range` where it
+    /// broke; redirects to the registry's storage are followed (without glc's credentials
+    /// when they lead elsewhere). The sink checks what it is given; `sink` errors end it.
+    pub fn download_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        mut have: u64,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<(), Error> {
+        let mut tries = 0;
+        let mut authenticated = false;
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            tries += 1;
+            let result = self.open_blob(digest, have);
+            let response = match result {
+                Ok(Opened::Stream(response)) => response,
+                Ok(Opened::Status(answer)) if answer.status == 401 && !authenticated => {
+                    authenticated = true;
+                    tries -= 1;
+                    self.authenticate(&answer)?;
+                    continue;
+                }
+                Ok(Opened::Status(answer))
+                    if transient(answer.status) && tries < self.options.tries =>
+                {
+                    self.pause(tries, answer.retry_after());
+                    continue;
+                }
+                Ok(Opened::Status(answer)) => {
+                    return Err(self.refusal(
+                        &format!("GET blob {digest}"),
+                        answer.status,
+                        &answer.body,
+                    ));
+                }
+                Err(_) if tries < self.options.tries => {
+                    self.pause(tries, None);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            // A 200 starts from the first byte whatever was asked: skip what is there.
+            let mut skip = if response.status() == 206 {
+                let start = response
+                    .header("Content-Range")
+                    .and_then(content_range_start);
+                if start != Some(have) {
+                    return Err(error(format!(
+                        "{} answered a request for blob {digest} from byte {have} with another range",
+                        self.host
+                    )));
+                }
+                0
+            } else {
+                have
+            };
+            let mut reader = response.into_reader().take(size - have + skip + 1);
+            let broke = loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => break have < size,
+                    Ok(n) => {
+                        let mut chunk = &buffer[..n];
+                        let skipped = usize::try_from(skip).map_or(n, |s| s.min(n));
+                        chunk = &chunk[skipped..];
+                        skip -= skipped as u64;
+                        if have + chunk.len() as u64 > size {
+                            return Err(error(format!(
+                                "{} sent more than the {size} bytes of blob {digest}",
+                                self.host
+                            )));
+                        }
+                        sink(chunk)
+                            .map_err(|e| error(format!("cannot store blob {digest}: {e}")))?;
+                        if !chunk.is_empty() {
+                            // Progress: a connection that breaks now and then still gets there.
+                            tries = 1;
+                        }
+                        have += chunk.len() as u64;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break true,
+                }
+            };
+            if !broke {
+                return Ok(());
+            }
+            if tries >= self.options.tries {
+                return Err(error(format!(
+                    "GET blob {digest}: the connection broke at byte {have} of {size}, {} times",
+                    self.options.tries
+                )));
+            }
+            self.pause(tries, None);
+        }
+    }
+
+    /// One `GET` of a blob from byte `from`, following redirects: the open stream, or the
+    /// answer that is not one.
+    fn open_blob(&self, digest: &Digest, from: u64) -> Result<Opened, Error> {
+        let mut url = self.url(&format!("blobs/{digest}"));
+        let range = format!("bytes={from}-");
+        let mut own = true;
+        for _ in 0..=MAX_REDIRECTS {
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut request = self.agent.get(&url);
+            if from > 0 {
+                request = request.set("Range", &range);
+            }
+            if own
+                && let Some(authorization) = self
+                    .authorization
+                    .read()
+                    .ok()
+                    .and_then(|a| a.as_ref().cloned())
+            {
+                request = request.set("Authorization", &authorization);
+            }
+            let response = match request.call() {
+                Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+                Err(ureq::Error::Transport(transport)) => {
+                    return Err(error(format!(
+                        "GET {}: {}",
+                        Self::shown(&url),
+                        transport_words(&transport)
+                    )));
+                }
+            };
+            let status = response.status();
+            if matches!(status, 200 | 206) {
+                return Ok(Opened::Stream(response));
+            }
+            if matches!(status, 301 | 302 | 303 | 307 | 308)
+                && let Some(location) = response.header("Location")
+            {
+                url = self.absolute(location);
+                own = url.starts_with(&format!("{}/", self.origin));
+                continue;
+            }
+            let header = |name: &str| response.header(name).map(str::to_owned);
+            let mut answer = Answer {
+                status,
+                location: None,
+                digest: None,
+                range: None,
+                content_type: header("Content-Type"),
+                oci_subject: None,
+                www_authenticate: header("WWW-Authenticate"),
+                retry_after: header("Retry-After"),
+                link: None,
+                body: Vec::new(),
+            };
+            let _ = response
+                .into_reader()
+                .take(MAX_ANSWER)
+                .read_to_end(&mut answer.body);
+            return Ok(Opened::Status(answer));
+        }
+        Err(error(format!(
+            "GET blob {digest}: more than {MAX_REDIRECTS} redirects"
+        )))
     }
 
     /// `PUT` a manifest's exact bytes under `reference` (its digest or a tag). Returns whether
@@ -575,6 +839,7 @@ impl Client {
             oci_subject: header("OCI-Subject"),
             www_authenticate: header("WWW-Authenticate"),
             retry_after: header("Retry-After"),
+            link: header("Link"),
             body: Vec::new(),
         };
         if read_body || answer.status >= 400 {
@@ -637,9 +902,14 @@ impl Client {
                 self.host
             )));
         };
+        let actions = if self.options.read_only {
+            "pull"
+        } else {
+            "pull,push"
+        };
         let mut request = self.agent.get(realm).query(
             "scope",
-            &format!("repository:{}:pull,push", self.repository),
+            &format!("repository:{}:{actions}", self.repository),
         );
         if let Some(service) = params.get("service") {
             request = request.query("service", service);
@@ -711,6 +981,91 @@ impl Answer {
         let seconds: u64 = self.retry_after.as_deref()?.trim().parse().ok()?;
         Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
     }
+}
+
+/// Bytes (of blobs moved or found there), blobs (said in the message), rate and time left.
+pub(crate) fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {msg} {bytes_per_sec} {eta} left",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Runs `work` on every item, on up to `jobs` threads, and returns the results in the items'
+/// order; after the first error no more work starts, and that error is returned.
+pub(crate) fn parallel<T: Sync, R: Send, E: Send>(
+    items: &[T],
+    jobs: usize,
+    work: impl Fn(&T) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let results: std::sync::Mutex<Vec<Option<R>>> =
+        std::sync::Mutex::new((0..items.len()).map(|_| None).collect());
+    let failure: std::sync::Mutex<Option<E>> = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, 64).min(items.len().max(1)) {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    match work(item) {
+                        Ok(result) => {
+                            if let Ok(mut results) = results.lock() {
+                                results[i] = Some(result);
+                            }
+                        }
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            if let Ok(mut failure) = failure.lock() {
+                                failure.get_or_insert(e);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    Ok(results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// A blob download's first answer: the bytes coming, or a status that is not them.
+enum Opened {
+    Stream(ureq::Response),
+    Status(Answer),
+}
+
+/// The URL of a `Link: <url>; rel="next"` header.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let next = params
+            .split(';')
+            .any(|p| p.trim().trim_start_matches("rel=").trim_matches('"') == "next");
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        next.then(|| target.to_owned())
+    })
+}
+
+/// The first byte of `Content-Range: bytes START-END/SIZE`.
+fn content_range_start(range: &str) -> Option<u64> {
+    let range = range.trim().strip_prefix("bytes")?.trim_start();
+    range.split('-').next()?.trim().parse().ok()
 }
 
 /// Statuses worth another try: the registry or something before it is busy or broken.
@@ -835,5 +1190,17 @@ mod tests {
         assert_eq!(range_offset("bytes=0-9"), Some(10));
         assert_eq!(range_offset("0-0"), Some(0));
         assert_eq!(range_offset("garbage"), None);
+    }
+
+    #[test]
+    fn next_pages_and_content_ranges_are_read() {
+        assert_eq!(
+            next_link(r#"</v2/r/tags/list?n=2&last=b>; rel="next""#).as_deref(),
+            Some("/v2/r/tags/list?n=2&last=b")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+        assert_eq!(content_range_start("bytes 100-199/200"), Some(100));
+        assert_eq!(content_range_start("bytes */200"), None);
     }
 }

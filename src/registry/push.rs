@@ -4,16 +4,15 @@
 //! a tag is only ever moved once all its content is there, so a push stopped at any moment
 //! leaves no tag pointing at missing content, and running it again finishes it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Client, Options};
+use super::{ACCEPT, Client, Options, parallel};
 use crate::oci::file::{LayoutDir, read_to_limit};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::vocab::{Kind, media};
@@ -22,8 +21,6 @@ use crate::oci::{Digest, printable};
 
 /// The artifact type of a release index: its tags go last.
 const RELEASE: &str = "application/io.gardenlinux.release";
-/// What glc accepts when it asks a registry for a manifest.
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 /// What to push where.
 #[derive(Debug, Clone)]
@@ -214,7 +211,14 @@ pub fn push(
         .map_err(|e| registry_error(&e, "nothing was pushed"))?;
     let mut outcome = Outcome::default();
     push_blobs(&dir, &client, request, &work.blobs, &mut outcome)?;
-    let keeps_referrers = push_manifests(&dir, &client, &graph, &work.manifests, &mut outcome)?;
+    let keeps_referrers = push_manifests(
+        &dir,
+        &client,
+        &graph,
+        &work.manifests,
+        request.jobs,
+        &mut outcome,
+    )?;
     if !keeps_referrers {
         push_referrers(&client, &graph, &work.manifests, &mut outcome)?;
     }
@@ -432,13 +436,12 @@ fn push_blobs(
     blobs: &[(Digest, u64)],
     outcome: &mut Outcome,
 ) -> Result<(), PushError> {
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
     let uploaded = AtomicU64::new(0);
     let skipped = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
-    let failures: Mutex<Vec<(Digest, String, bool)>> = Mutex::new(Vec::new());
-    let bar = request.progress.then(|| progress_bar(blobs));
+    let bar = request
+        .progress
+        .then(|| super::progress_bar(blobs.iter().map(|(_, size)| size).sum()));
     let one = |digest: &Digest, size: u64| -> Result<bool, (String, bool)> {
         if client.has_blob(digest).map_err(|e| (e.message, e.auth))? {
             return Ok(false);
@@ -460,40 +463,27 @@ fn push_blobs(
             .map_err(|e| (e.message, e.auth))?;
         Ok(true)
     };
-    std::thread::scope(|scope| {
-        for _ in 0..request.jobs.clamp(1, 64).min(blobs.len().max(1)) {
-            scope.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((digest, size)) = blobs.get(i) else {
-                        break;
-                    };
-                    let result = one(digest, *size);
-                    if let Some(bar) = &bar {
-                        bar.inc(*size);
-                        bar.set_message(format!(
-                            "{}/{} blobs",
-                            uploaded.load(Ordering::Relaxed) + skipped.load(Ordering::Relaxed) + 1,
-                            blobs.len()
-                        ));
-                    }
-                    match result {
-                        Ok(true) => {
-                            uploaded.fetch_add(1, Ordering::Relaxed);
-                            bytes.fetch_add(*size, Ordering::Relaxed);
-                        }
-                        Ok(false) => {
-                            skipped.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err((message, auth)) => {
-                            stop.store(true, Ordering::Relaxed);
-                            if let Ok(mut failures) = failures.lock() {
-                                failures.push((digest.clone(), message, auth));
-                            }
-                        }
-                    }
-                }
-            });
+    let result = parallel(blobs, request.jobs, |(digest, size)| {
+        let result = one(digest, *size);
+        if let Some(bar) = &bar {
+            bar.inc(*size);
+            bar.set_message(format!(
+                "{}/{} blobs",
+                uploaded.load(Ordering::Relaxed) + skipped.load(Ordering::Relaxed) + 1,
+                blobs.len()
+            ));
+        }
+        match result {
+            Ok(true) => {
+                uploaded.fetch_add(1, Ordering::Relaxed);
+                bytes.fetch_add(*size, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(false) => {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err((message, auth)) => Err((digest.clone(), message, auth)),
         }
     });
     if let Some(bar) = bar {
@@ -502,36 +492,15 @@ fn push_blobs(
     outcome.blobs_uploaded = uploaded.into_inner();
     outcome.blobs_skipped = skipped.into_inner();
     outcome.bytes_uploaded = bytes.into_inner();
-    let failures = failures.into_inner().unwrap_or_default();
-    if let Some((digest, message, auth)) = failures.first() {
+    if let Err((digest, message, auth)) = result {
         let done = outcome.blobs_uploaded + outcome.blobs_skipped;
         let state = format!(
             "blob {digest} was not pushed ({done} of {} blobs are there), nor any manifest or tag",
             blobs.len()
         );
-        return Err(registry_error(
-            &super::Error {
-                message: message.clone(),
-                auth: *auth,
-            },
-            &state,
-        ));
+        return Err(registry_error(&super::Error { message, auth }, &state));
     }
     Ok(())
-}
-
-/// Bytes (of blobs uploaded or found there), blobs, rate and time left.
-fn progress_bar(blobs: &[(Digest, u64)]) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(blobs.iter().map(|(_, size)| size).sum()),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {msg} {bytes_per_sec} {eta} left",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// Pushes every document by digest; returns whether the registry keeps referrers itself.
@@ -540,32 +509,66 @@ fn push_manifests(
     client: &Client,
     graph: &Graph,
     manifests: &[NodeId],
+    jobs: usize,
     outcome: &mut Outcome,
 ) -> Result<bool, PushError> {
-    let mut keeps_referrers = false;
-    for (i, id) in manifests.iter().enumerate() {
-        let descriptor = &graph.nodes[*id].descriptor;
-        let digest = &descriptor.digest;
-        let state = || {
-            format!(
-                "manifest {digest} and {} more were not pushed, nor any tag",
-                manifests.len() - i - 1
-            )
-        };
-        let there = client
-            .head_manifest(&digest.to_string(), &descriptor.media_type)
-            .map_err(|e| registry_error(&e, &state()))?;
-        if there.is_some() {
-            outcome.manifests_skipped += 1;
-            continue;
-        }
-        let bytes = document(dir, digest)?;
-        keeps_referrers |= client
-            .put_manifest(&digest.to_string(), &descriptor.media_type, &bytes, digest)
-            .map_err(|e| registry_error(&e, &state()))?;
-        outcome.manifests_pushed += 1;
+    let keeps_referrers = AtomicBool::new(false);
+    let pushed = AtomicU64::new(0);
+    let done = AtomicUsize::new(0);
+    for level in levels(graph, manifests) {
+        parallel(&level, jobs, |id| {
+            let descriptor = &graph.nodes[*id].descriptor;
+            let digest = &descriptor.digest;
+            let state = || {
+                format!(
+                    "manifest {digest} and {} more were not pushed, nor any tag",
+                    manifests.len() - done.load(Ordering::Relaxed) - 1
+                )
+            };
+            let there = client
+                .head_manifest(&digest.to_string(), &descriptor.media_type)
+                .map_err(|e| registry_error(&e, &state()))?;
+            if there.is_none() {
+                let bytes = document(dir, digest)?;
+                let keeps = client
+                    .put_manifest(&digest.to_string(), &descriptor.media_type, &bytes, digest)
+                    .map_err(|e| registry_error(&e, &state()))?;
+                keeps_referrers.fetch_or(keeps, Ordering::Relaxed);
+                pushed.fetch_add(1, Ordering::Relaxed);
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+            Ok::<(), PushError>(())
+        })?;
     }
-    Ok(keeps_referrers)
+    outcome.manifests_pushed = pushed.into_inner();
+    outcome.manifests_skipped = manifests.len() as u64 - outcome.manifests_pushed;
+    Ok(keeps_referrers.into_inner())
+}
+
+/// `manifests` (children before parents) in levels that may each be pushed at once: a
+/// document comes a level after its children and after its subject.
+fn levels(graph: &Graph, manifests: &[NodeId]) -> Vec<Vec<NodeId>> {
+    let mut level_of: HashMap<NodeId, usize> = HashMap::new();
+    let mut levels: Vec<Vec<NodeId>> = Vec::new();
+    for id in manifests {
+        let below = graph.nodes[*id]
+            .document
+            .iter()
+            .flat_map(walk::Document::children)
+            .filter_map(|(_, child)| match child {
+                Child::Node(c, _) => level_of.get(c).map(|l| l + 1),
+                Child::Invalid(_) => None,
+            })
+            .chain(subject_of(graph, *id).and_then(|s| level_of.get(&s).map(|l| l + 1)))
+            .max()
+            .unwrap_or(0);
+        level_of.insert(*id, below);
+        if levels.len() <= below {
+            levels.resize_with(below + 1, Vec::new);
+        }
+        levels[below].push(*id);
+    }
+    levels
 }
 
 /// The descriptor of a referrer as the referrers API lists it.
@@ -611,8 +614,9 @@ fn push_referrers(
         return Ok(());
     };
     if client
-        .has_referrers_api(first)
+        .referrers(first)
         .map_err(|e| registry_error(&e, state))?
+        .is_some()
     {
         return Ok(());
     }
@@ -621,7 +625,8 @@ fn push_referrers(
         let there = client
             .get_manifest(&tag, media::INDEX)
             .map_err(|e| registry_error(&e, state))?;
-        let mut index = match there.map(|bytes| serde_json::from_slice::<Value>(&bytes)) {
+        let mut index = match there.map(|manifest| serde_json::from_slice::<Value>(&manifest.bytes))
+        {
             Some(Ok(index)) if index["manifests"].is_array() => index,
             Some(_) => {
                 return Err(fail(

@@ -20,7 +20,7 @@ use crate::registry::{Registry, free_port, tool};
 use crate::{Test, stderr};
 
 /// The top-level release, signed with the test key: tags, attachments and signature tags.
-fn signed_release(dir: &Path) -> Layout {
+pub fn signed_release(dir: &Path) -> Layout {
     let out = dir.join("out");
     build_top_level(&out);
     Test::new()
@@ -34,7 +34,7 @@ fn signed_release(dir: &Path) -> Layout {
 }
 
 /// `glc push --message-format json`: its summary line.
-fn push_json(layout: &Path, destination: &str, extra: &[&str]) -> Value {
+pub fn push_json(layout: &Path, destination: &str, extra: &[&str]) -> Value {
     let output = Test::new()
         .args(["--message-format", "json", "push"])
         .arg(layout)
@@ -308,15 +308,15 @@ fn basic_auth_credentials_come_from_a_docker_config_and_wrong_ones_fail_clearly(
 /// A proxy in front of the registry that, at a fixed seed, answers some requests with 502 or
 /// 429 (`Retry-After: 1`) and cuts some uploads half-way through their body. One request a
 /// connection; counts the faults it injected.
-struct Faulty {
-    port: u16,
-    /// 502s, 429s, cut uploads.
-    faults: Arc<[AtomicU64; 3]>,
+pub struct Faulty {
+    pub port: u16,
+    /// 502s, 429s, cut uploads and downloads.
+    pub faults: Arc<[AtomicU64; 3]>,
 }
 
 impl Faulty {
     /// Faults at a fixed seed, or, with `refuse`, none but a 400 to every `PUT` of that path.
-    fn start(upstream: u16, refuse: Option<String>) -> Self {
+    pub fn start(upstream: u16, refuse: Option<String>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let faults = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
@@ -337,7 +337,7 @@ impl Faulty {
 }
 
 /// A fixed pseudo-random number in 0..100 for the `n`th request (splitmix64).
-fn roll(n: u64) -> u64 {
+pub fn roll(n: u64) -> u64 {
     let mut z = n
         .wrapping_add(0x9E37_79B9_7F4A_7C15)
         .wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -432,7 +432,38 @@ fn relay(
     if server.write_all(&body).is_err() {
         return;
     }
+    let download = text.starts_with("GET ") && text.contains("/blobs/sha256:");
+    if download && roll < 16 {
+        // Cut mid-download: the answer's head and half its body reach glc, then both sides
+        // are closed.
+        faults[2].fetch_add(1, Ordering::Relaxed);
+        return cut_answer(&mut server, &mut client);
+    }
     let _ = std::io::copy(&mut server, &mut client);
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Relays the answer's head and half of its body (by its `Content-Length`), then closes.
+fn cut_answer(server: &mut TcpStream, client: &mut TcpStream) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match server.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let length: u64 = String::from_utf8_lossy(&head)
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let _ = client.write_all(&head);
+    let _ = std::io::copy(&mut (&*server).take(length / 2), client);
+    let _ = server.shutdown(Shutdown::Both);
     let _ = client.shutdown(Shutdown::Both);
 }
 
@@ -850,7 +881,7 @@ fn stand_in(seed: u64, n: usize) -> Vec<u8> {
 }
 
 /// Two cloud images, each a 48 MiB rootfs and a 48 MiB disk image: 192 MiB, chunked blobs.
-fn big_release(dir: &Path) -> Layout {
+pub fn big_release(dir: &Path) -> Layout {
     let artifacts = dir.join("artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts");
     std::fs::write(
@@ -931,7 +962,7 @@ fn spawn_push(dir: &Test, layout: &Path, destination: &str, stderr_to: &Path) ->
 }
 
 /// The child's exit; killed, and the test failed, if it outlives `deadline`.
-fn wait_until(child: &mut Child, deadline: Instant) -> std::process::ExitStatus {
+pub fn wait_until(child: &mut Child, deadline: Instant) -> std::process::ExitStatus {
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
             return status;

@@ -77,6 +77,11 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The registry's storage directory (`storage.filesystem.rootdirectory`).
+    pub fn storage(&self) -> std::path::PathBuf {
+        self.dir.path().join("storage")
+    }
+
     /// Requests of `method` the registry has logged so far.
     pub fn logged(&self, method: &str) -> usize {
         let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();

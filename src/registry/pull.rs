@@ -1,0 +1,814 @@
+//! `glc pull`: tags of a repository, with everything reachable from them, their referrers
+//! (through the referrers API, or the fallback tags `sha256-<hex>` where the registry has
+//! none) and cosign's signature tags, into an OCI layout, whole or not at all.
+//!
+//! Documents are read first, through the one walker of a graph ([`walk`]), each checked
+//! against its digest; then the blobs the target does not hold already are downloaded, in
+//! parallel, hashed on the way, into a directory beside the target that outlives a pull that
+//! fails or is killed (a rerun resumes there, a half-downloaded blob from where it stopped);
+//! then the layout is put in place as a build puts its own (lock, staging, swap).
+//!
+//! The layout's `index.json` is the one `glc build` writes for the same graph: every tag as
+//! the registry has it, the referrers untagged, in the order rule of `index.json`; so a release
+//! pushed and pulled back is, file for file, the layout that was built.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use super::{ACCEPT, Client, Manifest, Options, parallel};
+use crate::assemble::{BuildReport, CLOUD_IMAGE};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::oci::file::FileError;
+use crate::oci::layout::Blob;
+use crate::oci::vocab::{Kind, annotation::REF_NAME, media};
+use crate::oci::walk::{self, Blobs, Child, Graph, NodeId};
+use crate::oci::{Descriptor, Digest, printable};
+use crate::output;
+
+/// Documents glc reads of a registry for one pull at most: a graph that fans out further is
+/// not a release.
+const MAX_DOCUMENTS: usize = 50_000;
+
+/// What to pull from where.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub host: String,
+    pub repository: String,
+    /// The tags named on the command line.
+    pub tags: Vec<String>,
+    pub jobs: usize,
+    pub options: Options,
+    /// Draw a progress bar (bytes, blobs, rate, time left) on standard error.
+    pub progress: bool,
+    /// Also tag in the layout every other tag of the repository that points at something
+    /// pulled (one `HEAD` a tag).
+    pub other_tags: bool,
+    /// Replace a target that is not a layout glc wrote.
+    pub force: bool,
+}
+
+/// A tag as pulled.
+#[derive(Debug, Clone)]
+pub struct PulledTag {
+    pub tag: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// Named on the command line (not found pointing into what was pulled).
+    pub named: bool,
+}
+
+/// What a pull did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub tags: Vec<PulledTag>,
+    /// Manifests and indexes.
+    pub documents: usize,
+    /// Untagged referrers (attachments).
+    pub referrers: usize,
+    pub blobs: usize,
+    pub blobs_downloaded: u64,
+    pub bytes_downloaded: u64,
+    /// The target already was this layout: nothing written.
+    pub up_to_date: bool,
+    pub requests: u64,
+}
+
+const RERUN: &str = "run the same `glc pull` again once the registry is reachable: it resumes, and downloads only what is missing";
+
+fn fail(code: &'static str, message: impl Into<String>, help: &str) -> Diagnostics {
+    vec![Diagnostic::error(code, message).help(help)]
+}
+
+fn registry_error(e: &super::Error, state: &str) -> Diagnostics {
+    if e.auth {
+        fail(
+            "glc::pull::auth",
+            format!("{e}; {state}"),
+            "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or log in with `podman login` / `docker login`",
+        )
+    } else {
+        fail("glc::pull::registry", format!("{e}; {state}"), RERUN)
+    }
+}
+
+const NOTHING: &str = "nothing was written";
+
+/// `REGISTRY/REPO:TAG` split into host, repository and tag, each checked.
+pub fn parse_source(text: &str) -> Result<(String, String, String), String> {
+    let (path, last) = text.rsplit_once('/').unwrap_or(("", text));
+    if last.contains('@') {
+        return Err(format!(
+            "{:?}: glc pulls tags, not digests; name the tag, e.g. REGISTRY/REPO:1877.3",
+            printable(text)
+        ));
+    }
+    let Some((name, tag)) = last.split_once(':') else {
+        return Err(format!(
+            "{:?} names no tag: write REGISTRY/REPO:TAG, e.g. ghcr.io/gardenlinux/gardenlinux:1877.3",
+            printable(text)
+        ));
+    };
+    if !is_tag(tag) {
+        return Err(format!(
+            "{:?} is not a tag: up to 128 letters, digits and `._-`, not starting with `.` or `-`",
+            printable(tag)
+        ));
+    }
+    let (host, repository) = super::push::parse_destination(&format!("{path}/{name}"))?;
+    Ok((host, repository, tag.to_owned()))
+}
+
+fn is_tag(tag: &str) -> bool {
+    tag.len() <= 128
+        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// The registry's documents, read once each and kept (they are small, and bounded in
+/// number): what the walker reads, and what the layout gets.
+struct Documents<'a> {
+    client: &'a Client,
+    fetched: Mutex<HashMap<Digest, Manifest>>,
+    /// The first failure of the registry itself (as opposed to a document that is wrong).
+    failure: Mutex<Option<super::Error>>,
+}
+
+impl Documents<'_> {
+    fn insert(&self, manifest: Manifest) {
+        if let Ok(mut fetched) = self.fetched.lock() {
+            fetched.insert(manifest.digest.clone(), manifest);
+        }
+    }
+
+    fn get(&self, digest: &Digest) -> Result<Vec<u8>, FileError> {
+        if let Some(manifest) = self
+            .fetched
+            .lock()
+            .ok()
+            .and_then(|f| f.get(digest).cloned())
+        {
+            return Ok(manifest.bytes);
+        }
+        if self.fetched.lock().map_or(0, |f| f.len()) >= MAX_DOCUMENTS {
+            return Err(FileError::Io(io::Error::other(format!(
+                "the graph has more than {MAX_DOCUMENTS} manifests and indexes"
+            ))));
+        }
+        match self.client.get_manifest(&digest.to_string(), ACCEPT) {
+            Ok(Some(manifest)) => {
+                let bytes = manifest.bytes.clone();
+                self.insert(manifest);
+                Ok(bytes)
+            }
+            Ok(None) => Err(FileError::Missing),
+            Err(e) => {
+                let message = e.message.clone();
+                if let Ok(mut failure) = self.failure.lock() {
+                    failure.get_or_insert(e);
+                }
+                Err(FileError::Io(io::Error::other(message)))
+            }
+        }
+    }
+}
+
+impl Blobs for Documents<'_> {
+    fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), FileError> {
+        let bytes = self.get(digest)?;
+        let size = bytes.len() as u64;
+        Ok((Box::new(io::Cursor::new(bytes)), size))
+    }
+}
+
+/// An entry of `index.json` as the walker reads it: a root of the graph.
+fn root_entry(media_type: &str, digest: &Digest, size: u64, tag: Option<&str>) -> Value {
+    let mut entry = serde_json::json!({
+        "mediaType": media_type,
+        "digest": digest.to_string(),
+        "size": size,
+    });
+    if let Some(tag) = tag {
+        entry["annotations"] = serde_json::json!({ REF_NAME: tag });
+    }
+    entry
+}
+
+/// Pulls `request`'s tags into a layout at `output`. `on_tag` hears of every tag the layout
+/// gets.
+pub fn pull(
+    output: &Path,
+    request: &Request,
+    waiting: impl FnOnce(&str),
+    on_tag: &mut dyn FnMut(&PulledTag),
+) -> Result<Outcome, Diagnostics> {
+    let target = output::Target::new(output).map_err(crate::output_error)?;
+    let _lock = target.lock(waiting).map_err(crate::output_error)?;
+    let client = Client::new(
+        &request.host,
+        &request.repository,
+        Options {
+            read_only: true,
+            ..request.options.clone()
+        },
+    )
+    .map_err(|e| registry_error(&e, NOTHING))?;
+    client.ping().map_err(|e| registry_error(&e, NOTHING))?;
+    let documents = Documents {
+        client: &client,
+        fetched: Mutex::default(),
+        failure: Mutex::default(),
+    };
+    let found = discover(&client, &documents, request)?;
+    let graph = &found.graph;
+    let mut entries: Vec<Value> = Vec::new();
+    let mut tags = Vec::new();
+    for (tag, id) in &found.tags {
+        let entry = layout_entry(graph, *id, Some(tag));
+        let node = &graph.nodes[*id];
+        tags.push(PulledTag {
+            tag: tag.clone(),
+            digest: node.descriptor.digest.clone(),
+            media_type: entry["mediaType"].as_str().unwrap_or_default().to_owned(),
+            size: node.descriptor.size,
+            named: request.tags.contains(tag),
+        });
+        entries.push(entry);
+    }
+    entries.extend(
+        found
+            .referrers
+            .iter()
+            .map(|id| layout_entry(graph, *id, None)),
+    );
+    crate::assemble::sort_index_entries(&mut entries);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media::INDEX,
+        "manifests": entries,
+        "annotations": { output::MARKER: "1" },
+    });
+    let index = crate::oci::json::canonical(&index).map_err(|e| crate::assemble::internal(&e))?;
+    let mut blobs: Vec<(Digest, u64)> = Vec::new();
+    let mut docs: Vec<Vec<u8>> = Vec::new();
+    for node in &graph.nodes {
+        if node.document.is_some() {
+            docs.push(
+                documents
+                    .get(&node.descriptor.digest)
+                    .map_err(|e| content_error(&e.message(&node.descriptor.digest.to_string())))?,
+            );
+        } else {
+            blobs.push((node.descriptor.digest.clone(), node.descriptor.size));
+        }
+    }
+    let downloads = target.downloads();
+    let downloaded = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let written = write_layout_pulled(
+        &target,
+        request,
+        &client,
+        &downloads,
+        &index,
+        &blobs,
+        &docs,
+        (&downloaded, &bytes),
+    )?;
+    // The layout holds every blob now; what was kept for a rerun is not needed.
+    if fs::symlink_metadata(&downloads).is_ok_and(|m| m.is_dir()) {
+        let _ = fs::remove_dir_all(&downloads);
+    }
+    for tag in &tags {
+        on_tag(tag);
+    }
+    Ok(Outcome {
+        tags,
+        documents: docs.len(),
+        referrers: found.referrers.len(),
+        blobs: blobs.len(),
+        blobs_downloaded: downloaded.into_inner(),
+        bytes_downloaded: bytes.into_inner(),
+        up_to_date: written.up_to_date,
+        requests: client.requests.load(Ordering::Relaxed),
+    })
+}
+
+/// The graph of a pull: what the tags reach, with referrers and signatures.
+struct Found {
+    graph: Graph,
+    /// Every tag of the layout, and the node it names.
+    tags: BTreeMap<String, NodeId>,
+    /// Referrers, untagged in the layout.
+    referrers: Vec<NodeId>,
+}
+
+/// Reads the named tags, then walks the graph from them, adds the referrers and signature
+/// tags of every document until nothing more hangs on it, then finds the repository's other
+/// tags that point into it.
+fn discover(
+    client: &Client,
+    documents: &Documents<'_>,
+    request: &Request,
+) -> Result<Found, Diagnostics> {
+    let mut roots: Vec<Value> = Vec::new();
+    let mut tagged: BTreeMap<String, Digest> = BTreeMap::new();
+    for tag in &request.tags {
+        let manifest = client
+            .get_manifest(tag, ACCEPT)
+            .map_err(|e| registry_error(&e, NOTHING))?
+            .ok_or_else(|| {
+                fail(
+                    "glc::pull::tag",
+                    format!(
+                        "{}/{} has no tag `{}`",
+                        request.host,
+                        request.repository,
+                        printable(tag)
+                    ),
+                    "`skopeo list-tags docker://REGISTRY/REPO` lists the tags; nothing was written",
+                )
+            })?;
+        if !Kind::of(&manifest.media_type).is_document() {
+            return Err(content_error(&format!(
+                "the tag `{}` names a {:?}, not an image manifest or index",
+                printable(tag),
+                printable(&manifest.media_type)
+            )));
+        }
+        roots.push(root_entry(
+            &manifest.media_type,
+            &manifest.digest,
+            manifest.bytes.len() as u64,
+            Some(tag),
+        ));
+        tagged.insert(tag.clone(), manifest.digest.clone());
+        documents.insert(manifest);
+    }
+    let all_tags = client.tags().map_err(|e| registry_error(&e, NOTHING))?;
+    // `sha256-<hex>` (the referrers fallback) and `sha256-<hex>.sig` (cosign), by hex.
+    let mut by_subject: HashMap<&str, Vec<&str>> = HashMap::new();
+    for tag in &all_tags {
+        if let Some(rest) = tag.strip_prefix("sha256-") {
+            let hex = rest.split_once('.').map_or(rest, |(hex, _)| hex);
+            by_subject.entry(hex).or_default().push(tag);
+        }
+    }
+    let mut known: HashSet<Digest> = tagged.values().cloned().collect();
+    let mut queried: HashSet<Digest> = HashSet::new();
+    let mut referrers: BTreeSet<Digest> = BTreeSet::new();
+    let mut api: Option<bool> = None;
+    let graph = loop {
+        let graph = walk::walk(documents, &roots);
+        check_walk(documents, &graph)?;
+        let mut added = false;
+        for node in &graph.nodes {
+            let digest = &node.descriptor.digest;
+            if node.document.is_none() || !queried.insert(digest.clone()) {
+                continue;
+            }
+            let listed = if api == Some(false) {
+                None
+            } else {
+                client
+                    .referrers(digest)
+                    .map_err(|e| registry_error(&e, NOTHING))?
+            };
+            api = Some(listed.is_some());
+            let tags = by_subject.get(digest.hex()).cloned().unwrap_or_default();
+            let listed = match listed {
+                Some(listed) => listed,
+                None => fallback_referrers(client, digest, &tags)?,
+            };
+            for entry in listed {
+                let Ok(referrer) = Descriptor::from_value(&entry) else {
+                    continue;
+                };
+                if !referrer.kind().is_document()
+                    || known.contains(&referrer.digest)
+                    || !refers_to(documents, &referrer.digest, digest)
+                {
+                    continue;
+                }
+                known.insert(referrer.digest.clone());
+                referrers.insert(referrer.digest.clone());
+                roots.push(root_entry(
+                    &referrer.media_type,
+                    &referrer.digest,
+                    referrer.size,
+                    None,
+                ));
+                added = true;
+            }
+            // cosign's `sha256-<hex>.sig` (and `.att`, `.sbom`): tags of their own.
+            for tag in tags.iter().filter(|t| t.contains('.')) {
+                if tagged.contains_key(*tag) {
+                    continue;
+                }
+                let Some(manifest) = client
+                    .get_manifest(tag, ACCEPT)
+                    .map_err(|e| registry_error(&e, NOTHING))?
+                else {
+                    continue;
+                };
+                if !Kind::of(&manifest.media_type).is_document() {
+                    continue;
+                }
+                roots.push(root_entry(
+                    &manifest.media_type,
+                    &manifest.digest,
+                    manifest.bytes.len() as u64,
+                    Some(tag),
+                ));
+                tagged.insert((*tag).to_owned(), manifest.digest.clone());
+                known.insert(manifest.digest.clone());
+                documents.insert(manifest);
+                added = true;
+            }
+        }
+        if !added {
+            break graph;
+        }
+    };
+    if request.other_tags {
+        let others: Vec<&String> = all_tags
+            .iter()
+            .filter(|t| !t.starts_with("sha256-") && !tagged.contains_key(*t) && is_tag(t))
+            .collect();
+        let heads = parallel(&others, request.jobs, |tag| {
+            client
+                .head_manifest(tag, ACCEPT)
+                .map(|digest| digest.and_then(|d| Digest::parse(&d).ok()))
+        })
+        .map_err(|e| registry_error(&e, NOTHING))?;
+        for (tag, digest) in others.into_iter().zip(heads) {
+            if let Some(digest) = digest
+                && graph.find(&digest).is_some()
+            {
+                tagged.insert(tag.clone(), digest);
+            }
+        }
+    }
+    let tags = tagged
+        .into_iter()
+        .filter_map(|(tag, digest)| Some((tag, graph.find(&digest)?)))
+        .collect();
+    let referrers = referrers
+        .iter()
+        .filter_map(|digest| graph.find(digest))
+        .collect();
+    Ok(Found {
+        graph,
+        tags,
+        referrers,
+    })
+}
+
+/// A walk that met a failure of the registry, or a graph that is not whole: an error.
+fn check_walk(documents: &Documents<'_>, graph: &Graph) -> Result<(), Diagnostics> {
+    if let Some(failure) = documents.failure.lock().ok().and_then(|mut f| f.take()) {
+        return Err(registry_error(&failure, NOTHING));
+    }
+    let problems = graph.problems();
+    if let Some(first) = problems.first() {
+        return Err(content_error(&format!(
+            "what the registry holds is not a whole graph ({} problems), e.g. {}: {}",
+            problems.len(),
+            first.path,
+            first.message
+        )));
+    }
+    Ok(())
+}
+
+fn content_error(message: &str) -> Diagnostics {
+    fail(
+        "glc::pull::content",
+        format!("{message}; {NOTHING}"),
+        "the repository's content is damaged or incomplete: push it again, or pull another tag",
+    )
+}
+
+/// The referrers a registry without the referrers API lists in the fallback tag
+/// `sha256-<hex>` (an image index), if it has one.
+fn fallback_referrers(
+    client: &Client,
+    subject: &Digest,
+    tags: &[&str],
+) -> Result<Vec<Value>, Diagnostics> {
+    let fallback = format!("sha256-{}", subject.hex());
+    if !tags.contains(&fallback.as_str()) {
+        return Ok(Vec::new());
+    }
+    let Some(manifest) = client
+        .get_manifest(&fallback, media::INDEX)
+        .map_err(|e| registry_error(&e, NOTHING))?
+    else {
+        return Ok(Vec::new());
+    };
+    let index: Value = serde_json::from_slice(&manifest.bytes).unwrap_or_default();
+    Ok(index["manifests"].as_array().cloned().unwrap_or_default())
+}
+
+/// Whether the document `digest` names `subject` as its subject: a referrers list is the
+/// registry's word, checked against the referrer itself.
+fn refers_to(documents: &Documents<'_>, digest: &Digest, subject: &Digest) -> bool {
+    documents
+        .get(digest)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .is_some_and(|document| {
+            document["subject"]["digest"]
+                .as_str()
+                .is_some_and(|d| *subject == d)
+        })
+}
+
+/// The entry of `index.json` for node `id`, as `glc build` writes it: a cloud image as the
+/// release's indexes list it (platform and client annotations), anything else as a plain
+/// descriptor with the document's artifact type; the tag, if any, as `ref.name`.
+fn layout_entry(graph: &Graph, id: NodeId, tag: Option<&str>) -> Value {
+    let node = &graph.nodes[id];
+    let document = node.document.as_ref();
+    let artifact_type = document.and_then(|d| d.artifact_type.clone());
+    let listed = if artifact_type.as_deref() == Some(CLOUD_IMAGE) {
+        listing(graph, id)
+    } else {
+        None
+    };
+    let mut entry = listed.map_or_else(
+        || {
+            Descriptor {
+                media_type: document
+                    .and_then(|d| d.media_type.clone())
+                    .unwrap_or_else(|| node.descriptor.media_type.clone()),
+                digest: node.descriptor.digest.clone(),
+                size: node.descriptor.size,
+                annotations: BTreeMap::new(),
+                platform: None,
+                artifact_type,
+            }
+            .to_value()
+        },
+        Descriptor::to_value,
+    );
+    if let Some(tag) = tag {
+        entry["annotations"][REF_NAME] = Value::from(tag);
+    }
+    entry
+}
+
+/// The first descriptor of node `id` in an index of the graph.
+fn listing(graph: &Graph, id: NodeId) -> Option<&Descriptor> {
+    graph
+        .nodes
+        .iter()
+        .filter_map(|node| node.document.as_ref()?.manifests.as_ref())
+        .flatten()
+        .find_map(|child| match child {
+            Child::Node(child, descriptor) if *child == id => Some(descriptor.as_ref()),
+            _ => None,
+        })
+}
+
+/// Downloads what is missing and puts the layout in place, with the target's lock held.
+#[allow(clippy::too_many_arguments)] // one call, from `pull`
+fn write_layout_pulled(
+    target: &output::Target,
+    request: &Request,
+    client: &Client,
+    downloads: &Path,
+    index: &[u8],
+    blobs: &[(Digest, u64)],
+    documents: &[Vec<u8>],
+    (downloaded, bytes): (&AtomicU64, &AtomicU64),
+) -> Result<crate::BuildOutcome, Diagnostics> {
+    crate::write_layout_locked(
+        target,
+        request.force,
+        true,
+        true,
+        None,
+        |layout, previous| {
+            if !layout.is_dry() {
+                fetch(
+                    client, request, downloads, previous, blobs, downloaded, bytes,
+                )?;
+            }
+            for (digest, size) in blobs {
+                let blob = Blob {
+                    digest: digest.to_string(),
+                    size: *size,
+                };
+                let from = crate::oci::import::reusable(previous, &blob)
+                    .unwrap_or_else(|| downloads.join(digest.hex()));
+                let placed = layout
+                    .link(&blob, &from, false)
+                    .map_err(|e| write_error(&from, &e))?;
+                if placed.is_none() {
+                    // Not linkable (another filesystem): copied, and checked again.
+                    let mut file = File::open(&from).map_err(|e| write_error(&from, &e))?;
+                    layout
+                        .write_verified(&mut file, &blob.digest, blob.size)
+                        .map_err(|e| write_error(&from, &io::Error::other(format!("{e:?}"))))?;
+                }
+            }
+            for document in documents {
+                layout
+                    .write_bytes(document)
+                    .map_err(|e| write_error(Path::new("a manifest"), &e))?;
+            }
+            let (count, size) = layout.totals();
+            let blob_list = layout.blobs();
+            layout
+                .finish(index)
+                .map_err(|e| write_error(Path::new("index.json"), &e))?;
+            Ok(BuildReport {
+                index: index.to_vec(),
+                blob_list,
+                blobs: count,
+                bytes: size,
+                ..BuildReport::default()
+            })
+        },
+    )
+}
+
+fn write_error(path: &Path, error: &io::Error) -> Diagnostics {
+    vec![
+        Diagnostic::error(
+            "glc::pull::write",
+            format!("cannot write {}: {error}", path.display()),
+        )
+        .help("check free space and permissions; run the same `glc pull` again to resume"),
+    ]
+}
+
+/// Downloads every blob neither the previous layout nor an earlier pull holds, `request.jobs`
+/// at a time, into `downloads`.
+fn fetch(
+    client: &Client,
+    request: &Request,
+    downloads: &Path,
+    previous: Option<&Path>,
+    blobs: &[(Digest, u64)],
+    downloaded: &AtomicU64,
+    bytes: &AtomicU64,
+) -> Result<(), Diagnostics> {
+    match fs::symlink_metadata(downloads) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(write_error(
+                downloads,
+                &io::Error::other("it is not a directory glc made; remove it"),
+            ));
+        }
+        Err(_) => fs::create_dir(downloads).map_err(|e| write_error(downloads, &e))?,
+    }
+    let missing: Vec<&(Digest, u64)> = blobs
+        .iter()
+        .filter(|(digest, size)| {
+            let blob = Blob {
+                digest: digest.to_string(),
+                size: *size,
+            };
+            crate::oci::import::reusable(previous, &blob).is_none()
+                && !fs::symlink_metadata(downloads.join(digest.hex()))
+                    .is_ok_and(|m| m.is_file() && m.len() == *size)
+        })
+        .collect();
+    let bar = request
+        .progress
+        .then(|| super::progress_bar(missing.iter().map(|(_, size)| size).sum()));
+    let result = parallel(&missing, request.jobs, |(digest, size)| {
+        let got = download(client, downloads, digest, *size, bar.as_ref())?;
+        downloaded.fetch_add(1, Ordering::Relaxed);
+        bytes.fetch_add(got, Ordering::Relaxed);
+        if let Some(bar) = &bar {
+            bar.set_message(format!(
+                "{}/{} blobs",
+                downloaded.load(Ordering::Relaxed),
+                missing.len()
+            ));
+        }
+        Ok::<(), Diagnostics>(())
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result.map(|_| ())
+}
+
+/// Downloads one blob into `downloads/<hex>`, through `<hex>.part`, resuming a part left by
+/// an earlier pull (its bytes are hashed again, the rest fetched from where it ends).
+/// Returns the bytes fetched.
+fn download(
+    client: &Client,
+    downloads: &Path,
+    digest: &Digest,
+    size: u64,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<u64, Diagnostics> {
+    let part = downloads.join(format!("{}.part", digest.hex()));
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
+        .open(&part)
+        .map_err(|e| write_error(&part, &e))?;
+    let mut hasher = Sha256::new();
+    let mut have = file.metadata().map_err(|e| write_error(&part, &e))?.len();
+    if have > size {
+        file.set_len(0).map_err(|e| write_error(&part, &e))?;
+        have = 0;
+    }
+    if have > 0 {
+        let mut prefix = (&file).take(have);
+        io::copy(&mut prefix, &mut HashWriter(&mut hasher)).map_err(|e| write_error(&part, &e))?;
+    }
+    if let Some(bar) = bar {
+        bar.inc(have);
+    }
+    let start = have;
+    let mut sink = |chunk: &[u8]| -> io::Result<()> {
+        file.write_all(chunk)?;
+        hasher.update(chunk);
+        if let Some(bar) = bar {
+            bar.inc(chunk.len() as u64);
+        }
+        have += chunk.len() as u64;
+        Ok(())
+    };
+    client
+        .download_blob(digest, size, start, &mut sink)
+        .map_err(|e| {
+            registry_error(
+                &e,
+                "what was downloaded is kept beside the target for the next pull; nothing else was written",
+            )
+        })?;
+    let got = have - start;
+    if have != size || Digest::from_hasher(hasher) != *digest {
+        let _ = fs::remove_file(&part);
+        return Err(fail(
+            "glc::pull::content",
+            format!(
+                "{} sent blob {digest} with other bytes than its digest or size says; no layout was written, the blobs downloaded whole are kept beside the target for the next pull",
+                client.host
+            ),
+            "the repository's content is damaged: push it again, then pull again",
+        ));
+    }
+    fs::rename(&part, downloads.join(digest.hex())).map_err(|e| write_error(&part, &e))?;
+    Ok(got)
+}
+
+/// Feeds what is written into a hasher.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_split_into_host_repository_and_tag() {
+        assert_eq!(
+            parse_source("127.0.0.1:5000/gardenlinux:1877.3"),
+            Ok((
+                "127.0.0.1:5000".to_owned(),
+                "gardenlinux".to_owned(),
+                "1877.3".to_owned()
+            ))
+        );
+        assert_eq!(
+            parse_source("ghcr.io/gardenlinux/gardenlinux:1877").map(|s| s.1),
+            Ok("gardenlinux/gardenlinux".to_owned())
+        );
+        assert!(parse_source("127.0.0.1:5000/gardenlinux").is_err());
+        assert!(parse_source("127.0.0.1:5000/gl@sha256:00").is_err());
+        assert!(parse_source("127.0.0.1:5000/gl:-x").is_err());
+        assert!(parse_source("gl:1877").is_err());
+    }
+}

@@ -290,6 +290,30 @@ pub const ALL: &[(&str, &str)] = &[
         "glc::pull::write",
         "`glc pull`: the layout or the downloads beside it cannot be written",
     ),
+    (
+        "glc::get::source",
+        "`glc get`: the layout cannot be read, or a document or blob on the way is not what its digest says; nothing was written",
+    ),
+    (
+        "glc::get::release",
+        "`glc get`: no release tag, or several releases and no `--tag` choosing one",
+    ),
+    (
+        "glc::get::select",
+        "`glc get`: the selector matches no cloud image or several, or names an unknown matrix key",
+    ),
+    (
+        "glc::get::what",
+        "`glc get`: no `--role`, `--file` or `--attachment`, or one the image does not have",
+    ),
+    (
+        "glc::get::signature",
+        "`glc get --key`: the image is unsigned, signed by another key, or its signature altered; nothing was written",
+    ),
+    (
+        "glc::get::output",
+        "`glc get -o`: the output is a directory",
+    ),
     ("glc::internal", "a bug in glc; please report it"),
 ];
 

@@ -15,6 +15,7 @@ pub mod diagnostic;
 pub mod emit;
 pub mod expand;
 pub mod fmt;
+pub mod get;
 pub mod inspect;
 pub mod media_type;
 pub mod merge;

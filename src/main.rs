@@ -32,6 +32,14 @@ enum MessageFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GetRole {
+    Kernel,
+    Initrd,
+    Cmdline,
+    Rootfs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LineEndings {
     Keep,
     Lf,
@@ -149,6 +157,49 @@ enum Command {
         /// Print the tree as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Write one file of one cloud image of a release (its kernel, a `file`, an attachment),
+    /// checked against its digest and, with --key, the signatures.
+    Get {
+        /// The release: an OCI image layout directory, or `REGISTRY/REPO:TAG` naming its
+        /// release tag (only the documents on the way and the file are downloaded).
+        source: String,
+        /// The cloud image: its cname, a prefix of it, or matrix values such as
+        /// `platform=aws,arch=amd64` (`.`: every image, for --list).
+        #[arg(default_value = ".")]
+        selector: String,
+        /// The layer of this role.
+        #[arg(long, value_enum, group = "what")]
+        role: Option<GetRole>,
+        /// The layer with this title (file name).
+        #[arg(long, value_name = "NAME", group = "what")]
+        file: Option<String>,
+        /// The layer of the attachment of this kind, e.g. `test-log`.
+        #[arg(long, value_name = "KIND", group = "what")]
+        attachment: Option<String>,
+        /// Where to write it (`-`: standard output); an existing file is replaced whole,
+        /// only when the bytes are right.
+        #[arg(short, long, value_name = "PATH", required_unless_present = "list")]
+        output: Option<PathBuf>,
+        /// Refuse unless the cosign signatures of the release index and of the image verify
+        /// with this public key.
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+        /// List the images the selector matches, with their roles, files and attachments.
+        #[arg(long, conflicts_with_all = ["what", "output", "key"])]
+        list: bool,
+        /// The release tag, where the layout holds several releases.
+        #[arg(long, value_name = "TAG")]
+        tag: Option<String>,
+        /// From a registry: speak plain HTTP (the default only for localhost and 127.0.0.1).
+        #[arg(long)]
+        plain_http: bool,
+        /// From a registry: trust the certificates of this PEM file too.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// From a registry: retries of a request on 5xx, 429, timeouts and broken connections.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        retries: u32,
     },
     /// Re-indent a release file in place, keeping comments and quoting as written.
     Fmt {
@@ -528,6 +579,56 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 glc::inspect::render(&nodes)
             };
             write_stdout(&text)
+        }
+        Command::Get {
+            source,
+            selector,
+            role,
+            file,
+            attachment,
+            output,
+            key,
+            list,
+            tag,
+            plain_http,
+            ca_file,
+            retries,
+        } => {
+            let registry = glc::registry::Options {
+                plain_http,
+                ca_file,
+                tries: retries.saturating_add(1),
+                ..glc::registry::Options::default()
+            };
+            let what = match (role, file, attachment) {
+                (Some(role), _, _) => Some(glc::get::What::Role(match role {
+                    GetRole::Kernel => glc::plan::Role::Kernel,
+                    GetRole::Initrd => glc::plan::Role::Initrd,
+                    GetRole::Cmdline => glc::plan::Role::Cmdline,
+                    GetRole::Rootfs => glc::plan::Role::Rootfs,
+                })),
+                (_, Some(file), _) => Some(glc::get::What::File(file)),
+                (_, _, Some(kind)) => Some(glc::get::What::Attachment(kind)),
+                _ => None,
+            };
+            let output = output.map(|o| {
+                if o.as_os_str() == "-" {
+                    glc::get::Output::Stdout
+                } else {
+                    glc::get::Output::File(o)
+                }
+            });
+            get(
+                &source,
+                &selector,
+                what.as_ref(),
+                output.as_ref(),
+                key.as_deref(),
+                list,
+                tag.as_deref(),
+                registry,
+                format,
+            )
         }
         Command::Schema { markdown: false } => write_stdout(glc::schema::SOURCE),
         Command::Schema { markdown: true } => {
@@ -1093,6 +1194,106 @@ fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnosti
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(key_error)`
+#[allow(clippy::too_many_arguments)]
+fn get(
+    source: &str,
+    selector: &str,
+    what: Option<&glc::get::What>,
+    output: Option<&glc::get::Output>,
+    key: Option<&std::path::Path>,
+    list: bool,
+    tag: Option<&str>,
+    registry: glc::registry::Options,
+    format: MessageFormat,
+) -> Result<(), Diagnostics> {
+    // From a registry, the reference names the release tag.
+    let mut named_tag = None;
+    let layout: Box<dyn glc::get::Source> = if glc::get::is_registry_reference(source) {
+        let (host, repository, named) =
+            glc::registry::pull::parse_source(source).map_err(|e| {
+                vec![
+                    Diagnostic::error("glc::usage", e)
+                        .help("e.g. `glc get 127.0.0.1:5000/gardenlinux:1877.3 aws-gardener_prod-amd64 --role kernel -o vmlinuz`"),
+                ]
+            })?;
+        if tag.is_some_and(|t| t != named) {
+            return Err(vec![Diagnostic::error(
+                "glc::usage",
+                format!("`{source}` names its tag; --tag cannot name another"),
+            )]);
+        }
+        let repository =
+            glc::registry::source::Repository::open(&host, &repository, &named, registry)
+                .map_err(|e| {
+                    vec![Diagnostic::error("glc::get::source", e.message).help(
+                        "check the registry's address and your credentials (GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or `podman login`)",
+                    )]
+                })?;
+        named_tag = Some(named);
+        Box::new(repository)
+    } else {
+        Box::new(
+            glc::get::Layout::open(std::path::Path::new(source)).map_err(|e| {
+                vec![Diagnostic::error("glc::get::source", e).help(
+                "pass an OCI image layout directory of a release, e.g. the output of `glc build`",
+            )]
+            })?,
+        )
+    };
+    let tag = named_tag.as_deref().or(tag);
+    let layout = layout.as_ref();
+    let public_key = key
+        .map(|key| glc::sign::keys::PublicKey::load(key).map_err(key_error))
+        .transpose()?;
+    let request = glc::get::Request {
+        selector,
+        tag,
+        key: public_key.as_ref(),
+    };
+    if list {
+        let listed = glc::get::list(layout, &request)?;
+        let text = if format == MessageFormat::Json {
+            listed
+                .iter()
+                .filter_map(|l| serde_json::to_string(l).ok())
+                .map(|line| line + "\n")
+                .collect()
+        } else {
+            glc::get::render(&listed)
+        };
+        return write_stdout(&text);
+    }
+    let Some(output) = output else {
+        return Err(vec![Diagnostic::error(
+            "glc::usage",
+            "say where to write the file: -o PATH, or -o - for standard output",
+        )]);
+    };
+    let got = glc::get::get(layout, &request, what, output)?;
+    if format == MessageFormat::Json {
+        emit_json(&serde_json::json!({
+            "type": "summary",
+            "command": "get",
+            "file": got,
+        }));
+    } else {
+        eprintln!(
+            "{}: {} ({}, {} bytes, {}{})",
+            glc::oci::printable(&got.cname),
+            glc::oci::printable(got.title.as_deref().unwrap_or("?")),
+            glc::oci::printable(&got.media_type),
+            got.size,
+            got.digest,
+            if got.verified {
+                ", signature verified"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
 fn key_error(error: glc::sign::keys::KeyError) -> Diagnostics {
     vec![Diagnostic::error("glc::key", error.message).help(error.help)]
 }

@@ -24,6 +24,19 @@ fn parse_table(text: &'static str) -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// Garden Linux's root file system tarball, as a directory named as `rootfs` is packed.
+pub const ROOTFS: &str = "application/io.gardenlinux.image.archive.format.tar";
+
+/// The media type by which a reader finds a role's layer in a cloud image manifest: the
+/// role's own type, or for the root file system its tarball's.
+#[must_use]
+pub fn of_role_layer(role: Role) -> Option<&'static str> {
+    match role {
+        Role::Rootfs => Some(ROOTFS),
+        role => for_role(role),
+    }
+}
+
 /// What a node says of its file regardless of the file's name.
 #[must_use]
 pub fn for_role(role: Role) -> Option<&'static str> {
@@ -100,6 +113,15 @@ mod tests {
             doc.contains(&table),
             "docs/language.md lists another table than src/media-types.txt"
         );
+    }
+
+    #[test]
+    fn the_rootfs_type_is_the_tables_tar() {
+        assert_eq!(for_name("rootfs.tar"), Some(ROOTFS));
+        assert_eq!(of_role_layer(Role::Kernel), for_name("a.vmlinuz"));
+        assert_eq!(of_role_layer(Role::Initrd), for_name("a.initrd"));
+        assert_eq!(of_role_layer(Role::Cmdline), for_name("a.cmdline"));
+        assert_eq!(of_role_layer(Role::File), None);
     }
 
     #[test]

@@ -473,7 +473,7 @@ impl Resolver<'_> {
 /// A directory is packed as a tar; a root file system's tar is Garden Linux's rootfs type.
 fn directory_media_type(role: Role) -> &'static str {
     match role {
-        Role::Rootfs => "application/io.gardenlinux.image.archive.format.tar",
+        Role::Rootfs => media_type::ROOTFS,
         _ => "application/vnd.oci.image.layer.v1.tar",
     }
 }

@@ -30,6 +30,9 @@ pub mod limits {
     /// Deepest nesting of indexes and manifests below `index.json` (or below an imported
     /// image); real images nest two or three levels, glc's own layouts six.
     pub const MAX_DEPTH: usize = 64;
+    /// Largest release manifest (`MetaData`'s JSON list of every image): about 3 KiB a cloud
+    /// image.
+    pub const MAX_RELEASE_MANIFEST: u64 = 256 << 20;
     /// Largest tar header extension (GNU long name or link, pax header) of an OCI archive.
     pub const MAX_TAR_EXTENSION: u64 = 64 * 1024;
     /// Longest text from a layout that messages and `inspect` show, in characters.

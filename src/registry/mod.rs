@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod pull;
 pub mod push;
+pub mod source;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -348,101 +349,44 @@ impl Client {
     }
 
     /// Downloads blob `digest` of `size` bytes into `sink`, which already holds its first
-    /// `have` bytes (a download resumed). A broken connection is resumed with `Range` where it
-    /// broke; redirects to the registry's storage are followed (without glc's credentials
-    /// when they lead elsewhere). The sink checks what it is given; `sink` errors end it.
+    /// `have` bytes (a download resumed); see [`Client::read_blob`]. `sink` errors end it.
     pub fn download_blob(
         &self,
         digest: &Digest,
         size: u64,
-        mut have: u64,
+        have: u64,
         sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<(), Error> {
-        let mut tries = 0;
-        let mut authenticated = false;
+        let mut reader = self.read_blob(digest, size, have);
         let mut buffer = vec![0u8; 1 << 20];
         loop {
-            tries += 1;
-            let result = self.open_blob(digest, have);
-            let response = match result {
-                Ok(Opened::Stream(response)) => response,
-                Ok(Opened::Status(answer)) if answer.status == 401 && !authenticated => {
-                    authenticated = true;
-                    tries -= 1;
-                    self.authenticate(&answer)?;
-                    continue;
-                }
-                Ok(Opened::Status(answer))
-                    if transient(answer.status) && tries < self.options.tries =>
-                {
-                    self.pause(tries, answer.retry_after());
-                    continue;
-                }
-                Ok(Opened::Status(answer)) => {
-                    return Err(self.refusal(
-                        &format!("GET blob {digest}"),
-                        answer.status,
-                        &answer.body,
-                    ));
-                }
-                Err(_) if tries < self.options.tries => {
-                    self.pause(tries, None);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            // A 200 starts from the first byte whatever was asked: skip what is there.
-            let mut skip = if response.status() == 206 {
-                let start = response
-                    .header("Content-Range")
-                    .and_then(content_range_start);
-                if start != Some(have) {
-                    return Err(error(format!(
-                        "{} answered a request for blob {digest} from byte {have} with another range",
-                        self.host
-                    )));
-                }
-                0
-            } else {
-                have
-            };
-            let mut reader = response.into_reader().take(size - have + skip + 1);
-            let broke = loop {
-                match reader.read(&mut buffer) {
-                    Ok(0) => break have < size,
-                    Ok(n) => {
-                        let mut chunk = &buffer[..n];
-                        let skipped = usize::try_from(skip).map_or(n, |s| s.min(n));
-                        chunk = &chunk[skipped..];
-                        skip -= skipped as u64;
-                        if have + chunk.len() as u64 > size {
-                            return Err(error(format!(
-                                "{} sent more than the {size} bytes of blob {digest}",
-                                self.host
-                            )));
-                        }
-                        sink(chunk)
-                            .map_err(|e| error(format!("cannot store blob {digest}: {e}")))?;
-                        if !chunk.is_empty() {
-                            // Progress: a connection that breaks now and then still gets there.
-                            tries = 1;
-                        }
-                        have += chunk.len() as u64;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => break true,
-                }
-            };
-            if !broke {
-                return Ok(());
+            match reader.read(&mut buffer) {
+                Ok(0) => return Ok(()),
+                Ok(n) => sink(&buffer[..n])
+                    .map_err(|e| error(format!("cannot store blob {digest}: {e}")))?,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::from_io(e)),
             }
-            if tries >= self.options.tries {
-                return Err(error(format!(
-                    "GET blob {digest}: the connection broke at byte {have} of {size}, {} times",
-                    self.options.tries
-                )));
-            }
-            self.pause(tries, None);
+        }
+    }
+
+    /// A reader of blob `digest` (`size` bytes) from byte `from`: a connection that breaks is
+    /// resumed with `Range` where it broke (a registry that answers 200 instead of 206 has
+    /// the bytes before skipped), redirects to the registry's storage are followed (without
+    /// glc's credentials when they lead elsewhere), 401 is answered, transient failures are
+    /// retried. It ends after `size` bytes; the caller checks the digest. Its errors carry an
+    /// [`Error`] (see [`Error::from_io`]).
+    #[must_use]
+    pub fn read_blob(&self, digest: &Digest, size: u64, from: u64) -> BlobReader<'_> {
+        BlobReader {
+            client: self,
+            digest: digest.clone(),
+            size,
+            position: from,
+            tries: 0,
+            authenticated: false,
+            stream: None,
+            skip: 0,
         }
     }
 
@@ -1042,6 +986,134 @@ pub(crate) fn parallel<T: Sync, R: Send, E: Send>(
         .into_iter()
         .flatten()
         .collect())
+}
+
+/// A blob read from a registry, resumed where a connection broke: [`Client::read_blob`].
+pub struct BlobReader<'a> {
+    client: &'a Client,
+    digest: Digest,
+    size: u64,
+    /// Bytes of the blob read so far (or there before).
+    position: u64,
+    /// Tries since bytes last came.
+    tries: u32,
+    authenticated: bool,
+    stream: Option<Box<dyn Read + Send + Sync>>,
+    /// Bytes of the stream to drop: a 200 answer to a request from `position`.
+    skip: u64,
+}
+
+impl BlobReader<'_> {
+    /// Opens a stream from `position`, retrying what is worth it.
+    fn open(&mut self) -> Result<(), Error> {
+        let client = self.client;
+        let digest = &self.digest;
+        loop {
+            self.tries += 1;
+            let response = match client.open_blob(digest, self.position) {
+                Ok(Opened::Stream(response)) => response,
+                Ok(Opened::Status(answer)) if answer.status == 401 && !self.authenticated => {
+                    self.authenticated = true;
+                    self.tries -= 1;
+                    client.authenticate(&answer)?;
+                    continue;
+                }
+                Ok(Opened::Status(answer))
+                    if transient(answer.status) && self.tries < client.options.tries =>
+                {
+                    client.pause(self.tries, answer.retry_after());
+                    continue;
+                }
+                Ok(Opened::Status(answer)) => {
+                    return Err(client.refusal(
+                        &format!("GET blob {digest}"),
+                        answer.status,
+                        &answer.body,
+                    ));
+                }
+                Err(_) if self.tries < client.options.tries => {
+                    client.pause(self.tries, None);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            // A 200 starts from the first byte whatever was asked: skip what is there.
+            self.skip = if response.status() == 206 {
+                let start = response
+                    .header("Content-Range")
+                    .and_then(content_range_start);
+                if start != Some(self.position) {
+                    return Err(error(format!(
+                        "{} answered a request for blob {digest} from byte {} with another range",
+                        client.host, self.position
+                    )));
+                }
+                0
+            } else {
+                self.position
+            };
+            self.stream = Some(Box::new(response.into_reader()));
+            return Ok(());
+        }
+    }
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.position >= self.size || buffer.is_empty() {
+                return Ok(0);
+            }
+            if self.stream.is_none() {
+                self.open().map_err(std::io::Error::other)?;
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                continue;
+            };
+            let want = usize::try_from(self.size - self.position + self.skip)
+                .map_or(buffer.len(), |left| left.min(buffer.len()));
+            match stream.read(&mut buffer[..want]) {
+                Ok(n) if n > 0 => {
+                    let dropped = usize::try_from(self.skip).map_or(n, |s| s.min(n));
+                    self.skip -= dropped as u64;
+                    if dropped == n {
+                        continue;
+                    }
+                    buffer.copy_within(dropped..n, 0);
+                    let n = n - dropped;
+                    self.position += n as u64;
+                    // Progress: a connection that breaks now and then still gets there.
+                    self.tries = 0;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // Cut short, or broken: resumed from here, within the tries.
+                _ => {
+                    self.stream = None;
+                    if self.tries >= self.client.options.tries {
+                        return Err(std::io::Error::other(error(format!(
+                            "GET blob {}: the connection broke at byte {} of {}, {} times",
+                            self.digest, self.position, self.size, self.client.options.tries
+                        ))));
+                    }
+                    self.client.pause(self.tries.max(1), None);
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// The [`Error`] a [`BlobReader`]'s `io::Error` carries, or one saying the `io::Error`.
+    #[must_use]
+    pub fn from_io(e: std::io::Error) -> Self {
+        match e.downcast::<Self>() {
+            Ok(inner) => inner,
+            Err(e) => error(e.to_string()),
+        }
+    }
 }
 
 /// A blob download's first answer: the bytes coming, or a status that is not them.

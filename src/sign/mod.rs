@@ -17,6 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::assemble;
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::oci::limits::MAX_RELEASE_MANIFEST;
 use crate::oci::media;
 use crate::verify::{Finding, Severity};
 use cosign::Blob;
@@ -27,8 +28,6 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const MAX_DOCUMENT: u64 = 4 << 20;
 /// Most signatures glc checks on one manifest; cosign adds one a key.
 const MAX_SIGNATURES: usize = 256;
-/// Largest release manifest (about 3 KiB a cloud image).
-const MAX_RELEASE_MANIFEST: u64 = 256 << 20;
 /// How deep glc follows its own indexes; the graph it writes is three levels deep.
 const MAX_DEPTH: usize = 16;
 /// The artifact types of glc's own indexes, whose entries are signed too.
@@ -452,7 +451,10 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> Vec<Finding> {
             ));
             continue;
         };
-        match check_signatures(root, entry, &subject.digest, key) {
+        let read = |descriptor: &Value, cap: u64| {
+            read_blob(root, descriptor["digest"].as_str().unwrap_or_default(), cap)
+        };
+        match check_signatures(&read, entry, &subject.digest, key) {
             Ok(()) => {}
             Err(problem) => findings.push(finding(
                 Severity::Error,
@@ -465,17 +467,20 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> Vec<Finding> {
     findings
 }
 
-/// Whether one layer of the signature manifest `entry` is `key`'s valid signature of a payload
-/// naming `digest`; else what is wrong.
-fn check_signatures(
-    root: &Path,
+/// Reads the blob a descriptor names, at most `cap` bytes, checked against its digest: from
+/// a layout directory or from a registry.
+pub type ReadBlob<'a> = dyn Fn(&Value, u64) -> Result<Vec<u8>, String> + 'a;
+
+/// Whether one layer of the signature manifest `entry` (the descriptor its tag names) is
+/// `key`'s valid signature of a payload naming `digest`; else what is wrong. `glc verify --key`
+/// and `glc get --key` both check with this.
+pub fn check_signatures(
+    read: &ReadBlob<'_>,
     entry: &Value,
     digest: &str,
     key: &PublicKey,
 ) -> Result<(), String> {
-    let manifest_digest = entry["digest"].as_str().unwrap_or_default();
-    let bytes = read_blob(root, manifest_digest, MAX_DOCUMENT)
-        .map_err(|e| format!("its signature manifest: {e}"))?;
+    let bytes = read(entry, MAX_DOCUMENT).map_err(|e| format!("its signature manifest: {e}"))?;
     let manifest: Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("its signature manifest is not JSON: {e}"))?;
     let layers = manifest["layers"].as_array().map_or(&[][..], Vec::as_slice);
@@ -491,7 +496,7 @@ fn check_signatures(
     let mut problems = Vec::new();
     let mut other_key = 0;
     for (n, layer) in layers.iter().enumerate() {
-        match check_layer(root, layer, digest, key) {
+        match check_layer(read, layer, digest, key) {
             Ok(true) => return Ok(()),
             Ok(false) => other_key += 1,
             Err(problem) => problems.push(format!("signature {n}: {problem}")),
@@ -508,7 +513,12 @@ fn check_signatures(
 
 /// `Ok(true)`: a valid signature by `key`; `Ok(false)`: well-formed, not by `key` (or the
 /// signature altered); `Err`: the payload is altered or names another manifest.
-fn check_layer(root: &Path, layer: &Value, digest: &str, key: &PublicKey) -> Result<bool, String> {
+fn check_layer(
+    read: &ReadBlob<'_>,
+    layer: &Value,
+    digest: &str,
+    key: &PublicKey,
+) -> Result<bool, String> {
     if layer["mediaType"].as_str() != Some(cosign::SIMPLE_SIGNING) {
         return Err(format!("its media type is not {}", cosign::SIMPLE_SIGNING));
     }
@@ -517,9 +527,7 @@ fn check_layer(root: &Path, layer: &Value, digest: &str, key: &PublicKey) -> Res
         .ok_or_else(|| format!("it has no annotation {}", cosign::SIGNATURE_ANNOTATION))?;
     let signature =
         keys::from_base64(signature).ok_or_else(|| "its signature is not base64".to_owned())?;
-    let payload_digest = layer["digest"].as_str().unwrap_or_default();
-    let payload =
-        read_blob(root, payload_digest, MAX_DOCUMENT).map_err(|e| format!("its payload: {e}"))?;
+    let payload = read(layer, MAX_DOCUMENT).map_err(|e| format!("its payload: {e}"))?;
     let parsed: cosign::Payload = serde_json::from_slice(&payload)
         .map_err(|e| format!("its payload is not cosign's simple signing: {e}"))?;
     if parsed.critical.image.docker_manifest_digest != digest {

@@ -5,6 +5,7 @@ mod build;
 mod clients;
 mod commands;
 mod fixtures;
+mod get;
 mod hostile_inputs;
 mod hostile_layouts;
 mod incremental;

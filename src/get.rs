@@ -1,0 +1,1120 @@
+//! `glc get`: one file of one cloud image of a release, checked against its digest (and with
+//! `--key`, against the image's signature), without knowing the OCI graph.
+//!
+//! The way down: the release tag → the Release index → `MetaData` → the release manifest, which
+//! names every image with its cname and matrix values → the chosen image's manifest, whose
+//! layers are its files → the layer, streamed into a file beside the output and renamed into
+//! place only when its digest and size are right. Attachments are the manifests that name
+//! the image as their `subject`. Every document on the way is read within glc's limits,
+//! checked against the digest that leads to it, and whatever is printed from it made
+//! [`printable`].
+//!
+//! All reading goes through [`Source`]: [`Layout`] reads a layout directory; a registry
+//! implements the same calls, and `glc get` takes either.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::{Read, Seek as _, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::assemble;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::media_type;
+use crate::oci::file::LayoutDir;
+use crate::oci::limits::{MAX_DOCUMENT, MAX_RELEASE_MANIFEST};
+use crate::oci::vocab::{Kind, annotation};
+use crate::oci::{Descriptor, Digest, printable};
+use crate::plan::Role;
+use crate::sign::{self, keys::PublicKey};
+
+/// The artifact types of attachments: `application/io.gardenlinux.<kind>`.
+const ATTACHMENT_TYPE: &str = "application/io.gardenlinux.";
+/// Most attachments glc reads of one image (or candidates in a layout's `index.json`).
+const MAX_REFERRERS: usize = 4096;
+
+/// Where a release is read from. Every call is bounded; errors say what is wrong in a
+/// sentence that names the blob or tag.
+pub trait Source {
+    /// How messages name the source: the layout's path, or `REGISTRY/REPO`.
+    fn name(&self) -> String;
+    /// Every tag the source offers a release under, with the descriptor it names (a registry
+    /// may offer only the tag it was given).
+    fn tags(&self) -> Result<Vec<(String, Descriptor)>, String>;
+    /// The descriptor `name` names, if it is a tag of the source.
+    fn tag(&self, name: &str) -> Result<Option<Descriptor>, String>;
+    /// A manifest's or index's bytes: exactly its size, at most [`MAX_DOCUMENT`] (or
+    /// [`MAX_RELEASE_MANIFEST`] for the release manifest), checked against its digest.
+    fn document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, String>;
+    /// A reader of a blob's bytes as stored; the caller checks size and digest while copying.
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + '_>, String>;
+    /// The manifests whose `subject` is `subject`, of `artifact_type` if given, each with its
+    /// `artifactType` (the referrers API of a registry; a layout's untagged entries).
+    fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, String>;
+}
+
+/// A layout directory as a [`Source`].
+#[derive(Debug)]
+pub struct Layout {
+    path: PathBuf,
+    dir: LayoutDir,
+    /// `index.json`'s entries, each checked.
+    entries: Vec<Descriptor>,
+}
+
+impl Layout {
+    /// Opens the layout at `path` and reads its `index.json`.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let dir =
+            LayoutDir::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let bytes = dir
+            .read("index.json", MAX_DOCUMENT)
+            .map_err(|e| e.message(&format!("{}/index.json", path.display())))?;
+        let index: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{}/index.json is not JSON: {e}", path.display()))?;
+        let entries = index["manifests"]
+            .as_array()
+            .ok_or_else(|| format!("{}/index.json has no `manifests` list", path.display()))?
+            .iter()
+            .filter_map(|raw| Descriptor::from_value(raw).ok())
+            .collect();
+        Ok(Self {
+            path: path.to_path_buf(),
+            dir,
+            entries,
+        })
+    }
+}
+
+impl Source for Layout {
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn tags(&self) -> Result<Vec<(String, Descriptor)>, String> {
+        Ok(self
+            .entries
+            .iter()
+            .filter_map(|d| Some((d.ref_name()?.to_owned(), d.clone())))
+            .collect())
+    }
+
+    fn tag(&self, name: &str) -> Result<Option<Descriptor>, String> {
+        Ok(self
+            .entries
+            .iter()
+            .find(|d| d.ref_name() == Some(name))
+            .cloned())
+    }
+
+    fn document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, String> {
+        if descriptor.size > limit {
+            return Err(format!(
+                "blob {} declares {} bytes, more than glc reads of a {} ({limit})",
+                descriptor.digest,
+                descriptor.size,
+                printable(&descriptor.media_type)
+            ));
+        }
+        let (file, _) = self
+            .dir
+            .open_blob(&descriptor.digest)
+            .map_err(|e| e.message(&format!("blob {}", descriptor.digest)))?;
+        let mut bytes = Vec::new();
+        file.take(descriptor.size.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read blob {}: {e}", descriptor.digest))?;
+        check(descriptor, bytes.len() as u64, &Digest::of(&bytes))?;
+        Ok(bytes)
+    }
+
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + '_>, String> {
+        let (file, _) = self
+            .dir
+            .open_blob(&descriptor.digest)
+            .map_err(|e| e.message(&format!("blob {}", descriptor.digest)))?;
+        Ok(Box::new(file))
+    }
+
+    fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, String> {
+        let mut found = Vec::new();
+        let candidates = self.entries.iter().filter(|d| {
+            d.ref_name().is_none()
+                && d.kind() == Kind::Manifest
+                && (artifact_type.is_none()
+                    || d.artifact_type.is_none()
+                    || d.artifact_type.as_deref() == artifact_type)
+        });
+        for (n, descriptor) in candidates.enumerate() {
+            if n >= MAX_REFERRERS {
+                return Err(format!(
+                    "{} lists more than {MAX_REFERRERS} untagged manifests",
+                    self.name()
+                ));
+            }
+            let bytes = self.document(descriptor, MAX_DOCUMENT)?;
+            let Ok(manifest) = serde_json::from_slice::<Value>(&bytes) else {
+                continue;
+            };
+            let names_subject =
+                manifest["subject"]["digest"].as_str() == Some(subject.to_string().as_str());
+            let kind = manifest["artifactType"].as_str().map(str::to_owned);
+            if names_subject && (artifact_type.is_none() || kind.as_deref() == artifact_type) {
+                let mut descriptor = descriptor.clone();
+                descriptor.artifact_type = kind;
+                found.push(descriptor);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether `size` bytes hashing to `digest` are what `descriptor` names.
+fn check(descriptor: &Descriptor, size: u64, digest: &Digest) -> Result<(), String> {
+    if size != descriptor.size {
+        let more = if size > descriptor.size {
+            "more"
+        } else {
+            "fewer"
+        };
+        return Err(format!(
+            "blob {} has {more} bytes than the {} its descriptor says",
+            descriptor.digest, descriptor.size
+        ));
+    }
+    if *digest != descriptor.digest {
+        return Err(format!(
+            "blob {} is corrupt: its bytes hash to {digest}",
+            descriptor.digest
+        ));
+    }
+    Ok(())
+}
+
+/// Which file of the image to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum What {
+    Role(Role),
+    File(String),
+    Attachment(String),
+}
+
+/// Where to write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Stdout,
+    File(PathBuf),
+}
+
+/// A `glc get` or `glc get --list`.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub selector: &'a str,
+    pub tag: Option<&'a str>,
+    pub key: Option<&'a PublicKey>,
+}
+
+/// What `glc get` wrote.
+#[derive(Debug, serde::Serialize)]
+pub struct Got {
+    pub cname: String,
+    pub title: Option<String>,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    pub verified: bool,
+}
+
+/// One image as the release manifest lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Image {
+    pub cname: String,
+    #[serde(default)]
+    pub matrix: BTreeMap<String, String>,
+    pub digest: String,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReleaseManifest {
+    #[serde(default)]
+    images: Vec<Image>,
+}
+
+/// An image with what its manifest holds.
+#[derive(Debug, serde::Serialize)]
+pub struct Listed {
+    pub cname: String,
+    pub matrix: BTreeMap<String, String>,
+    pub digest: String,
+    /// The roles found among its layers, by name.
+    pub roles: BTreeMap<String, String>,
+    pub files: Vec<ListedLayer>,
+    pub attachments: Vec<ListedLayer>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ListedLayer {
+    /// An attachment's kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub title: Option<String>,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+fn fail(code: &'static str, message: impl Into<String>, help: impl Into<String>) -> Diagnostics {
+    vec![Diagnostic::error(code, message).help(help)]
+}
+
+fn source_error(source: &dyn Source) -> impl Fn(String) -> Diagnostics + '_ {
+    move |message| {
+        fail(
+            "glc::get::source",
+            message,
+            format!(
+                "`glc verify {}` says what is wrong with it; fetch or build it again",
+                source.name()
+            ),
+        )
+    }
+}
+
+/// The role names `--role` takes, with their roles.
+pub const ROLES: [(&str, Role); 4] = [
+    ("kernel", Role::Kernel),
+    ("initrd", Role::Initrd),
+    ("cmdline", Role::Cmdline),
+    ("rootfs", Role::Rootfs),
+];
+
+/// The releases among the source's tags (only `only`, if given): digest → descriptor and tags.
+type Releases = BTreeMap<Digest, (Descriptor, Vec<String>)>;
+
+fn releases(source: &dyn Source, only: Option<&str>) -> Result<Releases, Diagnostics> {
+    let broken = source_error(source);
+    let is_release = |descriptor: &Descriptor| -> Result<bool, Diagnostics> {
+        if descriptor.kind() != Kind::Index
+            || descriptor
+                .artifact_type
+                .as_deref()
+                .is_some_and(|t| t != assemble::RELEASE)
+        {
+            return Ok(false);
+        }
+        let bytes = source.document(descriptor, MAX_DOCUMENT).map_err(&broken)?;
+        let index: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| broken(format!("index {} is not JSON: {e}", descriptor.digest)))?;
+        Ok(index["artifactType"].as_str() == Some(assemble::RELEASE))
+    };
+    let mut releases = Releases::new();
+    let mut checked: BTreeMap<Digest, bool> = BTreeMap::new();
+    for (name, descriptor) in source.tags().map_err(&broken)? {
+        if sign::cosign::is_signature_tag(&name) || only.is_some_and(|only| only != name) {
+            continue;
+        }
+        let yes = if let Some(yes) = checked.get(&descriptor.digest) {
+            *yes
+        } else {
+            let yes = is_release(&descriptor)?;
+            checked.insert(descriptor.digest.clone(), yes);
+            yes
+        };
+        if yes {
+            releases
+                .entry(descriptor.digest.clone())
+                .or_insert_with(|| (descriptor.clone(), Vec::new()))
+                .1
+                .push(name);
+        }
+    }
+    Ok(releases)
+}
+
+/// The release the source offers: `tag`'s, or the only one. With a tag, only that tag is
+/// read (unless it is no release tag: then every tag, to list them).
+pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Diagnostics> {
+    if let Some(tag) = tag
+        && let Some((descriptor, _)) = releases(source, Some(tag))?.into_values().next()
+    {
+        return Ok(descriptor);
+    }
+    let releases = releases(source, None)?;
+    let mut listing = String::new();
+    for (descriptor, tags) in releases.values() {
+        let tags: Vec<String> = tags.iter().map(|t| printable(t).into_owned()).collect();
+        let _ = write!(listing, "\n  {} → {}", tags.join(", "), descriptor.digest);
+    }
+    if let Some(tag) = tag {
+        return Err(fail(
+            "glc::get::release",
+            format!(
+                "{} has no release tag `{}`; its release tags:{}",
+                source.name(),
+                printable(tag),
+                if releases.is_empty() {
+                    " none"
+                } else {
+                    &listing
+                }
+            ),
+            "pass one of them with --tag",
+        ));
+    }
+    let count = releases.len();
+    let mut found = releases.into_values();
+    match (found.next(), count) {
+        (Some((descriptor, _)), 1) => Ok(descriptor),
+        (None, _) => Err(fail(
+            "glc::get::release",
+            format!(
+                "{} holds no release: no tag names an index of artifactType {}",
+                source.name(),
+                assemble::RELEASE
+            ),
+            "pass the layout of a whole release (`glc build` or `glc merge`), not a part",
+        )),
+        _ => Err(fail(
+            "glc::get::release",
+            format!("{} holds {count} releases:{listing}", source.name()),
+            "choose one with --tag TAG",
+        )),
+    }
+}
+
+/// The images the release lists, from its release manifest.
+pub fn images(source: &dyn Source, release: &Descriptor) -> Result<Vec<Image>, Diagnostics> {
+    let broken = source_error(source);
+    let bytes = source.document(release, MAX_DOCUMENT).map_err(&broken)?;
+    let index: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        broken(format!(
+            "the release index {} is not JSON: {e}",
+            release.digest
+        ))
+    })?;
+    let metadata = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["artifactType"].as_str() == Some(assemble::METADATA))
+        .ok_or_else(|| {
+            broken(format!(
+                "the release index {} lists no MetaData manifest",
+                release.digest
+            ))
+        })?;
+    let metadata = Descriptor::from_value(metadata).map_err(|e| {
+        broken(format!(
+            "the release index {}: MetaData: {}",
+            release.digest, e.message
+        ))
+    })?;
+    let bytes = source.document(&metadata, MAX_DOCUMENT).map_err(&broken)?;
+    let manifest: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| broken(format!("MetaData {} is not JSON: {e}", metadata.digest)))?;
+    let layer = manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["mediaType"].as_str() == Some(assemble::RELEASE_MANIFEST))
+        .ok_or_else(|| {
+            broken(format!(
+                "MetaData {} holds no release manifest ({})",
+                metadata.digest,
+                assemble::RELEASE_MANIFEST
+            ))
+        })?;
+    let layer = Descriptor::from_value(layer)
+        .map_err(|e| broken(format!("MetaData {}: {}", metadata.digest, e.message)))?;
+    let bytes = source
+        .document(&layer, MAX_RELEASE_MANIFEST)
+        .map_err(&broken)?;
+    let parsed: ReleaseManifest = serde_json::from_slice(&bytes).map_err(|e| {
+        broken(format!(
+            "the release manifest {} is not one glc reads: {e}",
+            layer.digest
+        ))
+    })?;
+    Ok(parsed.images)
+}
+
+/// The images `selector` names: `.` or nothing all; `key=value,…` by matrix values; else the
+/// cname itself, or every cname it begins.
+pub fn select<'a>(images: &'a [Image], selector: &str) -> Result<Vec<&'a Image>, Diagnostics> {
+    let selector = selector.trim();
+    if selector.is_empty() || selector == "." {
+        return Ok(images.iter().collect());
+    }
+    if selector.contains('=') {
+        let known: BTreeSet<&str> = images
+            .iter()
+            .flat_map(|i| i.matrix.keys().map(String::as_str))
+            .collect();
+        let mut wanted = Vec::new();
+        for pair in selector.split(',') {
+            let Some((key, value)) = pair.split_once('=') else {
+                return Err(fail(
+                    "glc::get::select",
+                    format!("`{}` is not `key=value`", printable(pair)),
+                    "select by matrix values as `platform=aws,arch=amd64`",
+                ));
+            };
+            let key = key.trim();
+            if !known.contains(key) {
+                let keys: Vec<&str> = known.iter().copied().collect();
+                return Err(fail(
+                    "glc::get::select",
+                    format!(
+                        "the release's matrix has no key `{}`; its keys: {}",
+                        printable(key),
+                        if keys.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            crate::diagnostic::list(&keys)
+                        }
+                    ),
+                    "select by matrix values as `platform=aws,arch=amd64`, or by cname",
+                ));
+            }
+            wanted.push((key, value.trim()));
+        }
+        return Ok(images
+            .iter()
+            .filter(|i| {
+                wanted
+                    .iter()
+                    .all(|(k, v)| i.matrix.get(*k).is_some_and(|x| x == v))
+            })
+            .collect());
+    }
+    if let Some(image) = images.iter().find(|i| i.cname == selector) {
+        return Ok(vec![image]);
+    }
+    Ok(images
+        .iter()
+        .filter(|i| i.cname.starts_with(selector))
+        .collect())
+}
+
+/// `cname (k=v, …)` for lists of candidates.
+fn describe(image: &Image) -> String {
+    let values: Vec<String> = image
+        .matrix
+        .iter()
+        .map(|(k, v)| format!("{}={}", printable(k), printable(v)))
+        .collect();
+    format!("{} ({})", printable(&image.cname), values.join(", "))
+}
+
+/// The one image `selector` names, else the candidates.
+fn one<'a>(
+    source: &dyn Source,
+    images: &'a [Image],
+    selector: &str,
+) -> Result<&'a Image, Diagnostics> {
+    let selected = select(images, selector)?;
+    if let [image] = selected[..] {
+        return Ok(image);
+    }
+    let (message, shown) = if selected.is_empty() {
+        (
+            format!(
+                "no cloud image of {} matches `{}`; its images:",
+                source.name(),
+                printable(selector)
+            ),
+            images.iter().collect::<Vec<_>>(),
+        )
+    } else {
+        (
+            format!(
+                "`{}` matches {} cloud images of {}:",
+                printable(selector),
+                selected.len(),
+                source.name()
+            ),
+            selected,
+        )
+    };
+    let mut message = message;
+    for image in shown {
+        let _ = write!(message, "\n  {}", describe(image));
+    }
+    Err(fail(
+        "glc::get::select",
+        message,
+        "name one image: its cname, a prefix only it has, or matrix values such as `platform=aws,arch=amd64`; `glc get SOURCE . --list` lists them",
+    ))
+}
+
+/// An image's manifest, read and checked: its layers.
+fn image_layers(
+    source: &dyn Source,
+    image: &Image,
+) -> Result<(Descriptor, Vec<Descriptor>), Diagnostics> {
+    let broken = source_error(source);
+    let descriptor = Descriptor::from_value(&serde_json::json!({
+        "mediaType": image.media_type,
+        "digest": image.digest,
+        "size": image.size,
+    }))
+    .map_err(|e| {
+        broken(format!(
+            "the release manifest's entry of {}: {}",
+            printable(&image.cname),
+            e.message
+        ))
+    })?;
+    let bytes = source
+        .document(&descriptor, MAX_DOCUMENT)
+        .map_err(&broken)?;
+    let manifest: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| broken(format!("manifest {} is not JSON: {e}", descriptor.digest)))?;
+    if manifest["artifactType"].as_str() != Some(assemble::CLOUD_IMAGE)
+        || manifest["annotations"][annotation::CNAME].as_str() != Some(image.cname.as_str())
+    {
+        return Err(broken(format!(
+            "manifest {} is not the cloud image {} the release manifest says it is",
+            descriptor.digest,
+            printable(&image.cname)
+        )));
+    }
+    let layers = manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|raw| {
+            Descriptor::from_value(raw)
+                .map_err(|e| broken(format!("manifest {}: {}", descriptor.digest, e.message)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((descriptor, layers))
+}
+
+fn title(descriptor: &Descriptor) -> Option<&str> {
+    descriptor
+        .annotations
+        .get(annotation::TITLE)
+        .map(String::as_str)
+}
+
+/// The kind of an attachment, from its artifact type.
+fn kind_of(artifact_type: Option<&str>) -> String {
+    match artifact_type {
+        Some(t) => t.strip_prefix(ATTACHMENT_TYPE).unwrap_or(t).to_owned(),
+        None => "?".to_owned(),
+    }
+}
+
+/// The layer of an attachment manifest.
+fn attachment_layer(
+    source: &dyn Source,
+    attachment: &Descriptor,
+    subject: &Digest,
+) -> Result<Descriptor, Diagnostics> {
+    let broken = source_error(source);
+    let bytes = source.document(attachment, MAX_DOCUMENT).map_err(&broken)?;
+    let manifest: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| broken(format!("manifest {} is not JSON: {e}", attachment.digest)))?;
+    if manifest["subject"]["digest"].as_str() != Some(subject.to_string().as_str()) {
+        return Err(broken(format!(
+            "attachment {} does not name {subject} as its subject",
+            attachment.digest
+        )));
+    }
+    match manifest["layers"].as_array().map(Vec::as_slice) {
+        Some([layer]) => Descriptor::from_value(layer)
+            .map_err(|e| broken(format!("attachment {}: {}", attachment.digest, e.message))),
+        _ => Err(broken(format!(
+            "attachment {} does not hold exactly one layer",
+            attachment.digest
+        ))),
+    }
+}
+
+/// What an image holds: roles, files and attachments.
+fn listed(source: &dyn Source, image: &Image) -> Result<Listed, Diagnostics> {
+    let (manifest, layers) = image_layers(source, image)?;
+    let mut roles = BTreeMap::new();
+    for (name, role) in ROLES {
+        if let Some(layer) = role_layer(&layers, role) {
+            roles.insert(name.to_owned(), title(layer).unwrap_or_default().to_owned());
+        }
+    }
+    let files = layers
+        .iter()
+        .map(|l| ListedLayer {
+            kind: None,
+            title: title(l).map(str::to_owned),
+            media_type: l.media_type.clone(),
+            digest: l.digest.to_string(),
+            size: l.size,
+        })
+        .collect();
+    let mut attachments = Vec::new();
+    let referrers = source
+        .referrers(&manifest.digest, None)
+        .map_err(source_error(source))?;
+    for attachment in referrers {
+        if !attachment
+            .artifact_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with(ATTACHMENT_TYPE))
+        {
+            continue;
+        }
+        let layer = attachment_layer(source, &attachment, &manifest.digest)?;
+        attachments.push(ListedLayer {
+            kind: Some(kind_of(attachment.artifact_type.as_deref())),
+            title: title(&layer).map(str::to_owned),
+            media_type: layer.media_type.clone(),
+            digest: layer.digest.to_string(),
+            size: layer.size,
+        });
+    }
+    attachments.sort_by(|a, b| a.kind.cmp(&b.kind));
+    Ok(Listed {
+        cname: image.cname.clone(),
+        matrix: image.matrix.clone(),
+        digest: image.digest.clone(),
+        roles,
+        files,
+        attachments,
+    })
+}
+
+/// The layer of a role: the first of its media type (glc writes the roles' layers before
+/// every `file`).
+fn role_layer(layers: &[Descriptor], role: Role) -> Option<&Descriptor> {
+    let media_type = media_type::of_role_layer(role)?;
+    layers.iter().find(|l| l.media_type == media_type)
+}
+
+/// `glc get --list`: every image `selector` matches, with what it holds.
+pub fn list(source: &dyn Source, request: &Request<'_>) -> Result<Vec<Listed>, Diagnostics> {
+    let release = release(source, request.tag)?;
+    let images = images(source, &release)?;
+    select(&images, request.selector)?
+        .into_iter()
+        .map(|image| listed(source, image))
+        .collect()
+}
+
+/// The human table of `--list`: a line an image, then its roles, files and attachments.
+#[must_use]
+pub fn render(listed: &[Listed]) -> String {
+    let mut text = String::new();
+    for image in listed {
+        let values: Vec<String> = image
+            .matrix
+            .iter()
+            .map(|(k, v)| format!("{}={}", printable(k), printable(v)))
+            .collect();
+        let _ = writeln!(text, "{}  {}", printable(&image.cname), values.join(" "));
+        let roles = role_names(image);
+        let _ = writeln!(
+            text,
+            "  roles:       {}",
+            if roles.is_empty() {
+                "-".to_owned()
+            } else {
+                roles.join(", ")
+            }
+        );
+        let files: Vec<String> = image
+            .files
+            .iter()
+            .map(|f| printable(f.title.as_deref().unwrap_or("?")).into_owned())
+            .collect();
+        let _ = writeln!(text, "  files:       {}", files.join(", "));
+        let attachments: Vec<String> = image
+            .attachments
+            .iter()
+            .map(|a| printable(a.kind.as_deref().unwrap_or("?")).into_owned())
+            .collect();
+        let _ = writeln!(
+            text,
+            "  attachments: {}",
+            if attachments.is_empty() {
+                "-".to_owned()
+            } else {
+                attachments.join(", ")
+            }
+        );
+    }
+    text
+}
+
+/// The roles an image has, in the order of [`ROLES`].
+fn role_names(listed: &Listed) -> Vec<&'static str> {
+    ROLES
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| listed.roles.contains_key(*name))
+        .collect()
+}
+
+/// What the image holds, said when `what` names nothing of it: a line a file.
+fn holdings(listed: &Listed) -> String {
+    let mut text = String::new();
+    let roles = role_names(listed);
+    let _ = write!(
+        text,
+        "\n  roles (--role): {}",
+        if roles.is_empty() {
+            "none".to_owned()
+        } else {
+            roles.join(", ")
+        }
+    );
+    let attachments: Vec<String> = listed
+        .attachments
+        .iter()
+        .map(|a| printable(a.kind.as_deref().unwrap_or("?")).into_owned())
+        .collect();
+    let _ = write!(
+        text,
+        "\n  attachments (--attachment): {}",
+        if attachments.is_empty() {
+            "none".to_owned()
+        } else {
+            attachments.join(", ")
+        }
+    );
+    text.push_str("\n  files (--file):");
+    for file in &listed.files {
+        let _ = write!(
+            text,
+            "\n    {}",
+            printable(file.title.as_deref().unwrap_or("?"))
+        );
+    }
+    text
+}
+
+/// `glc get`: writes the file `what` names of the one image `selector` names to `output`.
+pub fn get(
+    source: &dyn Source,
+    request: &Request<'_>,
+    what: Option<&What>,
+    output: &Output,
+) -> Result<Got, Diagnostics> {
+    let broken = source_error(source);
+    if let Output::File(path) = output
+        && path.is_dir()
+    {
+        return Err(fail(
+            "glc::get::output",
+            format!("{} is a directory", path.display()),
+            "name the file to write, e.g. `-o kernel.vmlinuz`, or `-o -` for standard output",
+        ));
+    }
+    let release = release(source, request.tag)?;
+    let images = images(source, &release)?;
+    let image = one(source, &images, request.selector)?;
+    let (manifest, layers) = image_layers(source, image)?;
+    let nothing = |message: String| -> Diagnostics {
+        let holds = listed(source, image).map_or_else(|_| String::new(), |l| holdings(&l));
+        fail(
+            "glc::get::what",
+            format!("{message}{holds}"),
+            "choose one with --role ROLE, --file NAME or --attachment KIND",
+        )
+    };
+    let cname = printable(&image.cname).into_owned();
+    let layer = match what {
+        None => {
+            return Err(nothing(format!(
+                "say which file of {cname} to get; it holds:"
+            )));
+        }
+        Some(What::Role(role)) => {
+            let name = ROLES
+                .iter()
+                .find(|(_, r)| r == role)
+                .map_or("?", |(n, _)| *n);
+            role_layer(&layers, *role)
+                .cloned()
+                .ok_or_else(|| nothing(format!("{cname} has no {name}; it holds:")))?
+        }
+        Some(What::File(name)) => layers
+            .iter()
+            .find(|l| title(l) == Some(name.as_str()))
+            .cloned()
+            .ok_or_else(|| {
+                nothing(format!(
+                    "{cname} has no file titled `{}`; it holds:",
+                    printable(name)
+                ))
+            })?,
+        Some(What::Attachment(kind)) => {
+            let artifact_type = format!("{ATTACHMENT_TYPE}{kind}");
+            let found = source
+                .referrers(&manifest.digest, Some(&artifact_type))
+                .map_err(&broken)?;
+            match &found[..] {
+                [attachment] => attachment_layer(source, attachment, &manifest.digest)?,
+                [] => {
+                    return Err(nothing(format!(
+                        "{cname} has no attachment `{}`; it holds:",
+                        printable(kind)
+                    )));
+                }
+                several => {
+                    let digests: Vec<String> =
+                        several.iter().map(|d| d.digest.to_string()).collect();
+                    return Err(fail(
+                        "glc::get::what",
+                        format!(
+                            "{cname} has {} attachments `{}`: {}",
+                            several.len(),
+                            printable(kind),
+                            digests.join(", ")
+                        ),
+                        "fetch the one you want by digest with an OCI client (oras, crane)",
+                    ));
+                }
+            }
+        }
+    };
+    let verified = match request.key {
+        Some(key) => {
+            // The release index too: the tag naming it is not signed, and what it leads to
+            // (the release manifest that maps cnames to images) is covered by its digest.
+            verify(source, &release, "the release index", key)?;
+            verify(source, &manifest, "the image", key)?;
+            true
+        }
+        None => false,
+    };
+    write(source, &layer, output)?;
+    Ok(Got {
+        cname: image.cname.clone(),
+        title: title(&layer).map(str::to_owned),
+        media_type: layer.media_type.clone(),
+        digest: layer.digest.to_string(),
+        size: layer.size,
+        verified,
+    })
+}
+
+/// Checks a manifest's or index's cosign signature with `key`, as `glc verify --key` does.
+fn verify(
+    source: &dyn Source,
+    manifest: &Descriptor,
+    what: &str,
+    key: &PublicKey,
+) -> Result<(), Diagnostics> {
+    let digest = manifest.digest.to_string();
+    let refuse = |message: String| {
+        fail(
+            "glc::get::signature",
+            message,
+            "get images only from a release signed by the key you trust: check the key, or `glc verify SOURCE --key PUB`",
+        )
+    };
+    let tag = sign::cosign::signature_tag(&digest)
+        .ok_or_else(|| refuse(format!("{digest} cannot be signed in cosign's tag scheme")))?;
+    let entry = source
+        .tag(&tag)
+        .map_err(source_error(source))?
+        .ok_or_else(|| refuse(format!("{what} {digest} is not signed: no tag {tag}")))?;
+    let read = |raw: &Value, limit: u64| -> Result<Vec<u8>, String> {
+        let descriptor = Descriptor::from_value(raw).map_err(|e| e.message)?;
+        source.document(&descriptor, limit)
+    };
+    sign::check_signatures(&read, &entry.to_value(), &digest, key)
+        .map_err(|problem| refuse(format!("{what} {digest}: {problem}")))
+}
+
+/// Copies `layer` to `output`, checked: into a temporary file first, which becomes the output
+/// only when its size and digest are right.
+fn write(source: &dyn Source, layer: &Descriptor, output: &Output) -> Result<(), Diagnostics> {
+    let io = |what: String| {
+        move |e: std::io::Error| {
+            fail(
+                "glc::io",
+                format!("{what}: {e}"),
+                "check the output's directory: free space, permissions",
+            )
+        }
+    };
+    match output {
+        Output::Stdout => {
+            // Spooled first: what reaches standard output cannot be taken back.
+            let mut spool =
+                tempfile::tempfile().map_err(io("cannot create a temporary file".to_owned()))?;
+            copy_checked(source, layer, &mut spool)?;
+            spool
+                .rewind()
+                .map_err(io("cannot read the temporary file back".to_owned()))?;
+            let mut stdout = std::io::stdout().lock();
+            match std::io::copy(&mut spool, &mut stdout).and_then(|_| stdout.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(io("cannot write to standard output".to_owned())(e))
+                }
+                _ => Ok(()),
+            }
+        }
+        Output::File(path) => {
+            let dir = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
+            // A new file gets the mode the umask gives, as `>` in a shell would.
+            let mut temp = tempfile::Builder::new()
+                .prefix(".glc-get-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                .tempfile_in(dir)
+                .map_err(io(format!("cannot create a file in {}", dir.display())))?;
+            copy_checked(source, layer, temp.as_file_mut())?;
+            if let Some(permissions) = permissions {
+                temp.as_file()
+                    .set_permissions(permissions)
+                    .map_err(io(format!("cannot set the mode of {}", path.display())))?;
+            }
+            temp.as_file()
+                .sync_all()
+                .map_err(io(format!("cannot write {}", path.display())))?;
+            temp.persist(path)
+                .map_err(|e| io(format!("cannot write {}", path.display()))(e.error))?;
+            Ok(())
+        }
+    }
+}
+
+/// Streams the blob into `out`, hashing and counting; an error if it is not what `layer` says.
+fn copy_checked(
+    source: &dyn Source,
+    layer: &Descriptor,
+    out: &mut impl Write,
+) -> Result<(), Diagnostics> {
+    let broken = source_error(source);
+    let reader = source.open_blob(layer).map_err(&broken)?;
+    let mut reader = reader.take(layer.size.saturating_add(1));
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(broken(format!("cannot read blob {}: {e}", layer.digest))),
+        };
+        let chunk = &buffer[..n];
+        hasher.update(chunk);
+        size += n as u64;
+        out.write_all(chunk).map_err(|e| {
+            fail(
+                "glc::io",
+                format!("cannot write: {e}"),
+                "check the output's free space and permissions",
+            )
+        })?;
+    }
+    check(layer, size, &Digest::from_hasher(hasher)).map_err(broken)
+}
+
+/// Whether an argument names a registry (`REGISTRY/REPO:TAG`) rather than a directory:
+/// not an existing path, and its first component has a dot (not leading: `./out`) or a port,
+/// or is `localhost`.
+#[must_use]
+pub fn is_registry_reference(source: &str) -> bool {
+    if Path::new(source).exists() {
+        return false;
+    }
+    let Some((host, rest)) = source.split_once('/') else {
+        return false;
+    };
+    !rest.is_empty()
+        && !host.starts_with('.')
+        && (host.contains('.') || host.contains(':') || host == "localhost")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(cname: &str, matrix: &[(&str, &str)]) -> Image {
+        Image {
+            cname: cname.to_owned(),
+            matrix: matrix
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            digest: Digest::of(cname.as_bytes()).to_string(),
+            media_type: crate::oci::media::MANIFEST.to_owned(),
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn selectors_name_images_by_cname_prefix_and_matrix() {
+        let images = [
+            image(
+                "aws-prod-amd64-1",
+                &[("platform", "aws"), ("arch", "amd64")],
+            ),
+            image(
+                "aws-prod-amd64-1-x",
+                &[("platform", "aws"), ("arch", "amd64")],
+            ),
+            image(
+                "aws-prod-arm64-1",
+                &[("platform", "aws"), ("arch", "arm64")],
+            ),
+        ];
+        let names = |s: &str| -> Vec<String> {
+            select(&images, s)
+                .unwrap()
+                .iter()
+                .map(|i| i.cname.clone())
+                .collect()
+        };
+        assert_eq!(names("aws-prod-amd64-1"), ["aws-prod-amd64-1"]);
+        assert_eq!(names("aws-prod-arm"), ["aws-prod-arm64-1"]);
+        assert_eq!(names("aws-prod-"), names("."));
+        assert_eq!(names("arch=arm64"), ["aws-prod-arm64-1"]);
+        assert_eq!(names("platform=aws, arch=amd64").len(), 2);
+        assert!(names("gcp").is_empty());
+        let error = select(&images, "os=linux").unwrap_err();
+        assert_eq!(
+            error[0].message,
+            "the release's matrix has no key `os`; its keys: `arch` and `platform`"
+        );
+        assert!(select(&images, "arch").unwrap().is_empty());
+        assert!(select(&images, "arch=amd64,x").is_err());
+    }
+
+    #[test]
+    fn registry_references_are_told_from_directories() {
+        assert!(is_registry_reference(
+            "ghcr.io/gardenlinux/gardenlinux:1877.3"
+        ));
+        assert!(is_registry_reference("127.0.0.1:5000/gl:1"));
+        assert!(is_registry_reference("localhost/gl:1"));
+        assert!(!is_registry_reference("out"));
+        assert!(!is_registry_reference("./out"));
+        assert!(!is_registry_reference("../out/x"));
+        assert!(!is_registry_reference("build/out"));
+        assert!(!is_registry_reference("/tmp"));
+    }
+}

@@ -1,0 +1,804 @@
+//! `glc get`: one file of one cloud image, from a layout of the top-level release, byte for
+//! byte the file the release names, or nothing at all.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::build::{Layout, build_top_level};
+use crate::{Exits, assert_matches_file, glc, repo, stderr, stdout};
+
+const AWS: &str = "aws-gardener_prod-amd64-1877.3-75df9f40";
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+/// The release manifest of the layout, as `MetaData` holds it.
+fn release_manifest(layout: &Layout) -> Value {
+    let release = layout.json(&layout.tag("1877.3"));
+    let metadata = release["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|d| d["artifactType"] == "application/io.gardenlinux.release.metadata")
+        .expect("MetaData")
+        .clone();
+    let metadata = layout.json(&metadata);
+    let layer = metadata["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["mediaType"] == "application/io.gardenlinux.release-manifest+json")
+        .expect("release manifest")
+        .clone();
+    layout.json(&layer)
+}
+
+/// `glc get LAYOUT SELECTOR ARGS… -o OUT`.
+fn get(layout: &Path, selector: &str, args: &[&str], out: &Path) -> assert_cmd::Command {
+    let mut cmd = glc();
+    cmd.args(["get", path_str(layout), selector])
+        .args(args)
+        .args(["-o", path_str(out)]);
+    cmd
+}
+
+/// The one JSON diagnostic of a failed run with `--message-format json`.
+fn diagnostic(output: &Output) -> Value {
+    let text = stderr(output);
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"code\""))
+        .unwrap_or_else(|| panic!("no diagnostic in {text}"));
+    serde_json::from_str(line).expect("JSON diagnostic")
+}
+
+fn artifact(name: &str) -> Vec<u8> {
+    std::fs::read(repo().join("artifacts").join(name)).expect("artifact")
+}
+
+/// The files in `dir` but `keep`: what a failed get may have left behind.
+fn others(dir: &Path, keep: &[&str]) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| !keep.contains(&name.as_str()))
+        .collect()
+}
+
+#[test]
+fn every_role_file_and_attachment_of_every_image_is_the_file_the_release_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let layout = build_top_level(&out);
+    assert_every_file(path_str(&out), &layout, dir.path());
+}
+
+#[test]
+fn every_file_read_from_a_registry_is_the_file_the_release_names() {
+    let Some(registry) = crate::registry::Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let layout = build_top_level(&out);
+    crate::push::push_json(&out, &format!("{}/gardenlinux", registry.host()), &[]);
+    let gets = registry.logged("GET");
+    assert_every_file(
+        &format!("{}/gardenlinux:1877.3", registry.host()),
+        &layout,
+        dir.path(),
+    );
+    // Only documents on the way and the file asked for are read: about ten requests a file.
+    let per_file = (registry.logged("GET") - gets) / (8 * 11);
+    assert!(per_file < 15, "{per_file} GETs a file");
+}
+
+/// `glc get` of every role, file and attachment of every cloud image of the top-level release
+/// from `source` (a layout or a registry reference), each compared with its input file.
+fn assert_every_file(source: &str, layout: &Layout, dir: &Path) {
+    let manifest = release_manifest(layout);
+    let images = manifest["images"].as_array().expect("images");
+    assert_eq!(images.len(), 8);
+    let got = dir.join("got");
+    let get = |cname: &str, args: &[&str]| {
+        let mut cmd = glc();
+        cmd.args(["get", source, cname])
+            .args(args)
+            .args(["-o", path_str(&got)]);
+        cmd
+    };
+    let mut files = 0;
+    for image in images {
+        let cname = image["cname"].as_str().expect("cname");
+        // The roles, as release.kdl names their files.
+        for (role, suffix) in [
+            ("kernel", "vmlinuz"),
+            ("cmdline", "cmdline"),
+            ("rootfs", "tar"),
+        ] {
+            get(cname, &["--role", role]).exits(0);
+            assert!(
+                std::fs::read(&got).expect("got") == artifact(&format!("{cname}.{suffix}")),
+                "{cname} --role {role}"
+            );
+            files += 1;
+        }
+        // Every layer by its title: the roles' files and every `file`.
+        for layer in image["layers"].as_array().expect("layers") {
+            let title = layer["title"].as_str().expect("title");
+            get(cname, &["--file", title]).exits(0);
+            assert!(
+                std::fs::read(&got).expect("got") == artifact(title),
+                "{cname} --file {title}"
+            );
+            files += 1;
+        }
+        for (kind, suffix) in [("test-log", "test.log"), ("audit-log", "audit.log")] {
+            get(cname, &["--attachment", kind]).exits(0);
+            assert!(
+                std::fs::read(&got).expect("got") == artifact(&format!("{cname}.{suffix}")),
+                "{cname} --attachment {kind}"
+            );
+            files += 1;
+        }
+        // The top-level release has no initrd: the error says what the image has.
+        let output = get(cname, &["--role", "initrd"]).exits(1);
+        assert!(
+            stderr(&output).contains(&format!("{cname} has no initrd; it holds:")),
+            "{}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(files, 8 * (3 + 6 + 2));
+}
+
+#[test]
+fn an_image_is_selected_by_cname_prefix_or_matrix_values_and_to_standard_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    build_top_level(&out);
+    let kernel = artifact(&format!("{AWS}.vmlinuz"));
+    for selector in [
+        AWS,
+        "aws-gardener_prod-amd64",
+        "platform=aws,arch=amd64",
+        "arch=amd64, platform=aws ,features=gardener_prod",
+    ] {
+        let output = glc()
+            .args([
+                "get",
+                path_str(&out),
+                selector,
+                "--role",
+                "kernel",
+                "-o",
+                "-",
+            ])
+            .exits(0);
+        assert!(output.stdout == kernel, "{selector}");
+    }
+    // A prefix that only one cname has.
+    let output = glc()
+        .args(["get", path_str(&out), "gcp", "--role", "kernel", "-o", "-"])
+        .exits(0);
+    assert!(output.stdout == artifact("gcp-gardener_prod-amd64-1877.3-75df9f40.vmlinuz"));
+}
+
+#[test]
+fn ambiguous_empty_and_unknown_selections_list_the_candidates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    build_top_level(&out);
+    let got = dir.path().join("got");
+    let json = ["--message-format", "json", "--role", "kernel"];
+    let output = get(&out, "aws", &json, &got).exits(1);
+    let found = diagnostic(&output);
+    assert_eq!(found["code"], "glc::get::select");
+    assert_eq!(
+        found["message"],
+        format!(
+            "`aws` matches 2 cloud images of {}:\n  {AWS} (arch=amd64, features=gardener_prod, platform=aws)\n  aws-gardener_prod-arm64-1877.3-75df9f40 (arch=arm64, features=gardener_prod, platform=aws)",
+            out.display()
+        )
+    );
+    assert_eq!(
+        found["help"],
+        "name one image: its cname, a prefix only it has, or matrix values such as `platform=aws,arch=amd64`; `glc get SOURCE . --list` lists them"
+    );
+    let output = get(&out, "platform=gcp,arch=arm64", &json, &got).exits(1);
+    let message = diagnostic(&output)["message"]
+        .as_str()
+        .expect("message")
+        .to_owned();
+    assert!(
+        message.starts_with(&format!(
+            "no cloud image of {} matches `platform=gcp,arch=arm64`; its images:\n  {AWS} (arch=amd64, features=gardener_prod, platform=aws)\n",
+            out.display()
+        )),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 9, "{message}");
+    let output = get(&out, "os=linux", &json, &got).exits(1);
+    assert_eq!(
+        diagnostic(&output)["message"],
+        "the release's matrix has no key `os`; its keys: `arch`, `features` and `platform`"
+    );
+    // Without --role, --file or --attachment: what the image holds.
+    let output = get(&out, AWS, &[], &got).exits(1);
+    let text = stderr(&output);
+    for line in [
+        "glc::get::what",
+        &format!("say which file of {AWS} to get; it holds:"),
+        "roles (--role): kernel, cmdline, rootfs",
+        "attachments (--attachment): audit-log, test-log",
+        &format!("{AWS}.raw"),
+    ] {
+        assert!(text.contains(line), "{line}:\n{text}");
+    }
+    let output = get(&out, AWS, &["--file", "nothing.raw"], &got).exits(1);
+    assert!(stderr(&output).contains(&format!("{AWS} has no file titled `nothing.raw`")));
+    let output = get(&out, AWS, &["--attachment", "sbom"], &got).exits(1);
+    assert!(stderr(&output).contains(&format!("{AWS} has no attachment `sbom`")));
+    assert!(!got.exists(), "a failed get wrote {}", got.display());
+}
+
+#[test]
+fn list_prints_a_table_and_json_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    build_top_level(&out);
+    let output = glc()
+        .args(["get", path_str(&out), "--list"])
+        .current_dir(dir.path())
+        .exits(0);
+    assert_matches_file(
+        &stdout(&output),
+        &repo().join("tests/snapshots/get-list.txt"),
+    );
+    let output = glc()
+        .args(["get", path_str(&out), "arch=arm64", "--list"])
+        .args(["--message-format", "json"])
+        .exits(0);
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let cnames: Vec<&str> = lines
+        .iter()
+        .map(|l| l["cname"].as_str().expect("cname"))
+        .collect();
+    assert_eq!(
+        cnames,
+        [
+            "aws-gardener_prod-arm64-1877.3-75df9f40",
+            "azure-gardener_prod-arm64-1877.3-75df9f40",
+            "openstack-gardener_prod-arm64-1877.3-75df9f40"
+        ]
+    );
+    assert_matches_file(
+        &serde_json::to_string_pretty(&lines[0]).expect("JSON"),
+        &repo().join("tests/snapshots/get-list-aws-arm64.json"),
+    );
+}
+
+#[test]
+fn a_tampered_blob_writes_nothing_and_leaves_the_existing_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let layout = build_top_level(&out);
+    let manifest = release_manifest(&layout);
+    let kernel = manifest["images"][0]["layers"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .strip_prefix("sha256:")
+        .expect("sha256")
+        .to_owned();
+    let blob = out.join("blobs/sha256").join(&kernel);
+    let mut bytes = std::fs::read(&blob).expect("blob");
+    bytes[100] ^= 1;
+    std::fs::write(&blob, &bytes).expect("tamper");
+    let target = dir.path().join("target");
+    std::fs::create_dir(&target).expect("mkdir");
+    let got = target.join("kernel");
+    std::fs::write(&got, b"the previous kernel").expect("write");
+    let output = get(
+        &out,
+        AWS,
+        &["--role", "kernel", "--message-format", "json"],
+        &got,
+    )
+    .exits(1);
+    let found = diagnostic(&output);
+    assert_eq!(found["code"], "glc::get::source");
+    assert_eq!(
+        found["message"],
+        format!(
+            "blob sha256:{kernel} is corrupt: its bytes hash to {}",
+            format_args!("sha256:{}", sha256_hex(&bytes))
+        )
+    );
+    assert_eq!(std::fs::read(&got).expect("got"), b"the previous kernel");
+    assert_eq!(others(&target, &["kernel"]), Vec::<String>::new());
+    // A shorter blob, and to standard output: nothing written either.
+    std::fs::write(&blob, &bytes[..10]).expect("truncate");
+    let output = glc()
+        .args(["get", path_str(&out), AWS, "--role", "kernel", "-o", "-"])
+        .args(["--message-format", "json"])
+        .exits(1);
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        diagnostic(&output)["message"],
+        format!("blob sha256:{kernel} has fewer bytes than the 4098 its descriptor says")
+    );
+    // A tampered manifest on the way: nothing is read past it.
+    let other = dir.path().join("other");
+    build_top_level(&other);
+    let image = layout.tag(AWS);
+    let hex = image["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("digest");
+    let manifest_path = other.join("blobs/sha256").join(hex);
+    let text = std::fs::read_to_string(&manifest_path).expect("manifest");
+    std::fs::write(&manifest_path, text.replace("vmlinuz", "vmlinux")).expect("tamper");
+    let output = get(&other, AWS, &["--role", "kernel"], &got).exits(1);
+    assert!(
+        stderr(&output).contains("glc::get::source"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read(&got).expect("got"), b"the previous kernel");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn the_output_is_replaced_whole_and_never_a_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    build_top_level(&out);
+    let got = dir.path().join("kernel");
+    std::fs::write(&got, b"old").expect("write");
+    get(&out, AWS, &["--role", "kernel"], &got).exits(0);
+    assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
+    let target = dir.path().join("a-directory");
+    std::fs::create_dir(&target).expect("mkdir");
+    let output = get(&out, AWS, &["--role", "kernel"], &target).exits(1);
+    assert!(
+        stderr(&output).contains(&format!("{} is a directory", target.display())),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(others(&target, &[]), Vec::<String>::new());
+}
+
+#[test]
+fn several_releases_need_a_tag_and_a_registry_reference_is_read_from_the_registry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let layout = build_top_level(&out);
+    // A second release: the same index with another title, under the tag 1878.
+    let release = layout.tag("1877.3");
+    let mut index = layout.json(&release);
+    index["annotations"]["org.opencontainers.image.title"] = "Garden Linux 1878".into();
+    let bytes = serde_json::to_vec(&index).expect("JSON");
+    let hex = sha256_hex(&bytes);
+    std::fs::write(out.join("blobs/sha256").join(&hex), &bytes).expect("blob");
+    let mut entry = release.clone();
+    entry["digest"] = format!("sha256:{hex}").into();
+    entry["size"] = bytes.len().into();
+    entry["annotations"]["org.opencontainers.image.ref.name"] = "1878".into();
+    let mut top = layout.index.clone();
+    top["manifests"]
+        .as_array_mut()
+        .expect("manifests")
+        .push(entry);
+    std::fs::write(
+        out.join("index.json"),
+        serde_json::to_vec(&top).expect("JSON"),
+    )
+    .expect("index.json");
+    let got = dir.path().join("got");
+    let output = get(
+        &out,
+        AWS,
+        &["--role", "kernel", "--message-format", "json"],
+        &got,
+    )
+    .exits(1);
+    let found = diagnostic(&output);
+    assert_eq!(found["code"], "glc::get::release");
+    let first = release["digest"].as_str().expect("digest");
+    let (one, two) = if first < format!("sha256:{hex}").as_str() {
+        (
+            format!("1877, 1877.3 → {first}"),
+            format!("1878 → sha256:{hex}"),
+        )
+    } else {
+        (
+            format!("1878 → sha256:{hex}"),
+            format!("1877, 1877.3 → {first}"),
+        )
+    };
+    assert_eq!(
+        found["message"],
+        format!("{} holds 2 releases:\n  {one}\n  {two}", out.display())
+    );
+    assert_eq!(found["help"], "choose one with --tag TAG");
+    get(&out, AWS, &["--role", "kernel", "--tag", "1878"], &got).exits(0);
+    assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
+    let output = get(&out, AWS, &["--role", "kernel", "--tag", AWS], &got).exits(1);
+    assert!(stderr(&output).contains(&format!("has no release tag `{AWS}`")));
+    // With --tag, only that tag is read: a damaged index elsewhere does not stand in the way.
+    let group = layout.tag("bare-libc-1877.3");
+    assert_eq!(
+        group["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let hex = group["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("digest");
+    std::fs::write(out.join("blobs/sha256").join(hex), b"{}").expect("damage");
+    let output = get(&out, AWS, &["--role", "kernel"], &got).exits(1);
+    assert!(
+        stderr(&output).contains("glc::get::source"),
+        "{}",
+        stderr(&output)
+    );
+    get(&out, AWS, &["--role", "kernel", "--tag", "1877"], &got).exits(0);
+
+    // A registry reference is read from the registry: none listens here.
+    let port = crate::registry::free_port();
+    let output = glc()
+        .args(["get", &format!("127.0.0.1:{port}/gardenlinux:1877.3"), AWS])
+        .args(["--role", "kernel", "--retries", "0", "-o", "-"])
+        .args(["--message-format", "json"])
+        .exits(1);
+    let found = diagnostic(&output);
+    assert_eq!(found["code"], "glc::get::source");
+    assert!(
+        found["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("127.0.0.1:{port}"))),
+        "{found}"
+    );
+}
+
+/// A P-256 key pair made by openssl in `dir`: (private, public).
+fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let private = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub"));
+    for args in [
+        vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            path_str(&private),
+        ],
+        vec![
+            "pkey",
+            "-in",
+            path_str(&private),
+            "-pubout",
+            "-out",
+            path_str(&public),
+        ],
+    ] {
+        let status = Command::new("openssl")
+            .args(&args)
+            .status()
+            .expect("openssl");
+        assert!(status.success(), "openssl {args:?}");
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    (private, public)
+}
+
+/// The signature manifest of the image `cname` and the path of its blob.
+fn signature_of(layout: &Layout, cname: &str) -> (Value, PathBuf) {
+    let digest = layout.tag(cname)["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    let tag = format!(
+        "sha256-{}.sig",
+        digest.strip_prefix("sha256:").expect("sha256")
+    );
+    let entry = layout.tag(&tag);
+    let hex = entry["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("digest")
+        .to_owned();
+    (
+        layout.json(&entry),
+        layout.root.join("blobs/sha256").join(hex),
+    )
+}
+
+#[test]
+fn with_a_key_only_a_validly_signed_image_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (private, public) = key_pair(dir.path(), "release");
+    let (_, other_public) = key_pair(dir.path(), "other");
+    let out = dir.path().join("out");
+    glc()
+        .args(["build", path_str(&repo().join("release.kdl")), "-q"])
+        .args(["--sign-key", path_str(&private), "-o", path_str(&out)])
+        .exits(0);
+    let key = ["--key", path_str(&public)];
+    let got = dir.path().join("got");
+    let output = get(&out, AWS, &[&key[..], &["--role", "kernel"]].concat(), &got).exits(0);
+    assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
+    assert!(
+        stderr(&output).contains("signature verified"),
+        "{}",
+        stderr(&output)
+    );
+    // An attachment is not signed: its subject's signature is checked.
+    get(
+        &out,
+        AWS,
+        &[&key[..], &["--attachment", "test-log"]].concat(),
+        &got,
+    )
+    .exits(0);
+    assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.test.log")));
+
+    std::fs::remove_file(&got).expect("rm");
+    let refused = |layout: &Path, key: &Path, what: &str| {
+        let args = [
+            "--key",
+            path_str(key),
+            "--role",
+            "kernel",
+            "--message-format",
+            "json",
+        ];
+        let output = get(layout, AWS, &args, &got).exits(1);
+        let found = diagnostic(&output);
+        assert_eq!(found["code"], "glc::get::signature", "{what}");
+        assert!(!got.exists(), "{what}: wrote {}", got.display());
+        found["message"].as_str().expect("message").to_owned()
+    };
+    let text = refused(&out, &other_public, "another key");
+    assert!(text.contains("signed, but by another key"), "{text}");
+
+    // The signature annotation altered, nothing else fixed.
+    let altered = dir.path().join("altered");
+    crate::commands::copy_dir(&out, &altered);
+    let layout = Layout::open(&altered);
+    let (manifest, path) = signature_of(&layout, AWS);
+    let signature = manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .expect("signature")
+        .to_owned();
+    let flipped = if signature.starts_with('M') { "N" } else { "M" };
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    std::fs::write(
+        &path,
+        text.replace(&signature, &format!("{flipped}{}", &signature[1..])),
+    )
+    .expect("tamper");
+    let text = refused(&altered, &public, "an altered signature");
+    assert!(
+        text.contains("its signature manifest: blob sha256:"),
+        "{text}"
+    );
+
+    // The payload altered, nothing else fixed.
+    let altered = dir.path().join("payload");
+    crate::commands::copy_dir(&out, &altered);
+    let layout = Layout::open(&altered);
+    let (manifest, _) = signature_of(&layout, AWS);
+    let payload = manifest["layers"][0]["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("digest");
+    let path = altered.join("blobs/sha256").join(payload);
+    let text = std::fs::read_to_string(&path).expect("payload");
+    std::fs::write(
+        &path,
+        text.replace("gardenlinux/gardenlinux", "gardenlinux/gardenlinuX"),
+    )
+    .expect("tamper");
+    let text = refused(&altered, &public, "an altered payload");
+    assert!(text.contains("its payload"), "{text}");
+
+    // A release tag pointing at an index the key never signed (the tag itself is not signed).
+    let forged = dir.path().join("forged");
+    crate::commands::copy_dir(&out, &forged);
+    let layout = Layout::open(&forged);
+    let release = layout.tag("1877.3");
+    let mut index = layout.json(&release);
+    index["annotations"]["org.opencontainers.image.title"] = "forged".into();
+    let bytes = serde_json::to_vec(&index).expect("JSON");
+    let hex = sha256_hex(&bytes);
+    std::fs::write(forged.join("blobs/sha256").join(&hex), &bytes).expect("blob");
+    let mut top = layout.index.clone();
+    for entry in top["manifests"].as_array_mut().expect("manifests") {
+        if entry["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("1877"))
+        {
+            entry["digest"] = format!("sha256:{hex}").into();
+            entry["size"] = bytes.len().into();
+        }
+    }
+    std::fs::write(
+        forged.join("index.json"),
+        serde_json::to_vec(&top).expect("JSON"),
+    )
+    .expect("index.json");
+    let text = refused(&forged, &public, "a forged release tag");
+    assert_eq!(
+        text,
+        format!("the release index sha256:{hex} is not signed: no tag sha256-{hex}.sig")
+    );
+
+    // An unsigned layout.
+    let unsigned = dir.path().join("unsigned");
+    build_top_level(&unsigned);
+    let text = refused(&unsigned, &public, "unsigned");
+    assert!(text.contains("is not signed: no tag sha256-"), "{text}");
+}
+
+#[test]
+fn a_layer_that_is_a_link_or_a_fifo_is_refused_without_waiting_and_names_are_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let layout = build_top_level(&out);
+    let manifest = release_manifest(&layout);
+    let kernel = manifest["images"][0]["layers"][0]["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("digest")
+        .to_owned();
+    let blob = out.join("blobs/sha256").join(&kernel);
+    let copy = dir.path().join("kernel-copy");
+    std::fs::rename(&blob, &copy).expect("move");
+    std::os::unix::fs::symlink(&copy, &blob).expect("symlink");
+    let got = dir.path().join("got");
+    let json = ["--role", "kernel", "--message-format", "json"];
+    let output = get(&out, AWS, &json, &got).exits(1);
+    assert_eq!(
+        diagnostic(&output)["message"],
+        format!(
+            "blob sha256:{kernel} is a symbolic link; a layout's files must be regular files inside it"
+        )
+    );
+    std::fs::remove_file(&blob).expect("rm");
+    let status = Command::new("mkfifo").arg(&blob).status().expect("mkfifo");
+    assert!(status.success());
+    let output = get(&out, AWS, &json, &got)
+        .timeout(std::time::Duration::from_mins(1))
+        .exits(1);
+    assert_eq!(
+        diagnostic(&output)["message"],
+        format!("blob sha256:{kernel} is a fifo; a layout's files must be regular files inside it")
+    );
+    assert!(!got.exists());
+    // What comes from the command line or the layout is printed with control characters escaped.
+    let output = get(&out, "gcp", &["--file", "x\u{1b}]0;owned\u{7}"], &got).exits(1);
+    assert!(
+        stderr(&output).contains("has no file titled `x\\u{1b}]0;owned\\u{7}`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn with_a_key_a_signature_or_manifest_tampered_in_the_registry_writes_nothing() {
+    let Some(registry) = crate::registry::Registry::start("") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (private, public) = key_pair(dir.path(), "release");
+    let out = dir.path().join("out");
+    glc()
+        .args(["build", path_str(&repo().join("release.kdl")), "-q"])
+        .args(["--sign-key", path_str(&private), "-o", path_str(&out)])
+        .exits(0);
+    let push = |layout: &Path, repository: &str| {
+        crate::push::push_json(layout, &format!("{}/{repository}", registry.host()), &[]);
+        format!("{}/{repository}:1877.3", registry.host())
+    };
+    let got = dir.path().join("got");
+    let get_kernel = |source: &str| {
+        let mut cmd = glc();
+        cmd.args(["get", source, AWS, "--key", path_str(&public)])
+            .args(["--role", "kernel", "--message-format", "json"])
+            .args(["-o", path_str(&got)]);
+        cmd
+    };
+    let source = push(&out, "signed");
+    get_kernel(&source).exits(0);
+    assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
+    std::fs::remove_file(&got).expect("rm");
+
+    // A signature manifest whose signature was altered, pushed as it is (a whole graph: the
+    // altered manifest under its own digest, the signature tag moved to it).
+    let altered = dir.path().join("altered");
+    crate::commands::copy_dir(&out, &altered);
+    let layout = Layout::open(&altered);
+    let (manifest, _) = signature_of(&layout, AWS);
+    let signature = manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .expect("signature")
+        .to_owned();
+    let flipped = if signature.starts_with('M') { "N" } else { "M" };
+    let mut forged = manifest.clone();
+    forged["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] =
+        format!("{flipped}{}", &signature[1..]).into();
+    let bytes = serde_json::to_vec(&forged).expect("JSON");
+    let hex = sha256_hex(&bytes);
+    std::fs::write(altered.join("blobs/sha256").join(&hex), &bytes).expect("blob");
+    let image = layout.tag(AWS)["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    let sig_tag = format!("sha256-{}.sig", &image[7..]);
+    let mut top = layout.index.clone();
+    for entry in top["manifests"].as_array_mut().expect("manifests") {
+        if entry["annotations"]["org.opencontainers.image.ref.name"] == sig_tag.as_str() {
+            entry["digest"] = format!("sha256:{hex}").into();
+            entry["size"] = bytes.len().into();
+        }
+    }
+    std::fs::write(
+        altered.join("index.json"),
+        serde_json::to_vec(&top).expect("JSON"),
+    )
+    .expect("index.json");
+    let output = get_kernel(&push(&altered, "altered")).exits(1);
+    assert_eq!(diagnostic(&output)["code"], "glc::get::signature");
+    assert!(!got.exists(), "wrote {}", got.display());
+
+    // Bytes changed where the registry keeps them: the image's signature manifest, then the
+    // image manifest itself. The registry sends them under their old digests.
+    let stored = |digest: &str| {
+        let hex = &digest[7..];
+        registry
+            .storage()
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    };
+    let signature_digest = layout.tag(&sig_tag)["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    for (what, digest) in [("signature", signature_digest), ("manifest", image)] {
+        let path = stored(&digest);
+        let text = std::fs::read_to_string(&path).expect("stored");
+        // Still JSON, with other bytes.
+        let changed = text.replacen("\"size\":", "\"size\": ", 1);
+        assert_ne!(changed, text);
+        std::fs::write(&path, changed).expect("tamper");
+        let output = get_kernel(&source).exits(1);
+        let found = diagnostic(&output);
+        assert!(
+            found["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("digest")),
+            "{what}: {found}"
+        );
+        assert!(!got.exists(), "{what}: wrote {}", got.display());
+        std::fs::write(&path, text).expect("restore");
+    }
+    get_kernel(&source).exits(0);
+}

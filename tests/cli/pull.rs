@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::Test;
-use crate::build::build_top_level;
+use crate::build::{Layout, build_top_level};
 use crate::push::{Faulty, big_release, push_json, roll, signed_release, wait_until};
 use crate::registry::{Registry, free_port};
 
@@ -53,6 +53,18 @@ fn assert_same_tree(expected: &Path, actual: &Path) {
     for (name, bytes) in &expected {
         assert!(actual[name] == *bytes, "{} differs", name.display());
     }
+}
+
+/// The top-level release built in a test directory's `built` and pushed to `repository`.
+fn pushed(registry: &Registry, repository: &str) -> (Test, Layout) {
+    let dir = Test::new();
+    let built = build_top_level(&dir.path("built"));
+    push_json(
+        &built.root,
+        &format!("{}/{repository}", registry.host()),
+        &[],
+    );
+    (dir, built)
 }
 
 /// `glc pull --message-format json`: its summary line.
@@ -193,13 +205,7 @@ fn a_pull_through_502s_429s_and_cut_downloads_completes_byte_identical() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = Test::new();
-    let built = build_top_level(&dir.path("built"));
-    push_json(
-        &built.root,
-        &format!("{}/gardenlinux", registry.host()),
-        &[],
-    );
+    let (dir, built) = pushed(&registry, "gardenlinux");
     let proxy = Faulty::start(registry.port, None);
     let out = dir.path("pulled");
     let summary = pull_json(
@@ -327,18 +333,15 @@ fn a_tag_the_repository_lacks_writes_nothing_and_says_so() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = Test::new();
-    let built = build_top_level(&dir.path("built"));
-    push_json(&built.root, &format!("{}/gl", registry.host()), &[]);
+    let (dir, _) = pushed(&registry, "gl");
     let out = dir.path("pulled");
-    let output = Test::new()
+    Test::new()
         .args(["pull", &format!("{}/gl:1999.0", registry.host()), "-o"])
         .arg(&out)
         .status(1)
+        .stderr_contains("glc::pull::tag")
+        .stderr_contains("has no tag `1999.0`")
         .run();
-    let text = output.stderr();
-    assert!(text.contains("glc::pull::tag"), "{text}");
-    assert!(text.contains("has no tag `1999.0`"), "{text}");
     assert_nothing_written(&out);
 }
 
@@ -347,9 +350,7 @@ fn a_blob_the_registry_holds_damaged_fails_the_pull_and_leaves_the_old_layout() 
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = Test::new();
-    let built = build_top_level(&dir.path("built"));
-    push_json(&built.root, &format!("{}/gl", registry.host()), &[]);
+    let (dir, built) = pushed(&registry, "gl");
     // A layout pulled before: one container, without the cloud images.
     let out = dir.path("pulled");
     pull_json(
@@ -430,17 +431,16 @@ fn a_registry_that_is_down_fails_the_pull_in_bounded_time() {
     let out = dir.path("pulled");
     let port = free_port();
     let started = Instant::now();
-    let output = Test::new()
+    Test::new()
         .args(["pull", &format!("127.0.0.1:{port}/gl:1877.3"), "-o"])
         .arg(&out)
         // A pull that hangs is killed, and the test fails.
         .bounded()
         .status(1)
+        .stderr_contains("glc::pull::registry")
+        .stderr_contains(format!("127.0.0.1:{port}"))
+        .stderr_contains("nothing was written")
         .run();
-    let text = output.stderr();
-    assert!(text.contains("glc::pull::registry"), "{text}");
-    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
-    assert!(text.contains("nothing was written"), "{text}");
     assert_nothing_written(&out);
     eprintln!(
         "pull: a registry that is down fails after {:?}",

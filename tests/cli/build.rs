@@ -8,73 +8,39 @@ use oci_spec::image::{ImageIndex, ImageManifest};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::{Exits, glc, repo, stderr};
+use crate::{Test, repo};
 
 const EMPTY_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
-/// A built layout, read back.
-pub struct Layout {
-    pub root: PathBuf,
-    pub index: Value,
-}
+pub use crate::test::{Layout, copy_release, snapshot};
 
-impl Layout {
-    pub fn open(root: &Path) -> Self {
-        let index =
-            serde_json::from_slice(&std::fs::read(root.join("index.json")).expect("index.json"))
-                .expect("json");
-        Self {
-            root: root.to_path_buf(),
-            index,
-        }
-    }
-
-    pub fn blob(&self, digest: &str) -> Vec<u8> {
-        let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
-        std::fs::read(self.root.join("blobs/sha256").join(hex))
-            .unwrap_or_else(|e| panic!("blob {digest}: {e}"))
-    }
-
-    pub fn json(&self, descriptor: &Value) -> Value {
-        serde_json::from_slice(&self.blob(descriptor["digest"].as_str().expect("digest")))
-            .expect("json blob")
-    }
-
-    pub fn tag(&self, tag: &str) -> Value {
-        self.entries()
-            .into_iter()
-            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
-            .unwrap_or_else(|| panic!("no tag {tag}"))
-    }
-
-    pub fn entries(&self) -> Vec<Value> {
-        self.index["manifests"]
-            .as_array()
-            .expect("manifests")
-            .clone()
-    }
-}
-
+/// `glc build RELEASE -o OUT`, whatever its exit code.
 pub fn build(release: &Path, out: &Path) -> std::process::Output {
-    glc()
+    Test::new()
         .arg("build")
         .arg(release)
         .arg("-o")
         .arg(out)
+        .command()
         .output()
         .expect("run glc")
 }
 
 /// `glc build RELEASE -o OUT`, which must succeed.
 pub fn builds(release: &Path, out: &Path) -> std::process::Output {
-    glc().arg("build").arg(release).arg("-o").arg(out).exits(0)
+    Test::new()
+        .arg("build")
+        .arg(release)
+        .arg("-o")
+        .arg(out)
+        .run()
+        .output
 }
 
 /// The top-level release built into `out`.
 pub fn build_top_level(out: &Path) -> Layout {
-    let output = build(&repo().join("release.kdl"), out);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    builds(&repo().join("release.kdl"), out);
     Layout::open(out)
 }
 
@@ -198,13 +164,13 @@ fn titles(manifest: &Value) -> Vec<String> {
 
 #[test]
 fn the_top_level_release_builds_the_graph_design_draws() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = build_top_level(&dir.path().join("out"));
+    let dir = Test::new();
+    let layout = build_top_level(&dir.path("out"));
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("out/oci-layout")).expect("oci-layout"),
+        std::fs::read_to_string(dir.path("out/oci-layout")).expect("oci-layout"),
         r#"{"imageLayoutVersion":"1.0.0"}"#
     );
-    ImageIndex::from_reader(&std::fs::read(dir.path().join("out/index.json")).expect("index")[..])
+    ImageIndex::from_reader(&std::fs::read(dir.path("out/index.json")).expect("index")[..])
         .expect("index.json parses");
 
     // Every tag: the release tags, every cname, every container; then 16 untagged attachments.
@@ -565,8 +531,8 @@ fn source_digest(path: &Path) -> String {
 
 #[test]
 fn imported_containers_keep_their_digests() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = build_top_level(&dir.path().join("out"));
+    let dir = Test::new();
+    let layout = build_top_level(&dir.path("out"));
     let sources = [
         ("base", "base.oci"),
         ("bare-libc", "bare-libc"),
@@ -586,36 +552,10 @@ fn imported_containers_keep_their_digests() {
     }
 }
 
-/// Every file of a tree, by relative path, with its bytes.
-pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(|e| e.expect("walk"))
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            let relative = e
-                .path()
-                .strip_prefix(root)
-                .expect("inside")
-                .to_string_lossy()
-                .into_owned();
-            (relative, std::fs::read(e.path()).expect("read"))
-        })
-        .collect()
-}
-
-/// A copy of the top-level release and its artifacts in `to`; returns its release file.
-pub fn copy_release(to: &Path) -> PathBuf {
-    std::fs::create_dir_all(to).expect("mkdir");
-    std::fs::copy(repo().join("release.kdl"), to.join("release.kdl")).expect("copy");
-    crate::commands::copy_dir(&repo().join("artifacts"), &to.join("artifacts"));
-    to.join("release.kdl")
-}
-
 #[test]
 fn builds_are_byte_identical_wherever_and_whenever_they_run() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (one, two) = (dir.path().join("one"), dir.path().join("deeper/path/two"));
+    let dir = Test::new();
+    let (one, two) = (dir.path("one"), dir.path("deeper/path/two"));
     copy_release(&one);
     copy_release(&two);
     // Different mtimes and modes on the second copy's inputs.
@@ -637,31 +577,27 @@ fn builds_are_byte_identical_wherever_and_whenever_they_run() {
             .expect("chmod");
         }
     }
-    glc()
+    Test::new()
         .current_dir(&one)
         .args(["build", "release.kdl", "-o", "out"])
-        .exits(0);
-    glc()
-        .current_dir(dir.path())
+        .run();
+    dir.test()
         .arg("build")
         .arg(two.join("release.kdl"))
         .arg("-o")
-        .arg(dir.path().join("out-two"))
+        .arg(dir.path("out-two"))
         .env("LC_ALL", "C")
-        .exits(0);
-    let (a, b) = (
-        snapshot(&one.join("out")),
-        snapshot(&dir.path().join("out-two")),
-    );
+        .run();
+    let (a, b) = (snapshot(&one.join("out")), snapshot(&dir.path("out-two")));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (path, bytes) in &a {
         assert!(bytes == &b[path], "{path} differs between the two builds");
     }
     // A rebuild over the first layout gives the same bytes again.
-    glc()
+    Test::new()
         .current_dir(&one)
         .args(["build", "release.kdl", "-o", "out"])
-        .exits(0);
+        .run();
     assert!(snapshot(&one.join("out")) == a);
 }
 
@@ -741,17 +677,18 @@ fn compare_trees(a: &Layout, da: &Value, b: &Layout, db: &Value, path: &str) {
 
 #[test]
 fn source_date_epoch_changes_only_the_created_values() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plain = build_top_level(&dir.path().join("plain"));
-    glc()
+    let dir = Test::new();
+    let plain = build_top_level(&dir.path("plain"));
+    let epoch = dir
+        .test()
         .current_dir(repo())
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .arg("build")
         .arg("release.kdl")
         .arg("-o")
-        .arg(dir.path().join("epoch"))
-        .exits(0);
-    let epoch = Layout::open(&dir.path().join("epoch"));
+        .arg(dir.path("epoch"))
+        .run()
+        .layout("epoch");
     let release = epoch.json(&epoch.tag("1877.3"));
     assert_eq!(
         release["annotations"]["org.opencontainers.image.created"],
@@ -811,26 +748,29 @@ fn corrupt_container_release(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_failed_build_leaves_the_previous_layout_untouched() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
+    let dir = Test::new();
+    let out = dir.path("out");
     // The previous layout holds no container: a build reuses blobs the layout it replaces
     // already has (checked when they were written), so the damaged ones must be read.
-    let previous = build(&repo().join("examples/minimal/release.kdl"), &out);
-    assert_eq!(previous.status.code(), Some(0), "{}", stderr(&previous));
+    Test::new()
+        .arg("build")
+        .arg(repo().join("examples/minimal/release.kdl"))
+        .arg("-o")
+        .arg(&out)
+        .status(0)
+        .run();
     let before = snapshot(&out);
-    let broken = corrupt_container_release(dir.path());
-    let output = glc()
+    let broken = corrupt_container_release(dir.dir());
+    let output = Test::new()
         .args(["--message-format", "json", "build"])
         .arg(broken.join("release.kdl"))
         .arg("-o")
         .arg(&out)
-        .exits(1);
+        .status(1)
+        .run();
     // Both damaged containers are reported, each pointing at its `from` in the release file.
-    let errors: Vec<Value> = stderr(&output)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    assert_eq!(errors.len(), 2, "{}", stderr(&output));
+    let errors = output.json_errors();
+    assert_eq!(errors.len(), 2, "{}", output.stderr());
     for (error, name) in errors.iter().zip(["bare-python", "bare-nodejs"]) {
         let message = error["message"].as_str().expect("message");
         assert_eq!(error["code"], "glc::build::import");
@@ -848,7 +788,7 @@ fn a_failed_build_leaves_the_previous_layout_untouched() {
         assert_eq!(error["column"], 50);
     }
     assert!(snapshot(&out) == before, "the previous layout changed");
-    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+    let leftovers: Vec<String> = std::fs::read_dir(dir.dir())
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains(".glc-tmp-") || n.contains(".glc-old-"))
@@ -858,51 +798,53 @@ fn a_failed_build_leaves_the_previous_layout_untouched() {
 
 #[test]
 fn a_directory_that_is_not_a_glc_layout_is_not_replaced_without_force() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("precious");
+    let dir = Test::new();
+    let out = dir.path("precious");
     std::fs::create_dir(&out).expect("mkdir");
     std::fs::write(out.join("notes.txt"), "keep me").expect("write");
-    let output = build(&repo().join("release.kdl"), &out);
-    assert_eq!(output.status.code(), Some(1));
+    let output = Test::new()
+        .arg("build")
+        .arg(repo().join("release.kdl"))
+        .arg("-o")
+        .arg(&out)
+        .status(1)
+        .stderr_contains("precious is not a layout glc wrote: it holds `notes.txt`")
+        .run();
     assert!(
-        stderr(&output).contains("precious is not a layout glc wrote: it holds `notes.txt`"),
+        output.stderr().contains("or pass --force"),
         "{}",
-        stderr(&output)
-    );
-    assert!(
-        stderr(&output).contains("or pass --force"),
-        "{}",
-        stderr(&output)
+        output.stderr()
     );
     assert_eq!(
         std::fs::read_to_string(out.join("notes.txt")).expect("kept"),
         "keep me"
     );
 
-    glc()
+    Test::new()
         .arg("build")
         .arg(repo().join("release.kdl"))
         .arg("-o")
         .arg(&out)
         .arg("--force")
-        .exits(0);
+        .run();
     assert!(!out.join("notes.txt").exists());
     assert!(out.join("index.json").is_file());
 }
 
 #[test]
 fn an_invalid_release_writes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    glc()
+    let dir = Test::new();
+    let out = dir.path("out");
+    Test::new()
         .current_dir(repo().join("tests/fixtures/invalid"))
         .arg("build")
         .arg("missing-files.kdl")
         .arg("-o")
         .arg(&out)
-        .exits(1);
+        .status(1)
+        .run();
     assert_eq!(
-        std::fs::read_dir(dir.path()).expect("list").count(),
+        std::fs::read_dir(dir.dir()).expect("list").count(),
         0,
         "nothing written, not even a lock"
     );
@@ -910,17 +852,17 @@ fn an_invalid_release_writes_nothing() {
 
 #[test]
 fn digests_file_lists_every_tag_with_its_destination() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    let digests = dir.path().join("digests.json");
-    let output = glc()
+    let dir = Test::new();
+    let out = dir.path("out");
+    let digests = dir.path("digests.json");
+    let output = Test::new()
         .arg("build")
         .arg(repo().join("release.kdl"))
         .arg("-o")
         .arg(&out)
         .arg("--digests")
         .arg(&digests)
-        .exits(0);
+        .run();
     let layout = Layout::open(&out);
     let report: Value =
         serde_json::from_slice(&std::fs::read(&digests).expect("digests")).expect("json");
@@ -938,7 +880,7 @@ fn digests_file_lists_every_tag_with_its_destination() {
         );
     }
     assert_eq!(report["attachments"].as_array().map(Vec::len), Some(16));
-    let summary = stderr(&output);
+    let summary = output.stderr();
     assert!(
         summary.contains(": 8 cloud images, 16 attachments, 8 containers; "),
         "{summary}"
@@ -972,8 +914,8 @@ pub fn skopeo() -> Option<std::process::Command> {
 #[test]
 fn skopeo_copies_a_cloud_image_and_a_container_out_of_the_layout() {
     let Some(_) = skopeo() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
+    let dir = Test::new();
+    let out = dir.path("out");
     let layout = build_top_level(&out);
     // The root (an index of indexes) is for `oras cp -r`; skopeo copies one image or one
     // index of images a call, which is why each of those has a tag of its own.
@@ -984,7 +926,7 @@ fn skopeo_copies_a_cloud_image_and_a_container_out_of_the_layout() {
         "bare-libc-1877.3",
         "debian-snapshot-1877.3",
     ] {
-        let copy = dir.path().join(format!("copy-{tag}"));
+        let copy = dir.path(format!("copy-{tag}"));
         let status = skopeo()
             .expect("skopeo")
             .args(["copy", "--all", "--quiet"])

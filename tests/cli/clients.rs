@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::build::{Layout, build_top_level, skopeo};
 use crate::interop::Pusher;
 use crate::registry::Registry;
-use crate::{Exits, glc, repo};
+use crate::{Test, repo};
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -79,12 +79,12 @@ fn releases(dir: &Path) -> Vec<(Layout, &'static str, PathBuf)> {
     let top = build_top_level(&dir.join("top"));
     let many = dir.join("many");
     let release = fourteen_images(&many);
-    glc()
+    Test::new()
         .arg("build")
         .arg(&release)
         .arg("-o")
         .arg(many.join("out"))
-        .exits(0);
+        .run();
     vec![
         (top, "1877.3", repo()),
         (Layout::open(&many.join("out")), "2001.0", many),
@@ -94,18 +94,7 @@ fn releases(dir: &Path) -> Vec<(Layout, &'static str, PathBuf)> {
 /// Every cloud image's cname and, by media type, the path of each of its files as written in
 /// the release (`<dir>/files` or `artifacts/`).
 fn cnames(layout: &Layout) -> Vec<String> {
-    let mut cnames: Vec<String> = layout
-        .entries()
-        .iter()
-        .filter(|d| d["artifactType"] == "application/io.gardenlinux.image")
-        .filter_map(|d| {
-            Some(
-                d["annotations"]["org.opencontainers.image.ref.name"]
-                    .as_str()?
-                    .to_owned(),
-            )
-        })
-        .collect();
+    let mut cnames = layout.tags_of("application/io.gardenlinux.image");
     cnames.sort();
     cnames
 }
@@ -189,8 +178,8 @@ fn check_update_tool(
 
 #[test]
 fn the_update_tool_finds_every_cname_at_the_version_tag_of_a_layout() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (layout, version, release_dir) in releases(dir.path()) {
+    let dir = Test::new();
+    for (layout, version, release_dir) in releases(dir.dir()) {
         let get = |kind: &str, reference: &str| -> Vec<u8> {
             let digest = match kind {
                 "manifests" if !reference.starts_with("sha256:") => layout.tag(reference)["digest"]
@@ -212,8 +201,8 @@ fn the_update_tool_finds_every_cname_at_the_version_tag_of_a_registry() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (layout, version, release_dir) in releases(dir.path()) {
+    let dir = Test::new();
+    for (layout, version, release_dir) in releases(dir.dir()) {
         let mut pusher = Pusher {
             registry: &registry,
             layout: &layout,
@@ -239,8 +228,8 @@ fn the_update_tool_finds_every_cname_at_the_version_tag_of_a_registry() {
 
 #[test]
 fn garden_linux_python_library_keys_every_cname_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (layout, version, _) in releases(dir.path()) {
+    let dir = Test::new();
+    for (layout, version, _) in releases(dir.dir()) {
         // `Index.manifests_as_dict`: entries keyed by their `cname` annotation, else digest.
         let release = layout.json(&layout.tag(version));
         let mut keys: Vec<String> = Vec::new();
@@ -273,8 +262,8 @@ fn garden_linux_python_library_keys_every_cname_once() {
 #[test]
 fn skopeo_copies_the_default_container_from_the_version_tag() {
     let Some(_) = skopeo() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = build_top_level(&dir.path().join("out"));
+    let dir = Test::new();
+    let layout = build_top_level(&dir.path("out"));
     let base = layout.json(&layout.tag("base-1877.3"));
     for arch in ["amd64", "arm64"] {
         let wanted = base["manifests"]
@@ -284,7 +273,7 @@ fn skopeo_copies_the_default_container_from_the_version_tag() {
             .find(|m| m["platform"]["architecture"] == arch)
             .expect("a platform image")["digest"]
             .clone();
-        let target = dir.path().join(format!("copy-{arch}"));
+        let target = dir.path(format!("copy-{arch}"));
         let mut command = skopeo().expect("skopeo");
         if arch != "amd64" {
             command.args(["--override-arch", arch]);
@@ -305,10 +294,10 @@ fn skopeo_copies_the_default_container_from_the_version_tag() {
 
 #[test]
 fn a_release_without_arch_or_features_axes_is_warned_of_and_denied_on_request() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("files")).expect("mkdir");
-    std::fs::write(dir.path().join("files/kernel.vmlinuz"), "kernel").expect("write");
-    let release = dir.path().join("release.kdl");
+    let dir = Test::new();
+    std::fs::create_dir(dir.path("files")).expect("mkdir");
+    std::fs::write(dir.path("files/kernel.vmlinuz"), "kernel").expect("write");
+    let release = dir.path("release.kdl");
     std::fs::write(
         &release,
         r#"release "1.0" {
@@ -327,20 +316,21 @@ fn a_release_without_arch_or_features_axes_is_warned_of_and_denied_on_request() 
 "#,
     )
     .expect("write");
-    let lines = |output: &std::process::Output| -> Vec<Value> {
-        crate::stderr(output)
+    let lines = |output: &crate::Ran| -> Vec<Value> {
+        output
+            .stderr()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     };
     // A warning: said, with where and how to fix it, and the build goes on.
-    let out = dir.path().join("out");
-    let built = glc()
+    let out = dir.path("out");
+    let built = Test::new()
         .args(["--message-format", "json", "build"])
         .arg(&release)
         .arg("-o")
         .arg(&out)
-        .exits(0);
+        .run();
     let said = lines(&built);
     let warning = said
         .iter()
@@ -369,24 +359,24 @@ fn a_release_without_arch_or_features_axes_is_warned_of_and_denied_on_request() 
     );
     assert!(out.join("index.json").is_file());
     // With --deny-warnings it is an error: exit 1, nothing written.
-    let denied_out = dir.path().join("denied");
-    let denied = glc()
+    let denied_out = dir.path("denied");
+    let denied = Test::new()
         .args(["--message-format", "json", "build", "--deny-warnings"])
         .arg(&release)
         .arg("-o")
         .arg(&denied_out)
-        .exits(1);
+        .status(1)
+        .run();
     let errors = lines(&denied);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["severity"], "error");
     assert!(!denied_out.exists());
     // The top-level release has both axes: no warning.
-    let check = glc().arg("check").arg(repo().join("release.kdl")).exits(0);
-    assert!(
-        !crate::stderr(&check).contains("no-axis"),
-        "{}",
-        crate::stderr(&check)
-    );
+    let check = Test::new()
+        .arg("check")
+        .arg(repo().join("release.kdl"))
+        .run();
+    assert!(!check.stderr().contains("no-axis"), "{}", check.stderr());
 }
 
 /// An OCI layout holding one image manifest whose config names `os`.
@@ -421,11 +411,11 @@ fn single_image_layout(dir: &Path, os: &str) {
 
 #[test]
 fn a_default_container_must_hold_a_linux_image() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    single_image_layout(&dir.path().join("linux"), "linux");
-    single_image_layout(&dir.path().join("windows"), "windows");
+    let dir = Test::new();
+    single_image_layout(&dir.path("linux"), "linux");
+    single_image_layout(&dir.path("windows"), "windows");
     let release = |from: &str| {
-        let path = dir.path().join(format!("{from}.kdl"));
+        let path = dir.path(format!("{from}.kdl"));
         std::fs::write(
             &path,
             format!(
@@ -444,13 +434,13 @@ fn a_default_container_must_hold_a_linux_image() {
         path
     };
     // One linux image, not an index: the release index lists it with its config's platform.
-    let out = dir.path().join("out");
-    glc()
+    let out = dir.path("out");
+    Test::new()
         .arg("build")
         .arg(release("linux"))
         .arg("-o")
         .arg(&out)
-        .exits(0);
+        .run();
     let layout = Layout::open(&out);
     let index = layout.json(&layout.tag("1.0"));
     let listed = index["manifests"].as_array().expect("manifests");
@@ -461,13 +451,12 @@ fn a_default_container_must_hold_a_linux_image() {
         serde_json::json!({"architecture": "amd64", "os": "linux"})
     );
     // No linux image: what would `podman pull` run? An error that says so.
-    let refused = glc()
+    let refused = Test::new()
         .args(["--message-format", "json", "check"])
         .arg(release("windows"))
-        .exits(1);
-    let error: Value =
-        serde_json::from_str(crate::stderr(&refused).lines().next().expect("an error"))
-            .expect("json");
+        .status(1)
+        .run();
+    let error = refused.json_error();
     assert_eq!(error["code"], "glc::resolve::default-not-an-image");
     assert_eq!(
         error["message"],

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{Exits, glc, repo, stderr, stdout};
+use crate::{Test, repo};
 
 pub const CNAMES: [&str; 8] = [
     "aws-gardener_prod-amd64-1877.3-75df9f40",
@@ -16,33 +16,23 @@ pub const CNAMES: [&str; 8] = [
 ];
 
 fn plan_json(dir: &Path, file: &str) -> serde_json::Value {
-    let output = glc()
+    let output = Test::new()
         .current_dir(dir)
         .args(["plan", "--json", file])
-        .exits(0);
-    serde_json::from_slice(&output.stdout).expect("plan is JSON")
+        .run();
+    serde_json::from_slice(&output.output.stdout).expect("plan is JSON")
 }
 
-pub fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk");
-        let target = to.join(entry.path().strip_prefix(from).expect("inside"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
+pub use crate::test::copy_dir;
 
 #[test]
 fn the_top_level_release_checks_and_plans_its_eight_cloud_images() {
-    let output = glc()
+    let output = Test::new()
         .current_dir(repo())
         .args(["check", "release.kdl"])
-        .exits(0);
+        .run();
     assert_eq!(
-        stderr(&output),
+        output.stderr(),
         "release.kdl: release 1877.3: 8 cloud images, 64 image files, 8 containers, 2 release tags\n"
     );
     let plan = plan_json(&repo(), "release.kdl");
@@ -123,23 +113,23 @@ fn the_top_level_release_is_the_reference_release() {
 
 #[test]
 fn a_verbatim_copy_of_the_reference_compiles_elsewhere_with_its_artifacts() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = Test::new();
     let reference = repo().join("../shared/design/reference-release.kdl");
     let source = if reference.is_file() {
         reference
     } else {
         repo().join("release.kdl")
     };
-    std::fs::copy(&source, dir.path().join("reference-release.kdl")).expect("copy");
-    copy_dir(&repo().join("artifacts"), &dir.path().join("artifacts"));
+    std::fs::copy(&source, dir.path("reference-release.kdl")).expect("copy");
+    copy_dir(&repo().join("artifacts"), &dir.path("artifacts"));
     // From another working directory, by an absolute path.
-    let output = glc()
+    let output = Test::new()
         .current_dir(std::env::temp_dir())
         .arg("plan")
         .arg("--json")
-        .arg(dir.path().join("reference-release.kdl"))
-        .exits(0);
-    let copied: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        .arg(dir.path("reference-release.kdl"))
+        .run();
+    let copied: serde_json::Value = serde_json::from_slice(&output.output.stdout).expect("json");
     assert_eq!(
         copied,
         plan_json(&repo(), "release.kdl"),
@@ -150,7 +140,10 @@ fn a_verbatim_copy_of_the_reference_compiles_elsewhere_with_its_artifacts() {
 #[test]
 fn examples_check() {
     for example in ["examples/minimal/release.kdl", "examples/big/release.kdl"] {
-        glc().current_dir(repo()).args(["check", example]).exits(0);
+        Test::new()
+            .current_dir(repo())
+            .args(["check", example])
+            .run();
     }
     let big = plan_json(&repo(), "examples/big/release.kdl");
     assert_eq!(big["images"].as_array().map(Vec::len), Some(44));
@@ -158,11 +151,11 @@ fn examples_check() {
 
 #[test]
 fn plan_text_lists_every_cname_and_container() {
-    let output = glc()
+    let output = Test::new()
         .current_dir(repo())
         .args(["plan", "release.kdl"])
-        .exits(0);
-    let text = stdout(&output);
+        .run();
+    let text = output.stdout();
     assert!(
         text.starts_with("release 1877.3 (commit 75df9f40, created 2025-03-14T08:00:00Z)\n"),
         "{text}"
@@ -178,115 +171,97 @@ fn plan_text_lists_every_cname_and_container() {
 
 #[test]
 fn source_date_epoch_wins_over_created() {
-    let output = glc()
+    let output = Test::new()
         .current_dir(repo())
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .args(["plan", "--json", "release.kdl"])
+        .command()
         .output()
         .expect("run glc");
     let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(plan["release"]["created"], "2023-11-14T22:13:20Z");
 
-    let output = glc()
+    Test::new()
         .current_dir(repo())
         .env("SOURCE_DATE_EPOCH", "yesterday")
         .args(["check", "release.kdl"])
-        .exits(1);
-    assert!(
-        stderr(&output).contains("SOURCE_DATE_EPOCH=\"yesterday\" is not a number"),
-        "{}",
-        stderr(&output)
-    );
+        .status(1)
+        .stderr_contains("SOURCE_DATE_EPOCH=\"yesterday\" is not a number")
+        .run();
 }
 
 #[test]
 fn usage_errors_exit_2_and_input_errors_exit_1() {
-    glc().args(["check"]).exits(2);
-    glc().args(["frobnicate"]).exits(2);
-    glc().args(["--message-format", "xml", "schema"]).exits(2);
+    Test::new().args(["check"]).status(2).run();
+    Test::new().args(["frobnicate"]).status(2).run();
+    Test::new()
+        .args(["--message-format", "xml", "schema"])
+        .status(2)
+        .run();
 
-    let output = glc().args(["check", "does-not-exist.kdl"]).exits(1);
-    assert!(
-        stderr(&output).contains("cannot read does-not-exist.kdl"),
-        "{}",
-        stderr(&output)
-    );
+    Test::new()
+        .args(["check", "does-not-exist.kdl"])
+        .status(1)
+        .stderr_contains("cannot read does-not-exist.kdl")
+        .run();
 }
 
 #[test]
 fn a_file_that_is_not_utf8_is_refused_clearly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("r.kdl"), b"release \"1\" {\xff}\n").expect("write");
-    let output = glc()
-        .current_dir(dir.path())
-        .args(["check", "r.kdl"])
-        .exits(1);
+    let dir = Test::new().file("r.kdl", b"release \"1\" {\xff}\n");
+    let output = dir.test().args(["check", "r.kdl"]).status(1).run();
     assert_eq!(
-        stderr(&output),
+        output.stderr(),
         "glc::io\n\n  × r.kdl is not UTF-8 text (invalid byte at offset 13)\n  help: KDL files are UTF-8; convert the file's encoding\n\nglc: 1 error\n"
     );
 }
 
 #[test]
 fn schema_prints_the_embedded_schema() {
-    let output = glc().arg("schema").exits(0);
+    let output = Test::new().arg("schema").run();
     assert_eq!(
-        stdout(&output),
+        output.stdout(),
         std::fs::read_to_string(repo().join("schema/release.kdl")).expect("schema")
     );
 }
 
 #[test]
 fn fmt_reindents_in_place_and_check_reports_without_writing() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = Test::new();
     let messy = "// keep me\nrelease \"1\" {\n  commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"   \n\n\n\n      created \"2025-03-14T08:00:00Z\" // and me\n  }\n";
     let tidy = "// keep me\nrelease \"1\" {\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n\n    created \"2025-03-14T08:00:00Z\" // and me\n}\n";
-    let file = dir.path().join("r.kdl");
+    let file = dir.path("r.kdl");
     std::fs::write(&file, messy).expect("write");
 
-    let output = glc()
-        .current_dir(dir.path())
+    dir.test()
         .args(["fmt", "--check", "r.kdl"])
-        .exits(1);
-    assert!(
-        stderr(&output).contains("r.kdl is not formatted"),
-        "{}",
-        stderr(&output)
-    );
+        .status(1)
+        .stderr_contains("r.kdl is not formatted")
+        .run();
     assert_eq!(
         std::fs::read_to_string(&file).expect("read"),
         messy,
         "--check writes nothing"
     );
 
-    glc()
-        .current_dir(dir.path())
-        .args(["fmt", "r.kdl"])
-        .exits(0);
+    dir.test().args(["fmt", "r.kdl"]).run();
     assert_eq!(std::fs::read_to_string(&file).expect("read"), tidy);
 
-    glc()
-        .current_dir(dir.path())
-        .args(["fmt", "--check", "r.kdl"])
-        .exits(0);
+    dir.test().args(["fmt", "--check", "r.kdl"]).run();
 }
 
 #[test]
 fn fmt_leaves_a_file_it_cannot_parse_untouched() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = Test::new();
     let broken = "release \"1\" {\n   commit \"x\n";
-    std::fs::write(dir.path().join("r.kdl"), broken).expect("write");
-    let output = glc()
-        .current_dir(dir.path())
+    std::fs::write(dir.path("r.kdl"), broken).expect("write");
+    dir.test()
         .args(["fmt", "r.kdl"])
-        .exits(1);
-    assert!(
-        stderr(&output).contains("glc::parse"),
-        "{}",
-        stderr(&output)
-    );
+        .status(1)
+        .stderr_contains("glc::parse")
+        .run();
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("r.kdl")).expect("read"),
+        std::fs::read_to_string(dir.path("r.kdl")).expect("read"),
         broken
     );
 }
@@ -299,10 +274,10 @@ fn the_repository_release_files_are_formatted() {
         "examples/big/release.kdl",
         "schema/release.kdl",
     ] {
-        glc()
+        Test::new()
             .current_dir(repo())
             .args(["fmt", "--check", file])
-            .exits(0);
+            .run();
     }
 }
 
@@ -313,10 +288,10 @@ fn the_language_reference_is_generated_from_the_schema() {
     let end = "<!-- end of generated reference -->";
     let start = doc.find(begin).expect("begin marker") + begin.len();
     let stop = doc.find(end).expect("end marker");
-    let output = glc().args(["schema", "--markdown"]).exits(0);
+    let output = Test::new().args(["schema", "--markdown"]).run();
     assert_eq!(
         &doc[start..stop],
-        stdout(&output),
+        output.stdout(),
         "docs/language.md is stale: regenerate its reference with `glc schema --markdown`"
     );
 }

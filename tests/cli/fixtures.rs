@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Exits, assert_matches_file, glc, repo, stderr, stdout};
+use crate::{Test, assert_matches_file, repo, stderr};
 
 fn cases(dir: &str) -> Vec<PathBuf> {
     let dir = repo().join("tests/fixtures").join(dir);
@@ -49,9 +49,10 @@ fn invalid_fixtures_fail_with_their_expected_diagnostics() {
     let cases = cases("invalid");
     for case in &cases {
         let dir = case.parent().expect("fixture dir");
-        let output = glc()
+        let output = Test::new()
             .current_dir(dir)
             .args(["check", name(case)])
+            .command()
             .output()
             .expect("run glc");
         let actual = stderr(&output);
@@ -88,11 +89,12 @@ fn invalid_fixtures_fail_with_their_expected_diagnostics() {
 fn invalid_fixtures_report_json_lines_with_locations() {
     for case in cases("invalid") {
         let dir = case.parent().expect("fixture dir");
-        let output = glc()
+        let output = Test::new()
             .current_dir(dir)
             .args(["--message-format", "json", "check", name(&case)])
-            .exits(1);
-        let text = stderr(&output);
+            .status(1)
+            .run();
+        let text = output.stderr();
         assert!(!text.trim().is_empty(), "{}: no JSON", name(&case));
         for line in text.lines() {
             let value: serde_json::Value = serde_json::from_str(line)
@@ -132,13 +134,16 @@ fn invalid_fixtures_report_json_lines_with_locations() {
 fn valid_fixtures_pass_and_plan_as_expected() {
     for case in cases("valid") {
         let dir = case.parent().expect("fixture dir");
-        glc().current_dir(dir).args(["check", name(&case)]).exits(0);
-        let plan = glc()
+        Test::new()
+            .current_dir(dir)
+            .args(["check", name(&case)])
+            .run();
+        let plan = Test::new()
             .current_dir(dir)
             .args(["plan", "--json", name(&case)])
-            .exits(0);
+            .run();
         assert_matches_file(
-            &stdout(&plan),
+            &plan.stdout(),
             &dir.join(format!(
                 "{}.plan.json",
                 case.file_stem()

@@ -4,12 +4,11 @@
 use std::io::Write;
 use std::os::unix::fs::{FileExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::{Exits, glc, glc_process, stderr};
+use crate::test::{mkfifo, release_kdl};
+use crate::{Ran, Test};
 
 /// A release in `dir` whose one image has `rootfs` and, if given, `file` as layers.
 fn release(dir: &Path, rootfs: &str, file: Option<&str>) -> PathBuf {
@@ -19,9 +18,9 @@ fn release(dir: &Path, rootfs: &str, file: Option<&str>) -> PathBuf {
     let release = dir.join("release.kdl");
     std::fs::write(
         &release,
-        format!(
-            "release \"1\" {{\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    cloud-images {{\n        matrix {{\n            arch \"amd64\"\n        }}\n        image \"x-{{{{ arch }}}}\" {{\n            rootfs \"{rootfs}\"\n{file}        }}\n    }}\n}}\n"
-        ),
+        release_kdl(&format!(
+            "    cloud-images {{\n        matrix {{\n            arch \"amd64\"\n        }}\n        image \"x-{{{{ arch }}}}\" {{\n            rootfs \"{rootfs}\"\n{file}        }}\n    }}\n"
+        )),
     )
     .expect("write");
     release
@@ -66,19 +65,20 @@ fn read_offset(pid: u32, path: &Path) -> Option<u64> {
 /// least `margin` of them still unread) runs `act`. Returns glc's output and whether `act` ran
 /// while glc was reading. A glc that hangs for a minute is killed and the test fails.
 fn while_reading(
-    dir: &Path,
+    dir: &Test,
     args: &[&str],
     input: &Path,
     size: u64,
     margin: u64,
     act: impl FnOnce(),
-) -> (Output, bool) {
+) -> (Ran, bool) {
     let input = input.canonicalize().expect("input");
-    let mut child = glc_process()
-        .current_dir(dir)
+    let mut child = dir
+        .test()
         .args(args)
         // One thread: files are staged in the order the release lists them.
         .env("RAYON_NUM_THREADS", "1")
+        .command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -103,18 +103,14 @@ fn while_reading(
         if start.elapsed() > Duration::from_mins(1) {
             child.kill().expect("kill");
             let output = child.wait_with_output().expect("wait");
-            panic!("glc hung; it printed:\n{}", stderr(&output));
+            panic!(
+                "glc hung; it printed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    (child.wait_with_output().expect("wait"), acted)
-}
-
-fn json_errors(output: &Output) -> Vec<Value> {
-    stderr(output)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    (dir.ran(child.wait_with_output().expect("wait")), acted)
 }
 
 /// Names in `dir` that a build leaves only while it runs.
@@ -142,40 +138,43 @@ fn blobs(layout: &Path) -> Vec<(String, PathBuf)> {
 
 const BIG: usize = 64 << 20;
 
+/// A build of `release.kdl` into `out` that reads every input, with JSON errors.
+const BUILD: [&str; 6] = [
+    "--message-format=json",
+    "build",
+    "release.kdl",
+    "-o",
+    "out",
+    "--no-cache",
+];
+
 #[test]
 fn an_input_rewritten_while_it_is_copied_fails_naming_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = Test::new();
     let old = pattern(BIG, 1);
     let new = pattern(BIG, 2);
     let (old_digest, new_digest) = (sha256(&old), sha256(&new));
     let mut caught = 0;
     for link in [false, true] {
         for _ in 0..6 {
-            std::fs::write(dir.path().join("disk.raw"), &old).expect("write");
-            release(dir.path(), "disk.raw", None);
-            let _ = std::fs::remove_dir_all(dir.path().join("out"));
-            let mut args = vec![
-                "--message-format=json",
-                "build",
-                "release.kdl",
-                "-o",
-                "out",
-                "--no-cache",
-            ];
+            std::fs::write(dir.path("disk.raw"), &old).expect("write");
+            release(dir.dir(), "disk.raw", None);
+            let _ = std::fs::remove_dir_all(dir.path("out"));
+            let mut args = BUILD.to_vec();
             if link {
                 args.push("--link");
             }
             // The start, read already, and the end, not yet read, are rewritten in place.
             let (output, acted) = while_reading(
-                dir.path(),
+                &dir,
                 &args,
-                &dir.path().join("disk.raw"),
+                &dir.path("disk.raw"),
                 BIG as u64,
                 8 << 20,
                 || {
                     let file = std::fs::OpenOptions::new()
                         .write(true)
-                        .open(dir.path().join("disk.raw"))
+                        .open(dir.path("disk.raw"))
                         .expect("open");
                     file.write_all_at(&new[..1 << 20], 0).expect("write");
                     file.write_all_at(&new[BIG - (1 << 20)..], (BIG - (1 << 20)) as u64)
@@ -185,9 +184,9 @@ fn an_input_rewritten_while_it_is_copied_fails_naming_it() {
                         .expect("write");
                 },
             );
-            match output.status.code() {
+            match output.output.status.code() {
                 Some(1) => {
-                    let errors = json_errors(&output);
+                    let errors = output.json_errors();
                     assert_eq!(errors.len(), 1, "{errors:?}");
                     assert_eq!(errors[0]["code"], "glc::build::input-changed");
                     assert_eq!(errors[0]["message"], "`disk.raw` changed while glc read it");
@@ -195,14 +194,14 @@ fn an_input_rewritten_while_it_is_copied_fails_naming_it() {
                         errors[0]["help"],
                         "build again once whatever writes the file has finished"
                     );
-                    assert!(!dir.path().join("out").exists());
-                    assert_eq!(staging_left(dir.path()), Vec::<String>::new());
+                    assert!(!dir.path("out").exists());
+                    assert_eq!(staging_left(dir.dir()), Vec::<String>::new());
                     caught += 1;
                     break;
                 }
                 Some(0) => {
                     // The change came after glc had read the file: the blob is one file whole.
-                    for (digest, path) in blobs(&dir.path().join("out")) {
+                    for (digest, path) in blobs(&dir.path("out")) {
                         let size = std::fs::metadata(&path).expect("blob").len();
                         if size == BIG as u64 {
                             assert!(
@@ -212,7 +211,7 @@ fn an_input_rewritten_while_it_is_copied_fails_naming_it() {
                         }
                     }
                 }
-                code => panic!("glc exited with {code:?}: {}", stderr(&output)),
+                code => panic!("glc exited with {code:?}: {}", output.stderr()),
             }
         }
     }
@@ -240,25 +239,18 @@ fn evil_entry() -> Vec<u8> {
 
 #[test]
 fn a_file_that_grows_while_its_directory_is_packed_fails_naming_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tree = dir.path().join("tree");
+    let dir = Test::new();
+    let tree = dir.path("tree");
     std::fs::create_dir(&tree).expect("mkdir");
     let big = pattern(BIG, 3);
     let mut caught = false;
     for _ in 0..6 {
         std::fs::write(tree.join("big.bin"), &big).expect("write");
-        release(dir.path(), "tree", None);
-        let _ = std::fs::remove_dir_all(dir.path().join("out"));
+        release(dir.dir(), "tree", None);
+        let _ = std::fs::remove_dir_all(dir.path("out"));
         let (output, acted) = while_reading(
-            dir.path(),
-            &[
-                "--message-format=json",
-                "build",
-                "release.kdl",
-                "-o",
-                "out",
-                "--no-cache",
-            ],
+            &dir,
+            &BUILD,
             &tree.join("big.bin"),
             BIG as u64,
             8 << 20,
@@ -270,23 +262,23 @@ fn a_file_that_grows_while_its_directory_is_packed_fails_naming_it() {
                 file.write_all(&evil_entry()).expect("append");
             },
         );
-        match output.status.code() {
+        match output.output.status.code() {
             Some(1) => {
-                let errors = json_errors(&output);
+                let errors = output.json_errors();
                 assert_eq!(errors.len(), 1, "{errors:?}");
                 assert_eq!(errors[0]["code"], "glc::build::pack");
                 assert_eq!(
                     errors[0]["message"],
                     "cannot pack `tree`: `big.bin` changed while glc read it"
                 );
-                assert!(!dir.path().join("out").exists());
-                assert_eq!(staging_left(dir.path()), Vec::<String>::new());
+                assert!(!dir.path("out").exists());
+                assert_eq!(staging_left(dir.dir()), Vec::<String>::new());
                 caught = true;
                 break;
             }
             Some(0) => {
                 // Appended after glc read it: the layer holds the file as it was, and only it.
-                for (_, path) in blobs(&dir.path().join("out")) {
+                for (_, path) in blobs(&dir.path("out")) {
                     let bytes = std::fs::read(&path).expect("blob");
                     if bytes.len() < BIG {
                         continue;
@@ -306,7 +298,7 @@ fn a_file_that_grows_while_its_directory_is_packed_fails_naming_it() {
                     assert_eq!(names, ["big.bin"], "acted: {acted}");
                 }
             }
-            code => panic!("glc exited with {code:?}: {}", stderr(&output)),
+            code => panic!("glc exited with {code:?}: {}", output.stderr()),
         }
     }
     assert!(caught, "an append while packing was caught");
@@ -314,18 +306,19 @@ fn a_file_that_grows_while_its_directory_is_packed_fails_naming_it() {
 
 #[test]
 fn links_that_climb_out_through_other_links_are_not_packed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tree = dir.path().join("tree");
+    let dir = Test::new();
+    let tree = dir.path("tree");
     std::fs::create_dir_all(tree.join("a/b")).expect("mkdir");
     symlink("..", tree.join("a/up")).expect("symlink");
     let target = "../up/a/up/a/up/a/up/../../../../../../../../etc/passwd";
     symlink(target, tree.join("a/b/e")).expect("symlink");
-    release(dir.path(), "tree", None);
-    let output = glc()
-        .current_dir(dir.path())
+    release(dir.dir(), "tree", None);
+    let output = dir
+        .test()
         .args(["--message-format=json", "build", "release.kdl", "-o", "out"])
-        .exits(1);
-    let errors = json_errors(&output);
+        .status(1)
+        .run();
+    let errors = output.json_errors();
     assert_eq!(errors[0]["code"], "glc::build::pack");
     assert_eq!(
         errors[0]["message"],
@@ -333,54 +326,31 @@ fn links_that_climb_out_through_other_links_are_not_packed() {
             "cannot pack `tree`: the symlink `a/b/e` points outside the directory, to `{target}`"
         )
     );
-    assert!(!dir.path().join("out").exists());
+    assert!(!dir.path("out").exists());
 
     // Links that stay inside, through other links too, are packed as links.
     std::fs::remove_file(tree.join("a/b/e")).expect("rm");
     symlink("../up/a/up/a/b", tree.join("a/b/e")).expect("symlink");
-    glc()
-        .current_dir(dir.path())
+    dir.test()
         .args(["build", "release.kdl", "-o", "out", "-q"])
-        .exits(0);
-}
-
-fn mkfifo(path: &Path) {
-    assert!(
-        Command::new("mkfifo")
-            .arg(path)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
+        .run();
 }
 
 #[test]
 fn a_fifo_as_container_source_is_refused_at_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    mkfifo(&dir.path().join("pipe"));
-    std::fs::write(
-        dir.path().join("release.kdl"),
-        "release \"1\" {\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    container-images {\n        container \"c\" from=\"pipe\"\n    }\n}\n",
-    )
-    .expect("write");
-    let mut child = glc_process()
-        .current_dir(dir.path())
+    let dir = Test::new();
+    mkfifo(&dir.path("pipe"));
+    let output = dir
+        .test()
+        .release(&release_kdl(
+            "    container-images {\n        container \"c\" from=\"pipe\"\n    }\n",
+        ))
         .args(["--message-format=json", "check", "release.kdl"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > Duration::from_secs(30) {
-            child.kill().expect("kill");
-            panic!("glc check hangs on a fifo");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let output = child.wait_with_output().expect("wait");
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let errors = json_errors(&output);
+        // A glc that waits for a writer is killed, and the test fails.
+        .bounded()
+        .status(1)
+        .run();
+    let errors = output.json_errors();
     assert_eq!(errors[0]["code"], "glc::resolve::not-oci");
     assert_eq!(
         errors[0]["message"],
@@ -390,7 +360,7 @@ fn a_fifo_as_container_source_is_refused_at_once() {
 
 #[test]
 fn an_input_swapped_for_a_fifo_during_a_build_is_refused_and_leaves_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = Test::new();
     let big = pattern(BIG, 4);
     // `while_reading` runs glc on one thread, so the swapped file is opened after the one read.
     let cases: [(&str, Option<&str>, &str, &str, &str); 2] = [
@@ -410,23 +380,23 @@ fn an_input_swapped_for_a_fifo_during_a_build_is_refused_and_leaves_nothing() {
         ),
     ];
     for (rootfs, file, reading, swapped, message) in cases {
-        std::fs::create_dir_all(dir.path().join("tree")).expect("mkdir");
-        std::fs::write(dir.path().join(reading), &big).expect("write");
-        let _ = std::fs::remove_file(dir.path().join(swapped));
-        std::fs::write(dir.path().join(swapped), b"late").expect("write");
-        release(dir.path(), rootfs, file);
+        std::fs::create_dir_all(dir.path("tree")).expect("mkdir");
+        std::fs::write(dir.path(reading), &big).expect("write");
+        let _ = std::fs::remove_file(dir.path(swapped));
+        std::fs::write(dir.path(swapped), b"late").expect("write");
+        release(dir.dir(), rootfs, file);
         let mut caught = false;
         for _ in 0..6 {
-            let _ = std::fs::remove_file(dir.path().join(swapped));
-            std::fs::write(dir.path().join(swapped), b"late").expect("write");
+            let _ = std::fs::remove_file(dir.path(swapped));
+            std::fs::write(dir.path(swapped), b"late").expect("write");
             let (output, acted) = {
-                let swapped = dir.path().join(swapped);
+                let swapped = dir.path(swapped);
                 let mut command_args = vec!["--message-format=json", "build", "release.kdl"];
                 command_args.extend(["-o", "out", "--no-cache"]);
                 while_reading(
-                    dir.path(),
+                    &dir,
                     &command_args,
-                    &dir.path().join(reading),
+                    &dir.path(reading),
                     BIG as u64,
                     8 << 20,
                     move || {
@@ -435,14 +405,14 @@ fn an_input_swapped_for_a_fifo_during_a_build_is_refused_and_leaves_nothing() {
                     },
                 )
             };
-            if output.status.code() == Some(0) && !acted {
+            if output.output.status.code() == Some(0) && !acted {
                 continue;
             }
-            assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-            let errors = json_errors(&output);
+            assert_eq!(output.output.status.code(), Some(1), "{}", output.stderr());
+            let errors = output.json_errors();
             assert_eq!(errors[0]["message"], message);
-            assert!(!dir.path().join("out").exists());
-            assert_eq!(staging_left(dir.path()), Vec::<String>::new());
+            assert!(!dir.path("out").exists());
+            assert_eq!(staging_left(dir.dir()), Vec::<String>::new());
             caught = true;
             break;
         }
@@ -452,33 +422,32 @@ fn an_input_swapped_for_a_fifo_during_a_build_is_refused_and_leaves_nothing() {
 
 #[test]
 fn merge_never_links_a_part_blob_that_is_a_symlink() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("rootfs.tar"), pattern(1 << 16, 5)).expect("write");
-    let text = std::fs::read_to_string(release(dir.path(), "rootfs.tar", None)).expect("read");
+    let dir = Test::new();
+    std::fs::write(dir.path("rootfs.tar"), pattern(1 << 16, 5)).expect("write");
+    let text = std::fs::read_to_string(release(dir.dir(), "rootfs.tar", None)).expect("read");
     std::fs::write(
-        dir.path().join("release.kdl"),
+        dir.path("release.kdl"),
         text.replace("\"amd64\"", "\"amd64\" \"arm64\""),
     )
     .expect("write");
     for (part, only) in [("p1", "x-amd64"), ("p2", "x-arm64")] {
-        glc()
-            .current_dir(dir.path())
+        dir.test()
             .args(["build", "release.kdl", "-q", "-o", part, "--only", only])
-            .exits(0);
+            .run();
     }
     let layer = sha256(&pattern(1 << 16, 5));
     let hex = layer.trim_start_matches("sha256:");
-    let blob = dir.path().join("p1/blobs/sha256").join(hex);
-    let outside = dir.path().join("outside");
+    let blob = dir.path("p1/blobs/sha256").join(hex);
+    let outside = dir.path("outside");
     std::fs::copy(&blob, &outside).expect("copy");
     // Beside it in the part, then outside the part: the bytes are right either way.
-    let hidden = dir.path().join("p1/blobs/sha256/.hidden");
+    let hidden = dir.path("p1/blobs/sha256/.hidden");
     std::fs::copy(&blob, &hidden).expect("copy");
     for target in [Path::new(".hidden"), outside.as_path()] {
         std::fs::remove_file(&blob).expect("rm");
         symlink(target, &blob).expect("symlink");
-        let output = glc()
-            .current_dir(dir.path())
+        let output = dir
+            .test()
             .args([
                 "--message-format=json",
                 "merge",
@@ -488,8 +457,9 @@ fn merge_never_links_a_part_blob_that_is_a_symlink() {
                 "p2",
                 "--link",
             ])
-            .exits(1);
-        let errors = json_errors(&output);
+            .status(1)
+            .run();
+        let errors = output.json_errors();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(
             errors[0]["message"],
@@ -499,23 +469,23 @@ fn merge_never_links_a_part_blob_that_is_a_symlink() {
             errors[0]["help"],
             "glc never links or copies through a symlink in a layout; put the blob itself in its place"
         );
-        assert!(!dir.path().join("out").exists());
+        assert!(!dir.path("out").exists());
     }
 }
 
 /// The one error of a `glc check` or `glc build` in `dir` that must fail, as rendered.
-fn rendered(dir: &Path, args: &[&str]) -> String {
-    stderr(&glc().current_dir(dir).args(args).exits(1))
+fn rendered(dir: &Test, args: &[&str]) -> String {
+    dir.test().args(args).status(1).run().stderr()
 }
 
 #[test]
 fn a_symlink_loop_is_named_as_one() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    symlink("loop2", dir.path().join("loop1")).expect("symlink");
-    symlink("loop1", dir.path().join("loop2")).expect("symlink");
-    release(dir.path(), "loop1", None);
+    let dir = Test::new();
+    symlink("loop2", dir.path("loop1")).expect("symlink");
+    symlink("loop1", dir.path("loop2")).expect("symlink");
+    release(dir.dir(), "loop1", None);
     assert_eq!(
-        rendered(dir.path(), &["check", "release.kdl"]),
+        rendered(&dir, &["check", "release.kdl"]),
         "glc::resolve::symlink-loop
 
   × `loop1` is a symlink loop
@@ -537,27 +507,27 @@ glc: 1 error in release.kdl
 fn an_unreadable_input_says_so_and_not_the_output() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    std::fs::write(dir.path().join("rootfs.tar"), b"rootfs").expect("write");
+    let dir = Test::new();
+    std::fs::set_permissions(dir.dir(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
     std::fs::set_permissions(
-        dir.path().join("rootfs.tar"),
+        dir.path("rootfs.tar"),
         std::fs::Permissions::from_mode(0o000),
     )
     .expect("chmod");
-    release(dir.path(), "rootfs.tar", None);
-    let mut command = glc_process();
-    command
-        .current_dir(dir.path())
-        .args(["build", "release.kdl", "-o", "out"]);
+    release(dir.dir(), "rootfs.tar", None);
+    let mut command = dir
+        .test()
+        .args(["build", "release.kdl", "-o", "out"])
+        .command();
     // Root reads anything; run glc as nobody then.
     if rustix::process::geteuid().is_root() {
         command.uid(65534).gid(65534);
     }
-    let output = command.output().expect("run glc");
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let output = dir.ran(command.output().expect("run glc"));
+    assert_eq!(output.output.status.code(), Some(1), "{}", output.stderr());
     assert_eq!(
-        stderr(&output),
+        output.stderr(),
         "glc::build::input
 
   × cannot read `rootfs.tar`: Permission denied (os error 13)
@@ -573,7 +543,7 @@ fn an_unreadable_input_says_so_and_not_the_output() {
 glc: 1 error in release.kdl
 "
     );
-    assert!(!dir.path().join("out").exists());
+    assert!(!dir.path("out").exists());
 }
 
 /// Bytes a file takes on disk.
@@ -585,9 +555,9 @@ fn allocated(path: &Path) -> u64 {
 #[test]
 fn sparse_inputs_give_sparse_blobs_with_the_same_digest() {
     const SIZE: u64 = 256 << 20;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = Test::new();
     // 8 KiB of data in 256 MiB: at the start, in the middle, and the last byte.
-    let disk = dir.path().join("disk.raw");
+    let disk = dir.path("disk.raw");
     let file = std::fs::File::create(&disk).expect("create");
     file.set_len(SIZE).expect("truncate");
     file.write_all_at(&[7u8; 4096], 0).expect("write");
@@ -599,22 +569,22 @@ fn sparse_inputs_give_sparse_blobs_with_the_same_digest() {
         return;
     }
     let digest = sha256(&std::fs::read(&disk).expect("read"));
-    std::fs::write(dir.path().join("rootfs.tar"), b"rootfs").expect("write");
+    std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
     let text =
-        std::fs::read_to_string(release(dir.path(), "rootfs.tar", Some("disk.raw"))).expect("read");
+        std::fs::read_to_string(release(dir.dir(), "rootfs.tar", Some("disk.raw"))).expect("read");
     std::fs::write(
-        dir.path().join("release.kdl"),
+        dir.path("release.kdl"),
         text.replace("\"amd64\"", "\"amd64\" \"arm64\""),
     )
     .expect("write");
     let blob_of = |layout: &str| {
-        dir.path()
+        dir.dir()
             .join(layout)
             .join("blobs/sha256")
             .join(digest.trim_start_matches("sha256:"))
     };
     let run = |args: &[&str]| {
-        glc().current_dir(dir.path()).args(args).exits(0);
+        dir.test().args(args).run();
     };
     run(&["build", "release.kdl", "-q", "--no-cache", "-o", "out"]);
     run(&[

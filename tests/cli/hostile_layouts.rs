@@ -5,58 +5,25 @@
 //! Each run is bounded by `timeout` and an address-space limit (`prlimit --as`): a hang or a
 //! runaway allocation fails the test instead of the machine.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::{stderr, stdout};
+use crate::Test;
+use crate::test::{mkfifo, release_kdl};
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
-/// Seconds a run may take, and bytes of address space it may map.
-const SECONDS: &str = "60";
-const ADDRESS_SPACE: u64 = 1 << 30;
-
-/// Runs glc in `dir` under the time and memory bound; it must exit with `code`.
-fn bounded(dir: &Path, args: &[&OsStr], code: i32) -> Output {
-    let output = Command::new("timeout")
-        .args(["--kill-after=5", SECONDS, "prlimit"])
-        .arg(format!("--as={ADDRESS_SPACE}"))
-        .arg("--")
-        .arg(assert_cmd::cargo::cargo_bin("glc"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .expect("run glc under timeout and prlimit");
-    assert_ne!(
-        output.status.code(),
-        Some(124),
-        "glc {args:?} did not finish in {SECONDS} s"
-    );
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "glc {args:?} exited with {:?} (None: killed, e.g. out of memory), not {code}:\n{}",
-        output.status,
-        stderr(&output)
-    );
-    output
+/// glc in the test's directory under the time and memory bound.
+fn glc(dir: &Test, args: &[&str]) -> Test {
+    dir.test().bounded().args(args)
 }
 
-fn run(dir: &Path, args: &[&str], code: i32) -> Output {
-    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
-    bounded(dir, &args, code)
-}
-
-/// `glc --message-format=json build release.kdl -o out -q` in `dir`, exiting with `code`.
-fn build_json(dir: &Path, code: i32) -> Output {
-    run(
+/// `glc --message-format=json build release.kdl -o out -q` in `dir`.
+fn build_json(dir: &Test) -> Test {
+    glc(
         dir,
         &[
             "--message-format=json",
@@ -66,7 +33,6 @@ fn build_json(dir: &Path, code: i32) -> Output {
             "out",
             "-q",
         ],
-        code,
     )
 }
 
@@ -141,17 +107,11 @@ impl Made {
 fn release_with_container(dir: &Path, from: &str) {
     std::fs::write(
         dir.join("release.kdl"),
-        format!(
-            "release \"1\" {{\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    container-images {{\n        container \"c\" from=\"{from}\"\n    }}\n}}\n"
-        ),
+        release_kdl(&format!(
+            "    container-images {{\n        container \"c\" from=\"{from}\"\n    }}\n"
+        )),
     )
     .expect("write");
-}
-
-fn mkfifo(path: &Path) {
-    let _ = std::fs::remove_file(path);
-    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
-    assert!(status.success(), "mkfifo {}", path.display());
 }
 
 fn symlink(target: impl AsRef<Path>, link: &Path) {
@@ -161,8 +121,8 @@ fn symlink(target: impl AsRef<Path>, link: &Path) {
 
 #[test]
 fn verify_refuses_digests_it_cannot_check_and_blobs_that_are_not_there() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("l"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("l"));
     let sha512 = format!("sha512:{}", "ab".repeat(64));
     let missing = format!("sha256:{}", "cd".repeat(32));
     let manifest = made.manifest(&[
@@ -170,13 +130,9 @@ fn verify_refuses_digests_it_cannot_check_and_blobs_that_are_not_there() {
         json!({"mediaType": LAYER, "digest": missing, "size": 3}),
     ]);
     made.top(&[manifest]);
-    let text = stderr(&run(dir.path(), &["verify", "l"], 1));
-    assert!(
-        text.contains(&format!(
+    let text = glc(&dir, &["verify", "l"]).status(1).stderr_contains(format!(
             "error: `{sha512}`: digest algorithm sha512 is not supported; glc reads sha256 digests only\n    at index.json[0] (tag) → layers[0]\n"
-        )),
-        "{text}"
-    );
+        )).run().stderr();
     assert!(
         text.contains(&format!("error: blob {missing} is missing\n")),
         "{text}"
@@ -186,35 +142,38 @@ fn verify_refuses_digests_it_cannot_check_and_blobs_that_are_not_there() {
 
 #[test]
 fn blobs_that_are_links_are_refused_wherever_they_point() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = Test::new();
     // A secret outside the layout, and a layer that is a link to it, with its digest.
     let secret = b"root:x:0:0:root:/root:/bin/bash\n";
-    std::fs::write(dir.path().join("passwd"), secret).expect("write");
-    let made = Made::new(&dir.path().join("source"));
+    std::fs::write(dir.path("passwd"), secret).expect("write");
+    let made = Made::new(&dir.path("source"));
     let layer = made.put(LAYER, secret);
     let path = made.blob_path(layer["digest"].as_str().expect("digest"));
     symlink("../../../passwd", &path);
     let manifest = made.manifest(std::slice::from_ref(&layer));
     made.top(&[manifest]);
-    release_with_container(dir.path(), "source");
+    release_with_container(dir.dir(), "source");
 
-    let text = stderr(&build_json(dir.path(), 1));
-    assert!(
-        text.contains(&format!(
+    build_json(&dir)
+        .status(1)
+        .stderr_contains(format!(
             "blob {} is a symbolic link; a layout's files must be regular files inside it",
             layer["digest"].as_str().expect("digest")
-        )),
-        "{text}"
-    );
-    assert!(!dir.path().join("out").exists());
+        ))
+        .run();
+    assert!(!dir.path("out").exists());
 
-    let text = stderr(&run(dir.path(), &["verify", "source"], 1));
-    assert!(text.contains("is a symbolic link"), "{text}");
+    glc(&dir, &["verify", "source"])
+        .status(1)
+        .stderr_contains("is a symbolic link")
+        .run();
 
     // A link that stays inside the layout is no better: a layout holds regular files.
     symlink("../../oci-layout", &path);
-    let text = stderr(&run(dir.path(), &["verify", "source"], 1));
-    assert!(text.contains("is a symbolic link"), "{text}");
+    glc(&dir, &["verify", "source"])
+        .status(1)
+        .stderr_contains("is a symbolic link")
+        .run();
 }
 
 /// Indexes `levels` deep, each listing the one below `width` times, over one manifest.
@@ -228,24 +187,24 @@ fn dag(made: &Made, width: usize, levels: usize) -> Value {
 
 #[test]
 fn a_source_that_is_a_dag_is_read_once_per_digest() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("source"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("source"));
     let top = dag(&made, 8, 8);
     made.top(&[top]);
-    release_with_container(dir.path(), "source");
-    build_json(dir.path(), 0);
-    run(dir.path(), &["verify", "out"], 0);
-    let text = stderr(&run(dir.path(), &["verify", "source"], 0));
+    release_with_container(dir.dir(), "source");
+    build_json(&dir).run();
+    glc(&dir, &["verify", "out"]).run();
+    let text = glc(&dir, &["verify", "source"]).run().stderr();
     assert!(
         text.ends_with(": 11 blobs, 10 KiB checked: 0 errors, 0 warnings\n"),
         "{text}"
     );
 
     // Inspect shows each document's subtree once and points back at it after.
-    let made = Made::new(&dir.path().join("wide"));
+    let made = Made::new(&dir.path("wide"));
     let top = dag(&made, 4, 16);
     made.top(&[top]);
-    let tree = stdout(&run(dir.path(), &["inspect", "wide"], 0));
+    let tree = glc(&dir, &["inspect", "wide"]).run().stdout();
     // 17 documents and the layer, each shown once, and three references back per index.
     assert_eq!(tree.lines().count(), 18 + 16 * 3, "{tree}");
     assert_eq!(tree.matches("(shown above)").count(), 16 * 3, "{tree}");
@@ -253,81 +212,80 @@ fn a_source_that_is_a_dag_is_read_once_per_digest() {
 
 #[test]
 fn nesting_is_bounded_and_costs_memory_in_proportion_to_the_layout() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("source"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("source"));
     let mut top = made.manifest(&[made.put(LAYER, b"layer")]);
     for _ in 0..10_000 {
         top = made.index(&[top]);
     }
     made.top(&[top]);
-    let text = stderr(&run(dir.path(), &["verify", "source"], 1));
-    assert!(
-        text.contains("error: indexes and manifests nest deeper than 64 levels\n"),
-        "{text}"
-    );
-    let tree = stdout(&run(dir.path(), &["inspect", "source"], 0));
+    glc(&dir, &["verify", "source"])
+        .status(1)
+        .stderr_contains("error: indexes and manifests nest deeper than 64 levels\n")
+        .run();
+    let tree = glc(&dir, &["inspect", "source"]).run().stdout();
     assert!(
         tree.lines()
             .last()
             .is_some_and(|l| l.ends_with("!! indexes and manifests nest deeper than 64 levels")),
         "{tree}"
     );
-    release_with_container(dir.path(), "source");
-    let text = stderr(&build_json(dir.path(), 1));
-    assert!(
-        text.contains("indexes and manifests nest deeper than 64 levels"),
-        "{text}"
-    );
+    release_with_container(dir.dir(), "source");
+    build_json(&dir)
+        .status(1)
+        .stderr_contains("indexes and manifests nest deeper than 64 levels")
+        .run();
 }
 
 #[test]
 fn fifos_in_a_layout_are_refused_without_waiting_for_a_writer() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("source"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("source"));
     let layer = made.put(LAYER, b"");
     let manifest = made.manifest(std::slice::from_ref(&layer));
     made.top(&[manifest]);
     mkfifo(&made.blob_path(layer["digest"].as_str().expect("digest")));
-    release_with_container(dir.path(), "source");
+    release_with_container(dir.dir(), "source");
 
-    let text = stderr(&build_json(dir.path(), 1));
-    assert!(
-        text.contains("is a fifo; a layout's files must be regular files inside it"),
-        "{text}"
-    );
-    let text = stderr(&run(dir.path(), &["verify", "source"], 1));
-    assert!(text.contains("is a fifo"), "{text}");
+    build_json(&dir)
+        .status(1)
+        .stderr_contains("is a fifo; a layout's files must be regular files inside it")
+        .run();
+    glc(&dir, &["verify", "source"])
+        .status(1)
+        .stderr_contains("is a fifo")
+        .run();
 
     mkfifo(&made.root.join("index.json"));
     for command in [&["verify", "source"][..], &["inspect", "source"]] {
-        let text = stderr(&run(dir.path(), command, 1));
+        let text = glc(&dir, command).status(1).run().stderr();
         assert!(
             text.contains("index.json is a fifo; a layout's files must be regular files"),
             "{command:?}: {text}"
         );
     }
-    let text = stderr(&run(
-        dir.path(),
-        &["--message-format=json", "check", "release.kdl"],
-        1,
-    ));
-    assert!(text.contains("index.json is a fifo"), "{text}");
+    glc(&dir, &["--message-format=json", "check", "release.kdl"])
+        .status(1)
+        .stderr_contains("index.json is a fifo")
+        .run();
 }
 
 #[test]
 fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("source"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("source"));
     let manifest = made.manifest(&[made.put(LAYER, b"layer")]);
     made.top(&[manifest]);
-    std::fs::write(dir.path().join("rootfs.tar"), b"rootfs").expect("write");
+    std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
     std::fs::write(
-        dir.path().join("release.kdl"),
-        "release \"1\" {\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n    cloud-images {\n        matrix {\n            arch \"amd64\" \"arm64\"\n        }\n        image \"x-{{ arch }}\" {\n            rootfs \"rootfs.tar\"\n        }\n    }\n    container-images {\n        container \"c\" from=\"source\"\n    }\n}\n",
+        dir.path("release.kdl"),
+        release_kdl(
+            "    cloud-images {\n        matrix {\n            arch \"amd64\" \"arm64\"\n        }\n        image \"x-{{ arch }}\" {\n            rootfs \"rootfs.tar\"\n        }\n    }\n    container-images {\n        container \"c\" from=\"source\"\n    }\n",
+        ),
     )
     .expect("write");
-    run(
-        dir.path(),
+    glc(
+        &dir,
         &[
             "--message-format=json",
             "build",
@@ -340,20 +298,19 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
             "--only",
             "c",
         ],
-        0,
-    );
-    let part = dir.path().join("part");
+    )
+    .run();
+    let part = dir.path("part");
     let index: Value =
         serde_json::from_slice(&std::fs::read(part.join("index.json")).expect("read"))
             .expect("json");
     let rootfs = format!("sha256:{}", sha256(b"rootfs"));
     let rootfs_path = part.join("blobs/sha256").join(sha256(b"rootfs"));
 
-    // A blob of the part.
-    mkfifo(&rootfs_path);
-    let text = stderr(&run(
-        dir.path(),
-        &[
+    let merge = dir
+        .test()
+        .bounded()
+        .args([
             "--message-format=json",
             "merge",
             "part",
@@ -361,28 +318,19 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
             "merged",
             "--partial",
             "-q",
-        ],
-        1,
-    ));
-    assert!(text.contains(&format!("blob {rootfs} is a fifo")), "{text}");
+        ])
+        .status(1);
+    // A blob of the part.
+    mkfifo(&rootfs_path);
+    merge
+        .clone()
+        .stderr_contains(format!("blob {rootfs} is a fifo"))
+        .run();
     // Its index.json.
     std::fs::remove_file(&rootfs_path).expect("rm");
     std::fs::write(&rootfs_path, b"rootfs").expect("write");
     mkfifo(&part.join("index.json"));
-    let text = stderr(&run(
-        dir.path(),
-        &[
-            "--message-format=json",
-            "merge",
-            "part",
-            "-o",
-            "merged",
-            "--partial",
-            "-q",
-        ],
-        1,
-    ));
-    assert!(text.contains("index.json is a fifo"), "{text}");
+    merge.stderr_contains("index.json is a fifo").run();
     std::fs::remove_file(part.join("index.json")).expect("rm");
     std::fs::write(
         part.join("index.json"),
@@ -391,34 +339,22 @@ fn a_fifo_in_a_part_or_in_the_previous_layout_is_refused() {
     .expect("write");
 
     // A blob of the layout a build replaces: taken afresh from the input, never linked.
-    build_json(dir.path(), 0);
-    let previous = dir.path().join("out/blobs/sha256").join(sha256(b"rootfs"));
+    build_json(&dir).run();
+    let previous = dir.path("out/blobs/sha256").join(sha256(b"rootfs"));
     mkfifo(&previous);
-    std::fs::write(dir.path().join("rootfs.tar"), b"rootfs").expect("write");
-    run(
-        dir.path(),
-        &[
-            "--message-format=json",
-            "build",
-            "release.kdl",
-            "-o",
-            "out",
-            "-q",
-            "--force",
-        ],
-        0,
-    );
+    std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
+    build_json(&dir).arg("--force").run();
     assert_eq!(
         std::fs::read(&previous).expect("a regular file again"),
         b"rootfs"
     );
-    run(dir.path(), &["verify", "out"], 0);
+    glc(&dir, &["verify", "out"]).run();
 }
 
 #[test]
 fn documents_that_never_end_are_not_read_past_their_size() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("l"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("l"));
     let manifest = made.manifest(&[made.put(LAYER, b"layer")]);
     made.top(std::slice::from_ref(&manifest));
     let manifest_path = made.blob_path(manifest["digest"].as_str().expect("digest"));
@@ -427,7 +363,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     let index = std::fs::read(made.root.join("index.json")).expect("read");
     symlink("/dev/zero", &made.root.join("index.json"));
     for command in [&["verify", "l"][..], &["inspect", "l"]] {
-        let text = stderr(&run(dir.path(), command, 1));
+        let text = glc(&dir, command).status(1).run().stderr();
         assert!(
             text.contains("index.json is a symbolic link"),
             "{command:?}: {text}"
@@ -438,16 +374,17 @@ fn documents_that_never_end_are_not_read_past_their_size() {
 
     // A manifest as a link to /dev/zero.
     symlink("/dev/zero", &manifest_path);
-    let text = stderr(&run(dir.path(), &["verify", "l"], 1));
-    assert!(
-        text.contains(&format!(
+    glc(&dir, &["verify", "l"])
+        .status(1)
+        .stderr_contains(format!(
             "error: blob {} is a symbolic link",
             manifest["digest"].as_str().expect("digest")
-        )),
-        "{text}"
-    );
-    let tree = stdout(&run(dir.path(), &["inspect", "l"], 0));
-    assert!(tree.contains("!! blob sha256:"), "{tree}");
+        ))
+        .run();
+    let tree = glc(&dir, &["inspect", "l"])
+        .stdout_contains("!! blob sha256:")
+        .run()
+        .stdout();
     assert!(tree.contains("is a symbolic link"), "{tree}");
 
     // An index.json far larger than any real one (a sparse file: it takes no room).
@@ -455,7 +392,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     let file = std::fs::File::create(made.root.join("index.json")).expect("create");
     file.set_len(1 << 40).expect("sparse");
     for command in [&["verify", "l"][..], &["inspect", "l"]] {
-        let text = stderr(&run(dir.path(), command, 1));
+        let text = glc(&dir, command).status(1).run().stderr();
         assert!(
             text.contains("index.json is larger than 4194304 bytes"),
             "{command:?}: {text}"
@@ -468,16 +405,20 @@ fn documents_that_never_end_are_not_read_past_their_size() {
     made.top(&[zero]);
     let file = std::fs::File::create(&manifest_path).expect("create");
     file.set_len(1 << 40).expect("sparse");
-    let text = stderr(&run(dir.path(), &["verify", "l"], 1));
-    assert!(text.contains("not the 0 its descriptor says"), "{text}");
-    release_with_container(dir.path(), "l");
-    let text = stderr(&build_json(dir.path(), 1));
-    assert!(text.contains("not the 0 its descriptor says"), "{text}");
+    glc(&dir, &["verify", "l"])
+        .status(1)
+        .stderr_contains("not the 0 its descriptor says")
+        .run();
+    release_with_container(dir.dir(), "l");
+    build_json(&dir)
+        .status(1)
+        .stderr_contains("not the 0 its descriptor says")
+        .run();
 }
 
 #[test]
 fn tar_header_extensions_are_bounded() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = Test::new();
     // A GNU long-name entry of 2 GiB in an archive of a few blocks on disk (a sparse file).
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::GNULongName);
@@ -485,7 +426,7 @@ fn tar_header_extensions_are_bounded() {
     header.set_size(2 << 30);
     header.set_mode(0o644);
     header.set_cksum();
-    let path = dir.path().join("long.oci");
+    let path = dir.path("long.oci");
     std::fs::write(&path, header.as_bytes()).expect("write");
     std::fs::OpenOptions::new()
         .append(true)
@@ -493,16 +434,11 @@ fn tar_header_extensions_are_bounded() {
         .expect("open")
         .set_len(512 + (2 << 30) + 16 * 1024)
         .expect("sparse");
-    release_with_container(dir.path(), "long.oci");
-    let text = stderr(&run(
-        dir.path(),
-        &["--message-format=json", "check", "release.kdl"],
-        1,
-    ));
-    assert!(
-        text.contains("a tar header extension of 2147483648 bytes (limit 65536)"),
-        "{text}"
-    );
+    release_with_container(dir.dir(), "long.oci");
+    glc(&dir, &["--message-format=json", "check", "release.kdl"])
+        .status(1)
+        .stderr_contains("a tar header extension of 2147483648 bytes (limit 65536)")
+        .run();
 
     // A pax header as large.
     header.set_entry_type(tar::EntryType::XHeader);
@@ -514,43 +450,30 @@ fn tar_header_extensions_are_bounded() {
         .expect("open")
         .set_len(512 + (2 << 30) + 16 * 1024)
         .expect("sparse");
-    let text = stderr(&run(
-        dir.path(),
-        &["--message-format=json", "check", "release.kdl"],
-        1,
-    ));
-    assert!(
-        text.contains("a tar header extension of 2147483648 bytes (limit 65536)"),
-        "{text}"
-    );
+    glc(&dir, &["--message-format=json", "check", "release.kdl"])
+        .status(1)
+        .stderr_contains("a tar header extension of 2147483648 bytes (limit 65536)")
+        .run();
 }
 
 #[test]
 fn digests_that_are_not_ascii_are_errors_and_never_sliced() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("l"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("l"));
     let bad = "sha256:a€€€€€";
     made.top(&[json!({"mediaType": MANIFEST, "digest": bad, "size": 3})]);
-    let tree = stdout(&run(dir.path(), &["inspect", "l"], 0));
-    assert_eq!(
-        tree,
-        format!(
+    glc(&dir, &["inspect", "l"]).stdout(format!(
             "[tag] manifest  {bad}  3 B  !! `{bad}` is not a valid sha256 digest (64 lowercase hex digits)\n"
-        )
-    );
-    let text = stderr(&run(dir.path(), &["verify", "l"], 1));
-    assert!(
-        text.contains(&format!(
+        )).run();
+    glc(&dir, &["verify", "l"]).status(1).stderr_contains(format!(
             "error: `{bad}` is not a valid sha256 digest (64 lowercase hex digits)\n    at index.json[0] (tag)\n"
-        )),
-        "{text}"
-    );
+        )).run();
 }
 
 #[test]
 fn inspect_and_verify_print_control_characters_escaped() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Made::new(&dir.path().join("l"));
+    let dir = Test::new();
+    let made = Made::new(&dir.path("l"));
     let layer = made.put(LAYER, b"layer");
     let mut titled = layer.clone();
     titled["annotations"] =
@@ -566,7 +489,7 @@ fn inspect_and_verify_print_control_characters_escaped() {
     .expect("write");
     // The layer is missing, for verify to name its path.
     std::fs::remove_file(made.blob_path(layer["digest"].as_str().expect("digest"))).expect("rm");
-    let tree = stdout(&run(dir.path(), &["inspect", "l"], 0));
+    let tree = glc(&dir, &["inspect", "l"]).run().stdout();
     assert!(
         !tree.contains(['\u{1b}', '\u{7}', '\r', '\u{9b}']),
         "{tree:?}"
@@ -581,7 +504,7 @@ fn inspect_and_verify_print_control_characters_escaped() {
         ),
         "{tree}"
     );
-    let text = stderr(&run(dir.path(), &["verify", "l"], 1));
+    let text = glc(&dir, &["verify", "l"]).status(1).run().stderr();
     assert!(
         !text.contains(['\u{1b}', '\u{7}', '\r', '\u{9b}']),
         "{text:?}"

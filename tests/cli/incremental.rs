@@ -4,24 +4,24 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::build::{Layout, copy_release, snapshot};
-use crate::{Exits, glc, repo, stderr};
+use crate::build::{Layout, snapshot};
+use crate::{Test, repo};
 
 fn build(release: &Path, out: &Path, extra: &[&str]) -> String {
-    let output = glc()
+    let output = Test::new()
         .arg("build")
         .arg(release)
         .arg("-o")
         .arg(out)
         .args(extra)
-        .exits(0);
-    stderr(&output)
+        .run();
+    output.stderr()
 }
 
 #[test]
 fn a_rebuild_with_nothing_changed_writes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
+    let dir = Test::new();
+    let out = dir.path("out");
     let release = repo().join("release.kdl");
     build(&release, &out, &[]);
     let inode = std::fs::metadata(&out).expect("out").ino();
@@ -50,7 +50,7 @@ fn a_rebuild_with_nothing_changed_writes_nothing() {
         index_mtime
     );
     assert!(snapshot(&out) == before);
-    let staging: Vec<_> = std::fs::read_dir(dir.path())
+    let staging: Vec<_> = std::fs::read_dir(dir.dir())
         .expect("list")
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().contains("glc-tmp"))
@@ -66,14 +66,12 @@ fn a_rebuild_with_nothing_changed_writes_nothing() {
 
 #[test]
 fn a_changed_input_is_read_again_and_the_rest_reused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("release"));
-    let out = dir.path().join("out");
+    let dir = Test::new().top_level();
+    let release = dir.path("release/release.kdl");
+    let out = dir.path("out");
     build(&release, &out, &[]);
     let previous = snapshot(&out);
-    let kernel = dir
-        .path()
-        .join("release/artifacts/aws-gardener_prod-amd64-1877.3-75df9f40.vmlinuz");
+    let kernel = dir.path("release/artifacts/aws-gardener_prod-amd64-1877.3-75df9f40.vmlinuz");
     let mut bytes = std::fs::read(&kernel).expect("read");
     bytes[7] ^= 1;
     std::fs::write(&kernel, &bytes).expect("write");
@@ -83,7 +81,7 @@ fn a_changed_input_is_read_again_and_the_rest_reused() {
         "{summary}"
     );
     // The same bytes as a build from scratch.
-    let fresh = dir.path().join("fresh");
+    let fresh = dir.path("fresh");
     build(&release, &fresh, &["--no-cache"]);
     let (out_files, fresh_files) = (snapshot(&out), snapshot(&fresh));
     for (name, bytes) in &fresh_files {
@@ -109,11 +107,11 @@ fn a_changed_input_is_read_again_and_the_rest_reused() {
 
 #[test]
 fn link_and_thread_count_do_not_change_the_layout() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("release"));
-    let copied = dir.path().join("copied");
+    let dir = Test::new().top_level();
+    let release = dir.path("release/release.kdl");
+    let copied = dir.path("copied");
     build(&release, &copied, &[]);
-    let linked = dir.path().join("linked");
+    let linked = dir.path("linked");
     let summary = build(&release, &linked, &["--link"]);
     assert!(
         summary.contains(" hard-linked") || summary.contains(" reflinked"),
@@ -122,54 +120,48 @@ fn link_and_thread_count_do_not_change_the_layout() {
     assert!(!summary.contains(" copied"), "{summary}");
     assert!(snapshot(&copied) == snapshot(&linked));
 
-    let one_thread = dir.path().join("one-thread");
-    glc()
+    let one_thread = dir.path("one-thread");
+    Test::new()
         .env("RAYON_NUM_THREADS", "1")
         .arg("build")
         .arg(&release)
         .arg("-o")
         .arg(&one_thread)
-        .exits(0);
+        .run();
     assert!(snapshot(&copied) == snapshot(&one_thread));
 }
 
 #[test]
 fn inputs_linked_by_one_build_never_become_blobs_of_a_copying_one() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("release"));
-    let out = dir.path().join("out");
+    let dir = Test::new().top_level();
+    let release = dir.path("release/release.kdl");
+    let out = dir.path("out");
     build(&release, &out, &["--link"]);
     // A copying rebuild over the linked layout, one input changed to force a rebuild.
-    std::fs::write(
-        dir.path().join("release/artifacts/CHANGELOG.md"),
-        "# changed\n",
-    )
-    .expect("write");
+    std::fs::write(dir.path("release/artifacts/CHANGELOG.md"), "# changed\n").expect("write");
     let summary = build(&release, &out, &[]);
     assert!(
         !summary.contains("reused"),
         "blobs hard-linked to inputs must not be reused: {summary}"
     );
     // Rewriting an input in place now leaves the copied layout intact.
-    let manifest = dir
-        .path()
-        .join("release/artifacts/aws-gardener_prod-amd64-1877.3-75df9f40.manifest");
+    let manifest = dir.path("release/artifacts/aws-gardener_prod-amd64-1877.3-75df9f40.manifest");
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .open(&manifest)
         .expect("open");
     std::io::Write::write_all(&mut file, b"X").expect("write");
     drop(file);
-    glc().arg("verify").arg(&out).exits(0);
+    Test::new().arg("verify").arg(&out).run();
 }
 
 #[test]
 fn a_damaged_cache_never_names_a_blob() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("release"));
-    let out = dir.path().join("out");
+    let dir = Test::new().top_level();
+    let release = dir.path("release/release.kdl");
+    let out = dir.path("out");
     build(&release, &out, &[]);
-    let cache_path = dir.path().join(".out.glc-cache.json");
+    let cache_path = dir.path(".out.glc-cache.json");
     let mut cache: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&cache_path).expect("cache")).expect("json");
     for entry in cache["entries"]
@@ -182,14 +174,14 @@ fn a_damaged_cache_never_names_a_blob() {
     std::fs::write(&cache_path, serde_json::to_vec(&cache).expect("json")).expect("write");
     std::fs::remove_dir_all(&out).expect("rm");
     build(&release, &out, &["--link"]);
-    assert!(!dir.path().join("escaped").exists());
-    glc().arg("verify").arg(&out).exits(0);
+    assert!(!dir.path("escaped").exists());
+    Test::new().arg("verify").arg(&out).run();
 }
 
 #[test]
 fn no_cache_rebuilds_a_damaged_layout_from_its_inputs() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
+    let dir = Test::new();
+    let out = dir.path("out");
     let release = repo().join("release.kdl");
     build(&release, &out, &[]);
     let layout = Layout::open(&out);
@@ -204,5 +196,5 @@ fn no_cache_rebuilds_a_damaged_layout_from_its_inputs() {
     bytes[0] ^= 1;
     std::fs::write(&blob, bytes).expect("write");
     build(&release, &out, &["--no-cache"]);
-    glc().arg("verify").arg(&out).exits(0);
+    Test::new().arg("verify").arg(&out).run();
 }

@@ -10,26 +10,12 @@ use std::process::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::Test;
 use crate::build::{Layout, skopeo};
 use crate::registry::{Registry, tool};
 
 fn built(dir: &Path) -> Layout {
     crate::build::build_top_level(&dir.join("out"))
-}
-
-fn tags(layout: &Layout) -> Vec<(String, Value)> {
-    layout
-        .entries()
-        .into_iter()
-        .filter_map(|d| {
-            Some((
-                d["annotations"]["org.opencontainers.image.ref.name"]
-                    .as_str()?
-                    .to_owned(),
-                d.clone(),
-            ))
-        })
-        .collect()
 }
 
 #[test]
@@ -38,10 +24,11 @@ fn skopeo_round_trips_every_tag_below_the_root_through_a_registry() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
+    let dir = Test::new();
+    let layout = built(dir.dir());
     let mut copied = 0;
-    for (tag, descriptor) in tags(&layout) {
+    for tag in layout.tags().into_keys() {
+        let descriptor = layout.tag(&tag);
         // The release index holds indexes; skopeo copies one image or index of images a call,
         // so the root goes by the tree push below.
         if descriptor["artifactType"] == "application/io.gardenlinux.release" {
@@ -174,8 +161,8 @@ fn the_whole_release_tree_is_pushed_children_first_and_read_back() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
+    let dir = Test::new();
+    let layout = built(dir.dir());
     let mut pusher = Pusher {
         registry: &registry,
         layout: &layout,
@@ -233,7 +220,8 @@ fn with_platform_tags(layout: &Layout, dir: &Path) -> (PathBuf, Vec<String>) {
     let mut index = layout.index.clone();
     let mut images = Vec::new();
     let mut extra = Vec::new();
-    for (tag, descriptor) in tags(layout) {
+    for tag in layout.tags().into_keys() {
+        let descriptor = layout.tag(&tag);
         let is_container = tag.ends_with("-1877.3")
             && !tag.contains("gardener_prod")
             && !tag.starts_with("baremetal");
@@ -278,9 +266,9 @@ fn umoci_reads_and_unpacks_every_container_image() {
     if !tool("umoci") {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
-    let (copy, images) = with_platform_tags(&layout, dir.path());
+    let dir = Test::new();
+    let layout = built(dir.dir());
+    let (copy, images) = with_platform_tags(&layout, dir.dir());
     assert_eq!(
         images.len(),
         11,
@@ -297,7 +285,7 @@ fn umoci_reads_and_unpacks_every_container_image() {
             "umoci stat {image}: {}",
             String::from_utf8_lossy(&stat.stderr)
         );
-        let bundle = dir.path().join(format!("bundle-{image}"));
+        let bundle = dir.path(format!("bundle-{image}"));
         let unpack = Command::new("umoci")
             .args(["unpack", "--rootless", "--image"])
             .arg(format!("{}:{image}", copy.display()))

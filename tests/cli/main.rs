@@ -20,11 +20,14 @@ mod registry;
 mod reliability;
 mod robustness;
 mod signing;
+mod test;
 mod usability;
 mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+
+pub use test::{Ran, Test};
 
 pub fn glc() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("glc").expect("the glc binary is built for tests");

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use serde_json::Value;
 
 use crate::build::{copy_release, snapshot};
-use crate::{Exits, assert_matches_file, glc, repo, stderr};
+use crate::test::Layout;
+use crate::{Ran, Test, assert_matches_file, repo};
 
 /// The top-level release split three ways: every cloud image and container in one part.
 const THREE_PARTS: [&[&str]; 3] = [
@@ -17,25 +17,25 @@ const THREE_PARTS: [&[&str]; 3] = [
     &["baremetal*", "base", "*-build", "debian-snapshot"],
 ];
 
-/// Runs glc in `dir` (so that paths in messages are as short as the test writes them), which
-/// must exit with `code`.
-fn exits(dir: &Path, args: &[&str], code: i32) -> Output {
-    glc().current_dir(dir).args(args).exits(code)
+/// glc in `dir`, so that paths in messages are as short as the test writes them.
+fn glc_in(dir: &Path, args: &[&str]) -> Test {
+    Test::new().current_dir(dir).args(args)
 }
 
-fn succeeds(dir: &Path, args: &[&str]) -> Output {
+/// Runs glc in `dir`, which must exit with `code`.
+fn exits(dir: &Path, args: &[&str], code: i32) -> Ran {
+    glc_in(dir, args).status(code).run()
+}
+
+fn succeeds(dir: &Path, args: &[&str]) -> Ran {
     exits(dir, args, 0)
-}
-
-/// Runs glc, which must fail with exit 1; returns what it printed.
-fn fails(dir: &Path, args: &[&str]) -> String {
-    stderr(&exits(dir, args, 1))
 }
 
 /// Runs glc, which must fail with exit 1; returns each error's message and help.
 fn errors(dir: &Path, args: &[&str]) -> Vec<(String, String)> {
     let output = exits(dir, &[&["--message-format=json"][..], args].concat(), 1);
-    stderr(&output)
+    output
+        .stderr()
         .lines()
         .map(|line| {
             let error: Value = serde_json::from_str(line).expect("a JSON line");
@@ -92,9 +92,9 @@ fn permutations<'a>(items: &[&'a str]) -> Vec<Vec<&'a str>> {
 }
 
 /// A copy of the top-level release, its full build in `full` and its three parts.
-fn release_in_parts() -> (tempfile::TempDir, PathBuf) {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("release");
+fn release_in_parts() -> (Test, PathBuf) {
+    let temp = Test::new();
+    let dir = temp.path("release");
     copy_release(&dir);
     succeeds(&dir, &["build", "release.kdl", "-o", "full", "-q"]);
     for (i, patterns) in THREE_PARTS.iter().enumerate() {
@@ -104,8 +104,7 @@ fn release_in_parts() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn index(layout: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json"))
-        .expect("json")
+    Layout::open(layout).index
 }
 
 /// The path of a layout's blob.
@@ -122,15 +121,7 @@ fn document(layout: &Path, digest: &str) -> Value {
 
 /// Tag → digest of a layout's `index.json`.
 fn tags(layout: &Path) -> BTreeMap<String, String> {
-    index(layout)["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .filter_map(|d| {
-            let tag = d["annotations"]["org.opencontainers.image.ref.name"].as_str()?;
-            Some((tag.to_owned(), d["digest"].as_str()?.to_owned()))
-        })
-        .collect()
+    Layout::open(layout).tags()
 }
 
 #[test]
@@ -165,9 +156,9 @@ fn parts_merged_in_every_order_give_the_full_build_byte_for_byte() {
     for layout in ["p1", "p2", "p3", "overlap"] {
         let output = succeeds(&dir, &["verify", layout]);
         assert!(
-            stderr(&output).ends_with(": 0 errors, 0 warnings\n"),
+            output.stderr().ends_with(": 0 errors, 0 warnings\n"),
             "{layout}: {}",
-            stderr(&output)
+            output.stderr()
         );
     }
 }
@@ -250,9 +241,11 @@ fn a_partial_merge_is_the_build_of_the_union_and_merges_on() {
     let (_temp, dir) = release_in_parts();
     let merged = succeeds(&dir, &["merge", "-o", "p12", "p2", "p1", "--partial"]);
     assert!(
-        stderr(&merged).contains("a part: 7 of 8 cloud images, 14 attachments, 4 of 8 containers"),
+        merged
+            .stderr()
+            .contains("a part: 7 of 8 cloud images, 14 attachments, 4 of 8 containers"),
         "{}",
-        stderr(&merged)
+        merged.stderr()
     );
     build_part(&dir, "union", &[THREE_PARTS[0], THREE_PARTS[1]].concat());
     assert_same_tree(&dir, "union", "p12");
@@ -264,11 +257,10 @@ fn a_partial_merge_is_the_build_of_the_union_and_merges_on() {
 #[test]
 fn a_merge_that_misses_images_fails_naming_them_and_writes_nothing() {
     let (_temp, dir) = release_in_parts();
-    let message = fails(&dir, &["merge", "-o", "out", "p1", "p3"]);
-    assert_matches_file(
-        &message,
-        &repo().join("tests/snapshots/merge-incomplete.txt"),
-    );
+    glc_in(&dir, &["merge", "-o", "out", "p1", "p3"])
+        .status(1)
+        .stderr_matches("tests/snapshots/merge-incomplete.txt")
+        .run();
     assert!(!dir.join("out").exists());
 }
 
@@ -276,7 +268,7 @@ fn a_merge_that_misses_images_fails_naming_them_and_writes_nothing() {
 fn parts_of_different_releases_conflict_naming_both_sides() {
     let (_temp, dir) = release_in_parts();
     // Another creation time.
-    glc()
+    Test::new()
         .current_dir(&dir)
         .args([
             "build",
@@ -288,9 +280,11 @@ fn parts_of_different_releases_conflict_naming_both_sides() {
             "baremetal*",
         ])
         .env("SOURCE_DATE_EPOCH", "1767225600")
-        .exits(0);
-    let message = fails(&dir, &["merge", "-o", "out", "p1", "p2", "p3-later"]);
-    assert_matches_file(&message, &repo().join("tests/snapshots/merge-created.txt"));
+        .run();
+    glc_in(&dir, &["merge", "-o", "out", "p1", "p2", "p3-later"])
+        .status(1)
+        .stderr_matches("tests/snapshots/merge-created.txt")
+        .run();
     // Another commit (the same first eight digits, so the same cnames and file names).
     let text = std::fs::read_to_string(dir.join("release.kdl")).expect("read");
     let other = dir.join("other");
@@ -397,8 +391,8 @@ fn a_container_that_changed_between_parts_is_a_conflict() {
 
 #[test]
 fn only_needs_the_files_of_the_images_it_selects() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("release");
+    let temp = Test::new();
+    let dir = temp.path("release");
     copy_release(&dir);
     for entry in std::fs::read_dir(dir.join("artifacts")).expect("list") {
         let path = entry.expect("entry").path();
@@ -418,7 +412,7 @@ fn only_needs_the_files_of_the_images_it_selects() {
     assert!(mentions_missing(&missing), "{missing:?}");
     succeeds(&dir, &["check", "release.kdl", "--only", "aws-*"]);
     let plan = succeeds(&dir, &["plan", "release.kdl", "--only", "aws-*"]);
-    let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
+    let plan = plan.stdout();
     assert!(
         plan.contains("\npart: 2 of 8 cloud images, 0 of 8 containers\n"),
         "{plan}"
@@ -429,9 +423,11 @@ fn only_needs_the_files_of_the_images_it_selects() {
         &["build", "release.kdl", "-o", "aws", "--only", "aws-*"],
     );
     assert!(
-        stderr(&output).contains("a part: 2 of 8 cloud images, 4 attachments, 0 of 8 containers"),
+        output
+            .stderr()
+            .contains("a part: 2 of 8 cloud images, 4 attachments, 0 of 8 containers"),
         "{}",
-        stderr(&output)
+        output.stderr()
     );
     let missing = errors(
         &dir,
@@ -443,11 +439,11 @@ fn only_needs_the_files_of_the_images_it_selects() {
 
 #[test]
 fn patterns_that_match_nothing_or_do_not_parse_are_errors() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("release");
+    let temp = Test::new();
+    let dir = temp.path("release");
     copy_release(&dir);
     // Every pattern that matches nothing, each with what it may have meant.
-    let message = fails(
+    glc_in(
         &dir,
         &[
             "build",
@@ -463,8 +459,10 @@ fn patterns_that_match_nothing_or_do_not_parse_are_errors() {
             "--only",
             "suse-*",
         ],
-    );
-    assert_matches_file(&message, &repo().join("tests/snapshots/only-unmatched.txt"));
+    )
+    .status(1)
+    .stderr_matches("tests/snapshots/only-unmatched.txt")
+    .run();
     assert!(!dir.join("out").exists());
     let (message, help) = error(&dir, &["check", "release.kdl", "--only", "a["]);
     assert_eq!(
@@ -534,8 +532,8 @@ fn the_makefile_example_merges_six_parts_into_the_full_build() {
         eprintln!("skipped: make is not installed");
         return;
     }
-    let temp = tempfile::tempdir().expect("tempdir");
-    let out = temp.path().join("parallel");
+    let temp = Test::new();
+    let out = temp.path("parallel");
     let output = std::process::Command::new("make")
         .arg("-C")
         .arg(repo().join("examples/parallel"))
@@ -550,11 +548,11 @@ fn the_makefile_example_merges_six_parts_into_the_full_build() {
         .env_remove("MAKEFLAGS")
         .output()
         .expect("run make");
-    assert!(output.status.success(), "{}", stderr(&output));
-    let full = temp.path().join("full");
+    assert!(output.status.success(), "{}", crate::stderr(&output));
+    let full = temp.path("full");
     let full_arg = full.to_string_lossy();
     succeeds(&repo(), &["build", "-q", "release.kdl", "-o", &full_arg]);
-    assert_same_tree(temp.path(), "full", "parallel/release");
+    assert_same_tree(temp.dir(), "full", "parallel/release");
     // The digests to sign are those of the full build.
     let digests: Value =
         serde_json::from_slice(&std::fs::read(out.join("digests.json")).expect("digests"))
@@ -775,11 +773,11 @@ fn merging_again_is_up_to_date_and_a_part_may_be_given_twice_but_not_be_the_outp
     succeeds(&dir, &["merge", "-o", "out", "p1", "p2", "p3"]);
     let again = succeeds(&dir, &["merge", "-o", "out", "p3", "p2", "p1"]);
     assert!(
-        stderr(&again).starts_with(
+        again.stderr().starts_with(
             "3 parts → out: up to date (8 cloud images, 16 attachments, 8 containers;"
         ),
         "{}",
-        stderr(&again)
+        again.stderr()
     );
     assert_same_tree(&dir, "full", "out");
     succeeds(
@@ -797,11 +795,12 @@ fn merging_again_is_up_to_date_and_a_part_may_be_given_twice_but_not_be_the_outp
         ),
         ("p3/out", "the output p3/out lies inside the part p3"),
     ] {
-        let refused = glc()
+        Test::new()
             .current_dir(&dir)
             .args(["merge", "-o", output, "p1", "p2", "p3"])
-            .exits(2);
-        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+            .status(2)
+            .stderr_contains(says)
+            .run();
     }
     assert!(snapshot(&dir.join("p3")) == before, "the part changed");
     assert!(!dir.join("p3/out").exists());
@@ -821,9 +820,9 @@ fn cut_release(dir: &Path, cuts: &[(&str, &str)]) {
 
 #[test]
 fn releases_without_containers_images_or_changelog_merge_too() {
-    let temp = tempfile::tempdir().expect("tempdir");
+    let temp = Test::new();
     // Cloud images only, no changelog.
-    let images = temp.path().join("images");
+    let images = temp.path("images");
     cut_release(
         &images,
         &[
@@ -832,7 +831,7 @@ fn releases_without_containers_images_or_changelog_merge_too() {
         ],
     );
     // Containers only, no metadata at all.
-    let containers = temp.path().join("containers");
+    let containers = temp.path("containers");
     cut_release(&containers, &[("    metadata {", "    container-images {")]);
     for (dir, parts) in [
         (
@@ -899,8 +898,8 @@ fn record_bytes(part: &Path) -> Vec<u8> {
 
 #[test]
 fn the_fuzzing_seeds_are_the_records_this_glc_writes() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("release");
+    let temp = Test::new();
+    let dir = temp.path("release");
     copy_release(&dir);
     let seeds = repo().join("fuzz/corpus/part_record");
     for (name, patterns) in [

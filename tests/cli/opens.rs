@@ -6,30 +6,30 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use crate::Test;
 use crate::build::copy_release;
-use crate::{Exits, glc};
 
 #[test]
 fn a_rebuild_with_one_changed_input_opens_every_input_once() {
     if !crate::registry::tool("strace") {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("release"));
-    let out = dir.path().join("out");
-    glc()
+    let dir = Test::new();
+    let release = copy_release(&dir.path("release"));
+    let out = dir.path("out");
+    Test::new()
         .arg("build")
         .arg(&release)
         .arg("-o")
         .arg(&out)
-        .exits(0);
-    let artifacts = dir.path().join("release/artifacts");
+        .run();
+    let artifacts = dir.path("release/artifacts");
     let changed = artifacts.join("aws-gardener_prod-amd64-1877.3-75df9f40.tar");
     let mut bytes = std::fs::read(&changed).expect("input");
     bytes.extend_from_slice(b"changed");
     std::fs::write(&changed, bytes).expect("change");
 
-    let trace = dir.path().join("trace");
+    let trace = dir.path("trace");
     let status = Command::new("strace")
         .args(["-f", "-qq", "-e", "trace=open,openat,openat2", "-o"])
         .arg(&trace)

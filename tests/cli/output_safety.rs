@@ -6,18 +6,17 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::build::{build, copy_release, snapshot};
-use crate::{Exits, glc, glc_process, stderr};
+use crate::{Ran, Test};
 
 /// `glc` whose messages are JSON lines, so that tests read them unwrapped.
-fn glc_json() -> assert_cmd::Command {
-    let mut command = glc();
-    command.args(["--message-format", "json"]);
-    command
+fn glc_json() -> Test {
+    Test::new().args(["--message-format", "json"])
 }
 
 /// Every message and help glc printed as JSON lines, one a line.
-fn messages(output: &std::process::Output) -> String {
-    stderr(output)
+fn messages(output: &Ran) -> String {
+    output
+        .stderr()
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .map(|d| {
@@ -58,8 +57,8 @@ fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn an_output_that_is_holds_or_lies_inside_an_input_is_refused_even_with_force() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rel = dir.path().join("rel");
+    let dir = Test::new();
+    let rel = dir.path("rel");
     copy_release(&rel);
     // A packed directory input, for an output inside it.
     std::fs::create_dir_all(rel.join("data/sub")).expect("mkdir");
@@ -71,11 +70,11 @@ fn an_output_that_is_holds_or_lies_inside_an_input_is_refused_even_with_force() 
         1,
     );
     std::fs::write(rel.join("release.kdl"), text).expect("write");
-    glc()
+    Test::new()
         .current_dir(&rel)
         .args(["check", "release.kdl"])
-        .exits(0);
-    let before = tree(dir.path());
+        .run();
+    let before = tree(dir.dir());
     for (output, says) in [
         (
             "../rel",
@@ -104,14 +103,14 @@ fn an_output_that_is_holds_or_lies_inside_an_input_is_refused_even_with_force() 
         ),
     ] {
         for force in [false, true] {
-            let mut command = glc_json();
-            command
-                .current_dir(&rel)
-                .args(["build", "release.kdl", "-o", output]);
+            let mut command =
+                glc_json()
+                    .current_dir(&rel)
+                    .args(["build", "release.kdl", "-o", output]);
             if force {
-                command.arg("--force");
+                command = command.arg("--force");
             }
-            let refused = command.exits(2);
+            let refused = command.status(2).run();
             let message = messages(&refused);
             assert!(message.contains(says), "-o {output}: {message}");
             assert!(
@@ -120,23 +119,24 @@ fn an_output_that_is_holds_or_lies_inside_an_input_is_refused_even_with_force() 
             );
         }
     }
-    assert!(tree(dir.path()) == before, "a refused build changed files");
+    assert!(tree(dir.dir()) == before, "a refused build changed files");
 }
 
 #[test]
 fn a_link_where_glc_keeps_its_lock_is_not_written_through() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("rel"));
-    let victim = dir.path().join("victim");
+    let dir = Test::new();
+    let release = copy_release(&dir.path("rel"));
+    let victim = dir.path("victim");
     std::fs::write(&victim, "precious").expect("write");
-    let lock = dir.path().join(".out.glc-lock");
+    let lock = dir.path(".out.glc-lock");
     std::os::unix::fs::symlink(&victim, &lock).expect("symlink");
     let refused = glc_json()
         .args(["build"])
         .arg(&release)
         .arg("-o")
-        .arg(dir.path().join("out"))
-        .exits(1);
+        .arg(dir.path("out"))
+        .status(1)
+        .run();
     let message = messages(&refused);
     assert!(
         message.contains(".out.glc-lock is a symbolic link, where glc keeps the lock of its output; glc never writes through a link"),
@@ -144,36 +144,31 @@ fn a_link_where_glc_keeps_its_lock_is_not_written_through() {
     );
     assert_eq!(std::fs::read(&victim).expect("read"), b"precious");
     assert!(std::fs::symlink_metadata(&lock).expect("lock").is_symlink());
-    assert!(!dir.path().join("out").exists());
+    assert!(!dir.path("out").exists());
 
     // A FIFO in its place is refused too, without waiting on it.
     std::fs::remove_file(&lock).expect("rm");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&lock)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
+    crate::test::mkfifo(&lock);
     let refused = glc_json()
         .args(["build"])
         .arg(&release)
         .arg("-o")
-        .arg(dir.path().join("out"))
-        .timeout(std::time::Duration::from_mins(1))
-        .exits(1);
+        .arg(dir.path("out"))
+        .bounded()
+        .status(1)
+        .run();
     assert!(
         messages(&refused).contains(".out.glc-lock is a fifo, where glc keeps the lock"),
         "{}",
-        stderr(&refused)
+        refused.stderr()
     );
 }
 
 #[test]
 fn a_layout_that_holds_a_users_file_is_not_replaced_and_no_lock_is_left_behind() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("rel"));
-    let out = dir.path().join("out");
+    let dir = Test::new();
+    let release = copy_release(&dir.path("rel"));
+    let out = dir.path("out");
     crate::build::builds(&release, &out);
     std::fs::write(out.join("NOTES.md"), "my notes").expect("write");
     // A change, so that the rebuild has something to write.
@@ -184,18 +179,17 @@ fn a_layout_that_holds_a_users_file_is_not_replaced_and_no_lock_is_left_behind()
             .arg(&release)
             .arg("-o")
             .arg(&out)
-            .output()
-            .expect("run")
+            .status(1)
+            .run()
     };
     let before = snapshot(&out);
     let refused = epoch("1700000000");
-    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
     assert!(
         messages(&refused).contains(
             "out is not a layout glc wrote: it holds `NOTES.md`, which glc does not write"
         ),
         "{}",
-        stderr(&refused)
+        refused.stderr()
     );
     assert!(snapshot(&out) == before, "the layout changed");
 
@@ -203,15 +197,14 @@ fn a_layout_that_holds_a_users_file_is_not_replaced_and_no_lock_is_left_behind()
     std::fs::remove_file(out.join("NOTES.md")).expect("rm");
     std::fs::write(out.join("blobs/sha256/README"), "mine").expect("write");
     let refused = epoch("1700000000");
-    assert_eq!(refused.status.code(), Some(1));
     assert!(
         messages(&refused).contains("it holds `blobs/sha256/README`, which glc does not write"),
         "{}",
-        stderr(&refused)
+        refused.stderr()
     );
 
     // A directory whose index.json merely carries glc's marker is not glc's.
-    let foreign = dir.path().join("foreign");
+    let foreign = dir.path("foreign");
     std::fs::create_dir(&foreign).expect("mkdir");
     std::fs::copy(out.join("index.json"), foreign.join("index.json")).expect("copy");
     std::fs::write(foreign.join("thesis.tex"), "years of work").expect("write");
@@ -220,11 +213,12 @@ fn a_layout_that_holds_a_users_file_is_not_replaced_and_no_lock_is_left_behind()
         .arg(&release)
         .arg("-o")
         .arg(&foreign)
-        .exits(1);
+        .status(1)
+        .run();
     assert!(
         messages(&refused).contains("it holds `thesis.tex`, which glc does not write"),
         "{}",
-        stderr(&refused)
+        refused.stderr()
     );
     assert_eq!(
         std::fs::read(foreign.join("thesis.tex")).expect("kept"),
@@ -232,22 +226,22 @@ fn a_layout_that_holds_a_users_file_is_not_replaced_and_no_lock_is_left_behind()
     );
 
     // With --force the user asked for it.
-    let forced = glc()
+    let forced = Test::new()
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .arg("build")
         .arg(&release)
         .arg("-o")
         .arg(&out)
         .arg("--force")
-        .exits(0);
+        .run();
     assert!(
         !out.join("blobs/sha256/README").exists(),
         "{}",
-        stderr(&forced)
+        forced.stderr()
     );
 
     // Refused or not, no build leaves its lock file.
-    let leftover: Vec<String> = std::fs::read_dir(dir.path())
+    let leftover: Vec<String> = std::fs::read_dir(dir.dir())
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".glc-lock"))
@@ -257,9 +251,9 @@ fn a_layout_that_holds_a_users_file_is_not_replaced_and_no_lock_is_left_behind()
 
 #[test]
 fn a_reader_of_a_layout_being_rebuilt_always_finds_every_blob() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("rel"));
-    let out = dir.path().join("out");
+    let dir = Test::new();
+    let release = copy_release(&dir.path("rel"));
+    let out = dir.path("out");
     build(&release, &out);
     let done = AtomicBool::new(false);
     let (reads, failures) = std::thread::scope(|scope| {
@@ -267,7 +261,8 @@ fn a_reader_of_a_layout_being_rebuilt_always_finds_every_blob() {
             let mut reads = 0u32;
             let mut failures = Vec::new();
             while !done.load(Ordering::Relaxed) {
-                let output = glc_process()
+                let output = Test::new()
+                    .command()
                     .args(["verify", "--json"])
                     .arg(&out)
                     .output()
@@ -282,7 +277,8 @@ fn a_reader_of_a_layout_being_rebuilt_always_finds_every_blob() {
         // Every rebuild changes every manifest (their `created`), and so drops the blobs of
         // the layout before.
         for i in 0..24 {
-            let output = glc_process()
+            let output = Test::new()
+                .command()
                 .env("SOURCE_DATE_EPOCH", (1_700_000_000 + i).to_string())
                 .args(["build", "-q"])
                 .arg(&release)
@@ -306,14 +302,14 @@ fn a_reader_of_a_layout_being_rebuilt_always_finds_every_blob() {
     let blobs = std::fs::read_dir(out.join("blobs/sha256"))
         .expect("list")
         .count();
-    let fresh = dir.path().join("fresh");
-    glc()
+    let fresh = dir.path("fresh");
+    Test::new()
         .env("SOURCE_DATE_EPOCH", "1700000023")
         .arg("build")
         .arg(&release)
         .arg("-o")
         .arg(&fresh)
-        .exits(0);
+        .run();
     let needed = std::fs::read_dir(fresh.join("blobs/sha256"))
         .expect("list")
         .count();

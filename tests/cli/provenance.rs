@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::Test;
 use crate::build::copy_release;
-use crate::{Exits, glc, stdout};
 
 const AMD64_RAW: &str = "aws-gardener_prod-amd64-1877.3-75df9f40.raw";
 const ARM64_RAW: &str = "aws-gardener_prod-arm64-1877.3-75df9f40.raw";
@@ -20,26 +20,27 @@ fn sha256(path: &Path) -> String {
 }
 
 fn findings(layout: &Path, release: &Path, code: i32) -> Vec<Value> {
-    let output = glc()
+    let output = Test::new()
         .args(["verify", "--json"])
         .arg(layout)
         .arg("--release")
         .arg(release)
-        .exits(code);
-    let report: Value = serde_json::from_str(&stdout(&output)).expect("json");
+        .status(code)
+        .run();
+    let report: Value = serde_json::from_str(&output.stdout()).expect("json");
     report["findings"].as_array().expect("findings").clone()
 }
 
 #[test]
 fn a_poisoned_cache_ships_the_wrong_disk_and_verify_release_names_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("rel"));
-    let out = dir.path().join("out");
+    let dir = Test::new();
+    let release = copy_release(&dir.path("rel"));
+    let out = dir.path("out");
     crate::build::builds(&release, &out);
     assert!(findings(&out, &release, 0).is_empty());
 
     // The cache entry of the amd64 disk names the arm64 disk, a blob of the same size.
-    let artifacts = dir.path().join("rel/artifacts");
+    let artifacts = dir.path("rel/artifacts");
     let (amd64, arm64) = (
         sha256(&artifacts.join(AMD64_RAW)),
         sha256(&artifacts.join(ARM64_RAW)),
@@ -52,14 +53,14 @@ fn a_poisoned_cache_ships_the_wrong_disk_and_verify_release_names_it() {
             .expect("arm64")
             .len()
     );
-    let cache_path = dir.path().join(".out.glc-cache.json");
+    let cache_path = dir.path(".out.glc-cache.json");
     let cache = std::fs::read_to_string(&cache_path).expect("cache");
     assert!(cache.contains(&amd64));
     std::fs::write(&cache_path, cache.replace(&amd64, &arm64)).expect("poison");
     // The rebuild believes the cache, and so writes a layout with the arm64 disk.
     crate::build::builds(&release, &out);
     // The layout is consistent in itself: plain verify finds nothing wrong.
-    glc().args(["verify"]).arg(&out).exits(0);
+    Test::new().args(["verify"]).arg(&out).run();
 
     // Verified against the release, the disk is named, and the release manifest that lists
     // its digest.
@@ -99,31 +100,31 @@ fn a_poisoned_cache_ships_the_wrong_disk_and_verify_release_names_it() {
     );
 
     // Derived with the same SOURCE_DATE_EPOCH, a fresh build agrees with the release.
-    let fresh = dir.path().join("fresh");
-    glc()
+    let fresh = dir.path("fresh");
+    Test::new()
         .env("SOURCE_DATE_EPOCH", "1741939200")
         .arg("build")
         .arg(&release)
         .arg("-o")
         .arg(&fresh)
         .arg("--no-cache")
-        .exits(0);
-    let agrees = glc()
+        .run();
+    let agrees = Test::new()
         .env("SOURCE_DATE_EPOCH", "1741939200")
         .args(["verify", "--json"])
         .arg(&fresh)
         .arg("--release")
         .arg(&release)
-        .exits(0);
-    let report: Value = serde_json::from_str(&stdout(&agrees)).expect("json");
+        .run();
+    let report: Value = serde_json::from_str(&agrees.stdout()).expect("json");
     assert_eq!(report["findings"], serde_json::json!([]));
 }
 
 #[test]
 fn verify_release_reports_a_missing_tag_an_extra_tag_and_a_changed_input() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("rel"));
-    let out = dir.path().join("out");
+    let dir = Test::new();
+    let release = copy_release(&dir.path("rel"));
+    let out = dir.path("out");
     crate::build::builds(&release, &out);
     // The release now says another tag, and one input changed after the build.
     let text = std::fs::read_to_string(&release).expect("read");
@@ -135,7 +136,7 @@ fn verify_release_reports_a_missing_tag_an_extra_tag_and_a_changed_input() {
         ),
     )
     .expect("write");
-    let changelog = dir.path().join("rel/artifacts/CHANGELOG.md");
+    let changelog = dir.path("rel/artifacts/CHANGELOG.md");
     std::fs::write(&changelog, "# another changelog\n").expect("write");
     let found = findings(&out, &release, 1);
     let messages: Vec<String> = found
@@ -169,15 +170,16 @@ fn verify_release_reports_a_missing_tag_an_extra_tag_and_a_changed_input() {
 
 #[test]
 fn merge_release_refuses_a_part_built_from_other_inputs_and_writes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rel = dir.path().join("rel");
+    let dir = Test::new();
+    let rel = dir.path("rel");
     copy_release(&rel);
     let run = |args: &[&str], code: i32| {
-        glc()
+        Test::new()
             .args(["--message-format", "json"])
             .current_dir(&rel)
             .args(args)
-            .exits(code)
+            .status(code)
+            .run()
     };
     // The aws part is built while the amd64 disk had other bytes, then the disk is restored:
     // the part is consistent in itself, and verifies.
@@ -219,9 +221,7 @@ fn merge_release_refuses_a_part_built_from_other_inputs_and_writes_nothing() {
         &["merge", "-o", "out", "p1", "p2", "--release", "release.kdl"],
         1,
     );
-    let error: Value =
-        serde_json::from_str(crate::stderr(&refused).lines().next().expect("a message"))
-            .expect("json");
+    let error = refused.json_error();
     assert_eq!(error["code"], "glc::merge::not-the-release");
     let message = error["message"].as_str().expect("message");
     assert!(

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::build::build_top_level;
+use crate::Test;
+use crate::build::{Layout, build_top_level};
 use crate::push::{Faulty, big_release, push_json, roll, signed_release, wait_until};
 use crate::registry::{Registry, free_port};
-use crate::{Exits, glc, glc_process, stderr};
 
 /// cosign's `sha256-<hex>.sig`.
 fn is_signature_tag(tag: &str) -> bool {
@@ -55,9 +55,21 @@ fn assert_same_tree(expected: &Path, actual: &Path) {
     }
 }
 
+/// The top-level release built in a test directory's `built` and pushed to `repository`.
+fn pushed(registry: &Registry, repository: &str) -> (Test, Layout) {
+    let dir = Test::new();
+    let built = build_top_level(&dir.path("built"));
+    push_json(
+        &built.root,
+        &format!("{}/{repository}", registry.host()),
+        &[],
+    );
+    (dir, built)
+}
+
 /// `glc pull --message-format json`: its summary line.
 fn pull_json(source: &str, output: &Path, extra: &[&str]) -> Value {
-    let out = glc()
+    let out = Test::new()
         .args(["--message-format", "json", "pull", source, "-o"])
         .arg(output)
         .args(extra)
@@ -65,8 +77,8 @@ fn pull_json(source: &str, output: &Path, extra: &[&str]) -> Value {
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
         .env("HOME", "/nonexistent")
-        .exits(0);
-    summary(&stderr(&out))
+        .run();
+    summary(&out.stderr())
 }
 
 fn summary(text: &str) -> Value {
@@ -94,33 +106,33 @@ fn the_signed_release_goes_through_two_registries_and_comes_back_byte_identical(
     let (Some(a), Some(b)) = (Registry::start(""), Registry::start("")) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let built = signed_release(dir.path());
+    let dir = Test::new();
+    let built = signed_release(dir.dir());
     push_json(&built.root, &format!("{}/gardenlinux", a.host()), &[]);
 
     // The connected side: one tag names the release; its other tags, the cname and container
     // tags, the signatures and the attachments come with it.
-    let from_a = dir.path().join("from-a");
+    let from_a = dir.path("from-a");
     let first = pull_json(&format!("{}/gardenlinux:1877.3", a.host()), &from_a, &[]);
     assert_same_tree(&built.root, &from_a);
     assert_eq!(first["up_to_date"], false, "{first}");
     assert_eq!(first["referrers"], 16, "the attachments: {first}");
     // The other side: pushed into another registry, pulled back from it.
     push_json(&from_a, &format!("{}/mirror/gardenlinux", b.host()), &[]);
-    let from_b = dir.path().join("from-b");
+    let from_b = dir.path("from-b");
     pull_json(
         &format!("{}/mirror/gardenlinux:1877.3", b.host()),
         &from_b,
         &[],
     );
     assert_same_tree(&built.root, &from_b);
-    glc()
+    Test::new()
         .arg("verify")
         .arg(&from_b)
         .arg("--require-signatures")
         .arg("--key")
         .arg(crate::repo().join("tests/fixtures/signing/test-only-cosign.pub"))
-        .exits(0);
+        .run();
 
     // Pulled again: the target already is that layout; no blob is downloaded.
     let gets = b.logged("GET");
@@ -145,10 +157,10 @@ fn only_named_tags_leaves_out_the_other_tags_but_not_signatures_or_attachments()
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let built = signed_release(dir.path());
+    let dir = Test::new();
+    let built = signed_release(dir.dir());
     push_json(&built.root, &format!("{}/gl", registry.host()), &[]);
-    let out = dir.path().join("pulled");
+    let out = dir.path("pulled");
     let summary = pull_json(
         &format!("{}/gl:1877", registry.host()),
         &out,
@@ -185,7 +197,7 @@ fn only_named_tags_leaves_out_the_other_tags_but_not_signatures_or_attachments()
         "{tags:?}"
     );
     assert_eq!(summary["referrers"], 16, "{summary}");
-    glc().arg("verify").arg(&out).exits(0);
+    Test::new().arg("verify").arg(&out).run();
 }
 
 #[test]
@@ -193,15 +205,9 @@ fn a_pull_through_502s_429s_and_cut_downloads_completes_byte_identical() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let built = build_top_level(&dir.path().join("built"));
-    push_json(
-        &built.root,
-        &format!("{}/gardenlinux", registry.host()),
-        &[],
-    );
+    let (dir, built) = pushed(&registry, "gardenlinux");
     let proxy = Faulty::start(registry.port, None);
-    let out = dir.path().join("pulled");
+    let out = dir.path("pulled");
     let summary = pull_json(
         &format!("127.0.0.1:{}/gardenlinux:1877.3", proxy.port),
         &out,
@@ -223,8 +229,8 @@ fn a_pull_through_502s_429s_and_cut_downloads_completes_byte_identical() {
     );
 }
 
-fn spawn_pull(source: &str, output: &Path, stderr_to: &Path) -> Child {
-    glc_process()
+fn spawn_pull(dir: &Test, source: &str, output: &Path, stderr_to: &Path) -> Child {
+    dir.test()
         .args([
             "--message-format",
             "json",
@@ -239,6 +245,7 @@ fn spawn_pull(source: &str, output: &Path, stderr_to: &Path) -> Child {
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
         .env("HOME", "/nonexistent")
+        .command()
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(stderr_to).expect("stderr file"))
         .spawn()
@@ -251,18 +258,18 @@ fn a_pull_killed_at_six_moments_leaves_no_half_layout_and_the_rerun_resumes() {
         return;
     };
     let deadline = Instant::now() + Duration::from_mins(4);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = big_release(dir.path());
+    let dir = Test::new();
+    let layout = big_release(dir.dir());
     push_json(&layout.root, &format!("{}/big", registry.host()), &[]);
     let source = format!("{}/big:1877.3", registry.host());
-    let log = dir.path().join("log");
+    let log = dir.path("log");
 
     // One whole pull first: how long a pull takes here, to spread the kills over it.
     let started = Instant::now();
-    let mut whole = spawn_pull(&source, &dir.path().join("whole"), &log);
+    let mut whole = spawn_pull(&dir, &source, &dir.path("whole"), &log);
     assert_eq!(wait_until(&mut whole, deadline).code(), Some(0));
     let duration = started.elapsed();
-    assert_same_tree(&layout.root, &dir.path().join("whole"));
+    assert_same_tree(&layout.root, &dir.path("whole"));
 
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let blob_bytes = summary(&text)["bytes_downloaded"].as_u64().unwrap();
@@ -270,10 +277,10 @@ fn a_pull_killed_at_six_moments_leaves_no_half_layout_and_the_rerun_resumes() {
 
     let mut resumed = 0;
     for kill in 0..6u64 {
-        let out = dir.path().join(format!("killed-{kill}"));
+        let out = dir.path(format!("killed-{kill}"));
         let permille = 100 + (roll(3000 + kill) * 8);
         let delay = duration.mul_f64(f64::from(u32::try_from(permille).unwrap()) / 1000.0);
-        let mut child = spawn_pull(&source, &out, &log);
+        let mut child = spawn_pull(&dir, &source, &out, &log);
         std::thread::sleep(delay);
         // `Child::kill` sends SIGKILL: no handler, no cleanup, as kill -9.
         let _ = child.kill();
@@ -284,13 +291,13 @@ fn a_pull_killed_at_six_moments_leaves_no_half_layout_and_the_rerun_resumes() {
             assert_same_tree(&layout.root, &out);
         }
         // What the killed pull kept for the next one: whole blobs and the start of others.
-        let downloads = dir.path().join(format!(".killed-{kill}.glc-pull"));
+        let downloads = dir.path(format!(".killed-{kill}.glc-pull"));
         let kept: u64 = std::fs::read_dir(&downloads).map_or(0, |entries| {
             entries
                 .map(|e| e.expect("entry").metadata().expect("stat").len())
                 .sum()
         });
-        let mut rerun = spawn_pull(&source, &out, &log);
+        let mut rerun = spawn_pull(&dir, &source, &out, &log);
         let rerun_status = wait_until(&mut rerun, deadline);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         assert_eq!(
@@ -326,17 +333,15 @@ fn a_tag_the_repository_lacks_writes_nothing_and_says_so() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let built = build_top_level(&dir.path().join("built"));
-    push_json(&built.root, &format!("{}/gl", registry.host()), &[]);
-    let out = dir.path().join("pulled");
-    let output = glc()
+    let (dir, _) = pushed(&registry, "gl");
+    let out = dir.path("pulled");
+    Test::new()
         .args(["pull", &format!("{}/gl:1999.0", registry.host()), "-o"])
         .arg(&out)
-        .exits(1);
-    let text = stderr(&output);
-    assert!(text.contains("glc::pull::tag"), "{text}");
-    assert!(text.contains("has no tag `1999.0`"), "{text}");
+        .status(1)
+        .stderr_contains("glc::pull::tag")
+        .stderr_contains("has no tag `1999.0`")
+        .run();
     assert_nothing_written(&out);
 }
 
@@ -345,11 +350,9 @@ fn a_blob_the_registry_holds_damaged_fails_the_pull_and_leaves_the_old_layout() 
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let built = build_top_level(&dir.path().join("built"));
-    push_json(&built.root, &format!("{}/gl", registry.host()), &[]);
+    let (dir, built) = pushed(&registry, "gl");
     // A layout pulled before: one container, without the cloud images.
-    let out = dir.path().join("pulled");
+    let out = dir.path("pulled");
     pull_json(
         &format!("{}/gl:bare-python-1877.3", registry.host()),
         &out,
@@ -399,17 +402,18 @@ fn a_blob_the_registry_holds_damaged_fails_the_pull_and_leaves_the_old_layout() 
     std::fs::write(&data, bytes).expect("damage");
 
     // Into a new directory: no layout. Over the old layout: it is left as it was.
-    let fresh = dir.path().join("fresh");
+    let fresh = dir.path("fresh");
     for target in [&fresh, &out] {
-        let output = glc()
+        let output = Test::new()
             .args(["pull", &format!("{}/gl:1877.3", registry.host()), "-o"])
             .arg(target)
-            .exits(1);
-        let text = stderr(&output);
+            .status(1)
+            .run();
+        let text = output.stderr();
         assert!(text.contains("glc::pull::content"), "{text}");
         assert!(text.contains(&layer), "names the blob: {text}");
         // The blobs that were whole are kept for the next pull, beside the target.
-        let kept = dir.path().join(format!(
+        let kept = dir.path(format!(
             ".{}.glc-pull",
             target.file_name().unwrap().to_string_lossy()
         ));
@@ -423,19 +427,20 @@ fn a_blob_the_registry_holds_damaged_fails_the_pull_and_leaves_the_old_layout() 
 
 #[test]
 fn a_registry_that_is_down_fails_the_pull_in_bounded_time() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("pulled");
+    let dir = Test::new();
+    let out = dir.path("pulled");
     let port = free_port();
     let started = Instant::now();
-    let output = glc()
+    Test::new()
         .args(["pull", &format!("127.0.0.1:{port}/gl:1877.3"), "-o"])
         .arg(&out)
-        .timeout(Duration::from_mins(1))
-        .exits(1);
-    let text = stderr(&output);
-    assert!(text.contains("glc::pull::registry"), "{text}");
-    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
-    assert!(text.contains("nothing was written"), "{text}");
+        // A pull that hangs is killed, and the test fails.
+        .bounded()
+        .status(1)
+        .stderr_contains("glc::pull::registry")
+        .stderr_contains(format!("127.0.0.1:{port}"))
+        .stderr_contains("nothing was written")
+        .run();
     assert_nothing_written(&out);
     eprintln!(
         "pull: a registry that is down fails after {:?}",
@@ -448,8 +453,8 @@ fn wrong_credentials_fail_the_pull_clearly_without_the_password() {
     if !crate::registry::tool("htpasswd") {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let htpasswd = dir.path().join("htpasswd");
+    let dir = Test::new();
+    let htpasswd = dir.path("htpasswd");
     let line = std::process::Command::new("htpasswd")
         .args(["-Bbn", "glc-user", "right-s3cret"])
         .output()
@@ -461,14 +466,15 @@ fn wrong_credentials_fail_the_pull_clearly_without_the_password() {
     )) else {
         return;
     };
-    let out = dir.path().join("pulled");
-    let output = glc()
+    let out = dir.path("pulled");
+    let output = Test::new()
         .args(["pull", &format!("{}/gl:1877.3", registry.host()), "-o"])
         .arg(&out)
         .env("GLC_REGISTRY_USERNAME", "glc-user")
         .env("GLC_REGISTRY_PASSWORD", "wrong-pa55word")
-        .exits(1);
-    let text = stderr(&output);
+        .status(1)
+        .run();
+    let text = output.stderr();
     assert!(text.contains("glc::pull::auth"), "{text}");
     assert!(text.contains("HTTP 401"), "{text}");
     assert!(
@@ -480,7 +486,7 @@ fn wrong_credentials_fail_the_pull_clearly_without_the_password() {
 
 #[test]
 fn sources_in_two_repositories_or_without_a_tag_are_usage_errors() {
-    let output = glc()
+    Test::new()
         .args([
             "pull",
             "127.0.0.1:5000/a:1",
@@ -488,18 +494,12 @@ fn sources_in_two_repositories_or_without_a_tag_are_usage_errors() {
             "-o",
             "x",
         ])
-        .exits(2);
-    assert!(
-        stderr(&output).contains("in another repository"),
-        "{}",
-        stderr(&output)
-    );
-    let output = glc()
+        .status(2)
+        .stderr_contains("in another repository")
+        .run();
+    Test::new()
         .args(["pull", "127.0.0.1:5000/gardenlinux", "-o", "x"])
-        .exits(2);
-    assert!(
-        stderr(&output).contains("names no tag"),
-        "{}",
-        stderr(&output)
-    );
+        .status(2)
+        .stderr_contains("names no tag")
+        .run();
 }

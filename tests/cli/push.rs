@@ -17,40 +17,25 @@ use sha2::{Digest, Sha256};
 
 use crate::build::{Layout, build_top_level};
 use crate::registry::{Registry, free_port, tool};
-use crate::{Exits, glc, glc_process, stderr};
+use crate::{Test, stderr};
 
 /// The top-level release, signed with the test key: tags, attachments and signature tags.
 pub fn signed_release(dir: &Path) -> Layout {
     let out = dir.join("out");
     build_top_level(&out);
-    glc()
+    Test::new()
         .arg("sign")
         .arg(&out)
         .arg("--key")
         .arg(crate::repo().join("tests/fixtures/signing/test-only-cosign.key"))
         .env("COSIGN_PASSWORD", "glc-test-password")
-        .exits(0);
+        .run();
     Layout::open(&out)
-}
-
-fn tags(layout: &Layout) -> Vec<(String, String)> {
-    layout
-        .entries()
-        .into_iter()
-        .filter_map(|d| {
-            Some((
-                d["annotations"]["org.opencontainers.image.ref.name"]
-                    .as_str()?
-                    .to_owned(),
-                d["digest"].as_str()?.to_owned(),
-            ))
-        })
-        .collect()
 }
 
 /// `glc push --message-format json`: its summary line.
 pub fn push_json(layout: &Path, destination: &str, extra: &[&str]) -> Value {
-    let output = glc()
+    let output = Test::new()
         .args(["--message-format", "json", "push"])
         .arg(layout)
         .arg(destination)
@@ -59,8 +44,8 @@ pub fn push_json(layout: &Path, destination: &str, extra: &[&str]) -> Value {
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
         .env("HOME", "/nonexistent")
-        .exits(0);
-    let text = stderr(&output);
+        .run();
+    let text = output.stderr();
     let summary = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -80,7 +65,7 @@ const ACCEPT: &str =
 /// Every tag of the layout, read back from the registry with skopeo and the API.
 fn assert_every_tag_is_there(layout: &Layout, registry: &Registry, auth: Option<&str>) {
     let mut checked = 0;
-    for (tag, digest) in tags(layout) {
+    for (tag, digest) in layout.tags() {
         let mut request = ureq::get(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
             .set("Accept", ACCEPT);
         if let Some(auth) = auth {
@@ -104,7 +89,7 @@ fn assert_every_tag_is_there(layout: &Layout, registry: &Registry, auth: Option<
     if crate::build::skopeo().is_none() {
         return;
     }
-    for (tag, digest) in tags(layout) {
+    for (tag, digest) in layout.tags() {
         let output = crate::build::skopeo()
             .expect("skopeo")
             .args(["inspect", "--raw", "--tls-verify=false"])
@@ -182,10 +167,10 @@ fn the_signed_release_is_pushed_whole_and_a_second_push_uploads_nothing() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = signed_release(dir.path());
+    let dir = Test::new();
+    let layout = signed_release(dir.dir());
     let destination = format!("{}/gardenlinux", registry.host());
-    let digests = dir.path().join("digests.json");
+    let digests = dir.path("digests.json");
     let first = push_json(
         &layout.root,
         &destination,
@@ -194,13 +179,13 @@ fn the_signed_release_is_pushed_whole_and_a_second_push_uploads_nothing() {
     assert!(first["blobs_uploaded"].as_u64().unwrap() > 0, "{first}");
     assert_eq!(
         usize::try_from(first["tags"].as_u64().unwrap()).unwrap(),
-        tags(&layout).len()
+        layout.tags().len()
     );
     assert_every_tag_is_there(&layout, &registry, None);
     assert_referrers_tags(&layout, &registry);
     let written: Value =
         serde_json::from_slice(&std::fs::read(&digests).expect("digests")).expect("json");
-    for (tag, digest) in tags(&layout) {
+    for (tag, digest) in layout.tags() {
         assert_eq!(written["tags"][&tag]["digest"], digest.as_str(), "{tag}");
         assert_eq!(
             written["tags"][&tag]["destination"],
@@ -239,8 +224,8 @@ fn basic_auth_credentials_come_from_a_docker_config_and_wrong_ones_fail_clearly(
     if !tool("htpasswd") {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let htpasswd = dir.path().join("htpasswd");
+    let dir = Test::new();
+    let htpasswd = dir.path("htpasswd");
     let line = Command::new("htpasswd")
         .args(["-Bbn", "glc-user", "right-s3cret"])
         .output()
@@ -252,7 +237,7 @@ fn basic_auth_credentials_come_from_a_docker_config_and_wrong_ones_fail_clearly(
     )) else {
         return;
     };
-    let layout = build_top_level(&dir.path().join("out"));
+    let layout = build_top_level(&dir.path("out"));
     let destination = format!("{}/gardenlinux", registry.host());
     let config = |password: &str| {
         let docker = tempfile::tempdir().expect("tempdir");
@@ -269,15 +254,16 @@ fn basic_auth_credentials_come_from_a_docker_config_and_wrong_ones_fail_clearly(
     };
 
     let wrong = config("wrong-pa55word");
-    let output = glc()
+    let output = Test::new()
         .arg("push")
         .arg(&layout.root)
         .arg(&destination)
         .env("DOCKER_CONFIG", wrong.path())
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
-        .exits(1);
-    let text = format!("{}{}", stderr(&output), crate::stdout(&output));
+        .status(1)
+        .run();
+    let text = format!("{}{}", output.stderr(), output.stdout());
     assert!(text.contains("glc::push::auth"), "{text}");
     assert!(text.contains("HTTP 401"), "{text}");
     assert!(text.contains("\"glc-user\""), "names the user: {text}");
@@ -289,25 +275,26 @@ fn basic_auth_credentials_come_from_a_docker_config_and_wrong_ones_fail_clearly(
         !text.contains("wrong-pa55word"),
         "shows the password: {text}"
     );
-    let json = glc()
+    let json = Test::new()
         .args(["--message-format", "json", "push"])
         .arg(&layout.root)
         .arg(&destination)
         .env("DOCKER_CONFIG", wrong.path())
-        .exits(1);
-    assert!(!stderr(&json).contains("wrong-pa55word"));
+        .status(1)
+        .run();
+    assert!(!json.stderr().contains("wrong-pa55word"));
     assert_eq!(registry.logged("PUT"), 0, "nothing was pushed");
 
     let right = config("right-s3cret");
-    let output = glc()
+    let output = Test::new()
         .arg("push")
         .arg(&layout.root)
         .arg(&destination)
         .env("DOCKER_CONFIG", right.path())
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
-        .exits(0);
-    assert!(!stderr(&output).contains("right-s3cret"));
+        .run();
+    assert!(!output.stderr().contains("right-s3cret"));
     let basic = format!(
         "Basic {}",
         base64::Engine::encode(
@@ -486,8 +473,8 @@ fn a_push_through_502s_429s_and_cut_uploads_completes_with_the_same_digests() {
         return;
     };
     let proxy = Faulty::start(registry.port, None);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = build_top_level(&dir.path().join("out"));
+    let dir = Test::new();
+    let layout = build_top_level(&dir.path("out"));
     // Small chunks, so that big blobs go up in several PATCHes, some cut and resumed.
     let summary = push_json(
         &layout.root,
@@ -513,11 +500,13 @@ fn a_push_through_502s_429s_and_cut_uploads_completes_with_the_same_digests() {
 
 #[test]
 fn a_registry_that_is_down_fails_the_push_in_bounded_time() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = build_top_level(&dir.path().join("out"));
+    let dir = Test::new();
+    let layout = build_top_level(&dir.path("out"));
     let port = free_port();
     let started = Instant::now();
-    let mut child = glc_process()
+    let mut child = dir
+        .test()
+        .command()
         .arg("push")
         .arg(&layout.root)
         .arg(format!("127.0.0.1:{port}/gardenlinux"))
@@ -554,12 +543,11 @@ fn a_registry_that_is_down_fails_the_push_in_bounded_time() {
 
 #[test]
 fn a_destination_without_repository_is_a_usage_error() {
-    let output = glc().args(["push", "out", "gardenlinux"]).exits(2);
-    assert!(
-        stderr(&output).contains("names no repository"),
-        "{}",
-        stderr(&output)
-    );
+    Test::new()
+        .args(["push", "out", "gardenlinux"])
+        .status(2)
+        .stderr_contains("names no repository")
+        .run();
 }
 
 /// A token server for the registry's `auth: token`: checks the basic credentials and hands
@@ -653,9 +641,9 @@ fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
     if !tool("openssl") {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key = dir.path().join("key.pem");
-    let certificate = dir.path().join("cert.pem");
+    let dir = Test::new();
+    let key = dir.path("key.pem");
+    let certificate = dir.path("cert.pem");
     let made = Command::new("openssl")
         .args([
             "req",
@@ -703,31 +691,28 @@ fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
     )) else {
         return;
     };
-    let layout = build_top_level(&dir.path().join("out"));
+    let layout = build_top_level(&dir.path("out"));
     let destination = format!("{}/gardenlinux", registry.host());
-    let output = glc()
+    let output = Test::new()
         .arg("push")
         .arg(&layout.root)
         .arg(&destination)
         .env("GLC_REGISTRY_USERNAME", "glc-user")
         .env("GLC_REGISTRY_PASSWORD", "wrong")
-        .exits(1);
-    assert!(
-        stderr(&output).contains("glc::push::auth"),
-        "{}",
-        stderr(&output)
-    );
-    assert!(!stderr(&output).contains("wrong"), "{}", stderr(&output));
+        .status(1)
+        .stderr_contains("glc::push::auth")
+        .run();
+    assert!(!output.stderr().contains("wrong"), "{}", output.stderr());
     assert_eq!(tokens.issued.load(Ordering::Relaxed), 0);
 
-    let output = glc()
+    let output = Test::new()
         .arg("push")
         .arg(&layout.root)
         .arg(&destination)
         .env("GLC_REGISTRY_USERNAME", "glc-user")
         .env("GLC_REGISTRY_PASSWORD", "t0ken-s3cret")
-        .exits(0);
-    assert!(!stderr(&output).contains("t0ken-s3cret"));
+        .run();
+    assert!(!output.stderr().contains("t0ken-s3cret"));
     assert!(
         tokens.issued.load(Ordering::Relaxed) >= 2,
         "a token refused for push is fetched again"
@@ -742,22 +727,12 @@ fn a_tag_the_registry_refuses_fails_the_push_before_any_release_tag_moves() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = build_top_level(&dir.path().join("out"));
-    let release_tags: Vec<String> = layout
-        .entries()
-        .iter()
-        .filter(|d| d["artifactType"] == "application/io.gardenlinux.release")
-        .filter_map(|d| {
-            Some(
-                d["annotations"]["org.opencontainers.image.ref.name"]
-                    .as_str()?
-                    .to_owned(),
-            )
-        })
-        .collect();
+    let dir = Test::new();
+    let layout = build_top_level(&dir.path("out"));
+    let release_tags = layout.tags_of("application/io.gardenlinux.release");
     assert!(!release_tags.is_empty());
-    let (refused, _) = tags(&layout)
+    let (refused, _) = layout
+        .tags()
         .into_iter()
         .find(|(tag, _)| !release_tags.contains(tag))
         .expect("a tag that is not a release tag");
@@ -765,12 +740,13 @@ fn a_tag_the_registry_refuses_fails_the_push_before_any_release_tag_moves() {
         registry.port,
         Some(format!("/v2/gardenlinux/manifests/{refused}")),
     );
-    let output = glc()
+    let output = Test::new()
         .arg("push")
         .arg(&layout.root)
         .arg(format!("127.0.0.1:{}/gardenlinux", proxy.port))
-        .exits(1);
-    let text = stderr(&output);
+        .status(1)
+        .run();
+    let text = output.stderr();
     assert!(text.contains("glc::push::registry"), "{text}");
     assert!(
         text.contains(&format!("PUT manifest {refused} with HTTP 400")),
@@ -801,8 +777,8 @@ fn a_layout_that_is_not_whole_pushes_nothing() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = build_top_level(&dir.path().join("out"));
+    let dir = Test::new();
+    let layout = build_top_level(&dir.path("out"));
     let cloud_image = layout
         .entries()
         .into_iter()
@@ -813,12 +789,13 @@ fn a_layout_that_is_not_whole_pushes_nothing() {
         .expect("a layer")
         .to_owned();
     std::fs::remove_file(layout.root.join("blobs/sha256").join(&layer[7..])).expect("remove");
-    let output = glc()
+    let output = Test::new()
         .arg("push")
         .arg(&layout.root)
         .arg(format!("{}/gardenlinux", registry.host()))
-        .exits(1);
-    let text = stderr(&output);
+        .status(1)
+        .run();
+    let text = output.stderr();
     assert!(text.contains("glc::push::layout"), "{text}");
     assert!(text.contains(&layer[7..]), "names the blob: {text}");
     assert!(text.contains("nothing was pushed"), "{text}");
@@ -831,8 +808,8 @@ fn one_tag_goes_with_its_attachments_and_signature_and_nothing_else() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = signed_release(dir.path());
+    let dir = Test::new();
+    let layout = signed_release(dir.dir());
     let cloud_image = layout
         .entries()
         .into_iter()
@@ -862,7 +839,7 @@ fn one_tag_goes_with_its_attachments_and_signature_and_nothing_else() {
     };
     assert_eq!(status(&tag), 200);
     assert_eq!(status(&signature), 200, "its signature tag");
-    for (other, _) in tags(&layout) {
+    for (other, _) in layout.tags() {
         if other != tag && other != signature {
             assert_eq!(status(&other), 404, "tag {other} was pushed too");
         }
@@ -880,16 +857,13 @@ fn one_tag_goes_with_its_attachments_and_signature_and_nothing_else() {
     for attachment in attachments {
         assert_eq!(status(&attachment), 200, "attachment {attachment}");
     }
-    let output = glc()
+    Test::new()
         .args(["push", "--tag", "no-such-tag"])
         .arg(&layout.root)
         .arg(format!("{}/gardenlinux", registry.host()))
-        .exits(1);
-    assert!(
-        stderr(&output).contains("the layout has no tag `no-such-tag`"),
-        "{}",
-        stderr(&output)
-    );
+        .status(1)
+        .stderr_contains("the layout has no tag `no-such-tag`")
+        .run();
 }
 
 /// `n` bytes of a fixed pseudo-random stream (xorshift64*): nothing deduplicates.
@@ -942,8 +916,7 @@ pub fn big_release(dir: &Path) -> Layout {
         std::fs::write(file("cmdline"), "console=ttyS0 ro\n").expect("cmdline");
     }
     let out = dir.join("out");
-    let output = crate::build::build(&dir.join("release.kdl"), &out);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    crate::build::builds(&dir.join("release.kdl"), &out);
     Layout::open(&out)
 }
 
@@ -971,9 +944,9 @@ fn layer_digests(layout: &Layout) -> Vec<String> {
 }
 
 /// `glc push --message-format json` spawned, its standard error into `stderr_to`.
-fn spawn_push(layout: &Path, destination: &str, stderr_to: &Path) -> Child {
+fn spawn_push(dir: &Test, layout: &Path, destination: &str, stderr_to: &Path) -> Child {
     // Two jobs rather than four: the four big blobs end two by two, more moments to kill at.
-    glc_process()
+    dir.test()
         .args(["--message-format", "json", "push", "--jobs", "2"])
         .arg(layout)
         .arg(destination)
@@ -981,6 +954,7 @@ fn spawn_push(layout: &Path, destination: &str, stderr_to: &Path) -> Child {
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
         .env("HOME", "/nonexistent")
+        .command()
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(stderr_to).expect("stderr file"))
         .spawn()
@@ -1008,10 +982,10 @@ fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is
         return;
     };
     let deadline = Instant::now() + Duration::from_mins(4);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = big_release(dir.path());
+    let dir = Test::new();
+    let layout = big_release(dir.dir());
     let blobs = layer_digests(&layout);
-    let log = dir.path().join("stderr");
+    let log = dir.path("stderr");
     let summary = |log: &Path| -> Value {
         let text = std::fs::read_to_string(log).expect("stderr");
         text.lines()
@@ -1022,7 +996,12 @@ fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is
 
     // One whole push first: how long a push takes here, to spread the kills over it.
     let started = Instant::now();
-    let mut whole = spawn_push(&layout.root, &format!("{}/whole", registry.host()), &log);
+    let mut whole = spawn_push(
+        &dir,
+        &layout.root,
+        &format!("{}/whole", registry.host()),
+        &log,
+    );
     assert_eq!(wait_until(&mut whole, deadline).code(), Some(0));
     let duration = started.elapsed();
     let first = summary(&log);
@@ -1043,7 +1022,7 @@ fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is
         let delay = duration.mul_f64(f64::from(u32::try_from(permille).unwrap()) / 1000.0);
         let repository = format!("killed-{kill}");
         let destination = format!("{}/{repository}", registry.host());
-        let mut child = spawn_push(&layout.root, &destination, &log);
+        let mut child = spawn_push(&dir, &layout.root, &destination, &log);
         std::thread::sleep(delay);
         // `Child::kill` sends SIGKILL: no handler, no cleanup, as kill -9.
         let _ = child.kill();
@@ -1073,7 +1052,7 @@ fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is
             cut_short += 1;
         }
         let posts = registry.logged("POST");
-        let mut rerun = spawn_push(&layout.root, &destination, &log);
+        let mut rerun = spawn_push(&dir, &layout.root, &destination, &log);
         let rerun_status = wait_until(&mut rerun, deadline);
         assert_eq!(
             rerun_status.code(),
@@ -1098,7 +1077,7 @@ fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is
             uploaded,
             "kill {kill}: the registry saw other upload requests than the summary says"
         );
-        for (tag, digest) in tags(&layout) {
+        for (tag, digest) in layout.tags() {
             let response = ureq::get(&registry.url(&format!("/v2/{repository}/manifests/{tag}")))
                 .set("Accept", ACCEPT)
                 .call()

@@ -8,7 +8,7 @@ use glc::{Options, ReleaseFile};
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use proptest::prelude::*;
 
-use crate::{glc, repo};
+use crate::{Test, repo};
 
 const REFERENCE: &str = include_str!("../../release.kdl");
 
@@ -204,7 +204,7 @@ proptest! {
         let file = dir.path().join("release.kdl");
         std::fs::write(&file, apply(REFERENCE, &edits)).expect("write");
         for command in ["check", "plan"] {
-            let output = glc().current_dir(repo()).arg(command).arg(&file).arg("--allow-outside").output().expect("run glc");
+            let output = Test::new().current_dir(repo()).arg(command).arg(&file).arg("--allow-outside").command().output().expect("run glc");
             prop_assert!(matches!(output.status.code(), Some(0 | 1)), "{command} exited {:?}", output.status);
         }
     }

@@ -10,9 +10,8 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::build::{copy_release, snapshot};
-use crate::commands::copy_dir;
-use crate::{Exits, glc, repo, stderr};
+use crate::test::{Layout, copy_dir, snapshot};
+use crate::{Ran, Test, repo};
 
 fn is_signature_tag(tag: &str) -> bool {
     tag.starts_with("sha256-") && tag.len() == "sha256-".len() + 64 + ".sig".len()
@@ -136,21 +135,39 @@ fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
 
-/// The top-level release, built unsigned into `dir/out`.
-fn built(dir: &Path) -> PathBuf {
-    let release = copy_release(&dir.join("release"));
-    let out = dir.join("out");
-    glc()
-        .args(["build", path_str(&release), "-q", "-o", path_str(&out)])
-        .exits(0);
-    out
+/// The top-level release, built unsigned into `out` of a fresh test directory.
+fn built() -> (Ran, PathBuf) {
+    let ran = Test::new()
+        .top_level()
+        .args(["build", "release/release.kdl", "-q", "-o", "out"])
+        .run();
+    let out = ran.path("out");
+    (ran, out)
 }
 
-fn sign(layout: &Path, key: &Key) -> Output {
-    glc()
+/// The top-level release built, and signed with a new key `name` of `kind`.
+fn signed(name: &str, kind: &str) -> (Ran, PathBuf, Key) {
+    let (dir, layout) = built();
+    let key = make_key(dir.dir(), name, kind);
+    sign(&layout, &key);
+    (dir, layout, key)
+}
+
+fn sign(layout: &Path, key: &Key) -> Ran {
+    Test::new()
         .env("COSIGN_PASSWORD", COSIGN_PASSWORD)
         .args(["sign", path_str(layout), "--key", path_str(&key.private)])
-        .exits(0)
+        .run()
+}
+
+/// `glc --message-format=json ARGS`, which must fail; its first diagnostic.
+fn json_error<'a>(args: impl IntoIterator<Item = &'a str>) -> Value {
+    Test::new()
+        .arg("--message-format=json")
+        .args(args)
+        .status(1)
+        .run()
+        .json_error()
 }
 
 fn read_json(path: &Path) -> Value {
@@ -158,23 +175,11 @@ fn read_json(path: &Path) -> Value {
 }
 
 fn blob(layout: &Path, digest: &str) -> Vec<u8> {
-    let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
-    std::fs::read(layout.join("blobs/sha256").join(hex)).expect("blob")
+    Layout::open(layout).blob(digest)
 }
 
-/// `index.json`'s tags: tag → digest.
 fn tags(layout: &Path) -> BTreeMap<String, String> {
-    read_json(&layout.join("index.json"))["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .filter_map(|m| {
-            Some((
-                m["annotations"][REF_NAME].as_str()?.to_owned(),
-                m["digest"].as_str()?.to_owned(),
-            ))
-        })
-        .collect()
+    Layout::open(layout).tags()
 }
 
 /// The manifest digests of the top-level release's cloud images, found from its release tag
@@ -227,7 +232,7 @@ fn cloud_images(layout: &Path) -> Vec<(String, String)> {
 /// public key (here by openssl). Returns the payload.
 /// `glc verify --require-signatures --key` passes on the layout.
 fn verify_signed(layout: &Path, key: &Key) {
-    glc()
+    Test::new()
         .args([
             "verify",
             path_str(layout),
@@ -235,7 +240,7 @@ fn verify_signed(layout: &Path, key: &Key) {
             "--key",
             path_str(&key.public),
         ])
-        .exits(0);
+        .run();
 }
 
 fn update_tool_accepts(layout: &Path, digest: &str, key: &Key, scratch: &Path) -> Value {
@@ -314,8 +319,7 @@ fn update_tool_accepts_from(
 
 #[test]
 fn every_cloud_image_passes_the_update_tools_checks_with_every_kind_of_key() {
-    let dir = tempfile::tempdir().expect("as set up");
-    let unsigned = built(dir.path());
+    let (dir, unsigned) = built();
     for kind in [
         "rsa-pkcs8",
         "rsa-pkcs1",
@@ -326,15 +330,15 @@ fn every_cloud_image_passes_the_update_tools_checks_with_every_kind_of_key() {
         "cosign",
     ] {
         let key = if kind == "cosign" {
-            cosign_key(dir.path())
+            cosign_key(dir.dir())
         } else {
-            make_key(dir.path(), kind, kind)
+            make_key(dir.dir(), kind, kind)
         };
-        let layout = dir.path().join(format!("signed-{kind}"));
+        let layout = dir.path(format!("signed-{kind}"));
         copy_dir(&unsigned, &layout);
         sign(&layout, &key);
         for (cname, digest) in cloud_images(&layout) {
-            let payload = update_tool_accepts(&layout, &digest, &key, dir.path());
+            let payload = update_tool_accepts(&layout, &digest, &key, dir.dir());
             assert_eq!(
                 payload["critical"]["identity"]["docker-reference"], REPOSITORY,
                 "{kind}: {cname}"
@@ -346,10 +350,7 @@ fn every_cloud_image_passes_the_update_tools_checks_with_every_kind_of_key() {
 
 #[test]
 fn the_payload_and_signature_manifest_are_cosigns_bytes() {
-    let dir = tempfile::tempdir().expect("as set up");
-    let layout = built(dir.path());
-    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
-    sign(&layout, &key);
+    let (_dir, layout, _key) = signed("rsa", "rsa-pkcs8");
     let (_, digest) = cloud_images(&layout).remove(0);
     let hex = digest.strip_prefix("sha256:").expect("as set up");
     let manifest = blob(&layout, &tags(&layout)[&format!("sha256-{hex}.sig")]);
@@ -391,15 +392,14 @@ fn the_payload_and_signature_manifest_are_cosigns_bytes() {
 #[test]
 fn every_manifest_and_index_glc_wrote_and_every_container_is_signed_and_index_json_stays_in_order()
 {
-    let dir = tempfile::tempdir().expect("as set up");
-    let layout = built(dir.path());
-    let key = make_key(dir.path(), "p256", "p256-sec1");
+    let (dir, layout) = built();
+    let key = make_key(dir.dir(), "p256", "p256-sec1");
     let before = tags(&layout);
     let output = sign(&layout, &key);
     // Release, MetaData, CloudImages, 8 cloud images, ContainerImages, 2 groups, 8 containers,
     // and the 2 platform images of base that the release index lists.
     assert_eq!(
-        stderr(&output),
+        output.stderr(),
         format!(
             "{}: 23 manifests signed with an ECDSA P-256 key, 23 signature manifest(s) written\n",
             layout.display()
@@ -435,20 +435,21 @@ fn every_manifest_and_index_glc_wrote_and_every_container_is_signed_and_index_js
         order, sorted,
         "tags in byte order, then untagged entries by digest"
     );
-    glc().args(["verify", path_str(&layout)]).exits(0);
+    Test::new().args(["verify", path_str(&layout)]).run();
 }
 
 #[test]
 fn signing_again_with_the_same_key_changes_nothing_and_another_key_adds_a_layer() {
-    let dir = tempfile::tempdir().expect("as set up");
-    let layout = built(dir.path());
-    let rsa = make_key(dir.path(), "rsa", "rsa-pkcs1");
-    let ec = make_key(dir.path(), "ec", "p384-pkcs8");
+    let (dir, layout) = built();
+    let rsa = make_key(dir.dir(), "rsa", "rsa-pkcs1");
+    let ec = make_key(dir.dir(), "ec", "p384-pkcs8");
     sign(&layout, &rsa);
     let once = snapshot(&layout);
     let output = sign(&layout, &rsa);
     assert!(
-        stderr(&output).contains("0 signature manifest(s) written (already signed with this key)")
+        output
+            .stderr()
+            .contains("0 signature manifest(s) written (already signed with this key)")
     );
     assert!(
         snapshot(&layout) == once,
@@ -476,18 +477,19 @@ fn signing_again_with_the_same_key_changes_nothing_and_another_key_adds_a_layer(
         );
     }
     for (_, digest) in cloud_images(&layout) {
-        update_tool_accepts(&layout, &digest, &rsa, dir.path());
+        update_tool_accepts(&layout, &digest, &rsa, dir.dir());
     }
     // The replaced signature manifests and configs (2 × 23) stay one signing for readers of the old
     // `index.json`, as a build's update in place keeps them, and go with the next.
     let unreferenced = |layout: &Path| {
-        let output = glc().args(["verify", path_str(layout)]).exits(0);
-        stderr(&output)
+        let output = Test::new().args(["verify", path_str(layout)]).run();
+        output
+            .stderr()
             .matches("is not referenced from index.json")
             .count()
     };
     assert_eq!(unreferenced(&layout), 46);
-    let third = make_key(dir.path(), "third", "p256-pkcs8");
+    let third = make_key(dir.dir(), "third", "p256-pkcs8");
     sign(&layout, &third);
     assert_eq!(
         unreferenced(&layout),
@@ -501,41 +503,23 @@ fn signing_again_with_the_same_key_changes_nothing_and_another_key_adds_a_layer(
 
 #[test]
 fn two_signed_builds_are_byte_identical_and_equal_a_build_signed_afterwards() {
-    let dir = tempfile::tempdir().expect("as set up");
-    let release = copy_release(&dir.path().join("release"));
-    let key = make_key(dir.path(), "ec", "p256-sec1");
+    let dir = Test::new().top_level();
+    let key = make_key(dir.dir(), "ec", "p256-sec1");
+    let build = |out: &str| {
+        dir.test()
+            .args(["build", "release/release.kdl", "-q", "-o", out])
+    };
+    let signed_build = |out: &str| build(out).args(["--sign-key", path_str(&key.private)]);
     for out in ["one", "two"] {
-        glc()
-            .args([
-                "build",
-                path_str(&release),
-                "-q",
-                "-o",
-                path_str(&dir.path().join(out)),
-            ])
-            .args(["--sign-key", path_str(&key.private)])
-            .exits(0);
+        signed_build(out).run();
     }
-    let one = snapshot(&dir.path().join("one"));
+    let one = snapshot(&dir.path("one"));
     // `--digests` lists the signature tags too, where they will be pushed.
-    let digests = dir.path().join("digests.json");
-    glc()
-        .args([
-            "build",
-            path_str(&release),
-            "-q",
-            "-o",
-            path_str(&dir.path().join("one")),
-        ])
-        .args([
-            "--sign-key",
-            path_str(&key.private),
-            "--digests",
-            path_str(&digests),
-        ])
-        .exits(0);
-    let digests = read_json(&digests);
-    let built_tags = tags(&dir.path().join("one"));
+    signed_build("one")
+        .args(["--digests", "digests.json"])
+        .run();
+    let digests = read_json(&dir.path("digests.json"));
+    let built_tags = tags(&dir.path("one"));
     let listed: Vec<&String> = digests["tags"].as_object().expect("tags").keys().collect();
     assert_eq!(listed, built_tags.keys().collect::<Vec<_>>());
     for (tag, digest) in built_tags.iter().filter(|(t, _)| is_signature_tag(t)) {
@@ -546,57 +530,30 @@ fn two_signed_builds_are_byte_identical_and_equal_a_build_signed_afterwards() {
         );
     }
     assert!(
-        one == snapshot(&dir.path().join("two")),
+        one == snapshot(&dir.path("two")),
         "two signed builds differ"
     );
-    let later = built(dir.path());
+    let (_later_dir, later) = built();
     sign(&later, &key);
     assert!(one == snapshot(&later), "--sign-key differs from glc sign");
     // Building over an unsigned layout with a key signs it; over a signed one changes nothing.
-    let unsigned = dir.path().join("unsigned");
-    glc()
-        .args(["build", path_str(&release), "-q", "-o", path_str(&unsigned)])
-        .exits(0);
-    glc()
-        .args(["build", path_str(&release), "-q", "-o", path_str(&unsigned)])
-        .args(["--sign-key", path_str(&key.private)])
-        .exits(0);
-    glc()
-        .args([
-            "verify",
-            path_str(&unsigned),
-            "--require-signatures",
-            "--key",
-            path_str(&key.public),
-        ])
-        .exits(0);
+    build("unsigned").run();
+    signed_build("unsigned").run();
+    verify_signed(&dir.path("unsigned"), &key);
 }
 
 #[test]
 fn a_merge_of_unsigned_parts_signed_by_the_merge_is_the_signed_full_build() {
-    let dir = tempfile::tempdir().expect("as set up");
-    let release = copy_release(&dir.path().join("release"));
-    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
-    let out = |name: &str| dir.path().join(name);
-    glc()
-        .args([
-            "build",
-            path_str(&release),
-            "-q",
-            "-o",
-            path_str(&out("full")),
-        ])
-        .args(["--sign-key", path_str(&key.private)])
-        .exits(0);
+    let dir = Test::new().top_level();
+    let key = make_key(dir.dir(), "rsa", "rsa-pkcs8");
+    let sign_key = ["--sign-key", path_str(&key.private)];
+    let build = |out: &str| {
+        dir.test()
+            .args(["build", "release/release.kdl", "-q", "-o", out])
+    };
+    build("full").args(sign_key).run();
     for (part, pattern) in [("a", "aws-*"), ("b", "!aws-*")] {
-        let mut cmd = glc();
-        cmd.args([
-            "build",
-            path_str(&release),
-            "-q",
-            "-o",
-            path_str(&out(part)),
-        ]);
+        let mut cmd = build(part);
         if pattern.starts_with('!') {
             for p in [
                 "{azure,gcp,openstack}-*",
@@ -605,37 +562,30 @@ fn a_merge_of_unsigned_parts_signed_by_the_merge_is_the_signed_full_build() {
                 "*-build",
                 "debian-snapshot",
             ] {
-                cmd.args(["--only", p]);
+                cmd = cmd.args(["--only", p]);
             }
         } else {
-            cmd.args(["--only", pattern]);
+            cmd = cmd.args(["--only", pattern]);
         }
-        cmd.exits(0);
+        cmd.run();
     }
-    glc()
-        .args([
-            "merge",
-            path_str(&out("a")),
-            path_str(&out("b")),
-            "-q",
-            "-o",
-            path_str(&out("merged")),
-        ])
-        .args(["--sign-key", path_str(&key.private)])
-        .exits(0);
+    dir.test()
+        .args(["merge", "a", "b", "-q", "-o", "merged"])
+        .args(sign_key)
+        .run();
     assert!(
-        snapshot(&out("full")) == snapshot(&out("merged")),
+        snapshot(&dir.path("full")) == snapshot(&dir.path("merged")),
         "a signing merge differs from a signed full build"
     );
 }
 
 /// Verifies `layout` with `key`, which must fail; returns what glc printed.
 fn verify_fails(layout: &Path, key: &Key) -> String {
-    stderr(
-        &glc()
-            .args(["verify", path_str(layout), "--key", path_str(&key.public)])
-            .exits(1),
-    )
+    Test::new()
+        .args(["verify", path_str(layout), "--key", path_str(&key.public)])
+        .status(1)
+        .run()
+        .stderr()
 }
 
 /// Replaces a blob of the layout with `bytes`, and every mention of its digest in
@@ -650,10 +600,7 @@ fn forge(layout: &Path, old_digest: &str, bytes: &[u8]) {
 
 #[test]
 fn a_flipped_byte_in_a_payload_a_signature_or_a_manifest_fails_naming_the_manifest() {
-    let dir = tempfile::tempdir().expect("as set up");
-    let signed = built(dir.path());
-    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
-    sign(&signed, &key);
+    let (dir, signed, key) = signed("rsa", "rsa-pkcs8");
     let (cname, digest) = cloud_images(&signed).remove(0);
     let hex = digest
         .strip_prefix("sha256:")
@@ -662,7 +609,7 @@ fn a_flipped_byte_in_a_payload_a_signature_or_a_manifest_fails_naming_the_manife
     let signature_tag = format!("sha256-{hex}.sig");
 
     // The payload: one byte flipped in place.
-    let layout = dir.path().join("payload");
+    let layout = dir.path("payload");
     copy_dir(&signed, &layout);
     let manifest: Value =
         serde_json::from_slice(&blob(&layout, &tags(&layout)[&signature_tag])).expect("as set up");
@@ -677,7 +624,7 @@ fn a_flipped_byte_in_a_payload_a_signature_or_a_manifest_fails_naming_the_manife
     assert!(printed.contains(&format!("{cname} ({digest}): signature 0: its payload: blob {payload_digest} does not match its digest")), "{printed}");
 
     // The signature: a byte of it flipped, the signature manifest and index.json made to agree.
-    let layout = dir.path().join("signature");
+    let layout = dir.path("signature");
     copy_dir(&signed, &layout);
     let manifest_digest = tags(&layout)[&signature_tag].clone();
     let mut manifest: Value =
@@ -701,7 +648,7 @@ fn a_flipped_byte_in_a_payload_a_signature_or_a_manifest_fails_naming_the_manife
     );
 
     // The manifest: a byte of the cloud image's manifest flipped in place.
-    let layout = dir.path().join("manifest");
+    let layout = dir.path("manifest");
     copy_dir(&signed, &layout);
     let path = layout.join("blobs/sha256").join(&hex);
     let mut manifest = std::fs::read(&path).expect("as set up");
@@ -717,24 +664,23 @@ fn a_flipped_byte_in_a_payload_a_signature_or_a_manifest_fails_naming_the_manife
 
 #[test]
 fn verify_names_unsigned_manifests_and_those_signed_by_another_key() {
-    let dir = tempfile::tempdir().expect("as set up");
-    let layout = built(dir.path());
+    let (dir, layout) = built();
     let (mine, theirs) = (
-        make_key(dir.path(), "mine", "p256-sec1"),
-        make_key(dir.path(), "theirs", "p256-sec1"),
+        make_key(dir.dir(), "mine", "p256-sec1"),
+        make_key(dir.dir(), "theirs", "p256-sec1"),
     );
     // Unsigned: a warning for each, an error with --require-signatures.
-    let output = glc()
+    let output = Test::new()
         .args(["verify", path_str(&layout), "--key", path_str(&mine.public)])
-        .exits(0);
-    let printed = stderr(&output);
+        .run();
+    let printed = output.stderr();
     assert!(printed.contains("0 errors, 23 warnings"), "{printed}");
     assert!(printed.contains("warning: 1877 (sha256:"), "{printed}");
     assert!(
         printed.contains(") is not signed: no tag sha256-"),
         "{printed}"
     );
-    let output = glc()
+    let output = Test::new()
         .args([
             "verify",
             path_str(&layout),
@@ -742,8 +688,9 @@ fn verify_names_unsigned_manifests_and_those_signed_by_another_key() {
             "--key",
             path_str(&mine.public),
         ])
-        .exits(1);
-    assert!(stderr(&output).contains("23 errors, 0 warnings"));
+        .status(1)
+        .run();
+    assert!(output.stderr().contains("23 errors, 0 warnings"));
     sign(&layout, &theirs);
     let printed = verify_fails(&layout, &mine);
     assert!(printed.contains("23 errors, 0 warnings"), "{printed}");
@@ -757,13 +704,12 @@ fn verify_names_unsigned_manifests_and_those_signed_by_another_key() {
 
 #[test]
 fn bad_keys_fail_clearly_write_nothing_and_never_show_the_key() {
-    let dir = tempfile::tempdir().expect("as set up");
-    let layout = built(dir.path());
+    let (dir, layout) = built();
     let before = snapshot(&layout);
-    let rsa = make_key(dir.path(), "rsa", "rsa-pkcs8");
-    let cosign = cosign_key(dir.path());
+    let rsa = make_key(dir.dir(), "rsa", "rsa-pkcs8");
+    let cosign = cosign_key(dir.dir());
     openssl(
-        dir.path(),
+        dir.dir(),
         &["genpkey", "-algorithm", "ed25519", "-out", "ed.pem"],
     );
     let key_text = std::fs::read_to_string(&rsa.private).expect("as set up");
@@ -784,19 +730,18 @@ fn bad_keys_fail_clearly_write_nothing_and_never_show_the_key() {
             "is a public key, and signing needs the private key",
         ),
         (
-            &dir.path().join("ed.pem"),
+            &dir.path("ed.pem"),
             None,
             "is an Ed25519 key, which glc does not sign with yet",
         ),
         (&layout.join("index.json"), None, "holds no PEM block"),
     ];
     for (key, password, message) in cases {
-        let mut cmd = glc();
-        cmd.env_remove("COSIGN_PASSWORD");
-        if let Some(password) = password {
-            cmd.env("COSIGN_PASSWORD", password);
-        }
-        let output = cmd
+        let with_password = |test: Test| match password {
+            Some(password) => test.env("COSIGN_PASSWORD", password),
+            None => test.env_remove("COSIGN_PASSWORD"),
+        };
+        let error = with_password(Test::new())
             .args([
                 "--message-format=json",
                 "sign",
@@ -804,43 +749,30 @@ fn bad_keys_fail_clearly_write_nothing_and_never_show_the_key() {
                 "--key",
                 path_str(key),
             ])
-            .exits(1);
-        let error: Value = serde_json::from_str(stderr(&output).lines().next().expect("as set up"))
-            .expect("as set up");
+            .status(1)
+            .run()
+            .json_error();
         assert_eq!(
             error["message"].as_str().expect("as set up"),
             format!("{}: {message}", key.display())
         );
         assert!(snapshot(&layout) == before, "{message}: the layout changed");
         // The same refusal from a build: nothing written at all.
-        let out = dir.path().join("never");
-        let mut cmd = glc();
-        cmd.env_remove("COSIGN_PASSWORD");
-        if let Some(password) = password {
-            cmd.env("COSIGN_PASSWORD", password);
-        }
-        cmd.args([
-            "build",
-            path_str(&dir.path().join("release/release.kdl")),
-            "-o",
-            path_str(&out),
-        ])
-        .args(["--sign-key", path_str(key)])
-        .exits(1);
+        let out = dir.path("never");
+        with_password(Test::new())
+            .args([
+                "build",
+                path_str(&dir.path("release/release.kdl")),
+                "-o",
+                path_str(&out),
+            ])
+            .args(["--sign-key", path_str(key)])
+            .status(1)
+            .run();
         assert!(!out.exists(), "{message}: a build wrote its output");
     }
     // Verifying needs the public key; a private one is refused, not used.
-    let output = glc()
-        .args([
-            "--message-format=json",
-            "verify",
-            path_str(&layout),
-            "--key",
-            path_str(&rsa.private),
-        ])
-        .exits(1);
-    let error: Value =
-        serde_json::from_str(stderr(&output).lines().next().expect("an error")).expect("JSON");
+    let error = json_error(["verify", path_str(&layout), "--key", path_str(&rsa.private)]);
     assert_eq!(
         error["message"],
         format!(
@@ -851,7 +783,7 @@ fn bad_keys_fail_clearly_write_nothing_and_never_show_the_key() {
     // A key others can read: a warning, and the key's bytes appear nowhere.
     set_mode(&rsa.private, 0o644);
     let output = sign(&layout, &rsa);
-    let printed = stderr(&output);
+    let printed = output.stderr();
     assert!(printed.starts_with(&format!(
         "glc: warning: the private key {} is readable by group or others (mode 644); `chmod 600 {}`\n",
         rsa.private.display(),
@@ -870,8 +802,8 @@ fn bad_keys_fail_clearly_write_nothing_and_never_show_the_key() {
 
 #[test]
 fn a_layout_without_a_repository_needs_one_named() {
-    let dir = tempfile::tempdir().expect("as set up");
-    let release = copy_release(&dir.path().join("release"));
+    let dir = Test::new().top_level();
+    let release = dir.path("release/release.kdl");
     let text = std::fs::read_to_string(&release).expect("as set up");
     let without: String = text
         .lines()
@@ -879,22 +811,12 @@ fn a_layout_without_a_repository_needs_one_named() {
         .fold(String::new(), |kept, line| kept + line + "\n");
     assert_ne!(without, text);
     std::fs::write(&release, without).expect("as set up");
-    let layout = dir.path().join("out");
-    glc()
+    let layout = dir.path("out");
+    Test::new()
         .args(["build", path_str(&release), "-q", "-o", path_str(&layout)])
-        .exits(0);
-    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
-    let output = glc()
-        .args([
-            "--message-format=json",
-            "sign",
-            path_str(&layout),
-            "--key",
-            path_str(&key.private),
-        ])
-        .exits(1);
-    let error: Value = serde_json::from_str(stderr(&output).lines().next().expect("as set up"))
-        .expect("as set up");
+        .run();
+    let key = make_key(dir.dir(), "rsa", "rsa-pkcs8");
+    let error = json_error(["sign", path_str(&layout), "--key", path_str(&key.private)]);
     assert_eq!(
         error["message"].as_str().expect("as set up"),
         format!(
@@ -902,12 +824,12 @@ fn a_layout_without_a_repository_needs_one_named() {
             layout.display()
         )
     );
-    glc()
+    Test::new()
         .args(["sign", path_str(&layout), "--key", path_str(&key.private)])
         .args(["--repository", "registry.example/gl"])
-        .exits(0);
+        .run();
     for (_, digest) in cloud_images(&layout) {
-        let payload = update_tool_accepts(&layout, &digest, &key, dir.path());
+        let payload = update_tool_accepts(&layout, &digest, &key, dir.dir());
         assert_eq!(
             payload["critical"]["identity"]["docker-reference"],
             "registry.example/gl"
@@ -917,52 +839,29 @@ fn a_layout_without_a_repository_needs_one_named() {
 
 #[test]
 fn a_part_is_not_signed_the_merge_is() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = copy_release(&dir.path().join("release"));
-    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
-    let part = dir.path().join("part");
-    let output = glc()
-        .args([
-            "build",
-            path_str(&release),
-            "-q",
-            "-o",
-            path_str(&part),
-            "--only",
-            "aws-*",
-        ])
+    let dir = Test::new().top_level();
+    let release = dir.path("release/release.kdl");
+    let key = make_key(dir.dir(), "rsa", "rsa-pkcs8");
+    let part = dir.path("part");
+    let build_part = dir.test().args([
+        "build",
+        path_str(&release),
+        "-q",
+        "-o",
+        path_str(&part),
+        "--only",
+        "aws-*",
+    ]);
+    build_part
+        .clone()
         .args(["--sign-key", path_str(&key.private)])
-        .exits(2);
-    assert!(
-        stderr(&output)
-            .contains("the argument '--only <PATTERN>' cannot be used with '--sign-key <FILE>'"),
-        "{}",
-        stderr(&output)
-    );
+        .status(2)
+        .stderr_contains("the argument '--only <PATTERN>' cannot be used with '--sign-key <FILE>'")
+        .run();
     assert!(!part.exists());
-    glc()
-        .args([
-            "build",
-            path_str(&release),
-            "-q",
-            "-o",
-            path_str(&part),
-            "--only",
-            "aws-*",
-        ])
-        .exits(0);
+    build_part.run();
     let before = snapshot(&part);
-    let output = glc()
-        .args([
-            "--message-format=json",
-            "sign",
-            path_str(&part),
-            "--key",
-            path_str(&key.private),
-        ])
-        .exits(1);
-    let error: Value =
-        serde_json::from_str(stderr(&output).lines().next().expect("an error")).expect("JSON");
+    let error = json_error(["sign", path_str(&part), "--key", path_str(&key.private)]);
     assert_eq!(
         error["message"],
         format!(
@@ -1023,9 +922,8 @@ fn on_a_terminal(args: &[&str], password: &str) -> String {
 
 #[test]
 fn a_cosign_keys_password_is_asked_on_a_terminal_without_echo() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
-    let key = cosign_key(dir.path());
+    let (dir, layout) = built();
+    let key = cosign_key(dir.dir());
     let before = snapshot(&layout);
     let shown = on_a_terminal(
         &["sign", path_str(&layout), "--key", path_str(&key.private)],
@@ -1056,7 +954,7 @@ fn a_cosign_keys_password_is_asked_on_a_terminal_without_echo() {
         )
     );
     for (_, digest) in cloud_images(&layout) {
-        update_tool_accepts(&layout, &digest, &key, dir.path());
+        update_tool_accepts(&layout, &digest, &key, dir.dir());
     }
 }
 
@@ -1065,14 +963,11 @@ fn the_update_tool_accepts_every_cloud_image_from_a_registry_after_glc_push() {
     let Some(registry) = crate::registry::Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("as set up");
-    let layout = built(dir.path());
-    let key = make_key(dir.path(), "rsa", "rsa-pkcs8");
-    sign(&layout, &key);
-    glc()
+    let (dir, layout, key) = signed("rsa", "rsa-pkcs8");
+    Test::new()
         .args(["push", "-q", path_str(&layout)])
         .arg(format!("{}/gardenlinux", registry.host()))
-        .exits(0);
+        .run();
     let fetch = |kind: &str, reference: &str| -> Vec<u8> {
         let mut body = Vec::new();
         std::io::Read::read_to_end(
@@ -1092,7 +987,7 @@ fn the_update_tool_accepts_every_cloud_image_from_a_registry_after_glc_push() {
     let images = cloud_images(&layout);
     assert_eq!(images.len(), 8);
     for (cname, digest) in images {
-        let payload = update_tool_accepts_from(&fetch, &digest, &key, dir.path());
+        let payload = update_tool_accepts_from(&fetch, &digest, &key, dir.dir());
         assert_eq!(
             payload["critical"]["identity"]["docker-reference"], REPOSITORY,
             "{cname}"
@@ -1121,14 +1016,11 @@ fn walk<'v>(node: &'v Value, found: &mut Vec<(&'v Value, Vec<String>)>) {
 
 #[test]
 fn inspect_shows_each_signature_under_the_manifest_it_signs() {
-    let dir = tempfile::tempdir().expect("as set up");
-    let layout = built(dir.path());
-    let key = make_key(dir.path(), "p256", "p256-sec1");
-    sign(&layout, &key);
-    let output = glc()
+    let (_dir, layout, _key) = signed("p256", "p256-sec1");
+    let output = Test::new()
         .args(["inspect", "--json", path_str(&layout)])
-        .exits(0);
-    let roots: Value = serde_json::from_slice(&output.stdout).expect("json");
+        .run();
+    let roots: Value = serde_json::from_slice(&output.output.stdout).expect("json");
     let roots = roots.as_array().expect("roots");
     assert!(
         roots

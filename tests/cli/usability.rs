@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::{Exits, glc, glc_process, stderr};
+use crate::{Test, stderr};
 
 /// Runs `cmd` to its end or fails the test once `limit` has passed.
 fn run_within(cmd: &mut std::process::Command, limit: Duration) -> std::process::Output {
@@ -44,7 +44,7 @@ fn run_within(cmd: &mut std::process::Command, limit: Duration) -> std::process:
 
 #[test]
 fn thirty_thousand_errors_of_a_large_file_are_rendered_in_linear_time() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Test::new();
     let mut text = String::from(
         "release \"1.0\" {\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n",
     );
@@ -52,11 +52,12 @@ fn thirty_thousand_errors_of_a_large_file_are_rendered_in_linear_time() {
         text.push_str("    vars { a \"b\" }\n");
     }
     text.push_str("}\n");
-    let file = dir.path().join("release.kdl");
+    let file = dir.path("release.kdl");
     std::fs::write(&file, &text).unwrap();
     for format in ["human", "json"] {
         let output = run_within(
-            glc_process()
+            Test::new()
+                .command()
                 .args(["check", "--message-format", format])
                 .arg(&file),
             // About 9 s alone in a debug build, against minutes when each error scanned the
@@ -86,18 +87,15 @@ fn thirty_thousand_errors_of_a_large_file_are_rendered_in_linear_time() {
 
 #[test]
 fn fmt_check_prints_a_unified_diff_of_what_it_would_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("r.kdl");
+    let dir = Test::new();
+    let file = dir.path("r.kdl");
     std::fs::write(&file, "a {\n  b 1\n    c 2\n}\n").unwrap();
-    let output = glc()
-        .current_dir(dir.path())
-        .args(["fmt", "--check", "r.kdl"])
-        .exits(1);
+    let output = dir.test().args(["fmt", "--check", "r.kdl"]).status(1).run();
     assert_eq!(
-        crate::stdout(&output),
+        output.stdout(),
         "--- r.kdl\n+++ r.kdl (formatted)\n@@ -1,4 +1,4 @@\n a {\n-  b 1\n+    b 1\n     c 2\n }\n"
     );
-    assert!(stderr(&output).contains("r.kdl is not formatted"));
+    assert!(output.stderr().contains("r.kdl is not formatted"));
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         "a {\n  b 1\n    c 2\n}\n"
@@ -106,18 +104,18 @@ fn fmt_check_prints_a_unified_diff_of_what_it_would_change() {
 
 #[test]
 fn fmt_keeps_crlf_unless_asked_and_reindents_slash_dashed_nodes() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("r.kdl");
+    let dir = Test::new();
+    let file = dir.path("r.kdl");
     std::fs::write(&file, "a {\r\n/-b \"y\"\r\n  /- c {\r\n d 1\r\n }\r\n}\r\n").unwrap();
-    glc().arg("fmt").arg(&file).exits(0);
+    Test::new().arg("fmt").arg(&file).run();
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         "a {\r\n    /-b \"y\"\r\n    /- c {\r\n        d 1\r\n    }\r\n}\r\n"
     );
-    glc()
+    Test::new()
         .args(["fmt", "--line-endings", "lf"])
         .arg(&file)
-        .exits(0);
+        .run();
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         "a {\n    /-b \"y\"\n    /- c {\n        d 1\n    }\n}\n"
@@ -127,14 +125,14 @@ fn fmt_keeps_crlf_unless_asked_and_reindents_slash_dashed_nodes() {
 #[test]
 fn fmt_writes_through_a_symbolic_link_to_its_target() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("real")).unwrap();
-    let target = dir.path().join("real/release.kdl");
+    let dir = Test::new();
+    std::fs::create_dir(dir.path("real")).unwrap();
+    let target = dir.path("real/release.kdl");
     std::fs::write(&target, "a {\n  b 1\n}\n").unwrap();
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let link = dir.path().join("link.kdl");
+    let link = dir.path("link.kdl");
     std::os::unix::fs::symlink("real/release.kdl", &link).unwrap();
-    glc().arg("fmt").arg(&link).exits(0);
+    Test::new().arg("fmt").arg(&link).run();
     assert!(
         std::fs::symlink_metadata(&link)
             .unwrap()
@@ -155,13 +153,13 @@ fn fmt_writes_through_a_symbolic_link_to_its_target() {
         0o640
     );
     // Nothing is left behind beside the link or the target.
-    let mut names: Vec<_> = walkdir::WalkDir::new(dir.path())
+    let mut names: Vec<_> = walkdir::WalkDir::new(dir.dir())
         .min_depth(1)
         .into_iter()
         .map(|e| {
             e.unwrap()
                 .path()
-                .strip_prefix(dir.path())
+                .strip_prefix(dir.dir())
                 .unwrap()
                 .to_owned()
         })
@@ -184,8 +182,8 @@ fn completions_name_the_commands_and_options() {
         ("zsh", "#compdef glc"),
         ("fish", "complete -c glc"),
     ] {
-        let output = glc().args(["completions", shell]).exits(0);
-        let script = crate::stdout(&output);
+        let output = Test::new().args(["completions", shell]).run();
+        let script = output.stdout();
         assert!(script.contains(marker), "{shell}: {script}");
         for word in [
             "build",
@@ -203,14 +201,14 @@ fn completions_name_the_commands_and_options() {
             assert!(script.contains(&word), "{shell} completion lacks {word}");
         }
     }
-    let output = glc().args(["completions", "tcsh"]).exits(2);
-    assert!(stderr(&output).contains("invalid value 'tcsh'"));
+    let output = Test::new().args(["completions", "tcsh"]).status(2).run();
+    assert!(output.stderr().contains("invalid value 'tcsh'"));
 }
 
 #[test]
 fn the_man_page_is_roff_with_every_command_and_its_options() {
-    let output = glc().arg("man").exits(0);
-    let page = crate::stdout(&output);
+    let output = Test::new().arg("man").run();
+    let page = output.stdout();
     assert!(page.contains("\n.TH GLC 1 "), "{page}");
     assert!(page.contains("\n.SH NAME\n"));
     for command in [
@@ -251,22 +249,14 @@ fn the_man_page_is_roff_with_every_command_and_its_options() {
 
 #[test]
 fn json_message_format_makes_every_stderr_line_json_with_a_summary() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Test::new();
     let release = crate::repo().join("examples/minimal/release.kdl");
-    let out = dir.path().join("out");
-    let lines = |output: &std::process::Output| -> Vec<serde_json::Value> {
-        stderr(output)
-            .lines()
-            .map(|line| {
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
-            })
-            .collect()
-    };
-    let output = glc()
+    let out = dir.path("out");
+    let output = Test::new()
         .args(["--message-format", "json", "check"])
         .arg(&release)
-        .exits(0);
-    let check = lines(&output);
+        .run();
+    let check = output.json_errors();
     assert_eq!(check.len(), 1);
     assert_eq!(check[0]["type"], "summary");
     assert_eq!(check[0]["command"], "check");
@@ -274,14 +264,14 @@ fn json_message_format_makes_every_stderr_line_json_with_a_summary() {
     assert_eq!(check[0]["images"], 1);
     assert!(check[0]["duration_ms"].is_u64());
 
-    let output = glc()
+    let output = Test::new()
         .args(["--message-format", "json", "build"])
         .arg(&release)
         .arg("-o")
         .arg(&out)
         .args(["--digests", "-"])
-        .exits(0);
-    let build = lines(&output);
+        .run();
+    let build = output.json_errors();
     assert_eq!(build.len(), 1, "{build:?}");
     let summary = &build[0];
     assert_eq!(summary["type"], "summary");
@@ -289,34 +279,37 @@ fn json_message_format_makes_every_stderr_line_json_with_a_summary() {
     assert_eq!(summary["up_to_date"], false);
     assert_eq!(summary["images"], 1);
     // `--digests -` wrote the digests to standard output, and they agree with the summary.
-    let digests: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let digests: serde_json::Value = serde_json::from_slice(&output.output.stdout).unwrap();
     let tags = summary["tags"].as_object().unwrap();
     assert_eq!(tags.len(), digests["tags"].as_object().unwrap().len());
     for (tag, digest) in tags {
         assert_eq!(digests["tags"][tag]["digest"], *digest, "{tag}");
     }
-    assert!(!dir.path().join("-").exists());
+    assert!(!dir.path("-").exists());
     assert!(!std::path::Path::new("-").exists());
 
-    let output = glc()
+    let output = Test::new()
         .args(["--message-format", "json", "build"])
         .arg(&release)
         .arg("-o")
         .arg(&out)
-        .exits(0);
-    assert_eq!(lines(&output)[0]["up_to_date"], true);
+        .run();
+    assert_eq!(output.json_errors()[0]["up_to_date"], true);
 
-    let output = glc()
+    let output = Test::new()
         .args(["--message-format", "json", "verify"])
         .arg(&out)
-        .exits(0);
-    let verify = lines(&output);
+        .run();
+    let verify = output.json_errors();
     assert_eq!(verify[0]["command"], "verify");
     assert_eq!(verify[0]["errors"], 0);
 
     // Wrong usage is a JSON line too, and still exits 2.
-    let output = glc().args(["--message-format", "json", "biuld"]).exits(2);
-    let usage = lines(&output);
+    let output = Test::new()
+        .args(["--message-format", "json", "biuld"])
+        .status(2)
+        .run();
+    let usage = output.json_errors();
     assert_eq!(usage.len(), 1);
     assert_eq!(usage[0]["code"], "glc::usage");
     assert_eq!(usage[0]["severity"], "error");
@@ -325,15 +318,15 @@ fn json_message_format_makes_every_stderr_line_json_with_a_summary() {
 #[test]
 fn a_digests_file_gets_the_mode_the_umask_gives() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Test::new();
     let release = crate::repo().join("examples/minimal/release.kdl");
-    let digests = dir.path().join("digests.json");
+    let digests = dir.path("digests.json");
     // Through a shell, so that the umask is the child's alone.
     let script = format!(
         "umask 022 && exec {} build -q {} -o {} --digests {}",
         assert_cmd::cargo::cargo_bin("glc").display(),
         release.display(),
-        dir.path().join("out").display(),
+        dir.path("out").display(),
         digests.display()
     );
     let status = std::process::Command::new("sh")
@@ -397,14 +390,8 @@ fn every_diagnostic_code_is_listed_once_and_documented() {
         + begin.len();
     let to = from + doc[from..].find(end).expect("the list of codes ends");
     let table = glc::codes::markdown();
-    if std::env::var_os("GLC_BLESS").is_some() {
-        std::fs::write(&path, format!("{}{table}{}", &doc[..from], &doc[to..])).unwrap();
-        return;
-    }
-    assert!(
-        doc[from..to] == table,
-        "docs/language.md's codes differ from src/codes.rs (run with GLC_BLESS=1):\n{table}"
-    );
+    // The document with its list of codes made from src/codes.rs must be the document.
+    crate::assert_matches_file(&format!("{}{table}{}", &doc[..from], &doc[to..]), &path);
 }
 
 /// The commands of the `n`th fenced code block of the README, without their comments.
@@ -437,20 +424,17 @@ fn the_readmes_first_commands_run_as_written() {
     );
     // `cargo run --release --` is glc itself; run it, as written after `--`, in a copy of the
     // repository's release.
-    let dir = tempfile::tempdir().unwrap();
-    crate::build::copy_release(dir.path());
+    let dir = Test::new();
+    crate::build::copy_release(dir.dir());
     let args: Vec<&str> = commands[0]
         .split_once(" -- ")
         .unwrap()
         .1
         .split_whitespace()
         .collect();
-    glc().current_dir(dir.path()).args(&args).exits(0);
-    glc()
-        .current_dir(dir.path())
-        .args(["verify", "out"])
-        .exits(0);
-    assert!(dir.path().join("out/index.json").is_file());
+    dir.test().args(&args).run();
+    dir.test().args(["verify", "out"]).run();
+    assert!(dir.path("out/index.json").is_file());
 }
 
 #[test]
@@ -475,8 +459,8 @@ fn the_readme_says_how_to_put_glc_on_the_path_before_using_it() {
             .split_whitespace()
             .skip(1)
             .collect::<Vec<_>>();
-        let output = glc().args(&command).exits(0);
-        assert!(output.stdout.len() > 1000, "{line}");
+        let output = Test::new().args(&command).run();
+        assert!(output.output.stdout.len() > 1000, "{line}");
     }
 }
 
@@ -517,25 +501,26 @@ fn the_parallel_makefile_runs_as_its_comment_says_from_the_top() {
         .output()
         .expect("run make");
     assert!(output.status.success(), "{}", stderr(&output));
-    glc().arg("verify").arg(out.join("release")).exits(0);
+    Test::new().arg("verify").arg(out.join("release")).run();
 }
 
 #[test]
 fn an_output_of_dot_is_refused_with_its_real_reason() {
     // Run from a directory that holds no input (else `-o .` meets them first).
-    let dir = tempfile::tempdir().unwrap();
-    let release = crate::build::copy_release(&dir.path().join("rel"));
-    let cwd = dir.path().join("a/b");
+    let dir = Test::new();
+    let release = crate::build::copy_release(&dir.path("rel"));
+    let cwd = dir.path("a/b");
     std::fs::create_dir_all(&cwd).unwrap();
-    let before = crate::build::snapshot(dir.path());
+    let before = crate::build::snapshot(dir.dir());
     for output_dir in [".", ".."] {
-        let output = glc()
+        let output = Test::new()
             .current_dir(&cwd)
             .arg("build")
             .arg(&release)
             .args(["-o", output_dir])
-            .exits(1);
-        let stderr = stderr(&output);
+            .status(1)
+            .run();
+        let stderr = output.stderr();
         assert!(
             stderr.contains(&format!(
                 "`{output_dir}` is not a directory glc can replace: the output is replaced whole"
@@ -546,15 +531,15 @@ fn an_output_of_dot_is_refused_with_its_real_reason() {
         assert!(!stderr.contains("free space"), "{stderr}");
     }
     assert!(
-        before == crate::build::snapshot(dir.path()),
+        before == crate::build::snapshot(dir.dir()),
         "nothing is written"
     );
 }
 
 #[test]
 fn inspect_of_a_missing_tag_says_how_many_tags_it_does_not_list() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
+    let dir = Test::new();
+    let out = dir.path("out");
     let layout = crate::build::build_top_level(&out);
     let tags = layout
         .entries()
@@ -562,14 +547,12 @@ fn inspect_of_a_missing_tag_says_how_many_tags_it_does_not_list() {
         .filter(|e| e["annotations"]["org.opencontainers.image.ref.name"].is_string())
         .count();
     assert!(tags > 12, "the top-level release has {tags} tags");
-    let output = glc().arg("inspect").arg(&out).arg("nosuchtag").exits(1);
-    let stderr = stderr(&output);
-    assert!(
-        stderr.contains(&format!("it has {tags} tags: ")),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!(" and {} more", tags - 12)),
-        "{stderr}"
-    );
+    Test::new()
+        .arg("inspect")
+        .arg(&out)
+        .arg("nosuchtag")
+        .status(1)
+        .stderr_contains(format!("it has {tags} tags: "))
+        .stderr_contains(format!(" and {} more", tags - 12))
+        .run();
 }

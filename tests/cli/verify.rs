@@ -3,14 +3,19 @@
 use std::path::Path;
 
 use crate::build::Layout;
-use crate::{Exits, assert_matches_file, glc, repo, stderr, stdout};
+use crate::{Test, stderr};
 
 fn built(dir: &Path) -> Layout {
     crate::build::build_top_level(&dir.join("out"))
 }
 
 fn verify(layout: &Path) -> (Option<i32>, String) {
-    let output = glc().arg("verify").arg(layout).output().expect("run glc");
+    let output = Test::new()
+        .arg("verify")
+        .arg(layout)
+        .command()
+        .output()
+        .expect("run glc");
     (output.status.code(), stderr(&output))
 }
 
@@ -30,8 +35,8 @@ fn some_layer(layout: &Layout) -> (String, std::path::PathBuf) {
 
 #[test]
 fn verify_passes_on_a_built_layout() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
+    let dir = Test::new();
+    let layout = built(dir.dir());
     let (code, text) = verify(&layout.root);
     assert_eq!(code, Some(0), "{text}");
     assert!(
@@ -42,8 +47,8 @@ fn verify_passes_on_a_built_layout() {
 
 #[test]
 fn verify_names_a_blob_with_a_flipped_byte() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
+    let dir = Test::new();
+    let layout = built(dir.dir());
     let (digest, path) = some_layer(&layout);
     let mut bytes = std::fs::read(&path).expect("read");
     bytes[100] ^= 1;
@@ -66,8 +71,8 @@ fn verify_names_a_blob_with_a_flipped_byte() {
 
 #[test]
 fn verify_names_a_truncated_blob() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
+    let dir = Test::new();
+    let layout = built(dir.dir());
     let (digest, path) = some_layer(&layout);
     let bytes = std::fs::read(&path).expect("read");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
@@ -85,8 +90,8 @@ fn verify_names_a_truncated_blob() {
 
 #[test]
 fn verify_names_a_removed_blob() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
+    let dir = Test::new();
+    let layout = built(dir.dir());
     let (digest, path) = some_layer(&layout);
     std::fs::remove_file(&path).expect("remove");
     let (code, text) = verify(&layout.root);
@@ -99,8 +104,8 @@ fn verify_names_a_removed_blob() {
 
 #[test]
 fn verify_names_an_edited_manifest_and_json_says_the_same() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
+    let dir = Test::new();
+    let layout = built(dir.dir());
     let descriptor = layout.tag("base-1877.3");
     let digest = descriptor["digest"].as_str().expect("digest").to_owned();
     let path = layout
@@ -119,8 +124,13 @@ fn verify_names_an_edited_manifest_and_json_says_the_same() {
     );
     assert!(text.contains("schemaVersion is 3, not 2"), "{text}");
 
-    let output = glc().arg("verify").arg("--json").arg(&layout.root).exits(1);
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let output = Test::new()
+        .arg("verify")
+        .arg("--json")
+        .arg(&layout.root)
+        .status(1)
+        .run();
+    let report: serde_json::Value = serde_json::from_slice(&output.output.stdout).expect("json");
     let findings = report["findings"].as_array().expect("findings");
     assert!(findings.iter().all(|f| f["severity"] == "error"));
     assert!(findings.iter().any(|f| {
@@ -133,8 +143,8 @@ fn verify_names_an_edited_manifest_and_json_says_the_same() {
 
 #[test]
 fn verify_warns_about_unreferenced_blobs_without_failing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
+    let dir = Test::new();
+    let layout = built(dir.dir());
     let stray = "sha256:b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c";
     std::fs::write(
         layout
@@ -157,8 +167,8 @@ fn verify_warns_about_unreferenced_blobs_without_failing() {
 
 #[test]
 fn verify_finds_a_manifest_without_layers_and_a_dangling_subject() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("hand-made");
+    let dir = Test::new();
+    let root = dir.path("hand-made");
     let blobs = root.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).expect("mkdir");
     let put = |bytes: &[u8]| {
@@ -202,9 +212,9 @@ fn verify_and_inspect_read_a_layout_skopeo_wrote() {
     let Some(_) = crate::build::skopeo() else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
-    let copy = dir.path().join("skopeo-layout");
+    let dir = Test::new();
+    let layout = built(dir.dir());
+    let copy = dir.path("skopeo-layout");
     let output = std::process::Command::new("skopeo")
         .args(["copy", "--all", "--quiet"])
         .arg(format!("oci:{}:bare-libc-1877.3", layout.root.display()))
@@ -218,8 +228,8 @@ fn verify_and_inspect_read_a_layout_skopeo_wrote() {
     );
     let (code, text) = verify(&copy);
     assert_eq!(code, Some(0), "{text}");
-    let output = glc().arg("inspect").arg(&copy).exits(0);
-    let tree = stdout(&output);
+    let output = Test::new().arg("inspect").arg(&copy).run();
+    let tree = output.stdout();
     assert!(tree.starts_with("[libc] index  "), "{tree}");
     assert!(tree.contains("manifest (linux/amd64)"), "{tree}");
     assert!(tree.contains("manifest (linux/arm64)"), "{tree}");
@@ -227,35 +237,32 @@ fn verify_and_inspect_read_a_layout_skopeo_wrote() {
 
 #[test]
 fn inspect_shows_the_top_level_release_as_a_tree() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = built(dir.path());
-    let output = glc()
+    let dir = Test::new();
+    let layout = built(dir.dir());
+    Test::new()
         .arg("inspect")
         .arg(&layout.root)
         .arg("1877.3")
-        .exits(0);
-    assert_matches_file(
-        &stdout(&output),
-        &repo().join("tests/snapshots/inspect-1877.3.txt"),
-    );
+        .stdout_matches("tests/snapshots/inspect-1877.3.txt")
+        .run();
 
-    let output = glc()
+    let output = Test::new()
         .arg("inspect")
         .arg("--json")
         .arg(&layout.root)
-        .output()
-        .expect("run");
-    let nodes: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        .run();
+    let nodes: serde_json::Value = serde_json::from_slice(&output.output.stdout).expect("json");
     let roots = nodes.as_array().expect("roots");
     // 18 tags on 17 digests (1877 and 1877.3 share the release index); attachments sit under
     // their images, not at the top.
     assert_eq!(roots.len(), 17);
     assert_eq!(roots[0]["tags"], serde_json::json!(["1877", "1877.3"]));
 
-    let output = glc().arg("inspect").arg(&layout.root).arg("nope").exits(1);
-    assert!(
-        stderr(&output).contains("no tag `nope`"),
-        "{}",
-        stderr(&output)
-    );
+    Test::new()
+        .arg("inspect")
+        .arg(&layout.root)
+        .arg("nope")
+        .status(1)
+        .stderr_contains("no tag `nope`")
+        .run();
 }

@@ -1,0 +1,445 @@
+//! The one way a test sets up a directory, runs `glc` in it and checks the exit code and
+//! what it printed, after casey/just's `Test`:
+//!
+//! ```ignore
+//! let ran = Test::new().release(KDL).args(["build", "release.kdl", "-o", "out"]).run();
+//! let again = ran.test().args(["verify", "out"]).status(1).stderr_contains("…").run();
+//! ```
+//!
+//! glc runs in the test's directory, so relative arguments name its files; `path` gives the
+//! absolute path where a message shows one. Expected output is exact text, a part of it, or a
+//! snapshot file compared by `assert_matches_file` (`GLC_BLESS=1` rewrites it).
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use crate::{assert_matches_file, repo, stderr, stdout};
+
+/// Seconds a bounded run may take, and bytes of address space it may map.
+const SECONDS: &str = "60";
+const ADDRESS_SPACE: u64 = 1 << 30;
+
+#[derive(Clone)]
+enum Expected {
+    Exactly(String),
+    Contains(String),
+    Snapshot(PathBuf),
+}
+
+impl Expected {
+    fn check(&self, stream: &str, actual: &str, args: &[OsString]) {
+        match self {
+            Self::Exactly(wanted) => assert!(
+                actual == wanted,
+                "glc {args:?}: {stream} differs\n--- expected\n{wanted}\n--- actual\n{actual}"
+            ),
+            Self::Contains(part) => assert!(
+                actual.contains(part.as_str()),
+                "glc {args:?}: {stream} lacks {part:?}:\n{actual}"
+            ),
+            Self::Snapshot(file) => assert_matches_file(actual, file),
+        }
+    }
+}
+
+#[must_use]
+#[derive(Clone)]
+pub struct Test {
+    dir: Rc<tempfile::TempDir>,
+    args: Vec<OsString>,
+    env: Vec<(OsString, Option<OsString>)>,
+    status: i32,
+    stdout: Vec<Expected>,
+    stderr: Vec<Expected>,
+    bounded: bool,
+    current_dir: Option<PathBuf>,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Test {
+    /// A fresh, empty temporary directory.
+    pub fn new() -> Self {
+        Self::within(Rc::new(tempfile::tempdir().expect("tempdir")))
+    }
+
+    fn within(dir: Rc<tempfile::TempDir>) -> Self {
+        Self {
+            dir,
+            args: Vec::new(),
+            env: Vec::new(),
+            status: 0,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            bounded: false,
+            current_dir: None,
+        }
+    }
+
+    /// Another run in the same directory.
+    pub fn test(&self) -> Test {
+        Test::within(Rc::clone(&self.dir))
+    }
+
+    /// The test's directory, where glc runs.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `relative` inside the test's directory.
+    pub fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// Writes `release.kdl`.
+    pub fn release(self, text: &str) -> Self {
+        self.file("release.kdl", text)
+    }
+
+    /// Copies the repository's top-level release and its artifacts into `release/`.
+    pub fn top_level(self) -> Self {
+        copy_release(&self.path("release"));
+        self
+    }
+
+    /// Writes `relative`, making its parents.
+    pub fn file(self, relative: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Self {
+        let path = self.path(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        self
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Self {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self
+    }
+
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
+        self.env.push((key.as_ref().to_owned(), None));
+        self
+    }
+
+    /// The exit code the run must end with; 0 unless set.
+    pub fn status(mut self, code: i32) -> Self {
+        self.status = code;
+        self
+    }
+
+    pub fn stdout(mut self, exactly: impl Into<String>) -> Self {
+        self.stdout.push(Expected::Exactly(exactly.into()));
+        self
+    }
+
+    pub fn stderr(mut self, exactly: impl Into<String>) -> Self {
+        self.stderr.push(Expected::Exactly(exactly.into()));
+        self
+    }
+
+    pub fn stdout_contains(mut self, part: impl Into<String>) -> Self {
+        self.stdout.push(Expected::Contains(part.into()));
+        self
+    }
+
+    pub fn stderr_contains(mut self, part: impl Into<String>) -> Self {
+        self.stderr.push(Expected::Contains(part.into()));
+        self
+    }
+
+    /// stdout equals the snapshot `file` (relative to the repository).
+    pub fn stdout_matches(mut self, file: impl AsRef<Path>) -> Self {
+        self.stdout.push(Expected::Snapshot(repo().join(file)));
+        self
+    }
+
+    /// stderr equals the snapshot `file` (relative to the repository).
+    pub fn stderr_matches(mut self, file: impl AsRef<Path>) -> Self {
+        self.stderr.push(Expected::Snapshot(repo().join(file)));
+        self
+    }
+
+    /// Runs glc in `dir` rather than in the test's directory.
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.current_dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Runs under `timeout` and an address-space limit (`prlimit --as`), so that a hang or a
+    /// runaway allocation fails the test instead of the machine.
+    pub fn bounded(mut self) -> Self {
+        self.bounded = true;
+        self
+    }
+
+    /// The command, not run: for tests that spawn, kill or race glc.
+    pub fn command(&self) -> Command {
+        let glc = assert_cmd::cargo::cargo_bin("glc");
+        let mut command = if self.bounded {
+            let mut command = Command::new("timeout");
+            command
+                .args(["--kill-after=5", SECONDS, "prlimit"])
+                .arg(format!("--as={ADDRESS_SPACE}"))
+                .arg("--")
+                .arg(glc);
+            command
+        } else {
+            Command::new(glc)
+        };
+        command
+            .args(&self.args)
+            .current_dir(self.current_dir.as_deref().unwrap_or(self.dir.path()))
+            .env("NO_COLOR", "1")
+            .env_remove("SOURCE_DATE_EPOCH");
+        for (key, value) in &self.env {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
+    }
+
+    /// What a run of `command()` gave, to read as a finished run.
+    pub fn ran(&self, output: Output) -> Ran {
+        Ran {
+            dir: Rc::clone(&self.dir),
+            output,
+        }
+    }
+
+    /// Runs glc to its end and checks the exit code and the output.
+    pub fn run(self) -> Ran {
+        let output = self
+            .command()
+            .stdin(Stdio::null())
+            .output()
+            .expect("run glc");
+        let args = &self.args;
+        if self.bounded {
+            assert_ne!(
+                output.status.code(),
+                Some(124),
+                "glc {args:?} did not finish in {SECONDS} s"
+            );
+        }
+        assert_eq!(
+            output.status.code(),
+            Some(self.status),
+            "glc {args:?} exited with {:?} (None: killed), not {}:\n{}",
+            output.status,
+            self.status,
+            stderr(&output)
+        );
+        for expected in &self.stdout {
+            expected.check("stdout", &stdout(&output), args);
+        }
+        for expected in &self.stderr {
+            expected.check("stderr", &stderr(&output), args);
+        }
+        Ran {
+            dir: self.dir,
+            output,
+        }
+    }
+}
+
+/// A finished run, and its directory for what comes next.
+pub struct Ran {
+    dir: Rc<tempfile::TempDir>,
+    pub output: Output,
+}
+
+impl Ran {
+    /// Another run in the same directory.
+    pub fn test(&self) -> Test {
+        Test::within(Rc::clone(&self.dir))
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn stdout(&self) -> String {
+        stdout(&self.output)
+    }
+
+    pub fn stderr(&self) -> String {
+        stderr(&self.output)
+    }
+
+    /// stderr of `--message-format=json`: one diagnostic a line.
+    pub fn json_errors(&self) -> Vec<Value> {
+        self.stderr()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// The first line of stderr, a diagnostic of `--message-format=json`.
+    pub fn json_error(&self) -> Value {
+        let stderr = self.stderr();
+        let line = stderr
+            .lines()
+            .next()
+            .unwrap_or_else(|| panic!("no error printed"));
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// The layout at `relative`, read back.
+    pub fn layout(&self, relative: impl AsRef<Path>) -> Layout {
+        Layout::open(&self.path(relative))
+    }
+}
+
+/// A layout, read back.
+pub struct Layout {
+    pub root: PathBuf,
+    pub index: Value,
+}
+
+impl Layout {
+    pub fn open(root: &Path) -> Self {
+        let index =
+            serde_json::from_slice(&std::fs::read(root.join("index.json")).expect("index.json"))
+                .expect("json");
+        Self {
+            root: root.to_path_buf(),
+            index,
+        }
+    }
+
+    pub fn blob(&self, digest: &str) -> Vec<u8> {
+        let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+        std::fs::read(self.root.join("blobs/sha256").join(hex))
+            .unwrap_or_else(|e| panic!("blob {digest}: {e}"))
+    }
+
+    pub fn json(&self, descriptor: &Value) -> Value {
+        serde_json::from_slice(&self.blob(descriptor["digest"].as_str().expect("digest")))
+            .expect("json blob")
+    }
+
+    pub fn tag(&self, tag: &str) -> Value {
+        self.entries()
+            .into_iter()
+            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap_or_else(|| panic!("no tag {tag}"))
+    }
+
+    /// `index.json`'s tags: tag → digest.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        self.entries()
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    m["annotations"]["org.opencontainers.image.ref.name"]
+                        .as_str()?
+                        .to_owned(),
+                    m["digest"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The tags of the entries of `artifact_type`, in the order of `index.json`.
+    pub fn tags_of(&self, artifact_type: &str) -> Vec<String> {
+        self.entries()
+            .iter()
+            .filter(|d| d["artifactType"] == artifact_type)
+            .filter_map(|d| {
+                Some(
+                    d["annotations"]["org.opencontainers.image.ref.name"]
+                        .as_str()?
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn entries(&self) -> Vec<Value> {
+        self.index["manifests"]
+            .as_array()
+            .expect("manifests")
+            .clone()
+    }
+}
+
+/// A release file of version 1 with the given children of `release`, after its commit and
+/// created.
+pub fn release_kdl(body: &str) -> String {
+    format!(
+        "release \"1\" {{\n    commit \"75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"\n    created \"2025-03-14T08:00:00Z\"\n{body}}}\n"
+    )
+}
+
+/// Every file of a tree, by relative path, with its bytes.
+pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.expect("walk"))
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let relative = e
+                .path()
+                .strip_prefix(root)
+                .expect("inside")
+                .to_string_lossy()
+                .into_owned();
+            (relative, std::fs::read(e.path()).expect("read"))
+        })
+        .collect()
+}
+
+/// A copy of the top-level release and its artifacts in `to`; returns its release file.
+pub fn copy_release(to: &Path) -> PathBuf {
+    std::fs::create_dir_all(to).expect("mkdir");
+    std::fs::copy(repo().join("release.kdl"), to.join("release.kdl")).expect("copy");
+    copy_dir(&repo().join("artifacts"), &to.join("artifacts"));
+    to.join("release.kdl")
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(from).expect("inside"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A fifo at `path`, in place of whatever is there.
+pub fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}

@@ -134,6 +134,8 @@ pub struct Client {
     authorization: RwLock<Option<String>>,
     /// Counts every request sent, for the summary.
     pub requests: std::sync::atomic::AtomicU64,
+    /// Counts the upload sessions started (`POST blobs/uploads/`), retries included.
+    pub upload_sessions: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Client {
@@ -189,6 +191,7 @@ impl Client {
             credentials,
             authorization: RwLock::new(None),
             requests: std::sync::atomic::AtomicU64::new(0),
+            upload_sessions: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -501,6 +504,8 @@ impl Client {
 
     fn start_upload(&self) -> Result<String, Error> {
         let url = self.url("blobs/uploads/");
+        self.upload_sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let answer = self.send("POST", &url, &[], Body::Empty, true)?;
         match (answer.status, answer.location) {
             (202, Some(location)) => Ok(self.absolute(&location)),

@@ -68,6 +68,8 @@ pub struct Outcome {
     /// Referrers fallback tags written.
     pub referrer_tags: u64,
     pub requests: u64,
+    /// Upload sessions started: one a blob uploaded, more where one was retried.
+    pub upload_sessions: u64,
 }
 
 impl Outcome {
@@ -85,6 +87,7 @@ impl Outcome {
             "manifests_skipped": self.manifests_skipped,
             "referrers_tags": self.referrer_tags,
             "requests": self.requests,
+            "upload_sessions": self.upload_sessions,
         })
     }
 
@@ -290,6 +293,7 @@ pub fn push(
         outcome.tags.push(pushed);
     }
     outcome.requests = client.requests.load(Ordering::Relaxed);
+    outcome.upload_sessions = client.upload_sessions.load(Ordering::Relaxed);
     Ok(outcome)
 }
 

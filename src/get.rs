@@ -236,6 +236,26 @@ pub struct Got {
     pub verified: bool,
 }
 
+impl Got {
+    /// The line a person reads: what was written, and whether its signature was verified.
+    #[must_use]
+    pub fn summary_text(&self) -> String {
+        format!(
+            "{}: {} ({}, {} bytes, {}{})",
+            printable(&self.cname),
+            printable(self.title.as_deref().unwrap_or("?")),
+            printable(&self.media_type),
+            self.size,
+            self.digest,
+            if self.verified {
+                ", signature verified"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 /// One image as the release manifest lists it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Image {

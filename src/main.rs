@@ -1105,19 +1105,7 @@ fn get(
             "file": got,
         }));
     } else {
-        eprintln!(
-            "{}: {} ({}, {} bytes, {}{})",
-            glc::oci::printable(&got.cname),
-            glc::oci::printable(got.title.as_deref().unwrap_or("?")),
-            glc::oci::printable(&got.media_type),
-            got.size,
-            got.digest,
-            if got.verified {
-                ", signature verified"
-            } else {
-                ""
-            }
-        );
+        eprintln!("{}", got.summary_text());
     }
     Ok(())
 }

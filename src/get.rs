@@ -114,14 +114,7 @@ impl Source for Layout {
     }
 
     fn document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, String> {
-        if descriptor.size > limit {
-            return Err(format!(
-                "blob {} declares {} bytes, more than glc reads of a {} ({limit})",
-                descriptor.digest,
-                descriptor.size,
-                printable(&descriptor.media_type)
-            ));
-        }
+        within(descriptor, limit)?;
         let (file, _) = self
             .dir
             .open_blob(&descriptor.digest)
@@ -179,8 +172,21 @@ impl Source for Layout {
     }
 }
 
+/// Whether a document of `descriptor`'s declared size may be read whole: at most `limit`.
+pub fn within(descriptor: &Descriptor, limit: u64) -> Result<(), String> {
+    if descriptor.size > limit {
+        return Err(format!(
+            "blob {} declares {} bytes, more than glc reads of a {} ({limit})",
+            descriptor.digest,
+            descriptor.size,
+            printable(&descriptor.media_type)
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `size` bytes hashing to `digest` are what `descriptor` names.
-fn check(descriptor: &Descriptor, size: u64, digest: &Digest) -> Result<(), String> {
+pub fn check(descriptor: &Descriptor, size: u64, digest: &Digest) -> Result<(), String> {
     if size != descriptor.size {
         let more = if size > descriptor.size {
             "more"

@@ -192,15 +192,8 @@ enum Command {
         /// The release tag, where the layout holds several releases.
         #[arg(long, value_name = "TAG")]
         tag: Option<String>,
-        /// From a registry: speak plain HTTP (the default only for localhost and 127.0.0.1).
-        #[arg(long)]
-        plain_http: bool,
-        /// From a registry: trust the certificates of this PEM file too.
-        #[arg(long, value_name = "FILE")]
-        ca_file: Option<PathBuf>,
-        /// From a registry: retries of a request on 5xx, 429, timeouts and broken connections.
-        #[arg(long, default_value_t = 5, value_name = "N")]
-        retries: u32,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Re-indent a release file in place, keeping comments and quoting as written.
     Fmt {
@@ -233,15 +226,8 @@ enum Command {
         /// Blobs uploaded at once.
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: u16,
-        /// Speak plain HTTP (the default only for localhost and 127.0.0.1).
-        #[arg(long)]
-        plain_http: bool,
-        /// Trust the certificates of this PEM file too.
-        #[arg(long, value_name = "FILE")]
-        ca_file: Option<PathBuf>,
-        /// Retries of a request on 5xx, 429, timeouts and broken connections.
-        #[arg(long, default_value_t = 5, value_name = "N")]
-        retries: u32,
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// Also write every pushed tag's digest, media type, size and destination as JSON
         /// (`-`: to standard output).
         #[arg(long, value_name = "FILE")]
@@ -274,15 +260,8 @@ enum Command {
         /// Blobs downloaded at once.
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: u16,
-        /// Speak plain HTTP (the default only for localhost and 127.0.0.1).
-        #[arg(long)]
-        plain_http: bool,
-        /// Trust the certificates of this PEM file too.
-        #[arg(long, value_name = "FILE")]
-        ca_file: Option<PathBuf>,
-        /// Retries of a request on 5xx, 429, timeouts and broken connections.
-        #[arg(long, default_value_t = 5, value_name = "N")]
-        retries: u32,
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// Print nothing on success.
         #[arg(long, short)]
         quiet: bool,
@@ -295,6 +274,31 @@ enum Command {
     },
     /// Print the manual page (roff), e.g. `glc man > glc.1; man ./glc.1`.
     Man,
+}
+
+/// How glc speaks to a registry (push, pull, and get from a registry).
+#[derive(Debug, Clone, clap::Args)]
+struct RegistryArgs {
+    /// Speak plain HTTP (the default only for localhost and 127.0.0.1).
+    #[arg(long)]
+    plain_http: bool,
+    /// Trust the certificates of this PEM file too.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Retries of a request on 5xx, 429, timeouts and broken connections.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    retries: u32,
+}
+
+impl RegistryArgs {
+    fn options(self) -> glc::registry::Options {
+        glc::registry::Options {
+            plain_http: self.plain_http,
+            ca_file: self.ca_file,
+            tries: self.retries.saturating_add(1),
+            ..glc::registry::Options::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -569,16 +573,9 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             key,
             list,
             tag,
-            plain_http,
-            ca_file,
-            retries,
+            registry,
         } => {
-            let registry = glc::registry::Options {
-                plain_http,
-                ca_file,
-                tries: retries.saturating_add(1),
-                ..glc::registry::Options::default()
-            };
+            let registry = registry.options();
             let what = match (role, file, attachment) {
                 (Some(role), _, _) => glc::role::Role::LAYERS
                     .into_iter()
@@ -622,9 +619,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             destination,
             tags,
             jobs,
-            plain_http,
-            ca_file,
-            retries,
+            registry,
             digests,
             quiet,
             chunk_size,
@@ -645,12 +640,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 progress: !quiet
                     && format == MessageFormat::Human
                     && std::io::stderr().is_terminal(),
-                options: glc::registry::Options {
-                    plain_http,
-                    ca_file,
-                    tries: retries.saturating_add(1),
-                    ..glc::registry::Options::default()
-                },
+                options: registry.options(),
             };
             let mut on_tag = |tag: &glc::registry::push::PushedTag| {
                 if format == MessageFormat::Json && !quiet {
@@ -688,9 +678,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             force,
             only_named_tags,
             jobs,
-            plain_http,
-            ca_file,
-            retries,
+            registry,
             quiet,
         } => pull(
             &sources,
@@ -700,12 +688,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 repository: String::new(),
                 tags: Vec::new(),
                 jobs: usize::from(jobs),
-                options: glc::registry::Options {
-                    plain_http,
-                    ca_file,
-                    tries: retries.saturating_add(1),
-                    ..glc::registry::Options::default()
-                },
+                options: registry.options(),
                 progress: !quiet
                     && format == MessageFormat::Human
                     && std::io::stderr().is_terminal(),

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{ACCEPT, Client, Manifest, Options};
 use crate::get::Source;
 use crate::oci::vocab::{Kind, media};
-use crate::oci::{Descriptor, Digest, printable};
+use crate::oci::{Descriptor, Digest};
 
 /// Referrers of one manifest glc reads at most.
 const MAX_REFERRERS: usize = 4096;
@@ -115,14 +115,7 @@ impl Source for Repository {
     }
 
     fn document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, String> {
-        if descriptor.size > limit {
-            return Err(format!(
-                "blob {} declares {} bytes, more than glc reads of a {} ({limit})",
-                descriptor.digest,
-                descriptor.size,
-                printable(&descriptor.media_type)
-            ));
-        }
+        crate::get::within(descriptor, limit)?;
         let bytes = if descriptor.kind().is_document() {
             self.manifest(&descriptor.digest.to_string())?
                 .ok_or_else(|| format!("{} has no manifest {}", self.name(), descriptor.digest))?
@@ -135,13 +128,8 @@ impl Source for Repository {
                 .map_err(|e| super::Error::from_io(e).message)?;
             bytes
         };
-        if bytes.len() as u64 != descriptor.size || Digest::of(&bytes) != descriptor.digest {
-            return Err(format!(
-                "{} sent {} with other bytes than its descriptor says",
-                self.name(),
-                descriptor.digest
-            ));
-        }
+        crate::get::check(descriptor, bytes.len() as u64, &Digest::of(&bytes))
+            .map_err(|e| format!("{}: {e}", self.name()))?;
         Ok(bytes)
     }
 

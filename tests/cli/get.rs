@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::registry::Registry;
 use crate::signing::{Key, built, make_key};
-use crate::test::{Layout, copy_dir, mkfifo};
+use crate::test::{Layout, copy_dir, mkfifo, rewrite_index};
 use crate::{Ran, Test, assert_matches_file, repo};
 
 const AWS: &str = "aws-gardener_prod-amd64-1877.3-75df9f40";
@@ -277,12 +277,7 @@ fn a_tampered_blob_writes_nothing_and_leaves_the_existing_file() {
     let (ran, out) = built();
     let layout = ran.layout("out");
     let manifest = release_manifest(&layout);
-    let kernel = manifest["images"][0]["layers"][0]["digest"]
-        .as_str()
-        .expect("digest")
-        .strip_prefix("sha256:")
-        .expect("sha256")
-        .to_owned();
+    let kernel = hex_of(&manifest["images"][0]["layers"][0]);
     let blob = out.join("blobs/sha256").join(&kernel);
     let mut bytes = std::fs::read(&blob).expect("blob");
     bytes[100] ^= 1;
@@ -318,16 +313,9 @@ fn a_tampered_blob_writes_nothing_and_leaves_the_existing_file() {
         format!("blob sha256:{kernel} has fewer bytes than the 4098 its descriptor says")
     );
     // A tampered manifest on the way: nothing is read past it.
-    let other = ran
-        .test()
-        .args(["build", "release/release.kdl", "-q", "-o", "other"])
-        .run()
-        .path("other");
+    let other = build_into(&ran, "other");
     let image = layout.tag(AWS);
-    let hex = image["digest"]
-        .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .expect("digest");
+    let hex = hex_of(&image);
     let manifest_path = other.join("blobs/sha256").join(hex);
     let text = std::fs::read_to_string(&manifest_path).expect("manifest");
     std::fs::write(&manifest_path, text.replace("vmlinuz", "vmlinux")).expect("tamper");
@@ -341,6 +329,30 @@ fn a_tampered_blob_writes_nothing_and_leaves_the_existing_file() {
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The hex digits of the digest of `descriptor`.
+fn hex_of(descriptor: &Value) -> String {
+    descriptor["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("digest")
+        .to_owned()
+}
+
+/// The top-level release copied into the directory of `ran`, built again into `name` there.
+fn build_into(ran: &Ran, name: &str) -> PathBuf {
+    ran.test()
+        .args(["build", "release/release.kdl", "-q", "-o", name])
+        .run()
+        .path(name)
+}
+
+/// `bytes` as a blob of the layout at `layout`; its hex digest.
+fn add_blob(layout: &Path, bytes: &[u8]) -> String {
+    let hex = sha256_hex(bytes);
+    std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).expect("blob");
+    hex
 }
 
 #[test]
@@ -368,22 +380,17 @@ fn several_releases_need_a_tag_and_a_registry_reference_is_read_from_the_registr
     let mut index = layout.json(&release);
     index["annotations"]["org.opencontainers.image.title"] = "Garden Linux 1878".into();
     let bytes = serde_json::to_vec(&index).expect("JSON");
-    let hex = sha256_hex(&bytes);
-    std::fs::write(out.join("blobs/sha256").join(&hex), &bytes).expect("blob");
+    let hex = add_blob(&out, &bytes);
     let mut entry = release.clone();
     entry["digest"] = format!("sha256:{hex}").into();
     entry["size"] = bytes.len().into();
     entry["annotations"]["org.opencontainers.image.ref.name"] = "1878".into();
-    let mut top = layout.index.clone();
-    top["manifests"]
-        .as_array_mut()
-        .expect("manifests")
-        .push(entry);
-    std::fs::write(
-        out.join("index.json"),
-        serde_json::to_vec(&top).expect("JSON"),
-    )
-    .expect("index.json");
+    rewrite_index(&out, |top| {
+        top["manifests"]
+            .as_array_mut()
+            .expect("manifests")
+            .push(entry);
+    });
     let got = ran.path("got");
     let found = get(
         &ran,
@@ -426,10 +433,7 @@ fn several_releases_need_a_tag_and_a_registry_reference_is_read_from_the_registr
         group["mediaType"],
         "application/vnd.oci.image.index.v1+json"
     );
-    let hex = group["digest"]
-        .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .expect("digest");
+    let hex = hex_of(&group);
     std::fs::write(out.join("blobs/sha256").join(hex), b"{}").expect("damage");
     get(&ran, &out, AWS, &["--role", "kernel"], &got)
         .status(1)
@@ -465,25 +469,35 @@ fn several_releases_need_a_tag_and_a_registry_reference_is_read_from_the_registr
     );
 }
 
+const SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+
+/// A copy of the layout `out` as `name` in the test's directory, and the signature manifest
+/// of the image `AWS` in it with the path of its blob.
+fn copy_signed(ran: &Ran, out: &Path, name: &str) -> (PathBuf, Layout, Value, PathBuf) {
+    let copy = ran.path(name);
+    copy_dir(out, &copy);
+    let layout = Layout::open(&copy);
+    let (manifest, path) = signature_of(&layout, AWS);
+    (copy, layout, manifest, path)
+}
+
+/// The signature of a signature manifest, and the same with its first character changed.
+fn signature_and_flipped(manifest: &Value) -> (String, String) {
+    let signature = manifest["layers"][0]["annotations"][SIGNATURE]
+        .as_str()
+        .expect("signature")
+        .to_owned();
+    let flipped = if signature.starts_with('M') { "N" } else { "M" };
+    let changed = format!("{flipped}{}", &signature[1..]);
+    (signature, changed)
+}
+
 /// The signature manifest of the image `cname` and the path of its blob.
 fn signature_of(layout: &Layout, cname: &str) -> (Value, PathBuf) {
-    let digest = layout.tag(cname)["digest"]
-        .as_str()
-        .expect("digest")
-        .to_owned();
-    let tag = format!(
-        "sha256-{}.sig",
-        digest.strip_prefix("sha256:").expect("sha256")
-    );
-    let entry = layout.tag(&tag);
-    let hex = entry["digest"]
-        .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .expect("digest")
-        .to_owned();
+    let entry = layout.tag(&format!("sha256-{}.sig", hex_of(&layout.tag(cname))));
     (
         layout.json(&entry),
-        layout.root.join("blobs/sha256").join(hex),
+        layout.root.join("blobs/sha256").join(hex_of(&entry)),
     )
 }
 
@@ -522,21 +536,10 @@ fn with_a_key_only_a_validly_signed_image_is_written() {
     assert!(text.contains("signed, but by another key"), "{text}");
 
     // The signature annotation altered, nothing else fixed.
-    let altered = ran.path("altered");
-    copy_dir(&out, &altered);
-    let layout = Layout::open(&altered);
-    let (manifest, path) = signature_of(&layout, AWS);
-    let signature = manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"]
-        .as_str()
-        .expect("signature")
-        .to_owned();
-    let flipped = if signature.starts_with('M') { "N" } else { "M" };
+    let (altered, _, manifest, path) = copy_signed(&ran, &out, "altered");
+    let (signature, flipped) = signature_and_flipped(&manifest);
     let text = std::fs::read_to_string(&path).expect("manifest");
-    std::fs::write(
-        &path,
-        text.replace(&signature, &format!("{flipped}{}", &signature[1..])),
-    )
-    .expect("tamper");
+    std::fs::write(&path, text.replace(&signature, &flipped)).expect("tamper");
     let text = refused(&altered, &key.public, "an altered signature");
     assert!(
         text.contains("its signature manifest: blob sha256:"),
@@ -544,14 +547,8 @@ fn with_a_key_only_a_validly_signed_image_is_written() {
     );
 
     // The payload altered, nothing else fixed.
-    let altered = ran.path("payload");
-    copy_dir(&out, &altered);
-    let layout = Layout::open(&altered);
-    let (manifest, _) = signature_of(&layout, AWS);
-    let payload = manifest["layers"][0]["digest"]
-        .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .expect("digest");
+    let (altered, _, manifest, _) = copy_signed(&ran, &out, "payload");
+    let payload = hex_of(&manifest["layers"][0]);
     let path = altered.join("blobs/sha256").join(payload);
     let text = std::fs::read_to_string(&path).expect("payload");
     std::fs::write(
@@ -570,23 +567,18 @@ fn with_a_key_only_a_validly_signed_image_is_written() {
     let mut index = layout.json(&release);
     index["annotations"]["org.opencontainers.image.title"] = "forged".into();
     let bytes = serde_json::to_vec(&index).expect("JSON");
-    let hex = sha256_hex(&bytes);
-    std::fs::write(forged.join("blobs/sha256").join(&hex), &bytes).expect("blob");
-    let mut top = layout.index.clone();
-    for entry in top["manifests"].as_array_mut().expect("manifests") {
-        if entry["annotations"]["org.opencontainers.image.ref.name"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("1877"))
-        {
-            entry["digest"] = format!("sha256:{hex}").into();
-            entry["size"] = bytes.len().into();
+    let hex = add_blob(&forged, &bytes);
+    rewrite_index(&forged, |top| {
+        for entry in top["manifests"].as_array_mut().expect("manifests") {
+            if entry["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("1877"))
+            {
+                entry["digest"] = format!("sha256:{hex}").into();
+                entry["size"] = bytes.len().into();
+            }
         }
-    }
-    std::fs::write(
-        forged.join("index.json"),
-        serde_json::to_vec(&top).expect("JSON"),
-    )
-    .expect("index.json");
+    });
     let text = refused(&forged, &key.public, "a forged release tag");
     assert_eq!(
         text,
@@ -594,11 +586,7 @@ fn with_a_key_only_a_validly_signed_image_is_written() {
     );
 
     // An unsigned layout.
-    let unsigned = ran
-        .test()
-        .args(["build", "release/release.kdl", "-q", "-o", "unsigned"])
-        .run()
-        .path("unsigned");
+    let unsigned = build_into(&ran, "unsigned");
     let text = refused(&unsigned, &key.public, "unsigned");
     assert!(text.contains("is not signed: no tag sha256-"), "{text}");
 }
@@ -607,11 +595,7 @@ fn with_a_key_only_a_validly_signed_image_is_written() {
 fn a_layer_that_is_a_link_or_a_fifo_is_refused_without_waiting_and_names_are_escaped() {
     let (ran, out) = built();
     let manifest = release_manifest(&ran.layout("out"));
-    let kernel = manifest["images"][0]["layers"][0]["digest"]
-        .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .expect("digest")
-        .to_owned();
+    let kernel = hex_of(&manifest["images"][0]["layers"][0]);
     let blob = out.join("blobs/sha256").join(&kernel);
     let copy = ran.path("kernel-copy");
     std::fs::rename(&blob, &copy).expect("move");
@@ -675,38 +659,25 @@ fn with_a_key_a_signature_or_manifest_tampered_in_the_registry_writes_nothing() 
 
     // A signature manifest whose signature was altered, pushed as it is (a whole graph: the
     // altered manifest under its own digest, the signature tag moved to it).
-    let altered = ran.path("altered");
-    copy_dir(&out, &altered);
-    let layout = Layout::open(&altered);
-    let (manifest, _) = signature_of(&layout, AWS);
-    let signature = manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"]
-        .as_str()
-        .expect("signature")
-        .to_owned();
-    let flipped = if signature.starts_with('M') { "N" } else { "M" };
+    let (altered, layout, manifest, _) = copy_signed(&ran, &out, "altered");
+    let (_, flipped) = signature_and_flipped(&manifest);
     let mut forged = manifest.clone();
-    forged["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] =
-        format!("{flipped}{}", &signature[1..]).into();
+    forged["layers"][0]["annotations"][SIGNATURE] = flipped.into();
     let bytes = serde_json::to_vec(&forged).expect("JSON");
-    let hex = sha256_hex(&bytes);
-    std::fs::write(altered.join("blobs/sha256").join(&hex), &bytes).expect("blob");
+    let hex = add_blob(&altered, &bytes);
     let image = layout.tag(AWS)["digest"]
         .as_str()
         .expect("digest")
         .to_owned();
     let sig_tag = format!("sha256-{}.sig", &image[7..]);
-    let mut top = layout.index.clone();
-    for entry in top["manifests"].as_array_mut().expect("manifests") {
-        if entry["annotations"]["org.opencontainers.image.ref.name"] == sig_tag.as_str() {
-            entry["digest"] = format!("sha256:{hex}").into();
-            entry["size"] = bytes.len().into();
+    rewrite_index(&altered, |top| {
+        for entry in top["manifests"].as_array_mut().expect("manifests") {
+            if entry["annotations"]["org.opencontainers.image.ref.name"] == sig_tag.as_str() {
+                entry["digest"] = format!("sha256:{hex}").into();
+                entry["size"] = bytes.len().into();
+            }
         }
-    }
-    std::fs::write(
-        altered.join("index.json"),
-        serde_json::to_vec(&top).expect("JSON"),
-    )
-    .expect("index.json");
+    });
     let found = get_kernel(&push(&altered, "altered"))
         .status(1)
         .run()

@@ -1,19 +1,17 @@
 //! `glc get`: one file of one cloud image, from a layout of the top-level release, byte for
 //! byte the file the release names, or nothing at all.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::build::{Layout, build_top_level};
-use crate::{Exits, assert_matches_file, glc, repo, stderr, stdout};
+use crate::registry::Registry;
+use crate::signing::{Key, built, make_key};
+use crate::test::{Layout, copy_dir, mkfifo, rewrite_index};
+use crate::{Ran, Test, assert_matches_file, repo};
 
 const AWS: &str = "aws-gardener_prod-amd64-1877.3-75df9f40";
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
-}
 
 /// The release manifest of the layout, as `MetaData` holds it.
 fn release_manifest(layout: &Layout) -> Value {
@@ -36,23 +34,34 @@ fn release_manifest(layout: &Layout) -> Value {
     layout.json(&layer)
 }
 
-/// `glc get LAYOUT SELECTOR ARGS… -o OUT`.
-fn get(layout: &Path, selector: &str, args: &[&str], out: &Path) -> assert_cmd::Command {
-    let mut cmd = glc();
-    cmd.args(["get", path_str(layout), selector])
+/// `glc get SOURCE SELECTOR ARGS… -o OUT`, in the directory of `dir`.
+fn get(
+    dir: &Ran,
+    source: impl AsRef<OsStr>,
+    selector: &str,
+    args: &[&str],
+    out: impl AsRef<OsStr>,
+) -> Test {
+    dir.test()
+        .arg("get")
+        .arg(source)
+        .arg(selector)
         .args(args)
-        .args(["-o", path_str(out)]);
-    cmd
+        .arg("-o")
+        .arg(out)
 }
 
-/// The one JSON diagnostic of a failed run with `--message-format json`.
-fn diagnostic(output: &Output) -> Value {
-    let text = stderr(output);
-    let line = text
-        .lines()
-        .find(|l| l.contains("\"code\""))
-        .unwrap_or_else(|| panic!("no diagnostic in {text}"));
-    serde_json::from_str(line).expect("JSON diagnostic")
+/// The top-level release built with `--sign-key` into `out`, and its P-256 key.
+fn signed_build() -> (Ran, PathBuf, Key) {
+    let dir = Test::new().top_level();
+    let key = make_key(dir.dir(), "release", "p256-pkcs8");
+    let ran = dir
+        .args(["build", "release/release.kdl", "-q", "--sign-key"])
+        .arg(&key.private)
+        .args(["-o", "out"])
+        .run();
+    let out = ran.path("out");
+    (ran, out, key)
 }
 
 fn artifact(name: &str) -> Vec<u8> {
@@ -70,26 +79,22 @@ fn others(dir: &Path, keep: &[&str]) -> Vec<String> {
 
 #[test]
 fn every_role_file_and_attachment_of_every_image_is_the_file_the_release_names() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    let layout = build_top_level(&out);
-    assert_every_file(path_str(&out), &layout, dir.path());
+    let (ran, out) = built();
+    assert_every_file(out.as_os_str(), &ran.layout("out"), &ran);
 }
 
 #[test]
 fn every_file_read_from_a_registry_is_the_file_the_release_names() {
-    let Some(registry) = crate::registry::Registry::start("") else {
+    let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    let layout = build_top_level(&out);
+    let (ran, out) = built();
     crate::push::push_json(&out, &format!("{}/gardenlinux", registry.host()), &[]);
     let gets = registry.logged("GET");
     assert_every_file(
-        &format!("{}/gardenlinux:1877.3", registry.host()),
-        &layout,
-        dir.path(),
+        &OsString::from(format!("{}/gardenlinux:1877.3", registry.host())),
+        &ran.layout("out"),
+        &ran,
     );
     // Only documents on the way and the file asked for are read: about ten requests a file.
     let per_file = (registry.logged("GET") - gets) / (8 * 11);
@@ -98,18 +103,11 @@ fn every_file_read_from_a_registry_is_the_file_the_release_names() {
 
 /// `glc get` of every role, file and attachment of every cloud image of the top-level release
 /// from `source` (a layout or a registry reference), each compared with its input file.
-fn assert_every_file(source: &str, layout: &Layout, dir: &Path) {
+fn assert_every_file(source: &OsStr, layout: &Layout, dir: &Ran) {
     let manifest = release_manifest(layout);
     let images = manifest["images"].as_array().expect("images");
     assert_eq!(images.len(), 8);
-    let got = dir.join("got");
-    let get = |cname: &str, args: &[&str]| {
-        let mut cmd = glc();
-        cmd.args(["get", source, cname])
-            .args(args)
-            .args(["-o", path_str(&got)]);
-        cmd
-    };
+    let got = dir.path("got");
     let mut files = 0;
     for image in images {
         let cname = image["cname"].as_str().expect("cname");
@@ -119,7 +117,7 @@ fn assert_every_file(source: &str, layout: &Layout, dir: &Path) {
             ("cmdline", "cmdline"),
             ("rootfs", "tar"),
         ] {
-            get(cname, &["--role", role]).exits(0);
+            get(dir, source, cname, &["--role", role], &got).run();
             assert!(
                 std::fs::read(&got).expect("got") == artifact(&format!("{cname}.{suffix}")),
                 "{cname} --role {role}"
@@ -129,7 +127,7 @@ fn assert_every_file(source: &str, layout: &Layout, dir: &Path) {
         // Every layer by its title: the roles' files and every `file`.
         for layer in image["layers"].as_array().expect("layers") {
             let title = layer["title"].as_str().expect("title");
-            get(cname, &["--file", title]).exits(0);
+            get(dir, source, cname, &["--file", title], &got).run();
             assert!(
                 std::fs::read(&got).expect("got") == artifact(title),
                 "{cname} --file {title}"
@@ -137,7 +135,7 @@ fn assert_every_file(source: &str, layout: &Layout, dir: &Path) {
             files += 1;
         }
         for (kind, suffix) in [("test-log", "test.log"), ("audit-log", "audit.log")] {
-            get(cname, &["--attachment", kind]).exits(0);
+            get(dir, source, cname, &["--attachment", kind], &got).run();
             assert!(
                 std::fs::read(&got).expect("got") == artifact(&format!("{cname}.{suffix}")),
                 "{cname} --attachment {kind}"
@@ -145,21 +143,17 @@ fn assert_every_file(source: &str, layout: &Layout, dir: &Path) {
             files += 1;
         }
         // The top-level release has no initrd: the error says what the image has.
-        let output = get(cname, &["--role", "initrd"]).exits(1);
-        assert!(
-            stderr(&output).contains(&format!("{cname} has no initrd; it holds:")),
-            "{}",
-            stderr(&output)
-        );
+        get(dir, source, cname, &["--role", "initrd"], &got)
+            .status(1)
+            .stderr_contains(format!("{cname} has no initrd; it holds:"))
+            .run();
     }
     assert_eq!(files, 8 * (3 + 6 + 2));
 }
 
 #[test]
 fn an_image_is_selected_by_cname_prefix_or_matrix_values_and_to_standard_output() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    build_top_level(&out);
+    let (ran, out) = built();
     let kernel = artifact(&format!("{AWS}.vmlinuz"));
     for selector in [
         AWS,
@@ -167,35 +161,23 @@ fn an_image_is_selected_by_cname_prefix_or_matrix_values_and_to_standard_output(
         "platform=aws,arch=amd64",
         "arch=amd64, platform=aws ,features=gardener_prod",
     ] {
-        let output = glc()
-            .args([
-                "get",
-                path_str(&out),
-                selector,
-                "--role",
-                "kernel",
-                "-o",
-                "-",
-            ])
-            .exits(0);
-        assert!(output.stdout == kernel, "{selector}");
+        let got = get(&ran, &out, selector, &["--role", "kernel"], "-").run();
+        assert!(got.output.stdout == kernel, "{selector}");
     }
     // A prefix that only one cname has.
-    let output = glc()
-        .args(["get", path_str(&out), "gcp", "--role", "kernel", "-o", "-"])
-        .exits(0);
-    assert!(output.stdout == artifact("gcp-gardener_prod-amd64-1877.3-75df9f40.vmlinuz"));
+    let got = get(&ran, &out, "gcp", &["--role", "kernel"], "-").run();
+    assert!(got.output.stdout == artifact("gcp-gardener_prod-amd64-1877.3-75df9f40.vmlinuz"));
 }
 
 #[test]
 fn ambiguous_empty_and_unknown_selections_list_the_candidates() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    build_top_level(&out);
-    let got = dir.path().join("got");
+    let (ran, out) = built();
+    let got = ran.path("got");
     let json = ["--message-format", "json", "--role", "kernel"];
-    let output = get(&out, "aws", &json, &got).exits(1);
-    let found = diagnostic(&output);
+    let found = get(&ran, &out, "aws", &json, &got)
+        .status(1)
+        .run()
+        .json_error();
     assert_eq!(found["code"], "glc::get::select");
     assert_eq!(
         found["message"],
@@ -208,11 +190,11 @@ fn ambiguous_empty_and_unknown_selections_list_the_candidates() {
         found["help"],
         "name one image: its cname, a prefix only it has, or matrix values such as `platform=aws,arch=amd64`; `glc get SOURCE . --list` lists them"
     );
-    let output = get(&out, "platform=gcp,arch=arm64", &json, &got).exits(1);
-    let message = diagnostic(&output)["message"]
-        .as_str()
-        .expect("message")
-        .to_owned();
+    let found = get(&ran, &out, "platform=gcp,arch=arm64", &json, &got)
+        .status(1)
+        .run()
+        .json_error();
+    let message = found["message"].as_str().expect("message");
     assert!(
         message.starts_with(&format!(
             "no cloud image of {} matches `platform=gcp,arch=arm64`; its images:\n  {AWS} (arch=amd64, features=gardener_prod, platform=aws)\n",
@@ -221,14 +203,16 @@ fn ambiguous_empty_and_unknown_selections_list_the_candidates() {
         "{message}"
     );
     assert_eq!(message.lines().count(), 9, "{message}");
-    let output = get(&out, "os=linux", &json, &got).exits(1);
+    let found = get(&ran, &out, "os=linux", &json, &got)
+        .status(1)
+        .run()
+        .json_error();
     assert_eq!(
-        diagnostic(&output)["message"],
+        found["message"],
         "the release's matrix has no key `os`; its keys: `arch`, `features` and `platform`"
     );
     // Without --role, --file or --attachment: what the image holds.
-    let output = get(&out, AWS, &[], &got).exits(1);
-    let text = stderr(&output);
+    let mut what = get(&ran, &out, AWS, &[], &got).status(1);
     for line in [
         "glc::get::what",
         &format!("say which file of {AWS} to get; it holds:"),
@@ -236,33 +220,37 @@ fn ambiguous_empty_and_unknown_selections_list_the_candidates() {
         "attachments (--attachment): audit-log, test-log",
         &format!("{AWS}.raw"),
     ] {
-        assert!(text.contains(line), "{line}:\n{text}");
+        what = what.stderr_contains(line);
     }
-    let output = get(&out, AWS, &["--file", "nothing.raw"], &got).exits(1);
-    assert!(stderr(&output).contains(&format!("{AWS} has no file titled `nothing.raw`")));
-    let output = get(&out, AWS, &["--attachment", "sbom"], &got).exits(1);
-    assert!(stderr(&output).contains(&format!("{AWS} has no attachment `sbom`")));
+    what.run();
+    get(&ran, &out, AWS, &["--file", "nothing.raw"], &got)
+        .status(1)
+        .stderr_contains(format!("{AWS} has no file titled `nothing.raw`"))
+        .run();
+    get(&ran, &out, AWS, &["--attachment", "sbom"], &got)
+        .status(1)
+        .stderr_contains(format!("{AWS} has no attachment `sbom`"))
+        .run();
     assert!(!got.exists(), "a failed get wrote {}", got.display());
 }
 
 #[test]
 fn list_prints_a_table_and_json_lines() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    build_top_level(&out);
-    let output = glc()
-        .args(["get", path_str(&out), "--list"])
-        .current_dir(dir.path())
-        .exits(0);
-    assert_matches_file(
-        &stdout(&output),
-        &repo().join("tests/snapshots/get-list.txt"),
-    );
-    let output = glc()
-        .args(["get", path_str(&out), "arch=arm64", "--list"])
-        .args(["--message-format", "json"])
-        .exits(0);
-    let lines: Vec<Value> = stdout(&output)
+    let (ran, out) = built();
+    ran.test()
+        .arg("get")
+        .arg(&out)
+        .arg("--list")
+        .stdout_matches("tests/snapshots/get-list.txt")
+        .run();
+    let listed = ran
+        .test()
+        .arg("get")
+        .arg(&out)
+        .args(["arch=arm64", "--list", "--message-format", "json"])
+        .run();
+    let lines: Vec<Value> = listed
+        .stdout()
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
@@ -286,32 +274,23 @@ fn list_prints_a_table_and_json_lines() {
 
 #[test]
 fn a_tampered_blob_writes_nothing_and_leaves_the_existing_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    let layout = build_top_level(&out);
+    let (ran, out) = built();
+    let layout = ran.layout("out");
     let manifest = release_manifest(&layout);
-    let kernel = manifest["images"][0]["layers"][0]["digest"]
-        .as_str()
-        .expect("digest")
-        .strip_prefix("sha256:")
-        .expect("sha256")
-        .to_owned();
+    let kernel = hex_of(&manifest["images"][0]["layers"][0]);
     let blob = out.join("blobs/sha256").join(&kernel);
     let mut bytes = std::fs::read(&blob).expect("blob");
     bytes[100] ^= 1;
     std::fs::write(&blob, &bytes).expect("tamper");
-    let target = dir.path().join("target");
+    let target = ran.path("target");
     std::fs::create_dir(&target).expect("mkdir");
     let got = target.join("kernel");
     std::fs::write(&got, b"the previous kernel").expect("write");
-    let output = get(
-        &out,
-        AWS,
-        &["--role", "kernel", "--message-format", "json"],
-        &got,
-    )
-    .exits(1);
-    let found = diagnostic(&output);
+    let json = ["--role", "kernel", "--message-format", "json"];
+    let found = get(&ran, &out, AWS, &json, &got)
+        .status(1)
+        .run()
+        .json_error();
     assert_eq!(found["code"], "glc::get::source");
     assert_eq!(
         found["message"],
@@ -324,32 +303,26 @@ fn a_tampered_blob_writes_nothing_and_leaves_the_existing_file() {
     assert_eq!(others(&target, &["kernel"]), Vec::<String>::new());
     // A shorter blob, and to standard output: nothing written either.
     std::fs::write(&blob, &bytes[..10]).expect("truncate");
-    let output = glc()
-        .args(["get", path_str(&out), AWS, "--role", "kernel", "-o", "-"])
-        .args(["--message-format", "json"])
-        .exits(1);
-    assert!(output.stdout.is_empty());
+    let found = get(&ran, &out, AWS, &json, "-")
+        .status(1)
+        .stdout("")
+        .run()
+        .json_error();
     assert_eq!(
-        diagnostic(&output)["message"],
+        found["message"],
         format!("blob sha256:{kernel} has fewer bytes than the 4098 its descriptor says")
     );
     // A tampered manifest on the way: nothing is read past it.
-    let other = dir.path().join("other");
-    build_top_level(&other);
+    let other = build_into(&ran, "other");
     let image = layout.tag(AWS);
-    let hex = image["digest"]
-        .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .expect("digest");
+    let hex = hex_of(&image);
     let manifest_path = other.join("blobs/sha256").join(hex);
     let text = std::fs::read_to_string(&manifest_path).expect("manifest");
     std::fs::write(&manifest_path, text.replace("vmlinuz", "vmlinux")).expect("tamper");
-    let output = get(&other, AWS, &["--role", "kernel"], &got).exits(1);
-    assert!(
-        stderr(&output).contains("glc::get::source"),
-        "{}",
-        stderr(&output)
-    );
+    get(&ran, &other, AWS, &["--role", "kernel"], &got)
+        .status(1)
+        .stderr_contains("glc::get::source")
+        .run();
     assert_eq!(std::fs::read(&got).expect("got"), b"the previous kernel");
 }
 
@@ -358,61 +331,77 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// The hex digits of the digest of `descriptor`.
+fn hex_of(descriptor: &Value) -> String {
+    descriptor["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("digest")
+        .to_owned()
+}
+
+/// The top-level release copied into the directory of `ran`, built again into `name` there.
+fn build_into(ran: &Ran, name: &str) -> PathBuf {
+    ran.test()
+        .args(["build", "release/release.kdl", "-q", "-o", name])
+        .run()
+        .path(name)
+}
+
+/// `bytes` as a blob of the layout at `layout`; its hex digest.
+fn add_blob(layout: &Path, bytes: &[u8]) -> String {
+    let hex = sha256_hex(bytes);
+    std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).expect("blob");
+    hex
+}
+
 #[test]
 fn the_output_is_replaced_whole_and_never_a_directory() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    build_top_level(&out);
-    let got = dir.path().join("kernel");
+    let (ran, out) = built();
+    let got = ran.path("kernel");
     std::fs::write(&got, b"old").expect("write");
-    get(&out, AWS, &["--role", "kernel"], &got).exits(0);
+    get(&ran, &out, AWS, &["--role", "kernel"], &got).run();
     assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
-    let target = dir.path().join("a-directory");
+    let target = ran.path("a-directory");
     std::fs::create_dir(&target).expect("mkdir");
-    let output = get(&out, AWS, &["--role", "kernel"], &target).exits(1);
-    assert!(
-        stderr(&output).contains(&format!("{} is a directory", target.display())),
-        "{}",
-        stderr(&output)
-    );
+    get(&ran, &out, AWS, &["--role", "kernel"], &target)
+        .status(1)
+        .stderr_contains(format!("{} is a directory", target.display()))
+        .run();
     assert_eq!(others(&target, &[]), Vec::<String>::new());
 }
 
 #[test]
 fn several_releases_need_a_tag_and_a_registry_reference_is_read_from_the_registry() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    let layout = build_top_level(&out);
+    let (ran, out) = built();
+    let layout = ran.layout("out");
     // A second release: the same index with another title, under the tag 1878.
     let release = layout.tag("1877.3");
     let mut index = layout.json(&release);
     index["annotations"]["org.opencontainers.image.title"] = "Garden Linux 1878".into();
     let bytes = serde_json::to_vec(&index).expect("JSON");
-    let hex = sha256_hex(&bytes);
-    std::fs::write(out.join("blobs/sha256").join(&hex), &bytes).expect("blob");
+    let hex = add_blob(&out, &bytes);
     let mut entry = release.clone();
     entry["digest"] = format!("sha256:{hex}").into();
     entry["size"] = bytes.len().into();
     entry["annotations"]["org.opencontainers.image.ref.name"] = "1878".into();
-    let mut top = layout.index.clone();
-    top["manifests"]
-        .as_array_mut()
-        .expect("manifests")
-        .push(entry);
-    std::fs::write(
-        out.join("index.json"),
-        serde_json::to_vec(&top).expect("JSON"),
-    )
-    .expect("index.json");
-    let got = dir.path().join("got");
-    let output = get(
+    rewrite_index(&out, |top| {
+        top["manifests"]
+            .as_array_mut()
+            .expect("manifests")
+            .push(entry);
+    });
+    let got = ran.path("got");
+    let found = get(
+        &ran,
         &out,
         AWS,
         &["--role", "kernel", "--message-format", "json"],
         &got,
     )
-    .exits(1);
-    let found = diagnostic(&output);
+    .status(1)
+    .run()
+    .json_error();
     assert_eq!(found["code"], "glc::get::release");
     let first = release["digest"].as_str().expect("digest");
     let (one, two) = if first < format!("sha256:{hex}").as_str() {
@@ -431,37 +420,46 @@ fn several_releases_need_a_tag_and_a_registry_reference_is_read_from_the_registr
         format!("{} holds 2 releases:\n  {one}\n  {two}", out.display())
     );
     assert_eq!(found["help"], "choose one with --tag TAG");
-    get(&out, AWS, &["--role", "kernel", "--tag", "1878"], &got).exits(0);
+    let tagged = |tag: &str| get(&ran, &out, AWS, &["--role", "kernel", "--tag", tag], &got);
+    tagged("1878").run();
     assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
-    let output = get(&out, AWS, &["--role", "kernel", "--tag", AWS], &got).exits(1);
-    assert!(stderr(&output).contains(&format!("has no release tag `{AWS}`")));
+    tagged(AWS)
+        .status(1)
+        .stderr_contains(format!("has no release tag `{AWS}`"))
+        .run();
     // With --tag, only that tag is read: a damaged index elsewhere does not stand in the way.
     let group = layout.tag("bare-libc-1877.3");
     assert_eq!(
         group["mediaType"],
         "application/vnd.oci.image.index.v1+json"
     );
-    let hex = group["digest"]
-        .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .expect("digest");
+    let hex = hex_of(&group);
     std::fs::write(out.join("blobs/sha256").join(hex), b"{}").expect("damage");
-    let output = get(&out, AWS, &["--role", "kernel"], &got).exits(1);
-    assert!(
-        stderr(&output).contains("glc::get::source"),
-        "{}",
-        stderr(&output)
-    );
-    get(&out, AWS, &["--role", "kernel", "--tag", "1877"], &got).exits(0);
+    get(&ran, &out, AWS, &["--role", "kernel"], &got)
+        .status(1)
+        .stderr_contains("glc::get::source")
+        .run();
+    tagged("1877").run();
 
     // A registry reference is read from the registry: none listens here.
     let port = crate::registry::free_port();
-    let output = glc()
-        .args(["get", &format!("127.0.0.1:{port}/gardenlinux:1877.3"), AWS])
-        .args(["--role", "kernel", "--retries", "0", "-o", "-"])
-        .args(["--message-format", "json"])
-        .exits(1);
-    let found = diagnostic(&output);
+    let found = get(
+        &ran,
+        format!("127.0.0.1:{port}/gardenlinux:1877.3"),
+        AWS,
+        &[
+            "--role",
+            "kernel",
+            "--retries",
+            "0",
+            "--message-format",
+            "json",
+        ],
+        "-",
+    )
+    .status(1)
+    .run()
+    .json_error();
     assert_eq!(found["code"], "glc::get::source");
     assert!(
         found["message"]
@@ -471,143 +469,86 @@ fn several_releases_need_a_tag_and_a_registry_reference_is_read_from_the_registr
     );
 }
 
-/// A P-256 key pair made by openssl in `dir`: (private, public).
-fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let private = dir.join(format!("{name}.pem"));
-    let public = dir.join(format!("{name}.pub"));
-    for args in [
-        vec![
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            path_str(&private),
-        ],
-        vec![
-            "pkey",
-            "-in",
-            path_str(&private),
-            "-pubout",
-            "-out",
-            path_str(&public),
-        ],
-    ] {
-        let status = Command::new("openssl")
-            .args(&args)
-            .status()
-            .expect("openssl");
-        assert!(status.success(), "openssl {args:?}");
-    }
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    }
-    (private, public)
+const SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+
+/// A copy of the layout `out` as `name` in the test's directory, and the signature manifest
+/// of the image `AWS` in it with the path of its blob.
+fn copy_signed(ran: &Ran, out: &Path, name: &str) -> (PathBuf, Layout, Value, PathBuf) {
+    let copy = ran.path(name);
+    copy_dir(out, &copy);
+    let layout = Layout::open(&copy);
+    let (manifest, path) = signature_of(&layout, AWS);
+    (copy, layout, manifest, path)
+}
+
+/// The signature of a signature manifest, and the same with its first character changed.
+fn signature_and_flipped(manifest: &Value) -> (String, String) {
+    let signature = manifest["layers"][0]["annotations"][SIGNATURE]
+        .as_str()
+        .expect("signature")
+        .to_owned();
+    let flipped = if signature.starts_with('M') { "N" } else { "M" };
+    let changed = format!("{flipped}{}", &signature[1..]);
+    (signature, changed)
 }
 
 /// The signature manifest of the image `cname` and the path of its blob.
 fn signature_of(layout: &Layout, cname: &str) -> (Value, PathBuf) {
-    let digest = layout.tag(cname)["digest"]
-        .as_str()
-        .expect("digest")
-        .to_owned();
-    let tag = format!(
-        "sha256-{}.sig",
-        digest.strip_prefix("sha256:").expect("sha256")
-    );
-    let entry = layout.tag(&tag);
-    let hex = entry["digest"]
-        .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .expect("digest")
-        .to_owned();
+    let entry = layout.tag(&format!("sha256-{}.sig", hex_of(&layout.tag(cname))));
     (
         layout.json(&entry),
-        layout.root.join("blobs/sha256").join(hex),
+        layout.root.join("blobs/sha256").join(hex_of(&entry)),
     )
 }
 
 #[test]
 fn with_a_key_only_a_validly_signed_image_is_written() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (private, public) = key_pair(dir.path(), "release");
-    let (_, other_public) = key_pair(dir.path(), "other");
-    let out = dir.path().join("out");
-    glc()
-        .args(["build", path_str(&repo().join("release.kdl")), "-q"])
-        .args(["--sign-key", path_str(&private), "-o", path_str(&out)])
-        .exits(0);
-    let key = ["--key", path_str(&public)];
-    let got = dir.path().join("got");
-    let output = get(&out, AWS, &[&key[..], &["--role", "kernel"]].concat(), &got).exits(0);
+    let (ran, out, key) = signed_build();
+    let other_key = make_key(ran.dir(), "other", "p256-pkcs8");
+    let got = ran.path("got");
+    get(&ran, &out, AWS, &["--role", "kernel"], &got)
+        .arg("--key")
+        .arg(&key.public)
+        .stderr_contains("signature verified")
+        .run();
     assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
-    assert!(
-        stderr(&output).contains("signature verified"),
-        "{}",
-        stderr(&output)
-    );
     // An attachment is not signed: its subject's signature is checked.
-    get(
-        &out,
-        AWS,
-        &[&key[..], &["--attachment", "test-log"]].concat(),
-        &got,
-    )
-    .exits(0);
+    get(&ran, &out, AWS, &["--attachment", "test-log"], &got)
+        .arg("--key")
+        .arg(&key.public)
+        .run();
     assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.test.log")));
 
     std::fs::remove_file(&got).expect("rm");
-    let refused = |layout: &Path, key: &Path, what: &str| {
-        let args = [
-            "--key",
-            path_str(key),
-            "--role",
-            "kernel",
-            "--message-format",
-            "json",
-        ];
-        let output = get(layout, AWS, &args, &got).exits(1);
-        let found = diagnostic(&output);
+    let refused = |layout: &Path, public: &Path, what: &str| {
+        let json = ["--role", "kernel", "--message-format", "json"];
+        let found = get(&ran, layout, AWS, &json, &got)
+            .arg("--key")
+            .arg(public)
+            .status(1)
+            .run()
+            .json_error();
         assert_eq!(found["code"], "glc::get::signature", "{what}");
         assert!(!got.exists(), "{what}: wrote {}", got.display());
         found["message"].as_str().expect("message").to_owned()
     };
-    let text = refused(&out, &other_public, "another key");
+    let text = refused(&out, &other_key.public, "another key");
     assert!(text.contains("signed, but by another key"), "{text}");
 
     // The signature annotation altered, nothing else fixed.
-    let altered = dir.path().join("altered");
-    crate::commands::copy_dir(&out, &altered);
-    let layout = Layout::open(&altered);
-    let (manifest, path) = signature_of(&layout, AWS);
-    let signature = manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"]
-        .as_str()
-        .expect("signature")
-        .to_owned();
-    let flipped = if signature.starts_with('M') { "N" } else { "M" };
+    let (altered, _, manifest, path) = copy_signed(&ran, &out, "altered");
+    let (signature, flipped) = signature_and_flipped(&manifest);
     let text = std::fs::read_to_string(&path).expect("manifest");
-    std::fs::write(
-        &path,
-        text.replace(&signature, &format!("{flipped}{}", &signature[1..])),
-    )
-    .expect("tamper");
-    let text = refused(&altered, &public, "an altered signature");
+    std::fs::write(&path, text.replace(&signature, &flipped)).expect("tamper");
+    let text = refused(&altered, &key.public, "an altered signature");
     assert!(
         text.contains("its signature manifest: blob sha256:"),
         "{text}"
     );
 
     // The payload altered, nothing else fixed.
-    let altered = dir.path().join("payload");
-    crate::commands::copy_dir(&out, &altered);
-    let layout = Layout::open(&altered);
-    let (manifest, _) = signature_of(&layout, AWS);
-    let payload = manifest["layers"][0]["digest"]
-        .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .expect("digest");
+    let (altered, _, manifest, _) = copy_signed(&ran, &out, "payload");
+    let payload = hex_of(&manifest["layers"][0]);
     let path = altered.join("blobs/sha256").join(payload);
     let text = std::fs::read_to_string(&path).expect("payload");
     std::fs::write(
@@ -615,156 +556,133 @@ fn with_a_key_only_a_validly_signed_image_is_written() {
         text.replace("gardenlinux/gardenlinux", "gardenlinux/gardenlinuX"),
     )
     .expect("tamper");
-    let text = refused(&altered, &public, "an altered payload");
+    let text = refused(&altered, &key.public, "an altered payload");
     assert!(text.contains("its payload"), "{text}");
 
     // A release tag pointing at an index the key never signed (the tag itself is not signed).
-    let forged = dir.path().join("forged");
-    crate::commands::copy_dir(&out, &forged);
+    let forged = ran.path("forged");
+    copy_dir(&out, &forged);
     let layout = Layout::open(&forged);
     let release = layout.tag("1877.3");
     let mut index = layout.json(&release);
     index["annotations"]["org.opencontainers.image.title"] = "forged".into();
     let bytes = serde_json::to_vec(&index).expect("JSON");
-    let hex = sha256_hex(&bytes);
-    std::fs::write(forged.join("blobs/sha256").join(&hex), &bytes).expect("blob");
-    let mut top = layout.index.clone();
-    for entry in top["manifests"].as_array_mut().expect("manifests") {
-        if entry["annotations"]["org.opencontainers.image.ref.name"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("1877"))
-        {
-            entry["digest"] = format!("sha256:{hex}").into();
-            entry["size"] = bytes.len().into();
+    let hex = add_blob(&forged, &bytes);
+    rewrite_index(&forged, |top| {
+        for entry in top["manifests"].as_array_mut().expect("manifests") {
+            if entry["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("1877"))
+            {
+                entry["digest"] = format!("sha256:{hex}").into();
+                entry["size"] = bytes.len().into();
+            }
         }
-    }
-    std::fs::write(
-        forged.join("index.json"),
-        serde_json::to_vec(&top).expect("JSON"),
-    )
-    .expect("index.json");
-    let text = refused(&forged, &public, "a forged release tag");
+    });
+    let text = refused(&forged, &key.public, "a forged release tag");
     assert_eq!(
         text,
         format!("the release index sha256:{hex} is not signed: no tag sha256-{hex}.sig")
     );
 
     // An unsigned layout.
-    let unsigned = dir.path().join("unsigned");
-    build_top_level(&unsigned);
-    let text = refused(&unsigned, &public, "unsigned");
+    let unsigned = build_into(&ran, "unsigned");
+    let text = refused(&unsigned, &key.public, "unsigned");
     assert!(text.contains("is not signed: no tag sha256-"), "{text}");
 }
 
 #[test]
 fn a_layer_that_is_a_link_or_a_fifo_is_refused_without_waiting_and_names_are_escaped() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    let layout = build_top_level(&out);
-    let manifest = release_manifest(&layout);
-    let kernel = manifest["images"][0]["layers"][0]["digest"]
-        .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .expect("digest")
-        .to_owned();
+    let (ran, out) = built();
+    let manifest = release_manifest(&ran.layout("out"));
+    let kernel = hex_of(&manifest["images"][0]["layers"][0]);
     let blob = out.join("blobs/sha256").join(&kernel);
-    let copy = dir.path().join("kernel-copy");
+    let copy = ran.path("kernel-copy");
     std::fs::rename(&blob, &copy).expect("move");
     std::os::unix::fs::symlink(&copy, &blob).expect("symlink");
-    let got = dir.path().join("got");
+    let got = ran.path("got");
     let json = ["--role", "kernel", "--message-format", "json"];
-    let output = get(&out, AWS, &json, &got).exits(1);
+    let found = get(&ran, &out, AWS, &json, &got)
+        .status(1)
+        .run()
+        .json_error();
     assert_eq!(
-        diagnostic(&output)["message"],
+        found["message"],
         format!(
             "blob sha256:{kernel} is a symbolic link; a layout's files must be regular files inside it"
         )
     );
-    std::fs::remove_file(&blob).expect("rm");
-    let status = Command::new("mkfifo").arg(&blob).status().expect("mkfifo");
-    assert!(status.success());
-    let output = get(&out, AWS, &json, &got)
-        .timeout(std::time::Duration::from_mins(1))
-        .exits(1);
+    mkfifo(&blob);
+    let found = get(&ran, &out, AWS, &json, &got)
+        .bounded()
+        .status(1)
+        .run()
+        .json_error();
     assert_eq!(
-        diagnostic(&output)["message"],
+        found["message"],
         format!("blob sha256:{kernel} is a fifo; a layout's files must be regular files inside it")
     );
     assert!(!got.exists());
     // What comes from the command line or the layout is printed with control characters escaped.
-    let output = get(&out, "gcp", &["--file", "x\u{1b}]0;owned\u{7}"], &got).exits(1);
-    assert!(
-        stderr(&output).contains("has no file titled `x\\u{1b}]0;owned\\u{7}`"),
-        "{}",
-        stderr(&output)
-    );
+    get(&ran, &out, "gcp", &["--file", "x\u{1b}]0;owned\u{7}"], &got)
+        .status(1)
+        .stderr_contains("has no file titled `x\\u{1b}]0;owned\\u{7}`")
+        .run();
 }
 
 #[test]
 fn with_a_key_a_signature_or_manifest_tampered_in_the_registry_writes_nothing() {
-    let Some(registry) = crate::registry::Registry::start("") else {
+    let Some(registry) = Registry::start("") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (private, public) = key_pair(dir.path(), "release");
-    let out = dir.path().join("out");
-    glc()
-        .args(["build", path_str(&repo().join("release.kdl")), "-q"])
-        .args(["--sign-key", path_str(&private), "-o", path_str(&out)])
-        .exits(0);
+    let (ran, out, key) = signed_build();
     let push = |layout: &Path, repository: &str| {
         crate::push::push_json(layout, &format!("{}/{repository}", registry.host()), &[]);
         format!("{}/{repository}:1877.3", registry.host())
     };
-    let got = dir.path().join("got");
+    let got = ran.path("got");
     let get_kernel = |source: &str| {
-        let mut cmd = glc();
-        cmd.args(["get", source, AWS, "--key", path_str(&public)])
-            .args(["--role", "kernel", "--message-format", "json"])
-            .args(["-o", path_str(&got)]);
-        cmd
+        get(
+            &ran,
+            source,
+            AWS,
+            &["--role", "kernel", "--message-format", "json"],
+            &got,
+        )
+        .arg("--key")
+        .arg(&key.public)
     };
     let source = push(&out, "signed");
-    get_kernel(&source).exits(0);
+    get_kernel(&source).run();
     assert!(std::fs::read(&got).expect("got") == artifact(&format!("{AWS}.vmlinuz")));
     std::fs::remove_file(&got).expect("rm");
 
     // A signature manifest whose signature was altered, pushed as it is (a whole graph: the
     // altered manifest under its own digest, the signature tag moved to it).
-    let altered = dir.path().join("altered");
-    crate::commands::copy_dir(&out, &altered);
-    let layout = Layout::open(&altered);
-    let (manifest, _) = signature_of(&layout, AWS);
-    let signature = manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"]
-        .as_str()
-        .expect("signature")
-        .to_owned();
-    let flipped = if signature.starts_with('M') { "N" } else { "M" };
+    let (altered, layout, manifest, _) = copy_signed(&ran, &out, "altered");
+    let (_, flipped) = signature_and_flipped(&manifest);
     let mut forged = manifest.clone();
-    forged["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] =
-        format!("{flipped}{}", &signature[1..]).into();
+    forged["layers"][0]["annotations"][SIGNATURE] = flipped.into();
     let bytes = serde_json::to_vec(&forged).expect("JSON");
-    let hex = sha256_hex(&bytes);
-    std::fs::write(altered.join("blobs/sha256").join(&hex), &bytes).expect("blob");
+    let hex = add_blob(&altered, &bytes);
     let image = layout.tag(AWS)["digest"]
         .as_str()
         .expect("digest")
         .to_owned();
     let sig_tag = format!("sha256-{}.sig", &image[7..]);
-    let mut top = layout.index.clone();
-    for entry in top["manifests"].as_array_mut().expect("manifests") {
-        if entry["annotations"]["org.opencontainers.image.ref.name"] == sig_tag.as_str() {
-            entry["digest"] = format!("sha256:{hex}").into();
-            entry["size"] = bytes.len().into();
+    rewrite_index(&altered, |top| {
+        for entry in top["manifests"].as_array_mut().expect("manifests") {
+            if entry["annotations"]["org.opencontainers.image.ref.name"] == sig_tag.as_str() {
+                entry["digest"] = format!("sha256:{hex}").into();
+                entry["size"] = bytes.len().into();
+            }
         }
-    }
-    std::fs::write(
-        altered.join("index.json"),
-        serde_json::to_vec(&top).expect("JSON"),
-    )
-    .expect("index.json");
-    let output = get_kernel(&push(&altered, "altered")).exits(1);
-    assert_eq!(diagnostic(&output)["code"], "glc::get::signature");
+    });
+    let found = get_kernel(&push(&altered, "altered"))
+        .status(1)
+        .run()
+        .json_error();
+    assert_eq!(found["code"], "glc::get::signature");
     assert!(!got.exists(), "wrote {}", got.display());
 
     // Bytes changed where the registry keeps them: the image's signature manifest, then the
@@ -789,8 +707,7 @@ fn with_a_key_a_signature_or_manifest_tampered_in_the_registry_writes_nothing() 
         let changed = text.replacen("\"size\":", "\"size\": ", 1);
         assert_ne!(changed, text);
         std::fs::write(&path, changed).expect("tamper");
-        let output = get_kernel(&source).exits(1);
-        let found = diagnostic(&output);
+        let found = get_kernel(&source).status(1).run().json_error();
         assert!(
             found["message"]
                 .as_str()
@@ -800,5 +717,5 @@ fn with_a_key_a_signature_or_manifest_tampered_in_the_registry_writes_nothing() 
         assert!(!got.exists(), "{what}: wrote {}", got.display());
         std::fs::write(&path, text).expect("restore");
     }
-    get_kernel(&source).exits(0);
+    get_kernel(&source).run();
 }

@@ -29,39 +29,6 @@ use std::process::Output;
 
 pub use test::{Ran, Test};
 
-pub fn glc() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("glc").expect("the glc binary is built for tests");
-    cmd.env("NO_COLOR", "1").env_remove("SOURCE_DATE_EPOCH");
-    cmd
-}
-
-/// `glc` as a plain process, for tests that spawn, kill or race it.
-pub fn glc_process() -> std::process::Command {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("glc"));
-    cmd.env("NO_COLOR", "1").env_remove("SOURCE_DATE_EPOCH");
-    cmd
-}
-
-/// Runs a command to its end and checks its exit code, showing what it printed if that is
-/// not the one expected.
-pub trait Exits {
-    fn exits(&mut self, code: i32) -> Output;
-}
-
-impl Exits for assert_cmd::Command {
-    fn exits(&mut self, code: i32) -> Output {
-        let output = self.output().expect("run glc");
-        assert_eq!(
-            output.status.code(),
-            Some(code),
-            "glc exited with {:?}, not {code}:\n{}",
-            output.status.code(),
-            stderr(&output)
-        );
-        output
-    }
-}
-
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

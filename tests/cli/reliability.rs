@@ -9,6 +9,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::build::{Layout, builds};
+use crate::test::rewrite_index;
 use crate::{Test, stderr};
 
 /// A one-image release with a `size`-byte disk image whose last byte is `variant`.
@@ -430,18 +431,6 @@ fn copy_layout(dir: &Path) -> PathBuf {
     let to = dir.join("source");
     crate::commands::copy_dir(&crate::repo().join("artifacts/containers/bare-python"), &to);
     to
-}
-
-fn rewrite_index(layout: &Path, edit: impl FnOnce(&mut Value)) {
-    let mut index: Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("read"))
-            .expect("json");
-    edit(&mut index);
-    std::fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&index).expect("json"),
-    )
-    .expect("write");
 }
 
 #[test]

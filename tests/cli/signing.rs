@@ -36,17 +36,17 @@ fn openssl(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// A key made by openssl, in one of the PEM forms glc reads.
-struct Key {
+pub struct Key {
     /// The private key file.
-    private: PathBuf,
+    pub private: PathBuf,
     /// Its public key, as `-----BEGIN PUBLIC KEY-----`.
-    public: PathBuf,
+    pub public: PathBuf,
     /// The digest the signature is made over, for `openssl dgst`.
     digest: &'static str,
 }
 
 /// Makes a key in `dir` named `name`: `kind` is one of the forms below.
-fn make_key(dir: &Path, name: &str, kind: &str) -> Key {
+pub fn make_key(dir: &Path, name: &str, kind: &str) -> Key {
     let private = format!("{name}.pem");
     let public = format!("{name}.pub");
     let digest = match kind {
@@ -136,7 +136,7 @@ fn path_str(path: &Path) -> &str {
 }
 
 /// The top-level release, built unsigned into `out` of a fresh test directory.
-fn built() -> (Ran, PathBuf) {
+pub fn built() -> (Ran, PathBuf) {
     let ran = Test::new()
         .top_level()
         .args(["build", "release/release.kdl", "-q", "-o", "out"])

@@ -437,6 +437,19 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// `index.json` of the layout at `layout`, edited by `edit` and written back.
+pub fn rewrite_index(layout: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("read"))
+            .expect("json");
+    edit(&mut index);
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).expect("json"),
+    )
+    .expect("write");
+}
+
 /// A fifo at `path`, in place of whatever is there.
 pub fn mkfifo(path: &Path) {
     let _ = std::fs::remove_file(path);

@@ -25,22 +25,14 @@ use crate::oci::media;
 use crate::output::MARKER;
 use crate::plan::{AptRepositoryPlan, Bindings, ClientNames, LinkPlan, Part, ReleaseInfo};
 
-pub const RELEASE: &str = "application/io.gardenlinux.release";
-pub const METADATA: &str = "application/io.gardenlinux.release.metadata";
-pub const CLOUD_IMAGES: &str = "application/io.gardenlinux.cloud-images";
-pub const CLOUD_IMAGE: &str = "application/io.gardenlinux.image";
-pub const CONTAINER_IMAGES: &str = "application/io.gardenlinux.container-images";
-pub const CONTAINER_GROUP: &str = "application/io.gardenlinux.container-group";
-pub const RELEASE_MANIFEST: &str = "application/io.gardenlinux.release-manifest+json";
-/// A part's record: what `glc merge` needs besides the part's blobs.
-pub const PART: &str = "application/io.gardenlinux.release.part";
-pub const PART_RECORD: &str = "application/io.gardenlinux.release.part+json";
+pub use crate::oci::vocab::annotation::TITLE;
+use crate::oci::vocab::annotation::{CONTAINER_GROUP_NAME, CONTAINER_NAME, REF_NAME};
+pub use crate::oci::vocab::artifact::{
+    CLOUD_IMAGE, CLOUD_IMAGES, CONTAINER_GROUP, CONTAINER_IMAGES, METADATA, PART, PART_RECORD,
+    RELEASE, RELEASE_MANIFEST,
+};
 /// The version of the part record's format; `glc merge` reads only this one.
 pub const PART_FORMAT: u32 = 1;
-pub const TITLE: &str = "org.opencontainers.image.title";
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
-const CONTAINER_NAME: &str = "io.gardenlinux.container.name";
-const CONTAINER_GROUP_NAME: &str = "io.gardenlinux.container.group";
 
 /// A file as a layer: its blob, media type and title.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,7 +295,7 @@ impl Assembler<'_> {
             ("org.opencontainers.image.created", r.created.clone()),
             ("org.opencontainers.image.version", r.version.clone()),
             ("org.opencontainers.image.revision", r.commit.clone()),
-            ("org.opencontainers.image.title", title.to_owned()),
+            (TITLE, title.to_owned()),
             (
                 "org.opencontainers.image.description",
                 description.to_owned(),
@@ -581,7 +573,7 @@ impl Assembler<'_> {
         let mut attachment_records = Vec::new();
         for attachment in &image.attachments {
             let layer = Self::layer(&attachment.layer)?;
-            let artifact_type = format!("application/io.gardenlinux.{}", attachment.kind);
+            let artifact_type = crate::oci::vocab::artifact::attachment(&attachment.kind);
             let mut annotations = self.oci_annotations(
                 &attachment.layer.title,
                 &format!("{} of {}", attachment.kind, image.cname),

@@ -20,7 +20,7 @@ use crate::{Options, ReleaseFile, emit};
 const MAX_DOCUMENT: u64 = 4 << 20;
 /// Deepest nesting of indexes followed.
 const MAX_DEPTH: usize = 64;
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
+use crate::oci::vocab::annotation::{CNAME, CONTAINER_NAME, REF_NAME, TITLE};
 
 /// The layout `release` gives, computed without writing.
 pub fn derive(release: &ReleaseFile, options: &Options) -> Result<BuildReport, Diagnostics> {
@@ -299,12 +299,7 @@ fn str_of<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
 /// What names a descriptor to a person: its file name, cname, container or tag.
 fn title(descriptor: &Value) -> Option<&str> {
     let annotations = &descriptor["annotations"];
-    [
-        "org.opencontainers.image.title",
-        "cname",
-        "io.gardenlinux.container.name",
-        REF_NAME,
-    ]
-    .iter()
-    .find_map(|key| annotations[*key].as_str())
+    [TITLE, CNAME, CONTAINER_NAME, REF_NAME]
+        .iter()
+        .find_map(|key| annotations[*key].as_str())
 }

@@ -31,7 +31,7 @@ use crate::role::Role;
 use crate::sign::{self, keys::PublicKey};
 
 /// The artifact types of attachments: `application/io.gardenlinux.<kind>`.
-const ATTACHMENT_TYPE: &str = "application/io.gardenlinux.";
+const ATTACHMENT_TYPE: &str = crate::oci::vocab::artifact::PREFIX;
 /// Most attachments glc reads of one image (or candidates in a layout's `index.json`).
 const MAX_REFERRERS: usize = 4096;
 
@@ -321,13 +321,13 @@ fn source_error(source: &dyn Source) -> impl Fn(String) -> Diagnostics + '_ {
     }
 }
 
-/// The role names `--role` takes, with their roles.
-pub const ROLES: [(&str, Role); 4] = [
-    ("kernel", Role::Kernel),
-    ("initrd", Role::Initrd),
-    ("cmdline", Role::Cmdline),
-    ("rootfs", Role::Rootfs),
-];
+/// The roles `--role` finds a layer by, in manifest order: those whose layer has a media type
+/// of its own.
+pub fn layer_roles() -> impl Iterator<Item = Role> {
+    Role::LAYERS
+        .into_iter()
+        .filter(|role| role.layer_media_type().is_some())
+}
 
 /// The releases among the source's tags (only `only`, if given): digest → descriptor and tags.
 type Releases = BTreeMap<Digest, (Descriptor, Vec<String>)>;
@@ -677,9 +677,12 @@ fn attachment_layer(
 fn listed(source: &dyn Source, image: &Image) -> Result<Listed, Diagnostics> {
     let (manifest, layers) = image_layers(source, image)?;
     let mut roles = BTreeMap::new();
-    for (name, role) in ROLES {
+    for role in layer_roles() {
         if let Some(layer) = role_layer(&layers, role) {
-            roles.insert(name.to_owned(), title(layer).unwrap_or_default().to_owned());
+            roles.insert(
+                role.node().to_owned(),
+                title(layer).unwrap_or_default().to_owned(),
+            );
         }
     }
     let files = layers
@@ -786,11 +789,10 @@ pub fn render(listed: &[Listed]) -> String {
     text
 }
 
-/// The roles an image has, in the order of [`ROLES`].
+/// The roles an image has, in manifest order.
 fn role_names(listed: &Listed) -> Vec<&'static str> {
-    ROLES
-        .iter()
-        .map(|(name, _)| *name)
+    layer_roles()
+        .map(Role::node)
         .filter(|name| listed.roles.contains_key(*name))
         .collect()
 }
@@ -870,10 +872,7 @@ pub fn get(
             )));
         }
         Some(What::Role(role)) => {
-            let name = ROLES
-                .iter()
-                .find(|(_, r)| r == role)
-                .map_or("?", |(n, _)| *n);
+            let name = role.node();
             role_layer(&layers, *role)
                 .cloned()
                 .ok_or_else(|| nothing(format!("{cname} has no {name}; it holds:")))?

@@ -30,13 +30,9 @@ enum MessageFormat {
     Json,
 }
 
-/// The roles `glc get --role` finds a layer by: those whose layer has a media type of its own.
+/// The role names `glc get --role` takes.
 fn layer_roles() -> Vec<&'static str> {
-    glc::role::Role::LAYERS
-        .into_iter()
-        .filter(|role| role.layer_media_type().is_some())
-        .map(glc::role::Role::node)
-        .collect()
+    glc::get::layer_roles().map(glc::role::Role::node).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,12 +9,36 @@ pub mod media {
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 }
 
-/// Annotation keys glc reads from other tools' layouts.
+/// Artifact types of the documents glc writes (Garden Linux's own).
+pub mod artifact {
+    /// What every artifact type of Garden Linux begins with; an attachment's is this and
+    /// its kind (`application/io.gardenlinux.test-log`).
+    pub const PREFIX: &str = "application/io.gardenlinux.";
+    pub const RELEASE: &str = "application/io.gardenlinux.release";
+    pub const METADATA: &str = "application/io.gardenlinux.release.metadata";
+    pub const CLOUD_IMAGES: &str = "application/io.gardenlinux.cloud-images";
+    pub const CLOUD_IMAGE: &str = "application/io.gardenlinux.image";
+    pub const CONTAINER_IMAGES: &str = "application/io.gardenlinux.container-images";
+    pub const CONTAINER_GROUP: &str = "application/io.gardenlinux.container-group";
+    pub const RELEASE_MANIFEST: &str = "application/io.gardenlinux.release-manifest+json";
+    /// A part's record: what `glc merge` needs besides the part's blobs.
+    pub const PART: &str = "application/io.gardenlinux.release.part";
+    pub const PART_RECORD: &str = "application/io.gardenlinux.release.part+json";
+
+    /// The artifact type of an attachment of `kind`.
+    #[must_use]
+    pub fn attachment(kind: &str) -> String {
+        format!("{PREFIX}{kind}")
+    }
+}
+
+/// Annotation keys glc writes and reads.
 pub mod annotation {
     /// A tag, on a descriptor in `index.json`.
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
     pub const TITLE: &str = "org.opencontainers.image.title";
     pub const CONTAINER_NAME: &str = "io.gardenlinux.container.name";
+    pub const CONTAINER_GROUP_NAME: &str = "io.gardenlinux.container.group";
     pub const CNAME: &str = "cname";
 }
 

@@ -15,13 +15,11 @@ use serde_json::Value;
 use super::{ACCEPT, Client, Options, parallel};
 use crate::oci::file::{LayoutDir, read_to_limit};
 use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::vocab::artifact::RELEASE;
 use crate::oci::vocab::{Kind, media};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Digest, printable};
 use crate::plan::count;
-
-/// The artifact type of a release index: its tags go last.
-const RELEASE: &str = "application/io.gardenlinux.release";
 
 /// What to push where.
 #[derive(Debug, Clone)]

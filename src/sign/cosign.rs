@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const PAYLOAD_TYPE: &str = "cosign container image signature";
-pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub use crate::oci::vocab::media::MANIFEST;
 pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// The tag cosign gives the signatures of the manifest with this digest.

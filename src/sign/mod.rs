@@ -23,7 +23,7 @@ use crate::verify::{Finding, Severity};
 use cosign::Blob;
 use keys::{PrivateKey, PublicKey};
 
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
+use crate::oci::vocab::annotation::{CNAME, CONTAINER_GROUP_NAME, CONTAINER_NAME, REF_NAME};
 /// Largest `index.json`, manifest or signature payload glc reads here.
 const MAX_DOCUMENT: u64 = 4 << 20;
 /// Most signatures glc checks on one manifest; cosign adds one a key.
@@ -31,7 +31,7 @@ const MAX_SIGNATURES: usize = 256;
 /// How deep glc follows its own indexes; the graph it writes is three levels deep.
 const MAX_DEPTH: usize = 16;
 /// The artifact types of glc's own indexes, whose entries are signed too.
-const GLC_TYPES: &str = "application/io.gardenlinux.";
+const GLC_TYPES: &str = crate::oci::vocab::artifact::PREFIX;
 
 /// A manifest or index to sign: its digest, and how a person finds it.
 #[derive(Debug, Clone)]
@@ -90,21 +90,17 @@ fn tag_of(entry: &Value) -> Option<&str> {
 /// the kind of index it is.
 fn child_name(entry: &Value) -> String {
     let annotations = &entry["annotations"];
-    [
-        "cname",
-        "io.gardenlinux.container.name",
-        "io.gardenlinux.container.group",
-    ]
-    .iter()
-    .find_map(|key| annotations[key].as_str())
-    .or_else(|| match entry["artifactType"].as_str()? {
-        assemble::METADATA => Some("MetaData"),
-        assemble::CLOUD_IMAGES => Some("CloudImages"),
-        assemble::CONTAINER_IMAGES => Some("ContainerImages"),
-        other => Some(other),
-    })
-    .unwrap_or("?")
-    .to_owned()
+    [CNAME, CONTAINER_NAME, CONTAINER_GROUP_NAME]
+        .iter()
+        .find_map(|key| annotations[key].as_str())
+        .or_else(|| match entry["artifactType"].as_str()? {
+            assemble::METADATA => Some("MetaData"),
+            assemble::CLOUD_IMAGES => Some("CloudImages"),
+            assemble::CONTAINER_IMAGES => Some("ContainerImages"),
+            other => Some(other),
+        })
+        .unwrap_or("?")
+        .to_owned()
 }
 
 /// Every manifest and index to sign: the layout's tagged entries (but signatures) and,

@@ -764,7 +764,7 @@ fn download(
     bar: Option<&indicatif::ProgressBar>,
 ) -> Result<u64, Diagnostics> {
     let part = downloads.join(format!("{}.part", digest.hex()));
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
@@ -785,23 +785,29 @@ fn download(
         bar.inc(have);
     }
     let start = have;
-    let mut sink = |chunk: &[u8]| -> io::Result<()> {
-        file.write_all(chunk)?;
-        hasher.update(chunk);
-        if let Some(bar) = bar {
-            bar.inc(chunk.len() as u64);
-        }
-        have += chunk.len() as u64;
-        Ok(())
+    // Written a MiB at a time: a socket gives a few KiB a read.
+    let mut writer = io::BufWriter::with_capacity(1 << 20, &file);
+    let downloaded = {
+        let mut sink = |chunk: &[u8]| -> io::Result<()> {
+            writer.write_all(chunk)?;
+            hasher.update(chunk);
+            if let Some(bar) = bar {
+                bar.inc(chunk.len() as u64);
+            }
+            have += chunk.len() as u64;
+            Ok(())
+        };
+        client.download_blob(digest, size, start, &mut sink)
     };
-    client
-        .download_blob(digest, size, start, &mut sink)
-        .map_err(|e| {
-            registry_error(
-                &e,
-                "what was downloaded is kept beside the target for the next pull; nothing else was written",
-            )
-        })?;
+    // What came is kept for the next pull, even when the rest did not.
+    writer.flush().map_err(|e| write_error(&part, &e))?;
+    drop(writer);
+    downloaded.map_err(|e| {
+        registry_error(
+            &e,
+            "what was downloaded is kept beside the target for the next pull; nothing else was written",
+        )
+    })?;
     let got = have - start;
     if have != size || Digest::from_hasher(hasher) != *digest {
         let _ = fs::remove_file(&part);

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::Test;
 use crate::build::{Layout, build_top_level};
-use crate::push::{Faulty, big_release, push_json, roll, signed_release, wait_until};
+use crate::push::{Faulty, big_release, push_json, roll, signed_release, spawn_json, wait_until};
 use crate::registry::{Registry, free_port};
 
 /// cosign's `sha256-<hex>.sig`.
@@ -229,27 +229,17 @@ fn a_pull_through_502s_429s_and_cut_downloads_completes_byte_identical() {
     );
 }
 
+/// `glc pull` of `source` into `output`, spawned (see [`spawn_json`]).
 fn spawn_pull(dir: &Test, source: &str, output: &Path, stderr_to: &Path) -> Child {
-    dir.test()
-        .args([
-            "--message-format",
-            "json",
-            "pull",
-            "--jobs",
-            "2",
-            source,
-            "-o",
-        ])
-        .arg(output)
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("HOME", "/nonexistent")
-        .command()
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr_to).expect("stderr file"))
-        .spawn()
-        .expect("glc")
+    let args: [&std::ffi::OsStr; 6] = [
+        "pull".as_ref(),
+        "--jobs".as_ref(),
+        "2".as_ref(),
+        source.as_ref(),
+        "-o".as_ref(),
+        output.as_ref(),
+    ];
+    spawn_json(dir, args, stderr_to)
 }
 
 #[test]

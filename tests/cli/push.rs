@@ -943,13 +943,16 @@ fn layer_digests(layout: &Layout) -> Vec<String> {
     digests.into_iter().collect()
 }
 
-/// `glc push --message-format json` spawned, its standard error into `stderr_to`.
-fn spawn_push(dir: &Test, layout: &Path, destination: &str, stderr_to: &Path) -> Child {
-    // Two jobs rather than four: the four big blobs end two by two, more moments to kill at.
+/// `glc --message-format json ARGS…` spawned in `dir`, with no credentials from the
+/// environment, its standard error into `stderr_to`: a run to kill.
+pub fn spawn_json<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
+    dir: &Test,
+    args: I,
+    stderr_to: &Path,
+) -> Child {
     dir.test()
-        .args(["--message-format", "json", "push", "--jobs", "2"])
-        .arg(layout)
-        .arg(destination)
+        .args(["--message-format", "json"])
+        .args(args)
         .env_remove("DOCKER_CONFIG")
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
@@ -959,6 +962,19 @@ fn spawn_push(dir: &Test, layout: &Path, destination: &str, stderr_to: &Path) ->
         .stderr(std::fs::File::create(stderr_to).expect("stderr file"))
         .spawn()
         .expect("glc")
+}
+
+/// `glc push` of `layout` to `destination`, spawned (see [`spawn_json`]).
+fn spawn_push(dir: &Test, layout: &Path, destination: &str, stderr_to: &Path) -> Child {
+    // Two jobs rather than four: the four big blobs end two by two, more moments to kill at.
+    let args: [&std::ffi::OsStr; 5] = [
+        "push".as_ref(),
+        "--jobs".as_ref(),
+        "2".as_ref(),
+        layout.as_ref(),
+        destination.as_ref(),
+    ];
+    spawn_json(dir, args, stderr_to)
 }
 
 /// The child's exit; killed, and the test failed, if it outlives `deadline`.

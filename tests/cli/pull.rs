@@ -440,20 +440,8 @@ fn a_registry_that_is_down_fails_the_pull_in_bounded_time() {
 
 #[test]
 fn wrong_credentials_fail_the_pull_clearly_without_the_password() {
-    if !crate::registry::tool("htpasswd") {
-        return;
-    }
     let dir = Test::new();
-    let htpasswd = dir.path("htpasswd");
-    let line = std::process::Command::new("htpasswd")
-        .args(["-Bbn", "glc-user", "right-s3cret"])
-        .output()
-        .expect("htpasswd");
-    std::fs::write(&htpasswd, &line.stdout).expect("htpasswd file");
-    let Some(registry) = Registry::start(&format!(
-        "auth:\n  htpasswd:\n    realm: glc-test\n    path: {}\n",
-        htpasswd.display()
-    )) else {
+    let Some(registry) = Registry::with_htpasswd(dir.dir(), "glc-user", "right-s3cret") else {
         return;
     };
     let out = dir.path("pulled");

@@ -221,20 +221,8 @@ fn the_signed_release_is_pushed_whole_and_a_second_push_uploads_nothing() {
 
 #[test]
 fn basic_auth_credentials_come_from_a_docker_config_and_wrong_ones_fail_clearly() {
-    if !tool("htpasswd") {
-        return;
-    }
     let dir = Test::new();
-    let htpasswd = dir.path("htpasswd");
-    let line = Command::new("htpasswd")
-        .args(["-Bbn", "glc-user", "right-s3cret"])
-        .output()
-        .expect("htpasswd");
-    std::fs::write(&htpasswd, &line.stdout).expect("htpasswd file");
-    let Some(registry) = Registry::start(&format!(
-        "auth:\n  htpasswd:\n    realm: glc-test\n    path: {}\n",
-        htpasswd.display()
-    )) else {
+    let Some(registry) = Registry::with_htpasswd(dir.dir(), "glc-user", "right-s3cret") else {
         return;
     };
     let layout = build_top_level(&dir.path("out"));

@@ -69,6 +69,24 @@ impl Registry {
         panic!("docker-registry did not listen on 127.0.0.1:{port}");
     }
 
+    /// A registry with htpasswd basic auth: user `user` with `password` (bcrypt, by apache2's
+    /// `htpasswd`), the file in `dir`. `None` where a tool is missing outside CI.
+    pub fn with_htpasswd(dir: &std::path::Path, user: &str, password: &str) -> Option<Self> {
+        if !tool("htpasswd") {
+            return None;
+        }
+        let htpasswd = dir.join("htpasswd");
+        let line = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd");
+        std::fs::write(&htpasswd, &line.stdout).expect("htpasswd file");
+        Self::start(&format!(
+            "auth:\n  htpasswd:\n    realm: glc-test\n    path: {}\n",
+            htpasswd.display()
+        ))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Child;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -213,15 +212,7 @@ fn a_pull_through_502s_429s_and_cut_downloads_completes_byte_identical() {
         &out,
         &["--retries", "8"],
     );
-    let faults: Vec<u64> = proxy
-        .faults
-        .iter()
-        .map(|f| f.load(Ordering::Relaxed))
-        .collect();
-    assert!(
-        faults.iter().all(|f| *f > 0),
-        "the proxy injected [502s, 429s, cuts] = {faults:?}"
-    );
+    let faults = proxy.assert_every_fault_injected();
     assert_same_tree(&built.root, &out);
     eprintln!(
         "pull: through [502s, 429s, cuts] = {faults:?}, {} requests",

@@ -324,6 +324,22 @@ impl Faulty {
     }
 }
 
+impl Faulty {
+    /// The faults injected, [502s, 429s, cuts]; each kind at least once, or the test fails.
+    pub fn assert_every_fault_injected(&self) -> Vec<u64> {
+        let faults: Vec<u64> = self
+            .faults
+            .iter()
+            .map(|f| f.load(Ordering::Relaxed))
+            .collect();
+        assert!(
+            faults.iter().all(|f| *f > 0),
+            "the proxy injected [502s, 429s, cuts] = {faults:?}"
+        );
+        faults
+    }
+}
+
 /// A fixed pseudo-random number in 0..100 for the `n`th request (splitmix64).
 pub fn roll(n: u64) -> u64 {
     let mut z = n
@@ -469,15 +485,7 @@ fn a_push_through_502s_429s_and_cut_uploads_completes_with_the_same_digests() {
         &format!("127.0.0.1:{}/gardenlinux", proxy.port),
         &["--chunk-size", "4096", "--retries", "8"],
     );
-    let faults: Vec<u64> = proxy
-        .faults
-        .iter()
-        .map(|f| f.load(Ordering::Relaxed))
-        .collect();
-    assert!(
-        faults.iter().all(|f| *f > 0),
-        "the proxy injected [502s, 429s, cuts] = {faults:?}"
-    );
+    let faults = proxy.assert_every_fault_injected();
     assert_every_tag_is_there(&layout, &registry, None);
     assert_referrers_tags(&layout, &registry);
     eprintln!(

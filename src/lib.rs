@@ -34,6 +34,7 @@ pub mod sign;
 pub mod summary;
 pub mod template;
 pub mod verify;
+pub mod writeback;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::writeback::Writeback;
 use sha2::{Digest as _, Sha256};
 
 /// Bytes copied at a time when streaming a file into a blob.
@@ -624,6 +625,7 @@ struct SparseFile {
     /// The filesystem cloned the input into this file (a reflink): the bytes are there
     /// already, and writes only count.
     cloned: bool,
+    writeback: Writeback,
 }
 
 impl SparseFile {
@@ -633,6 +635,7 @@ impl SparseFile {
             pending: Vec::new(),
             offset: 0,
             cloned: false,
+            writeback: Writeback::default(),
         }
     }
 
@@ -697,6 +700,7 @@ impl SparseFile {
             start = run_end;
         }
         self.offset += bytes.len() as u64;
+        self.writeback.wrote(&self.file, self.offset);
         Ok(())
     }
 
@@ -725,6 +729,7 @@ impl SparseFile {
             }
         }
         self.offset += len as u64;
+        self.writeback.wrote(&self.file, self.offset);
         Ok(())
     }
 

@@ -33,6 +33,7 @@ use crate::oci::walk::{self, Blobs, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
 use crate::output;
 use crate::plan::count;
+use crate::writeback::Writeback;
 
 /// Documents glc reads of a registry for one pull at most: a graph that fans out further is
 /// not a release.
@@ -787,9 +788,14 @@ fn download(
     let start = have;
     // Written a MiB at a time: a socket gives a few KiB a read.
     let mut writer = io::BufWriter::with_capacity(1 << 20, &file);
+    let mut writeback = Writeback::default();
     let downloaded = {
         let mut sink = |chunk: &[u8]| -> io::Result<()> {
             writer.write_all(chunk)?;
+            writeback.wrote(
+                &file,
+                have + chunk.len() as u64 - writer.buffer().len() as u64,
+            );
             hasher.update(chunk);
             if let Some(bar) = bar {
                 bar.inc(chunk.len() as u64);

@@ -267,6 +267,10 @@ pub const ALL: &[(&str, &str)] = &[
         "`glc push`: the registry cannot be reached or refused content, after every retry",
     ),
     (
+        "glc::push::host",
+        "`glc push`: the registry's host name cannot be looked up; nothing was pushed",
+    ),
+    (
         "glc::push::auth",
         "`glc push`: the registry wants credentials, or refused the ones found",
     ),
@@ -277,6 +281,10 @@ pub const ALL: &[(&str, &str)] = &[
     (
         "glc::pull::registry",
         "`glc pull`: the registry cannot be reached or refused a request, after every retry",
+    ),
+    (
+        "glc::pull::host",
+        "`glc pull`: the registry's host name cannot be looked up; nothing was written",
     ),
     (
         "glc::pull::auth",

@@ -71,6 +71,8 @@ pub struct Error {
     pub message: String,
     /// The registry refused the credentials (or wants some).
     pub auth: bool,
+    /// The registry's host name could not be looked up (no such name, or no resolver).
+    pub unknown_host: bool,
 }
 
 impl std::fmt::Display for Error {
@@ -83,6 +85,7 @@ fn error(message: impl Into<String>) -> Error {
     Error {
         message: message.into(),
         auth: false,
+        unknown_host: false,
     }
 }
 
@@ -164,6 +167,7 @@ impl Client {
         let credentials = auth::find(host).map_err(|message| Error {
             message,
             auth: true,
+            unknown_host: false,
         })?;
         let mut builder = ureq::AgentBuilder::new()
             .timeout_connect(options.connect_timeout)
@@ -418,11 +422,7 @@ impl Client {
             let response = match request.call() {
                 Ok(response) | Err(ureq::Error::Status(_, response)) => response,
                 Err(ureq::Error::Transport(transport)) => {
-                    return Err(error(format!(
-                        "GET {}: {}",
-                        Self::shown(&url),
-                        transport_words(&transport)
-                    )));
+                    return Err(self.transport_error("GET", &url, &transport));
                 }
             };
             let status = response.status();
@@ -578,7 +578,9 @@ impl Client {
                         &answer.body,
                     ));
                 }
-                Err(e) if !e.auth && tries < self.options.tries => self.pause(tries, None),
+                Err(e) if e.worth_retrying() && tries < self.options.tries => {
+                    self.pause(tries, None);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -680,7 +682,11 @@ impl Client {
                 None => message.push_str("; no credentials were found for it"),
             }
         }
-        Error { message, auth }
+        Error {
+            message,
+            auth,
+            unknown_host: false,
+        }
     }
 
     /// Waits before try `tries + 1`: the registry's `Retry-After`, else backoff doubling from
@@ -720,8 +726,7 @@ impl Client {
                     self.pause(tries, answer.retry_after());
                 }
                 Ok(answer) => return Ok(answer),
-                Err(e) if tries < self.options.tries => {
-                    let _ = e;
+                Err(e) if e.worth_retrying() && tries < self.options.tries => {
                     self.pause(tries, None);
                 }
                 Err(e) => return Err(e),
@@ -771,11 +776,7 @@ impl Client {
         let response = match result {
             Ok(response) | Err(ureq::Error::Status(_, response)) => response,
             Err(ureq::Error::Transport(transport)) => {
-                return Err(error(format!(
-                    "{method} {}: {}",
-                    Self::shown(url),
-                    transport_words(&transport)
-                )));
+                return Err(self.transport_error(method, url, &transport));
             }
         };
         let header = |name: &str| response.header(name).map(str::to_owned);
@@ -887,8 +888,9 @@ impl Client {
                         Self::shown(realm)
                     )));
                 }
-                Err(e) if tries < self.options.tries => {
-                    let _ = e;
+                Err(ureq::Error::Transport(t))
+                    if t.kind() != ureq::ErrorKind::Dns && tries < self.options.tries =>
+                {
                     self.pause(tries, None);
                 }
                 Err(e) => {
@@ -1036,7 +1038,7 @@ impl BlobReader<'_> {
                         &answer.body,
                     ));
                 }
-                Err(_) if self.tries < client.options.tries => {
+                Err(e) if e.worth_retrying() && self.tries < client.options.tries => {
                     client.pause(self.tries, None);
                     continue;
                 }
@@ -1110,7 +1112,17 @@ impl Read for BlobReader<'_> {
 
 impl std::error::Error for Error {}
 
+/// The help of an [`Error`] that is an unknown host.
+pub const UNKNOWN_HOST: &str = "check the registry's name, and that this machine can look it up (a typo, or a name only another network or VPN resolves); glc does not retry a name it cannot look up";
+
 impl Error {
+    /// Whether the same request may succeed later: not when the credentials were refused
+    /// (trying again only locks accounts) or the host name has no address.
+    #[must_use]
+    pub fn worth_retrying(&self) -> bool {
+        !self.auth && !self.unknown_host
+    }
+
     /// The [`Error`] a [`BlobReader`]'s `io::Error` carries, or one saying the `io::Error`.
     #[must_use]
     pub fn from_io(e: std::io::Error) -> Self {
@@ -1167,6 +1179,31 @@ fn check_digest(named: Option<&str>, expected: &Digest, what: &str) -> Result<()
             printable(named)
         ))),
         _ => Ok(()),
+    }
+}
+
+impl Client {
+    /// The error of a request that got no answer. A host name without an address is said
+    /// as such, once: it is not retried.
+    fn transport_error(&self, method: &str, url: &str, transport: &ureq::Transport) -> Error {
+        if transport.kind() == ureq::ErrorKind::Dns {
+            let cause = std::error::Error::source(transport)
+                .map(|s| format!(": {}", printable(&s.to_string())))
+                .unwrap_or_default();
+            return Error {
+                message: format!(
+                    "cannot find the registry host `{}`{cause}",
+                    printable(&self.host)
+                ),
+                auth: false,
+                unknown_host: true,
+            };
+        }
+        error(format!(
+            "{method} {}: {}",
+            Self::shown(url),
+            transport_words(transport)
+        ))
     }
 }
 

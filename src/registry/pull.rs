@@ -140,6 +140,12 @@ fn registry_error(e: &super::Error, state: &str) -> Diagnostics {
             format!("{e}; {state}"),
             "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or log in with `podman login` / `docker login`",
         )
+    } else if e.unknown_host {
+        fail(
+            "glc::pull::host",
+            format!("{e}; {state}"),
+            super::UNKNOWN_HOST,
+        )
     } else {
         fail("glc::pull::registry", format!("{e}; {state}"), RERUN)
     }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{ACCEPT, Client, Options, parallel};
+use super::{ACCEPT, Client, Options, UNKNOWN_HOST, parallel};
 use crate::oci::file::{LayoutDir, read_to_limit};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::vocab::artifact::RELEASE;
@@ -312,6 +312,12 @@ fn registry_error(e: &super::Error, state: &str) -> PushError {
                 "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or log in with `podman login` / `docker login`",
             ),
         )
+    } else if e.unknown_host {
+        fail(
+            "glc::push::host",
+            format!("{e}; {state}"),
+            Some(UNKNOWN_HOST),
+        )
     } else {
         fail("glc::push::registry", format!("{e}; {state}"), Some(RERUN))
     }
@@ -485,25 +491,20 @@ fn push_blobs(
     let bar = request
         .progress
         .then(|| super::progress_bar(blobs.iter().map(|(_, size)| size).sum()));
-    let one = |digest: &Digest, size: u64| -> Result<bool, (String, bool)> {
-        if client.has_blob(digest).map_err(|e| (e.message, e.auth))? {
+    let one = |digest: &Digest, size: u64| -> Result<bool, super::Error> {
+        if client.has_blob(digest)? {
             return Ok(false);
         }
         let (file, stored): (File, u64) = dir
             .open_blob(digest)
-            .map_err(|e| (e.message(&digest.blob_path()), false))?;
+            .map_err(|e| super::error(e.message(&digest.blob_path())))?;
         if stored != size {
-            return Err((
-                format!(
-                    "{} holds {stored} bytes, its descriptor says {size}",
-                    digest.blob_path()
-                ),
-                false,
-            ));
+            return Err(super::error(format!(
+                "{} holds {stored} bytes, its descriptor says {size}",
+                digest.blob_path()
+            )));
         }
-        client
-            .upload_blob(&file, size, digest, request.chunk)
-            .map_err(|e| (e.message, e.auth))?;
+        client.upload_blob(&file, size, digest, request.chunk)?;
         Ok(true)
     };
     let result = parallel(blobs, request.jobs, |(digest, size)| {
@@ -526,7 +527,7 @@ fn push_blobs(
                 skipped.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Err((message, auth)) => Err((digest.clone(), message, auth)),
+            Err(e) => Err((digest.clone(), e)),
         }
     });
     if let Some(bar) = bar {
@@ -535,13 +536,13 @@ fn push_blobs(
     outcome.blobs_uploaded = uploaded.into_inner();
     outcome.blobs_skipped = skipped.into_inner();
     outcome.bytes_uploaded = bytes.into_inner();
-    if let Err((digest, message, auth)) = result {
+    if let Err((digest, e)) = result {
         let done = outcome.blobs_uploaded + outcome.blobs_skipped;
         let state = format!(
             "blob {digest} was not pushed ({done} of {} blobs are there), nor any manifest or tag",
             blobs.len()
         );
-        return Err(registry_error(&super::Error { message, auth }, &state));
+        return Err(registry_error(&e, &state));
     }
     Ok(())
 }

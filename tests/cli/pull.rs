@@ -430,6 +430,33 @@ fn a_registry_that_is_down_fails_the_pull_in_bounded_time() {
 }
 
 #[test]
+fn an_unknown_host_fails_the_pull_at_once_and_writes_nothing() {
+    let dir = Test::new();
+    let out = dir.path("pulled");
+    // With 10 retries the backoff alone would outlast the bounded run's 60 s: the exit 1
+    // shows that a name without an address is not retried.
+    let Some(run) = dir.test().no_host_names() else {
+        return;
+    };
+    run.args([
+        "pull",
+        "registry.invalid:5000/gl:1877.3",
+        "--retries",
+        "10",
+        "-o",
+    ])
+    .arg(&out)
+    .bounded()
+    .status(1)
+    .stderr_contains("glc::pull::host")
+    .stderr_contains("cannot find the registry host `registry.invalid:5000`: failed to")
+    .stderr_contains("nothing was written")
+    .stderr_contains("check the registry's name")
+    .run();
+    assert_nothing_written(&out);
+}
+
+#[test]
 fn wrong_credentials_fail_the_pull_clearly_without_the_password() {
     let dir = Test::new();
     let Some(registry) = Registry::with_htpasswd(dir.dir(), "glc-user", "right-s3cret") else {

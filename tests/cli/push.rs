@@ -538,6 +538,27 @@ fn a_registry_that_is_down_fails_the_push_in_bounded_time() {
 }
 
 #[test]
+fn an_unknown_host_fails_the_push_at_once() {
+    let dir = Test::new();
+    let layout = build_top_level(&dir.path("out"));
+    // With 10 retries the backoff alone would outlast the bounded run's 60 s: the exit 1
+    // shows that a name without an address is not retried.
+    let Some(run) = dir.test().no_host_names() else {
+        return;
+    };
+    run.arg("push")
+        .arg(&layout.root)
+        .args(["registry.invalid:5000/gardenlinux", "--retries", "10"])
+        .bounded()
+        .status(1)
+        .stderr_contains("glc::push::host")
+        .stderr_contains("cannot find the registry host `registry.invalid:5000`: failed to")
+        .stderr_contains("nothing was pushed")
+        .stderr_contains("check the registry's name")
+        .run();
+}
+
+#[test]
 fn a_destination_without_repository_is_a_usage_error() {
     Test::new()
         .args(["push", "out", "gardenlinux"])

@@ -57,6 +57,7 @@ pub struct Test {
     stdout: Vec<Expected>,
     stderr: Vec<Expected>,
     bounded: bool,
+    no_host_names: bool,
     current_dir: Option<PathBuf>,
 }
 
@@ -81,6 +82,7 @@ impl Test {
             stdout: Vec::new(),
             stderr: Vec::new(),
             bounded: false,
+            no_host_names: false,
             current_dir: None,
         }
     }
@@ -194,10 +196,56 @@ impl Test {
         self
     }
 
+    /// Runs glc where no host name has an address and no network exists but loopback: in
+    /// new user, mount and network namespaces (`unshare`), with host names looked up in
+    /// `/etc/hosts` only (a `nsswitch.conf` of `hosts: files` mounted over the system's).
+    /// No lookup leaves the machine. `None` (the test skips loudly) where the kernel allows
+    /// no namespaces, which fails the test in CI unless `.ci/run` found so and said it.
+    pub fn no_host_names(mut self) -> Option<Self> {
+        let works = Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "--net", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !works {
+            // .ci/run says so where the kernel allows none.
+            assert!(
+                std::env::var_os("CI").is_none() || std::env::var_os("GLC_NO_NAMESPACES").is_some(),
+                "unshare cannot make user, mount and network namespaces in CI"
+            );
+            eprintln!("SKIP: unshare cannot make namespaces here; this test did not run");
+            return None;
+        }
+        std::fs::write(self.path(".nsswitch.conf"), "hosts: files\n").expect("nsswitch");
+        std::fs::write(self.path(".hosts"), "127.0.0.1 localhost\n").expect("hosts");
+        self.no_host_names = true;
+        Some(self)
+    }
+
     /// The command, not run: for tests that spawn, kill or race glc.
     pub fn command(&self) -> Command {
         let glc = assert_cmd::cargo::cargo_bin("glc");
-        let mut command = if self.bounded {
+        let mut command = if self.no_host_names {
+            let mut command = Command::new("unshare");
+            command
+                .args(["--user", "--map-root-user", "--mount", "--net", "sh", "-c"])
+                .arg(
+                    "mount --bind \"$1\" /etc/nsswitch.conf && mount --bind \"$2\" /etc/hosts \
+                     && shift 2 && exec \"$@\"",
+                )
+                .arg("sh")
+                .arg(self.path(".nsswitch.conf"))
+                .arg(self.path(".hosts"));
+            if self.bounded {
+                command
+                    .args(["timeout", "--kill-after=5", SECONDS, "prlimit"])
+                    .arg(format!("--as={ADDRESS_SPACE}"))
+                    .arg("--");
+            }
+            command.arg(glc);
+            command
+        } else if self.bounded {
             let mut command = Command::new("timeout");
             command
                 .args(["--kill-after=5", SECONDS, "prlimit"])

@@ -4,6 +4,11 @@
 registry_pid=
 stop_registry() { if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; registry_pid=; fi; }
 
+# The CPU seconds (user and system) the running registry has used since it started.
+registry_cpu() {
+    awk -v tck="$(getconf CLK_TCK)" '{ print ($14 + $15) / tck }' "/proc/$registry_pid/stat"
+}
+
 # A docker-registry with empty storage on a free port of 127.0.0.1; sets $port.
 start_registry() {
     stop_registry

@@ -636,7 +636,11 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 progress: !quiet
                     && format == MessageFormat::Human
                     && std::io::stderr().is_terminal(),
-                options: registry.options(),
+                options: glc::registry::Options {
+                    // A push killed in a big blob is resumed by the next from there.
+                    sessions_dir: glc::registry::sessions::Sessions::default_dir(),
+                    ..registry.options()
+                },
             };
             let mut on_tag = |tag: &glc::registry::push::PushedTag| {
                 if format == MessageFormat::Json && !quiet {

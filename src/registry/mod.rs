@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod pull;
 pub mod push;
+pub mod sessions;
 pub mod source;
 
 use std::fs::File;
@@ -48,6 +49,9 @@ pub struct Options {
     pub io_timeout: Duration,
     /// Ask a token server for read access only (a pull), not for `pull,push`.
     pub read_only: bool,
+    /// Where chunked uploads keep their sessions for a later push to resume
+    /// ([`sessions::Sessions`]); none kept without it.
+    pub sessions_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -60,6 +64,7 @@ impl Default for Options {
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_mins(1),
             read_only: false,
+            sessions_dir: None,
         }
     }
 }
@@ -139,6 +144,10 @@ pub struct Client {
     pub requests: std::sync::atomic::AtomicU64,
     /// Counts the upload sessions started (`POST blobs/uploads/`), retries included.
     pub upload_sessions: std::sync::atomic::AtomicU64,
+    /// Uploads an earlier push left, and the bytes the registry already held of them.
+    pub resumed: std::sync::atomic::AtomicU64,
+    pub resumed_bytes: std::sync::atomic::AtomicU64,
+    sessions: Option<sessions::Sessions>,
 }
 
 impl std::fmt::Debug for Client {
@@ -186,9 +195,14 @@ impl Client {
         } else {
             host
         };
+        let origin = format!("{scheme}://{api_host}");
+        let sessions = options
+            .sessions_dir
+            .clone()
+            .map(|dir| sessions::Sessions::new(dir, &origin, repository));
         Ok(Self {
             agent: builder.build(),
-            origin: format!("{scheme}://{api_host}"),
+            origin,
             host: host.to_owned(),
             repository: repository.to_owned(),
             options,
@@ -196,6 +210,9 @@ impl Client {
             authorization: RwLock::new(None),
             requests: std::sync::atomic::AtomicU64::new(0),
             upload_sessions: std::sync::atomic::AtomicU64::new(0),
+            resumed: std::sync::atomic::AtomicU64::new(0),
+            resumed_bytes: std::sync::atomic::AtomicU64::new(0),
+            sessions,
         })
     }
 
@@ -569,6 +586,11 @@ impl Client {
                     if (transient(answer.status) || matches!(answer.status, 404 | 416))
                         && tries < self.options.tries =>
                 {
+                    if matches!(answer.status, 404 | 416)
+                        && let Some(sessions) = &self.sessions
+                    {
+                        sessions.forget(digest);
+                    }
                     self.pause(tries, answer.retry_after());
                 }
                 Ok(answer) => {
@@ -593,8 +615,10 @@ impl Client {
         digest: &Digest,
         chunk: u64,
     ) -> Result<Answer, Error> {
-        let mut location = self.start_upload()?;
-        let mut offset = 0;
+        let (mut location, mut offset) = match self.resume_upload(digest, size) {
+            Some(resumed) => resumed,
+            None => (self.start_upload()?, 0),
+        };
         let mut broken = 0;
         while offset < size {
             let len = chunk.min(size - offset);
@@ -623,6 +647,9 @@ impl Client {
                         .as_deref()
                         .and_then(range_offset)
                         .unwrap_or(offset + len);
+                    if let Some(sessions) = &self.sessions {
+                        sessions.save(digest, &location);
+                    }
                 }
                 other => {
                     // A broken connection or a refused chunk: ask the registry how far it got.
@@ -648,7 +675,41 @@ impl Client {
                 }
             }
         }
-        self.finish_upload(&location, digest, Body::Empty)
+        let answer = self.finish_upload(&location, digest, Body::Empty);
+        if let Some(sessions) = &self.sessions {
+            // Complete, or a session that went wrong: the next try starts afresh either way.
+            sessions.forget(digest);
+        }
+        answer
+    }
+
+    /// The session an earlier push left for `digest` and the offset the registry holds of
+    /// it: `None` where there is none, or the registry forgot it or answers otherwise.
+    fn resume_upload(&self, digest: &Digest, size: u64) -> Option<(String, u64)> {
+        let sessions = self.sessions.as_ref()?;
+        let location = sessions.load(digest, &self.origin)?;
+        // Not reached: kept for a run that reaches the registry.
+        let answer = self.send("GET", &location, &[], Body::Empty, false).ok()?;
+        let offset = answer.range.as_deref().and_then(range_offset);
+        let resumed = offset
+            .filter(|offset| answer.status == 204 && *offset <= size)
+            .map(|offset| {
+                let location = answer
+                    .location
+                    .as_deref()
+                    .map_or(location, |next| self.absolute(next));
+                (location, offset)
+            });
+        match &resumed {
+            Some((_, offset)) => {
+                self.resumed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.resumed_bytes
+                    .fetch_add(*offset, std::sync::atomic::Ordering::Relaxed);
+            }
+            None => sessions.forget(digest),
+        }
+        resumed
     }
 
     /// Says what the registry refused, in its own words (its error codes and messages).

@@ -68,6 +68,10 @@ pub struct Outcome {
     pub requests: u64,
     /// Upload sessions started: one a blob uploaded, more where one was retried.
     pub upload_sessions: u64,
+    /// Uploads an earlier, interrupted push left, resumed; and the bytes the registry
+    /// already held of them (not sent again).
+    pub uploads_resumed: u64,
+    pub bytes_resumed: u64,
 }
 
 impl Outcome {
@@ -86,6 +90,8 @@ impl Outcome {
             "referrers_tags": self.referrer_tags,
             "requests": self.requests,
             "upload_sessions": self.upload_sessions,
+            "uploads_resumed": self.uploads_resumed,
+            "bytes_resumed": self.bytes_resumed,
         })
     }
 
@@ -93,8 +99,17 @@ impl Outcome {
     #[must_use]
     pub fn summary_text(&self, destination: &str, seconds: f64) -> String {
         let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        let resumed = if self.uploads_resumed > 0 {
+            format!(
+                " ({} resumed where an earlier push stopped, {} bytes not sent again)",
+                count(n(self.uploads_resumed), "upload"),
+                self.bytes_resumed
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "pushed {} to {destination} ({} moved): {} uploaded ({} bytes), {} already there, {} of {} manifests pushed, {} in {seconds:.1} s",
+            "pushed {} to {destination} ({} moved): {} uploaded ({} bytes){resumed}, {} already there, {} of {} manifests pushed, {} in {seconds:.1} s",
             count(self.tags.len(), "tag"),
             self.moved(),
             count(n(self.blobs_uploaded), "blob"),
@@ -292,6 +307,8 @@ pub fn push(
     }
     outcome.requests = client.requests.load(Ordering::Relaxed);
     outcome.upload_sessions = client.upload_sessions.load(Ordering::Relaxed);
+    outcome.uploads_resumed = client.resumed.load(Ordering::Relaxed);
+    outcome.bytes_resumed = client.resumed_bytes.load(Ordering::Relaxed);
     Ok(outcome)
 }
 

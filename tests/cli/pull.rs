@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use crate::Test;
 use crate::build::{Layout, build_top_level};
-use crate::push::{Faulty, big_release, push_json, roll, signed_release, spawn_json, wait_until};
+use crate::push::{
+    Faulty, Mode, big_release, push_json, roll, signed_release, spawn_json, wait_until,
+};
 use crate::registry::{Registry, free_port};
 
 /// cosign's `sha256-<hex>.sig`.
@@ -205,7 +207,7 @@ fn a_pull_through_502s_429s_and_cut_downloads_completes_byte_identical() {
         return;
     };
     let (dir, built) = pushed(&registry, "gardenlinux");
-    let proxy = Faulty::start(registry.port, None);
+    let proxy = Faulty::start(registry.port, Mode::Faults);
     let out = dir.path("pulled");
     let summary = pull_json(
         &format!("127.0.0.1:{}/gardenlinux:1877.3", proxy.port),

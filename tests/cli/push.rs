@@ -300,27 +300,50 @@ pub struct Faulty {
     pub port: u16,
     /// 502s, 429s, cut uploads and downloads.
     pub faults: Arc<[AtomicU64; 3]>,
+    /// `PATCH` requests seen; with [`Mode::Hold`], whether the held one came.
+    pub patches: Arc<AtomicU64>,
+    pub held: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What the proxy does besides relaying.
+#[derive(Clone)]
+pub enum Mode {
+    /// Faults at a fixed seed.
+    Faults,
+    /// No faults, but a 400 to every `PUT` of this path.
+    Refuse(String),
+    /// No faults, but the `PATCH` with this number (from 1) is taken and never forwarded: the
+    /// registry never sees it, the client waits for an answer until it is killed.
+    Hold(u64),
 }
 
 impl Faulty {
-    /// Faults at a fixed seed, or, with `refuse`, none but a 400 to every `PUT` of that path.
-    pub fn start(upstream: u16, refuse: Option<String>) -> Self {
+    pub fn start(upstream: u16, mode: Mode) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let faults = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+        let proxy = Self {
+            port,
+            faults: Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]),
+            patches: Arc::new(AtomicU64::new(0)),
+            held: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        };
         let counter = Arc::new(AtomicU64::new(0));
-        let injected = faults.clone();
+        let shared = (
+            proxy.faults.clone(),
+            proxy.patches.clone(),
+            proxy.held.clone(),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                let injected = injected.clone();
-                let refuse = refuse.clone();
+                let (faults, patches, held) = shared.clone();
+                let mode = mode.clone();
                 std::thread::spawn(move || {
-                    relay(client, upstream, n, &injected, refuse.as_deref());
+                    relay(client, upstream, n, &faults, &mode, &patches, &held);
                 });
             }
         });
-        Self { port, faults }
+        proxy
     }
 }
 
@@ -354,7 +377,9 @@ fn relay(
     upstream: u16,
     n: u64,
     faults: &[AtomicU64; 3],
-    refuse: Option<&str>,
+    mode: &Mode,
+    patches: &AtomicU64,
+    holding: &std::sync::atomic::AtomicBool,
 ) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let mut head = Vec::new();
@@ -374,7 +399,17 @@ fn relay(
                 .then(|| value.trim().parse().ok())?
         })
         .unwrap_or(0);
-    if let Some(path) = refuse
+    if text.starts_with("PATCH ") {
+        let patch = patches.fetch_add(1, Ordering::Relaxed) + 1;
+        if matches!(mode, Mode::Hold(number) if *number == patch) {
+            holding.store(true, Ordering::Relaxed);
+            // Taken in, never forwarded, never answered: until the client is gone.
+            let _ = client.set_read_timeout(None);
+            let _ = std::io::copy(&mut client, &mut std::io::sink());
+            return;
+        }
+    }
+    if let Mode::Refuse(path) = mode
         && text.starts_with(&format!("PUT {path} "))
     {
         let mut body = vec![0; length];
@@ -387,7 +422,11 @@ fn relay(
         );
         return;
     }
-    let roll = if refuse.is_some() { 100 } else { roll(n) };
+    let roll = if matches!(mode, Mode::Faults) {
+        roll(n)
+    } else {
+        100
+    };
     let answer = |client: &mut TcpStream, status: &str, extra: &str| {
         faults[usize::from(status.starts_with("429"))].fetch_add(1, Ordering::Relaxed);
         let _ = write!(
@@ -400,7 +439,7 @@ fn relay(
         let _ = client.read_exact(&mut body);
         return answer(&mut client, "502 Bad Gateway", "");
     }
-    if n % 97 == 13 {
+    if roll < 100 && n % 97 == 13 {
         let mut body = vec![0; length];
         let _ = client.read_exact(&mut body);
         return answer(&mut client, "429 Too Many Requests", "Retry-After: 1\r\n");
@@ -476,7 +515,7 @@ fn a_push_through_502s_429s_and_cut_uploads_completes_with_the_same_digests() {
     let Some(registry) = Registry::start("") else {
         return;
     };
-    let proxy = Faulty::start(registry.port, None);
+    let proxy = Faulty::start(registry.port, Mode::Faults);
     let dir = Test::new();
     let layout = build_top_level(&dir.path("out"));
     // Small chunks, so that big blobs go up in several PATCHes, some cut and resumed.
@@ -755,7 +794,7 @@ fn a_tag_the_registry_refuses_fails_the_push_before_any_release_tag_moves() {
         .expect("a tag that is not a release tag");
     let proxy = Faulty::start(
         registry.port,
-        Some(format!("/v2/gardenlinux/manifests/{refused}")),
+        Mode::Refuse(format!("/v2/gardenlinux/manifests/{refused}")),
     );
     let output = Test::new()
         .arg("push")
@@ -937,6 +976,21 @@ pub fn big_release(dir: &Path) -> Layout {
     Layout::open(&out)
 }
 
+/// Every tag of the layout is in `repository` at its digest.
+fn assert_tags_in(registry: &Registry, repository: &str, layout: &Layout, when: &str) {
+    for (tag, digest) in layout.tags() {
+        let response = ureq::get(&registry.url(&format!("/v2/{repository}/manifests/{tag}")))
+            .set("Accept", ACCEPT)
+            .call()
+            .unwrap_or_else(|e| panic!("{when}: GET {tag}: {e}"));
+        assert_eq!(
+            response.header("Docker-Content-Digest"),
+            Some(digest.as_str()),
+            "{when}: tag {tag}"
+        );
+    }
+}
+
 /// Every config and layer of every manifest in the layout.
 fn layer_digests(layout: &Layout) -> Vec<String> {
     let mut digests = std::collections::BTreeSet::new();
@@ -1007,6 +1061,75 @@ pub fn wait_until(child: &mut Child, deadline: Instant) -> std::process::ExitSta
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+#[test]
+fn a_push_killed_in_a_chunked_upload_is_resumed_by_the_next_run_from_the_registrys_offset() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    // The sixth chunk is taken by the proxy and never forwarded: the registry holds five
+    // chunks of the first big blob, and glc waits for an answer until it is killed.
+    let proxy = Faulty::start(registry.port, Mode::Hold(6));
+    let deadline = Instant::now() + Duration::from_mins(3);
+    let dir = Test::new();
+    let layout = big_release(dir.dir());
+    let chunk: u64 = 4 << 20;
+    let destination = format!("127.0.0.1:{}/gardenlinux", proxy.port);
+    let log = dir.path("stderr");
+    let args = |chunk: u64| {
+        let args: Vec<std::ffi::OsString> = vec![
+            "push".into(),
+            "--jobs".into(),
+            "1".into(),
+            "--chunk-size".into(),
+            chunk.to_string().into(),
+            layout.root.clone().into(),
+            destination.clone().into(),
+        ];
+        args
+    };
+    let mut killed = spawn_json(&dir, args(chunk), &log);
+    while !proxy.held.load(Ordering::Relaxed) {
+        assert!(
+            killed.try_wait().expect("wait").is_none(),
+            "glc push ended before its sixth chunk: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert!(Instant::now() < deadline, "the sixth chunk never came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = killed.kill();
+    wait_until(&mut killed, deadline);
+
+    let patches = proxy.patches.load(Ordering::Relaxed);
+    let mut rerun = spawn_json(&dir, args(chunk), &log);
+    assert_eq!(wait_until(&mut rerun, deadline).code(), Some(0));
+    let text = std::fs::read_to_string(&log).expect("stderr");
+    let summary = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in:\n{text}"));
+    assert_eq!(summary["uploads_resumed"], 1, "{summary}");
+    assert_eq!(
+        summary["bytes_resumed"],
+        5 * chunk,
+        "the registry held five chunks, which are not sent again: {summary}"
+    );
+    // Both 48 MiB blobs of the first image go up in 12 chunks each, the two of the second
+    // too: 48 chunks, 5 of them taken before the kill.
+    let sent = proxy.patches.load(Ordering::Relaxed) - patches;
+    assert_eq!(sent, 4 * 12 - 5, "PATCHes of the rerun: {summary}");
+    for digest in layer_digests(&layout) {
+        let response = ureq::get(&registry.url(&format!("/v2/gardenlinux/blobs/{digest}")))
+            .call()
+            .unwrap_or_else(|e| panic!("GET blob {digest}: {e}"));
+        let mut body = Vec::new();
+        response.into_reader().read_to_end(&mut body).expect("body");
+        assert_eq!(sha256(&body), digest, "the registry holds other bytes");
+    }
+    assert_tags_in(&registry, "gardenlinux", &layout, "after the resumed push");
 }
 
 #[test]
@@ -1114,17 +1237,7 @@ fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is
             uploaded <= seen && uploaded <= sessions,
             "kill {kill}: {uploaded} blobs uploaded, {seen} upload sessions seen by the registry, {sessions} started: {again}"
         );
-        for (tag, digest) in layout.tags() {
-            let response = ureq::get(&registry.url(&format!("/v2/{repository}/manifests/{tag}")))
-                .set("Accept", ACCEPT)
-                .call()
-                .unwrap_or_else(|e| panic!("kill {kill}: GET {tag}: {e}"));
-            assert_eq!(
-                response.header("Docker-Content-Digest"),
-                Some(digest.as_str()),
-                "kill {kill}: tag {tag}"
-            );
-        }
+        assert_tags_in(&registry, &repository, &layout, &format!("kill {kill}"));
         eprintln!(
             "push: kill {kill} after {delay:?} ({status}): {missing} of {} blobs missing, the rerun uploaded {uploaded} ({} bytes) in {} requests",
             blobs.len(),

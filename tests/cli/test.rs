@@ -259,6 +259,8 @@ impl Test {
         command
             .args(&self.args)
             .current_dir(self.current_dir.as_deref().unwrap_or(self.dir.path()))
+            // What glc keeps between runs (push's upload sessions) stays in the test.
+            .env("XDG_STATE_HOME", self.path(".state"))
             .env("NO_COLOR", "1")
             .env_remove("SOURCE_DATE_EPOCH");
         for (key, value) in &self.env {

@@ -271,6 +271,10 @@ pub const ALL: &[(&str, &str)] = &[
         "`glc push`: the registry's host name cannot be looked up; nothing was pushed",
     ),
     (
+        "glc::push::tls",
+        "`glc push`: the TLS handshake failed (a certificate that does not verify); nothing was pushed",
+    ),
+    (
         "glc::push::auth",
         "`glc push`: the registry wants credentials, or refused the ones found",
     ),
@@ -285,6 +289,10 @@ pub const ALL: &[(&str, &str)] = &[
     (
         "glc::pull::host",
         "`glc pull`: the registry's host name cannot be looked up; nothing was written",
+    ),
+    (
+        "glc::pull::tls",
+        "`glc pull`: the TLS handshake failed (a certificate that does not verify); nothing was written",
     ),
     (
         "glc::pull::auth",

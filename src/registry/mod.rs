@@ -74,10 +74,20 @@ impl Default for Options {
 #[derive(Debug, Clone)]
 pub struct Error {
     pub message: String,
+    pub kind: ErrorKind,
+}
+
+/// What kind of failure an [`Error`] is, as far as trying again goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A refusal or an unreachable registry: worth retrying where the status says so.
+    Other,
     /// The registry refused the credentials (or wants some).
-    pub auth: bool,
+    Auth,
     /// The registry's host name could not be looked up (no such name, or no resolver).
-    pub unknown_host: bool,
+    UnknownHost,
+    /// The TLS handshake failed: the certificate does not verify, or no common protocol.
+    Tls,
 }
 
 impl std::fmt::Display for Error {
@@ -89,8 +99,7 @@ impl std::fmt::Display for Error {
 fn error(message: impl Into<String>) -> Error {
     Error {
         message: message.into(),
-        auth: false,
-        unknown_host: false,
+        kind: ErrorKind::Other,
     }
 }
 
@@ -175,8 +184,7 @@ impl Client {
     pub fn new(host: &str, repository: &str, options: Options) -> Result<Self, Error> {
         let credentials = auth::find(host).map_err(|message| Error {
             message,
-            auth: true,
-            unknown_host: false,
+            kind: ErrorKind::Auth,
         })?;
         let mut builder = ureq::AgentBuilder::new()
             .timeout_connect(options.connect_timeout)
@@ -184,7 +192,8 @@ impl Client {
             .timeout_write(options.io_timeout)
             .redirects(0)
             .user_agent(concat!("glc/", env!("CARGO_PKG_VERSION")));
-        let plain = options.plain_http || is_local(host);
+        // A CA file says the registry speaks TLS, on this machine too.
+        let plain = options.plain_http || (is_local(host) && options.ca_file.is_none());
         if !plain && let Some(config) = tls_config(options.ca_file.as_deref())? {
             builder = builder.tls_config(Arc::new(config));
         }
@@ -730,9 +739,17 @@ impl Client {
                     .collect();
                 Some(said.join("; "))
             })
+            .or_else(|| plain_text(body))
             .map_or(String::new(), |said| format!(" ({said})"));
         let auth = status == 401 || status == 403;
         let mut message = format!("{} answered {what} with HTTP {status}{words}", self.host);
+        if status == 400
+            && String::from_utf8_lossy(body).contains("HTTP request to an HTTPS server")
+        {
+            message.push_str(
+                "; the registry speaks HTTPS, and glc spoke plain HTTP (as it does for this machine unless --ca-file names the CA to trust, and wherever --plain-http is given)",
+            );
+        }
         if auth {
             match &self.credentials {
                 Some(c) => message.push_str(&format!(
@@ -745,8 +762,11 @@ impl Client {
         }
         Error {
             message,
-            auth,
-            unknown_host: false,
+            kind: if auth {
+                ErrorKind::Auth
+            } else {
+                ErrorKind::Other
+            },
         }
     }
 
@@ -1173,15 +1193,19 @@ impl Read for BlobReader<'_> {
 
 impl std::error::Error for Error {}
 
+/// The help of an [`Error`] that is a failed TLS handshake.
+pub const BAD_CERTIFICATE: &str = "give the CA that signed the registry's certificate with --ca-file (or in the bundle SSL_CERT_FILE names), and check that the host name is the one the certificate is for; glc does not retry a handshake that failed";
+
 /// The help of an [`Error`] that is an unknown host.
 pub const UNKNOWN_HOST: &str = "check the registry's name, and that this machine can look it up (a typo, or a name only another network or VPN resolves); glc does not retry a name it cannot look up";
 
 impl Error {
     /// Whether the same request may succeed later: not when the credentials were refused
-    /// (trying again only locks accounts) or the host name has no address.
+    /// (trying again only locks accounts), the host name cannot be looked up, or the
+    /// registry's certificate does not verify.
     #[must_use]
     pub fn worth_retrying(&self) -> bool {
-        !self.auth && !self.unknown_host
+        self.kind == ErrorKind::Other
     }
 
     /// The [`Error`] a [`BlobReader`]'s `io::Error` carries, or one saying the `io::Error`.
@@ -1256,8 +1280,18 @@ impl Client {
                     "cannot find the registry host `{}`{cause}",
                     printable(&self.host)
                 ),
-                auth: false,
-                unknown_host: true,
+                kind: ErrorKind::UnknownHost,
+            };
+        }
+        if let Some(tls) = tls_failure(transport) {
+            return Error {
+                message: format!(
+                    "{method} {}: the TLS handshake with {} failed: {}",
+                    Self::shown(url),
+                    printable(&self.host),
+                    printable(&tls.to_string())
+                ),
+                kind: ErrorKind::Tls,
             };
         }
         error(format!(
@@ -1266,6 +1300,41 @@ impl Client {
             transport_words(transport)
         ))
     }
+}
+
+/// The first line of an answer's body that is short plain text (not JSON, not HTML), at
+/// most 160 characters: what a proxy or a server outside the registry API says.
+fn plain_text(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    let line = text.lines().next()?.trim();
+    if line.is_empty() || line.starts_with(['<', '{', '[']) {
+        return None;
+    }
+    let mut shown: String = line.chars().take(160).collect();
+    if line.chars().nth(160).is_some() {
+        shown.push('…');
+    }
+    Some(printable(&shown).into_owned())
+}
+
+/// The TLS error somewhere in a transport error's causes (rustls's errors travel inside
+/// `io::Error`s, whose `source` skips them).
+fn tls_failure(transport: &ureq::Transport) -> Option<&rustls::Error> {
+    let mut cause = std::error::Error::source(transport);
+    while let Some(error) = cause {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        cause = error.source();
+    }
+    None
 }
 
 fn transport_words(transport: &ureq::Transport) -> String {
@@ -1348,6 +1417,27 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Option<rustls::ClientConfig>, Er
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_text_answers_are_shown_short_and_printable_and_markup_is_not() {
+        assert_eq!(
+            plain_text(b"Client sent an HTTP request to an HTTPS server.\n").as_deref(),
+            Some("Client sent an HTTP request to an HTTPS server.")
+        );
+        assert_eq!(plain_text(b"<html><body>502</body></html>"), None);
+        assert_eq!(plain_text(b"{\"message\":\"x\"}"), None);
+        assert_eq!(plain_text(b"\xff\xfe"), None);
+        assert_eq!(plain_text(b"  \n"), None);
+        // Cut at 160 characters, not bytes: a multi-byte character is never split.
+        let long = "\u{e9}".repeat(200);
+        let shown = plain_text(long.as_bytes()).expect("text");
+        assert_eq!(shown.chars().count(), 161);
+        assert!(shown.ends_with('\u{2026}'));
+        assert_eq!(
+            plain_text(b"bad\x1b[31m gateway").as_deref(),
+            Some(super::printable("bad\x1b[31m gateway").as_ref())
+        );
+    }
+
     use super::*;
 
     #[test]

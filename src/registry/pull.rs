@@ -134,17 +134,23 @@ fn fail(code: &'static str, message: impl Into<String>, help: &str) -> Diagnosti
 }
 
 fn registry_error(e: &super::Error, state: &str) -> Diagnostics {
-    if e.auth {
+    if e.kind == super::ErrorKind::Auth {
         fail(
             "glc::pull::auth",
             format!("{e}; {state}"),
             "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or log in with `podman login` / `docker login`",
         )
-    } else if e.unknown_host {
+    } else if e.kind == super::ErrorKind::UnknownHost {
         fail(
             "glc::pull::host",
             format!("{e}; {state}"),
             super::UNKNOWN_HOST,
+        )
+    } else if e.kind == super::ErrorKind::Tls {
+        fail(
+            "glc::pull::tls",
+            format!("{e}; {state}"),
+            super::BAD_CERTIFICATE,
         )
     } else {
         fail("glc::pull::registry", format!("{e}; {state}"), RERUN)

@@ -321,7 +321,7 @@ fn not_tagged(left: &[(String, NodeId)]) -> String {
 }
 
 fn registry_error(e: &super::Error, state: &str) -> PushError {
-    if e.auth {
+    if e.kind == super::ErrorKind::Auth {
         fail(
             "glc::push::auth",
             format!("{e}; {state}"),
@@ -329,11 +329,17 @@ fn registry_error(e: &super::Error, state: &str) -> PushError {
                 "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or log in with `podman login` / `docker login`",
             ),
         )
-    } else if e.unknown_host {
+    } else if e.kind == super::ErrorKind::UnknownHost {
         fail(
             "glc::push::host",
             format!("{e}; {state}"),
             Some(UNKNOWN_HOST),
+        )
+    } else if e.kind == super::ErrorKind::Tls {
+        fail(
+            "glc::push::tls",
+            format!("{e}; {state}"),
+            Some(super::BAD_CERTIFICATE),
         )
     } else {
         fail("glc::push::registry", format!("{e}; {state}"), Some(RERUN))

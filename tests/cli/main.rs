@@ -4,6 +4,7 @@
 mod build;
 mod clients;
 mod commands;
+mod credentials;
 mod fixtures;
 mod get;
 mod hostile_inputs;

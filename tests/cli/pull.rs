@@ -43,7 +43,7 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 /// The two layouts hold the same files with the same bytes (`diff -r`, with names).
-fn assert_same_tree(expected: &Path, actual: &Path) {
+pub fn assert_same_tree(expected: &Path, actual: &Path) {
     let (expected, actual) = (tree(expected), tree(actual));
     let names = |t: &BTreeMap<PathBuf, Vec<u8>>| t.keys().cloned().collect::<Vec<_>>();
     assert_eq!(

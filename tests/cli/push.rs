@@ -700,29 +700,7 @@ fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
     let dir = Test::new();
     let key = dir.path("key.pem");
     let certificate = dir.path("cert.pem");
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args([
-            "-nodes",
-            "-subj",
-            "/CN=glc-test-issuer",
-            "-days",
-            "1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&certificate)
-        .output()
-        .expect("openssl");
-    assert!(made.status.success(), "{}", stderr(&made));
+    crate::signing::self_signed_p256(dir.dir(), "/CN=glc-test-issuer", "1", &key, &certificate);
     let der = Command::new("openssl")
         .args(["x509", "-outform", "DER", "-in"])
         .arg(&certificate)

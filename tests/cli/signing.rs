@@ -21,7 +21,7 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const COSIGN_PASSWORD: &str = "glc-test-password";
 const REPOSITORY: &str = "ghcr.io/gardenlinux/gardenlinux";
 
-fn openssl(dir: &Path, args: &[&str]) -> Output {
+pub fn openssl(dir: &Path, args: &[&str]) -> Output {
     let output = Command::new("openssl")
         .current_dir(dir)
         .args(args)
@@ -33,6 +33,29 @@ fn openssl(dir: &Path, args: &[&str]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// `openssl req` with a new P-256 key into `key` and `out` for `subject`: a certificate
+/// request, or with `-x509` among `extra` a self-signed certificate.
+pub fn p256_req(dir: &Path, extra: &[&str], subject: &str, key: &Path, out: &Path) {
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    let mut args = vec![
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+    ];
+    args.extend_from_slice(extra);
+    let (key, out) = (path(key), path(out));
+    args.extend_from_slice(&["-nodes", "-subj", subject, "-keyout", &key, "-out", &out]);
+    openssl(dir, &args);
+}
+
+/// A self-signed P-256 certificate with `subject` (a CA), valid `days`, made by openssl in
+/// `dir`: the key into `key`, the certificate into `certificate` (PEM).
+pub fn self_signed_p256(dir: &Path, subject: &str, days: &str, key: &Path, certificate: &Path) {
+    p256_req(dir, &["-x509", "-days", days], subject, key, certificate);
 }
 
 /// A key made by openssl, in one of the PEM forms glc reads.

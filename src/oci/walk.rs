@@ -227,18 +227,32 @@ impl Graph {
 
 /// Walks the graph below `index.json`'s entries `manifests`.
 pub fn walk(blobs: &dyn Blobs, manifests: &[Value]) -> Graph {
-    let mut walker = Walker {
-        blobs,
-        graph: Graph::default(),
-    };
-    for (index, raw) in manifests.iter().enumerate() {
-        let tag = raw["annotations"][crate::oci::vocab::annotation::REF_NAME]
-            .as_str()
-            .map(str::to_owned);
-        let root = walker.child(raw, None, Edge::Root { index, tag }, 1);
-        walker.graph.roots.push(root);
+    let mut graph = Graph::default();
+    graph.extend(blobs, manifests);
+    graph
+}
+
+impl Graph {
+    /// Walks `more` roots after those walked already, as if they had been listed after them
+    /// in one [`walk`]: what the graph holds is not read again. Returns the nodes read as
+    /// documents by this call, in order (for a caller that looks for what hangs on them).
+    pub fn extend(&mut self, blobs: &dyn Blobs, more: &[Value]) -> Vec<NodeId> {
+        let mut walker = Walker {
+            blobs,
+            graph: std::mem::take(self),
+            read: Vec::new(),
+        };
+        for raw in more {
+            let index = walker.graph.roots.len();
+            let tag = raw["annotations"][crate::oci::vocab::annotation::REF_NAME]
+                .as_str()
+                .map(str::to_owned);
+            let root = walker.child(raw, None, Edge::Root { index, tag }, 1);
+            walker.graph.roots.push(root);
+        }
+        *self = walker.graph;
+        walker.read
     }
-    walker.graph
 }
 
 /// Walks the graph below one descriptor (an image being imported).
@@ -246,6 +260,7 @@ pub fn walk_from(blobs: &dyn Blobs, descriptor: &Descriptor) -> Graph {
     let mut walker = Walker {
         blobs,
         graph: Graph::default(),
+        read: Vec::new(),
     };
     let edge = Edge::Root {
         index: 0,
@@ -259,6 +274,8 @@ pub fn walk_from(blobs: &dyn Blobs, descriptor: &Descriptor) -> Graph {
 struct Walker<'a> {
     blobs: &'a dyn Blobs,
     graph: Graph,
+    /// The nodes read as documents, in order.
+    read: Vec<NodeId>,
 }
 
 impl Walker<'_> {
@@ -323,6 +340,7 @@ impl Walker<'_> {
     /// Reads, checks and parses the document of node `id`, then walks its children.
     fn read(&mut self, id: NodeId, kind: Kind, depth: usize) {
         self.graph.nodes[id].read = true;
+        self.read.push(id);
         if depth > MAX_DEPTH {
             self.graph.nodes[id].problem = Some(format!(
                 "indexes and manifests nest deeper than {MAX_DEPTH} levels"
@@ -501,6 +519,56 @@ mod tests {
         let path = graph.node_path(layer);
         assert!(path.starts_with("index.json[0] → manifests[0] → manifests[0]"));
         assert!(path.ends_with("manifests[0] → config"), "{path}");
+    }
+
+    /// Counts the blobs opened.
+    struct Counted<'a>(&'a Memory, std::cell::Cell<usize>);
+
+    impl Blobs for Counted<'_> {
+        fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), FileError> {
+            self.1.set(self.1.get() + 1);
+            self.0.open_blob(digest)
+        }
+    }
+
+    #[test]
+    fn extending_a_walk_reads_only_the_new_documents_and_equals_one_walk_of_all_roots() {
+        let mut blobs = Memory(HashMap::new());
+        let layer =
+            json!({"mediaType": "text/plain", "digest": Digest::of(b"x").to_string(), "size": 1});
+        let image = blobs.put(
+            MANIFEST,
+            &json!({"schemaVersion": 2, "config": layer, "layers": [layer]}),
+        );
+        // A chain of referrers, each naming the one before as its subject.
+        let mut chain = vec![image.clone()];
+        for i in 0..30 {
+            let subject = chain.last().cloned().unwrap();
+            chain.push(blobs.put(
+                MANIFEST,
+                &json!({"schemaVersion": 2, "config": layer, "layers": [], "subject": subject,
+                        "annotations": {"n": i.to_string()}}),
+            ));
+        }
+        let counted = Counted(&blobs, std::cell::Cell::new(0));
+        let mut graph = Graph::default();
+        let mut read = Vec::new();
+        for root in &chain {
+            read.extend(graph.extend(&counted, std::slice::from_ref(root)));
+        }
+        // Every document once: no round reads again what an earlier one read.
+        assert_eq!(counted.1.get(), chain.len());
+        assert_eq!(read.len(), chain.len());
+        let whole = walk(&blobs, &chain);
+        let digests = |g: &Graph| {
+            g.nodes
+                .iter()
+                .map(|n| (n.descriptor.digest.clone(), n.parent, n.edge.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(digests(&graph), digests(&whole));
+        assert_eq!(graph.roots.len(), whole.roots.len());
+        assert_eq!(graph.problems(), whole.problems());
     }
 
     #[test]

@@ -425,11 +425,15 @@ fn discover(
     let mut queried: HashSet<Digest> = HashSet::new();
     let mut referrers: BTreeSet<Digest> = BTreeSet::new();
     let mut api: Option<bool> = None;
-    let graph = loop {
-        let graph = walk::walk(documents, &roots);
-        check_walk(documents, &graph)?;
-        let mut added = false;
-        for node in &graph.nodes {
+    // Each round walks only the roots the last one added, and asks only about the documents
+    // it read: a chain of n referrers costs n rounds, not n walks of the whole graph.
+    let mut graph = walk::Graph::default();
+    let mut fresh = graph.extend(documents, &roots);
+    loop {
+        check_failure(documents)?;
+        let mut added: Vec<Value> = Vec::new();
+        for &id in &fresh {
+            let node = &graph.nodes[id];
             let digest = &node.descriptor.digest;
             if node.document.is_none() || !queried.insert(digest.clone()) {
                 continue;
@@ -459,13 +463,12 @@ fn discover(
                 }
                 known.insert(referrer.digest.clone());
                 referrers.insert(referrer.digest.clone());
-                roots.push(root_entry(
+                added.push(root_entry(
                     &referrer.media_type,
                     &referrer.digest,
                     referrer.size,
                     None,
                 ));
-                added = true;
             }
             // cosign's `sha256-<hex>.sig` (and `.att`, `.sbom`): tags of their own.
             for tag in tags.iter().filter(|t| t.contains('.')) {
@@ -481,7 +484,7 @@ fn discover(
                 if !Kind::of(&manifest.media_type).is_document() {
                     continue;
                 }
-                roots.push(root_entry(
+                added.push(root_entry(
                     &manifest.media_type,
                     &manifest.digest,
                     manifest.bytes.len() as u64,
@@ -490,13 +493,14 @@ fn discover(
                 tagged.insert((*tag).to_owned(), manifest.digest.clone());
                 known.insert(manifest.digest.clone());
                 documents.insert(manifest);
-                added = true;
             }
         }
-        if !added {
-            break graph;
+        if added.is_empty() {
+            break;
         }
-    };
+        fresh = graph.extend(documents, &added);
+    }
+    check_walk(documents, &graph)?;
     if request.other_tags {
         let others: Vec<&String> = all_tags
             .iter()
@@ -531,11 +535,17 @@ fn discover(
     })
 }
 
+/// A failure of the registry met while the documents were read: an error.
+fn check_failure(documents: &Documents<'_>) -> Result<(), Diagnostics> {
+    match documents.failure.lock().ok().and_then(|mut f| f.take()) {
+        Some(failure) => Err(registry_error(&failure, NOTHING)),
+        None => Ok(()),
+    }
+}
+
 /// A walk that met a failure of the registry, or a graph that is not whole: an error.
 fn check_walk(documents: &Documents<'_>, graph: &Graph) -> Result<(), Diagnostics> {
-    if let Some(failure) = documents.failure.lock().ok().and_then(|mut f| f.take()) {
-        return Err(registry_error(&failure, NOTHING));
-    }
+    check_failure(documents)?;
     let problems = graph.problems();
     if let Some(first) = problems.first() {
         return Err(content_error(&format!(

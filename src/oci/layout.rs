@@ -616,8 +616,8 @@ static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 const BLOCK: usize = 4096;
 
 /// A blob's temporary file, written so that blocks of zeros become holes: a sparse input
-/// stays sparse, whether it was copied, packed, merged or imported.
-struct SparseFile {
+/// stays sparse, whether it was copied, packed, merged, imported or pulled.
+pub struct SparseFile {
     file: File,
     /// Bytes not yet written; they belong at `offset`.
     pending: Vec<u8>,
@@ -629,17 +629,26 @@ struct SparseFile {
 }
 
 impl SparseFile {
-    fn new(file: File) -> Self {
+    #[must_use]
+    pub fn new(file: File) -> Self {
+        Self::at(file, 0)
+    }
+
+    /// Writing on after the `offset` bytes `file` holds (a download resumed). The file must
+    /// not be opened to append: bytes go where their offset says, holes are skipped.
+    #[must_use]
+    pub fn at(file: File, offset: u64) -> Self {
         Self {
             file,
             pending: Vec::new(),
-            offset: 0,
+            offset,
             cloned: false,
             writeback: Writeback::default(),
         }
     }
 
-    fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+    /// Appends `bytes`, buffered a [`BUFFER`] at a time; blocks of zeros become holes.
+    pub fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         if self.cloned {
             self.offset += bytes.len() as u64;
             return Ok(());
@@ -666,6 +675,13 @@ impl SparseFile {
         self.flush_pending()?;
         self.offset += len;
         Ok(())
+    }
+
+    /// Writes what is buffered, and the size: every byte given is then in the file, so the
+    /// file's length says how far it got. The file stays open for more.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.flush_pending()?;
+        self.file.set_len(self.offset)
     }
 
     fn flush_pending(&mut self) -> io::Result<()> {
@@ -734,9 +750,8 @@ impl SparseFile {
     }
 
     /// Writes what is pending, and the size: a hole at the end is part of the file too.
-    fn finish(mut self) -> io::Result<()> {
-        self.flush_pending()?;
-        self.file.set_len(self.offset)
+    pub fn finish(mut self) -> io::Result<()> {
+        self.flush()
     }
 }
 

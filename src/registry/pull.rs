@@ -28,12 +28,12 @@ use crate::assemble::{BuildReport, CLOUD_IMAGE};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::oci::file::FileError;
 use crate::oci::layout::Blob;
+use crate::oci::layout::SparseFile;
 use crate::oci::vocab::{Kind, annotation::REF_NAME, media};
 use crate::oci::walk::{self, Blobs, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
 use crate::output;
 use crate::plan::count;
-use crate::writeback::Writeback;
 
 /// Documents glc reads of a registry for one pull at most: a graph that fans out further is
 /// not a release.
@@ -789,8 +789,9 @@ fn download(
     let part = downloads.join(format!("{}.part", digest.hex()));
     let file = OpenOptions::new()
         .read(true)
-        .append(true)
+        .write(true)
         .create(true)
+        .truncate(false)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
         .open(&part)
         .map_err(|e| write_error(&part, &e))?;
@@ -808,16 +809,12 @@ fn download(
         bar.inc(have);
     }
     let start = have;
-    // Written a MiB at a time: a socket gives a few KiB a read.
-    let mut writer = io::BufWriter::with_capacity(1 << 20, &file);
-    let mut writeback = Writeback::default();
+    // Written a MiB at a time (a socket gives a few KiB a read), blocks of zeros left as
+    // holes: a sparse disk image stays sparse. The write to disk starts as it goes.
+    let mut writer = SparseFile::at(file, have);
     let downloaded = {
         let mut sink = |chunk: &[u8]| -> io::Result<()> {
-            writer.write_all(chunk)?;
-            writeback.wrote(
-                &file,
-                have + chunk.len() as u64 - writer.buffer().len() as u64,
-            );
+            writer.write(chunk)?;
             hasher.update(chunk);
             if let Some(bar) = bar {
                 bar.inc(chunk.len() as u64);
@@ -828,8 +825,7 @@ fn download(
         client.download_blob(digest, size, start, &mut sink)
     };
     // What came is kept for the next pull, even when the rest did not.
-    writer.flush().map_err(|e| write_error(&part, &e))?;
-    drop(writer);
+    writer.finish().map_err(|e| write_error(&part, &e))?;
     downloaded.map_err(|e| {
         registry_error(
             &e,

@@ -11,7 +11,7 @@ use crate::test::{mkfifo, release_kdl};
 use crate::{Ran, Test};
 
 /// A release in `dir` whose one image has `rootfs` and, if given, `file` as layers.
-fn release(dir: &Path, rootfs: &str, file: Option<&str>) -> PathBuf {
+pub fn release(dir: &Path, rootfs: &str, file: Option<&str>) -> PathBuf {
     let file = file.map_or_else(String::new, |f| {
         format!("            file \"{f}\" media-type=\"application/octet-stream\"\n")
     });
@@ -550,7 +550,7 @@ glc: 1 error in release.kdl
 }
 
 /// Bytes a file takes on disk.
-fn allocated(path: &Path) -> u64 {
+pub fn allocated(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).expect("metadata").blocks() * 512
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::Test;
 use crate::build::{Layout, build_top_level};
+use crate::hostile_inputs::{allocated, release};
 use crate::push::{
     Faulty, Mode, big_release, push_json, roll, signed_release, spawn_json, wait_until,
 };
@@ -456,6 +457,54 @@ fn an_unknown_host_fails_the_pull_at_once_and_writes_nothing() {
     .stderr_contains("check the registry's name")
     .run();
     assert_nothing_written(&out);
+}
+
+#[test]
+fn a_sparse_disk_image_is_pulled_sparse_with_its_digest() {
+    use std::os::unix::fs::FileExt;
+    const SIZE: u64 = 64 << 20;
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = Test::new();
+    // 8 KiB of data in 64 MiB: at the start, in the middle, and the last byte.
+    let disk = dir.path("disk.raw");
+    let file = std::fs::File::create(&disk).expect("create");
+    file.set_len(SIZE).expect("truncate");
+    file.write_all_at(&[7u8; 4096], 0).expect("write");
+    file.write_all_at(&[9u8; 4095], SIZE / 2).expect("write");
+    file.write_all_at(&[1u8], SIZE - 1).expect("write");
+    drop(file);
+    if allocated(&disk) > 1 << 20 {
+        eprintln!("SKIP: this filesystem does not keep holes");
+        return;
+    }
+    std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
+    let kdl = std::fs::read_to_string(release(dir.dir(), "rootfs.tar", Some("disk.raw")))
+        .expect("release.kdl");
+    std::fs::write(
+        dir.path("release.kdl"),
+        kdl.replace("    created", "    tag \"{{ version }}\"\n    created"),
+    )
+    .expect("release.kdl");
+    dir.test()
+        .args(["build", "release.kdl", "-q", "-o", "out"])
+        .run();
+    let destination = format!("{}/sparse", registry.host());
+    push_json(&dir.path("out"), &destination, &[]);
+    let pulled = dir.path("pulled");
+    pull_json(&format!("{destination}:1"), &pulled, &[]);
+    assert_same_tree(&dir.path("out"), &pulled);
+    let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        std::fs::read(&disk).expect("read"),
+    ));
+    let blob = pulled.join("blobs/sha256").join(hex);
+    assert_eq!(std::fs::metadata(&blob).expect("blob").len(), SIZE);
+    assert!(
+        allocated(&blob) < 1 << 20,
+        "the pulled blob takes {} bytes on disk",
+        allocated(&blob)
+    );
 }
 
 #[test]

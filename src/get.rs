@@ -24,6 +24,7 @@ use sha2::{Digest as _, Sha256};
 use crate::assemble;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::oci::file::LayoutDir;
+use crate::oci::layout::SparseFile;
 use crate::oci::limits::{MAX_DOCUMENT, MAX_RELEASE_MANIFEST};
 use crate::oci::vocab::{Kind, annotation};
 use crate::oci::{Descriptor, Digest, printable};
@@ -1003,12 +1004,21 @@ fn write(source: &dyn Source, layer: &Descriptor, output: &Output) -> Result<(),
             };
             let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
             // A new file gets the mode the umask gives, as `>` in a shell would.
-            let mut temp = tempfile::Builder::new()
+            let temp = tempfile::Builder::new()
                 .prefix(".glc-get-")
                 .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
                 .tempfile_in(dir)
                 .map_err(io(format!("cannot create a file in {}", dir.display())))?;
-            copy_checked(source, layer, temp.as_file_mut())?;
+            // Blocks of zeros become holes: a sparse disk image stays sparse.
+            let mut sparse = temp
+                .as_file()
+                .try_clone()
+                .map(SparseFile::new)
+                .map_err(io(format!("cannot write {}", path.display())))?;
+            copy_checked(source, layer, &mut sparse)?;
+            sparse
+                .finish()
+                .map_err(io(format!("cannot write {}", path.display())))?;
             if let Some(permissions) = permissions {
                 temp.as_file()
                     .set_permissions(permissions)

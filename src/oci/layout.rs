@@ -597,7 +597,7 @@ impl BlobWriter<'_> {
 impl Write for BlobWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         if let Some((_, file)) = &mut self.file {
-            file.write(bytes)?;
+            file.append(bytes)?;
         }
         self.hasher.update(bytes);
         self.size += bytes.len() as u64;
@@ -648,7 +648,7 @@ impl SparseFile {
     }
 
     /// Appends `bytes`, buffered a [`BUFFER`] at a time; blocks of zeros become holes.
-    pub fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+    pub fn append(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         if self.cloned {
             self.offset += bytes.len() as u64;
             return Ok(());
@@ -752,6 +752,17 @@ impl SparseFile {
     /// Writes what is pending, and the size: a hole at the end is part of the file too.
     pub fn finish(mut self) -> io::Result<()> {
         self.flush()
+    }
+}
+
+impl Write for SparseFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.append(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        SparseFile::flush(self)
     }
 }
 

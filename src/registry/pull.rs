@@ -814,7 +814,7 @@ fn download(
     let mut writer = SparseFile::at(file, have);
     let downloaded = {
         let mut sink = |chunk: &[u8]| -> io::Result<()> {
-            writer.write(chunk)?;
+            writer.append(chunk)?;
             hasher.update(chunk);
             if let Some(bar) = bar {
                 bar.inc(chunk.len() as u64);

@@ -505,6 +505,23 @@ fn a_sparse_disk_image_is_pulled_sparse_with_its_digest() {
         "the pulled blob takes {} bytes on disk",
         allocated(&blob)
     );
+    // `glc get` of the one file, from the layout and from the registry: sparse too.
+    let disk_bytes = std::fs::read(&disk).expect("read");
+    for (source, output) in [
+        ("out", "got.raw"),
+        (&format!("{destination}:1")[..], "fetched.raw"),
+    ] {
+        dir.test()
+            .args(["get", source, "x-amd64", "--file", "disk.raw", "-o", output])
+            .run();
+        let got = dir.path(output);
+        assert!(std::fs::read(&got).expect("got") == disk_bytes, "{source}");
+        assert!(
+            allocated(&got) < 1 << 20,
+            "glc get from {source} wrote {} bytes on disk",
+            allocated(&got)
+        );
+    }
 }
 
 #[test]

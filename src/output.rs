@@ -338,9 +338,10 @@ impl Target {
     /// a glc layout (see the module's comment), else by an atomic exchange where the
     /// filesystem has one, so that readers see the old layout or the new one.
     pub fn replace_with(&self, staging: &Path) -> Result<(), OutputError> {
-        let dir = File::open(staging).map_err(io_err("cannot open the new layout"))?;
-        // Every byte on disk before the layout becomes visible.
-        rustix::fs::syncfs(&dir)
+        // Every byte on disk before the layout becomes visible. Through the directory opened
+        // before anything was written: `syncfs` reports the write errors since its descriptor
+        // was opened, and blobs start going to disk while they are written.
+        rustix::fs::syncfs(&*self.parent_dir)
             .map_err(|e| OutputError::Io("cannot flush the new layout to disk".into(), e.into()))?;
         if fs::symlink_metadata(&self.path).is_err() {
             return fs::rename(staging, &self.path).map_err(io_err(format!(

@@ -1206,14 +1206,16 @@ fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is
             again["bytes_uploaded"].as_u64().unwrap() <= missing_bytes,
             "kill {kill}: the rerun uploaded more than the {missing_bytes} bytes missing: {again}"
         );
-        // Each blob uploaded took an upload session of its own, seen by the registry; more
-        // are retries under load (and a killed push's last request may be logged late, so
-        // the registry's count is no upper bound).
+        // Each blob uploaded took an upload session of its own, started by this run (seen
+        // by the registry) or resumed from the killed one; more are retries under load (and
+        // a killed push's last request may be logged late, so the registry's count is no
+        // upper bound).
         let sessions = usize::try_from(again["upload_sessions"].as_u64().unwrap()).unwrap();
+        let resumed = usize::try_from(again["uploads_resumed"].as_u64().unwrap()).unwrap();
         let seen = registry.logged("POST") - posts;
         assert!(
-            uploaded <= seen && uploaded <= sessions,
-            "kill {kill}: {uploaded} blobs uploaded, {seen} upload sessions seen by the registry, {sessions} started: {again}"
+            uploaded <= seen + resumed && uploaded <= sessions + resumed,
+            "kill {kill}: {uploaded} blobs uploaded, {seen} upload sessions seen by the registry, {sessions} started, {resumed} resumed: {again}"
         );
         assert_tags_in(&registry, &repository, &layout, &format!("kill {kill}"));
         eprintln!(

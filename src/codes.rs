@@ -272,7 +272,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         "glc::push::tls",
-        "`glc push`: the TLS handshake failed (a certificate that does not verify); nothing was pushed",
+        "`glc push`: TLS failed (a certificate that does not verify, a server that speaks no TLS, or plain HTTP to an HTTPS registry); nothing was pushed",
     ),
     (
         "glc::push::auth",
@@ -292,7 +292,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         "glc::pull::tls",
-        "`glc pull`: the TLS handshake failed (a certificate that does not verify); nothing was written",
+        "`glc pull`: TLS failed (a certificate that does not verify, a server that speaks no TLS, or plain HTTP to an HTTPS registry); nothing was written",
     ),
     (
         "glc::pull::auth",

@@ -157,6 +157,8 @@ pub struct Client {
     pub resumed: std::sync::atomic::AtomicU64,
     pub resumed_bytes: std::sync::atomic::AtomicU64,
     sessions: Option<sessions::Sessions>,
+    /// The registry answered at least once: its name resolves.
+    reached: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Client {
@@ -222,6 +224,7 @@ impl Client {
             resumed: std::sync::atomic::AtomicU64::new(0),
             resumed_bytes: std::sync::atomic::AtomicU64::new(0),
             sessions,
+            reached: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -451,6 +454,8 @@ impl Client {
                     return Err(self.transport_error("GET", &url, &transport));
                 }
             };
+            self.reached
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             let status = response.status();
             if matches!(status, 200 | 206) {
                 return Ok(Opened::Stream(response));
@@ -603,6 +608,10 @@ impl Client {
                     self.pause(tries, answer.retry_after());
                 }
                 Ok(answer) => {
+                    // Refused: a later push starts afresh rather than meet the same answer.
+                    if let Some(sessions) = &self.sessions {
+                        sessions.forget(digest);
+                    }
                     return Err(self.refusal(
                         &format!("upload of blob {digest}"),
                         answer.status,
@@ -651,11 +660,20 @@ impl Client {
                     if let Some(next) = &answer.location {
                         location = self.absolute(next);
                     }
-                    offset = answer
+                    let next = answer
                         .range
                         .as_deref()
                         .and_then(range_offset)
                         .unwrap_or(offset + len);
+                    // A registry that does not move on, or past the end, would loop forever.
+                    if next <= offset || next > size {
+                        return Err(error(format!(
+                            "{} answered a chunk of blob {digest} at byte {offset} with the range {:?}",
+                            self.host,
+                            printable(answer.range.as_deref().unwrap_or_default())
+                        )));
+                    }
+                    offset = next;
                     if let Some(sessions) = &self.sessions {
                         sessions.save(digest, &location);
                     }
@@ -696,7 +714,7 @@ impl Client {
     /// it: `None` where there is none, or the registry forgot it or answers otherwise.
     fn resume_upload(&self, digest: &Digest, size: u64) -> Option<(String, u64)> {
         let sessions = self.sessions.as_ref()?;
-        let location = sessions.load(digest, &self.origin)?;
+        let location = sessions.load(digest)?;
         // Not reached: kept for a run that reaches the registry.
         let answer = self.send("GET", &location, &[], Body::Empty, false).ok()?;
         let offset = answer.range.as_deref().and_then(range_offset);
@@ -743,9 +761,9 @@ impl Client {
             .map_or(String::new(), |said| format!(" ({said})"));
         let auth = status == 401 || status == 403;
         let mut message = format!("{} answered {what} with HTTP {status}{words}", self.host);
-        if status == 400
-            && String::from_utf8_lossy(body).contains("HTTP request to an HTTPS server")
-        {
+        let plain_to_tls = status == 400
+            && String::from_utf8_lossy(body).contains("HTTP request to an HTTPS server");
+        if plain_to_tls {
             message.push_str(
                 "; the registry speaks HTTPS, and glc spoke plain HTTP (as it does for this machine unless --ca-file names the CA to trust, and wherever --plain-http is given)",
             );
@@ -764,6 +782,8 @@ impl Client {
             message,
             kind: if auth {
                 ErrorKind::Auth
+            } else if plain_to_tls {
+                ErrorKind::Tls
             } else {
                 ErrorKind::Other
             },
@@ -860,6 +880,8 @@ impl Client {
                 return Err(self.transport_error(method, url, &transport));
             }
         };
+        self.reached
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let header = |name: &str| response.header(name).map(str::to_owned);
         let mut answer = Answer {
             status: response.status(),
@@ -968,6 +990,13 @@ impl Client {
                         "the token server {} answered HTTP {status}",
                         Self::shown(realm)
                     )));
+                }
+                Err(ureq::Error::Status(status, response)) if tries < self.options.tries => {
+                    let retry_after = matches!(status, 429 | 503)
+                        .then(|| response.header("Retry-After")?.trim().parse::<u64>().ok())
+                        .flatten()
+                        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
+                    self.pause(tries, retry_after);
                 }
                 Err(ureq::Error::Transport(t))
                     if t.kind() != ureq::ErrorKind::Dns && tries < self.options.tries =>
@@ -1194,7 +1223,7 @@ impl Read for BlobReader<'_> {
 impl std::error::Error for Error {}
 
 /// The help of an [`Error`] that is a failed TLS handshake.
-pub const BAD_CERTIFICATE: &str = "give the CA that signed the registry's certificate with --ca-file (or in the bundle SSL_CERT_FILE names), and check that the host name is the one the certificate is for; glc does not retry a handshake that failed";
+pub const BAD_CERTIFICATE: &str = "give the CA that signed the registry's certificate with --ca-file (or in the bundle SSL_CERT_FILE names) and check that the host name is the one it is for, or give --plain-http for a registry that speaks plain HTTP; glc does not retry a handshake that fails this way";
 
 /// The help of an [`Error`] that is an unknown host.
 pub const UNKNOWN_HOST: &str = "check the registry's name, and that this machine can look it up (a typo, or a name only another network or VPN resolves); glc does not retry a name it cannot look up";
@@ -1254,7 +1283,11 @@ fn range_offset(range: &str) -> Option<u64> {
     let range = range.trim().trim_start_matches("bytes=");
     let (_, end) = range.split_once('-')?;
     let end: u64 = end.trim().parse().ok()?;
-    Some(if end == 0 { 0 } else { end + 1 })
+    if end == 0 {
+        Some(0)
+    } else {
+        end.checked_add(1)
+    }
 }
 
 fn check_digest(named: Option<&str>, expected: &Digest, what: &str) -> Result<(), Error> {
@@ -1275,20 +1308,46 @@ impl Client {
             let cause = std::error::Error::source(transport)
                 .map(|s| format!(": {}", printable(&s.to_string())))
                 .unwrap_or_default();
-            return Error {
-                message: format!(
-                    "cannot find the registry host `{}`{cause}",
-                    printable(&self.host)
-                ),
-                kind: ErrorKind::UnknownHost,
-            };
+            let host = host_of(url);
+            // A name that never resolved in this run is taken as unknown; one that did, or
+            // another host (storage a redirect leads to), as a passing failure of the resolver.
+            if host == host_of(&self.origin)
+                && !self.reached.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                return Error {
+                    message: format!("cannot find the registry host `{}`{cause}", printable(host)),
+                    kind: ErrorKind::UnknownHost,
+                };
+            }
+            return error(format!(
+                "{method} {}: cannot look up `{}`{cause}",
+                Self::shown(url),
+                printable(host)
+            ));
         }
+        // Failures that the same handshake meets again; alerts and the like are retried.
         if let Some(tls) = tls_failure(transport) {
+            let hint = match tls {
+                rustls::Error::InvalidMessage(_) => {
+                    "; the server does not speak TLS there: a registry that speaks plain HTTP needs --plain-http"
+                }
+                rustls::Error::InvalidCertificate(_)
+                | rustls::Error::NoCertificatesPresented
+                | rustls::Error::UnsupportedNameType
+                | rustls::Error::PeerIncompatible(_) => "",
+                _ => {
+                    return error(format!(
+                        "{method} {}: {}",
+                        Self::shown(url),
+                        transport_words(transport)
+                    ));
+                }
+            };
             return Error {
                 message: format!(
-                    "{method} {}: the TLS handshake with {} failed: {}",
+                    "{method} {}: the TLS handshake with {} failed: {}{hint}",
                     Self::shown(url),
-                    printable(&self.host),
+                    printable(host_of(url)),
                     printable(&tls.to_string())
                 ),
                 kind: ErrorKind::Tls,
@@ -1315,6 +1374,12 @@ fn plain_text(body: &[u8]) -> Option<String> {
         shown.push('…');
     }
     Some(printable(&shown).into_owned())
+}
+
+/// The `host[:port]` of a URL.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap_or(rest)
 }
 
 /// The TLS error somewhere in a transport error's causes (rustls's errors travel inside

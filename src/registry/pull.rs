@@ -792,11 +792,23 @@ fn download(
         .write(true)
         .create(true)
         .truncate(false)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
+        // Not through a link, not waiting on a fifo someone put there.
+        .custom_flags(
+            (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK)
+                .bits()
+                .cast_signed(),
+        )
         .open(&part)
         .map_err(|e| write_error(&part, &e))?;
+    let metadata = file.metadata().map_err(|e| write_error(&part, &e))?;
+    if !metadata.is_file() {
+        return Err(write_error(
+            &part,
+            &io::Error::other("it is not a regular file"),
+        ));
+    }
     let mut hasher = Sha256::new();
-    let mut have = file.metadata().map_err(|e| write_error(&part, &e))?.len();
+    let mut have = metadata.len();
     if have > size {
         file.set_len(0).map_err(|e| write_error(&part, &e))?;
         have = 0;

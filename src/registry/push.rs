@@ -101,7 +101,7 @@ impl Outcome {
         let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         let resumed = if self.uploads_resumed > 0 {
             format!(
-                " ({} resumed where an earlier push stopped, {} bytes not sent again)",
+                " ({} resumed, {} bytes the registry already held not sent again)",
                 count(n(self.uploads_resumed), "upload"),
                 self.bytes_resumed
             )

@@ -21,12 +21,17 @@ use crate::oci::Digest;
 /// A session URL longer than this is not one glc wrote.
 const MAX_URL: u64 = 8 << 10;
 
+/// A session older than this is not resumed (registries purge stale uploads after days).
+const MAX_AGE: std::time::Duration = std::time::Duration::from_hours(72);
+
 /// The session files of one registry repository, in `dir`.
 #[derive(Debug, Clone)]
 pub struct Sessions {
     dir: PathBuf,
     /// `origin/repository@`: what names a blob's session besides its digest.
     prefix: String,
+    /// What every upload URL of the repository starts with.
+    uploads: String,
 }
 
 impl Sessions {
@@ -35,6 +40,7 @@ impl Sessions {
         Self {
             dir,
             prefix: format!("{origin}/{repository}@"),
+            uploads: format!("{origin}/v2/{repository}/blobs/uploads/"),
         }
     }
 
@@ -59,17 +65,26 @@ impl Sessions {
         self.dir.join(hex::encode(name))
     }
 
-    /// The URL of the session an earlier push left for `digest`, if it left one that reads
-    /// as a URL of `origin`.
+    /// The URL of the session an earlier push left for `digest`: only from a file of this
+    /// user's, at most [`MAX_AGE`] old, that holds an upload URL of this repository.
     #[must_use]
-    pub fn load(&self, digest: &Digest, origin: &str) -> Option<String> {
-        let bytes = crate::oci::file::read_regular(&self.path(digest), MAX_URL).ok()?;
+    pub fn load(&self, digest: &Digest) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.path(digest);
+        let metadata = fs::symlink_metadata(&path).ok()?;
+        let fresh = metadata
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age <= MAX_AGE);
+        if metadata.uid() != rustix::process::geteuid().as_raw() || !fresh {
+            return None;
+        }
+        let bytes = crate::oci::file::read_regular(&path, MAX_URL).ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let url = text.trim_end_matches('\n');
-        let own = url
-            .strip_prefix(origin)
-            .is_some_and(|rest| rest.starts_with('/'));
-        (own && !url.chars().any(char::is_control)).then(|| url.to_owned())
+        (url.starts_with(&self.uploads) && !url.chars().any(char::is_control))
+            .then(|| url.to_owned())
     }
 
     /// Keeps `url` as the session of `digest`. A session that cannot be kept only costs a
@@ -112,26 +127,44 @@ mod tests {
         let digest = Digest::parse(&format!("sha256:{}", "a".repeat(64))).expect("digest");
         let sessions = Sessions::new(dir.path().join("uploads"), origin, "gl");
         let other = Sessions::new(dir.path().join("uploads"), origin, "other");
-        assert_eq!(sessions.load(&digest, origin), None);
+        let elsewhere = Sessions::new(dir.path().join("uploads"), "http://127.0.0.1:5001", "gl");
+        assert_eq!(sessions.load(&digest), None);
 
         let url = format!("{origin}/v2/gl/blobs/uploads/1234?_state=abc");
         sessions.save(&digest, &url);
-        assert_eq!(sessions.load(&digest, origin), Some(url.clone()));
-        assert_eq!(other.load(&digest, origin), None, "another repository");
-        assert_eq!(
-            sessions.load(&digest, "http://127.0.0.1:5001"),
-            None,
-            "another registry's URL is not used"
-        );
+        assert_eq!(sessions.load(&digest), Some(url.clone()));
+        assert_eq!(other.load(&digest), None, "another repository");
+        assert_eq!(elsewhere.load(&digest), None, "another registry");
 
-        // A file that is not a URL of the registry is ignored.
-        fs::write(sessions.path(&digest), "http://127.0.0.1:5000.evil/x\n").expect("write");
-        assert_eq!(sessions.load(&digest, origin), None);
-        fs::write(sessions.path(&digest), format!("{url}\r\nX: y\n")).expect("write");
-        assert_eq!(sessions.load(&digest, origin), None);
+        // A file that is not an upload URL of this repository is ignored.
+        for planted in [
+            "http://127.0.0.1:5000.evil/v2/gl/blobs/uploads/1\n".to_owned(),
+            format!("{origin}/v2/other/blobs/uploads/1\n"),
+            format!("{origin}/v2/gl/manifests/latest\n"),
+            format!("{url}\r\nX: y\n"),
+        ] {
+            fs::write(sessions.path(&digest), planted).expect("write");
+            assert_eq!(sessions.load(&digest), None);
+        }
+
+        // A link is not followed, and an old session is not resumed.
+        fs::remove_file(sessions.path(&digest)).expect("remove");
+        let target = dir.path().join("target");
+        fs::write(&target, format!("{url}\n")).expect("write");
+        std::os::unix::fs::symlink(&target, sessions.path(&digest)).expect("symlink");
+        assert_eq!(sessions.load(&digest), None);
+        fs::remove_file(sessions.path(&digest)).expect("remove");
+        sessions.save(&digest, &url);
+        let old = std::time::SystemTime::now() - MAX_AGE - std::time::Duration::from_mins(1);
+        fs::File::options()
+            .write(true)
+            .open(sessions.path(&digest))
+            .and_then(|f| f.set_modified(old))
+            .expect("set mtime");
+        assert_eq!(sessions.load(&digest), None);
 
         sessions.save(&digest, &url);
         sessions.forget(&digest);
-        assert_eq!(sessions.load(&digest, origin), None);
+        assert_eq!(sessions.load(&digest), None);
     }
 }

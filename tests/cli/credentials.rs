@@ -153,7 +153,7 @@ fn credentials_come_from_credential_helpers_and_podman_auth_files_before_docker_
     .run();
 
     // And docker's config alone, with the wrong password: refused, and said where it came from.
-    push(
+    let refused = push(
         &layout.root,
         &registry,
         "refused",
@@ -163,6 +163,7 @@ fn credentials_come_from_credential_helpers_and_podman_auth_files_before_docker_
     .stderr_contains("glc::push::auth")
     .stderr_contains("config.json")
     .run();
+    assert!(!refused.stderr().contains("wrong-pa55word"));
 }
 
 /// A CA and a certificate it signed for 127.0.0.1 (P-256, two days), made by openssl in
@@ -246,8 +247,26 @@ fn tls_with_a_ca_file_pushes_and_pulls_and_another_ca_is_refused_at_once() {
         .arg(&layout.root)
         .arg(&destination)
         .status(1)
+        .stderr_contains("glc::push::tls")
         .stderr_contains("HTTP 400 (Client sent an HTTP request to an HTTPS server.)")
         .stderr_contains("the registry speaks HTTPS, and glc spoke plain HTTP")
+        .run();
+
+    // --ca-file to a registry that speaks plain HTTP: said so, not retried.
+    let Some(plain) = Registry::start("") else {
+        return;
+    };
+    dir.test()
+        .args(["--message-format", "json", "push"])
+        .arg(&layout.root)
+        .arg(format!("{}/gardenlinux", plain.host()))
+        .args(["--retries", "10", "--ca-file"])
+        .arg(&ca)
+        .bounded()
+        .status(1)
+        .stderr_contains("glc::push::tls")
+        .stderr_contains("the server does not speak TLS there")
+        .stderr_contains("--plain-http")
         .run();
 
     // A certificate another CA signed: refused, naming why, without the retries' backoff

@@ -202,8 +202,12 @@ impl Test {
     /// No lookup leaves the machine. `None` (the test skips loudly) where the kernel allows
     /// no namespaces, which fails the test in CI unless `.ci/run` found so and said it.
     pub fn no_host_names(mut self) -> Option<Self> {
-        let works = Command::new("unshare")
-            .args(["--user", "--map-root-user", "--mount", "--net", "true"])
+        std::fs::write(self.path(".nsswitch.conf"), "hosts: files\n").expect("nsswitch");
+        std::fs::write(self.path(".hosts"), "127.0.0.1 localhost\n").expect("hosts");
+        // The probe is the wrapper itself, running `true`.
+        self.no_host_names = true;
+        let works = self
+            .wrapped(OsStr::new("true"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -217,15 +221,12 @@ impl Test {
             eprintln!("SKIP: unshare cannot make namespaces here; this test did not run");
             return None;
         }
-        std::fs::write(self.path(".nsswitch.conf"), "hosts: files\n").expect("nsswitch");
-        std::fs::write(self.path(".hosts"), "127.0.0.1 localhost\n").expect("hosts");
-        self.no_host_names = true;
         Some(self)
     }
 
-    /// The command, not run: for tests that spawn, kill or race glc.
-    pub fn command(&self) -> Command {
-        let glc = assert_cmd::cargo::cargo_bin("glc");
+    /// `program` as this test runs it: in the namespaces of [`Test::no_host_names`], under
+    /// the bounds of [`Test::bounded`], or as it is.
+    fn wrapped(&self, program: &OsStr) -> Command {
         let mut command = if self.no_host_names {
             let mut command = Command::new("unshare");
             command
@@ -237,25 +238,29 @@ impl Test {
                 .arg("sh")
                 .arg(self.path(".nsswitch.conf"))
                 .arg(self.path(".hosts"));
-            if self.bounded {
-                command
-                    .args(["timeout", "--kill-after=5", SECONDS, "prlimit"])
-                    .arg(format!("--as={ADDRESS_SPACE}"))
-                    .arg("--");
-            }
-            command.arg(glc);
             command
         } else if self.bounded {
-            let mut command = Command::new("timeout");
+            Command::new("timeout")
+        } else {
+            return Command::new(program);
+        };
+        if self.bounded {
+            if self.no_host_names {
+                command.arg("timeout");
+            }
             command
                 .args(["--kill-after=5", SECONDS, "prlimit"])
                 .arg(format!("--as={ADDRESS_SPACE}"))
-                .arg("--")
-                .arg(glc);
-            command
-        } else {
-            Command::new(glc)
-        };
+                .arg("--");
+        }
+        command.arg(program);
+        command
+    }
+
+    /// The command, not run: for tests that spawn, kill or race glc.
+    pub fn command(&self) -> Command {
+        let glc = assert_cmd::cargo::cargo_bin("glc");
+        let mut command = self.wrapped(glc.as_os_str());
         command
             .args(&self.args)
             .current_dir(self.current_dir.as_deref().unwrap_or(self.dir.path()))

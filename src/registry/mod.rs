@@ -592,6 +592,10 @@ impl Client {
             };
             match result {
                 Ok(answer) if (200..=299).contains(&answer.status) => {
+                    // Whole now: a session an earlier push left for it has no use.
+                    if let Some(sessions) = &self.sessions {
+                        sessions.forget(digest);
+                    }
                     return check_digest(answer.digest.as_deref(), digest, &digest.to_string());
                 }
                 // A session the registry forgot or holds other bytes of (after a cut

@@ -1111,6 +1111,69 @@ fn a_push_killed_in_a_chunked_upload_is_resumed_by_the_next_run_from_the_registr
 }
 
 #[test]
+fn upload_sessions_the_registry_does_not_know_are_dropped_and_the_blobs_start_afresh() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = Test::new();
+    let layout = big_release(dir.dir());
+    // A session file for every big blob, as a killed push leaves them, but naming uploads
+    // the registry never started (or has purged).
+    let uploads = dir.path(".state/glc/uploads");
+    std::fs::create_dir_all(&uploads).expect("uploads");
+    let origin = format!("http://{}", registry.host());
+    let blobs = layer_digests(&layout);
+    for digest in &blobs {
+        let name = hex::encode(Sha256::digest(
+            format!("{origin}/gardenlinux@{digest}").as_bytes(),
+        ));
+        std::fs::write(
+            uploads.join(name),
+            format!("{origin}/v2/gardenlinux/blobs/uploads/0b0e5e55-not-an-upload?_state=x\n"),
+        )
+        .expect("session");
+    }
+    let log = dir.path("stderr");
+    let destination = format!("{}/gardenlinux", registry.host());
+    let args: [&std::ffi::OsStr; 7] = [
+        "push".as_ref(),
+        "--chunk-size".as_ref(),
+        "4194304".as_ref(),
+        layout.root.as_ref(),
+        destination.as_ref(),
+        "--retries".as_ref(),
+        "2".as_ref(),
+    ];
+    let mut push = spawn_json(&dir, args, &log);
+    let deadline = Instant::now() + Duration::from_mins(2);
+    let status = wait_until(&mut push, deadline);
+    let text = std::fs::read_to_string(&log).expect("stderr");
+    assert_eq!(status.code(), Some(0), "{text}");
+    let summary = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in:\n{text}"));
+    assert_eq!(summary["uploads_resumed"], 0, "{summary}");
+    assert_eq!(summary["blobs_uploaded"], blobs.len(), "{summary}");
+    // The registry was asked about each chunked one, and every session file is gone.
+    let chunked = blobs
+        .iter()
+        .filter(|d| {
+            std::fs::metadata(layout.root.join("blobs/sha256").join(&d[7..]))
+                .expect("blob")
+                .len()
+                > 4 << 20
+        })
+        .count();
+    assert!(chunked >= 4, "{chunked} chunked blobs");
+    assert!(registry.logged("GET") >= chunked);
+    let left: Vec<_> = std::fs::read_dir(&uploads).expect("uploads").collect();
+    assert!(left.is_empty(), "session files left: {left:?}");
+    assert_tags_in(&registry, "gardenlinux", &layout, "after the push");
+}
+
+#[test]
 fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is_missing() {
     let Some(registry) = Registry::start("") else {
         return;

@@ -555,20 +555,28 @@ pub fn allocated(path: &Path) -> u64 {
     std::fs::metadata(path).expect("metadata").blocks() * 512
 }
 
+/// A sparse disk image of `size` bytes with 8 KiB of data: at the start, in the middle, and
+/// the last byte. `false` (the test skips, loudly) where the filesystem keeps no holes.
+pub fn sparse_disk(path: &Path, size: u64) -> bool {
+    let file = std::fs::File::create(path).expect("create");
+    file.set_len(size).expect("truncate");
+    file.write_all_at(&[7u8; 4096], 0).expect("write");
+    file.write_all_at(&[9u8; 4095], size / 2).expect("write");
+    file.write_all_at(&[1u8], size - 1).expect("write");
+    drop(file);
+    let holes = allocated(path) < 1 << 20;
+    if !holes {
+        eprintln!("SKIP: this filesystem does not keep holes");
+    }
+    holes
+}
+
 #[test]
 fn sparse_inputs_give_sparse_blobs_with_the_same_digest() {
     const SIZE: u64 = 256 << 20;
     let dir = Test::new();
-    // 8 KiB of data in 256 MiB: at the start, in the middle, and the last byte.
     let disk = dir.path("disk.raw");
-    let file = std::fs::File::create(&disk).expect("create");
-    file.set_len(SIZE).expect("truncate");
-    file.write_all_at(&[7u8; 4096], 0).expect("write");
-    file.write_all_at(&[9u8; 4095], SIZE / 2).expect("write");
-    file.write_all_at(&[1u8], SIZE - 1).expect("write");
-    drop(file);
-    if allocated(&disk) > 1 << 20 {
-        eprintln!("SKIP: this filesystem does not keep holes");
+    if !sparse_disk(&disk, SIZE) {
         return;
     }
     let digest = sha256(&std::fs::read(&disk).expect("read"));

@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use crate::Test;
 use crate::build::{Layout, build_top_level};
-use crate::hostile_inputs::{allocated, release};
+use crate::hostile_inputs::{allocated, release, sparse_disk};
 use crate::push::{
-    Faulty, Mode, big_release, push_json, roll, signed_release, spawn_json, wait_until,
+    Faulty, Mode, big_release, push_json, roll, signed_release, spawn_json, summary, wait_until,
 };
 use crate::registry::{Registry, free_port};
 
@@ -81,13 +81,6 @@ fn pull_json(source: &str, output: &Path, extra: &[&str]) -> Value {
         .env("HOME", "/nonexistent")
         .run();
     summary(&out.stderr())
-}
-
-fn summary(text: &str) -> Value {
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["type"] == "summary")
-        .unwrap_or_else(|| panic!("no summary in:\n{text}"))
 }
 
 /// Nothing of a pull into `output` is left beside it or at it.
@@ -461,22 +454,13 @@ fn an_unknown_host_fails_the_pull_at_once_and_writes_nothing() {
 
 #[test]
 fn a_sparse_disk_image_is_pulled_sparse_with_its_digest() {
-    use std::os::unix::fs::FileExt;
     const SIZE: u64 = 64 << 20;
     let Some(registry) = Registry::start("") else {
         return;
     };
     let dir = Test::new();
-    // 8 KiB of data in 64 MiB: at the start, in the middle, and the last byte.
     let disk = dir.path("disk.raw");
-    let file = std::fs::File::create(&disk).expect("create");
-    file.set_len(SIZE).expect("truncate");
-    file.write_all_at(&[7u8; 4096], 0).expect("write");
-    file.write_all_at(&[9u8; 4095], SIZE / 2).expect("write");
-    file.write_all_at(&[1u8], SIZE - 1).expect("write");
-    drop(file);
-    if allocated(&disk) > 1 << 20 {
-        eprintln!("SKIP: this filesystem does not keep holes");
+    if !sparse_disk(&disk, SIZE) {
         return;
     }
     std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");

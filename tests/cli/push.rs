@@ -46,13 +46,17 @@ pub fn push_json(layout: &Path, destination: &str, extra: &[&str]) -> Value {
         .env("HOME", "/nonexistent")
         .run();
     let text = output.stderr();
-    let summary = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["type"] == "summary")
-        .unwrap_or_else(|| panic!("no summary in:\n{text}"));
+    let summary = summary(&text);
     assert_eq!(summary["command"], "push");
     summary
+}
+
+/// The `"type": "summary"` line of a run's JSON lines.
+pub fn summary(text: &str) -> Value {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in:\n{text}"))
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -1084,11 +1088,7 @@ fn a_push_killed_in_a_chunked_upload_is_resumed_by_the_next_run_from_the_registr
     let mut rerun = spawn_json(&dir, args(chunk), &log);
     assert_eq!(wait_until(&mut rerun, deadline).code(), Some(0));
     let text = std::fs::read_to_string(&log).expect("stderr");
-    let summary = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["type"] == "summary")
-        .unwrap_or_else(|| panic!("no summary in:\n{text}"));
+    let summary = summary(&text);
     assert_eq!(summary["uploads_resumed"], 1, "{summary}");
     assert_eq!(
         summary["bytes_resumed"],
@@ -1149,11 +1149,7 @@ fn upload_sessions_the_registry_does_not_know_are_dropped_and_the_blobs_start_af
     let status = wait_until(&mut push, deadline);
     let text = std::fs::read_to_string(&log).expect("stderr");
     assert_eq!(status.code(), Some(0), "{text}");
-    let summary = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["type"] == "summary")
-        .unwrap_or_else(|| panic!("no summary in:\n{text}"));
+    let summary = summary(&text);
     assert_eq!(summary["uploads_resumed"], 0, "{summary}");
     assert_eq!(summary["blobs_uploaded"], blobs.len(), "{summary}");
     // The registry was asked about each chunked one, and every session file is gone.
@@ -1183,13 +1179,7 @@ fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is
     let layout = big_release(dir.dir());
     let blobs = layer_digests(&layout);
     let log = dir.path("stderr");
-    let summary = |log: &Path| -> Value {
-        let text = std::fs::read_to_string(log).expect("stderr");
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|v| v["type"] == "summary")
-            .unwrap_or_else(|| panic!("no summary in:\n{text}"))
-    };
+    let summary = |log: &Path| summary(&std::fs::read_to_string(log).expect("stderr"));
 
     // One whole push first: how long a push takes here, to spread the kills over it.
     let started = Instant::now();

@@ -395,14 +395,7 @@ fn relay(
         }
     }
     let text = String::from_utf8_lossy(&head).into_owned();
-    let length: usize = text
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
+    let length = usize::try_from(content_length(&text)).expect("a body this test can hold");
     if text.starts_with("PATCH ") {
         let patch = patches.fetch_add(1, Ordering::Relaxed) + 1;
         if matches!(mode, Mode::Hold(number) if *number == patch) {
@@ -490,6 +483,17 @@ fn relay(
     let _ = client.shutdown(Shutdown::Both);
 }
 
+/// The `Content-Length` of an HTTP head, 0 without one.
+fn content_length(head: &str) -> u64 {
+    head.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
 /// Relays the answer's head and half of its body (by its `Content-Length`), then closes.
 fn cut_answer(server: &mut TcpStream, client: &mut TcpStream) {
     let mut head = Vec::new();
@@ -500,14 +504,7 @@ fn cut_answer(server: &mut TcpStream, client: &mut TcpStream) {
             _ => return,
         }
     }
-    let length: u64 = String::from_utf8_lossy(&head)
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
+    let length = content_length(&String::from_utf8_lossy(&head));
     let _ = client.write_all(&head);
     let _ = std::io::copy(&mut (&*server).take(length / 2), client);
     let _ = server.shutdown(Shutdown::Both);

@@ -706,12 +706,9 @@ impl Client {
                 }
             }
         }
-        let answer = self.finish_upload(&location, digest, Body::Empty);
-        if let Some(sessions) = &self.sessions {
-            // Complete, or a session that went wrong: the next try starts afresh either way.
-            sessions.forget(digest);
-        }
-        answer
+        // The session is forgotten by `upload_blob` once the blob is whole or refused; a
+        // `PUT` that failed on the way is resumed by the next try, with nothing to send.
+        self.finish_upload(&location, digest, Body::Empty)
     }
 
     /// The session an earlier push left for `digest` and the offset the registry holds of

@@ -14,7 +14,8 @@ use crate::Test;
 use crate::build::{Layout, build_top_level};
 use crate::hostile_inputs::{allocated, release, sparse_disk};
 use crate::push::{
-    Faulty, Mode, big_release, push_json, roll, signed_release, spawn_json, summary, wait_until,
+    Faulty, Mode, big_release, kill_after, push_json, roll, signed_release, spawn_json, summary,
+    wait_until,
 };
 use crate::registry::{Registry, free_port};
 
@@ -257,11 +258,8 @@ fn a_pull_killed_at_six_moments_leaves_no_half_layout_and_the_rerun_resumes() {
         let out = dir.path(format!("killed-{kill}"));
         let permille = 100 + (roll(3000 + kill) * 8);
         let delay = duration.mul_f64(f64::from(u32::try_from(permille).unwrap()) / 1000.0);
-        let mut child = spawn_pull(&dir, &source, &out, &log);
-        std::thread::sleep(delay);
-        // `Child::kill` sends SIGKILL: no handler, no cleanup, as kill -9.
-        let _ = child.kill();
-        let status = wait_until(&mut child, deadline);
+        let child = spawn_pull(&dir, &source, &out, &log);
+        let status = kill_after(child, delay, deadline);
         // Never half a layout: none, or the whole one.
         let whole = out.exists();
         if whole {

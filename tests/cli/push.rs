@@ -1042,6 +1042,18 @@ pub fn wait_until(child: &mut Child, deadline: Instant) -> std::process::ExitSta
     }
 }
 
+/// Kills `child` with SIGKILL (no handler, no cleanup, as kill -9) after `delay`, and waits
+/// for it within `deadline`.
+pub fn kill_after(
+    mut child: Child,
+    delay: Duration,
+    deadline: Instant,
+) -> std::process::ExitStatus {
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    wait_until(&mut child, deadline)
+}
+
 #[test]
 fn a_push_killed_in_a_chunked_upload_is_resumed_by_the_next_run_from_the_registrys_offset() {
     let Some(registry) = Registry::start("") else {
@@ -1078,8 +1090,7 @@ fn a_push_killed_in_a_chunked_upload_is_resumed_by_the_next_run_from_the_registr
         assert!(Instant::now() < deadline, "the sixth chunk never came");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = killed.kill();
-    wait_until(&mut killed, deadline);
+    kill_after(killed, Duration::ZERO, deadline);
 
     let patches = proxy.patches.load(Ordering::Relaxed);
     let mut rerun = spawn_json(&dir, args(chunk), &log);
@@ -1206,11 +1217,8 @@ fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is
         let delay = duration.mul_f64(f64::from(u32::try_from(permille).unwrap()) / 1000.0);
         let repository = format!("killed-{kill}");
         let destination = format!("{}/{repository}", registry.host());
-        let mut child = spawn_push(&dir, &layout.root, &destination, &log);
-        std::thread::sleep(delay);
-        // `Child::kill` sends SIGKILL: no handler, no cleanup, as kill -9.
-        let _ = child.kill();
-        let status = wait_until(&mut child, deadline);
+        let child = spawn_push(&dir, &layout.root, &destination, &log);
+        let status = kill_after(child, delay, deadline);
 
         let missing: Vec<&String> = blobs
             .iter()

@@ -1037,7 +1037,7 @@ fn get(
             glc::registry::source::Repository::open(&host, &repository, &named, registry)
                 .map_err(|e| {
                     vec![Diagnostic::error("glc::get::source", e.message).help(
-                        "check the registry's address and your credentials (GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or `podman login`)",
+                        "check the registry's address and your credentials (GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST, or `podman login`)",
                     )]
                 })?;
         named_tag = Some(named);

@@ -12,6 +12,7 @@ pub mod file;
 pub mod import;
 pub mod json;
 pub mod layout;
+pub mod name;
 pub mod source;
 pub mod tar_index;
 pub mod vocab;

@@ -247,7 +247,19 @@ impl Graph {
             let tag = raw["annotations"][crate::oci::vocab::annotation::REF_NAME]
                 .as_str()
                 .map(str::to_owned);
-            let root = walker.child(raw, None, Edge::Root { index, tag }, 1);
+            // A tag becomes part of a path or URL wherever the layout goes: one that is not a
+            // reference name of the image spec (`..`, `/` at an end, spaces) makes the entry
+            // invalid, so no walker's user pushes, pulls or tags it.
+            let root = match &tag {
+                Some(name) if !crate::oci::name::is_ref_name(name) => Child::Invalid(Invalid {
+                    raw: raw.clone(),
+                    message: format!(
+                        "the tag {:?} is not a reference name of the image spec (alphanumeric components joined by one of `-._:@+`, separated by `/`)",
+                        printable(name)
+                    ),
+                }),
+                _ => walker.child(raw, None, Edge::Root { index, tag }, 1),
+            };
             walker.graph.roots.push(root);
         }
         *self = walker.graph;

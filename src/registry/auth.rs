@@ -16,6 +16,9 @@ use serde_json::Value;
 pub struct Credentials {
     pub username: String,
     password: String,
+    /// An OAuth2 refresh token (`identitytoken` of a docker config, as `docker login` writes
+    /// for some registries), exchanged at a token server instead of the password.
+    identity_token: Option<String>,
     /// Where they came from, for messages: a variable, a file, a helper.
     pub source: String,
 }
@@ -30,6 +33,21 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    fn new(username: &str, password: &str, source: String) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            identity_token: None,
+            source,
+        }
+    }
+
+    /// The refresh token to exchange at a token server, if these are one.
+    #[must_use]
+    pub fn identity_token(&self) -> Option<&str> {
+        self.identity_token.as_deref()
+    }
+
     /// The value of an `Authorization: Basic` header.
     #[must_use]
     pub fn basic(&self) -> String {
@@ -40,21 +58,15 @@ impl Credentials {
     }
 }
 
-/// The credentials for `host`: `GLC_REGISTRY_USERNAME`/`GLC_REGISTRY_PASSWORD` first, then the
-/// first auth file that names the host (`REGISTRY_AUTH_FILE`,
-/// `$XDG_RUNTIME_DIR/containers/auth.json`, `$DOCKER_CONFIG/config.json` or
-/// `~/.docker/config.json`). `Ok(None)`: anonymous. An auth file that cannot be read or an
-/// entry that cannot be decoded is an error naming the file, never its content.
+/// The credentials for `host`: `GLC_REGISTRY_USERNAME`/`GLC_REGISTRY_PASSWORD` where
+/// `GLC_REGISTRY_HOST` names this host, else the first auth file that names the host
+/// (`REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`, `$DOCKER_CONFIG/config.json`
+/// or `~/.docker/config.json`). `Ok(None)`: anonymous. An auth file that cannot be read, an
+/// entry that cannot be decoded, or variables that name no host are errors naming their
+/// source, never a secret.
 pub fn find(host: &str) -> Result<Option<Credentials>, String> {
-    if let (Ok(username), Ok(password)) = (
-        std::env::var("GLC_REGISTRY_USERNAME"),
-        std::env::var("GLC_REGISTRY_PASSWORD"),
-    ) {
-        return Ok(Some(Credentials {
-            username,
-            password,
-            source: "GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD".to_owned(),
-        }));
+    if let Some(found) = from_environment(host)? {
+        return Ok(Some(found));
     }
     for file in auth_files() {
         let text = match std::fs::read(&file) {
@@ -69,6 +81,64 @@ pub fn find(host: &str) -> Result<Option<Credentials>, String> {
         }
     }
     Ok(None)
+}
+
+/// `GLC_REGISTRY_USERNAME`/`_PASSWORD`, bound to the registry `GLC_REGISTRY_HOST` names as
+/// docker and podman bind a login to its host: another registry never gets them, whatever it
+/// answers.
+fn from_environment(host: &str) -> Result<Option<Credentials>, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (username, password) = (var("GLC_REGISTRY_USERNAME"), var("GLC_REGISTRY_PASSWORD"));
+    let (username, password) = match (username, password) {
+        (None, None) => return Ok(None),
+        (Some(username), Some(password)) => (username, password),
+        (Some(_), None) => {
+            return Err(
+                "GLC_REGISTRY_USERNAME is set, but GLC_REGISTRY_PASSWORD is not: set the password too (and GLC_REGISTRY_HOST to the registry they are for)"
+                    .to_owned(),
+            );
+        }
+        (None, Some(_)) => {
+            return Err(
+                "GLC_REGISTRY_PASSWORD is set, but GLC_REGISTRY_USERNAME is not: set the user name too (and GLC_REGISTRY_HOST to the registry they are for)"
+                    .to_owned(),
+            );
+        }
+    };
+    let Some(bound) = var("GLC_REGISTRY_HOST") else {
+        return Err(format!(
+            "GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD are set, but GLC_REGISTRY_HOST does not say which registry they are for: set GLC_REGISTRY_HOST={}",
+            crate::oci::printable(host)
+        ));
+    };
+    if canonical_host(&bound) != canonical_host(host) {
+        return Ok(None);
+    }
+    Ok(Some(Credentials::new(
+        &username,
+        &password,
+        "GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD (for GLC_REGISTRY_HOST)".to_owned(),
+    )))
+}
+
+/// A registry host as logins are keyed: lowercase, without a scheme or path, and Docker Hub
+/// by one name whatever alias names it.
+fn canonical_host(host: &str) -> String {
+    let host = host.trim();
+    let host = host.split_once("://").map_or(host, |(_, rest)| rest);
+    let host = host.split('/').next().unwrap_or(host).to_ascii_lowercase();
+    if is_docker_hub(&host) {
+        "docker.io".to_owned()
+    } else {
+        host
+    }
+}
+
+fn is_docker_hub(host: &str) -> bool {
+    matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
 }
 
 fn auth_files() -> Vec<PathBuf> {
@@ -87,19 +157,34 @@ fn auth_files() -> Vec<PathBuf> {
     files
 }
 
-/// The keys under which docker and podman file a host's entry.
-fn keys(host: &str) -> [String; 4] {
-    [
+/// The keys under which docker and podman file a host's entry; Docker Hub's login is filed
+/// under `https://index.docker.io/v1/` by `docker login`.
+fn keys(host: &str) -> Vec<String> {
+    let mut keys = vec![
         host.to_owned(),
         format!("https://{host}"),
         format!("http://{host}"),
         format!("https://{host}/v1/"),
-    ]
+    ];
+    if is_docker_hub(&host.to_ascii_lowercase()) {
+        keys.extend(
+            [
+                "https://index.docker.io/v1/",
+                "index.docker.io",
+                "docker.io",
+                "registry-1.docker.io",
+            ]
+            .map(str::to_owned),
+        );
+    }
+    keys
 }
 
 fn from_config(config: &Value, host: &str, file: &Path) -> Result<Option<Credentials>, String> {
-    if let Some(helper) = config["credHelpers"][host].as_str() {
-        return helper_get(helper, host).map(Some);
+    for key in keys(host) {
+        if let Some(helper) = config["credHelpers"][&key].as_str() {
+            return helper_get(helper, host).map(Some);
+        }
     }
     for key in keys(host) {
         let entry = &config["auths"][&key];
@@ -120,20 +205,21 @@ fn from_config(config: &Value, host: &str, file: &Path) -> Result<Option<Credent
                     "the `auth` of {source} is not base64 of `user:password`"
                 ));
             };
-            return Ok(Some(Credentials {
-                username: username.to_owned(),
-                password: password.to_owned(),
-                source,
-            }));
+            let mut found = Credentials::new(username, password, source);
+            found.identity_token = identity_token(entry);
+            return Ok(Some(found));
         }
         if let (Some(username), Some(password)) =
             (entry["username"].as_str(), entry["password"].as_str())
         {
-            return Ok(Some(Credentials {
-                username: username.to_owned(),
-                password: password.to_owned(),
-                source,
-            }));
+            let mut found = Credentials::new(username, password, source);
+            found.identity_token = identity_token(entry);
+            return Ok(Some(found));
+        }
+        if let Some(token) = identity_token(entry) {
+            let mut found = Credentials::new("", "", source);
+            found.identity_token = Some(token);
+            return Ok(Some(found));
         }
     }
     if let Some(store) = config["credsStore"].as_str() {
@@ -177,11 +263,13 @@ fn helper_get(helper: &str, host: &str) -> Result<Credentials, String> {
     let answer: Value = serde_json::from_slice(&output.stdout)
         .map_err(|_| format!("{program} answered something that is not JSON"))?;
     match (answer["Username"].as_str(), answer["Secret"].as_str()) {
-        (Some(username), Some(secret)) => Ok(Credentials {
-            username: username.to_owned(),
-            password: secret.to_owned(),
-            source: program,
-        }),
+        // docker's helpers answer `<token>` as the user of an identity token.
+        (Some("<token>"), Some(secret)) => {
+            let mut found = Credentials::new("", "", program);
+            found.identity_token = Some(secret.to_owned());
+            Ok(found)
+        }
+        (Some(username), Some(secret)) => Ok(Credentials::new(username, secret, program)),
         _ => Err(format!("{program} answered without Username and Secret")),
     }
 }
@@ -211,15 +299,38 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
         let (key, after) = rest.split_once('=')?;
         let key = key.trim().to_ascii_lowercase();
         let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"')?;
-            (&quoted[..end], &quoted[end + 1..])
+            quoted_string(quoted)?
         } else {
-            after.split_once(',').unwrap_or((after, ""))
+            let (value, after) = after.split_once(',').unwrap_or((after, ""));
+            (value.trim().to_owned(), after)
         };
-        params.insert(key, value.to_owned());
+        params.insert(key, value);
         rest = after.trim_start_matches([',', ' ']);
     }
     Some(Challenge::Bearer(params))
+}
+
+/// The rest of an HTTP quoted-string after its opening quote: its value (`\x` is `x`) and
+/// what follows the closing quote; `None` if it does not close.
+fn quoted_string(text: &str) -> Option<(String, &str)> {
+    let mut value = String::new();
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((value, text.get(i + 1..)?)),
+            '\\' => value.push(chars.next()?.1),
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+/// The `identitytoken` of an auth file's entry, if it has one.
+fn identity_token(entry: &Value) -> Option<String> {
+    entry["identitytoken"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -242,6 +353,41 @@ mod tests {
             Some(Challenge::Basic)
         );
         assert_eq!(parse_challenge("Negotiate"), None);
+    }
+
+    #[test]
+    fn quoted_values_keep_escaped_quotes_and_an_open_quote_is_no_challenge() {
+        let challenge = parse_challenge(
+            r#"Bearer realm="https://auth.example/token?a=\"b\"",service="s\\x", scope=repository:a:pull"#,
+        );
+        let Some(Challenge::Bearer(params)) = challenge else {
+            panic!("not bearer: {challenge:?}");
+        };
+        assert_eq!(params["realm"], r#"https://auth.example/token?a="b""#);
+        assert_eq!(params["service"], r"s\x");
+        assert_eq!(params["scope"], "repository:a:pull");
+        assert_eq!(parse_challenge(r#"Bearer realm="https://x"#), None);
+    }
+
+    #[test]
+    fn docker_hub_logins_are_found_under_the_key_docker_login_writes_with_identity_tokens() {
+        let config = serde_json::json!({
+            "auths": {"https://index.docker.io/v1/": {"identitytoken": "refresh-me"}}
+        });
+        let found = from_config(&config, "docker.io", Path::new("config.json"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.identity_token(), Some("refresh-me"));
+        assert!(found.source.contains("https://index.docker.io/v1/"));
+        assert!(!format!("{found:?}").contains("refresh-me"));
+        // Another registry is never given Docker Hub's login.
+        assert!(
+            from_config(&config, "ghcr.io", Path::new("config.json"))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(canonical_host("https://registry-1.docker.io/"), "docker.io");
+        assert_eq!(canonical_host("127.0.0.1:5000"), "127.0.0.1:5000");
     }
 
     #[test]

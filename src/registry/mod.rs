@@ -88,6 +88,9 @@ pub enum ErrorKind {
     UnknownHost,
     /// The TLS handshake failed: the certificate does not verify, or no common protocol.
     Tls,
+    /// An answer the same request meets again, which is not the registry's word on
+    /// credentials (a challenge from another host, a token glc cannot send): not retried.
+    Final,
 }
 
 impl std::fmt::Display for Error {
@@ -128,6 +131,9 @@ pub struct Answer {
     pub retry_after: Option<String>,
     pub link: Option<String>,
     pub body: Vec<u8>,
+    /// Sent by the registry's own origin: only such an answer's challenge is answered with
+    /// its credentials.
+    pub own: bool,
 }
 
 /// A manifest or an index as the registry sent it.
@@ -184,6 +190,13 @@ pub fn is_local(host: &str) -> bool {
 impl Client {
     /// A client of `host`'s `repository`; credentials from the environment and auth files.
     pub fn new(host: &str, repository: &str, options: Options) -> Result<Self, Error> {
+        if !crate::oci::name::is_host(host) {
+            return Err(error(format!(
+                "{:?} is not a registry host",
+                printable(host)
+            )));
+        }
+        crate::oci::name::check_repository(repository).map_err(error)?;
         let credentials = auth::find(host).map_err(|message| Error {
             message,
             kind: ErrorKind::Auth,
@@ -232,6 +245,20 @@ impl Client {
         format!("{}/v2/{}/{path}", self.origin, self.repository)
     }
 
+    /// The URL of manifest `reference`, which must be a tag or a digest: no other text
+    /// becomes part of a path.
+    fn manifest_url(&self, reference: &str) -> Result<String, Error> {
+        crate::oci::name::check_reference(reference).map_err(error)?;
+        Ok(self.url(&format!("manifests/{reference}")))
+    }
+
+    /// Whether `url` is on the registry's own origin (scheme, host and port): the only place
+    /// its credentials go.
+    fn own(&self, url: &str) -> bool {
+        url.strip_prefix(&self.origin)
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+
     /// A `Location` made absolute.
     fn absolute(&self, location: &str) -> String {
         if location.starts_with("http://") || location.starts_with("https://") {
@@ -255,7 +282,7 @@ impl Client {
 
     /// `HEAD` a manifest by digest or tag: the digest the registry names, or `None` if absent.
     pub fn head_manifest(&self, reference: &str, accept: &str) -> Result<Option<String>, Error> {
-        let url = self.url(&format!("manifests/{reference}"));
+        let url = self.manifest_url(reference)?;
         let answer = self.send("HEAD", &url, &[("Accept", accept)], Body::Empty, false)?;
         match answer.status {
             200..=299 => {
@@ -273,7 +300,7 @@ impl Client {
     /// are checked against `Docker-Content-Digest` when the registry sends it, and against the
     /// digest asked for.
     pub fn get_manifest(&self, reference: &str, accept: &str) -> Result<Option<Manifest>, Error> {
-        let url = self.url(&format!("manifests/{reference}"));
+        let url = self.manifest_url(reference)?;
         let answer = self.send("GET", &url, &[("Accept", accept)], Body::Empty, true)?;
         match answer.status {
             200..=299 => {
@@ -312,11 +339,16 @@ impl Client {
     }
 
     /// Every tag of the repository (`GET /v2/<repo>/tags/list`, page by page), at most
-    /// [`MAX_TAGS`]; empty for a repository the registry does not know.
+    /// [`MAX_TAGS`]; empty for a repository the registry does not know. Pages are followed
+    /// on the registry's own origin only, each URL once, and the list ends at a page that
+    /// adds no tag: a registry cannot keep glc asking. Names that are not tags are left out.
     pub fn tags(&self) -> Result<Vec<String>, Error> {
         let mut tags = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut visited: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut url = self.url("tags/list?n=1000");
         loop {
+            visited.insert(url.clone());
             let answer = self.send("GET", &url, &[], Body::Empty, true)?;
             match answer.status {
                 200..=299 => {}
@@ -330,24 +362,35 @@ impl Client {
                 ))
             })?;
             let before = tags.len();
-            tags.extend(
-                page["tags"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned),
-            );
-            // A page that adds nothing ends the list, whatever its `Link` says.
-            let next = answer.link.as_deref().and_then(next_link);
-            match next {
-                Some(next) if tags.len() > before && tags.len() < MAX_TAGS => {
-                    url = self.absolute(&next);
+            for tag in page["tags"].as_array().into_iter().flatten() {
+                if let Some(tag) = tag.as_str()
+                    && crate::oci::name::is_tag(tag)
+                    && tags.len() < MAX_TAGS
+                    && seen.insert(tag.to_owned())
+                {
+                    tags.push(tag.to_owned());
                 }
-                _ => break,
             }
+            let Some(next) = answer.link.as_deref().and_then(next_link) else {
+                break;
+            };
+            let next = self.absolute(&next);
+            if !self.own(&next) {
+                return Err(Error {
+                    message: format!(
+                        "{} continues its tag list on another origin ({}); glc follows it only on {}",
+                        self.host,
+                        Self::shown(&next),
+                        self.origin
+                    ),
+                    kind: ErrorKind::Final,
+                });
+            }
+            if tags.len() == before || tags.len() >= MAX_TAGS || visited.contains(&next) {
+                break;
+            }
+            url = next;
         }
-        tags.truncate(MAX_TAGS);
         Ok(tags)
     }
 
@@ -464,7 +507,7 @@ impl Client {
                 && let Some(location) = response.header("Location")
             {
                 url = self.absolute(location);
-                own = url.starts_with(&format!("{}/", self.origin));
+                own = self.own(&url);
                 continue;
             }
             let header = |name: &str| response.header(name).map(str::to_owned);
@@ -479,6 +522,7 @@ impl Client {
                 retry_after: header("Retry-After"),
                 link: None,
                 body: Vec::new(),
+                own,
             };
             let _ = response
                 .into_reader()
@@ -500,7 +544,7 @@ impl Client {
         bytes: &[u8],
         digest: &Digest,
     ) -> Result<bool, Error> {
-        let url = self.url(&format!("manifests/{reference}"));
+        let url = self.manifest_url(reference)?;
         let answer = self.send(
             "PUT",
             &url,
@@ -851,11 +895,14 @@ impl Client {
         for (name, value) in headers {
             request = request.set(name, value);
         }
-        if let Some(authorization) = self
-            .authorization
-            .read()
-            .ok()
-            .and_then(|a| a.as_ref().cloned())
+        // Credentials go to the registry's own origin only: never to an upload `Location`,
+        // a `Link` or anything else on another host, scheme or port.
+        if self.own(url)
+            && let Some(authorization) = self
+                .authorization
+                .read()
+                .ok()
+                .and_then(|a| a.as_ref().cloned())
         {
             request = request.set("Authorization", &authorization);
         }
@@ -895,6 +942,7 @@ impl Client {
             retry_after: header("Retry-After"),
             link: header("Link"),
             body: Vec::new(),
+            own: self.own(url),
         };
         if read_body || answer.status >= 400 {
             let mut body = Vec::new();
@@ -929,12 +977,30 @@ impl Client {
 
     /// Answers a 401: basic credentials, or a bearer token fetched with them.
     fn authenticate(&self, answer: &Answer) -> Result<(), Error> {
+        if !answer.own {
+            return Err(Error {
+                message: format!(
+                    "a host other than {} (where a redirect or a `Location` led) asks for credentials; glc sends the credentials of {} to {} only",
+                    self.host, self.host, self.origin
+                ),
+                kind: ErrorKind::Final,
+            });
+        }
         let challenge = answer
             .www_authenticate
             .as_deref()
             .and_then(auth::parse_challenge);
         let authorization = match challenge {
             Some(Challenge::Basic) => match &self.credentials {
+                Some(credentials) if credentials.identity_token().is_some() => {
+                    return Err(Error {
+                        message: format!(
+                            "{} asks for a user name and password, and the login found for it in {} is an identity token, which only a token server takes",
+                            self.host, credentials.source
+                        ),
+                        kind: ErrorKind::Auth,
+                    });
+                }
                 Some(credentials) => credentials.basic(),
                 None => return Err(self.refusal("a request", 401, &answer.body)),
             },
@@ -956,32 +1022,71 @@ impl Client {
                 self.host
             )));
         };
+        // Credentials offered over TLS never travel without it: a realm in plain HTTP is
+        // taken only from a registry that is itself spoken to in plain HTTP.
+        let tls_realm = realm.starts_with("https://");
+        if !(tls_realm || realm.starts_with("http://") && self.origin.starts_with("http://")) {
+            return Err(Error {
+                message: format!(
+                    "{} names the token server {:?}, which is not an https:// URL; glc sends no credentials there",
+                    self.host,
+                    printable(realm)
+                ),
+                kind: ErrorKind::Final,
+            });
+        }
         let actions = if self.options.read_only {
             "pull"
         } else {
             "pull,push"
         };
-        let mut request = self.agent.get(realm).query(
-            "scope",
-            &format!("repository:{}:{actions}", self.repository),
-        );
-        if let Some(service) = params.get("service") {
-            request = request.query("service", service);
-        }
+        let mut scopes = vec![format!("repository:{}:{actions}", self.repository)];
         if let Some(scope) = params.get("scope")
             && !scope.starts_with(&format!("repository:{}:", self.repository))
         {
+            scopes.push(scope.clone());
+        }
+        let service = params.get("service");
+        let mut request = self.agent.get(realm);
+        for scope in &scopes {
             request = request.query("scope", scope);
         }
-        if let Some(credentials) = &self.credentials {
+        if let Some(service) = service {
+            request = request.query("service", service);
+        }
+        let identity = self
+            .credentials
+            .as_ref()
+            .and_then(Credentials::identity_token);
+        if let Some(credentials) = &self.credentials
+            && identity.is_none()
+        {
             request = request.set("Authorization", &credentials.basic());
         }
+        // An identity token (an OAuth2 refresh token) is exchanged as docker does: a form
+        // `POST` to the same realm.
+        let scope = scopes.join(" ");
+        let call = || match identity {
+            Some(token) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token),
+                    ("client_id", "glc"),
+                    ("scope", scope.as_str()),
+                ];
+                if let Some(service) = service {
+                    form.push(("service", service.as_str()));
+                }
+                self.agent.post(realm).send_form(&form)
+            }
+            None => request.clone().call(),
+        };
         let mut tries = 0;
         let response = loop {
             tries += 1;
             self.requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match request.clone().call() {
+            match call() {
                 Ok(response) => break response,
                 Err(ureq::Error::Status(status, _)) if status == 401 || status == 403 => {
                     return Err(self.refusal("the token request", status, &[]));
@@ -1031,6 +1136,17 @@ impl Client {
                     Self::shown(realm)
                 ))
             })?;
+        // A token is sent back as a header: one that could not be (a control character, a
+        // space, a byte beyond ASCII) is refused here, never shown, never sent.
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error {
+                message: format!(
+                    "the token server {} answered a token that is not a valid header value (not shown)",
+                    Self::shown(realm)
+                ),
+                kind: ErrorKind::Final,
+            });
+        }
         Ok(format!("Bearer {token}"))
     }
 }
@@ -1405,6 +1521,11 @@ fn tls_failure(transport: &ureq::Transport) -> Option<&rustls::Error> {
 
 fn transport_words(transport: &ureq::Transport) -> String {
     let kind = transport.kind();
+    // ureq names the header it refused whole: it may be a credential.
+    if kind == ureq::ErrorKind::BadHeader {
+        return "a header of the request is not valid (not shown: it may hold a credential)"
+            .to_owned();
+    }
     let detail = transport
         .message()
         .map(|m| format!(": {}", printable(m)))

@@ -138,7 +138,7 @@ fn registry_error(e: &super::Error, state: &str) -> Diagnostics {
         fail(
             "glc::pull::auth",
             format!("{e}; {state}"),
-            "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or log in with `podman login` / `docker login`",
+            "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST naming the registry, or log in with `podman login` / `docker login`",
         )
     } else if e.kind == super::ErrorKind::UnknownHost {
         fail(
@@ -174,22 +174,9 @@ pub fn parse_source(text: &str) -> Result<(String, String, String), String> {
             printable(text)
         ));
     };
-    if !is_tag(tag) {
-        return Err(format!(
-            "{:?} is not a tag: up to 128 letters, digits and `._-`, not starting with `.` or `-`",
-            printable(tag)
-        ));
-    }
     let (host, repository) = super::push::parse_destination(&format!("{path}/{name}"))?;
+    crate::oci::name::check_tag(tag)?;
     Ok((host, repository, tag.to_owned()))
-}
-
-fn is_tag(tag: &str) -> bool {
-    tag.len() <= 128
-        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// The registry's documents, read once each and kept (they are small, and bounded in
@@ -504,7 +491,7 @@ fn discover(
     if request.other_tags {
         let others: Vec<&String> = all_tags
             .iter()
-            .filter(|t| !t.starts_with("sha256-") && !tagged.contains_key(*t) && is_tag(t))
+            .filter(|t| !t.starts_with("sha256-") && !tagged.contains_key(*t))
             .collect();
         let heads = parallel(&others, request.jobs, |tag| {
             client

@@ -144,20 +144,27 @@ fn fail(code: &'static str, message: impl Into<String>, help: Option<&str>) -> P
 
 const RERUN: &str = "run the same `glc push` again once the registry is reachable: it uploads only what is missing; `--retries N` allows more tries";
 
-/// `REGISTRY/REPO` split into host and repository, both checked.
+/// `REGISTRY/REPO` split into host and repository, both checked against the distribution
+/// spec's grammar ([`crate::oci::name`]).
 pub fn parse_destination(text: &str) -> Result<(String, String), String> {
+    if let Some((_, rest)) = text.split_once("://") {
+        return Err(format!(
+            "{:?}: write the registry without a scheme ({:?}); glc speaks HTTPS, and plain HTTP with `--plain-http` (and to this machine)",
+            printable(text),
+            printable(rest)
+        ));
+    }
     let Some((host, repository)) = text.split_once('/') else {
         return Err(format!(
             "{:?} names no repository: write REGISTRY/REPO, e.g. ghcr.io/gardenlinux/gardenlinux",
             printable(text)
         ));
     };
-    if host.is_empty()
-        || !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-    {
-        return Err(format!("{:?} is not a registry host", printable(host)));
+    if !crate::oci::name::is_host(host) {
+        return Err(format!(
+            "{:?} is not a registry host: a name or address, with an optional `:PORT`",
+            printable(host)
+        ));
     }
     if repository.contains(['@', ':']) {
         return Err(format!(
@@ -165,19 +172,7 @@ pub fn parse_destination(text: &str) -> Result<(String, String), String> {
             printable(text)
         ));
     }
-    let component_ok = |c: &str| {
-        !c.is_empty()
-            && c.chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
-            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
-            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
-    };
-    if repository.len() > 255 || !repository.split('/').all(component_ok) {
-        return Err(format!(
-            "{:?} is not a repository name: lowercase letters, digits and `._-`, components separated by `/`",
-            printable(repository)
-        ));
-    }
+    crate::oci::name::check_repository(repository)?;
     Ok((host.to_owned(), repository.to_owned()))
 }
 
@@ -326,7 +321,7 @@ fn registry_error(e: &super::Error, state: &str) -> PushError {
             "glc::push::auth",
             format!("{e}; {state}"),
             Some(
-                "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD, or log in with `podman login` / `docker login`",
+                "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST naming the registry, or log in with `podman login` / `docker login`",
             ),
         )
     } else if e.kind == super::ErrorKind::UnknownHost {
@@ -409,6 +404,20 @@ fn plan(graph: &Graph, wanted: &[String]) -> Result<Work, PushError> {
         if !more {
             break;
         }
+    }
+    // A name the layout allows may still be no registry tag (`a/b`, `a:b`): refused before
+    // the registry is asked anything.
+    if let Some(bad) = selected
+        .keys()
+        .find_map(|t| crate::oci::name::check_tag(t).err())
+    {
+        return Err(fail(
+            "glc::push::tag",
+            format!("the layout's {bad}; nothing was pushed"),
+            Some(
+                "retag it with a tag of the distribution spec, or push the other tags with `--tag`",
+            ),
+        ));
     }
     let mut blobs: Vec<(Digest, u64)> = seen
         .iter()

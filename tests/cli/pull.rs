@@ -516,6 +516,7 @@ fn wrong_credentials_fail_the_pull_clearly_without_the_password() {
     let output = Test::new()
         .args(["pull", &format!("{}/gl:1877.3", registry.host()), "-o"])
         .arg(&out)
+        .env("GLC_REGISTRY_HOST", registry.host())
         .env("GLC_REGISTRY_USERNAME", "glc-user")
         .env("GLC_REGISTRY_PASSWORD", "wrong-pa55word")
         .status(1)

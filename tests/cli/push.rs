@@ -732,6 +732,7 @@ fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
         .arg("push")
         .arg(&layout.root)
         .arg(&destination)
+        .env("GLC_REGISTRY_HOST", registry.host())
         .env("GLC_REGISTRY_USERNAME", "glc-user")
         .env("GLC_REGISTRY_PASSWORD", "wrong")
         .status(1)
@@ -744,6 +745,7 @@ fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
         .arg("push")
         .arg(&layout.root)
         .arg(&destination)
+        .env("GLC_REGISTRY_HOST", registry.host())
         .env("GLC_REGISTRY_USERNAME", "glc-user")
         .env("GLC_REGISTRY_PASSWORD", "t0ken-s3cret")
         .run();

@@ -267,7 +267,11 @@ impl Test {
             // What glc keeps between runs (push's upload sessions) stays in the test.
             .env("XDG_STATE_HOME", self.path(".state"))
             .env("NO_COLOR", "1")
-            .env_remove("SOURCE_DATE_EPOCH");
+            .env_remove("SOURCE_DATE_EPOCH")
+            // Credentials of the machine running the tests are none of a test's business.
+            .env_remove("GLC_REGISTRY_USERNAME")
+            .env_remove("GLC_REGISTRY_PASSWORD")
+            .env_remove("GLC_REGISTRY_HOST");
         for (key, value) in &self.env {
             match value {
                 Some(value) => command.env(key, value),

@@ -980,24 +980,52 @@ fn write(source: &dyn Source, layer: &Descriptor, output: &Output) -> Result<(),
             )
         }
     };
-    match output {
-        Output::Stdout => {
-            // Spooled first: what reaches standard output cannot be taken back.
-            let mut spool =
-                tempfile::tempfile().map_err(io("cannot create a temporary file".to_owned()))?;
-            copy_checked(source, layer, &mut spool)?;
-            spool
-                .rewind()
-                .map_err(io("cannot read the temporary file back".to_owned()))?;
-            let mut stdout = std::io::stdout().lock();
-            match std::io::copy(&mut spool, &mut stdout).and_then(|_| stdout.flush()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    Err(io("cannot write to standard output".to_owned())(e))
-                }
-                _ => Ok(()),
+    // Spooled first: what reaches a stream cannot be taken back.
+    let spooled = |out: &mut dyn Write, name: &str| -> Result<(), Diagnostics> {
+        let mut spool =
+            tempfile::tempfile().map_err(io("cannot create a temporary file".to_owned()))?;
+        copy_checked(source, layer, &mut spool)?;
+        spool
+            .rewind()
+            .map_err(io("cannot read the temporary file back".to_owned()))?;
+        match std::io::copy(&mut spool, out).and_then(|_| out.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(io(format!("cannot write to {name}"))(e))
             }
+            _ => Ok(()),
         }
+    };
+    match output {
+        Output::Stdout => spooled(&mut std::io::stdout().lock(), "standard output"),
         Output::File(path) => {
+            let followed = std::fs::metadata(path).ok();
+            if followed.as_ref().is_some_and(std::fs::Metadata::is_dir) {
+                return Err(fail(
+                    "glc::get::output",
+                    format!("{} is a directory", path.display()),
+                    "name the file to write, e.g. -o DIR/NAME",
+                ));
+            }
+            // A device, a fifo or a socket (or a link to one: `/dev/stdout`) is written into
+            // as a stream, never replaced by a file.
+            if followed.as_ref().is_some_and(|m| !m.is_file()) {
+                let mut target = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(io(format!("cannot open {}", path.display())))?;
+                return spooled(&mut target, &path.display().to_string());
+            }
+            // A link to a file: the file it names gets the bytes, the link stays.
+            let resolved;
+            let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink())
+                && followed.is_some()
+            {
+                resolved = std::fs::canonicalize(path)
+                    .map_err(io(format!("cannot follow {}", path.display())))?;
+                &resolved
+            } else {
+                path
+            };
             let dir = match path.parent() {
                 Some(parent) if !parent.as_os_str().is_empty() => parent,
                 _ => Path::new("."),

@@ -215,7 +215,11 @@ impl ReleaseFile {
             &build.output,
             build.force,
             build.cache,
-            dry_first,
+            if dry_first {
+                Unchanged::DryFirst
+            } else {
+                Unchanged::AfterWriting
+            },
             build.sign_key.as_deref(),
             waiting,
             |layout, previous| {
@@ -243,15 +247,27 @@ impl ReleaseFile {
     }
 }
 
+/// When a target that already is the layout to write is left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unchanged {
+    /// `emit` first runs dry; if the target already is its layout, nothing is written.
+    /// Otherwise as [`Unchanged::AfterWriting`].
+    DryFirst,
+    /// The layout is written beside the target, and dropped if the target already is it.
+    AfterWriting,
+    /// The target is replaced whatever it holds: it is known to be damaged.
+    Never,
+}
+
 /// Writes a layout into `output`, whole or not at all. `emit` writes into the writer it is
-/// given, with the layout being replaced (if blobs may be taken from it). With `dry_first`,
-/// `emit` first runs dry, and a target that already is its layout is left alone. With
-/// `sign_key`, the staged layout is signed before it is put in place.
+/// given, with the layout being replaced (if blobs may be taken from it). `unchanged` says
+/// when a target that already is the layout is left alone. With `sign_key`, the staged
+/// layout is signed before it is put in place.
 pub(crate) fn write_layout(
     output: &Path,
     force: bool,
     reuse_previous: bool,
-    dry_first: bool,
+    unchanged: Unchanged,
     sign_key: Option<&sign::keys::PrivateKey>,
     waiting: impl FnOnce(&str),
     emit: impl Fn(
@@ -261,7 +277,7 @@ pub(crate) fn write_layout(
 ) -> Result<BuildOutcome, Diagnostics> {
     let target = output::Target::new(output).map_err(Diagnostics::from)?;
     let _lock = target.lock(waiting).map_err(Diagnostics::from)?;
-    write_layout_locked(&target, force, reuse_previous, dry_first, sign_key, emit)
+    write_layout_locked(&target, force, reuse_previous, unchanged, sign_key, emit)
 }
 
 /// [`write_layout`] into a target whose lock the caller holds.
@@ -269,7 +285,7 @@ pub(crate) fn write_layout_locked(
     target: &output::Target,
     force: bool,
     reuse_previous: bool,
-    dry_first: bool,
+    unchanged: Unchanged,
     sign_key: Option<&sign::keys::PrivateKey>,
     emit: impl Fn(
         oci::layout::LayoutWriter,
@@ -286,7 +302,7 @@ pub(crate) fn write_layout_locked(
     };
     // A dry run computes the unsigned layout, which a signed target never is.
     if let Some(previous) = previous
-        && dry_first
+        && unchanged == Unchanged::DryFirst
         && sign_key.is_none()
     {
         let dry = emit(oci::layout::LayoutWriter::dry(), Some(previous))?;
@@ -317,7 +333,10 @@ pub(crate) fn write_layout_locked(
         })
         .and_then(|report| {
             // Written without a dry pass, the layout may be the one the target already is.
-            if previous.is_some() && target.holds(&report.index, &report.blob_list) {
+            if previous.is_some()
+                && unchanged != Unchanged::Never
+                && target.holds(&report.index, &report.blob_list)
+            {
                 return Ok((report, true));
             }
             target

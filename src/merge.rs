@@ -98,7 +98,11 @@ pub fn merge(
         &options.output,
         options.force,
         options.reuse,
-        options.reuse,
+        if options.reuse {
+            crate::Unchanged::DryFirst
+        } else {
+            crate::Unchanged::AfterWriting
+        },
         options.sign_key.as_deref(),
         waiting,
         |layout, previous| {

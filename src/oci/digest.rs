@@ -98,6 +98,25 @@ impl Digest {
         Self::from_hasher(Sha256::new_with_prefix(bytes))
     }
 
+    /// The digest of everything `reader` gives, and how many bytes that was: the one
+    /// streaming hash of whole files and blobs.
+    pub fn of_reader(mut reader: impl std::io::Read) -> std::io::Result<(Self, u64)> {
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            match reader.read(&mut buffer) {
+                Ok(0) => return Ok((Self::from_hasher(hasher), size)),
+                Ok(n) => {
+                    hasher.update(&buffer[..n]);
+                    size += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The digest a hasher has computed.
     #[must_use]
     pub fn from_hasher(hasher: Sha256) -> Self {

@@ -141,6 +141,12 @@ impl LayoutWriter {
         self.sha256.is_none()
     }
 
+    /// The directory being written; `None` for a dry run.
+    #[must_use]
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
     fn written(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
         // A panic while holding the lock would already have failed the build.
         self.written

@@ -399,6 +399,11 @@ impl Walker<'_> {
                 return;
             }
         };
+        if let Some(problem) = kind_mismatch(&value, &descriptor, kind) {
+            // Walked as what it says it is not, an index would look empty: not walked.
+            self.graph.nodes[id].problem.get_or_insert(problem);
+            return;
+        }
         let document = self.document(&value, kind, id, depth);
         self.graph.nodes[id].document = Some(document);
     }
@@ -444,6 +449,39 @@ impl Walker<'_> {
         }
         document
     }
+}
+
+/// Why a document is not what its descriptor (or a registry's `Content-Type`) calls it: its
+/// own `mediaType` says otherwise, or, without one, its fields are another kind's.
+#[must_use]
+pub fn kind_mismatch(value: &Value, descriptor: &Descriptor, kind: Kind) -> Option<String> {
+    let said = |what: String| {
+        Some(format!(
+            "{} is listed as {}, but {what}",
+            descriptor.digest,
+            printable(&descriptor.media_type)
+        ))
+    };
+    if let Some(own) = value["mediaType"].as_str() {
+        return (own != descriptor.media_type)
+            .then(|| said(format!("says it is {}", printable(own))))
+            .flatten();
+    }
+    let shape = if value.get("manifests").is_some() {
+        Kind::Index
+    } else if value.get("layers").is_some() || value.get("config").is_some() {
+        Kind::Manifest
+    } else {
+        return None;
+    };
+    (kind.is_document() && shape != kind)
+        .then(|| {
+            said(format!(
+                "its fields are those of an image {}",
+                if shape == Kind::Index { "index" } else { "manifest" }
+            ))
+        })
+        .flatten()
 }
 
 /// A document's bytes: no more than its descriptor declares (and [`MAX_DOCUMENT`]), and

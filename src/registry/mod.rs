@@ -323,6 +323,29 @@ impl Client {
                     .as_deref()
                     .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned())
                     .unwrap_or_default();
+                // A document is what it says it is: a `Content-Type` that disagrees with it
+                // (a manifest sent as an index would be walked as an empty one) is refused.
+                let value: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+                let sent = crate::oci::Descriptor {
+                    media_type: media_type.clone(),
+                    digest: digest.clone(),
+                    size: answer.body.len() as u64,
+                    annotations: std::collections::BTreeMap::new(),
+                    platform: None,
+                    artifact_type: None,
+                };
+                let kind = crate::oci::vocab::Kind::of(&media_type);
+                if let Some(problem) = crate::oci::walk::kind_mismatch(&value, &sent, kind) {
+                    return Err(Error {
+                        message: format!(
+                            "{} sent manifest {} with the Content-Type {}: {problem}",
+                            self.host,
+                            printable(reference),
+                            printable(&media_type)
+                        ),
+                        kind: ErrorKind::Final,
+                    });
+                }
                 Ok(Some(Manifest {
                     bytes: answer.body,
                     media_type,
@@ -1341,6 +1364,9 @@ impl std::error::Error for Error {}
 
 /// The help of an [`Error`] that is a failed TLS handshake.
 pub const BAD_CERTIFICATE: &str = "give the CA that signed the registry's certificate with --ca-file (or in the bundle SSL_CERT_FILE names) and check that the host name is the one it is for, or give --plain-http for a registry that speaks plain HTTP; glc does not retry a handshake that fails this way";
+
+/// The help of an [`Error`] of kind [`ErrorKind::Final`].
+pub const FINAL: &str = "the registry answered in a way glc does not act on (see above), and would answer so again: ask its operator, or use another registry";
 
 /// The help of an [`Error`] that is an unknown host.
 pub const UNKNOWN_HOST: &str = "check the registry's name, and that this machine can look it up (a typo, or a name only another network or VPN resolves); glc does not retry a name it cannot look up";

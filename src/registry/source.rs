@@ -15,13 +15,19 @@ use crate::oci::{Descriptor, Digest};
 
 /// Referrers of one manifest glc reads at most.
 const MAX_REFERRERS: usize = 4096;
+/// Bytes of manifests kept for reading again at most: past it, a manifest is read and
+/// dropped, so memory does not grow with what a registry lists.
+const MAX_KEPT: usize = 64 << 20;
 
 /// `REGISTRY/REPO:TAG`, read through a client of the repository.
 pub struct Repository {
     client: Client,
     tag: String,
-    /// Manifests and indexes read so far, by digest: each is fetched once.
+    /// Manifests and indexes read so far, by digest (within [`MAX_KEPT`] bytes): each is
+    /// fetched once.
     manifests: Mutex<HashMap<Digest, Manifest>>,
+    /// Digests the registry answered 404 for: not asked again.
+    absent: Mutex<std::collections::HashSet<Digest>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -54,28 +60,45 @@ impl Repository {
             client,
             tag: tag.to_owned(),
             manifests: Mutex::default(),
+            absent: Mutex::default(),
         })
     }
 
     /// A manifest or index by tag or digest, fetched once.
     fn manifest(&self, reference: &str) -> Result<Option<Manifest>, String> {
-        if let Ok(digest) = Digest::parse(reference)
-            && let Some(known) = self
+        let digest = Digest::parse(reference).ok();
+        if let Some(digest) = &digest {
+            if let Some(known) = self
                 .manifests
                 .lock()
                 .ok()
-                .and_then(|m| m.get(&digest).cloned())
-        {
-            return Ok(Some(known));
+                .and_then(|m| m.get(digest).cloned())
+            {
+                return Ok(Some(known));
+            }
+            if self.absent.lock().is_ok_and(|a| a.contains(digest)) {
+                return Ok(None);
+            }
         }
         let fetched = self
             .client
             .get_manifest(reference, ACCEPT)
             .map_err(|e| e.message)?;
-        if let Some(manifest) = &fetched
-            && let Ok(mut known) = self.manifests.lock()
-        {
-            known.insert(manifest.digest.clone(), manifest.clone());
+        match (&fetched, digest) {
+            (Some(manifest), _) => {
+                if let Ok(mut known) = self.manifests.lock() {
+                    let kept: usize = known.values().map(|m| m.bytes.len()).sum();
+                    if kept + manifest.bytes.len() <= MAX_KEPT {
+                        known.insert(manifest.digest.clone(), manifest.clone());
+                    }
+                }
+            }
+            (None, Some(digest)) => {
+                if let Ok(mut absent) = self.absent.lock() {
+                    absent.insert(digest);
+                }
+            }
+            (None, None) => {}
         }
         Ok(fetched)
     }
@@ -159,10 +182,15 @@ impl Source for Repository {
             },
         };
         let mut found = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for raw in listed.iter().take(MAX_REFERRERS) {
             let Ok(descriptor) = Descriptor::from_value(raw) else {
                 continue;
             };
+            // A registry that lists one referrer many times is asked about it once.
+            if !seen.insert(descriptor.digest.clone()) {
+                continue;
+            }
             if descriptor.kind() != Kind::Manifest
                 || (artifact_type.is_some()
                     && descriptor.artifact_type.is_some()

@@ -2,6 +2,7 @@
 //! byte the file the release names, or nothing at all.
 
 use std::ffi::{OsStr, OsString};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -718,4 +719,41 @@ fn with_a_key_a_signature_or_manifest_tampered_in_the_registry_writes_nothing() 
         std::fs::write(&path, text).expect("restore");
     }
     get_kernel(&source).run();
+}
+
+#[test]
+fn an_output_that_is_a_fifo_a_device_or_a_link_is_written_through_never_replaced() {
+    let (ran, out) = built();
+    let kernel = artifact(&format!("{AWS}.vmlinuz"));
+    // A fifo: a reader gets the bytes, and it stays a fifo.
+    let fifo = ran.path("fifo");
+    mkfifo(&fifo);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).expect("read fifo"))
+    };
+    get(&ran, &out, AWS, &["--role", "kernel"], &fifo)
+        .bounded()
+        .run();
+    assert!(reader.join().expect("reader") == kernel);
+    assert!(std::fs::symlink_metadata(&fifo).expect("fifo").file_type().is_fifo());
+    // A link to a character device (as `/dev/stdout` is): written into, the link kept.
+    let null = ran.path("null");
+    std::os::unix::fs::symlink("/dev/null", &null).expect("symlink");
+    get(&ran, &out, AWS, &["--role", "kernel"], &null).run();
+    assert!(std::fs::symlink_metadata(&null).expect("link").is_symlink());
+    assert!(std::fs::metadata("/dev/null").expect("null").file_type().is_char_device());
+    // A link to a file: the file gets the bytes, the link stays a link.
+    let file = ran.path("kernel-file");
+    std::fs::write(&file, b"old").expect("file");
+    let link = ran.path("kernel-link");
+    std::os::unix::fs::symlink(&file, &link).expect("symlink");
+    get(&ran, &out, AWS, &["--role", "kernel"], &link).run();
+    assert!(std::fs::symlink_metadata(&link).expect("link").is_symlink());
+    assert!(std::fs::read(&file).expect("file") == kernel);
+    // A directory is refused, untouched.
+    get(&ran, &out, AWS, &["--role", "kernel"], ran.path("out"))
+        .status(1)
+        .stderr_contains("is a directory")
+        .run();
 }

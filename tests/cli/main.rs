@@ -9,6 +9,8 @@ mod fixtures;
 mod get;
 mod hostile_inputs;
 mod hostile_layouts;
+mod hostile_registry;
+mod hostile_server;
 mod incremental;
 mod interop;
 mod merge;

@@ -307,6 +307,10 @@ pub const ALL: &[(&str, &str)] = &[
         "`glc pull`: the layout or the downloads beside it cannot be written",
     ),
     (
+        "glc::pull::output",
+        "`glc pull`: the target directory cannot be used (not a layout glc wrote, or not writable)",
+    ),
+    (
         "glc::get::source",
         "`glc get`: the layout cannot be read, or a document or blob on the way is not what its digest says; nothing was written",
     ),

@@ -351,6 +351,10 @@ impl Renderer {
             miette::GraphicalReportHandler::new_themed(theme)
                 .with_width(100)
                 .with_links(false)
+                // Never at a hyphen: `--plain-http` or a cname split over two lines cannot be
+                // copied.
+                .with_word_splitter(textwrap::WordSplitter::NoHyphenation)
+                .with_break_words(false)
         });
         Self { handler }
     }

@@ -99,10 +99,15 @@ pub fn inspect(root: &Path, tag: Option<&str>) -> Result<Vec<Node>, String> {
                 .push((i, vec![name.to_owned()]));
             continue;
         }
-        match roots
-            .iter_mut()
-            .find(|(r, _)| entries[*r]["digest"] == entries[i]["digest"])
-        {
+        // An entry the walker refused (a tag no tool may use) is shown on its own, with why.
+        if matches!(graph.roots[i], Child::Invalid(_)) {
+            roots.push((i, vec![name.to_owned()]));
+            continue;
+        }
+        match roots.iter_mut().find(|(r, _)| {
+            entries[*r]["digest"] == entries[i]["digest"]
+                && matches!(graph.roots[*r], Child::Node(..))
+        }) {
             Some((_, tags)) => tags.push(name.to_owned()),
             None => roots.push((i, vec![name.to_owned()])),
         }

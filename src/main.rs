@@ -1036,9 +1036,19 @@ fn get(
         let repository =
             glc::registry::source::Repository::open(&host, &repository, &named, registry)
                 .map_err(|e| {
-                    vec![Diagnostic::error("glc::get::source", e.message).help(
-                        "check the registry's address and your credentials (GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST, or `podman login`)",
-                    )]
+                    use glc::registry::ErrorKind;
+                    let help = match e.kind {
+                        ErrorKind::Auth => {
+                            "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST naming the registry, or log in with `podman login` / `docker login`"
+                        }
+                        ErrorKind::Tls => glc::registry::BAD_CERTIFICATE,
+                        ErrorKind::UnknownHost => glc::registry::UNKNOWN_HOST,
+                        ErrorKind::Final => glc::registry::FINAL,
+                        ErrorKind::Other => {
+                            "check the registry's address, and run the same `glc get` again once it is reachable (`--retries N` allows more tries)"
+                        }
+                    };
+                    vec![Diagnostic::error("glc::get::source", e.message).help(help)]
                 })?;
         named_tag = Some(named);
         Box::new(repository)

@@ -254,7 +254,7 @@ impl Graph {
                 Some(name) if !crate::oci::name::is_ref_name(name) => Child::Invalid(Invalid {
                     raw: raw.clone(),
                     message: format!(
-                        "the tag {:?} is not a reference name of the image spec (alphanumeric components joined by one of `-._:@+`, separated by `/`)",
+                        "the tag `{}` is not a reference name of the image spec (alphanumeric components joined by one of `-._:@+`, separated by `/`)",
                         printable(name)
                     ),
                 }),
@@ -478,7 +478,11 @@ pub fn kind_mismatch(value: &Value, descriptor: &Descriptor, kind: Kind) -> Opti
         .then(|| {
             said(format!(
                 "its fields are those of an image {}",
-                if shape == Kind::Index { "index" } else { "manifest" }
+                if shape == Kind::Index {
+                    "index"
+                } else {
+                    "manifest"
+                }
             ))
         })
         .flatten()

@@ -16,7 +16,7 @@ use serde_json::Value;
 pub struct Credentials {
     pub username: String,
     password: String,
-    /// An OAuth2 refresh token (`identitytoken` of a docker config, as `docker login` writes
+    /// An `OAuth2` refresh token (`identitytoken` of a docker config, as `docker login` writes
     /// for some registries), exchanged at a token server instead of the password.
     identity_token: Option<String>,
     /// Where they came from, for messages: a variable, a file, a helper.

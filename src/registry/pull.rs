@@ -179,6 +179,16 @@ fn registry_error(e: &super::Error, state: &str) -> Diagnostics {
 
 const NOTHING: &str = "nothing was written";
 
+/// The target's errors, which the layout writer shares with `glc build`, said as pull's.
+fn pull_output(mut diagnostics: Diagnostics) -> Diagnostics {
+    for diagnostic in &mut diagnostics {
+        if diagnostic.code == "glc::build::output" {
+            diagnostic.code = "glc::pull::output";
+        }
+    }
+    diagnostics
+}
+
 /// `REGISTRY/REPO:TAG` split into host, repository and tag, each checked.
 pub fn parse_source(text: &str) -> Result<(String, String, String), String> {
     let (path, last) = text.rsplit_once('/').unwrap_or(("", text));
@@ -307,14 +317,19 @@ impl<'a> Documents<'a> {
     /// registry's word, checked against the referrer itself. A referrer of `subject` is kept
     /// (the walk reads it next); any other is dropped, its subject remembered.
     fn refers_to(&self, digest: &Digest, subject: &Digest) -> Result<bool, FileError> {
-        let names = |bytes: &[u8]| {
+        let subject_in = |bytes: &[u8]| {
             serde_json::from_slice::<Value>(bytes)
                 .ok()
                 .and_then(|d| d["subject"]["digest"].as_str().map(str::to_owned))
         };
         let named = if let Some(bytes) = self.known(digest) {
-            names(&bytes)
-        } else if let Some(named) = self.subjects.lock().ok().and_then(|s| s.get(digest).cloned()) {
+            subject_in(&bytes)
+        } else if let Some(named) = self
+            .subjects
+            .lock()
+            .ok()
+            .and_then(|s| s.get(digest).cloned())
+        {
             named
         } else {
             let manifest = match self.fetch(digest) {
@@ -322,7 +337,7 @@ impl<'a> Documents<'a> {
                 Err(FileError::Missing) => return Ok(false),
                 Err(e) => return Err(e),
             };
-            let named = names(&manifest.bytes);
+            let named = subject_in(&manifest.bytes);
             if named.as_deref().is_some_and(|d| *subject == d) {
                 self.insert(manifest)?;
             } else if let Ok(mut subjects) = self.subjects.lock() {
@@ -363,8 +378,12 @@ pub fn pull(
     waiting: impl FnOnce(&str),
     on_tag: &mut dyn FnMut(&PulledTag),
 ) -> Result<Outcome, Diagnostics> {
-    let target = output::Target::new(output).map_err(Diagnostics::from)?;
-    let _lock = target.lock(waiting).map_err(Diagnostics::from)?;
+    let target = output::Target::new(output).map_err(|e| pull_output(e.into()))?;
+    let _lock = target.lock(waiting).map_err(|e| pull_output(e.into()))?;
+    // Before the registry is asked anything: a target that cannot be replaced says so now.
+    target
+        .check_replaceable(request.force)
+        .map_err(|e| pull_output(e.into()))?;
     let client = Client::new(
         &request.host,
         &request.repository,
@@ -438,7 +457,8 @@ pub fn pull(
         &blobs,
         &docs,
         (&downloaded, &bytes),
-    )?;
+    )
+    .map_err(pull_output)?;
     // The layout holds every blob now; what was kept for a rerun is not needed.
     if fs::symlink_metadata(&downloads).is_ok_and(|m| m.is_dir()) {
         let _ = fs::remove_dir_all(&downloads);
@@ -803,7 +823,11 @@ fn write_layout_pulled(
             // a pull is never done that is not whole.
             if let Some(staged) = staged {
                 let report = crate::verify::check(&staged, crate::verify::Rules::Whole);
-                if let Some(first) = report.findings.iter().find(|f| f.severity == crate::verify::Severity::Error) {
+                if let Some(first) = report
+                    .findings
+                    .iter()
+                    .find(|f| f.severity == crate::verify::Severity::Error)
+                {
                     return Err(content_error(&format!(
                         "the pulled layout would not be whole ({} errors), e.g. {}: {}",
                         report.errors(),
@@ -895,7 +919,12 @@ struct Kept<'a> {
 
 impl Kept<'_> {
     /// The previous layout's copy of a blob, if it has one with the right size and bytes.
-    fn reusable(&self, previous: Option<&Path>, digest: &Digest, size: u64) -> Option<std::path::PathBuf> {
+    fn reusable(
+        &self,
+        previous: Option<&Path>,
+        digest: &Digest,
+        size: u64,
+    ) -> Option<std::path::PathBuf> {
         if self.damaged.contains(digest) {
             return None;
         }
@@ -919,7 +948,12 @@ struct Checked {
 /// hold: glc did not write them in this run. A damaged download is removed (the pull fetches
 /// it again); a damaged blob of the previous layout is named, so the pull neither calls the
 /// target up to date nor takes it.
-fn check_kept(previous: Option<&Path>, downloads: &Path, blobs: &[(Digest, u64)], jobs: usize) -> Checked {
+fn check_kept(
+    previous: Option<&Path>,
+    downloads: &Path,
+    blobs: &[(Digest, u64)],
+    jobs: usize,
+) -> Checked {
     let hashes = |path: &Path, digest: &Digest, size: u64| {
         crate::oci::file::open_regular(path)
             .ok()
@@ -927,33 +961,37 @@ fn check_kept(previous: Option<&Path>, downloads: &Path, blobs: &[(Digest, u64)]
             .and_then(|(file, _)| Digest::of_reader(file.take(size)).ok())
             .is_some_and(|(actual, read)| actual == *digest && read == size)
     };
-    let results: Result<Vec<(usize, Option<Digest>)>, ()> = parallel(blobs, jobs.max(2), |(digest, size)| {
-        let mut checked = 0;
-        let mut damaged = None;
-        let empty: HashSet<Digest> = HashSet::new();
-        let kept = Kept {
-            downloads,
-            damaged: &empty,
-        };
-        if let Some(path) = kept.reusable(previous, digest, *size) {
-            checked += 1;
-            if !hashes(&path, digest, *size) {
-                damaged = Some(digest.clone());
+    let results: Result<Vec<(usize, Option<Digest>)>, ()> =
+        parallel(blobs, jobs.max(2), |(digest, size)| {
+            let mut checked = 0;
+            let mut damaged = None;
+            let empty: HashSet<Digest> = HashSet::new();
+            let kept = Kept {
+                downloads,
+                damaged: &empty,
+            };
+            if let Some(path) = kept.reusable(previous, digest, *size) {
+                checked += 1;
+                if !hashes(&path, digest, *size) {
+                    damaged = Some(digest.clone());
+                }
             }
-        }
-        let download = downloads.join(digest.hex());
-        if fs::symlink_metadata(&download).is_ok_and(|m| m.is_file() && m.len() == *size) {
-            checked += 1;
-            if !hashes(&download, digest, *size) {
-                let _ = fs::remove_file(&download);
+            let download = downloads.join(digest.hex());
+            if fs::symlink_metadata(&download).is_ok_and(|m| m.is_file() && m.len() == *size) {
+                checked += 1;
+                if !hashes(&download, digest, *size) {
+                    let _ = fs::remove_file(&download);
+                }
             }
-        }
-        Ok((checked, damaged))
-    });
+            Ok((checked, damaged))
+        });
     let results = results.unwrap_or_default();
     Checked {
         checked: results.iter().map(|(checked, _)| checked).sum(),
-        damaged: results.into_iter().filter_map(|(_, damaged)| damaged).collect(),
+        damaged: results
+            .into_iter()
+            .filter_map(|(_, damaged)| damaged)
+            .collect(),
     }
 }
 

@@ -331,7 +331,11 @@ fn registry_error(e: &super::Error, state: &str) -> PushError {
             Some(UNKNOWN_HOST),
         )
     } else if e.kind == super::ErrorKind::Final {
-        fail("glc::push::registry", format!("{e}; {state}"), Some(super::FINAL))
+        fail(
+            "glc::push::registry",
+            format!("{e}; {state}"),
+            Some(super::FINAL),
+        )
     } else if e.kind == super::ErrorKind::Tls {
         fail(
             "glc::push::tls",

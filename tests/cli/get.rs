@@ -736,13 +736,23 @@ fn an_output_that_is_a_fifo_a_device_or_a_link_is_written_through_never_replaced
         .bounded()
         .run();
     assert!(reader.join().expect("reader") == kernel);
-    assert!(std::fs::symlink_metadata(&fifo).expect("fifo").file_type().is_fifo());
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .expect("fifo")
+            .file_type()
+            .is_fifo()
+    );
     // A link to a character device (as `/dev/stdout` is): written into, the link kept.
     let null = ran.path("null");
     std::os::unix::fs::symlink("/dev/null", &null).expect("symlink");
     get(&ran, &out, AWS, &["--role", "kernel"], &null).run();
     assert!(std::fs::symlink_metadata(&null).expect("link").is_symlink());
-    assert!(std::fs::metadata("/dev/null").expect("null").file_type().is_char_device());
+    assert!(
+        std::fs::metadata("/dev/null")
+            .expect("null")
+            .file_type()
+            .is_char_device()
+    );
     // A link to a file: the file gets the bytes, the link stays a link.
     let file = ran.path("kernel-file");
     std::fs::write(&file, b"old").expect("file");

@@ -480,10 +480,13 @@ fn inspect_and_verify_print_control_characters_escaped() {
         json!({"org.opencontainers.image.title": "\u{1b}]0;owned\u{7}\u{1b}[2J"});
     let manifest = made.manifest(&[titled]);
     let mut top = manifest.clone();
-    top["annotations"] = json!({"org.opencontainers.image.ref.name": "x\u{1b}[31m\r\n"});
+    top["annotations"] = json!({"org.opencontainers.image.ref.name": "x"});
+    // A tag no tool may use as a name: an invalid entry, its text escaped where it is named.
+    let mut evil = manifest.clone();
+    evil["annotations"] = json!({"org.opencontainers.image.ref.name": "x\u{1b}[31m\r\n"});
     std::fs::write(
         made.root.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [top, {"mediaType": "\u{9b}1m", "digest": "sha256:\u{1b}", "size": 1}]}))
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [top, {"mediaType": "\u{9b}1m", "digest": "sha256:\u{1b}", "size": 1}, evil]}))
             .expect("json"),
     )
     .expect("write");
@@ -495,7 +498,11 @@ fn inspect_and_verify_print_control_characters_escaped() {
         "{tree:?}"
     );
     assert!(
-        tree.starts_with("[x\\u{1b}[31m\\r\\n] manifest application/x.test  "),
+        tree.starts_with("[x] manifest application/x.test  "),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("the tag `x\\u{1b}[31m\\r\\n` is not a reference name"),
         "{tree}"
     );
     assert!(
@@ -510,7 +517,11 @@ fn inspect_and_verify_print_control_characters_escaped() {
         "{text:?}"
     );
     assert!(
-        text.contains("at index.json[0] (x\\u{1b}[31m\\r\\n) → layers[0]\n"),
+        text.contains("at index.json[0] (x) → layers[0]\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the tag `x\\u{1b}[31m\\r\\n` is not a reference name"),
         "{text}"
     );
 }

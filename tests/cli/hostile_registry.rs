@@ -55,14 +55,15 @@ fn with_basic_auth(repo: &Repo, seen: &Seen) -> Reply {
 }
 
 fn authorized(seen: &[Seen]) -> usize {
-    seen.iter().filter(|s| s.header("Authorization").is_some()).count()
+    seen.iter()
+        .filter(|s| s.header("Authorization").is_some())
+        .count()
 }
 
 #[test]
 fn a_tag_lists_next_page_on_another_host_gets_no_credentials() {
-    let elsewhere = Hostile::start(|_| {
-        Reply::json(200, "application/json", br#"{"name":"gl","tags":["x"]}"#)
-    });
+    let elsewhere =
+        Hostile::start(|_| Reply::json(200, "application/json", br#"{"name":"gl","tags":["x"]}"#));
     let next = elsewhere.url("/v2/gl/tags/list?n=1000&last=1877.3");
     let repo = Repo::new();
     let registry = Hostile::start(move |seen| {
@@ -78,7 +79,11 @@ fn a_tag_lists_next_page_on_another_host_gets_no_credentials() {
         .stderr_contains("continues its tag list on another origin")
         .run();
     assert!(!output.stderr().contains(PASSWORD));
-    assert_eq!(authorized(&elsewhere.seen()), 0, "credentials went elsewhere");
+    assert_eq!(
+        authorized(&elsewhere.seen()),
+        0,
+        "credentials went elsewhere"
+    );
     assert_eq!(elsewhere.seen().len(), 0, "glc followed the link");
     assert!(authorized(&registry.seen()) > 0, "the registry got none");
 }
@@ -88,7 +93,11 @@ fn small_layout(dir: &Path) -> (Vec<u8>, Vec<u8>) {
     let repo = Repo::new();
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).expect("mkdir");
-    for bytes in [&repo.manifest[..], crate::hostile_server::EMPTY, &repo.layer[..]] {
+    for bytes in [
+        &repo.manifest[..],
+        crate::hostile_server::EMPTY,
+        &repo.layer[..],
+    ] {
         let digest = digest_of(bytes);
         std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).expect("blob");
     }
@@ -103,7 +112,11 @@ fn small_layout(dir: &Path) -> (Vec<u8>, Vec<u8>) {
             "annotations": {"org.opencontainers.image.ref.name": "1877.3"},
         }],
     });
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).expect("json")).expect("index");
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index).expect("json"),
+    )
+    .expect("index");
     (repo.manifest, repo.layer)
 }
 
@@ -146,7 +159,11 @@ fn an_upload_location_on_another_host_gets_no_credentials() {
         .run();
     let uploads = storage.seen();
     assert_eq!(uploads.len(), 2, "two blobs uploaded there: {uploads:?}");
-    assert_eq!(authorized(&uploads), 0, "credentials went to the upload host");
+    assert_eq!(
+        authorized(&uploads),
+        0,
+        "credentials went to the upload host"
+    );
 }
 
 #[test]
@@ -195,9 +212,8 @@ fn a_token_that_is_no_header_value_is_refused_and_never_shown() {
 
 #[test]
 fn environment_credentials_go_only_to_the_host_they_are_bound_to() {
-    let registry = Hostile::start(|_| {
-        Reply::new(401).header("WWW-Authenticate", r#"Basic realm="hostile""#)
-    });
+    let registry =
+        Hostile::start(|_| Reply::new(401).header("WWW-Authenticate", r#"Basic realm="hostile""#));
     let dir = Test::new();
     // Bound to another registry: this one, whatever it asks, gets none.
     pull_as_user(&dir, &registry.host(), "ghcr.io")
@@ -206,7 +222,11 @@ fn environment_credentials_go_only_to_the_host_they_are_bound_to() {
         .stderr_contains("no credentials were found")
         .run();
     assert!(!registry.seen().is_empty());
-    assert_eq!(authorized(&registry.seen()), 0, "the password went to another host");
+    assert_eq!(
+        authorized(&registry.seen()),
+        0,
+        "the password went to another host"
+    );
 
     // Bound to none: refused before any request.
     let asked = registry.seen().len();
@@ -214,7 +234,7 @@ fn environment_credentials_go_only_to_the_host_they_are_bound_to() {
         .env("GLC_REGISTRY_USERNAME", USER)
         .env("GLC_REGISTRY_PASSWORD", PASSWORD)
         .status(1)
-        .stderr_contains(&format!("set GLC_REGISTRY_HOST={}", registry.host()))
+        .stderr_contains(format!("set GLC_REGISTRY_HOST={}", registry.host()))
         .run();
     assert_eq!(registry.seen().len(), asked, "a request was sent");
 
@@ -273,7 +293,6 @@ fn a_tag_that_walks_out_of_its_repository_is_refused_by_verify_and_push() {
         "the victim's tag exists"
     );
     // A name the layout may hold but a registry cannot: refused too.
-    let mut index = index;
     let last = index["manifests"].as_array().expect("manifests").len() - 1;
     index["manifests"][last]["annotations"]["org.opencontainers.image.ref.name"] =
         Value::from("victim/latest");
@@ -331,8 +350,8 @@ fn a_referrer_listed_twenty_thousand_times_is_asked_for_once() {
 }
 
 /// The peak resident memory of `glc ARGS` in KiB, measured by a parent of its own.
-fn peak_kib(test: &Test) -> (i32, u64) {
-    let command = test.command();
+fn peak_kib(run: &Test) -> (i32, u64) {
+    let command = run.command();
     let mut wrapper = std::process::Command::new("python3");
     wrapper
         .args([

@@ -132,7 +132,7 @@ impl Drop for Hostile {
 /// Requests of one connection, one after another, until it closes.
 fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
     let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    let _ = stream.set_read_timeout(Some(Duration::from_mins(1)));
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
@@ -259,7 +259,11 @@ impl Repo {
         } else if path == format!("/v2/gl/blobs/{}", digest_of(&self.layer)) {
             blob(&self.layer)
         } else if path == "/v2/gl/tags/list" {
-            Reply::json(200, "application/json", br#"{"name":"gl","tags":["1877.3"]}"#)
+            Reply::json(
+                200,
+                "application/json",
+                br#"{"name":"gl","tags":["1877.3"]}"#,
+            )
         } else {
             Reply::new(404)
         }

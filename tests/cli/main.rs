@@ -14,6 +14,7 @@ mod hostile_server;
 mod incremental;
 mod interop;
 mod merge;
+mod messages;
 mod opens;
 mod output_safety;
 mod provenance;

@@ -483,3 +483,52 @@ fn a_mirror_blob_damaged_in_place_is_downloaded_again_not_called_up_to_date() {
     assert_eq!(std::fs::read(&blob).expect("blob"), layer);
     dir.test().arg("verify").arg(dir.path("out")).run();
 }
+
+#[test]
+fn an_identity_token_from_docker_login_is_exchanged_at_the_token_server() {
+    let repo = Repo::new();
+    let realm = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let token_realm = std::sync::Arc::clone(&realm);
+    let registry = Hostile::start(move |seen| {
+        if seen.path() == "/token" {
+            let form = String::from_utf8_lossy(&seen.body).into_owned();
+            return if seen.method == "POST"
+                && form.contains("grant_type=refresh_token")
+                && form.contains("refresh_token=r3fresh-me")
+            {
+                Reply::json(200, "application/json", br#"{"access_token":"granted"}"#)
+            } else {
+                Reply::new(401)
+            };
+        }
+        if seen.header("Authorization") == Some("Bearer granted") {
+            return repo.answer(seen);
+        }
+        Reply::new(401).header(
+            "WWW-Authenticate",
+            format!(
+                r#"Bearer realm="{}",service="hostile",scope="repository:gl:pull""#,
+                token_realm.get().map_or("", String::as_str)
+            ),
+        )
+    });
+    realm.set(registry.url("/token")).expect("realm");
+    let dir = Test::new();
+    let config = serde_json::json!({"auths": {registry.host(): {"identitytoken": "r3fresh-me"}}});
+    std::fs::create_dir(dir.path("docker")).expect("mkdir");
+    std::fs::write(
+        dir.path("docker/config.json"),
+        serde_json::to_vec(&config).expect("json"),
+    )
+    .expect("config");
+    pull(&dir, &registry.host())
+        .env("DOCKER_CONFIG", dir.path("docker"))
+        .run();
+    assert!(dir.path("out/index.json").exists());
+    assert_eq!(
+        registry.count(|s| s.path() == "/token" && s.method == "POST"),
+        1,
+        "{:?}",
+        registry.seen()
+    );
+}

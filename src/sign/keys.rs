@@ -577,9 +577,11 @@ struct Cipher {
     nonce: String,
 }
 
-/// The only scrypt cost cosign writes and accepts; any other is refused, as cosign does, so
-/// that an altered file cannot make glc spend unbounded time or memory.
-const SCRYPT_LOG_N: u8 = 15;
+/// The scrypt costs cosign's key library (go-securesystemslib's `encrypted`) decrypts:
+/// N = 2^15 (cosign before 2.5 writes it), 2^16 (cosign 2.5) and 2^17, with r = 8 and p = 1.
+/// Any other is refused before any work, so that an altered file cannot make glc spend
+/// unbounded time or memory (2^17 costs 128 MiB and well under a second).
+const SCRYPT_LOG_N: [u8; 3] = [15, 16, 17];
 const SCRYPT_R: u32 = 8;
 const SCRYPT_P: u32 = 1;
 
@@ -600,11 +602,16 @@ fn decrypt_cosign(path: &Path, json: &[u8], password: &[u8]) -> Result<Vec<u8>, 
         ));
     }
     let p = &encrypted.kdf.params;
-    if p.N != 1 << SCRYPT_LOG_N || p.r != SCRYPT_R || p.p != SCRYPT_P {
-        return Err(malformed(
-            "its scrypt parameters are not cosign's (N=32768, r=8, p=1)",
-        ));
-    }
+    let log_n = SCRYPT_LOG_N
+        .into_iter()
+        .find(|log_n| p.N == 1 << log_n)
+        .filter(|_| p.r == SCRYPT_R && p.p == SCRYPT_P);
+    let Some(log_n) = log_n else {
+        return Err(malformed(&format!(
+            "its scrypt parameters (N={}, r={}, p={}) are not cosign's (N=32768, 65536 or 131072, r=8, p=1)",
+            p.N, p.r, p.p
+        )));
+    };
     let decode = |field: &str, value: &str| {
         STANDARD
             .decode(value)
@@ -616,7 +623,7 @@ fn decrypt_cosign(path: &Path, json: &[u8], password: &[u8]) -> Result<Vec<u8>, 
     if nonce.len() != 24 {
         return Err(malformed("its nonce is not 24 bytes"));
     }
-    let params = scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, 32)
+    let params = scrypt::Params::new(log_n, SCRYPT_R, SCRYPT_P, 32)
         .map_err(|_| malformed("its scrypt parameters are invalid"))?;
     let mut box_key = zeroize::Zeroizing::new([0u8; 32]);
     scrypt::scrypt(password, &salt, &params, box_key.as_mut())
@@ -689,13 +696,57 @@ mod tests {
 
     #[test]
     fn a_cosign_key_with_other_scrypt_costs_is_refused_before_any_work() {
-        let json = encrypted(
-            r#"{"kdf":{"name":"scrypt","params":{"N":1073741824,"r":8,"p":1},"salt":"AA=="},"cipher":{"name":"nacl/secretbox","nonce":"AA=="},"ciphertext":"AA=="}"#,
-        );
-        let error = decrypt_cosign(Path::new("k"), &json, b"pw").expect_err("refused");
+        for (n, r, p) in [
+            (1u64 << 30, 8, 1),
+            (1 << 18, 8, 1),
+            (1 << 14, 8, 1),
+            (1 << 16, 16, 1),
+            (1 << 16, 8, 2),
+            (65537, 8, 1),
+        ] {
+            let json = encrypted(&format!(
+                r#"{{"kdf":{{"name":"scrypt","params":{{"N":{n},"r":{r},"p":{p}}},"salt":"AA=="}},"cipher":{{"name":"nacl/secretbox","nonce":"AA=="}},"ciphertext":"AA=="}}"#
+            ));
+            let error = decrypt_cosign(Path::new("k"), &json, b"pw").expect_err("refused");
+            assert_eq!(
+                error.message,
+                format!(
+                    "k: is not a valid cosign key file: its scrypt parameters (N={n}, r={r}, p={p}) are not cosign's (N=32768, 65536 or 131072, r=8, p=1)"
+                )
+            );
+        }
+    }
+
+    /// A cosign key file with scrypt cost 2^`log_n` holding `plain`, password `pw`.
+    fn cosign_file(log_n: u8, plain: &[u8]) -> Vec<u8> {
+        use crypto_secretbox::aead::{Aead as _, KeyInit as _};
+        let (salt, nonce) = ([7u8; 32], [9u8; 24]);
+        let params = scrypt::Params::new(log_n, 8, 1, 32).expect("valid parameters");
+        let mut key = [0u8; 32];
+        scrypt::scrypt(b"pw", &salt, &params, &mut key).expect("a 32-byte key");
+        let sealed = crypto_secretbox::XSalsa20Poly1305::new(&key.into())
+            .encrypt(&nonce.into(), plain)
+            .expect("encrypts");
+        format!(
+            r#"{{"kdf":{{"name":"scrypt","params":{{"N":{},"r":8,"p":1}},"salt":"{}"}},"cipher":{{"name":"nacl/secretbox","nonce":"{}"}},"ciphertext":"{}"}}"#,
+            1u64 << log_n,
+            STANDARD.encode(salt),
+            STANDARD.encode(nonce),
+            STANDARD.encode(sealed)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn every_scrypt_cost_cosign_decrypts_is_opened() {
+        // 2^15 and 2^16 are covered by the committed keys (tests/fixtures/signing).
+        let file = cosign_file(17, b"the key");
+        let plain = decrypt_cosign(Path::new("k"), &file, b"pw").expect("opened");
+        assert_eq!(plain, b"the key");
+        let error = decrypt_cosign(Path::new("k"), &file, b"other").expect_err("wrong password");
         assert_eq!(
             error.message,
-            "k: is not a valid cosign key file: its scrypt parameters are not cosign's (N=32768, r=8, p=1)"
+            "k: cannot be decrypted: the password is wrong or the file is altered"
         );
     }
 

@@ -18,6 +18,7 @@ mod output_safety;
 mod provenance;
 mod pull;
 mod push;
+mod referrers;
 mod registry;
 mod reliability;
 mod robustness;

@@ -14,6 +14,7 @@ mod interop;
 mod keys;
 mod merge;
 mod opens;
+mod oras_cosign;
 mod output_safety;
 mod provenance;
 mod pull;

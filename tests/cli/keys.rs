@@ -131,6 +131,7 @@ fn rsa_public_keys_ring_cannot_verify_with_are_refused_when_read() {
                 .json_error();
             assert_eq!(error["message"], format!("{key}: {message}"), "{command:?}");
             assert_eq!(error["help"], VERIFY_HELP, "{command:?}");
+            assert_eq!(error["code"], "glc::key", "{command:?}");
         }
         // The human rendering says the same (its lines wrapped at 100 columns, joined here).
         let printed = Test::new()

@@ -558,10 +558,11 @@ impl Assembler<'_> {
             );
         }
         let manifest = self.manifest(CLOUD_IMAGE, layers.clone(), None, annotations)?;
+        // The descriptor names the image by `cname` (what Garden Linux's clients key on), never
+        // by `org.opencontainers.image.title`: the image spec defines that for a blob's file
+        // name, and oras writes a file of that name holding the manifest.
         let mut descriptor = manifest.clone();
-        let mut names = client;
-        names.insert(TITLE.to_owned(), image.cname.clone());
-        descriptor.set_annotations(Some(names));
+        descriptor.set_annotations(Some(client));
         let platform = image.client_names.architecture.as_ref().map(|arch| {
             serde_json::json!({
                 "architecture": arch,

@@ -65,6 +65,8 @@ pub struct Outcome {
     pub manifests_skipped: u64,
     /// Referrers fallback tags written.
     pub referrer_tags: u64,
+    /// Referrers the registry did not list once pushed, listed again (see [`mend_referrers`]).
+    pub referrers_mended: u64,
     pub requests: u64,
     /// Upload sessions started: one a blob uploaded, more where one was retried.
     pub upload_sessions: u64,
@@ -88,6 +90,7 @@ impl Outcome {
             "manifests_pushed": self.manifests_pushed,
             "manifests_skipped": self.manifests_skipped,
             "referrers_tags": self.referrer_tags,
+            "referrers_mended": self.referrers_mended,
             "requests": self.requests,
             "upload_sessions": self.upload_sessions,
             "uploads_resumed": self.uploads_resumed,
@@ -108,8 +111,16 @@ impl Outcome {
         } else {
             String::new()
         };
+        let mended = if self.referrers_mended > 0 {
+            format!(
+                " ({} the registry did not list, mended)",
+                count(n(self.referrers_mended), "referrer")
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "pushed {} to {destination} ({} moved): {} uploaded ({} bytes){resumed}, {} already there, {} of {} manifests pushed, {} in {seconds:.1} s",
+            "pushed {} to {destination} ({} moved): {} uploaded ({} bytes){resumed}, {} already there, {} of {} manifests pushed, {}{mended} in {seconds:.1} s",
             count(self.tags.len(), "tag"),
             self.moved(),
             count(n(self.blobs_uploaded), "blob"),
@@ -271,9 +282,20 @@ pub fn push(
         request.jobs,
         &mut outcome,
     )?;
-    if !keeps_referrers {
-        push_referrers(&client, &graph, &work.manifests, &mut outcome)?;
+    let by_subject = referrers_by_subject(&graph, &work.manifests);
+    let state = "every blob and manifest is pushed, but not the referrers tags nor any tag";
+    let api = match by_subject.keys().next() {
+        None => false,
+        Some(_) if keeps_referrers => true,
+        Some(first) => client
+            .referrers(first)
+            .map_err(|e| registry_error(&e, state))?
+            .is_some(),
+    };
+    if !api {
+        outcome.referrer_tags += push_referrers(&client, &graph, &by_subject)?;
     }
+    mend_referrers(&dir, &client, &graph, &by_subject, api, &mut outcome)?;
     for (i, (tag, id)) in work.tags.iter().enumerate() {
         let node = &graph.nodes[*id];
         let digest = &node.descriptor.digest;
@@ -673,15 +695,8 @@ fn referrer_descriptor(graph: &Graph, id: NodeId) -> Value {
     descriptor
 }
 
-/// Writes the distribution-spec 1.1 fallback tag `sha256-<subject hex>` of every subject of a
-/// pushed attachment, unless the registry keeps referrers: what is there, with the missing
-/// referrers added.
-fn push_referrers(
-    client: &Client,
-    graph: &Graph,
-    manifests: &[NodeId],
-    outcome: &mut Outcome,
-) -> Result<(), PushError> {
+/// The pushed referrers (attachments) by the digest of their subject.
+fn referrers_by_subject(graph: &Graph, manifests: &[NodeId]) -> BTreeMap<Digest, Vec<NodeId>> {
     let mut by_subject: BTreeMap<Digest, Vec<NodeId>> = BTreeMap::new();
     for id in manifests {
         if let Some(subject) = subject_of(graph, *id) {
@@ -691,47 +706,59 @@ fn push_referrers(
                 .push(*id);
         }
     }
-    let state = "every blob and manifest is pushed, but not the referrers tags nor any tag";
-    let Some(first) = by_subject.keys().next() else {
-        return Ok(());
-    };
-    if client
-        .referrers(first)
-        .map_err(|e| registry_error(&e, state))?
-        .is_some()
-    {
-        return Ok(());
+    by_subject
+}
+
+/// The distribution-spec 1.1 fallback tag of `subject`.
+fn fallback_tag(subject: &Digest) -> String {
+    format!("sha256-{}", subject.hex())
+}
+
+/// The fallback tag's image index of `subject`: what is there, or a new empty one.
+fn fallback_index(client: &Client, subject: &Digest, state: &str) -> Result<Value, PushError> {
+    let tag = fallback_tag(subject);
+    let there = client
+        .get_manifest(&tag, media::INDEX)
+        .map_err(|e| registry_error(&e, state))?;
+    match there.map(|manifest| serde_json::from_slice::<Value>(&manifest.bytes)) {
+        Some(Ok(index)) if index["manifests"].is_array() => Ok(index),
+        Some(_) => Err(fail(
+            "glc::push::registry",
+            format!(
+                "the referrers tag {tag} of {} holds something that is not an image index",
+                client.repository
+            ),
+            Some("delete that tag, then push again"),
+        )),
+        None => Ok(serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::INDEX,
+            "manifests": [],
+        })),
     }
-    for (subject, referrers) in &by_subject {
-        let tag = format!("sha256-{}", subject.hex());
-        let there = client
-            .get_manifest(&tag, media::INDEX)
-            .map_err(|e| registry_error(&e, state))?;
-        let mut index = match there.map(|manifest| serde_json::from_slice::<Value>(&manifest.bytes))
-        {
-            Some(Ok(index)) if index["manifests"].is_array() => index,
-            Some(_) => {
-                return Err(fail(
-                    "glc::push::registry",
-                    format!(
-                        "the referrers tag {tag} of {} holds something that is not an image index",
-                        client.repository
-                    ),
-                    Some("delete that tag, then push again"),
-                ));
-            }
-            None => serde_json::json!({
-                "schemaVersion": 2,
-                "mediaType": media::INDEX,
-                "manifests": [],
-            }),
-        };
-        let listed: HashSet<String> = index["manifests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d["digest"].as_str().map(str::to_owned))
-            .collect();
+}
+
+/// The digests an index's `manifests` (or a referrers list) names.
+fn listed_digests<'v>(entries: impl IntoIterator<Item = &'v Value>) -> HashSet<String> {
+    entries
+        .into_iter()
+        .filter_map(|d| d["digest"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Writes the distribution-spec 1.1 fallback tag `sha256-<subject hex>` of every subject in
+/// `by_subject`: what is there, with the missing referrers added (descriptors other tools
+/// listed are kept). Returns how many tags it wrote.
+fn push_referrers(
+    client: &Client,
+    graph: &Graph,
+    by_subject: &BTreeMap<Digest, Vec<NodeId>>,
+) -> Result<u64, PushError> {
+    let state = "every blob and manifest is pushed, but not the referrers tags nor any tag";
+    let mut written = 0;
+    for (subject, referrers) in by_subject {
+        let mut index = fallback_index(client, subject, state)?;
+        let listed = listed_digests(index["manifests"].as_array().into_iter().flatten());
         let mut changed = false;
         for id in referrers {
             let descriptor = referrer_descriptor(graph, *id);
@@ -751,11 +778,107 @@ fn push_referrers(
                 )
             })?;
             client
-                .put_manifest(&tag, media::INDEX, &bytes, &Digest::of(&bytes))
+                .put_manifest(
+                    &fallback_tag(subject),
+                    media::INDEX,
+                    &bytes,
+                    &Digest::of(&bytes),
+                )
                 .map_err(|e| registry_error(&e, state))?;
-            outcome.referrer_tags += 1;
+            written += 1;
         }
     }
+    Ok(written)
+}
+
+/// Mends before the push gives up, and the wait before reading back after the second and later
+/// ones (doubled each time: time for a registry that indexes referrers late).
+const MEND_ROUNDS: u32 = 3;
+const MEND_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads back the referrers of every pushed subject (the referrers API where the registry
+/// keeps them, else the fallback tag) and mends what the registry does not list: a registry
+/// that keeps referrers can lose one of several updates made at once, and another writer can
+/// put a fallback tag over ours. Through the API a missing referrer's manifest is put again
+/// (which makes the registry index it); a fallback tag is merged and put again. Fails if the
+/// registry still does not list them all after [`MEND_ROUNDS`] mends.
+fn mend_referrers(
+    dir: &LayoutDir,
+    client: &Client,
+    graph: &Graph,
+    by_subject: &BTreeMap<Digest, Vec<NodeId>>,
+    api: bool,
+    outcome: &mut Outcome,
+) -> Result<(), PushError> {
+    let state =
+        "every blob and manifest is pushed, but not every referrer is listed, nor any tag is moved";
+    let mut mended: HashSet<NodeId> = HashSet::new();
+    for round in 0..=MEND_ROUNDS {
+        let mut missing: BTreeMap<Digest, Vec<NodeId>> = BTreeMap::new();
+        for (subject, referrers) in by_subject {
+            let listed = if api {
+                let Some(list) = client
+                    .referrers(subject)
+                    .map_err(|e| registry_error(&e, state))?
+                else {
+                    // It answered `OCI-Subject`, yet lists no referrers: nothing to check.
+                    return Ok(());
+                };
+                listed_digests(&list)
+            } else {
+                let index = fallback_index(client, subject, state)?;
+                listed_digests(index["manifests"].as_array().into_iter().flatten())
+            };
+            let absent: Vec<NodeId> = referrers
+                .iter()
+                .copied()
+                .filter(|id| !listed.contains(&graph.nodes[*id].descriptor.digest.to_string()))
+                .collect();
+            if !absent.is_empty() {
+                missing.insert(subject.clone(), absent);
+            }
+        }
+        let Some((subject, absent)) = missing.iter().next() else {
+            outcome.referrers_mended = mended.len() as u64;
+            return Ok(());
+        };
+        if round == MEND_ROUNDS {
+            let total: usize = missing.values().map(Vec::len).sum();
+            return Err(fail(
+                "glc::push::registry",
+                format!(
+                    "{} does not list {} of the pushed subjects after {MEND_ROUNDS} mends, e.g. {} of {subject}; {state}",
+                    client.host,
+                    count(total, "referrer"),
+                    graph.nodes[absent[0]].descriptor.digest,
+                ),
+                Some(
+                    "run the same `glc push` again, which reads the referrers back and mends them again; if they stay missing, the registry does not keep them",
+                ),
+            ));
+        }
+        if api {
+            for id in missing.values().flatten() {
+                let descriptor = &graph.nodes[*id].descriptor;
+                let bytes = document(dir, &descriptor.digest)?;
+                client
+                    .put_manifest(
+                        &descriptor.digest.to_string(),
+                        &descriptor.media_type,
+                        &bytes,
+                        &descriptor.digest,
+                    )
+                    .map_err(|e| registry_error(&e, state))?;
+            }
+        } else {
+            outcome.referrer_tags += push_referrers(client, graph, &missing)?;
+        }
+        mended.extend(missing.values().flatten().copied());
+        if round > 0 {
+            std::thread::sleep(MEND_WAIT * (1 << (round - 1)));
+        }
+    }
+    // The loop returns in its last round.
     Ok(())
 }
 

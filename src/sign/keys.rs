@@ -103,8 +103,12 @@ impl std::fmt::Debug for PrivateKey {
 /// A public key glc verifies with.
 #[derive(Debug, Clone)]
 pub enum PublicKey {
-    /// PKCS#1 `RSAPublicKey` DER.
-    Rsa(Vec<u8>),
+    /// An RSA key's modulus and public exponent, big-endian without leading zeros, of a size
+    /// and form ring verifies with (checked at load).
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
 }
@@ -121,9 +125,12 @@ impl PrivateKey {
         let der = zeroize::Zeroizing::new(der);
         match label.as_str() {
             "PRIVATE KEY" => from_pkcs8(path, &der),
-            "RSA PRIVATE KEY" => ring::signature::RsaKeyPair::from_der(&der)
-                .map(PrivateKey::Rsa)
-                .map_err(|e| bad_rsa(path, &e)),
+            "RSA PRIVATE KEY" => {
+                check_rsa_private(path, &der)?;
+                ring::signature::RsaKeyPair::from_der(&der)
+                    .map(PrivateKey::Rsa)
+                    .map_err(|e| bad_rsa(path, &e))
+            }
             "EC PRIVATE KEY" => from_sec1(path, &der),
             label if COSIGN_ENCRYPTED.contains(&label) => {
                 let Some(password) = password()? else {
@@ -197,7 +204,7 @@ impl PublicKey {
         let (label, der) = pem_block(path, &text)?;
         match label.as_str() {
             "PUBLIC KEY" => from_spki(path, &der),
-            "RSA PUBLIC KEY" => Ok(Self::Rsa(der)),
+            "RSA PUBLIC KEY" => rsa_public(path, &der),
             label if label.contains("PRIVATE KEY") => Err(KeyError::new(
                 path,
                 "is a private key, and verifying needs the public key",
@@ -216,12 +223,13 @@ impl PublicKey {
     pub fn verifies(&self, payload: &[u8], signature: &[u8]) -> bool {
         use p256::ecdsa::signature::Verifier as _;
         match self {
-            Self::Rsa(der) => ring::signature::UnparsedPublicKey::new(
-                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-                der,
-            )
-            .verify(payload, signature)
-            .is_ok(),
+            Self::Rsa { n, e } => ring::signature::RsaPublicKeyComponents { n, e }
+                .verify(
+                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                    payload,
+                    signature,
+                )
+                .is_ok(),
             Self::P256(key) => p256::ecdsa::Signature::from_der(signature)
                 .is_ok_and(|s| key.verify(payload, &s).is_ok()),
             Self::P384(key) => p384::ecdsa::Signature::from_der(signature)
@@ -230,7 +238,7 @@ impl PublicKey {
     }
 }
 
-const SUPPORTED: &str = "glc signs with PEM keys: PKCS#8 (`BEGIN PRIVATE KEY`), PKCS#1 RSA (`BEGIN RSA PRIVATE KEY`), SEC1 EC (`BEGIN EC PRIVATE KEY`), or a cosign key (`cosign generate-key-pair`); RSA of 2048 to 8192 bits, ECDSA P-256 or P-384";
+const SUPPORTED: &str = "glc signs with PEM keys: PKCS#8 (`BEGIN PRIVATE KEY`), PKCS#1 RSA (`BEGIN RSA PRIVATE KEY`), SEC1 EC (`BEGIN EC PRIVATE KEY`), or a cosign key (`cosign generate-key-pair`); RSA of 2048 to 4096 bits, ECDSA P-256 or P-384";
 
 /// A warning if a private key file is readable by others than its owner.
 #[must_use]
@@ -299,22 +307,126 @@ fn pem_block(path: &Path, text: &str) -> Result<(String, Vec<u8>), KeyError> {
     Err(KeyError::new(path, "holds no PEM block", SUPPORTED))
 }
 
+/// The RSA key sizes ring signs with (`RsaKeyPair`) and verifies with
+/// (`RSA_PKCS1_2048_8192_SHA256`), in bits. ring measures the lower bound on the modulus's
+/// length in whole bytes, the upper one in bits; glc does the same, so that it refuses at
+/// load exactly the keys ring would refuse at every signature.
+const RSA_MIN_BITS: usize = 2048;
+const RSA_SIGN_MAX_BITS: usize = 4096;
+const RSA_VERIFY_MAX_BITS: usize = 8192;
+/// ring's bounds on the public exponent: odd, from 3 to 2^33 - 1.
+const RSA_MAX_EXPONENT_BITS: usize = 33;
+
+const RSA_SIGN_HELP: &str =
+    "use an RSA key of 2048 to 4096 bits, e.g. `openssl genrsa -out key.pem 4096`";
+
 fn bad_rsa(path: &Path, error: &ring::error::KeyRejected) -> KeyError {
     KeyError::new(
         path,
         format!("is not an RSA key glc can sign with ({error})"),
-        "use an RSA key of 2048 to 8192 bits, e.g. `openssl genrsa -out key.pem 4096`",
+        RSA_SIGN_HELP,
     )
 }
+
+/// The length in bits of a big-endian number without leading zeros.
+fn bit_length(number: &[u8]) -> usize {
+    number
+        .first()
+        .map_or(0, |first| number.len() * 8 - first.leading_zeros() as usize)
+}
+
+/// Whether a modulus of these bytes is within ring's bounds, `max_bits` its upper one.
+fn rsa_size_fits(n: &[u8], max_bits: usize) -> bool {
+    n.len() * 8 >= RSA_MIN_BITS && bit_length(n) <= max_bits
+}
+
+/// Refuses a PKCS#1 `RSAPrivateKey` of a size ring does not sign with, naming its size.
+fn check_rsa_private(path: &Path, der: &[u8]) -> Result<(), KeyError> {
+    use pkcs8::der::{Decode as _, Reader as _, asn1::UintRef};
+    let modulus = pkcs8::der::SliceReader::new(der).and_then(|mut reader| {
+        reader.sequence(|fields| {
+            let _version = UintRef::decode(fields)?;
+            let n = UintRef::decode(fields)?;
+            // The remaining fields are ring's to check.
+            fields.read_slice(fields.remaining_len())?;
+            Ok(n.as_bytes().to_vec())
+        })
+    });
+    match modulus {
+        Ok(n) if !rsa_size_fits(&n, RSA_SIGN_MAX_BITS) => Err(KeyError::new(
+            path,
+            format!(
+                "is an RSA key of {} bits, and glc signs with RSA keys of 2048 to 4096 bits",
+                bit_length(&n)
+            ),
+            RSA_SIGN_HELP,
+        )),
+        // A malformed key is ring's to refuse, with its reason.
+        _ => Ok(()),
+    }
+}
+
+/// A PKCS#1 `RSAPublicKey`, refused unless ring verifies with it: a modulus of 2048 to 8192
+/// bits, odd, and an odd exponent from 3 to 2^33 - 1.
+fn rsa_public(path: &Path, der: &[u8]) -> Result<PublicKey, KeyError> {
+    use pkcs8::der::{Decode as _, Reader as _, asn1::UintRef};
+    let parsed = pkcs8::der::SliceReader::new(der).and_then(|mut reader| {
+        let key = reader.sequence(|fields| {
+            let n = UintRef::decode(fields)?;
+            let e = UintRef::decode(fields)?;
+            Ok((n.as_bytes().to_vec(), e.as_bytes().to_vec()))
+        })?;
+        reader.finish(key)
+    });
+    let Ok((n, e)) = parsed else {
+        return Err(KeyError::new(
+            path,
+            "is not a valid RSA public key: its content is not an RSAPublicKey (PKCS#1)",
+            RSA_VERIFY_HELP,
+        ));
+    };
+    let bits = bit_length(&n);
+    if !rsa_size_fits(&n, RSA_VERIFY_MAX_BITS) {
+        return Err(KeyError::new(
+            path,
+            format!(
+                "is an RSA public key of {bits} bits, and glc verifies with RSA keys of 2048 to 8192 bits"
+            ),
+            RSA_VERIFY_HELP,
+        ));
+    }
+    let odd = |number: &[u8]| number.last().is_some_and(|last| last & 1 == 1);
+    if !odd(&n) {
+        return Err(KeyError::new(
+            path,
+            "is not a valid RSA public key: its modulus is even",
+            RSA_VERIFY_HELP,
+        ));
+    }
+    let exponent_bits = bit_length(&e);
+    if !odd(&e) || !(2..=RSA_MAX_EXPONENT_BITS).contains(&exponent_bits) {
+        return Err(KeyError::new(
+            path,
+            "is not a valid RSA public key: its public exponent is not an odd number from 3 to 2^33 - 1",
+            RSA_VERIFY_HELP,
+        ));
+    }
+    Ok(PublicKey::Rsa { n, e })
+}
+
+const RSA_VERIFY_HELP: &str = "pass the public key of the RSA key that signed (2048 to 8192 bits), e.g. `openssl pkey -in KEY -pubout`";
 
 fn from_pkcs8(path: &Path, der: &[u8]) -> Result<PrivateKey, KeyError> {
     let info = pkcs8::PrivateKeyInfo::try_from(der)
         .map_err(|e| KeyError::new(path, format!("is not a PKCS#8 private key: {e}"), SUPPORTED))?;
     let oid = info.algorithm.oid.to_string();
     match oid.as_str() {
-        RSA_ENCRYPTION => ring::signature::RsaKeyPair::from_pkcs8(der)
-            .map(PrivateKey::Rsa)
-            .map_err(|e| bad_rsa(path, &e)),
+        RSA_ENCRYPTION => {
+            check_rsa_private(path, info.private_key)?;
+            ring::signature::RsaKeyPair::from_pkcs8(der)
+                .map(PrivateKey::Rsa)
+                .map_err(|e| bad_rsa(path, &e))
+        }
         EC_PUBLIC_KEY => {
             let curve = info
                 .algorithm
@@ -404,8 +516,8 @@ fn from_spki(path: &Path, der: &[u8]) -> Result<PublicKey, KeyError> {
         RSA_ENCRYPTION => info
             .subject_public_key
             .as_bytes()
-            .map(|bits| PublicKey::Rsa(bits.to_vec()))
-            .ok_or_else(|| invalid(&"its key bits are not whole bytes")),
+            .ok_or_else(|| invalid(&"its key bits are not whole bytes"))
+            .and_then(|bits| rsa_public(path, bits)),
         EC_PUBLIC_KEY => {
             let curve = info
                 .algorithm
@@ -465,9 +577,11 @@ struct Cipher {
     nonce: String,
 }
 
-/// The only scrypt cost cosign writes and accepts; any other is refused, as cosign does, so
-/// that an altered file cannot make glc spend unbounded time or memory.
-const SCRYPT_LOG_N: u8 = 15;
+/// The scrypt costs cosign's key library (go-securesystemslib's `encrypted`) decrypts:
+/// N = 2^15 (cosign before 2.5 writes it), 2^16 (cosign 2.5) and 2^17, with r = 8 and p = 1.
+/// Any other is refused before any work, so that an altered file cannot make glc spend
+/// unbounded time or memory (2^17 costs 128 MiB and well under a second).
+const SCRYPT_LOG_N: [u8; 3] = [15, 16, 17];
 const SCRYPT_R: u32 = 8;
 const SCRYPT_P: u32 = 1;
 
@@ -488,11 +602,16 @@ fn decrypt_cosign(path: &Path, json: &[u8], password: &[u8]) -> Result<Vec<u8>, 
         ));
     }
     let p = &encrypted.kdf.params;
-    if p.N != 1 << SCRYPT_LOG_N || p.r != SCRYPT_R || p.p != SCRYPT_P {
-        return Err(malformed(
-            "its scrypt parameters are not cosign's (N=32768, r=8, p=1)",
-        ));
-    }
+    let log_n = SCRYPT_LOG_N
+        .into_iter()
+        .find(|log_n| p.N == 1 << log_n)
+        .filter(|_| p.r == SCRYPT_R && p.p == SCRYPT_P);
+    let Some(log_n) = log_n else {
+        return Err(malformed(&format!(
+            "its scrypt parameters (N={}, r={}, p={}) are not cosign's (N=32768, 65536 or 131072, r=8, p=1)",
+            p.N, p.r, p.p
+        )));
+    };
     let decode = |field: &str, value: &str| {
         STANDARD
             .decode(value)
@@ -504,7 +623,7 @@ fn decrypt_cosign(path: &Path, json: &[u8], password: &[u8]) -> Result<Vec<u8>, 
     if nonce.len() != 24 {
         return Err(malformed("its nonce is not 24 bytes"));
     }
-    let params = scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, 32)
+    let params = scrypt::Params::new(log_n, SCRYPT_R, SCRYPT_P, 32)
         .map_err(|_| malformed("its scrypt parameters are invalid"))?;
     let mut box_key = zeroize::Zeroizing::new([0u8; 32]);
     scrypt::scrypt(password, &salt, &params, box_key.as_mut())
@@ -577,14 +696,76 @@ mod tests {
 
     #[test]
     fn a_cosign_key_with_other_scrypt_costs_is_refused_before_any_work() {
-        let json = encrypted(
-            r#"{"kdf":{"name":"scrypt","params":{"N":1073741824,"r":8,"p":1},"salt":"AA=="},"cipher":{"name":"nacl/secretbox","nonce":"AA=="},"ciphertext":"AA=="}"#,
-        );
-        let error = decrypt_cosign(Path::new("k"), &json, b"pw").expect_err("refused");
+        for (n, r, p) in [
+            (1u64 << 30, 8, 1),
+            (1 << 18, 8, 1),
+            (1 << 14, 8, 1),
+            (1 << 16, 16, 1),
+            (1 << 16, 8, 2),
+            (65537, 8, 1),
+        ] {
+            let json = encrypted(&format!(
+                r#"{{"kdf":{{"name":"scrypt","params":{{"N":{n},"r":{r},"p":{p}}},"salt":"AA=="}},"cipher":{{"name":"nacl/secretbox","nonce":"AA=="}},"ciphertext":"AA=="}}"#
+            ));
+            let error = decrypt_cosign(Path::new("k"), &json, b"pw").expect_err("refused");
+            assert_eq!(
+                error.message,
+                format!(
+                    "k: is not a valid cosign key file: its scrypt parameters (N={n}, r={r}, p={p}) are not cosign's (N=32768, 65536 or 131072, r=8, p=1)"
+                )
+            );
+        }
+    }
+
+    /// A cosign key file with scrypt cost 2^`log_n` holding `plain`, password `pw`.
+    fn cosign_file(log_n: u8, plain: &[u8]) -> Vec<u8> {
+        use crypto_secretbox::aead::{Aead as _, KeyInit as _};
+        let (salt, nonce) = ([7u8; 32], [9u8; 24]);
+        let params = scrypt::Params::new(log_n, 8, 1, 32).expect("valid parameters");
+        let mut key = [0u8; 32];
+        scrypt::scrypt(b"pw", &salt, &params, &mut key).expect("a 32-byte key");
+        let sealed = crypto_secretbox::XSalsa20Poly1305::new(&key.into())
+            .encrypt(&nonce.into(), plain)
+            .expect("encrypts");
+        format!(
+            r#"{{"kdf":{{"name":"scrypt","params":{{"N":{},"r":8,"p":1}},"salt":"{}"}},"cipher":{{"name":"nacl/secretbox","nonce":"{}"}},"ciphertext":"{}"}}"#,
+            1u64 << log_n,
+            STANDARD.encode(salt),
+            STANDARD.encode(nonce),
+            STANDARD.encode(sealed)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn every_scrypt_cost_cosign_decrypts_is_opened() {
+        // 2^15 and 2^16 are covered by the committed keys (tests/fixtures/signing).
+        let file = cosign_file(17, b"the key");
+        let plain = decrypt_cosign(Path::new("k"), &file, b"pw").expect("opened");
+        assert_eq!(plain, b"the key");
+        let error = decrypt_cosign(Path::new("k"), &file, b"other").expect_err("wrong password");
         assert_eq!(
             error.message,
-            "k: is not a valid cosign key file: its scrypt parameters are not cosign's (N=32768, r=8, p=1)"
+            "k: cannot be decrypted: the password is wrong or the file is altered"
         );
+    }
+
+    #[test]
+    fn rsa_sizes_are_rings_bounds() {
+        let modulus = |bytes: usize, first: u8| {
+            let mut n = vec![0xff; bytes];
+            n[0] = first;
+            n
+        };
+        // ring's lower bound is in whole bytes, its upper one in bits.
+        assert!(rsa_size_fits(&modulus(256, 0x40), RSA_VERIFY_MAX_BITS));
+        assert!(!rsa_size_fits(&modulus(255, 0xff), RSA_VERIFY_MAX_BITS));
+        assert!(rsa_size_fits(&modulus(1024, 0xff), RSA_VERIFY_MAX_BITS));
+        assert!(!rsa_size_fits(&modulus(1025, 0x01), RSA_VERIFY_MAX_BITS));
+        assert!(rsa_size_fits(&modulus(512, 0xff), RSA_SIGN_MAX_BITS));
+        assert!(!rsa_size_fits(&modulus(513, 0x01), RSA_SIGN_MAX_BITS));
+        assert_eq!(bit_length(&modulus(256, 0x40)), 2047);
+        assert_eq!(bit_length(&[]), 0);
     }
 
     #[test]

@@ -254,10 +254,33 @@ fn the_top_level_release_builds_the_graph_design_draws() {
     assert_eq!(parts[3..11], listed[..]);
     for image in &listed {
         let cname = image["annotations"]["cname"].as_str().expect("cname");
+        // No `org.opencontainers.image.title`: that names a blob's file, and oras writes the
+        // manifest to a file of that name.
+        let keys: Vec<&String> = image["annotations"]
+            .as_object()
+            .expect("annotations")
+            .keys()
+            .collect();
         assert_eq!(
-            image["annotations"]["org.opencontainers.image.title"],
-            cname
+            keys,
+            [
+                "architecture",
+                "cname",
+                "commit",
+                "feature_set",
+                "flavor",
+                "version"
+            ]
         );
+        // index.json tags the image by its cname, with the same names and nothing more.
+        let entry = layout
+            .entries()
+            .into_iter()
+            .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == cname)
+            .expect("a tag per cname");
+        let mut names = image["annotations"].clone();
+        names["org.opencontainers.image.ref.name"] = cname.into();
+        assert_eq!(entry["annotations"], names);
         assert_eq!(image["annotations"]["version"], "1877.3");
         assert_eq!(
             image["annotations"]["commit"],

@@ -33,7 +33,7 @@ fn a_rebuild_with_nothing_changed_writes_nothing() {
     let summary = build(&release, &out, &[]);
     assert!(
         summary.contains(
-            ": up to date (8 cloud images, 16 attachments, 8 containers; 123 blobs, 235 KiB)"
+            ": up to date (8 cloud images, 16 attachments, 8 containers; 123 blobs, 234 KiB)"
         ),
         "{summary}"
     );

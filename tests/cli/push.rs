@@ -113,8 +113,8 @@ fn assert_every_tag_is_there(layout: &Layout, registry: &Registry, auth: Option<
     }
 }
 
-/// Each attachment (untagged entry) is listed in the fallback tag of its subject.
-fn assert_referrers_tags(layout: &Layout, registry: &Registry) {
+/// The digests of the layout's attachments (untagged entries), by their subject's digest.
+pub fn attachments_by_subject(layout: &Layout) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut by_subject: std::collections::BTreeMap<String, Vec<String>> =
         std::collections::BTreeMap::default();
     for entry in layout.entries() {
@@ -131,6 +131,12 @@ fn assert_referrers_tags(layout: &Layout, registry: &Registry) {
             .or_default()
             .push(entry["digest"].as_str().expect("digest").to_owned());
     }
+    by_subject
+}
+
+/// Each attachment (untagged entry) is listed in the fallback tag of its subject.
+fn assert_referrers_tags(layout: &Layout, registry: &Registry) {
+    let by_subject = attachments_by_subject(layout);
     assert!(!by_subject.is_empty(), "the release has attachments");
     for (subject, mut expected) in by_subject {
         let tag = subject.replace(':', "-");
@@ -484,7 +490,7 @@ fn relay(
 }
 
 /// The `Content-Length` of an HTTP head, 0 without one.
-fn content_length(head: &str) -> u64 {
+pub fn content_length(head: &str) -> u64 {
     head.lines()
         .find_map(|l| {
             let (name, value) = l.split_once(':')?;

@@ -135,16 +135,17 @@ pub fn make_key(dir: &Path, name: &str, kind: &str) -> Key {
     }
 }
 
-/// The committed cosign-format key (see tests/fixtures/signing/README.md).
-fn cosign_key(dir: &Path) -> Key {
+/// A committed cosign-format key `name` (see tests/fixtures/signing/README.md).
+fn cosign_key(dir: &Path, name: &str) -> Key {
     let fixtures = repo().join("tests/fixtures/signing");
-    // Copied, so that its mode is this test's (git does not keep 0600).
-    let private = dir.join("cosign.key");
-    std::fs::copy(fixtures.join("test-only-cosign.key"), &private).expect("copy key");
+    // Copied, so that its mode is this test's (git does not keep 0600), without the prefix:
+    // the terminal test reads a message wrapped at 100 columns, which a longer path moves.
+    let private = dir.join(format!("{}.key", name.trim_start_matches("test-only-")));
+    std::fs::copy(fixtures.join(format!("{name}.key")), &private).expect("copy key");
     set_mode(&private, 0o600);
     Key {
         private,
-        public: fixtures.join("test-only-cosign.pub"),
+        public: fixtures.join(format!("{name}.pub")),
         digest: "-sha256",
     }
 }
@@ -351,11 +352,13 @@ fn every_cloud_image_passes_the_update_tools_checks_with_every_kind_of_key() {
         "p384-sec1",
         "p384-pkcs8",
         "cosign",
+        "cosign-2.5",
     ] {
-        let key = if kind == "cosign" {
-            cosign_key(dir.dir())
-        } else {
-            make_key(dir.dir(), kind, kind)
+        let key = match kind {
+            "cosign" => cosign_key(dir.dir(), "test-only-cosign"),
+            // cosign 2.5 writes scrypt N=65536, where older versions wrote N=32768.
+            "cosign-2.5" => cosign_key(dir.dir(), "test-only-cosign-2.5"),
+            _ => make_key(dir.dir(), kind, kind),
         };
         let layout = dir.path(format!("signed-{kind}"));
         copy_dir(&unsigned, &layout);
@@ -730,7 +733,7 @@ fn bad_keys_fail_clearly_write_nothing_and_never_show_the_key() {
     let (dir, layout) = built();
     let before = snapshot(&layout);
     let rsa = make_key(dir.dir(), "rsa", "rsa-pkcs8");
-    let cosign = cosign_key(dir.dir());
+    let cosign = cosign_key(dir.dir(), "test-only-cosign");
     openssl(
         dir.dir(),
         &["genpkey", "-algorithm", "ed25519", "-out", "ed.pem"],
@@ -946,7 +949,7 @@ fn on_a_terminal(args: &[&str], password: &str) -> String {
 #[test]
 fn a_cosign_keys_password_is_asked_on_a_terminal_without_echo() {
     let (dir, layout) = built();
-    let key = cosign_key(dir.dir());
+    let key = cosign_key(dir.dir(), "test-only-cosign");
     let before = snapshot(&layout);
     let shown = on_a_terminal(
         &["sign", path_str(&layout), "--key", path_str(&key.private)],

@@ -735,13 +735,14 @@ fn an_output_that_is_a_fifo_a_device_or_a_link_is_written_through_never_replaced
     get(&ran, &out, AWS, &["--role", "kernel"], &fifo)
         .bounded()
         .run();
-    assert!(reader.join().expect("reader") == kernel);
+    // Checked first: a fifo replaced by a file would leave the reader waiting for ever.
     assert!(
         std::fs::symlink_metadata(&fifo)
             .expect("fifo")
             .file_type()
             .is_fifo()
     );
+    assert!(reader.join().expect("reader") == kernel);
     // A link to a character device (as `/dev/stdout` is): written into, the link kept.
     let null = ran.path("null");
     std::os::unix::fs::symlink("/dev/null", &null).expect("symlink");

@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::test::{Layout, copy_dir, snapshot};
 use crate::{Ran, Test, repo};
 
-fn is_signature_tag(tag: &str) -> bool {
+pub fn is_signature_tag(tag: &str) -> bool {
     tag.starts_with("sha256-") && tag.len() == "sha256-".len() + 64 + ".sig".len()
 }
 

@@ -45,6 +45,7 @@ pub fn resolve(
         base,
         options,
         diagnostics: Vec::new(),
+        odd_rootfs: Vec::new(),
     };
     let metadata = MetadataPlan {
         changelog: plan
@@ -79,6 +80,11 @@ pub fn resolve(
         })
         .collect();
     if resolver.diagnostics.is_empty() {
+        let mut warnings = plan.warnings;
+        for mut warning in odd_rootfs_warnings(&resolver.odd_rootfs) {
+            warning.source = Some(Arc::clone(source));
+            warnings.push(warning);
+        }
         Ok(ResolvedPlan {
             release: plan.release,
             tags: plan.tags,
@@ -86,7 +92,7 @@ pub fn resolve(
             images,
             containers,
             part: plan.part,
-            warnings: plan.warnings,
+            warnings,
         })
     } else {
         for diagnostic in &mut resolver.diagnostics {
@@ -101,6 +107,42 @@ struct Resolver<'a> {
     base: PathBuf,
     options: &'a ResolveOptions,
     diagnostics: Diagnostics,
+    /// Each `rootfs` of a media type that is no root file system's: where, its path and type.
+    odd_rootfs: Vec<(miette::SourceSpan, String, String)>,
+}
+
+/// One warning for each `rootfs` node whose files `glc get --role rootfs` will not find.
+fn odd_rootfs_warnings(odd: &[(miette::SourceSpan, String, String)]) -> Diagnostics {
+    let mut nodes: BTreeMap<(usize, usize), Vec<(&str, &str)>> = BTreeMap::new();
+    for (span, path, media_type) in odd {
+        nodes
+            .entry((span.offset(), span.len()))
+            .or_default()
+            .push((path, media_type));
+    }
+    nodes
+        .into_iter()
+        .filter_map(|((offset, len), files)| {
+            let (path, media_type) = files.first()?;
+            let which = match files.len() {
+                1 => format!("`{path}`"),
+                n => format!("`{path}` (and {} more)", n - 1),
+            };
+            Some(
+                Diagnostic::warning(
+                    "glc::resolve::rootfs-type",
+                    format!(
+                        "the rootfs {which} is of media type {media_type}, not a root file system's: `glc get --role rootfs` will not find it"
+                    ),
+                )
+                .label((offset, len), "of an unknown root file system type")
+                .help(format!(
+                    "name a file of one of Garden Linux's formats (.tar .raw .qcow2 .vhd .vmdk .ova .gcpimage.tar.gz .iso .pxe.tar.gz) or set media-type= to one of {}; or make it a `file`",
+                    crate::role::ROOTFS_MEDIA_TYPES.join(", ")
+                )),
+            )
+        })
+        .collect()
 }
 
 impl Resolver<'_> {
@@ -359,6 +401,12 @@ impl Resolver<'_> {
             );
             return None;
         };
+        if file.role == Role::Rootfs
+            && !crate::role::ROOTFS_MEDIA_TYPES.contains(&media_type.as_str())
+        {
+            self.odd_rootfs
+                .push((file.origin.span, file.path.clone(), media_type.clone()));
+        }
         Some(ResolvedFile {
             path: file.path.clone(),
             absolute,

@@ -20,6 +20,7 @@ mod push;
 mod registry;
 mod reliability;
 mod robustness;
+mod rootfs;
 mod signed_layouts;
 mod signing;
 mod test;

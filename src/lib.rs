@@ -236,8 +236,10 @@ impl ReleaseFile {
             },
         )?;
         cache.save();
+        let mut warnings = plan.warnings.clone();
+        warnings.extend(outcome.warnings);
         Ok(BuildOutcome {
-            warnings: plan.warnings.clone(),
+            warnings,
             ..outcome
         })
     }
@@ -298,6 +300,12 @@ pub(crate) fn write_layout_locked(
             });
         }
     }
+    // The signatures a replaced layout holds go with it unless this write signs too.
+    let dropped = if sign_key.is_none() {
+        target.previous_layout().map_or(0, sign::signature_tags)
+    } else {
+        0
+    };
     let staging = target.staging();
     let result = oci::layout::LayoutWriter::create(&staging)
         .map_err(|e| {
@@ -330,10 +338,26 @@ pub(crate) fn write_layout_locked(
         let _ = std::fs::remove_dir_all(&staging);
     }
     let (report, up_to_date) = result?;
+    let mut warnings = Vec::new();
+    if dropped > 0 && !up_to_date {
+        let output = target.path().display();
+        warnings.push(
+            Diagnostic::warning(
+                "glc::output::signatures-dropped",
+                format!(
+                    "{output} held {}; written again without --sign-key, it holds none",
+                    plan::count(dropped, "signature")
+                ),
+            )
+            .help(format!(
+                "sign it: `glc sign {output} --key KEY`; pass --sign-key KEY to keep a layout signed when writing it again"
+            )),
+        );
+    }
     Ok(BuildOutcome {
         report,
         up_to_date,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 

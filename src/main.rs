@@ -946,6 +946,7 @@ fn merge(
     let outcome = glc::merge::merge(parts, &options, |holder| {
         waiting(status.format, output, holder);
     })?;
+    warn(status.format, &outcome.warnings);
     let from = match parts {
         [one] => one.display().to_string(),
         _ => format!("{} parts", parts.len()),

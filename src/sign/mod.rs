@@ -343,16 +343,23 @@ pub fn sign_layout(
     write(layout, &signing, &target.staging())?;
     if signing.index.is_some()
         && let (Some(kept), Some(reached)) = (kept, crate::output::reachable(layout))
-        && let Ok(listing) = std::fs::read_dir(layout.join("blobs/sha256"))
     {
-        for entry in listing.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !kept.contains(&name) && !reached.contains(&name) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        crate::output::prune(layout, &kept, &reached, &target.staging());
     }
     Ok(signing)
+}
+
+/// How many signature tags the layout at `root` holds (none if its `index.json` cannot be
+/// read).
+#[must_use]
+pub fn signature_tags(root: &Path) -> usize {
+    read_index(root).map_or(0, |index| {
+        entries(&index)
+            .iter()
+            .filter_map(tag_of)
+            .filter(|tag| cosign::is_signature_tag(tag))
+            .count()
+    })
 }
 
 /// `glc verify --key`: checks every signature as the update tool does, and reports each

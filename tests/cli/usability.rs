@@ -556,3 +556,34 @@ fn inspect_of_a_missing_tag_says_how_many_tags_it_does_not_list() {
         .stderr_contains(format!(" and {} more", tags - 12))
         .run();
 }
+
+#[test]
+fn a_missing_build_directory_is_one_error_with_the_count() {
+    let dir = Test::new().top_level();
+    std::fs::remove_dir_all(dir.path("release/artifacts")).expect("remove");
+    let human = dir
+        .test()
+        .args(["check", "release/release.kdl"])
+        .status(1)
+        .stderr_contains(
+            "the directory `artifacts` does not exist; 73 paths of the release lie in it",
+        )
+        .stderr_contains("glc: 1 error in release/release.kdl")
+        .run();
+    let lines = human.stderr().lines().count();
+    assert!(lines <= 20, "{lines} lines:\n{}", human.stderr());
+    let json = dir
+        .test()
+        .args([
+            "--message-format=json",
+            "build",
+            "release/release.kdl",
+            "-o",
+            "out",
+        ])
+        .status(1)
+        .run()
+        .json_errors();
+    assert_eq!(json.len(), 1, "{json:?}");
+    assert_eq!(json[0]["code"], "glc::resolve::missing-directory");
+}

@@ -61,6 +61,47 @@ pub struct ReleaseFile {
     pub base_dir: PathBuf,
 }
 
+/// The largest release file glc reads. The reference release is 3 KiB, one of ten thousand
+/// images a few hundred KiB; anything near this is not a release file.
+pub const MAX_RELEASE_FILE: u64 = 16 << 20;
+
+enum ReadError {
+    Io(std::io::Error),
+    /// What it is instead: "fifo", "directory", …
+    NotRegular(&'static str),
+    /// Its size.
+    TooLarge(u64),
+}
+
+/// The bytes of a release file, refused at once if it is no regular file (a fifo is opened
+/// without waiting for a writer) or larger than [`MAX_RELEASE_FILE`].
+fn read_release_file(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed())
+        .open(path)
+        .map_err(ReadError::Io)?;
+    let metadata = file.metadata().map_err(ReadError::Io)?;
+    if !metadata.is_file() {
+        let kind = rustix::fs::FileType::from_raw_mode(metadata.mode());
+        return Err(ReadError::NotRegular(oci::file::kind_name(kind)));
+    }
+    if metadata.len() > MAX_RELEASE_FILE {
+        return Err(ReadError::TooLarge(metadata.len()));
+    }
+    let mut bytes = Vec::new();
+    // One byte more shows a file that grew after it was measured.
+    file.take(MAX_RELEASE_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_RELEASE_FILE {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 impl ReleaseFile {
     /// Reads `path`; its name in diagnostics is `path` as given.
     pub fn read(path: &Path) -> Result<Self, Diagnostics> {
@@ -73,7 +114,28 @@ impl ReleaseFile {
                 .help("pass the path of a release file, e.g. `glc check release.kdl`"),
             ]
         };
-        let bytes = std::fs::read(path).map_err(io_error)?;
+        let bytes = read_release_file(path).map_err(|error| match error {
+            ReadError::Io(error) => io_error(error),
+            ReadError::NotRegular(kind) => vec![
+                Diagnostic::error(
+                    "glc::io",
+                    format!("{} is a {kind}, not a regular file", path.display()),
+                )
+                .help("pass the path of a release file, e.g. `glc check release.kdl`"),
+            ],
+            ReadError::TooLarge(size) => vec![
+                Diagnostic::error(
+                    "glc::io",
+                    format!(
+                        "{} is {}, larger than the {} glc reads of a release file",
+                        path.display(),
+                        plan::human_size(size),
+                        plan::human_size(MAX_RELEASE_FILE)
+                    ),
+                )
+                .help("a release file is a few KiB of KDL; check that the path names one"),
+            ],
+        })?;
         let text = String::from_utf8(bytes).map_err(|error| {
             vec![
                 Diagnostic::error(

@@ -1141,20 +1141,23 @@ fn verify(
     let public_key = key
         .map(|key| glc::sign::keys::PublicKey::load(key).map_err(Diagnostics::from))
         .transpose()?;
+    // A release file that cannot be read is said before the layout is read.
+    let release = release
+        .map(|file| Ok::<_, Diagnostics>((file, ReleaseFile::read(file)?)))
+        .transpose()?;
     let mut report = glc::verify::verify(layout);
     if let Some(key) = &public_key {
         report
             .findings
             .extend(glc::sign::verify(layout, key, require_signatures));
     }
-    if let Some(file) = release {
+    if let Some((file, release)) = release {
         let options = Options {
             allow_outside,
             source_date_epoch: source_date_epoch()?,
             only: Vec::new(),
             deny_warnings: false,
         };
-        let release = ReleaseFile::read(file)?;
         let derived = glc::derive::derive(&release, &options)?;
         let name = file.display().to_string();
         report

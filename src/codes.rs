@@ -256,7 +256,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("glc::verify", "`glc verify` finds a layout invalid"),
     (
         "glc::inspect",
-        "`glc inspect` cannot read the layout or find the tag",
+        "`glc inspect` cannot read the layout, a node of it, or find the tag",
     ),
     (
         "glc::fmt::unformatted",

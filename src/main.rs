@@ -557,7 +557,25 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             } else {
                 glc::inspect::render(&nodes)
             };
-            write_stdout(&text)
+            write_stdout(&text)?;
+            // The tree shows what is wrong where; the exit code says that something is.
+            match glc::inspect::problems(&nodes) {
+                0 => Ok(()),
+                n => Err(vec![
+                    Diagnostic::error(
+                        "glc::inspect",
+                        format!(
+                            "{} cannot be read whole: {} (marked `!!` in the tree)",
+                            layout.display(),
+                            count(n, "problem")
+                        ),
+                    )
+                    .help(format!(
+                        "`glc verify {}` checks the whole layout and names each",
+                        layout.display()
+                    )),
+                ]),
+            }
         }
         Command::Get {
             source,

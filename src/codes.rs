@@ -250,6 +250,10 @@ pub const ALL: &[(&str, &str)] = &[
         "a signing or verification key cannot be read, decrypted or used",
     ),
     (
+        "glc::key::exposed",
+        "a private key file that group or others may read (a warning)",
+    ),
+    (
         "glc::sign",
         "`glc sign` cannot sign the layout (not a release layout, a part, no repository)",
     ),

@@ -407,6 +407,7 @@ fn usage_error(error: &clap::Error) -> ExitCode {
                 .windows(2)
                 .any(|w| w[0] == "--message-format" && w[1] == "json")
     };
+    // Help and the version go to stdout, as asked.
     let shows_text = matches!(
         error.kind(),
         ErrorKind::DisplayHelp
@@ -417,12 +418,23 @@ fn usage_error(error: &clap::Error) -> ExitCode {
         error.exit();
     }
     let text = error.render().to_string();
+    // The first paragraph is the message, with what it lists (the missing arguments, the
+    // possible values); the rest (usage, where to read more) is help.
     let mut lines = text.lines();
-    let message = lines
+    let mut message = lines
         .next()
         .unwrap_or_default()
         .trim_start_matches("error: ")
         .to_owned();
+    let listed: Vec<&str> = lines
+        .by_ref()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    if !listed.is_empty() {
+        message.push(' ');
+        message.push_str(&listed.join(", "));
+    }
     let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
     let diagnostic = Diagnostic::error("glc::usage", message).help(rest.join("\n"));
     emit_json(&diagnostic.to_json());
@@ -469,7 +481,11 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             } else {
                 glc::plan::render_text(&plan)
             };
-            write_stdout(&text)
+            write_stdout(&text)?;
+            summary(format, "plan", started, || {
+                glc::plan::check_json(&plan, &args.file)
+            });
+            Ok(())
         }
         Command::Build {
             args,
@@ -519,12 +535,21 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             layout,
             key,
             repository,
-        } => sign(&layout, &key, repository.as_deref(), format),
+        } => sign(&layout, &key, repository.as_deref(), format, started),
         Command::Fmt {
             file,
             check,
             line_endings,
-        } => fmt(&file, check, line_endings),
+        } => {
+            let changed = fmt(&file, check, line_endings)?;
+            summary(
+                format,
+                "fmt",
+                started,
+                || serde_json::json!({ "file": file.display().to_string(), "changed": changed }),
+            );
+            Ok(())
+        }
         Command::Verify {
             layout,
             json,
@@ -560,7 +585,15 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             write_stdout(&text)?;
             // The tree shows what is wrong where; the exit code says that something is.
             match glc::inspect::problems(&nodes) {
-                0 => Ok(()),
+                0 => {
+                    summary(format, "inspect", started, || {
+                        serde_json::json!({
+                            "layout": layout.display().to_string(),
+                            "roots": nodes.len(),
+                        })
+                    });
+                    Ok(())
+                }
                 n => Err(vec![
                     Diagnostic::error(
                         "glc::inspect",
@@ -616,17 +649,28 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 tag.as_deref(),
                 registry,
                 format,
+                started,
             )
         }
-        Command::Schema { markdown: false } => write_stdout(glc::schema::SOURCE),
-        Command::Schema { markdown: true } => {
-            let schema = glc::schema::Schema::builtin().map_err(|error| {
-                vec![Diagnostic::error(
-                    "glc::internal",
-                    format!("glc's built-in schema is broken: {error}"),
-                )]
-            })?;
-            write_stdout(&schema.to_markdown())
+        Command::Schema { markdown } => {
+            if markdown {
+                let schema = glc::schema::Schema::builtin().map_err(|error| {
+                    vec![Diagnostic::error(
+                        "glc::internal",
+                        format!("glc's built-in schema is broken: {error}"),
+                    )]
+                })?;
+                write_stdout(&schema.to_markdown())?;
+            } else {
+                write_stdout(glc::schema::SOURCE)?;
+            }
+            summary(
+                format,
+                "schema",
+                started,
+                || serde_json::json!({ "markdown": markdown }),
+            );
+            Ok(())
         }
         Command::Push {
             layout,
@@ -720,7 +764,14 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "glc", &mut script);
-            write_stdout(&String::from_utf8_lossy(&script))
+            write_stdout(&String::from_utf8_lossy(&script))?;
+            summary(
+                format,
+                "completions",
+                started,
+                || serde_json::json!({ "shell": shell.to_string() }),
+            );
+            Ok(())
         }
         Command::Man => {
             let page = man_page().map_err(|error| {
@@ -729,8 +780,23 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                     format!("cannot render the manual page: {error}"),
                 )]
             })?;
-            write_stdout(&page)
+            write_stdout(&page)?;
+            summary(format, "man", started, || serde_json::json!({}));
+            Ok(())
         }
+    }
+}
+
+/// The summary line of a command whose output is on stdout: only with
+/// `--message-format json`, where every success ends with one.
+fn summary(
+    format: MessageFormat,
+    command: &str,
+    started: Instant,
+    fields: impl FnOnce() -> serde_json::Value,
+) {
+    if format == MessageFormat::Json {
+        summary_json(command, started, fields());
     }
 }
 
@@ -815,7 +881,9 @@ fn build(
     placing: PlacingArgs,
     status: Status,
 ) -> Result<(), Diagnostics> {
-    let sign_key = sign_key.map(load_private_key).transpose()?;
+    let sign_key = sign_key
+        .map(|key| load_private_key(key, status.format))
+        .transpose()?;
     let options = args.options()?;
     let release = ReleaseFile::read(&args.file)?;
     // A bar only for a person watching a terminal.
@@ -938,7 +1006,9 @@ fn merge(
     placing: PlacingArgs,
     status: Status,
 ) -> Result<(), Diagnostics> {
-    let sign_key = sign_key.map(load_private_key).transpose()?;
+    let sign_key = sign_key
+        .map(|key| load_private_key(key, status.format))
+        .transpose()?;
     let expected = match release {
         None => None,
         Some(file) => {
@@ -1010,7 +1080,10 @@ fn summarize(
 }
 
 /// A private key, with a warning on stderr if others may read it.
-fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnostics> {
+fn load_private_key(
+    path: &std::path::Path,
+    format: MessageFormat,
+) -> Result<Arc<PrivateKey>, Diagnostics> {
     use std::os::unix::ffi::OsStringExt;
     let key = PrivateKey::load(path, || match std::env::var_os("COSIGN_PASSWORD") {
         Some(password) => Ok(Some(zeroize::Zeroizing::new(password.into_vec()))),
@@ -1019,7 +1092,12 @@ fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnosti
         None => Ok(None),
     })?;
     if let Some(warning) = glc::sign::keys::exposure_warning(path) {
-        eprintln!("glc: warning: {warning}");
+        match format {
+            MessageFormat::Human => eprintln!("glc: warning: {warning}"),
+            MessageFormat::Json => {
+                emit_json(&Diagnostic::warning("glc::key::exposed", warning).to_json());
+            }
+        }
     }
     Ok(Arc::new(key))
 }
@@ -1035,6 +1113,7 @@ fn get(
     tag: Option<&str>,
     registry: glc::registry::Options,
     format: MessageFormat,
+    started: Instant,
 ) -> Result<(), Diagnostics> {
     // From a registry, the reference names the release tag.
     let mut named_tag = None;
@@ -1091,7 +1170,14 @@ fn get(
         } else {
             glc::get::render(&listed)
         };
-        return write_stdout(&text);
+        write_stdout(&text)?;
+        summary(
+            format,
+            "get",
+            started,
+            || serde_json::json!({ "images": listed.len() }),
+        );
+        return Ok(());
     }
     let Some(output) = output else {
         return Err(vec![Diagnostic::error(
@@ -1101,11 +1187,7 @@ fn get(
     };
     let got = glc::get::get(layout, &request, what, output)?;
     if format == MessageFormat::Json {
-        emit_json(&serde_json::json!({
-            "type": "summary",
-            "command": "get",
-            "file": got,
-        }));
+        summary_json("get", started, serde_json::json!({ "file": got }));
     } else {
         eprintln!("{}", got.summary_text());
     }
@@ -1117,11 +1199,25 @@ fn sign(
     key: &std::path::Path,
     repository: Option<&str>,
     format: MessageFormat,
+    started: Instant,
 ) -> Result<(), Diagnostics> {
-    let key = load_private_key(key)?;
+    let key = load_private_key(key, format)?;
     let signing = glc::sign::sign_layout(layout, &key, repository, |holder| {
         waiting(format, layout, holder);
     })?;
+    if format == MessageFormat::Json {
+        summary_json(
+            "sign",
+            started,
+            serde_json::json!({
+                "layout": layout.display().to_string(),
+                "signed": signing.subjects,
+                "key": key.kind().to_string(),
+                "added": signing.added,
+            }),
+        );
+        return Ok(());
+    }
     eprintln!(
         "{}: {} signed with an {} key, {} signature manifest(s) written{}",
         layout.display(),
@@ -1184,6 +1280,9 @@ fn verify(
     }
     if json {
         write_stdout(&to_json(&report)?)?;
+        if status.format == MessageFormat::Json && report.errors() == 0 {
+            summary_json(status.command, status.started, report.summary_json(layout));
+        }
     } else if status.format == MessageFormat::Json {
         for finding in &report.findings {
             emit_json(&finding.to_diagnostic().to_json());
@@ -1201,7 +1300,8 @@ fn verify(
     Ok(())
 }
 
-fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<(), Diagnostics> {
+/// `glc fmt`: whether it changed the file.
+fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<bool, Diagnostics> {
     let release = ReleaseFile::read(file)?;
     let ending = match endings {
         LineEndings::Keep => glc::fmt::LineEnding::Keep,
@@ -1211,7 +1311,7 @@ fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<(), 
     let formatted = glc::fmt::format_with(&release.source, ending)?;
     let text = release.source.text();
     if formatted == text {
-        return Ok(());
+        return Ok(false);
     }
     if check {
         write_stdout(&glc::fmt::diff(
@@ -1235,7 +1335,8 @@ fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<(), 
             "glc::io",
             format!("cannot write {}: {error}", file.display()),
         )]
-    })
+    })?;
+    Ok(true)
 }
 
 /// `--digests FILE`: the report as JSON, written whole (`-`: to standard output).

@@ -11,6 +11,7 @@ mod hostile_inputs;
 mod hostile_layouts;
 mod incremental;
 mod interop;
+mod json_mode;
 mod merge;
 mod opens;
 mod output_safety;

@@ -1261,9 +1261,9 @@ fn verify(
         .transpose()?;
     let mut report = glc::verify::verify(layout);
     if let Some(key) = &public_key {
-        report
-            .findings
-            .extend(glc::sign::verify(layout, key, require_signatures));
+        let (findings, counts) = glc::sign::verify(layout, key, require_signatures);
+        report.findings.extend(findings);
+        report.signatures = Some(counts);
     }
     if let Some((file, release)) = release {
         let options = Options {

@@ -58,6 +58,9 @@ pub struct Report {
     /// Blobs a glc layout keeps for readers of its replaced `index.json`, not reached from
     /// its own.
     pub kept: usize,
+    /// With `--key`: the signatures checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signatures: Option<crate::sign::SignatureCounts>,
 }
 
 impl Report {
@@ -94,6 +97,13 @@ impl Report {
             crate::plan::count(self.errors(), "error"),
             crate::plan::count(self.findings.len() - self.errors(), "warning"),
         );
+        if let Some(counts) = &self.signatures {
+            let _ = write!(
+                text,
+                "; signatures: {} verified, {} unsigned, {} failed",
+                counts.verified, counts.unsigned, counts.failed
+            );
+        }
         if self.kept > 0 {
             let _ = write!(
                 text,
@@ -108,14 +118,18 @@ impl Report {
     /// The fields of `glc verify`'s summary line with `--message-format json`.
     #[must_use]
     pub fn summary_json(&self, layout: &std::path::Path) -> serde_json::Value {
-        serde_json::json!({
+        let mut summary = serde_json::json!({
             "layout": layout.display().to_string(),
             "blobs": self.blobs,
             "bytes": self.bytes,
             "errors": self.errors(),
             "warnings": self.findings.len() - self.errors(),
             "kept": self.kept,
-        })
+        });
+        if let Some(counts) = &self.signatures {
+            summary["signatures"] = serde_json::json!(counts);
+        }
+        summary
     }
 }
 

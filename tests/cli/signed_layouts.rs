@@ -227,3 +227,49 @@ fn reaches(layout: &crate::test::Layout, digest: &str) -> bool {
     }
     false
 }
+
+#[test]
+fn verify_key_counts_the_signatures_verified_unsigned_and_failed() {
+    let (dir, key) = signed_build();
+    let other = make_key(dir.dir(), "other", "p256-pkcs8");
+    let summary = |public: &Path, status: i32| -> Value {
+        let ran = dir
+            .test()
+            .args(["--message-format=json", "verify", "out", "--key"])
+            .arg(public)
+            .status(status)
+            .run();
+        ran.json_errors().pop().expect("a summary")["signatures"].clone()
+    };
+    let counts = |verified: usize, unsigned: usize, failed: usize| serde_json::json!({"verified": verified, "unsigned": unsigned, "failed": failed});
+    assert_eq!(summary(&key.public, 0), counts(23, 0, 0));
+    dir.test()
+        .args(["verify", "out", "--key"])
+        .arg(&key.public)
+        .stderr_contains("0 errors, 0 warnings; signatures: 23 verified, 0 unsigned, 0 failed\n")
+        .run();
+    let report: Value = serde_json::from_str(
+        &dir.test()
+            .args(["verify", "out", "--json", "--key"])
+            .arg(&other.public)
+            .status(1)
+            .run()
+            .stdout(),
+    )
+    .expect("JSON");
+    assert_eq!(report["signatures"], counts(0, 0, 23));
+    // One signature tag gone: that subject is unsigned.
+    rewrite_index(&dir.path("out"), |index| {
+        let list = index["manifests"].as_array_mut().expect("manifests");
+        let at = list
+            .iter()
+            .position(|d| {
+                d["annotations"][REF_NAME]
+                    .as_str()
+                    .is_some_and(is_signature_tag)
+            })
+            .expect("a signature");
+        list.remove(at);
+    });
+    assert_eq!(summary(&key.public, 0), counts(22, 1, 0));
+}

@@ -20,6 +20,13 @@ use serde_json::Value;
 
 use crate::{assert_matches_file, repo, stderr, stdout};
 
+/// `setpriv` arguments that take from root the capabilities to read and search any file.
+const DROP_DAC: [&str; 3] = [
+    "--inh-caps=-dac_override,-dac_read_search",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--",
+];
+
 /// Seconds a bounded run may take, and bytes of address space it may map.
 const SECONDS: &str = "60";
 const ADDRESS_SPACE: u64 = 1 << 30;
@@ -58,6 +65,7 @@ pub struct Test {
     stderr: Vec<Expected>,
     bounded: bool,
     no_host_names: bool,
+    unprivileged: bool,
     current_dir: Option<PathBuf>,
 }
 
@@ -83,6 +91,7 @@ impl Test {
             stderr: Vec::new(),
             bounded: false,
             no_host_names: false,
+            unprivileged: false,
             current_dir: None,
         }
     }
@@ -196,6 +205,15 @@ impl Test {
         self
     }
 
+    /// Runs glc, if the tests run as root, without the capabilities by which root reads and
+    /// searches any file (`setpriv`): permission bits then hold for it as for anyone. It stays
+    /// root, so it reaches the binary wherever the checkout is (a user switch would need
+    /// every directory above it to be open to that user).
+    pub fn unprivileged(mut self) -> Self {
+        self.unprivileged = rustix::process::geteuid().is_root();
+        self
+    }
+
     /// Runs glc where no host name has an address and no network exists but loopback: in
     /// new user, mount and network namespaces (`unshare`), with host names looked up in
     /// `/etc/hosts` only (a `nsswitch.conf` of `hosts: files` mounted over the system's).
@@ -241,6 +259,10 @@ impl Test {
             command
         } else if self.bounded {
             Command::new("timeout")
+        } else if self.unprivileged {
+            let mut command = Command::new("setpriv");
+            command.args(DROP_DAC).arg(program);
+            return command;
         } else {
             return Command::new(program);
         };
@@ -252,6 +274,9 @@ impl Test {
                 .args(["--kill-after=5", SECONDS, "prlimit"])
                 .arg(format!("--as={ADDRESS_SPACE}"))
                 .arg("--");
+        }
+        if self.unprivileged {
+            command.arg("setpriv").args(DROP_DAC);
         }
         command.arg(program);
         command

@@ -66,6 +66,7 @@ pub struct Test {
     bounded: bool,
     no_host_names: bool,
     unprivileged: bool,
+    cpu_seconds: Option<u32>,
     current_dir: Option<PathBuf>,
 }
 
@@ -92,6 +93,7 @@ impl Test {
             bounded: false,
             no_host_names: false,
             unprivileged: false,
+            cpu_seconds: None,
             current_dir: None,
         }
     }
@@ -205,6 +207,13 @@ impl Test {
         self
     }
 
+    /// Bounds the CPU time glc may use (`prlimit --cpu`; killed past it): a bound on work done
+    /// that other processes on the machine do not eat into, as they do into wall-clock time.
+    pub fn cpu_seconds(mut self, seconds: u32) -> Self {
+        self.cpu_seconds = Some(seconds);
+        self
+    }
+
     /// Runs glc, if the tests run as root, without the capabilities by which root reads and
     /// searches any file (`setpriv`): permission bits then hold for it as for anyone. It stays
     /// root, so it reaches the binary wherever the checkout is (a user switch would need
@@ -245,40 +254,49 @@ impl Test {
     /// `program` as this test runs it: in the namespaces of [`Test::no_host_names`], under
     /// the bounds of [`Test::bounded`], or as it is.
     fn wrapped(&self, program: &OsStr) -> Command {
-        let mut command = if self.no_host_names {
-            let mut command = Command::new("unshare");
-            command
-                .args(["--user", "--map-root-user", "--mount", "--net", "sh", "-c"])
-                .arg(
-                    "mount --bind \"$1\" /etc/nsswitch.conf && mount --bind \"$2\" /etc/hosts \
-                     && shift 2 && exec \"$@\"",
-                )
-                .arg("sh")
-                .arg(self.path(".nsswitch.conf"))
-                .arg(self.path(".hosts"));
-            command
-        } else if self.bounded {
-            Command::new("timeout")
-        } else if self.unprivileged {
-            let mut command = Command::new("setpriv");
-            command.args(DROP_DAC).arg(program);
-            return command;
-        } else {
-            return Command::new(program);
-        };
+        let mut argv: Vec<OsString> = Vec::new();
+        if self.no_host_names {
+            argv.extend(
+                [
+                    "unshare",
+                    "--user",
+                    "--map-root-user",
+                    "--mount",
+                    "--net",
+                    "sh",
+                    "-c",
+                ]
+                .map(OsString::from),
+            );
+            argv.push(
+                "mount --bind \"$1\" /etc/nsswitch.conf && mount --bind \"$2\" /etc/hosts \
+                 && shift 2 && exec \"$@\""
+                    .into(),
+            );
+            argv.push("sh".into());
+            argv.push(self.path(".nsswitch.conf").into());
+            argv.push(self.path(".hosts").into());
+        }
         if self.bounded {
-            if self.no_host_names {
-                command.arg("timeout");
+            argv.extend(["timeout", "--kill-after=5", SECONDS].map(OsString::from));
+        }
+        if self.bounded || self.cpu_seconds.is_some() {
+            argv.push("prlimit".into());
+            if self.bounded {
+                argv.push(format!("--as={ADDRESS_SPACE}").into());
             }
-            command
-                .args(["--kill-after=5", SECONDS, "prlimit"])
-                .arg(format!("--as={ADDRESS_SPACE}"))
-                .arg("--");
+            if let Some(seconds) = self.cpu_seconds {
+                argv.push(format!("--cpu={seconds}").into());
+            }
+            argv.push("--".into());
         }
         if self.unprivileged {
-            command.arg("setpriv").args(DROP_DAC);
+            argv.push("setpriv".into());
+            argv.extend(DROP_DAC.map(OsString::from));
         }
-        command.arg(program);
+        argv.push(program.to_owned());
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]);
         command
     }
 

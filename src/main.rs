@@ -339,6 +339,8 @@ impl CompileArgs {
     }
 }
 
+mod manual;
+
 /// The stack of the thread that does the work: parsers recurse once per level of nesting,
 /// and glc refuses deep nesting before it parses; this is the margin behind that check.
 const STACK: usize = 64 << 20;
@@ -762,9 +764,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             started,
         ),
         Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "glc", &mut script);
-            write_stdout(&String::from_utf8_lossy(&script))?;
+            write_stdout(&manual::completions(shell, &Cli::command()))?;
             summary(
                 format,
                 "completions",
@@ -774,7 +774,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             Ok(())
         }
         Command::Man => {
-            let page = man_page().map_err(|error| {
+            let page = manual::page(Cli::command()).map_err(|error| {
                 vec![Diagnostic::error(
                     "glc::internal",
                     format!("cannot render the manual page: {error}"),
@@ -798,40 +798,6 @@ fn summary(
     if format == MessageFormat::Json {
         summary_json(command, started, fields());
     }
-}
-
-/// glc(1): the global options, then a section a command with its synopsis and options, so
-/// one page holds all of them.
-fn man_page() -> std::io::Result<String> {
-    let mut cli = Cli::command();
-    cli.build();
-    let mut page = Vec::new();
-    clap_mangen::Man::new(cli.clone())
-        .title("GLC")
-        .render(&mut page)?;
-    let mut page = String::from_utf8_lossy(&page).into_owned();
-    for command in cli.get_subcommands() {
-        // The commands are sections of this page, not pages of their own.
-        let name = command.get_name();
-        page = page.replace(&format!("glc\\-{name}(1)"), &format!("glc {name}"));
-    }
-    for command in cli.get_subcommands().filter(|c| c.get_name() != "help") {
-        let name = format!("glc {}", command.get_name());
-        let man = clap_mangen::Man::new(command.clone().bin_name(&name));
-        let mut section = Vec::new();
-        man.render_description_section(&mut section)?;
-        man.render_synopsis_section(&mut section)?;
-        man.render_options_section(&mut section)?;
-        page.push_str(&format!(".SH \"{}\"\n", name.to_uppercase()));
-        for line in String::from_utf8_lossy(&section).lines() {
-            // The command's own headings sit under its section.
-            match line.strip_prefix(".SH ") {
-                Some(heading) => page.push_str(&format!(".SS {heading}\n")),
-                None => page.push_str(&format!("{line}\n")),
-            }
-        }
-    }
-    Ok(page)
 }
 
 /// How a command reports on stderr, and since when it runs.

@@ -208,6 +208,64 @@ fn completions_name_the_commands_and_options() {
     assert!(output.stderr().contains("invalid value 'tcsh'"));
 }
 
+/// Every `--flag` that `glc --help` and each command's `--help` show.
+fn shown_flags() -> std::collections::BTreeSet<String> {
+    let flags = |text: &str| -> Vec<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut shown: std::collections::BTreeSet<String> =
+        flags(&Test::new().arg("--help").run().stdout())
+            .into_iter()
+            .collect();
+    for command in [
+        "check",
+        "plan",
+        "build",
+        "merge",
+        "sign",
+        "verify",
+        "inspect",
+        "get",
+        "fmt",
+        "schema",
+        "push",
+        "pull",
+        "completions",
+        "man",
+    ] {
+        shown.extend(flags(&Test::new().args([command, "--help"]).run().stdout()));
+    }
+    shown
+}
+
+#[test]
+fn completions_offer_no_flag_that_help_hides() {
+    let shown = shown_flags();
+    assert!(shown.contains("--jobs") && !shown.contains("--chunk-size"));
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = Test::new().args(["completions", shell]).run().stdout();
+        assert!(
+            !script.contains("chunk-size"),
+            "{shell} offers --chunk-size"
+        );
+    }
+    let bash = Test::new().args(["completions", "bash"]).run().stdout();
+    let offered: std::collections::BTreeSet<&str> = bash
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .collect();
+    assert!(offered.len() > 20, "{offered:?}");
+    for flag in offered {
+        assert!(
+            shown.contains(flag),
+            "bash offers {flag}, which no --help shows"
+        );
+    }
+}
+
 #[test]
 fn the_man_page_is_roff_with_every_command_and_its_options() {
     let output = Test::new().arg("man").run();
@@ -230,6 +288,41 @@ fn the_man_page_is_roff_with_every_command_and_its_options() {
     ] {
         assert!(page.contains(option), "the page lacks {option}");
     }
+    // After the commands: how it ends, what it reads from the environment and the disk, and
+    // how it is used.
+    let sections: Vec<&str> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix(".SH "))
+        .collect();
+    assert_eq!(
+        sections[sections.len() - 4..],
+        ["\"EXIT STATUS\"", "ENVIRONMENT", "FILES", "EXAMPLES"],
+        "{sections:?}"
+    );
+    let environment = &page[page.find(".SH ENVIRONMENT").expect("ENVIRONMENT")..];
+    let environment = &environment[..environment.find(".SH FILES").expect("FILES")];
+    for variable in [
+        "GLC_REGISTRY_USERNAME",
+        "GLC_REGISTRY_PASSWORD",
+        "GLC_REGISTRY_HOST",
+        "REGISTRY_AUTH_FILE",
+        "DOCKER_CONFIG",
+        "XDG_RUNTIME_DIR",
+        "COSIGN_PASSWORD",
+        "SOURCE_DATE_EPOCH",
+        "NO_COLOR",
+        "XDG_STATE_HOME",
+    ] {
+        assert!(
+            environment.contains(&format!("\\fB{variable}\\fR")),
+            "ENVIRONMENT lacks {variable}"
+        );
+    }
+    assert!(
+        page.contains("\n\\fB2\\fR\nWrong usage"),
+        "EXIT STATUS lacks 2"
+    );
+    assert!(!page.contains("chunk"), "the page shows a hidden flag");
     // Where groff is installed, it reads the page without a warning.
     if let Ok(mut groff) = std::process::Command::new("groff")
         .args(["-man", "-Tutf8", "-ww", "-z"])

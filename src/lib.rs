@@ -362,12 +362,15 @@ pub(crate) fn write_layout_locked(
             });
         }
     }
-    // The signatures a replaced layout holds go with it unless this write signs too.
-    let dropped = if sign_key.is_none() {
-        target.previous_layout().map_or(0, sign::signature_tags)
-    } else {
-        0
-    };
+    // Without a key, the signatures a replaced layout holds that the new one lacks go with it.
+    let signed_before = target
+        .previous_layout()
+        .filter(|_| sign_key.is_none())
+        .and_then(|root| {
+            oci::file::read_regular(&root.join("index.json"), oci::limits::MAX_DOCUMENT).ok()
+        })
+        .map(|index| sign::signature_tags(&index))
+        .unwrap_or_default();
     let staging = target.staging();
     let result = oci::layout::LayoutWriter::create(&staging)
         .map_err(|e| {
@@ -401,6 +404,9 @@ pub(crate) fn write_layout_locked(
     }
     let (report, up_to_date) = result?;
     let mut warnings = Vec::new();
+    let dropped = signed_before
+        .difference(&sign::signature_tags(&report.index))
+        .count();
     if dropped > 0 && !up_to_date {
         let output = target.path().display();
         warnings.push(

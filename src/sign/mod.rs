@@ -349,17 +349,20 @@ pub fn sign_layout(
     Ok(signing)
 }
 
-/// How many signature tags the layout at `root` holds (none if its `index.json` cannot be
-/// read).
+/// The signature tags of an `index.json` (none if it is no JSON).
 #[must_use]
-pub fn signature_tags(root: &Path) -> usize {
-    read_index(root).map_or(0, |index| {
-        entries(&index)
-            .iter()
-            .filter_map(tag_of)
-            .filter(|tag| cosign::is_signature_tag(tag))
-            .count()
-    })
+pub fn signature_tags(index: &[u8]) -> std::collections::BTreeSet<String> {
+    serde_json::from_slice::<Value>(index).map_or_else(
+        |_| std::collections::BTreeSet::new(),
+        |index| {
+            entries(&index)
+                .iter()
+                .filter_map(tag_of)
+                .filter(|tag| cosign::is_signature_tag(tag))
+                .map(str::to_owned)
+                .collect()
+        },
+    )
 }
 
 /// What `glc verify --key` found of the signatures: each subject counted once.

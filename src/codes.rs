@@ -163,6 +163,10 @@ pub const ALL: &[(&str, &str)] = &[
         "a file the release names does not exist",
     ),
     (
+        "glc::resolve::missing-directory",
+        "a directory that files of the release are in does not exist (one error for all of them)",
+    ),
+    (
         "glc::resolve::not-a-file",
         "a path names a directory where a file is needed, or something that is neither",
     ),
@@ -178,6 +182,10 @@ pub const ALL: &[(&str, &str)] = &[
     (
         "glc::resolve::unknown-media-type",
         "a file name has no known suffix and no media type",
+    ),
+    (
+        "glc::resolve::rootfs-type",
+        "a `rootfs` of a media type that is no root file system's, which `glc get --role rootfs` will not find (a warning)",
     ),
     (
         "glc::resolve::not-oci",
@@ -196,6 +204,10 @@ pub const ALL: &[(&str, &str)] = &[
         "a container source cannot be read or does not hold the image asked for",
     ),
     ("glc::build::output", "the output directory cannot be used"),
+    (
+        "glc::output::signatures-dropped",
+        "a signed layout was written again without `--sign-key`, and its signatures dropped (a warning)",
+    ),
     ("glc::build::io", "the layout cannot be written"),
     (
         "glc::build::input",
@@ -238,13 +250,17 @@ pub const ALL: &[(&str, &str)] = &[
         "a signing or verification key cannot be read, decrypted or used",
     ),
     (
+        "glc::key::exposed",
+        "a private key file that group or others may read (a warning)",
+    ),
+    (
         "glc::sign",
         "`glc sign` cannot sign the layout (not a release layout, a part, no repository)",
     ),
     ("glc::verify", "`glc verify` finds a layout invalid"),
     (
         "glc::inspect",
-        "`glc inspect` cannot read the layout or find the tag",
+        "`glc inspect` cannot read the layout, a node of it, or find the tag",
     ),
     (
         "glc::fmt::unformatted",

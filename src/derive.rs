@@ -106,13 +106,28 @@ impl Comparison<'_> {
             }
         }
         let derived_tags = tagged(&derived);
+        let signable = self.signable(&derived);
         for (tag, found) in &layout_tags {
-            if !derived_tags.iter().any(|(t, _)| t == tag) {
-                self.differs(
+            if derived_tags.iter().any(|(t, _)| t == tag) {
+                continue;
+            }
+            let path = format!("index.json ({tag})");
+            match signature_subject(tag) {
+                // A signature of a document the release gives is expected; `--key` checks it.
+                Some(subject) if signable.contains(&subject) => {}
+                Some(subject) => self.differs(
                     str_of(found, "digest"),
-                    &format!("index.json ({tag})"),
+                    &path,
+                    format!(
+                        "the signature tag `{tag}` signs {subject}, which is no manifest or index {} gives",
+                        self.release
+                    ),
+                ),
+                None => self.differs(
+                    str_of(found, "digest"),
+                    &path,
                     format!("the tag `{tag}` is not one {} gives", self.release),
-                );
+                ),
             }
         }
         // Untagged entries (attachments) are paired by what they hold: their artifact type
@@ -146,19 +161,62 @@ impl Comparison<'_> {
                 );
             }
         }
-        if self.findings.is_empty() {
-            let bytes = crate::oci::file::read_regular(&self.root.join("index.json"), MAX_DOCUMENT);
-            if bytes.is_ok_and(|b| b != self.derived.index) {
-                self.differs(
-                    None,
-                    "index.json",
-                    format!(
-                        "index.json differs from the one {} gives (its own fields or order)",
-                        self.release
-                    ),
-                );
+        if self.findings.is_empty() && !self.same_index(&layout) {
+            self.differs(
+                None,
+                "index.json",
+                format!(
+                    "index.json differs from the one {} gives (its own fields or order)",
+                    self.release
+                ),
+            );
+        }
+    }
+
+    /// Whether the layout's `index.json` is, byte for byte, the one the release gives, but
+    /// for the signature tags signing adds (in glc's canonical JSON, keeping the order).
+    fn same_index(&self, layout: &Value) -> bool {
+        let Ok(bytes) = crate::oci::file::read_regular(&self.root.join("index.json"), MAX_DOCUMENT)
+        else {
+            // Reported above, where it was read first.
+            return true;
+        };
+        let mut unsigned = layout.clone();
+        if let Some(list) = unsigned["manifests"].as_array_mut() {
+            list.retain(|d| {
+                d["annotations"][REF_NAME]
+                    .as_str()
+                    .is_none_or(|tag| signature_subject(tag).is_none())
+            });
+        }
+        let canonical = |value: &Value| crate::oci::json::canonical(value).ok();
+        canonical(layout).is_some_and(|c| c == bytes)
+            && canonical(&unsigned).is_some_and(|c| c == self.derived.index)
+    }
+
+    /// Every manifest and index the release gives (what a signature may sign): the
+    /// documents `index.json` and the derived documents point at.
+    fn signable(&self, derived: &Value) -> BTreeSet<String> {
+        let mut documents = vec![derived.clone()];
+        documents.extend(
+            self.derived
+                .documents
+                .values()
+                .filter_map(|b| serde_json::from_slice::<Value>(b).ok()),
+        );
+        let mut signable = BTreeSet::new();
+        for document in &documents {
+            for key in ["manifests", "layers"] {
+                for child in entries(document, key) {
+                    let kind =
+                        crate::oci::vocab::Kind::of(str_of(child, "mediaType").unwrap_or_default());
+                    if let (true, Some(digest)) = (kind.is_document(), str_of(child, "digest")) {
+                        signable.insert(digest.to_owned());
+                    }
+                }
             }
         }
+        signable
     }
 
     /// The untagged entries of an index, each named by its artifact type and the title of
@@ -286,6 +344,14 @@ impl Comparison<'_> {
                 .ok()?;
         serde_json::from_slice(&bytes).ok()
     }
+}
+
+/// The digest a cosign signature tag `sha256-<hex>.sig` signs.
+fn signature_subject(tag: &str) -> Option<String> {
+    crate::sign::cosign::is_signature_tag(tag).then(|| {
+        let hex = tag.trim_start_matches("sha256-").trim_end_matches(".sig");
+        format!("sha256:{hex}")
+    })
 }
 
 fn entries<'v>(document: &'v Value, key: &str) -> &'v [Value] {

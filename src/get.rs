@@ -327,7 +327,7 @@ fn source_error(source: &dyn Source) -> impl Fn(String) -> Diagnostics + '_ {
 pub fn layer_roles() -> impl Iterator<Item = Role> {
     Role::LAYERS
         .into_iter()
-        .filter(|role| role.layer_media_type().is_some())
+        .filter(|role| !role.layer_media_types().is_empty())
 }
 
 /// The releases among the source's tags (only `only`, if given): digest → descriptor and tags.
@@ -728,11 +728,13 @@ fn listed(source: &dyn Source, image: &Image) -> Result<Listed, Diagnostics> {
     })
 }
 
-/// The layer of a role: the first of its media type (glc writes the roles' layers before
+/// The layer of a role: the first of its media types (glc writes the roles' layers before
 /// every `file`).
 fn role_layer(layers: &[Descriptor], role: Role) -> Option<&Descriptor> {
-    let media_type = role.layer_media_type()?;
-    layers.iter().find(|l| l.media_type == media_type)
+    let types = role.layer_media_types();
+    layers
+        .iter()
+        .find(|l| types.contains(&l.media_type.as_str()))
 }
 
 /// `glc get --list`: every image `selector` matches, with what it holds.

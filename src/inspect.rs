@@ -46,6 +46,18 @@ pub struct Node {
     pub problem: Option<String>,
 }
 
+/// How many nodes of the trees could not be read whole (an invalid digest, a missing or
+/// damaged blob): each is marked in the tree, and makes `glc inspect` fail.
+#[must_use]
+pub fn problems(nodes: &[Node]) -> usize {
+    nodes
+        .iter()
+        .map(|n| {
+            usize::from(n.problem.is_some()) + problems(&n.children) + problems(&n.attachments)
+        })
+        .sum()
+}
+
 /// The tree of the layout at `root`, from `tag` or from every tag.
 pub fn inspect(root: &Path, tag: Option<&str>) -> Result<Vec<Node>, String> {
     let layout =

@@ -61,6 +61,47 @@ pub struct ReleaseFile {
     pub base_dir: PathBuf,
 }
 
+/// The largest release file glc reads. The reference release is 3 KiB, one of ten thousand
+/// images a few hundred KiB; anything near this is not a release file.
+pub const MAX_RELEASE_FILE: u64 = 16 << 20;
+
+enum ReadError {
+    Io(std::io::Error),
+    /// What it is instead: "fifo", "directory", …
+    NotRegular(&'static str),
+    /// Its size.
+    TooLarge(u64),
+}
+
+/// The bytes of a release file, refused at once if it is no regular file (a fifo is opened
+/// without waiting for a writer) or larger than [`MAX_RELEASE_FILE`].
+fn read_release_file(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed())
+        .open(path)
+        .map_err(ReadError::Io)?;
+    let metadata = file.metadata().map_err(ReadError::Io)?;
+    if !metadata.is_file() {
+        let kind = rustix::fs::FileType::from_raw_mode(metadata.mode());
+        return Err(ReadError::NotRegular(oci::file::kind_name(kind)));
+    }
+    if metadata.len() > MAX_RELEASE_FILE {
+        return Err(ReadError::TooLarge(metadata.len()));
+    }
+    let mut bytes = Vec::new();
+    // One byte more shows a file that grew after it was measured.
+    file.take(MAX_RELEASE_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_RELEASE_FILE {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 impl ReleaseFile {
     /// Reads `path`; its name in diagnostics is `path` as given.
     pub fn read(path: &Path) -> Result<Self, Diagnostics> {
@@ -73,7 +114,28 @@ impl ReleaseFile {
                 .help("pass the path of a release file, e.g. `glc check release.kdl`"),
             ]
         };
-        let bytes = std::fs::read(path).map_err(io_error)?;
+        let bytes = read_release_file(path).map_err(|error| match error {
+            ReadError::Io(error) => io_error(error),
+            ReadError::NotRegular(kind) => vec![
+                Diagnostic::error(
+                    "glc::io",
+                    format!("{} is a {kind}, not a regular file", path.display()),
+                )
+                .help("pass the path of a release file, e.g. `glc check release.kdl`"),
+            ],
+            ReadError::TooLarge(size) => vec![
+                Diagnostic::error(
+                    "glc::io",
+                    format!(
+                        "{} is {}, larger than the {} glc reads of a release file",
+                        path.display(),
+                        plan::human_size(size),
+                        plan::human_size(MAX_RELEASE_FILE)
+                    ),
+                )
+                .help("a release file is a few KiB of KDL; check that the path names one"),
+            ],
+        })?;
         let text = String::from_utf8(bytes).map_err(|error| {
             vec![
                 Diagnostic::error(
@@ -240,8 +302,10 @@ impl ReleaseFile {
             },
         )?;
         cache.save();
+        let mut warnings = plan.warnings.clone();
+        warnings.extend(outcome.warnings);
         Ok(BuildOutcome {
-            warnings: plan.warnings.clone(),
+            warnings,
             ..outcome
         })
     }
@@ -314,6 +378,15 @@ pub(crate) fn write_layout_locked(
             });
         }
     }
+    // Without a key, the signatures a replaced layout holds that the new one lacks go with it.
+    let signed_before = target
+        .previous_layout()
+        .filter(|_| sign_key.is_none())
+        .and_then(|root| {
+            oci::file::read_regular(&root.join("index.json"), oci::limits::MAX_DOCUMENT).ok()
+        })
+        .map(|index| sign::signature_tags(&index))
+        .unwrap_or_default();
     let staging = target.staging();
     let result = oci::layout::LayoutWriter::create(&staging)
         .map_err(|e| {
@@ -349,10 +422,29 @@ pub(crate) fn write_layout_locked(
         let _ = std::fs::remove_dir_all(&staging);
     }
     let (report, up_to_date) = result?;
+    let mut warnings = Vec::new();
+    let dropped = signed_before
+        .difference(&sign::signature_tags(&report.index))
+        .count();
+    if dropped > 0 && !up_to_date {
+        let output = target.path().display();
+        warnings.push(
+            Diagnostic::warning(
+                "glc::output::signatures-dropped",
+                format!(
+                    "{output} held {}; written again without --sign-key, it holds none",
+                    plan::count(dropped, "signature")
+                ),
+            )
+            .help(format!(
+                "sign it: `glc sign {output} --key KEY`; pass --sign-key KEY to keep a layout signed when writing it again"
+            )),
+        );
+    }
     Ok(BuildOutcome {
         report,
         up_to_date,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 

@@ -339,6 +339,8 @@ impl CompileArgs {
     }
 }
 
+mod manual;
+
 /// The stack of the thread that does the work: parsers recurse once per level of nesting,
 /// and glc refuses deep nesting before it parses; this is the margin behind that check.
 const STACK: usize = 64 << 20;
@@ -407,6 +409,7 @@ fn usage_error(error: &clap::Error) -> ExitCode {
                 .windows(2)
                 .any(|w| w[0] == "--message-format" && w[1] == "json")
     };
+    // Help and the version go to stdout, as asked.
     let shows_text = matches!(
         error.kind(),
         ErrorKind::DisplayHelp
@@ -417,12 +420,23 @@ fn usage_error(error: &clap::Error) -> ExitCode {
         error.exit();
     }
     let text = error.render().to_string();
+    // The first paragraph is the message, with what it lists (the missing arguments, the
+    // possible values); the rest (usage, where to read more) is help.
     let mut lines = text.lines();
-    let message = lines
+    let mut message = lines
         .next()
         .unwrap_or_default()
         .trim_start_matches("error: ")
         .to_owned();
+    let listed: Vec<&str> = lines
+        .by_ref()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    if !listed.is_empty() {
+        message.push(' ');
+        message.push_str(&listed.join(", "));
+    }
     let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
     let diagnostic = Diagnostic::error("glc::usage", message).help(rest.join("\n"));
     emit_json(&diagnostic.to_json());
@@ -469,7 +483,11 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             } else {
                 glc::plan::render_text(&plan)
             };
-            write_stdout(&text)
+            write_stdout(&text)?;
+            summary(format, "plan", started, || {
+                glc::plan::check_json(&plan, &args.file)
+            });
+            Ok(())
         }
         Command::Build {
             args,
@@ -519,12 +537,21 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             layout,
             key,
             repository,
-        } => sign(&layout, &key, repository.as_deref(), format),
+        } => sign(&layout, &key, repository.as_deref(), format, started),
         Command::Fmt {
             file,
             check,
             line_endings,
-        } => fmt(&file, check, line_endings),
+        } => {
+            let changed = fmt(&file, check, line_endings)?;
+            summary(
+                format,
+                "fmt",
+                started,
+                || serde_json::json!({ "file": file.display().to_string(), "changed": changed }),
+            );
+            Ok(())
+        }
         Command::Verify {
             layout,
             json,
@@ -557,7 +584,33 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             } else {
                 glc::inspect::render(&nodes)
             };
-            write_stdout(&text)
+            write_stdout(&text)?;
+            // The tree shows what is wrong where; the exit code says that something is.
+            match glc::inspect::problems(&nodes) {
+                0 => {
+                    summary(format, "inspect", started, || {
+                        serde_json::json!({
+                            "layout": layout.display().to_string(),
+                            "roots": nodes.len(),
+                        })
+                    });
+                    Ok(())
+                }
+                n => Err(vec![
+                    Diagnostic::error(
+                        "glc::inspect",
+                        format!(
+                            "{} cannot be read whole: {} (marked `!!` in the tree)",
+                            layout.display(),
+                            count(n, "problem")
+                        ),
+                    )
+                    .help(format!(
+                        "`glc verify {}` checks the whole layout and names each",
+                        layout.display()
+                    )),
+                ]),
+            }
         }
         Command::Get {
             source,
@@ -598,17 +651,28 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 tag.as_deref(),
                 registry,
                 format,
+                started,
             )
         }
-        Command::Schema { markdown: false } => write_stdout(glc::schema::SOURCE),
-        Command::Schema { markdown: true } => {
-            let schema = glc::schema::Schema::builtin().map_err(|error| {
-                vec![Diagnostic::error(
-                    "glc::internal",
-                    format!("glc's built-in schema is broken: {error}"),
-                )]
-            })?;
-            write_stdout(&schema.to_markdown())
+        Command::Schema { markdown } => {
+            if markdown {
+                let schema = glc::schema::Schema::builtin().map_err(|error| {
+                    vec![Diagnostic::error(
+                        "glc::internal",
+                        format!("glc's built-in schema is broken: {error}"),
+                    )]
+                })?;
+                write_stdout(&schema.to_markdown())?;
+            } else {
+                write_stdout(glc::schema::SOURCE)?;
+            }
+            summary(
+                format,
+                "schema",
+                started,
+                || serde_json::json!({ "markdown": markdown }),
+            );
+            Ok(())
         }
         Command::Push {
             layout,
@@ -700,54 +764,40 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
             started,
         ),
         Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "glc", &mut script);
-            write_stdout(&String::from_utf8_lossy(&script))
+            write_stdout(&manual::completions(shell, &Cli::command()))?;
+            summary(
+                format,
+                "completions",
+                started,
+                || serde_json::json!({ "shell": shell.to_string() }),
+            );
+            Ok(())
         }
         Command::Man => {
-            let page = man_page().map_err(|error| {
+            let page = manual::page(Cli::command()).map_err(|error| {
                 vec![Diagnostic::error(
                     "glc::internal",
                     format!("cannot render the manual page: {error}"),
                 )]
             })?;
-            write_stdout(&page)
+            write_stdout(&page)?;
+            summary(format, "man", started, || serde_json::json!({}));
+            Ok(())
         }
     }
 }
 
-/// glc(1): the global options, then a section a command with its synopsis and options, so
-/// one page holds all of them.
-fn man_page() -> std::io::Result<String> {
-    let mut cli = Cli::command();
-    cli.build();
-    let mut page = Vec::new();
-    clap_mangen::Man::new(cli.clone())
-        .title("GLC")
-        .render(&mut page)?;
-    let mut page = String::from_utf8_lossy(&page).into_owned();
-    for command in cli.get_subcommands() {
-        // The commands are sections of this page, not pages of their own.
-        let name = command.get_name();
-        page = page.replace(&format!("glc\\-{name}(1)"), &format!("glc {name}"));
+/// The summary line of a command whose output is on stdout: only with
+/// `--message-format json`, where every success ends with one.
+fn summary(
+    format: MessageFormat,
+    command: &str,
+    started: Instant,
+    fields: impl FnOnce() -> serde_json::Value,
+) {
+    if format == MessageFormat::Json {
+        summary_json(command, started, fields());
     }
-    for command in cli.get_subcommands().filter(|c| c.get_name() != "help") {
-        let name = format!("glc {}", command.get_name());
-        let man = clap_mangen::Man::new(command.clone().bin_name(&name));
-        let mut section = Vec::new();
-        man.render_description_section(&mut section)?;
-        man.render_synopsis_section(&mut section)?;
-        man.render_options_section(&mut section)?;
-        page.push_str(&format!(".SH \"{}\"\n", name.to_uppercase()));
-        for line in String::from_utf8_lossy(&section).lines() {
-            // The command's own headings sit under its section.
-            match line.strip_prefix(".SH ") {
-                Some(heading) => page.push_str(&format!(".SS {heading}\n")),
-                None => page.push_str(&format!("{line}\n")),
-            }
-        }
-    }
-    Ok(page)
 }
 
 /// How a command reports on stderr, and since when it runs.
@@ -797,7 +847,9 @@ fn build(
     placing: PlacingArgs,
     status: Status,
 ) -> Result<(), Diagnostics> {
-    let sign_key = sign_key.map(load_private_key).transpose()?;
+    let sign_key = sign_key
+        .map(|key| load_private_key(key, status.format))
+        .transpose()?;
     let options = args.options()?;
     let release = ReleaseFile::read(&args.file)?;
     // A bar only for a person watching a terminal.
@@ -920,7 +972,9 @@ fn merge(
     placing: PlacingArgs,
     status: Status,
 ) -> Result<(), Diagnostics> {
-    let sign_key = sign_key.map(load_private_key).transpose()?;
+    let sign_key = sign_key
+        .map(|key| load_private_key(key, status.format))
+        .transpose()?;
     let expected = match release {
         None => None,
         Some(file) => {
@@ -946,6 +1000,7 @@ fn merge(
     let outcome = glc::merge::merge(parts, &options, |holder| {
         waiting(status.format, output, holder);
     })?;
+    warn(status.format, &outcome.warnings);
     let from = match parts {
         [one] => one.display().to_string(),
         _ => format!("{} parts", parts.len()),
@@ -991,7 +1046,10 @@ fn summarize(
 }
 
 /// A private key, with a warning on stderr if others may read it.
-fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnostics> {
+fn load_private_key(
+    path: &std::path::Path,
+    format: MessageFormat,
+) -> Result<Arc<PrivateKey>, Diagnostics> {
     use std::os::unix::ffi::OsStringExt;
     let key = PrivateKey::load(path, || match std::env::var_os("COSIGN_PASSWORD") {
         Some(password) => Ok(Some(zeroize::Zeroizing::new(password.into_vec()))),
@@ -1000,7 +1058,12 @@ fn load_private_key(path: &std::path::Path) -> Result<Arc<PrivateKey>, Diagnosti
         None => Ok(None),
     })?;
     if let Some(warning) = glc::sign::keys::exposure_warning(path) {
-        eprintln!("glc: warning: {warning}");
+        match format {
+            MessageFormat::Human => eprintln!("glc: warning: {warning}"),
+            MessageFormat::Json => {
+                emit_json(&Diagnostic::warning("glc::key::exposed", warning).to_json());
+            }
+        }
     }
     Ok(Arc::new(key))
 }
@@ -1016,6 +1079,7 @@ fn get(
     tag: Option<&str>,
     registry: glc::registry::Options,
     format: MessageFormat,
+    started: Instant,
 ) -> Result<(), Diagnostics> {
     // From a registry, the reference names the release tag.
     let mut named_tag = None;
@@ -1082,7 +1146,14 @@ fn get(
         } else {
             glc::get::render(&listed)
         };
-        return write_stdout(&text);
+        write_stdout(&text)?;
+        summary(
+            format,
+            "get",
+            started,
+            || serde_json::json!({ "images": listed.len() }),
+        );
+        return Ok(());
     }
     let Some(output) = output else {
         return Err(vec![Diagnostic::error(
@@ -1092,11 +1163,7 @@ fn get(
     };
     let got = glc::get::get(layout, &request, what, output)?;
     if format == MessageFormat::Json {
-        emit_json(&serde_json::json!({
-            "type": "summary",
-            "command": "get",
-            "file": got,
-        }));
+        summary_json("get", started, serde_json::json!({ "file": got }));
     } else {
         eprintln!("{}", got.summary_text());
     }
@@ -1108,11 +1175,25 @@ fn sign(
     key: &std::path::Path,
     repository: Option<&str>,
     format: MessageFormat,
+    started: Instant,
 ) -> Result<(), Diagnostics> {
-    let key = load_private_key(key)?;
+    let key = load_private_key(key, format)?;
     let signing = glc::sign::sign_layout(layout, &key, repository, |holder| {
         waiting(format, layout, holder);
     })?;
+    if format == MessageFormat::Json {
+        summary_json(
+            "sign",
+            started,
+            serde_json::json!({
+                "layout": layout.display().to_string(),
+                "signed": signing.subjects,
+                "key": key.kind().to_string(),
+                "added": signing.added,
+            }),
+        );
+        return Ok(());
+    }
     eprintln!(
         "{}: {} signed with an {} key, {} signature manifest(s) written{}",
         layout.display(),
@@ -1150,20 +1231,23 @@ fn verify(
     let public_key = key
         .map(|key| glc::sign::keys::PublicKey::load(key).map_err(Diagnostics::from))
         .transpose()?;
+    // A release file that cannot be read is said before the layout is read.
+    let release = release
+        .map(|file| Ok::<_, Diagnostics>((file, ReleaseFile::read(file)?)))
+        .transpose()?;
     let mut report = glc::verify::verify(layout);
     if let Some(key) = &public_key {
-        report
-            .findings
-            .extend(glc::sign::verify(layout, key, require_signatures));
+        let (findings, counts) = glc::sign::verify(layout, key, require_signatures);
+        report.findings.extend(findings);
+        report.signatures = Some(counts);
     }
-    if let Some(file) = release {
+    if let Some((file, release)) = release {
         let options = Options {
             allow_outside,
             source_date_epoch: source_date_epoch()?,
             only: Vec::new(),
             deny_warnings: false,
         };
-        let release = ReleaseFile::read(file)?;
         let derived = glc::derive::derive(&release, &options)?;
         let name = file.display().to_string();
         report
@@ -1172,6 +1256,9 @@ fn verify(
     }
     if json {
         write_stdout(&to_json(&report)?)?;
+        if status.format == MessageFormat::Json && report.errors() == 0 {
+            summary_json(status.command, status.started, report.summary_json(layout));
+        }
     } else if status.format == MessageFormat::Json {
         for finding in &report.findings {
             emit_json(&finding.to_diagnostic().to_json());
@@ -1189,7 +1276,8 @@ fn verify(
     Ok(())
 }
 
-fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<(), Diagnostics> {
+/// `glc fmt`: whether it changed the file.
+fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<bool, Diagnostics> {
     let release = ReleaseFile::read(file)?;
     let ending = match endings {
         LineEndings::Keep => glc::fmt::LineEnding::Keep,
@@ -1199,7 +1287,7 @@ fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<(), 
     let formatted = glc::fmt::format_with(&release.source, ending)?;
     let text = release.source.text();
     if formatted == text {
-        return Ok(());
+        return Ok(false);
     }
     if check {
         write_stdout(&glc::fmt::diff(
@@ -1223,7 +1311,8 @@ fn fmt(file: &std::path::Path, check: bool, endings: LineEndings) -> Result<(), 
             "glc::io",
             format!("cannot write {}: {error}", file.display()),
         )]
-    })
+    })?;
+    Ok(true)
 }
 
 /// `--digests FILE`: the report as JSON, written whole (`-`: to standard output).

@@ -92,11 +92,37 @@ mod tests {
     #[test]
     fn the_layer_types_of_roles_are_the_tables() {
         use crate::role::Role;
-        assert_eq!(Role::Rootfs.layer_media_type(), for_name("rootfs.tar"));
-        assert_eq!(Role::Kernel.layer_media_type(), for_name("a.vmlinuz"));
-        assert_eq!(Role::Initrd.layer_media_type(), for_name("a.initrd"));
-        assert_eq!(Role::Cmdline.layer_media_type(), for_name("a.cmdline"));
-        assert_eq!(Role::File.layer_media_type(), None);
+        const ROOTFS_TAR: &str = "application/io.gardenlinux.image.archive.format.tar";
+        let types = |names: &[&str]| -> Vec<&str> {
+            names.iter().filter_map(|name| for_name(name)).collect()
+        };
+        assert_eq!(
+            Role::Rootfs.layer_media_types(),
+            types(&[
+                "a.tar",
+                "a.raw",
+                "a.qcow2",
+                "a.vhd",
+                "a.vmdk",
+                "a.ova",
+                "a.gcpimage.tar.gz",
+                "a.iso",
+                "a.pxe.tar.gz"
+            ])
+        );
+        assert_eq!(Role::Kernel.layer_media_types(), types(&["a.vmlinuz"]));
+        assert_eq!(Role::Initrd.layer_media_types(), types(&["a.initrd"]));
+        assert_eq!(Role::Cmdline.layer_media_types(), types(&["a.cmdline"]));
+        assert!(Role::File.layer_media_types().is_empty());
+        // Each role keeps its own media type for a file of any name.
+        for role in [Role::Kernel, Role::Initrd, Role::Cmdline] {
+            assert_eq!(role.media_type(), role.layer_media_types().first().copied());
+        }
+        assert_eq!(
+            Role::Rootfs.directory_media_type(),
+            Some(ROOTFS_TAR),
+            "a directory given as `rootfs` is packed as Garden Linux's rootfs tar"
+        );
     }
 
     #[test]

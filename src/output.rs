@@ -6,7 +6,8 @@
 //! its `index.json` finds every blob that file names: new blobs go in first, `index.json` is
 //! replaced atomically last, and blobs that neither the new nor the replaced `index.json`
 //! reach are removed then, so a blob disappears only one build after the last `index.json`
-//! that named it.
+//! that named it. The blobs kept only for readers of the replaced `index.json` are named in
+//! [`KEPT_FILE`], so that `glc verify` tells them from blobs nothing accounts for.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -22,6 +23,10 @@ pub const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Marks the `index.json` of a layout glc wrote, so that glc replaces only its own layouts.
 pub const MARKER: &str = "io.gardenlinux.glc.layout";
+
+/// The file of a glc layout that names the blobs kept only for readers of the replaced
+/// `index.json`, a `sha256:<hex>` a line; absent when there are none.
+pub const KEPT_FILE: &str = "glc-kept-blobs";
 
 /// The largest `index.json` or manifest glc reads back from its own layouts.
 const MAX_DOCUMENT: u64 = 4 << 20;
@@ -217,6 +222,12 @@ impl Target {
         self.beside("cache.json")
     }
 
+    /// The target directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The target, if it is a layout glc wrote (whose blobs a new build may reuse).
     #[must_use]
     pub fn previous_layout(&self) -> Option<&Path> {
@@ -310,6 +321,7 @@ impl Target {
                     }
                 }
                 Some("index.json") if kind.is_file() => has_index = true,
+                Some(KEPT_FILE) if kind.is_file() => {}
                 Some("blobs") if kind.is_dir() => {
                     if let Some(what) = foreign_blobs(&entry.path()) {
                         return Some(what);
@@ -417,18 +429,58 @@ impl Target {
         sync_dir(&self.path)?;
         // The new layout is in place: the build has succeeded. What cannot be removed now is
         // removed by a later build.
-        if let Some(kept) = kept
-            && let Ok(listing) = fs::read_dir(&blobs)
-        {
-            for entry in listing.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !new.contains(&name) && !kept.contains(&name) {
-                    let _ = fs::remove_file(entry.path());
-                }
-            }
+        if let Some(kept) = kept {
+            prune(&self.path, &kept, &new, staging);
         }
         let _ = fs::remove_dir_all(staging);
         Ok(())
+    }
+}
+
+/// After a glc layout's `index.json` was replaced: removes the blobs that neither the new
+/// one (`reached`) nor the replaced one (`kept`) reaches, and names in [`KEPT_FILE`] those
+/// only the replaced one reaches (the file goes when there are none). `scratch`, a directory
+/// beside the layout, holds the file until it is renamed into place. Best effort: the layout
+/// is right whatever fails here, and the next update does it again.
+pub(crate) fn prune(
+    root: &Path,
+    kept: &BTreeSet<String>,
+    reached: &BTreeSet<String>,
+    scratch: &Path,
+) {
+    let Ok(listing) = fs::read_dir(root.join("blobs").join("sha256")) else {
+        return;
+    };
+    let mut only_kept = Vec::new();
+    for entry in listing.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if reached.contains(&name) {
+            continue;
+        }
+        if kept.contains(&name) {
+            only_kept.push(name);
+        } else {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    let record = root.join(KEPT_FILE);
+    if only_kept.is_empty() {
+        let _ = fs::remove_file(record);
+        return;
+    }
+    only_kept.sort();
+    let mut text = String::new();
+    for hex in &only_kept {
+        text.push_str("sha256:");
+        text.push_str(hex);
+        text.push('\n');
+    }
+    let created = fs::create_dir(scratch).is_ok();
+    let temp = scratch.join(KEPT_FILE);
+    let _ = fs::write(&temp, text).and_then(|()| fs::rename(&temp, &record));
+    let _ = fs::remove_file(&temp);
+    if created {
+        let _ = fs::remove_dir(scratch);
     }
 }
 

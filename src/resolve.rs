@@ -45,6 +45,8 @@ pub fn resolve(
         base,
         options,
         diagnostics: Vec::new(),
+        odd_rootfs: Vec::new(),
+        missing: Vec::new(),
     };
     let metadata = MetadataPlan {
         changelog: plan
@@ -78,7 +80,13 @@ pub fn resolve(
             })
         })
         .collect();
+    resolver.report_missing();
     if resolver.diagnostics.is_empty() {
+        let mut warnings = plan.warnings;
+        for mut warning in odd_rootfs_warnings(&resolver.odd_rootfs) {
+            warning.source = Some(Arc::clone(source));
+            warnings.push(warning);
+        }
         Ok(ResolvedPlan {
             release: plan.release,
             tags: plan.tags,
@@ -86,7 +94,7 @@ pub fn resolve(
             images,
             containers,
             part: plan.part,
-            warnings: plan.warnings,
+            warnings,
         })
     } else {
         for diagnostic in &mut resolver.diagnostics {
@@ -101,6 +109,57 @@ struct Resolver<'a> {
     base: PathBuf,
     options: &'a ResolveOptions,
     diagnostics: Diagnostics,
+    /// Each `rootfs` of a media type that is no root file system's: where, its path and type.
+    odd_rootfs: Vec<(miette::SourceSpan, String, String)>,
+    /// Files not found, reported together by [`Resolver::report_missing`].
+    missing: Vec<Missing>,
+}
+
+/// A file that is not there, and what is missing with it.
+struct Missing {
+    /// How many diagnostics came before it: where its report goes.
+    order: usize,
+    span: miette::SourceSpan,
+    /// "for arch=amd64 …", or empty.
+    described: String,
+    path: String,
+    /// The release directory's first missing directory on the way to it, if any.
+    directory: Option<String>,
+    help: String,
+}
+
+/// One warning for each `rootfs` node whose files `glc get --role rootfs` will not find.
+fn odd_rootfs_warnings(odd: &[(miette::SourceSpan, String, String)]) -> Diagnostics {
+    let mut nodes: BTreeMap<(usize, usize), Vec<(&str, &str)>> = BTreeMap::new();
+    for (span, path, media_type) in odd {
+        nodes
+            .entry((span.offset(), span.len()))
+            .or_default()
+            .push((path, media_type));
+    }
+    nodes
+        .into_iter()
+        .filter_map(|((offset, len), files)| {
+            let (path, media_type) = files.first()?;
+            let which = match files.len() {
+                1 => format!("`{path}`"),
+                n => format!("`{path}` (and {} more)", n - 1),
+            };
+            Some(
+                Diagnostic::warning(
+                    "glc::resolve::rootfs-type",
+                    format!(
+                        "the rootfs {which} is of media type {media_type}, not a root file system's: `glc get --role rootfs` will not find it"
+                    ),
+                )
+                .label((offset, len), "of an unknown root file system type")
+                .help(format!(
+                    "name a file of one of Garden Linux's formats (.tar .raw .qcow2 .vhd .vmdk .ova .gcpimage.tar.gz .iso .pxe.tar.gz) or set media-type= to one of {}; or make it a `file`",
+                    crate::role::ROOTFS_MEDIA_TYPES.join(", ")
+                )),
+            )
+        })
+        .collect()
 }
 
 impl Resolver<'_> {
@@ -224,25 +283,37 @@ impl Resolver<'_> {
                 }
                 Some(canonical)
             }
+            Err(error)
+                if error.kind() == std::io::ErrorKind::NotFound
+                    && fs::symlink_metadata(&full).is_err() =>
+            {
+                self.missing.push(Missing {
+                    order: self.diagnostics.len(),
+                    span: file.origin.span,
+                    described: file.origin.bindings.describe(),
+                    path: file.path.clone(),
+                    directory: missing_directory(&self.base, relative),
+                    help: missing_help(&full, relative),
+                });
+                None
+            }
+            // `full` itself is there: a link to nothing.
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let dangling = fs::symlink_metadata(&full).is_ok();
-                let what = if dangling {
-                    "is a symlink to nothing"
-                } else {
-                    "not found"
-                };
-                let help = match fs::read_link(&full) {
-                    Ok(target) => format!(
-                        "the link points to `{}`, which does not exist",
-                        target.display()
-                    ),
-                    Err(_) => missing_help(&full, relative),
-                };
+                let what = format!("`{}` is a symlink to nothing", file.path);
+                let help = fs::read_link(&full).map_or_else(
+                    |_| missing_help(&full, relative),
+                    |target| {
+                        format!(
+                            "the link points to `{}`, which does not exist",
+                            target.display()
+                        )
+                    },
+                );
                 self.fail(
                     file,
                     "glc::resolve::missing-file",
-                    format!("`{}` {what}", file.path),
-                    &format!("`{}` {what}", file.path),
+                    what.clone(),
+                    &what,
                     help,
                 );
                 None
@@ -266,6 +337,35 @@ impl Resolver<'_> {
                 None
             }
         }
+    }
+
+    /// Files not found, one error a missing directory (every file in it) or, in a directory
+    /// that is there, one a node (every combination of it), each in the place of its first
+    /// file among the other errors: a missing build directory is one error, not one a file.
+    fn report_missing(&mut self) {
+        // Grouped by directory, else by node; in the order first found.
+        let mut groups: Vec<(usize, Vec<&Missing>)> = Vec::new();
+        let mut by_key: BTreeMap<(Option<&str>, usize, usize), usize> = BTreeMap::new();
+        for missing in &self.missing {
+            let key = match &missing.directory {
+                Some(directory) => (Some(directory.as_str()), 0, 0),
+                None => (None, missing.span.offset(), missing.span.len()),
+            };
+            let group = *by_key.entry(key).or_insert_with(|| {
+                groups.push((missing.order, Vec::new()));
+                groups.len() - 1
+            });
+            groups[group].1.push(missing);
+        }
+        let reports: Vec<(usize, Diagnostic)> = groups
+            .into_iter()
+            .filter_map(|(order, files)| Some((order, missing_report(&files)?)))
+            .collect();
+        // From the last, so that each earlier place stays where it was.
+        for (order, diagnostic) in reports.into_iter().rev() {
+            self.diagnostics.insert(order, diagnostic);
+        }
+        self.missing.clear();
     }
 
     fn cannot_open(&mut self, file: &PlannedFile, error: &std::io::Error) {
@@ -359,6 +459,12 @@ impl Resolver<'_> {
             );
             return None;
         };
+        if file.role == Role::Rootfs
+            && !crate::role::ROOTFS_MEDIA_TYPES.contains(&media_type.as_str())
+        {
+            self.odd_rootfs
+                .push((file.origin.span, file.path.clone(), media_type.clone()));
+        }
         Some(ResolvedFile {
             path: file.path.clone(),
             absolute,
@@ -510,6 +616,100 @@ fn first_symlink(base: &Path, relative: &Path) -> Option<(PathBuf, PathBuf)> {
 }
 
 /// What to say about a missing file: a near name in its directory, or the missing directory.
+/// Examples of a group of files shown in one error.
+const EXAMPLES: usize = 3;
+
+/// The one error for `files`, not found alike: in one missing directory, or of one node.
+fn missing_report(files: &[&Missing]) -> Option<Diagnostic> {
+    let first = files.first()?;
+    let more = files.len() - 1;
+    let label =
+        |text: String| -> String { format!("{text} {}", first.described).trim_end().to_owned() };
+    if more == 0 {
+        let what = format!("`{}` not found", first.path);
+        return Some(
+            Diagnostic::error("glc::resolve::missing-file", what.clone())
+                .label(first.span, label(what))
+                .help(first.help.clone()),
+        );
+    }
+    if let Some(directory) = &first.directory {
+        let mut nodes: Vec<(usize, usize)> = files
+            .iter()
+            .map(|f| (f.span.offset(), f.span.len()))
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let mut examples: Vec<String> = files
+            .iter()
+            .take(EXAMPLES)
+            .map(|f| format!("`{}`", f.path))
+            .collect();
+        if files.len() > EXAMPLES {
+            examples.push(format!("and {} more", files.len() - EXAMPLES));
+        }
+        let others = match nodes.len() {
+            1 => String::new(),
+            2 => ", and 1 more node".to_owned(),
+            n => format!(", and {} more nodes", n - 1),
+        };
+        return Some(
+            Diagnostic::error(
+                "glc::resolve::missing-directory",
+                format!(
+                    "the directory `{directory}` does not exist; {} paths of the release lie in it",
+                    files.len()
+                ),
+            )
+            .label(
+                first.span,
+                format!("`{}` is in `{directory}`{others}", first.path),
+            )
+            .help(format!(
+                "the files: {}; build the artifacts first, or fix the paths (relative to the release file's directory)",
+                examples.join(", ")
+            )),
+        );
+    }
+    let noun = if more == 1 {
+        "combination"
+    } else {
+        "combinations"
+    };
+    Some(
+        Diagnostic::error(
+            "glc::resolve::missing-file",
+            format!(
+                "`{}` not found, and {more} more files of this node",
+                first.path
+            ),
+        )
+        .label(
+            first.span,
+            label(format!("`{}` not found", first.path)) + &format!(", and {more} more {noun}"),
+        )
+        .help(first.help.clone()),
+    )
+}
+
+/// The first directory on the way to `relative` (from the release file's directory `base`)
+/// that does not exist.
+fn missing_directory(base: &Path, relative: &Path) -> Option<String> {
+    let mut ancestors: Vec<&Path> = relative
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .collect();
+    ancestors.reverse();
+    ancestors
+        .into_iter()
+        .find(|a| {
+            fs::symlink_metadata(base.join(a))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        })
+        .map(|a| a.display().to_string())
+}
+
 fn missing_help(full: &Path, relative: &Path) -> String {
     let (Some(dir), Some(name)) = (full.parent(), full.file_name()) else {
         return "paths are relative to the release file's directory".to_owned();

@@ -33,6 +33,21 @@ struct Spec {
 /// A directory packed as a tar, for a role that says no more of it.
 const TAR: Option<&str> = Some("application/vnd.oci.image.layer.v1.tar");
 
+/// Garden Linux's media types of a root file system or disk image, each as its platforms
+/// publish it (`.tar`, `.raw`, `.qcow2`, …; `src/media-types.txt`): a `rootfs` of any of them
+/// is found by `glc get --role rootfs`.
+pub const ROOTFS_MEDIA_TYPES: [&str; 9] = [
+    "application/io.gardenlinux.image.archive.format.tar",
+    "application/io.gardenlinux.image.archive.format.raw",
+    "application/io.gardenlinux.image.format.qcow2",
+    "application/io.gardenlinux.image.format.vhd",
+    "application/io.gardenlinux.image.format.vmdk",
+    "application/io.gardenlinux.image.format.ova",
+    "application/io.gardenlinux.image.format.gcpimage.tar.gz",
+    "application/io.gardenlinux.image.archive.format.iso",
+    "application/io.gardenlinux.image.archive.format.pxe.tar.gz",
+];
+
 impl Role {
     /// The roles of an image's layers, in manifest order.
     pub const LAYERS: [Role; 5] = [
@@ -89,13 +104,16 @@ impl Role {
         self.spec().directory
     }
 
-    /// The media type a reader finds this role's layer by in a cloud image manifest: the
-    /// role's own, or for a root file system its tarball's; `None` for a `file`.
+    /// The media types a reader finds this role's layer by in a cloud image manifest: the
+    /// role's own, or for a root file system every format of one; none for a `file`.
     #[must_use]
-    pub const fn layer_media_type(self) -> Option<&'static str> {
+    pub const fn layer_media_types(self) -> &'static [&'static str] {
         match self {
-            Role::Rootfs => self.spec().directory,
-            _ => self.spec().media_type,
+            Role::Kernel => &["application/io.gardenlinux.kernel"],
+            Role::Initrd => &["application/io.gardenlinux.initrd"],
+            Role::Cmdline => &["application/io.gardenlinux.cmdline"],
+            Role::Rootfs => &ROOTFS_MEDIA_TYPES,
+            _ => &[],
         }
     }
 

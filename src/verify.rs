@@ -54,6 +54,12 @@ pub struct Report {
     /// Distinct blobs checked.
     pub blobs: usize,
     pub bytes: u64,
+    /// Blobs a glc layout keeps for readers of its replaced `index.json`, not reached from
+    /// its own.
+    pub kept: usize,
+    /// With `--key`: the signatures checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signatures: Option<crate::sign::SignatureCounts>,
 }
 
 impl Report {
@@ -81,7 +87,7 @@ impl Report {
                 finding.message, finding.path
             );
         }
-        let _ = writeln!(
+        let _ = write!(
             text,
             "{}: {} blobs, {} checked: {}, {}",
             layout.display(),
@@ -90,19 +96,39 @@ impl Report {
             crate::plan::count(self.errors(), "error"),
             crate::plan::count(self.findings.len() - self.errors(), "warning"),
         );
+        if let Some(counts) = &self.signatures {
+            let _ = write!(
+                text,
+                "; signatures: {} verified, {} unsigned, {} failed",
+                counts.verified, counts.unsigned, counts.failed
+            );
+        }
+        if self.kept > 0 {
+            let _ = write!(
+                text,
+                "; {} kept for readers of the replaced index.json",
+                crate::plan::count(self.kept, "blob")
+            );
+        }
+        text.push('\n');
         text
     }
 
     /// The fields of `glc verify`'s summary line with `--message-format json`.
     #[must_use]
     pub fn summary_json(&self, layout: &std::path::Path) -> serde_json::Value {
-        serde_json::json!({
+        let mut summary = serde_json::json!({
             "layout": layout.display().to_string(),
             "blobs": self.blobs,
             "bytes": self.bytes,
             "errors": self.errors(),
             "warnings": self.findings.len() - self.errors(),
-        })
+            "kept": self.kept,
+        });
+        if let Some(counts) = &self.signatures {
+            summary["signatures"] = serde_json::json!(counts);
+        }
+        summary
     }
 }
 
@@ -241,7 +267,13 @@ pub fn check(root: &Path, rules: Rules) -> Report {
         }
     }
     report.blobs = graph.nodes.len();
-    report.findings.extend(unreferenced(root, &graph));
+    let kept = kept_blobs(&layout);
+    let unreferenced = unreferenced(root, &graph);
+    let (was_kept, other): (Vec<Finding>, Vec<Finding>) = unreferenced
+        .into_iter()
+        .partition(|f| f.digest.as_ref().is_some_and(|d| kept.contains(d)));
+    report.kept = was_kept.len();
+    report.findings.extend(other);
     report.findings.sort();
     report.findings.dedup();
     report
@@ -353,6 +385,25 @@ fn check_blob(
 
 fn hash(file: impl Read) -> io::Result<Digest> {
     Digest::of_reader(file).map(|(digest, _)| digest)
+}
+
+/// The blobs a glc layout keeps for readers of its replaced `index.json`, as its
+/// [`KEPT_FILE`](crate::output::KEPT_FILE) names them: not warnings. Any other layout has
+/// none; a record that is no list of digests names none.
+fn kept_blobs(layout: &LayoutDir) -> BTreeSet<String> {
+    let Ok(bytes) = layout.read(crate::output::KEPT_FILE, MAX_DOCUMENT) else {
+        return BTreeSet::new();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let valid = lines.iter().all(|line| {
+        line.strip_prefix("sha256:")
+            .is_some_and(crate::oci::layout::is_sha256_hex)
+    });
+    if !valid {
+        return BTreeSet::new();
+    }
+    lines.into_iter().map(str::to_owned).collect()
 }
 
 /// Files under `blobs/` that nothing reached from `index.json` names: warnings. A link in

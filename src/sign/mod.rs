@@ -343,35 +343,67 @@ pub fn sign_layout(
     write(layout, &signing, &target.staging())?;
     if signing.index.is_some()
         && let (Some(kept), Some(reached)) = (kept, crate::output::reachable(layout))
-        && let Ok(listing) = std::fs::read_dir(layout.join("blobs/sha256"))
     {
-        for entry in listing.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !kept.contains(&name) && !reached.contains(&name) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        crate::output::prune(layout, &kept, &reached, &target.staging());
     }
     Ok(signing)
+}
+
+/// The signature tags of an `index.json` (none if it is no JSON).
+#[must_use]
+pub fn signature_tags(index: &[u8]) -> std::collections::BTreeSet<String> {
+    serde_json::from_slice::<Value>(index).map_or_else(
+        |_| std::collections::BTreeSet::new(),
+        |index| {
+            entries(&index)
+                .iter()
+                .filter_map(tag_of)
+                .filter(|tag| cosign::is_signature_tag(tag))
+                .map(str::to_owned)
+                .collect()
+        },
+    )
+}
+
+/// What `glc verify --key` found of the signatures: each subject counted once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SignatureCounts {
+    /// Subjects with a signature by the key that verifies.
+    pub verified: usize,
+    /// Subjects without a signature tag.
+    pub unsigned: usize,
+    /// Subjects whose signatures do not verify with the key, or cannot be read.
+    pub failed: usize,
 }
 
 /// `glc verify --key`: checks every signature as the update tool does, and reports each
 /// subject unsigned (an error with `require`), signed by another key, or altered.
 #[must_use]
-pub fn verify(root: &Path, key: &PublicKey, require: bool) -> Vec<Finding> {
+pub fn verify(root: &Path, key: &PublicKey, require: bool) -> (Vec<Finding>, SignatureCounts) {
     let finding = |severity, digest: Option<&str>, path: &str, message: String| Finding {
         severity,
         digest: digest.map(str::to_owned),
         path: path.to_owned(),
         message,
     };
+    let mut counts = SignatureCounts::default();
     let index = match read_index(root) {
         Ok(index) => index,
-        Err(e) => return vec![finding(Severity::Error, None, "index.json", e)],
+        Err(e) => {
+            return (
+                vec![finding(Severity::Error, None, "index.json", e)],
+                counts,
+            );
+        }
     };
     let subjects = match subjects(root, &index) {
         Ok(subjects) => subjects,
-        Err(e) => return vec![finding(Severity::Error, None, "index.json", e)],
+        Err(e) => {
+            return (
+                vec![finding(Severity::Error, None, "index.json", e)],
+                counts,
+            );
+        }
     };
     let tags: BTreeMap<&str, &Value> = entries(&index)
         .iter()
@@ -382,6 +414,7 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> Vec<Finding> {
         let digest = Some(subject.digest.as_str());
         let name = &subject.name;
         if let Err(e) = read_blob(root, &subject.digest, MAX_DOCUMENT) {
+            counts.failed += 1;
             findings.push(finding(
                 Severity::Error,
                 digest,
@@ -392,6 +425,7 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> Vec<Finding> {
         }
         let tag = cosign::signature_tag(&subject.digest).unwrap_or_default();
         let Some(entry) = tags.get(tag.as_str()) else {
+            counts.unsigned += 1;
             let severity = if require {
                 Severity::Error
             } else {
@@ -409,16 +443,19 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> Vec<Finding> {
             read_blob(root, descriptor["digest"].as_str().unwrap_or_default(), cap)
         };
         match check_signatures(&read, entry, &subject.digest, key) {
-            Ok(()) => {}
-            Err(problem) => findings.push(finding(
-                Severity::Error,
-                digest,
-                name,
-                format!("{name} ({}): {problem}", subject.digest),
-            )),
+            Ok(()) => counts.verified += 1,
+            Err(problem) => {
+                counts.failed += 1;
+                findings.push(finding(
+                    Severity::Error,
+                    digest,
+                    name,
+                    format!("{name} ({}): {problem}", subject.digest),
+                ));
+            }
         }
     }
-    findings
+    (findings, counts)
 }
 
 /// Reads the blob a descriptor names, at most `cap` bytes, checked against its digest: from

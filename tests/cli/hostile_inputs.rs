@@ -509,9 +509,7 @@ glc: 1 error in release.kdl
 #[test]
 fn an_unreadable_input_says_so_and_not_the_output() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let dir = Test::new();
-    std::fs::set_permissions(dir.dir(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
     std::fs::write(dir.path("rootfs.tar"), b"rootfs").expect("write");
     std::fs::set_permissions(
         dir.path("rootfs.tar"),
@@ -519,19 +517,12 @@ fn an_unreadable_input_says_so_and_not_the_output() {
     )
     .expect("chmod");
     release(dir.dir(), "rootfs.tar", None);
-    let mut command = dir
-        .test()
+    dir.test()
         .args(["build", "release.kdl", "-o", "out"])
-        .command();
-    // Root reads anything; run glc as nobody then.
-    if rustix::process::geteuid().is_root() {
-        command.uid(65534).gid(65534);
-    }
-    let output = dir.ran(command.output().expect("run glc"));
-    assert_eq!(output.output.status.code(), Some(1), "{}", output.stderr());
-    assert_eq!(
-        output.stderr(),
-        "glc::build::input
+        .unprivileged()
+        .status(1)
+        .stderr(
+            "glc::build::input
 
   × cannot read `rootfs.tar`: Permission denied (os error 13)
     ╭─[release.kdl:9:20]
@@ -544,8 +535,9 @@ fn an_unreadable_input_says_so_and_not_the_output() {
   help: make the file readable by the user glc runs as
 
 glc: 1 error in release.kdl
-"
-    );
+",
+        )
+        .run();
     assert!(!dir.path("out").exists());
 }
 
@@ -630,4 +622,60 @@ fn sparse_inputs_give_sparse_blobs_with_the_same_digest() {
             allocated(&blob)
         );
     }
+}
+
+/// Every command that reads a release file, given `release` for it.
+fn release_readers(release: &str) -> Vec<Vec<String>> {
+    let commands: [&[&str]; 7] = [
+        &["check", release],
+        &["plan", release],
+        &["build", release, "-o", "out"],
+        &["fmt", release],
+        &["fmt", "--check", release],
+        &["merge", "part", "-o", "out", "--release", release],
+        &["verify", ".", "--release", release],
+    ];
+    commands
+        .iter()
+        .map(|c| c.iter().map(|a| (*a).to_owned()).collect())
+        .collect()
+}
+
+#[test]
+fn a_release_file_that_is_no_regular_file_or_too_large_is_refused_at_once() {
+    let dir = Test::new();
+    mkfifo(&dir.path("fifo.kdl"));
+    std::fs::create_dir(dir.path("dir.kdl")).expect("mkdir");
+    symlink("/dev/zero", dir.path("zero.kdl")).expect("symlink");
+    // 20 GiB that take no space: refused by its size, never read.
+    std::fs::File::create(dir.path("huge.kdl"))
+        .and_then(|f| f.set_len(20 << 30))
+        .expect("sparse file");
+    let cases = [
+        ("fifo.kdl", "fifo.kdl is a fifo, not a regular file"),
+        ("dir.kdl", "dir.kdl is a directory, not a regular file"),
+        (
+            "zero.kdl",
+            "zero.kdl is a character device, not a regular file",
+        ),
+        (
+            "huge.kdl",
+            "huge.kdl is 20 GiB, larger than the 16 MiB glc reads of a release file",
+        ),
+    ];
+    for (file, message) in cases {
+        for args in release_readers(file) {
+            let ran = dir
+                .test()
+                .arg("--message-format=json")
+                .args(&args)
+                .bounded()
+                .status(1)
+                .run();
+            let errors = ran.json_errors();
+            assert_eq!(errors.len(), 1, "{args:?}: {errors:?}");
+            assert_eq!(errors[0]["message"], message, "{args:?}");
+        }
+    }
+    assert!(!dir.path("out").exists());
 }

@@ -223,7 +223,7 @@ fn nesting_is_bounded_and_costs_memory_in_proportion_to_the_layout() {
         .status(1)
         .stderr_contains("error: indexes and manifests nest deeper than 64 levels\n")
         .run();
-    let tree = glc(&dir, &["inspect", "source"]).run().stdout();
+    let tree = glc(&dir, &["inspect", "source"]).status(1).run().stdout();
     assert!(
         tree.lines()
             .last()
@@ -382,6 +382,7 @@ fn documents_that_never_end_are_not_read_past_their_size() {
         ))
         .run();
     let tree = glc(&dir, &["inspect", "l"])
+        .status(1)
         .stdout_contains("!! blob sha256:")
         .run()
         .stdout();
@@ -462,9 +463,14 @@ fn digests_that_are_not_ascii_are_errors_and_never_sliced() {
     let made = Made::new(&dir.path("l"));
     let bad = "sha256:a€€€€€";
     made.top(&[json!({"mediaType": MANIFEST, "digest": bad, "size": 3})]);
-    glc(&dir, &["inspect", "l"]).stdout(format!(
+    // The tree shows the digest, and inspect fails, as verify does.
+    glc(&dir, &["inspect", "l"]).status(1).stdout(format!(
             "[tag] manifest  {bad}  3 B  !! `{bad}` is not a valid sha256 digest (64 lowercase hex digits)\n"
-        )).run();
+        )).stderr_contains("l cannot be read whole: 1 problem (marked `!!` in the tree)").run();
+    glc(&dir, &["inspect", "--json", "l"])
+        .status(1)
+        .stdout_contains(r#""problem": "`sha256:a€€€€€` is not a valid sha256 digest"#)
+        .run();
     glc(&dir, &["verify", "l"]).status(1).stderr_contains(format!(
             "error: `{bad}` is not a valid sha256 digest (64 lowercase hex digits)\n    at index.json[0] (tag)\n"
         )).run();
@@ -492,7 +498,7 @@ fn inspect_and_verify_print_control_characters_escaped() {
     .expect("write");
     // The layer is missing, for verify to name its path.
     std::fs::remove_file(made.blob_path(layer["digest"].as_str().expect("digest"))).expect("rm");
-    let tree = glc(&dir, &["inspect", "l"]).run().stdout();
+    let tree = glc(&dir, &["inspect", "l"]).status(1).run().stdout();
     assert!(
         !tree.contains(['\u{1b}', '\u{7}', '\r', '\u{9b}']),
         "{tree:?}"

@@ -224,42 +224,52 @@ fn two_builds_into_one_target_take_turns() {
 
 #[test]
 fn a_build_into_a_locked_target_waits_and_says_for_whom() {
+    use std::io::BufRead;
     let dir = Test::new();
     let release = crate::build::copy_release(&dir.path("r"));
     let lock = dir.path(".out.glc-lock");
-    // Another holder of the lock (util-linux flock(1)), which says who it is as glc does.
-    let mut holder = std::process::Command::new("flock")
+    let out = dir.path("out");
+    // Another holder of the lock (util-linux flock(1)), which says who it is as glc does,
+    // and holds it until the test closes its stdin: no timing, whatever the machine's load.
+    let mut holder = Command::new("flock")
         .arg(&lock)
-        .args(["sh", "-c", "echo 4242 > \"$0\"; sleep 2"])
+        .args(["sh", "-c", "echo 4242 > \"$0\"; cat > /dev/null"])
         .arg(&lock)
+        .stdin(Stdio::piped())
         .spawn()
         .expect("flock(1) from util-linux");
     while std::fs::read_to_string(&lock).map_or(true, |s| s.trim() != "4242") {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let started = std::time::Instant::now();
-    let output = Test::new()
+    let mut glc = Test::new()
         .arg("build")
         .arg(&release)
         .arg("-o")
-        .arg(dir.path("out"))
-        .run();
-    let waited = started.elapsed();
-    assert!(holder.wait().expect("wait").success());
-    assert!(
-        output.stderr().starts_with(&format!(
+        .arg(&out)
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start glc");
+    let mut stderr = std::io::BufReader::new(glc.stderr.take().expect("piped"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("read stderr");
+    assert_eq!(
+        first,
+        format!(
             "glc: waiting for the build (pid 4242) that is writing {}\n",
-            dir.path("out").display()
-        )),
-        "{}",
-        output.stderr()
+            out.display()
+        )
     );
-    // It waited for the holder rather than writing beside it.
-    assert!(
-        waited >= std::time::Duration::from_millis(1500),
-        "{waited:?}"
-    );
-    verify_ok(&dir.path("out"));
+    // It waits for the holder rather than writing beside it.
+    assert!(!out.exists(), "glc wrote while another held the lock");
+    assert!(glc.try_wait().expect("wait").is_none(), "glc did not wait");
+    drop(holder.stdin.take());
+    assert!(holder.wait().expect("wait").success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read stderr");
+    assert!(glc.wait().expect("wait").success(), "{rest}");
+    verify_ok(&out);
 }
 
 #[test]

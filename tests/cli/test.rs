@@ -20,6 +20,13 @@ use serde_json::Value;
 
 use crate::{assert_matches_file, repo, stderr, stdout};
 
+/// `setpriv` arguments that take from root the capabilities to read and search any file.
+const DROP_DAC: [&str; 3] = [
+    "--inh-caps=-dac_override,-dac_read_search",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--",
+];
+
 /// Seconds a bounded run may take, and bytes of address space it may map.
 const SECONDS: &str = "60";
 const ADDRESS_SPACE: u64 = 1 << 30;
@@ -58,6 +65,8 @@ pub struct Test {
     stderr: Vec<Expected>,
     bounded: bool,
     no_host_names: bool,
+    unprivileged: bool,
+    cpu_seconds: Option<u32>,
     current_dir: Option<PathBuf>,
 }
 
@@ -83,6 +92,8 @@ impl Test {
             stderr: Vec::new(),
             bounded: false,
             no_host_names: false,
+            unprivileged: false,
+            cpu_seconds: None,
             current_dir: None,
         }
     }
@@ -196,6 +207,22 @@ impl Test {
         self
     }
 
+    /// Bounds the CPU time glc may use (`prlimit --cpu`; killed past it): a bound on work done
+    /// that other processes on the machine do not eat into, as they do into wall-clock time.
+    pub fn cpu_seconds(mut self, seconds: u32) -> Self {
+        self.cpu_seconds = Some(seconds);
+        self
+    }
+
+    /// Runs glc, if the tests run as root, without the capabilities by which root reads and
+    /// searches any file (`setpriv`): permission bits then hold for it as for anyone. It stays
+    /// root, so it reaches the binary wherever the checkout is (a user switch would need
+    /// every directory above it to be open to that user).
+    pub fn unprivileged(mut self) -> Self {
+        self.unprivileged = rustix::process::geteuid().is_root();
+        self
+    }
+
     /// Runs glc where no host name has an address and no network exists but loopback: in
     /// new user, mount and network namespaces (`unshare`), with host names looked up in
     /// `/etc/hosts` only (a `nsswitch.conf` of `hosts: files` mounted over the system's).
@@ -227,33 +254,49 @@ impl Test {
     /// `program` as this test runs it: in the namespaces of [`Test::no_host_names`], under
     /// the bounds of [`Test::bounded`], or as it is.
     fn wrapped(&self, program: &OsStr) -> Command {
-        let mut command = if self.no_host_names {
-            let mut command = Command::new("unshare");
-            command
-                .args(["--user", "--map-root-user", "--mount", "--net", "sh", "-c"])
-                .arg(
-                    "mount --bind \"$1\" /etc/nsswitch.conf && mount --bind \"$2\" /etc/hosts \
-                     && shift 2 && exec \"$@\"",
-                )
-                .arg("sh")
-                .arg(self.path(".nsswitch.conf"))
-                .arg(self.path(".hosts"));
-            command
-        } else if self.bounded {
-            Command::new("timeout")
-        } else {
-            return Command::new(program);
-        };
-        if self.bounded {
-            if self.no_host_names {
-                command.arg("timeout");
-            }
-            command
-                .args(["--kill-after=5", SECONDS, "prlimit"])
-                .arg(format!("--as={ADDRESS_SPACE}"))
-                .arg("--");
+        let mut argv: Vec<OsString> = Vec::new();
+        if self.no_host_names {
+            argv.extend(
+                [
+                    "unshare",
+                    "--user",
+                    "--map-root-user",
+                    "--mount",
+                    "--net",
+                    "sh",
+                    "-c",
+                ]
+                .map(OsString::from),
+            );
+            argv.push(
+                "mount --bind \"$1\" /etc/nsswitch.conf && mount --bind \"$2\" /etc/hosts \
+                 && shift 2 && exec \"$@\""
+                    .into(),
+            );
+            argv.push("sh".into());
+            argv.push(self.path(".nsswitch.conf").into());
+            argv.push(self.path(".hosts").into());
         }
-        command.arg(program);
+        if self.bounded {
+            argv.extend(["timeout", "--kill-after=5", SECONDS].map(OsString::from));
+        }
+        if self.bounded || self.cpu_seconds.is_some() {
+            argv.push("prlimit".into());
+            if self.bounded {
+                argv.push(format!("--as={ADDRESS_SPACE}").into());
+            }
+            if let Some(seconds) = self.cpu_seconds {
+                argv.push(format!("--cpu={seconds}").into());
+            }
+            argv.push("--".into());
+        }
+        if self.unprivileged {
+            argv.push("setpriv".into());
+            argv.extend(DROP_DAC.map(OsString::from));
+        }
+        argv.push(program.to_owned());
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]);
         command
     }
 

@@ -201,7 +201,9 @@ fn stage_files(
                 return Err(vec![crate::interrupt::diagnostic()]);
             }
             let staged = stage_file(file, layout, options, created_epoch);
-            if let Some(progress) = options.progress {
+            if let Some(progress) = options.progress
+                && staged.is_ok()
+            {
                 progress.item_done();
             }
             staged

@@ -127,23 +127,30 @@ enum Body<'a> {
         len: u64,
         /// Hears the offset in the file up to which the body has been read, as it is.
         sent: &'a Sent<'a>,
+        /// A signal cuts the body: a whole blob, which the next push sends again anyway.
+        /// Not a chunk of an upload session: a registry that finds other bytes than the
+        /// session's offset drops the session (distribution does), so the chunk goes whole.
+        cut: bool,
     },
 }
 
 /// Hears how far into a blob's file an upload has read it (the bytes on their way).
 pub type Sent<'a> = dyn Fn(u64) + Sync + 'a;
 
-/// A body read from a blob's file: says how far it has read, and stops on a signal (the
-/// request is cut; the registry keeps what it has of a chunked upload for the next push).
+/// A body read from a blob's file: says how far it has read, and, if `cut`, stops on a
+/// signal (the request is cut).
 struct Sending<'a, R> {
     inner: R,
     at: u64,
     sent: &'a Sent<'a>,
+    cut: bool,
 }
 
 impl<R: Read> Read for Sending<'_, R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        crate::interrupt::check()?;
+        if self.cut {
+            crate::interrupt::check()?;
+        }
         let n = self.inner.read(buffer)?;
         self.at += n as u64;
         (self.sent)(self.at);
@@ -691,6 +698,7 @@ impl Client {
                             start: 0,
                             len: size,
                             sent,
+                            cut: true,
                         },
                     )
                 })
@@ -766,6 +774,7 @@ impl Client {
                     start: offset,
                     len,
                     sent,
+                    cut: false,
                 },
                 true,
             );
@@ -996,6 +1005,7 @@ impl Client {
                 start,
                 len,
                 sent,
+                cut,
             } => {
                 // The descriptor is shared with the caller; one request reads it at a time.
                 let mut file = file;
@@ -1007,6 +1017,7 @@ impl Client {
                         inner: file.take(len),
                         at: start,
                         sent,
+                        cut,
                     })
             }
         };

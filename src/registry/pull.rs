@@ -451,6 +451,10 @@ pub fn pull(
     // What the target and an earlier pull hold is hashed before it is taken: a blob damaged
     // in place (same size) is downloaded again, never called up to date.
     let kept = check_kept(target.previous_layout(), &downloads, &blobs, request.jobs);
+    // Hashing what is kept takes a while for a big release: a signal during it stops here.
+    if crate::interrupt::requested() {
+        return Err(vec![crate::interrupt::diagnostic()]);
+    }
     let written = write_layout_pulled(
         &target,
         request,

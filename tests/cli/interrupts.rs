@@ -287,3 +287,45 @@ fn a_pull_stopped_by_sigint_keeps_its_downloads_and_the_rerun_fetches_only_the_r
         "the downloads stay after the pull is done"
     );
 }
+
+#[test]
+fn a_build_waiting_for_the_lock_stops_on_sigint() {
+    let deadline = Instant::now() + Duration::from_mins(2);
+    let dir = Test::new();
+    let release = crate::build::copy_release(&dir.path("r"));
+    // Another build holds the lock, and keeps it for as long as the test runs.
+    let lock = std::fs::File::create(dir.path(".out.glc-lock")).expect("lock file");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .expect("take the lock");
+    std::fs::write(dir.path(".out.glc-lock"), "4242\n").expect("holder");
+    let log = dir.path("stderr");
+    let args: [&std::ffi::OsStr; 4] = [
+        "build".as_ref(),
+        release.as_ref(),
+        "-o".as_ref(),
+        "out".as_ref(),
+    ];
+    let mut build = spawn_human(&dir, &args, &log);
+    let waiting =
+        || std::fs::read_to_string(&log).is_ok_and(|t| t.contains("waiting for the build"));
+    stop_when(
+        &mut build,
+        &log,
+        deadline,
+        "glc waited for the lock",
+        waiting,
+    );
+    signal_stopped(&build, Signal::INT);
+    let status = wait_until(&mut build, deadline);
+    let text = std::fs::read_to_string(&log).expect("stderr");
+    assert_eq!(status.code(), Some(130), "{status}: {text}");
+    assert_eq!(
+        text,
+        format!("glc: waiting for the build (pid 4242) that is writing out\nglc: {MESSAGE}\n")
+    );
+    assert!(
+        !dir.path("out").exists(),
+        "a build that never had the lock wrote"
+    );
+    drop(lock);
+}

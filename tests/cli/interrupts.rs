@@ -163,8 +163,9 @@ fn a_build_stopped_by_sigint_or_sigterm_leaves_no_staging_and_the_previous_layou
     stop_when(&mut build, &log, deadline, "staging held a MiB", copying);
     signal_stopped(&build, Signal::TERM);
     let status = wait_until(&mut build, deadline);
+    let said = std::fs::read_to_string(&log).expect("stderr");
+    assert_eq!(status.code(), Some(143), "{status}: {said}");
     let last = last_json(&log);
-    assert_eq!(status.code(), Some(143), "{status}: {last}");
     assert_eq!(last["code"], "glc::interrupted", "{last}");
     assert_eq!(last["message"], MESSAGE, "{last}");
     assert_eq!(staging(&out), Vec::<PathBuf>::new(), "staging is left");
@@ -208,8 +209,9 @@ fn a_push_stopped_by_sigint_keeps_its_upload_session_and_the_rerun_resumes_it() 
     );
     signal_stopped(&push, Signal::INT);
     let status = wait_until(&mut push, deadline);
+    let said = std::fs::read_to_string(&log).expect("stderr");
+    assert_eq!(status.code(), Some(130), "{status}: {said}");
     let last = last_json(&log);
-    assert_eq!(status.code(), Some(130), "{status}: {last}");
     assert_eq!(last["code"], "glc::interrupted", "{last}");
     assert_eq!(last["message"], MESSAGE, "{last}");
     assert!(saved(), "the upload session was not kept");
@@ -262,8 +264,9 @@ fn a_pull_stopped_by_sigint_keeps_its_downloads_and_the_rerun_fetches_only_the_r
     );
     signal_stopped(&pull, Signal::INT);
     let status = wait_until(&mut pull, deadline);
+    let said = std::fs::read_to_string(&log).expect("stderr");
+    assert_eq!(status.code(), Some(130), "{status}: {said}");
     let last = last_json(&log);
-    assert_eq!(status.code(), Some(130), "{status}: {last}");
     assert_eq!(last["code"], "glc::interrupted", "{last}");
     assert!(!out.exists(), "a stopped pull wrote its layout");
     assert_eq!(staging(&out), Vec::<PathBuf>::new(), "staging is left");

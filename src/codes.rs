@@ -224,6 +224,10 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     ("glc::build::import", "a container cannot be imported"),
     (
+        "glc::interrupted",
+        "SIGINT (Ctrl-C) or SIGTERM stopped a build, merge, push or pull; what resumes is kept (exit code 130 or 143)",
+    ),
+    (
         "glc::lock::waiting",
         "another glc is writing the same output; this one waits (a notice)",
     ),

@@ -28,8 +28,8 @@ pub struct EmitOptions<'a> {
     /// The layout this one replaces: blobs found there are hard-linked, not written again.
     pub previous: Option<&'a Path>,
     pub cache: &'a DigestCache,
-    /// Counts the bytes of input files read, for a progress bar.
-    pub progress: Option<&'a indicatif::ProgressBar>,
+    /// Counts the bytes of input files read, and the files staged, for the progress shown.
+    pub progress: Option<&'a crate::progress::Progress>,
 }
 
 /// Writes the layout of `plan` into `layout` and completes it (or, with a dry writer, only
@@ -196,7 +196,17 @@ fn stage_files(
     let results: Vec<Result<(PathBuf, Blob, Placement), Diagnostics>> = files
         .par_iter()
         .map(|file| {
-            stage_file(file, layout, options, created_epoch)
+            // After a signal no input is started; those under way stop within a chunk.
+            if crate::interrupt::requested() {
+                return Err(vec![crate::interrupt::diagnostic()]);
+            }
+            let staged = stage_file(file, layout, options, created_epoch);
+            if let Some(progress) = options.progress
+                && staged.is_ok()
+            {
+                progress.item_done();
+            }
+            staged
                 .map(|(blob, placement)| (file.absolute.clone(), blob, placement))
                 .map_err(|diagnostics| {
                     diagnostics
@@ -262,6 +272,12 @@ fn stage_file(
         options.cache.put(key.clone(), &blob);
         Ok((blob, placement))
     };
+    // Placed without reading it: done as far as the progress goes.
+    let unread = || {
+        if let Some(progress) = options.progress {
+            progress.there(input.size());
+        }
+    };
     if let Some(blob) = &known {
         if layout.is_dry() {
             layout.record(blob);
@@ -270,6 +286,7 @@ fn stage_file(
         // Another input with these bytes is placing them (or has): a reuse of the previous
         // layout's blob by both would find it linked twice and copy it.
         if layout.contains(blob) || !layout.claim(blob) {
+            unread();
             return placed(blob.clone(), Placement::Duplicate);
         }
         if let Some(there) = reusable(options.previous, blob)
@@ -278,12 +295,13 @@ fn stage_file(
                 .link(blob, &there, false)
                 .map_err(EmitError::io("cannot link a blob of the previous layout"))?
         {
+            unread();
             return placed(blob.clone(), placement);
         }
     }
     let read = |n: u64| {
-        if let Some(bar) = options.progress {
-            bar.inc(n);
+        if let Some(progress) = options.progress {
+            progress.inc(n);
         }
     };
     if options.link && !layout.is_dry() {

@@ -18,6 +18,7 @@ pub mod expand;
 pub mod fmt;
 pub mod get;
 pub mod inspect;
+pub mod interrupt;
 pub mod media_type;
 pub mod merge;
 pub mod model;
@@ -25,6 +26,7 @@ pub mod oci;
 pub mod output;
 pub mod parse;
 pub mod plan;
+pub mod progress;
 pub mod registry;
 pub mod resolve;
 pub mod role;
@@ -214,8 +216,9 @@ pub struct BuildOptions {
     pub link: bool,
     /// Use and keep the digest cache beside the target.
     pub cache: bool,
-    /// Show a progress bar on stderr while input files are read, if there is much to read.
-    pub progress: bool,
+    /// How to show on stderr how far the input files are read (a bar only if there is much
+    /// to read).
+    pub progress: progress::Mode,
     /// Sign the layout with this key before it is put in place (`--sign-key`).
     pub sign_key: Option<Arc<sign::keys::PrivateKey>>,
 }
@@ -286,8 +289,15 @@ impl ReleaseFile {
             waiting,
             |layout, previous| {
                 let dry = layout.is_dry();
-                let bar = (!dry && build.progress && input_bytes(&plan) >= PROGRESS_FROM)
-                    .then(|| progress_bar(&plan));
+                let (files, bytes) = inputs(&plan);
+                let shown = match build.progress {
+                    progress::Mode::Bar if bytes < PROGRESS_FROM => None,
+                    progress::Mode::Off => None,
+                    mode => (!dry).then_some(mode),
+                };
+                let bar = shown.map(|mode| {
+                    progress::Progress::with_items(mode, "build", bytes, Some(("files", files)))
+                });
                 let emit_options = emit::EmitOptions {
                     link: build.link && !dry,
                     previous,
@@ -296,7 +306,7 @@ impl ReleaseFile {
                 };
                 let report = emit::emit(&plan, layout, &self.source, &emit_options);
                 if let Some(bar) = bar {
-                    bar.finish_and_clear();
+                    bar.finish();
                 }
                 report
             },
@@ -448,24 +458,13 @@ pub(crate) fn write_layout_locked(
     })
 }
 
-/// Bytes, rate and time left, over every input file of the plan.
-fn progress_bar(plan: &plan::ResolvedPlan) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(input_bytes(plan)),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta} left",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// The bytes a build reads from input files.
-#[must_use]
-pub fn input_bytes(plan: &plan::ResolvedPlan) -> u64 {
-    plan.input_files().map(|f| f.size).sum()
+/// The input files a build reads, each once (a file may be a layer of many images): how
+/// many, and their bytes.
+fn inputs(plan: &plan::ResolvedPlan) -> (u64, u64) {
+    let mut seen = std::collections::HashSet::new();
+    plan.input_files()
+        .filter(|f| seen.insert(&f.absolute))
+        .fold((0, 0), |(files, bytes), f| (files + 1, bytes + f.size))
 }
 
 /// Refuses an output that is, holds or lies inside anything the command reads: replacing it

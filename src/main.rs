@@ -272,6 +272,17 @@ enum Command {
     Man,
 }
 
+impl Command {
+    /// Whether the command stops cleanly on SIGINT and SIGTERM ([`glc::interrupt`]): the
+    /// long ones, which check for it. The others end at once, as by default.
+    fn stops_on_signals(&self) -> bool {
+        matches!(
+            self,
+            Self::Build { .. } | Self::Merge { .. } | Self::Push { .. } | Self::Pull { .. }
+        )
+    }
+}
+
 /// How glc speaks to a registry (push, pull, and get from a registry).
 #[derive(Debug, Clone, clap::Args)]
 struct RegistryArgs {
@@ -357,6 +368,14 @@ fn main() -> ExitCode {
     }
     let reporter = reporter(format);
     let command = cli.command;
+    if command.stops_on_signals()
+        && let Err(error) = glc::interrupt::install()
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "glc: warning: cannot handle Ctrl-C ({error}); it ends glc at once"
+        );
+    }
     let worker = std::thread::Builder::new()
         .stack_size(STACK)
         .spawn(move || run(command, format));
@@ -385,6 +404,14 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Whatever failed once a signal asked glc to stop failed because it stopped.
+        Err(_) if let Some(signal) = glc::interrupt::signal() => {
+            match format {
+                MessageFormat::Human => eprintln!("glc: {}", glc::interrupt::MESSAGE),
+                MessageFormat::Json => emit_json(&glc::interrupt::diagnostic().to_json()),
+            }
+            ExitCode::from(glc::interrupt::exit_status(signal))
+        }
         Err(diagnostics) => {
             let _ = std::io::stderr()
                 .lock()
@@ -697,9 +724,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 tags,
                 jobs: usize::from(jobs),
                 chunk: chunk_size.max(1),
-                progress: !quiet
-                    && format == MessageFormat::Human
-                    && std::io::stderr().is_terminal(),
+                progress: progress_mode(quiet, format),
                 options: glc::registry::Options {
                     // A push killed in a big blob is resumed by the next from there.
                     sessions_dir: glc::registry::sessions::Sessions::default_dir(),
@@ -753,9 +778,7 @@ fn run(command: Command, format: MessageFormat) -> Result<(), Diagnostics> {
                 tags: Vec::new(),
                 jobs: usize::from(jobs),
                 options: registry.options(),
-                progress: !quiet
-                    && format == MessageFormat::Human
-                    && std::io::stderr().is_terminal(),
+                progress: progress_mode(quiet, format),
                 other_tags: !only_named_tags,
                 force,
             },
@@ -808,6 +831,18 @@ struct Status {
     started: Instant,
 }
 
+/// A bar for a person watching a terminal, a line now and then for a pipe or a log; nothing
+/// where stderr is to hold only JSON or nothing.
+fn progress_mode(quiet: bool, format: MessageFormat) -> glc::progress::Mode {
+    if quiet || format == MessageFormat::Json {
+        glc::progress::Mode::Off
+    } else if std::io::stderr().is_terminal() {
+        glc::progress::Mode::Bar
+    } else {
+        glc::progress::Mode::Lines
+    }
+}
+
 /// Compiles the release, and says its warnings.
 fn compile(args: &CompileArgs, format: MessageFormat) -> Result<ResolvedPlan, Diagnostics> {
     let plan = ReleaseFile::read(&args.file)?.compile(&args.options()?)?;
@@ -852,9 +887,7 @@ fn build(
         .transpose()?;
     let options = args.options()?;
     let release = ReleaseFile::read(&args.file)?;
-    // A bar only for a person watching a terminal.
-    let progress =
-        !placing.quiet && status.format == MessageFormat::Human && std::io::stderr().is_terminal();
+    let progress = progress_mode(placing.quiet, status.format);
     let build = glc::BuildOptions {
         output: output.to_path_buf(),
         force,
@@ -1108,7 +1141,8 @@ fn get(
                         ErrorKind::Tls => glc::registry::BAD_CERTIFICATE,
                         ErrorKind::UnknownHost => glc::registry::UNKNOWN_HOST,
                         ErrorKind::Final => glc::registry::FINAL,
-                        ErrorKind::Other => {
+                        // `glc get` does not stop on signals: never interrupted.
+                        ErrorKind::Other | ErrorKind::Interrupted => {
                             "check the registry's address, and run the same `glc get` again once it is reachable (`--retries N` allows more tries)"
                         }
                     };

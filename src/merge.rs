@@ -678,6 +678,10 @@ fn copy_blobs(
     let copied: Vec<Result<Placement, Diagnostic>> = blobs
         .into_par_iter()
         .map(|(_, (layer, by))| {
+            // After a signal no blob is started; those under way stop within a MiB.
+            if crate::interrupt::requested() {
+                return Err(crate::interrupt::diagnostic());
+            }
             let part = &parts[by];
             let fail = |e: SourceError| {
                 Diagnostic::error(

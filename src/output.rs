@@ -168,9 +168,24 @@ impl Target {
                 if let Some(waiting) = waiting.take() {
                     waiting(holder.trim());
                 }
-                rustix::fs::flock(&file, FlockOperation::LockExclusive).map_err(|e| {
-                    OutputError::Io(format!("cannot lock {}", path.display()), e.into())
-                })?;
+                // Asked again and again rather than waited on, so that a signal stops the wait.
+                while let Err(errno) =
+                    rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive)
+                {
+                    if errno != rustix::io::Errno::WOULDBLOCK {
+                        return Err(OutputError::Io(
+                            format!("cannot lock {}", path.display()),
+                            errno.into(),
+                        ));
+                    }
+                    crate::interrupt::check().map_err(|e| {
+                        OutputError::Io(
+                            format!("stopped waiting for the lock {}", path.display()),
+                            e,
+                        )
+                    })?;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
             }
             // The build that held the lock removes its file when it is done: lock the file
             // that is in place now, not the removed one.

@@ -91,6 +91,8 @@ pub enum ErrorKind {
     /// An answer the same request meets again, which is not the registry's word on
     /// credentials (a challenge from another host, a token glc cannot send): not retried.
     Final,
+    /// A signal asked glc to stop ([`crate::interrupt`]): no request is sent or retried.
+    Interrupted,
 }
 
 impl std::fmt::Display for Error {
@@ -106,6 +108,14 @@ fn error(message: impl Into<String>) -> Error {
     }
 }
 
+/// The error of a request not sent, or cut, because a signal asked glc to stop.
+fn interrupted() -> Error {
+    Error {
+        message: crate::interrupt::MESSAGE.to_owned(),
+        kind: ErrorKind::Interrupted,
+    }
+}
+
 /// A request's body: none, bytes, or a range of a file (read again on every try).
 #[derive(Clone, Copy)]
 enum Body<'a> {
@@ -115,7 +125,37 @@ enum Body<'a> {
         file: &'a File,
         start: u64,
         len: u64,
+        /// Hears the offset in the file up to which the body has been read, as it is.
+        sent: &'a Sent<'a>,
+        /// A signal cuts the body: a whole blob, which the next push sends again anyway.
+        /// Not a chunk of an upload session: a registry that finds other bytes than the
+        /// session's offset drops the session (distribution does), so the chunk goes whole.
+        cut: bool,
     },
+}
+
+/// Hears how far into a blob's file an upload has read it (the bytes on their way).
+pub type Sent<'a> = dyn Fn(u64) + Sync + 'a;
+
+/// A body read from a blob's file: says how far it has read, and, if `cut`, stops on a
+/// signal (the request is cut).
+struct Sending<'a, R> {
+    inner: R,
+    at: u64,
+    sent: &'a Sent<'a>,
+    cut: bool,
+}
+
+impl<R: Read> Read for Sending<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.cut {
+            crate::interrupt::check()?;
+        }
+        let n = self.inner.read(buffer)?;
+        self.at += n as u64;
+        (self.sent)(self.at);
+        Ok(n)
+    }
 }
 
 /// An answer: status, the headers glc reads, and the body if asked for.
@@ -499,6 +539,9 @@ impl Client {
         let range = format!("bytes={from}-");
         let mut own = true;
         for _ in 0..=MAX_REDIRECTS {
+            if crate::interrupt::requested() {
+                return Err(interrupted());
+            }
             self.requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut request = self.agent.get(&url);
@@ -632,12 +675,15 @@ impl Client {
 
     /// Uploads `size` bytes of `file` as blob `digest`: in one request up to `chunk` bytes,
     /// else in chunks, each resumed from the registry's offset after a broken connection.
+    /// `sent` hears the offset up to which the blob has been read to go up, as it goes (from
+    /// the start again after a retry; from where the registry is when an upload resumes).
     pub fn upload_blob(
         &self,
         file: &File,
         size: u64,
         digest: &Digest,
         chunk: u64,
+        sent: &Sent<'_>,
     ) -> Result<(), Error> {
         let mut tries = 0;
         loop {
@@ -651,11 +697,13 @@ impl Client {
                             file,
                             start: 0,
                             len: size,
+                            sent,
+                            cut: true,
                         },
                     )
                 })
             } else {
-                self.upload_chunks(file, size, digest, chunk)
+                self.upload_chunks(file, size, digest, chunk, sent)
             };
             match result {
                 Ok(answer) if (200..=299).contains(&answer.status) => {
@@ -703,11 +751,13 @@ impl Client {
         size: u64,
         digest: &Digest,
         chunk: u64,
+        sent: &Sent<'_>,
     ) -> Result<Answer, Error> {
         let (mut location, mut offset) = match self.resume_upload(digest, size) {
             Some(resumed) => resumed,
             None => (self.start_upload()?, 0),
         };
+        sent(offset);
         let mut broken = 0;
         while offset < size {
             let len = chunk.min(size - offset);
@@ -723,6 +773,8 @@ impl Client {
                     file,
                     start: offset,
                     len,
+                    sent,
+                    cut: false,
                 },
                 true,
             );
@@ -749,6 +801,8 @@ impl Client {
                         sessions.save(digest, &location);
                     }
                 }
+                // Stopped: the session stays for the next push, which asks how far it got.
+                Err(e) if e.kind == ErrorKind::Interrupted => return Err(e),
                 other => {
                     // A broken connection or a refused chunk: ask the registry how far it got.
                     broken += 1;
@@ -869,7 +923,15 @@ impl Client {
             base.min(Duration::from_secs(30))
         });
         let jitter = wait.mul_f64(f64::from(jitter_percent()) / 200.0);
-        std::thread::sleep(wait + jitter);
+        // In steps, so that a signal does not wait for the next try (which it stops).
+        let until = std::time::Instant::now() + wait + jitter;
+        while !crate::interrupt::requested() {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
     }
 
     /// Sends a request, retrying on transient failures and authenticating on 401.
@@ -912,6 +974,9 @@ impl Client {
         body: Body<'_>,
         read_body: bool,
     ) -> Result<Answer, Error> {
+        if crate::interrupt::requested() {
+            return Err(interrupted());
+        }
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut request = self.agent.request(method, url);
@@ -935,18 +1000,33 @@ impl Client {
             }
             Body::Empty => request.call(),
             Body::Bytes(bytes) => request.send_bytes(bytes),
-            Body::File { file, start, len } => {
+            Body::File {
+                file,
+                start,
+                len,
+                sent,
+                cut,
+            } => {
                 // The descriptor is shared with the caller; one request reads it at a time.
                 let mut file = file;
                 file.seek(SeekFrom::Start(start))
                     .map_err(|e| error(format!("cannot read the blob to upload: {e}")))?;
                 request
                     .set("Content-Length", &len.to_string())
-                    .send(file.take(len))
+                    .send(Sending {
+                        inner: file.take(len),
+                        at: start,
+                        sent,
+                        cut,
+                    })
             }
         };
         let response = match result {
             Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            // Cut by a signal ([`Sending`]), or broken while one came: stopped either way.
+            Err(ureq::Error::Transport(_)) if crate::interrupt::requested() => {
+                return Err(interrupted());
+            }
             Err(ureq::Error::Transport(transport)) => {
                 return Err(self.transport_error(method, url, &transport));
             }
@@ -1184,20 +1264,6 @@ impl Answer {
     }
 }
 
-/// Bytes (of blobs moved or found there), blobs (said in the message), rate and time left.
-pub(crate) fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {msg} {bytes_per_sec} {eta} left",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
-
 /// Runs `work` on every item, on up to `jobs` threads, and returns the results in the items'
 /// order; after the first error no more work starts, and that error is returned.
 pub(crate) fn parallel<T: Sync, R: Send, E: Send>(
@@ -1320,6 +1386,10 @@ impl Read for BlobReader<'_> {
         loop {
             if self.position >= self.size || buffer.is_empty() {
                 return Ok(0);
+            }
+            // A read at a time: a signal stops a download within a few KiB.
+            if crate::interrupt::requested() {
+                return Err(std::io::Error::other(interrupted()));
             }
             if self.stream.is_none() {
                 self.open().map_err(std::io::Error::other)?;

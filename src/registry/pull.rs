@@ -52,8 +52,8 @@ pub struct Request {
     pub tags: Vec<String>,
     pub jobs: usize,
     pub options: Options,
-    /// Draw a progress bar (bytes, blobs, rate, time left) on standard error.
-    pub progress: bool,
+    /// How to show the progress of the downloads (bytes, blobs, rate, time left) on stderr.
+    pub progress: crate::progress::Mode,
     /// Also tag in the layout every other tag of the repository that points at something
     /// pulled (one `HEAD` a tag).
     pub other_tags: bool,
@@ -152,7 +152,13 @@ fn fail(code: &'static str, message: impl Into<String>, help: &str) -> Diagnosti
 }
 
 fn registry_error(e: &super::Error, state: &str) -> Diagnostics {
-    if e.kind == super::ErrorKind::Auth {
+    if e.kind == super::ErrorKind::Interrupted {
+        fail(
+            crate::interrupt::CODE,
+            format!("{e}; {state}"),
+            "what was downloaded is kept beside the target: the next `glc pull` goes on from there",
+        )
+    } else if e.kind == super::ErrorKind::Auth {
         fail(
             "glc::pull::auth",
             format!("{e}; {state}"),
@@ -445,6 +451,10 @@ pub fn pull(
     // What the target and an earlier pull hold is hashed before it is taken: a blob damaged
     // in place (same size) is downloaded again, never called up to date.
     let kept = check_kept(target.previous_layout(), &downloads, &blobs, request.jobs);
+    // Hashing what is kept takes a while for a big release: a signal during it stops here.
+    if crate::interrupt::requested() {
+        return Err(vec![crate::interrupt::diagnostic()]);
+    }
     let written = write_layout_pulled(
         &target,
         request,
@@ -887,25 +897,20 @@ fn fetch(
                     .is_ok_and(|m| m.is_file() && m.len() == *size)
         })
         .collect();
-    let bar = request
-        .progress
-        .then(|| super::progress_bar(missing.iter().map(|(_, size)| size).sum()));
+    let progress = crate::progress::Progress::with_items(
+        request.progress,
+        "pull",
+        missing.iter().map(|(_, size)| size).sum(),
+        Some(("blobs", missing.len() as u64)),
+    );
     let result = parallel(&missing, request.jobs, |(digest, size)| {
-        let got = download(client, downloads, digest, *size, bar.as_ref())?;
+        let got = download(client, downloads, digest, *size, &progress)?;
         downloaded.fetch_add(1, Ordering::Relaxed);
         bytes.fetch_add(got, Ordering::Relaxed);
-        if let Some(bar) = &bar {
-            bar.set_message(format!(
-                "{}/{} blobs",
-                downloaded.load(Ordering::Relaxed),
-                missing.len()
-            ));
-        }
+        progress.item_done();
         Ok::<(), Diagnostics>(())
     });
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     result.map(|_| ())
 }
 
@@ -1003,7 +1008,7 @@ fn download(
     downloads: &Path,
     digest: &Digest,
     size: u64,
-    bar: Option<&indicatif::ProgressBar>,
+    progress: &crate::progress::Progress,
 ) -> Result<u64, Diagnostics> {
     let part = downloads.join(format!("{}.part", digest.hex()));
     let file = OpenOptions::new()
@@ -1036,9 +1041,8 @@ fn download(
         let mut prefix = (&file).take(have);
         io::copy(&mut prefix, &mut HashWriter(&mut hasher)).map_err(|e| write_error(&part, &e))?;
     }
-    if let Some(bar) = bar {
-        bar.inc(have);
-    }
+    // What an earlier pull downloaded is done, but not this pull's rate.
+    progress.there(have);
     let start = have;
     // Written a MiB at a time (a socket gives a few KiB a read), blocks of zeros left as
     // holes: a sparse disk image stays sparse. The write to disk starts as it goes.
@@ -1047,9 +1051,7 @@ fn download(
         let mut sink = |chunk: &[u8]| -> io::Result<()> {
             writer.append(chunk)?;
             hasher.update(chunk);
-            if let Some(bar) = bar {
-                bar.inc(chunk.len() as u64);
-            }
+            progress.inc(chunk.len() as u64);
             have += chunk.len() as u64;
             Ok(())
         };

@@ -32,8 +32,8 @@ pub struct Request {
     /// Blobs larger than this go up in chunks of this size.
     pub chunk: u64,
     pub options: Options,
-    /// Draw a progress bar (bytes, blobs, rate, time left) on standard error.
-    pub progress: bool,
+    /// How to show the progress of the blobs (bytes, blobs, rate, time left) on stderr.
+    pub progress: crate::progress::Mode,
 }
 
 /// A tag as pushed.
@@ -338,7 +338,15 @@ fn not_tagged(left: &[(String, NodeId)]) -> String {
 }
 
 fn registry_error(e: &super::Error, state: &str) -> PushError {
-    if e.kind == super::ErrorKind::Auth {
+    if e.kind == super::ErrorKind::Interrupted {
+        fail(
+            crate::interrupt::CODE,
+            format!("{e}; {state}"),
+            Some(
+                "the upload sessions are kept: the next `glc push` goes on from where the registry is",
+            ),
+        )
+    } else if e.kind == super::ErrorKind::Auth {
         fail(
             "glc::push::auth",
             format!("{e}; {state}"),
@@ -548,11 +556,15 @@ fn push_blobs(
     let uploaded = AtomicU64::new(0);
     let skipped = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
-    let bar = request
-        .progress
-        .then(|| super::progress_bar(blobs.iter().map(|(_, size)| size).sum()));
+    let progress = crate::progress::Progress::with_items(
+        request.progress,
+        "push",
+        blobs.iter().map(|(_, size)| size).sum(),
+        Some(("blobs", blobs.len() as u64)),
+    );
     let one = |digest: &Digest, size: u64| -> Result<bool, super::Error> {
         if client.has_blob(digest)? {
+            progress.there(size);
             return Ok(false);
         }
         let (file, stored): (File, u64) = dir
@@ -564,18 +576,22 @@ fn push_blobs(
                 digest.blob_path()
             )));
         }
-        client.upload_blob(&file, size, digest, request.chunk)?;
+        // Counted as it is read to go up, each byte once however often it is sent again.
+        let reached = AtomicU64::new(0);
+        let sent = |at: u64| {
+            let before = reached.fetch_max(at, Ordering::Relaxed);
+            if at > before {
+                progress.inc(at - before);
+            }
+        };
+        client.upload_blob(&file, size, digest, request.chunk, &sent)?;
+        sent(size);
         Ok(true)
     };
     let result = parallel(blobs, request.jobs, |(digest, size)| {
         let result = one(digest, *size);
-        if let Some(bar) = &bar {
-            bar.inc(*size);
-            bar.set_message(format!(
-                "{}/{} blobs",
-                uploaded.load(Ordering::Relaxed) + skipped.load(Ordering::Relaxed) + 1,
-                blobs.len()
-            ));
+        if result.is_ok() {
+            progress.item_done();
         }
         match result {
             Ok(true) => {
@@ -590,9 +606,7 @@ fn push_blobs(
             Err(e) => Err((digest.clone(), e)),
         }
     });
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     outcome.blobs_uploaded = uploaded.into_inner();
     outcome.blobs_skipped = skipped.into_inner();
     outcome.bytes_uploaded = bytes.into_inner();

@@ -910,7 +910,7 @@ fn one_tag_goes_with_its_attachments_and_signature_and_nothing_else() {
 }
 
 /// `n` bytes of a fixed pseudo-random stream (xorshift64*): nothing deduplicates.
-fn stand_in(seed: u64, n: usize) -> Vec<u8> {
+pub fn stand_in(seed: u64, n: usize) -> Vec<u8> {
     let mut state = seed | 1;
     let mut bytes = Vec::with_capacity(n + 8);
     while bytes.len() < n {
@@ -964,7 +964,7 @@ pub fn big_release(dir: &Path) -> Layout {
 }
 
 /// Every tag of the layout is in `repository` at its digest.
-fn assert_tags_in(registry: &Registry, repository: &str, layout: &Layout, when: &str) {
+pub fn assert_tags_in(registry: &Registry, repository: &str, layout: &Layout, when: &str) {
     for (tag, digest) in layout.tags() {
         let response = ureq::get(&registry.url(&format!("/v2/{repository}/manifests/{tag}")))
             .set("Accept", ACCEPT)
@@ -979,7 +979,7 @@ fn assert_tags_in(registry: &Registry, repository: &str, layout: &Layout, when: 
 }
 
 /// Every config and layer of every manifest in the layout.
-fn layer_digests(layout: &Layout) -> Vec<String> {
+pub fn layer_digests(layout: &Layout) -> Vec<String> {
     let mut digests = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir(layout.root.join("blobs/sha256")).expect("blobs") {
         let path = entry.expect("entry").path();

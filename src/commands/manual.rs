@@ -3,6 +3,42 @@
 //! (`manual.roff`), and completion scripts that offer only what `--help` shows.
 
 use clap::Command;
+use glc::diagnostic::{Diagnostic, Diagnostics};
+
+use super::{Context, write_stdout};
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    pub shell: clap_complete::Shell,
+}
+
+/// `glc completions`, for the command line `cli`.
+pub fn run_completions(
+    &CompletionsArgs { shell }: &CompletionsArgs,
+    cli: &Command,
+    cx: Context,
+) -> Result<(), Diagnostics> {
+    write_stdout(&completions(shell, cli))?;
+    cx.summary(
+        "completions",
+        || serde_json::json!({ "shell": shell.to_string() }),
+    );
+    Ok(())
+}
+
+/// `glc man`, for the command line `cli`.
+pub fn run_man(cli: Command, cx: Context) -> Result<(), Diagnostics> {
+    let page = page(cli).map_err(|error| {
+        vec![Diagnostic::error(
+            "glc::internal",
+            format!("cannot render the manual page: {error}"),
+        )]
+    })?;
+    write_stdout(&page)?;
+    cx.summary("man", || serde_json::json!({}));
+    Ok(())
+}
 
 /// The sections of glc(1) after the commands: exit status, environment, files, examples.
 const SECTIONS: &str = include_str!("manual.roff");

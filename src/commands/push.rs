@@ -1,0 +1,89 @@
+//! `glc push`: a layout's tags, with everything reachable from them, into a registry
+//! repository, byte for byte.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use glc::diagnostic::{Diagnostic, Diagnostics};
+use glc::registry::push::PushedTag;
+
+use super::{Context, RegistryArgs, emit_json, progress_mode, summary_json, write_digests};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The layout directory.
+    pub layout: PathBuf,
+    /// Where to: `REGISTRY/REPO`, e.g. `ghcr.io/gardenlinux/gardenlinux`.
+    #[arg(value_name = "REGISTRY/REPO")]
+    pub destination: String,
+    /// Push only this tag of the layout (and what hangs on it); repeatable.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Blobs uploaded at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Also write every pushed tag's digest, media type, size and destination as JSON
+    /// (`-`: to standard output).
+    #[arg(long, value_name = "FILE")]
+    pub digests: Option<PathBuf>,
+    /// Print nothing on success.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Blobs larger than this go up in chunks of this size.
+    #[arg(long, hide = true, default_value_t = 16 * 1024 * 1024)]
+    pub chunk_size: u64,
+}
+
+pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
+    let (host, repository) =
+        glc::registry::push::parse_destination(&args.destination).map_err(|e| {
+            vec![
+                Diagnostic::error("glc::usage", e)
+                    .help("e.g. `glc push out 127.0.0.1:5000/gardenlinux`"),
+            ]
+        })?;
+    let request = glc::registry::push::Request {
+        host,
+        repository,
+        tags: args.tags.clone(),
+        jobs: usize::from(args.jobs),
+        chunk: args.chunk_size.max(1),
+        progress: progress_mode(args.quiet, cx.format),
+        options: glc::registry::Options {
+            // A push killed in a big blob is resumed by the next from there.
+            sessions_dir: glc::registry::sessions::Sessions::default_dir(),
+            ..args.registry.clone().options()
+        },
+    };
+    let mut on_tag = |tag: &PushedTag| {
+        if cx.json() && !args.quiet {
+            emit_json(&serde_json::json!({
+                "type": "tag",
+                "tag": tag.tag,
+                "digest": tag.digest,
+                "destination": tag.destination,
+                "unchanged": tag.unchanged,
+            }));
+        }
+    };
+    let outcome = glc::registry::push::push(&args.layout, &request, &mut on_tag)
+        .map_err(|e| vec![Diagnostic::error(e.code, e.message).maybe_help(e.help)])?;
+    let report: BTreeMap<&str, &PushedTag> =
+        outcome.tags.iter().map(|t| (t.tag.as_str(), t)).collect();
+    let report = serde_json::json!({ "tags": report });
+    write_digests(args.digests.as_deref(), &report)?;
+    if args.quiet {
+        return Ok(());
+    }
+    if cx.json() {
+        summary_json("push", cx.started, outcome.summary_json(&args.destination));
+    } else {
+        eprintln!(
+            "{}",
+            outcome.summary_text(&args.destination, cx.started.elapsed().as_secs_f64())
+        );
+    }
+    Ok(())
+}

@@ -12,19 +12,20 @@
 //! All reading goes through [`Source`]: [`Layout`] reads a layout directory; a registry
 //! implements the same calls, and `glc get` takes either.
 
+mod source;
+mod write;
+
+pub use source::{Layout, Source, check, within};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{Read, Seek as _, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use crate::assemble;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::oci::file::LayoutDir;
-use crate::oci::layout::SparseFile;
 use crate::oci::limits::{MAX_DOCUMENT, MAX_RELEASE_MANIFEST};
 use crate::oci::vocab::{Kind, annotation};
 use crate::oci::{Descriptor, Digest, printable};
@@ -33,180 +34,6 @@ use crate::sign::{self, keys::PublicKey};
 
 /// The artifact types of attachments: `application/io.gardenlinux.<kind>`.
 const ATTACHMENT_TYPE: &str = crate::oci::vocab::artifact::PREFIX;
-/// Most attachments glc reads of one image (or candidates in a layout's `index.json`).
-const MAX_REFERRERS: usize = 4096;
-
-/// Where a release is read from. Every call is bounded; errors say what is wrong in a
-/// sentence that names the blob or tag.
-pub trait Source {
-    /// How messages name the source: the layout's path, or `REGISTRY/REPO`.
-    fn name(&self) -> String;
-    /// Every tag the source offers a release under, with the descriptor it names (a registry
-    /// may offer only the tag it was given).
-    fn tags(&self) -> Result<Vec<(String, Descriptor)>, String>;
-    /// The descriptor `name` names, if it is a tag of the source.
-    fn tag(&self, name: &str) -> Result<Option<Descriptor>, String>;
-    /// A manifest's or index's bytes: exactly its size, at most [`MAX_DOCUMENT`] (or
-    /// [`MAX_RELEASE_MANIFEST`] for the release manifest), checked against its digest.
-    fn document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, String>;
-    /// A reader of a blob's bytes as stored; the caller checks size and digest while copying.
-    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + '_>, String>;
-    /// The manifests whose `subject` is `subject`, of `artifact_type` if given, each with its
-    /// `artifactType` (the referrers API of a registry; a layout's untagged entries).
-    fn referrers(
-        &self,
-        subject: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>, String>;
-}
-
-/// A layout directory as a [`Source`].
-#[derive(Debug)]
-pub struct Layout {
-    path: PathBuf,
-    dir: LayoutDir,
-    /// `index.json`'s entries, each checked.
-    entries: Vec<Descriptor>,
-}
-
-impl Layout {
-    /// Opens the layout at `path` and reads its `index.json`.
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let dir =
-            LayoutDir::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let bytes = dir
-            .read("index.json", MAX_DOCUMENT)
-            .map_err(|e| e.message(&format!("{}/index.json", path.display())))?;
-        let index: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{}/index.json is not JSON: {e}", path.display()))?;
-        let entries = index["manifests"]
-            .as_array()
-            .ok_or_else(|| format!("{}/index.json has no `manifests` list", path.display()))?
-            .iter()
-            .filter_map(|raw| Descriptor::from_value(raw).ok())
-            .collect();
-        Ok(Self {
-            path: path.to_path_buf(),
-            dir,
-            entries,
-        })
-    }
-}
-
-impl Source for Layout {
-    fn name(&self) -> String {
-        self.path.display().to_string()
-    }
-
-    fn tags(&self) -> Result<Vec<(String, Descriptor)>, String> {
-        Ok(self
-            .entries
-            .iter()
-            .filter_map(|d| Some((d.ref_name()?.to_owned(), d.clone())))
-            .collect())
-    }
-
-    fn tag(&self, name: &str) -> Result<Option<Descriptor>, String> {
-        Ok(self
-            .entries
-            .iter()
-            .find(|d| d.ref_name() == Some(name))
-            .cloned())
-    }
-
-    fn document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, String> {
-        within(descriptor, limit)?;
-        let (file, _) = self
-            .dir
-            .open_blob(&descriptor.digest)
-            .map_err(|e| e.message(&format!("blob {}", descriptor.digest)))?;
-        let mut bytes = Vec::new();
-        file.take(descriptor.size.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read blob {}: {e}", descriptor.digest))?;
-        check(descriptor, bytes.len() as u64, &Digest::of(&bytes))?;
-        Ok(bytes)
-    }
-
-    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + '_>, String> {
-        let (file, _) = self
-            .dir
-            .open_blob(&descriptor.digest)
-            .map_err(|e| e.message(&format!("blob {}", descriptor.digest)))?;
-        Ok(Box::new(file))
-    }
-
-    fn referrers(
-        &self,
-        subject: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>, String> {
-        let mut found = Vec::new();
-        let candidates = self.entries.iter().filter(|d| {
-            d.ref_name().is_none()
-                && d.kind() == Kind::Manifest
-                && (artifact_type.is_none()
-                    || d.artifact_type.is_none()
-                    || d.artifact_type.as_deref() == artifact_type)
-        });
-        for (n, descriptor) in candidates.enumerate() {
-            if n >= MAX_REFERRERS {
-                return Err(format!(
-                    "{} lists more than {MAX_REFERRERS} untagged manifests",
-                    self.name()
-                ));
-            }
-            let bytes = self.document(descriptor, MAX_DOCUMENT)?;
-            let Ok(manifest) = serde_json::from_slice::<Value>(&bytes) else {
-                continue;
-            };
-            let names_subject =
-                manifest["subject"]["digest"].as_str() == Some(subject.to_string().as_str());
-            let kind = manifest["artifactType"].as_str().map(str::to_owned);
-            if names_subject && (artifact_type.is_none() || kind.as_deref() == artifact_type) {
-                let mut descriptor = descriptor.clone();
-                descriptor.artifact_type = kind;
-                found.push(descriptor);
-            }
-        }
-        Ok(found)
-    }
-}
-
-/// Whether a document of `descriptor`'s declared size may be read whole: at most `limit`.
-pub fn within(descriptor: &Descriptor, limit: u64) -> Result<(), String> {
-    if descriptor.size > limit {
-        return Err(format!(
-            "blob {} declares {} bytes, more than glc reads of a {} ({limit})",
-            descriptor.digest,
-            descriptor.size,
-            printable(&descriptor.media_type)
-        ));
-    }
-    Ok(())
-}
-
-/// Whether `size` bytes hashing to `digest` are what `descriptor` names.
-pub fn check(descriptor: &Descriptor, size: u64, digest: &Digest) -> Result<(), String> {
-    if size != descriptor.size {
-        let more = if size > descriptor.size {
-            "more"
-        } else {
-            "fewer"
-        };
-        return Err(format!(
-            "blob {} has {more} bytes than the {} its descriptor says",
-            descriptor.digest, descriptor.size
-        ));
-    }
-    if *digest != descriptor.digest {
-        return Err(format!(
-            "blob {} is corrupt: its bytes hash to {digest}",
-            descriptor.digest
-        ));
-    }
-    Ok(())
-}
 
 /// Which file of the image to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -930,7 +757,7 @@ pub fn get(
         }
         None => false,
     };
-    write(source, &layer, output)?;
+    write::write(source, &layer, output)?;
     Ok(Got {
         cname: image.cname.clone(),
         title: title(&layer).map(str::to_owned),
@@ -968,133 +795,6 @@ fn verify(
     };
     sign::check_signatures(&read, &entry.to_value(), &digest, key)
         .map_err(|problem| refuse(format!("{what} {digest}: {problem}")))
-}
-
-/// Copies `layer` to `output`, checked: into a temporary file first, which becomes the output
-/// only when its size and digest are right.
-fn write(source: &dyn Source, layer: &Descriptor, output: &Output) -> Result<(), Diagnostics> {
-    let io = |what: String| {
-        move |e: std::io::Error| {
-            fail(
-                "glc::io",
-                format!("{what}: {e}"),
-                "check the output's directory: free space, permissions",
-            )
-        }
-    };
-    // Spooled first: what reaches a stream cannot be taken back.
-    let spooled = |out: &mut dyn Write, name: &str| -> Result<(), Diagnostics> {
-        let mut spool =
-            tempfile::tempfile().map_err(io("cannot create a temporary file".to_owned()))?;
-        copy_checked(source, layer, &mut spool)?;
-        spool
-            .rewind()
-            .map_err(io("cannot read the temporary file back".to_owned()))?;
-        match std::io::copy(&mut spool, out).and_then(|_| out.flush()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                Err(io(format!("cannot write to {name}"))(e))
-            }
-            _ => Ok(()),
-        }
-    };
-    match output {
-        Output::Stdout => spooled(&mut std::io::stdout().lock(), "standard output"),
-        Output::File(path) => {
-            let followed = std::fs::metadata(path).ok();
-            if followed.as_ref().is_some_and(std::fs::Metadata::is_dir) {
-                return Err(fail(
-                    "glc::get::output",
-                    format!("{} is a directory", path.display()),
-                    "name the file to write, e.g. -o DIR/NAME",
-                ));
-            }
-            // A device, a fifo or a socket (or a link to one: `/dev/stdout`) is written into
-            // as a stream, never replaced by a file.
-            if followed.as_ref().is_some_and(|m| !m.is_file()) {
-                let mut target = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(io(format!("cannot open {}", path.display())))?;
-                return spooled(&mut target, &path.display().to_string());
-            }
-            // A link to a file: the file it names gets the bytes, the link stays.
-            let resolved;
-            let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink())
-                && followed.is_some()
-            {
-                resolved = std::fs::canonicalize(path)
-                    .map_err(io(format!("cannot follow {}", path.display())))?;
-                &resolved
-            } else {
-                path
-            };
-            let dir = match path.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => Path::new("."),
-            };
-            let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
-            // A new file gets the mode the umask gives, as `>` in a shell would.
-            let temp = tempfile::Builder::new()
-                .prefix(".glc-get-")
-                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-                .tempfile_in(dir)
-                .map_err(io(format!("cannot create a file in {}", dir.display())))?;
-            // Blocks of zeros become holes: a sparse disk image stays sparse.
-            let mut sparse = temp
-                .as_file()
-                .try_clone()
-                .map(SparseFile::new)
-                .map_err(io(format!("cannot write {}", path.display())))?;
-            copy_checked(source, layer, &mut sparse)?;
-            sparse
-                .finish()
-                .map_err(io(format!("cannot write {}", path.display())))?;
-            if let Some(permissions) = permissions {
-                temp.as_file()
-                    .set_permissions(permissions)
-                    .map_err(io(format!("cannot set the mode of {}", path.display())))?;
-            }
-            temp.as_file()
-                .sync_all()
-                .map_err(io(format!("cannot write {}", path.display())))?;
-            temp.persist(path)
-                .map_err(|e| io(format!("cannot write {}", path.display()))(e.error))?;
-            Ok(())
-        }
-    }
-}
-
-/// Streams the blob into `out`, hashing and counting; an error if it is not what `layer` says.
-fn copy_checked(
-    source: &dyn Source,
-    layer: &Descriptor,
-    out: &mut impl Write,
-) -> Result<(), Diagnostics> {
-    let broken = source_error(source);
-    let reader = source.open_blob(layer).map_err(&broken)?;
-    let mut reader = reader.take(layer.size.saturating_add(1));
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut buffer = vec![0; 256 * 1024];
-    loop {
-        let n = match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(broken(format!("cannot read blob {}: {e}", layer.digest))),
-        };
-        let chunk = &buffer[..n];
-        hasher.update(chunk);
-        size += n as u64;
-        out.write_all(chunk).map_err(|e| {
-            fail(
-                "glc::io",
-                format!("cannot write: {e}"),
-                "check the output's free space and permissions",
-            )
-        })?;
-    }
-    check(layer, size, &Digest::from_hasher(hasher)).map_err(broken)
 }
 
 /// Whether an argument names a registry (`REGISTRY/REPO:TAG`) rather than a directory:

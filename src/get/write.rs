@@ -1,0 +1,143 @@
+//! Writing the chosen layer: streamed and hashed into a file beside the output (or a spool
+//! for a stream), which becomes the output only when its size and digest are right.
+
+use std::io::{Read, Seek as _, Write};
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+use super::{Output, Source, check, fail, source_error};
+use crate::diagnostic::Diagnostics;
+use crate::oci::layout::SparseFile;
+use crate::oci::{Descriptor, Digest};
+
+/// Copies `layer` to `output`, checked: into a temporary file first, which becomes the output
+/// only when its size and digest are right.
+pub(super) fn write(
+    source: &dyn Source,
+    layer: &Descriptor,
+    output: &Output,
+) -> Result<(), Diagnostics> {
+    let io = |what: String| {
+        move |e: std::io::Error| {
+            fail(
+                "glc::io",
+                format!("{what}: {e}"),
+                "check the output's directory: free space, permissions",
+            )
+        }
+    };
+    // Spooled first: what reaches a stream cannot be taken back.
+    let spooled = |out: &mut dyn Write, name: &str| -> Result<(), Diagnostics> {
+        let mut spool =
+            tempfile::tempfile().map_err(io("cannot create a temporary file".to_owned()))?;
+        copy_checked(source, layer, &mut spool)?;
+        spool
+            .rewind()
+            .map_err(io("cannot read the temporary file back".to_owned()))?;
+        match std::io::copy(&mut spool, out).and_then(|_| out.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(io(format!("cannot write to {name}"))(e))
+            }
+            _ => Ok(()),
+        }
+    };
+    match output {
+        Output::Stdout => spooled(&mut std::io::stdout().lock(), "standard output"),
+        Output::File(path) => {
+            let followed = std::fs::metadata(path).ok();
+            if followed.as_ref().is_some_and(std::fs::Metadata::is_dir) {
+                return Err(fail(
+                    "glc::get::output",
+                    format!("{} is a directory", path.display()),
+                    "name the file to write, e.g. -o DIR/NAME",
+                ));
+            }
+            // A device, a fifo or a socket (or a link to one: `/dev/stdout`) is written into
+            // as a stream, never replaced by a file.
+            if followed.as_ref().is_some_and(|m| !m.is_file()) {
+                let mut target = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(io(format!("cannot open {}", path.display())))?;
+                return spooled(&mut target, &path.display().to_string());
+            }
+            // A link to a file: the file it names gets the bytes, the link stays.
+            let resolved;
+            let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink())
+                && followed.is_some()
+            {
+                resolved = std::fs::canonicalize(path)
+                    .map_err(io(format!("cannot follow {}", path.display())))?;
+                &resolved
+            } else {
+                path
+            };
+            let dir = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
+            // A new file gets the mode the umask gives, as `>` in a shell would.
+            let temp = tempfile::Builder::new()
+                .prefix(".glc-get-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                .tempfile_in(dir)
+                .map_err(io(format!("cannot create a file in {}", dir.display())))?;
+            // Blocks of zeros become holes: a sparse disk image stays sparse.
+            let mut sparse = temp
+                .as_file()
+                .try_clone()
+                .map(SparseFile::new)
+                .map_err(io(format!("cannot write {}", path.display())))?;
+            copy_checked(source, layer, &mut sparse)?;
+            sparse
+                .finish()
+                .map_err(io(format!("cannot write {}", path.display())))?;
+            if let Some(permissions) = permissions {
+                temp.as_file()
+                    .set_permissions(permissions)
+                    .map_err(io(format!("cannot set the mode of {}", path.display())))?;
+            }
+            temp.as_file()
+                .sync_all()
+                .map_err(io(format!("cannot write {}", path.display())))?;
+            temp.persist(path)
+                .map_err(|e| io(format!("cannot write {}", path.display()))(e.error))?;
+            Ok(())
+        }
+    }
+}
+
+/// Streams the blob into `out`, hashing and counting; an error if it is not what `layer` says.
+fn copy_checked(
+    source: &dyn Source,
+    layer: &Descriptor,
+    out: &mut impl Write,
+) -> Result<(), Diagnostics> {
+    let broken = source_error(source);
+    let reader = source.open_blob(layer).map_err(&broken)?;
+    let mut reader = reader.take(layer.size.saturating_add(1));
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(broken(format!("cannot read blob {}: {e}", layer.digest))),
+        };
+        let chunk = &buffer[..n];
+        hasher.update(chunk);
+        size += n as u64;
+        out.write_all(chunk).map_err(|e| {
+            fail(
+                "glc::io",
+                format!("cannot write: {e}"),
+                "check the output's free space and permissions",
+            )
+        })?;
+    }
+    check(layer, size, &Digest::from_hasher(hasher)).map_err(broken)
+}

@@ -12,28 +12,28 @@
 //! the registry has it, the referrers untagged, in the order rule of `index.json`; so a release
 //! pushed and pulled back is, file for file, the layout that was built.
 
+mod documents;
+mod fetch;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{self, File};
+use std::io;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
-use super::{ACCEPT, Client, Manifest, Options, parallel};
+use super::{ACCEPT, Client, Options, parallel};
 use crate::assemble::{BuildReport, CLOUD_IMAGE};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::oci::file::FileError;
 use crate::oci::layout::Blob;
-use crate::oci::layout::SparseFile;
 use crate::oci::vocab::{Kind, annotation::REF_NAME, media};
-use crate::oci::walk::{self, Blobs, Child, Graph, NodeId};
+use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
 use crate::output;
 use crate::plan::count;
+use documents::Documents;
+use fetch::{Kept, check_kept, fetch};
 
 /// Documents glc reads of a registry for one pull at most: a graph that fans out further is
 /// not a release.
@@ -213,154 +213,6 @@ pub fn parse_source(text: &str) -> Result<(String, String, String), String> {
     let (host, repository) = super::push::parse_destination(&format!("{path}/{name}"))?;
     crate::oci::name::check_tag(tag)?;
     Ok((host, repository, tag.to_owned()))
-}
-
-/// The registry's documents, read once each and kept (within [`MAX_DOCUMENT_BYTES`]): what
-/// the walker reads, and what the layout gets. What the registry does not have is
-/// remembered too, and so is the subject of a listed referrer that was not kept: a
-/// registry that lists one digest many times is asked once.
-struct Documents<'a> {
-    client: &'a Client,
-    fetched: Mutex<HashMap<Digest, Manifest>>,
-    /// Bytes of `fetched`.
-    kept: AtomicU64,
-    /// Digests the registry answered 404 for.
-    absent: Mutex<HashSet<Digest>>,
-    /// Referrers read and not kept, with the subject they name (if any).
-    subjects: Mutex<HashMap<Digest, Option<String>>>,
-    /// The first failure of the registry itself (as opposed to a document that is wrong).
-    failure: Mutex<Option<super::Error>>,
-}
-
-impl<'a> Documents<'a> {
-    fn new(client: &'a Client) -> Self {
-        Self {
-            client,
-            fetched: Mutex::default(),
-            kept: AtomicU64::new(0),
-            absent: Mutex::default(),
-            subjects: Mutex::default(),
-            failure: Mutex::default(),
-        }
-    }
-
-    /// Keeps `manifest`, within the budget.
-    fn insert(&self, manifest: Manifest) -> Result<(), FileError> {
-        let Ok(mut fetched) = self.fetched.lock() else {
-            return Ok(());
-        };
-        if fetched.contains_key(&manifest.digest) {
-            return Ok(());
-        }
-        if fetched.len() >= MAX_DOCUMENTS {
-            return Err(FileError::Io(io::Error::other(format!(
-                "the graph has more than {MAX_DOCUMENTS} manifests and indexes"
-            ))));
-        }
-        let size = manifest.bytes.len() as u64;
-        if self.kept.load(Ordering::Relaxed) + size > MAX_DOCUMENT_BYTES {
-            return Err(FileError::Io(io::Error::other(format!(
-                "the graph's manifests and indexes take more than {} MiB",
-                MAX_DOCUMENT_BYTES >> 20
-            ))));
-        }
-        self.kept.fetch_add(size, Ordering::Relaxed);
-        fetched.insert(manifest.digest.clone(), manifest);
-        Ok(())
-    }
-
-    fn known(&self, digest: &Digest) -> Option<Vec<u8>> {
-        self.fetched
-            .lock()
-            .ok()
-            .and_then(|f| f.get(digest).map(|m| m.bytes.clone()))
-    }
-
-    /// A document, fetched once (and not kept: see [`Documents::get`]); `Missing` if the
-    /// registry does not have it, asked once.
-    fn fetch(&self, digest: &Digest) -> Result<Manifest, FileError> {
-        if self.absent.lock().is_ok_and(|a| a.contains(digest)) {
-            return Err(FileError::Missing);
-        }
-        match self.client.get_manifest(&digest.to_string(), ACCEPT) {
-            Ok(Some(manifest)) => Ok(manifest),
-            Ok(None) => {
-                if let Ok(mut absent) = self.absent.lock() {
-                    absent.insert(digest.clone());
-                }
-                Err(FileError::Missing)
-            }
-            Err(e) => {
-                let message = e.message.clone();
-                if let Ok(mut failure) = self.failure.lock() {
-                    failure.get_or_insert(e);
-                }
-                Err(FileError::Io(io::Error::other(message)))
-            }
-        }
-    }
-
-    /// A document of the graph, fetched once and kept.
-    fn get(&self, digest: &Digest) -> Result<Vec<u8>, FileError> {
-        if let Some(bytes) = self.known(digest) {
-            return Ok(bytes);
-        }
-        let manifest = self.fetch(digest)?;
-        let bytes = manifest.bytes.clone();
-        self.insert(manifest)?;
-        Ok(bytes)
-    }
-
-    /// Takes a kept document out, for the layout.
-    fn take(&self, digest: &Digest) -> Option<Vec<u8>> {
-        let taken = self.fetched.lock().ok()?.remove(digest)?;
-        self.kept
-            .fetch_sub(taken.bytes.len() as u64, Ordering::Relaxed);
-        Some(taken.bytes)
-    }
-
-    /// Whether the document `digest` names `subject` as its subject: a referrers list is the
-    /// registry's word, checked against the referrer itself. A referrer of `subject` is kept
-    /// (the walk reads it next); any other is dropped, its subject remembered.
-    fn refers_to(&self, digest: &Digest, subject: &Digest) -> Result<bool, FileError> {
-        let subject_in = |bytes: &[u8]| {
-            serde_json::from_slice::<Value>(bytes)
-                .ok()
-                .and_then(|d| d["subject"]["digest"].as_str().map(str::to_owned))
-        };
-        let named = if let Some(bytes) = self.known(digest) {
-            subject_in(&bytes)
-        } else if let Some(named) = self
-            .subjects
-            .lock()
-            .ok()
-            .and_then(|s| s.get(digest).cloned())
-        {
-            named
-        } else {
-            let manifest = match self.fetch(digest) {
-                Ok(manifest) => manifest,
-                Err(FileError::Missing) => return Ok(false),
-                Err(e) => return Err(e),
-            };
-            let named = subject_in(&manifest.bytes);
-            if named.as_deref().is_some_and(|d| *subject == d) {
-                self.insert(manifest)?;
-            } else if let Ok(mut subjects) = self.subjects.lock() {
-                subjects.insert(digest.clone(), named.clone());
-            }
-            named
-        };
-        Ok(named.is_some_and(|d| *subject == d.as_str()))
-    }
-}
-
-impl Blobs for Documents<'_> {
-    fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), FileError> {
-        let bytes = self.get(digest)?;
-        let size = bytes.len() as u64;
-        Ok((Box::new(io::Cursor::new(bytes)), size))
-    }
 }
 
 /// An entry of `index.json` as the walker reads it: a root of the graph.
@@ -865,234 +717,6 @@ fn write_error(path: &Path, error: &io::Error) -> Diagnostics {
         )
         .help("check free space and permissions; run the same `glc pull` again to resume"),
     ]
-}
-
-/// Downloads every blob neither the previous layout nor an earlier pull holds, `request.jobs`
-/// at a time, into `downloads`.
-fn fetch(
-    client: &Client,
-    request: &Request,
-    kept: &Kept<'_>,
-    previous: Option<&Path>,
-    blobs: &[(Digest, u64)],
-    downloaded: &AtomicU64,
-    bytes: &AtomicU64,
-) -> Result<(), Diagnostics> {
-    let downloads = kept.downloads;
-    match fs::symlink_metadata(downloads) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(write_error(
-                downloads,
-                &io::Error::other("it is not a directory glc made; remove it"),
-            ));
-        }
-        Err(_) => fs::create_dir(downloads).map_err(|e| write_error(downloads, &e))?,
-    }
-    let missing: Vec<&(Digest, u64)> = blobs
-        .iter()
-        .filter(|(digest, size)| {
-            kept.reusable(previous, digest, *size).is_none()
-                && !fs::symlink_metadata(downloads.join(digest.hex()))
-                    .is_ok_and(|m| m.is_file() && m.len() == *size)
-        })
-        .collect();
-    let progress = crate::progress::Progress::with_items(
-        request.progress,
-        "pull",
-        missing.iter().map(|(_, size)| size).sum(),
-        Some(("blobs", missing.len() as u64)),
-    );
-    let result = parallel(&missing, request.jobs, |(digest, size)| {
-        let got = download(client, downloads, digest, *size, &progress)?;
-        downloaded.fetch_add(1, Ordering::Relaxed);
-        bytes.fetch_add(got, Ordering::Relaxed);
-        progress.item_done();
-        Ok::<(), Diagnostics>(())
-    });
-    progress.finish();
-    result.map(|_| ())
-}
-
-/// Where a pull's blobs may come from besides the registry, each hashed before it is taken.
-struct Kept<'a> {
-    /// Blobs an earlier pull downloaded whole (hashed again: see [`check_kept`]).
-    downloads: &'a Path,
-    /// Blobs of the previous layout whose bytes are not their digest's.
-    damaged: &'a HashSet<Digest>,
-}
-
-impl Kept<'_> {
-    /// The previous layout's copy of a blob, if it has one with the right size and bytes.
-    fn reusable(
-        &self,
-        previous: Option<&Path>,
-        digest: &Digest,
-        size: u64,
-    ) -> Option<std::path::PathBuf> {
-        if self.damaged.contains(digest) {
-            return None;
-        }
-        let blob = Blob {
-            digest: digest.to_string(),
-            size,
-        };
-        crate::oci::import::reusable(previous, &blob)
-    }
-}
-
-/// What [`check_kept`] found.
-struct Checked {
-    /// Blobs hashed.
-    checked: usize,
-    /// Blobs of the previous layout that are damaged.
-    damaged: HashSet<Digest>,
-}
-
-/// Hashes every blob of the pull that the previous layout or an earlier pull's downloads
-/// hold: glc did not write them in this run. A damaged download is removed (the pull fetches
-/// it again); a damaged blob of the previous layout is named, so the pull neither calls the
-/// target up to date nor takes it.
-fn check_kept(
-    previous: Option<&Path>,
-    downloads: &Path,
-    blobs: &[(Digest, u64)],
-    jobs: usize,
-) -> Checked {
-    let hashes = |path: &Path, digest: &Digest, size: u64| {
-        crate::oci::file::open_regular(path)
-            .ok()
-            .filter(|(_, stored)| *stored == size)
-            .and_then(|(file, _)| Digest::of_reader(file.take(size)).ok())
-            .is_some_and(|(actual, read)| actual == *digest && read == size)
-    };
-    let results: Result<Vec<(usize, Option<Digest>)>, ()> =
-        parallel(blobs, jobs.max(2), |(digest, size)| {
-            let mut checked = 0;
-            let mut damaged = None;
-            let empty: HashSet<Digest> = HashSet::new();
-            let kept = Kept {
-                downloads,
-                damaged: &empty,
-            };
-            if let Some(path) = kept.reusable(previous, digest, *size) {
-                checked += 1;
-                if !hashes(&path, digest, *size) {
-                    damaged = Some(digest.clone());
-                }
-            }
-            let download = downloads.join(digest.hex());
-            if fs::symlink_metadata(&download).is_ok_and(|m| m.is_file() && m.len() == *size) {
-                checked += 1;
-                if !hashes(&download, digest, *size) {
-                    let _ = fs::remove_file(&download);
-                }
-            }
-            Ok((checked, damaged))
-        });
-    let results = results.unwrap_or_default();
-    Checked {
-        checked: results.iter().map(|(checked, _)| checked).sum(),
-        damaged: results
-            .into_iter()
-            .filter_map(|(_, damaged)| damaged)
-            .collect(),
-    }
-}
-
-/// Downloads one blob into `downloads/<hex>`, through `<hex>.part`, resuming a part left by
-/// an earlier pull (its bytes are hashed again, the rest fetched from where it ends).
-/// Returns the bytes fetched.
-fn download(
-    client: &Client,
-    downloads: &Path,
-    digest: &Digest,
-    size: u64,
-    progress: &crate::progress::Progress,
-) -> Result<u64, Diagnostics> {
-    let part = downloads.join(format!("{}.part", digest.hex()));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        // Not through a link, not waiting on a fifo someone put there.
-        .custom_flags(
-            (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK)
-                .bits()
-                .cast_signed(),
-        )
-        .open(&part)
-        .map_err(|e| write_error(&part, &e))?;
-    let metadata = file.metadata().map_err(|e| write_error(&part, &e))?;
-    if !metadata.is_file() {
-        return Err(write_error(
-            &part,
-            &io::Error::other("it is not a regular file"),
-        ));
-    }
-    let mut hasher = Sha256::new();
-    let mut have = metadata.len();
-    if have > size {
-        file.set_len(0).map_err(|e| write_error(&part, &e))?;
-        have = 0;
-    }
-    if have > 0 {
-        let mut prefix = (&file).take(have);
-        io::copy(&mut prefix, &mut HashWriter(&mut hasher)).map_err(|e| write_error(&part, &e))?;
-    }
-    // What an earlier pull downloaded is done, but not this pull's rate.
-    progress.there(have);
-    let start = have;
-    // Written a MiB at a time (a socket gives a few KiB a read), blocks of zeros left as
-    // holes: a sparse disk image stays sparse. The write to disk starts as it goes.
-    let mut writer = SparseFile::at(file, have);
-    let downloaded = {
-        let mut sink = |chunk: &[u8]| -> io::Result<()> {
-            writer.append(chunk)?;
-            hasher.update(chunk);
-            progress.inc(chunk.len() as u64);
-            have += chunk.len() as u64;
-            Ok(())
-        };
-        client.download_blob(digest, size, start, &mut sink)
-    };
-    // What came is kept for the next pull, even when the rest did not.
-    writer.finish().map_err(|e| write_error(&part, &e))?;
-    downloaded.map_err(|e| {
-        registry_error(
-            &e,
-            "what was downloaded is kept beside the target for the next pull; nothing else was written",
-        )
-    })?;
-    let got = have - start;
-    if have != size || Digest::from_hasher(hasher) != *digest {
-        let _ = fs::remove_file(&part);
-        return Err(fail(
-            "glc::pull::content",
-            format!(
-                "{} sent blob {digest} with other bytes than its digest or size says; no layout was written, the blobs downloaded whole are kept beside the target for the next pull",
-                client.host
-            ),
-            "the repository's content is damaged: push it again, then pull again",
-        ));
-    }
-    fs::rename(&part, downloads.join(digest.hex())).map_err(|e| write_error(&part, &e))?;
-    Ok(got)
-}
-
-/// Feeds what is written into a hasher.
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::Test;
 use crate::build::build_top_level;
 use crate::hostile_server::{Hostile, INDEX, MANIFEST, Reply, Repo, Seen, digest_of};
 use crate::registry::Registry;
+use crate::test::rewrite_index;
 
 const USER: &str = "glc-user";
 const PASSWORD: &str = "pa55-for-the-registry";
@@ -259,20 +260,14 @@ fn a_tag_that_walks_out_of_its_repository_is_refused_by_verify_and_push() {
         "sha256-{}.sig/../../../victim/manifests/latest",
         "0".repeat(64)
     );
-    let mut index: Value =
-        serde_json::from_slice(&std::fs::read(layout.root.join("index.json")).expect("index"))
-            .expect("json");
-    let mut entry = index["manifests"][0].clone();
-    entry["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": evil});
-    index["manifests"]
-        .as_array_mut()
-        .expect("manifests")
-        .push(entry);
-    std::fs::write(
-        layout.root.join("index.json"),
-        serde_json::to_vec(&index).expect("json"),
-    )
-    .expect("write");
+    rewrite_index(&layout.root, |index| {
+        let mut entry = index["manifests"][0].clone();
+        entry["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": evil});
+        index["manifests"]
+            .as_array_mut()
+            .expect("manifests")
+            .push(entry);
+    });
     dir.test()
         .arg("verify")
         .arg(&layout.root)
@@ -293,14 +288,11 @@ fn a_tag_that_walks_out_of_its_repository_is_refused_by_verify_and_push() {
         "the victim's tag exists"
     );
     // A name the layout may hold but a registry cannot: refused too.
-    let last = index["manifests"].as_array().expect("manifests").len() - 1;
-    index["manifests"][last]["annotations"]["org.opencontainers.image.ref.name"] =
-        Value::from("victim/latest");
-    std::fs::write(
-        layout.root.join("index.json"),
-        serde_json::to_vec(&index).expect("json"),
-    )
-    .expect("write");
+    rewrite_index(&layout.root, |index| {
+        let last = index["manifests"].as_array().expect("manifests").len() - 1;
+        index["manifests"][last]["annotations"]["org.opencontainers.image.ref.name"] =
+            Value::from("victim/latest");
+    });
     dir.test()
         .arg("push")
         .arg(&layout.root)

@@ -38,6 +38,11 @@ use crate::plan::count;
 /// Documents glc reads of a registry for one pull at most: a graph that fans out further is
 /// not a release.
 const MAX_DOCUMENTS: usize = 50_000;
+/// Referrers of one subject a pull reads at most, as `glc get` does.
+const MAX_REFERRERS: usize = 4096;
+/// Documents a pull asks the registry for at most, found or not: referrers lists cannot make
+/// it ask without end.
+const MAX_ASKED: usize = 2 * MAX_DOCUMENTS;
 /// Bytes of documents a pull keeps in memory at most, whatever the registry sends: a real
 /// release's manifests and indexes take a few MiB. Documents that are not part of the graph
 /// (a listed referrer of another subject) are never kept.
@@ -226,8 +231,10 @@ struct Documents<'a> {
     kept: AtomicU64,
     /// Digests the registry answered 404 for.
     absent: Mutex<HashSet<Digest>>,
-    /// Referrers read and not kept, with the subject they name (if any).
+    /// Referrers read, with the subject they name (if any): each is parsed once.
     subjects: Mutex<HashMap<Digest, Option<String>>>,
+    /// Documents asked for so far.
+    asked: std::sync::atomic::AtomicUsize,
     /// The first failure of the registry itself (as opposed to a document that is wrong).
     failure: Mutex<Option<super::Error>>,
 }
@@ -240,6 +247,7 @@ impl<'a> Documents<'a> {
             kept: AtomicU64::new(0),
             absent: Mutex::default(),
             subjects: Mutex::default(),
+            asked: std::sync::atomic::AtomicUsize::new(0),
             failure: Mutex::default(),
         }
     }
@@ -281,6 +289,11 @@ impl<'a> Documents<'a> {
     fn fetch(&self, digest: &Digest) -> Result<Manifest, FileError> {
         if self.absent.lock().is_ok_and(|a| a.contains(digest)) {
             return Err(FileError::Missing);
+        }
+        if self.asked.fetch_add(1, Ordering::Relaxed) >= MAX_ASKED {
+            return Err(FileError::Io(io::Error::other(format!(
+                "the registry names more than {MAX_ASKED} documents for one pull"
+            ))));
         }
         match self.client.get_manifest(&digest.to_string(), ACCEPT) {
             Ok(Some(manifest)) => Ok(manifest),
@@ -328,26 +341,31 @@ impl<'a> Documents<'a> {
                 .ok()
                 .and_then(|d| d["subject"]["digest"].as_str().map(str::to_owned))
         };
-        let named = if let Some(bytes) = self.known(digest) {
-            subject_in(&bytes)
-        } else if let Some(named) = self
+        let remembered = self
             .subjects
             .lock()
             .ok()
-            .and_then(|s| s.get(digest).cloned())
-        {
+            .and_then(|s| s.get(digest).cloned());
+        let named = if let Some(named) = remembered {
             named
         } else {
-            let manifest = match self.fetch(digest) {
-                Ok(manifest) => manifest,
-                Err(FileError::Missing) => return Ok(false),
-                Err(e) => return Err(e),
+            let (named, keep) = if let Some(bytes) = self.known(digest) {
+                (subject_in(&bytes), None)
+            } else {
+                let manifest = match self.fetch(digest) {
+                    Ok(manifest) => manifest,
+                    Err(FileError::Missing) => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                (subject_in(&manifest.bytes), Some(manifest))
             };
-            let named = subject_in(&manifest.bytes);
-            if named.as_deref().is_some_and(|d| *subject == d) {
-                self.insert(manifest)?;
-            } else if let Ok(mut subjects) = self.subjects.lock() {
+            if let Ok(mut subjects) = self.subjects.lock() {
                 subjects.insert(digest.clone(), named.clone());
+            }
+            if let Some(manifest) = keep
+                && named.as_deref().is_some_and(|d| *subject == d)
+            {
+                self.insert(manifest)?;
             }
             named
         };
@@ -544,12 +562,15 @@ fn discover(
             .map_err(|e| content_error(&e.message("a tagged manifest")))?;
     }
     let all_tags = client.tags().map_err(|e| registry_error(&e, NOTHING))?;
-    // `sha256-<hex>` (the referrers fallback) and `sha256-<hex>.sig` (cosign), by hex.
-    let mut by_subject: HashMap<&str, Vec<&str>> = HashMap::new();
+    // `sha256-<hex>` (the referrers fallback) and cosign's `sha256-<hex>.sig` (`.att`,
+    // `.sbom`), by subject: no other tag is read as one, so a registry cannot make a subject
+    // cost more than four requests this way.
+    let mut by_subject: HashMap<Digest, Vec<&str>> = HashMap::new();
     for tag in &all_tags {
-        if let Some(rest) = tag.strip_prefix("sha256-") {
-            let hex = rest.split_once('.').map_or(rest, |(hex, _)| hex);
-            by_subject.entry(hex).or_default().push(tag);
+        if let Some(subject) = crate::oci::name::fallback_subject(tag)
+            .or_else(|| crate::oci::name::cosign_subject(tag))
+        {
+            by_subject.entry(subject).or_default().push(tag);
         }
     }
     let mut known: HashSet<Digest> = tagged.values().cloned().collect();
@@ -577,17 +598,27 @@ fn discover(
                     .map_err(|e| registry_error(&e, NOTHING))?
             };
             api = Some(listed.is_some());
-            let tags = by_subject.get(digest.hex()).cloned().unwrap_or_default();
+            let tags = by_subject.get(digest).cloned().unwrap_or_default();
             let listed = match listed {
                 Some(listed) => listed,
                 None => fallback_referrers(client, digest, &tags)?,
             };
-            for entry in listed {
-                let Ok(referrer) = Descriptor::from_value(&entry) else {
+            // Each listed digest once, and at most MAX_REFERRERS of a subject.
+            let mut listed_once: HashSet<Digest> = HashSet::new();
+            for entry in &listed {
+                let Ok(referrer) = Descriptor::from_value(entry) else {
                     continue;
                 };
-                if !referrer.kind().is_document() || known.contains(&referrer.digest) {
+                if !referrer.kind().is_document()
+                    || known.contains(&referrer.digest)
+                    || !listed_once.insert(referrer.digest.clone())
+                {
                     continue;
+                }
+                if listed_once.len() > MAX_REFERRERS {
+                    return Err(content_error(&format!(
+                        "the registry lists more than {MAX_REFERRERS} referrers of {digest}"
+                    )));
                 }
                 let refers = documents
                     .refers_to(&referrer.digest, digest)
@@ -606,7 +637,10 @@ fn discover(
                 ));
             }
             // cosign's `sha256-<hex>.sig` (and `.att`, `.sbom`): tags of their own.
-            for tag in tags.iter().filter(|t| t.contains('.')) {
+            for tag in tags
+                .iter()
+                .filter(|t| crate::oci::name::cosign_subject(t).is_some())
+            {
                 if tagged.contains_key(*tag) {
                     continue;
                 }
@@ -970,12 +1004,12 @@ fn check_kept(
         parallel(blobs, jobs.max(2), |(digest, size)| {
             let mut checked = 0;
             let mut damaged = None;
-            let empty: HashSet<Digest> = HashSet::new();
-            let kept = Kept {
-                downloads,
-                damaged: &empty,
-            };
-            if let Some(path) = kept.reusable(previous, digest, *size) {
+            // Every copy the target holds, hard-linked or not: the dry run calls a target
+            // that holds them up to date.
+            let held = previous.map(|p| p.join(digest.blob_path()));
+            if let Some(path) = held
+                && fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == *size)
+            {
                 checked += 1;
                 if !hashes(&path, digest, *size) {
                     damaged = Some(digest.clone());

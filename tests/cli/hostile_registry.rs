@@ -463,6 +463,8 @@ fn a_mirror_blob_damaged_in_place_is_downloaded_again_not_called_up_to_date() {
     let blob = dir
         .path("out/blobs/sha256")
         .join(&digest_of(&layer)["sha256:".len()..]);
+    // A second link (a backup made with `cp -al`) does not keep it from being hashed.
+    std::fs::hard_link(&blob, dir.path("backup")).expect("link");
     let mut damaged = layer.clone();
     damaged[0] ^= 0xff;
     std::fs::write(&blob, &damaged).expect("damage");
@@ -523,4 +525,51 @@ fn an_identity_token_from_docker_login_is_exchanged_at_the_token_server() {
         "{:?}",
         registry.seen()
     );
+}
+
+#[test]
+fn tags_that_only_look_like_signatures_are_not_fetched() {
+    let repo = Repo::new();
+    let hex = &digest_of(&repo.manifest)["sha256:".len()..];
+    let tags: Vec<String> = (0..500).map(|i| format!("sha256-{hex}.a{i}")).collect();
+    let list = serde_json::to_vec(&serde_json::json!({"name": "gl", "tags": tags})).expect("json");
+    let registry = Hostile::start(move |seen| {
+        if seen.path() == "/v2/gl/tags/list" {
+            return Reply::json(200, "application/json", &list);
+        }
+        repo.answer(seen)
+    });
+    let dir = Test::new();
+    pull(&dir, &registry.host()).bounded().run();
+    let asked = registry.count(|s| s.path().contains(".a"));
+    assert_eq!(asked, 0, "tags that are no cosign tags were fetched");
+}
+
+#[test]
+fn a_tag_list_of_endless_pages_is_read_to_a_bound() {
+    let repo = Repo::new();
+    let registry = Hostile::start(move |seen| {
+        if seen.path() == "/v2/gl/tags/list" {
+            // Every page one new tag, and a link to the next.
+            let page = seen.target.split("last=").nth(1).unwrap_or("0");
+            let next: u64 = page.parse::<u64>().unwrap_or(0) + 1;
+            return Reply::json(
+                200,
+                "application/json",
+                format!(r#"{{"name":"gl","tags":["t{next}"]}}"#).as_bytes(),
+            )
+            .header(
+                "Link",
+                format!(r#"</v2/gl/tags/list?n=1000&last={next}>; rel="next""#),
+            );
+        }
+        repo.answer(seen)
+    });
+    let dir = Test::new();
+    pull(&dir, &registry.host())
+        .arg("--only-named-tags")
+        .bounded()
+        .run();
+    let pages = registry.count(|s| s.path() == "/v2/gl/tags/list");
+    assert!(pages <= 1000, "{pages} pages of the tag list were read");
 }

@@ -83,6 +83,24 @@ pub fn is_ref_name(name: &str) -> bool {
         })
 }
 
+/// The manifest a cosign tag (`sha256-<hex>.sig`, `.att`, `.sbom`) is about; `None` for any
+/// other tag, a suffix cosign does not write or a hex part that is no whole digest.
+#[must_use]
+pub fn cosign_subject(tag: &str) -> Option<Digest> {
+    let (hex, suffix) = tag.strip_prefix("sha256-")?.split_once('.')?;
+    if !matches!(suffix, "sig" | "att" | "sbom") {
+        return None;
+    }
+    Digest::parse(&format!("sha256:{hex}")).ok()
+}
+
+/// The subject of a referrers fallback tag `sha256-<hex>`.
+#[must_use]
+pub fn fallback_subject(tag: &str) -> Option<Digest> {
+    let hex = tag.strip_prefix("sha256-")?;
+    Digest::parse(&format!("sha256:{hex}")).ok()
+}
+
 /// Checks a tag, saying what a tag may be.
 pub fn check_tag(tag: &str) -> Result<(), String> {
     if is_tag(tag) {
@@ -235,6 +253,20 @@ mod tests {
         assert!(check_reference(&format!("sha256:{}", "0".repeat(64))).is_ok());
         assert!(check_reference("../x").is_err());
         assert!(check_reference("sha256:../../x").is_err());
+    }
+
+    #[test]
+    fn cosign_and_fallback_tags_name_whole_digests_with_cosigns_suffixes_only() {
+        let hex = "ab".repeat(32);
+        let digest = Digest::parse(&format!("sha256:{hex}")).ok();
+        for suffix in ["sig", "att", "sbom"] {
+            assert_eq!(cosign_subject(&format!("sha256-{hex}.{suffix}")), digest);
+        }
+        assert_eq!(cosign_subject(&format!("sha256-{hex}.a1")), None);
+        assert_eq!(cosign_subject("sha256-abc.sig"), None);
+        assert_eq!(cosign_subject(&format!("sha256-{hex}")), None);
+        assert_eq!(fallback_subject(&format!("sha256-{hex}")), digest);
+        assert_eq!(fallback_subject(&format!("sha256-{hex}.sig")), None);
     }
 
     #[test]

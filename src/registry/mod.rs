@@ -29,6 +29,9 @@ use auth::{Challenge, Credentials};
 const MAX_ANSWER: u64 = 4 * 1024 * 1024;
 /// Tags glc reads of a repository's tag list at most.
 const MAX_TAGS: usize = 100_000;
+/// Pages of a tag list glc reads at most (a registry that gives 100 tags a page reaches
+/// [`MAX_TAGS`] in as many).
+const MAX_TAG_PAGES: usize = 1000;
 /// Redirects of a blob download glc follows (registries send blobs on to their storage).
 const MAX_REDIRECTS: u32 = 5;
 /// What glc accepts when it asks a registry for a manifest.
@@ -345,18 +348,16 @@ impl Client {
         match answer.status {
             200..=299 => {
                 let digest = Digest::of(&answer.body);
-                let named = answer
-                    .digest
-                    .as_deref()
-                    .or_else(|| reference.starts_with("sha256:").then_some(reference));
-                if let Some(named) = named
-                    && digest != named
-                {
-                    return Err(error(format!(
-                        "the registry sent manifest {} with bytes whose digest is not {}",
-                        printable(reference),
-                        printable(named)
-                    )));
+                // The digest asked for, and the one the registry names: both must be the bytes'.
+                let asked = reference.starts_with("sha256:").then_some(reference);
+                for named in asked.into_iter().chain(answer.digest.as_deref()) {
+                    if digest != named {
+                        return Err(error(format!(
+                            "the registry sent manifest {} with bytes whose digest is not {}",
+                            printable(reference),
+                            printable(named)
+                        )));
+                    }
                 }
                 let media_type = answer
                     .content_type
@@ -449,7 +450,11 @@ impl Client {
                     kind: ErrorKind::Final,
                 });
             }
-            if tags.len() == before || tags.len() >= MAX_TAGS || visited.contains(&next) {
+            if tags.len() == before
+                || tags.len() >= MAX_TAGS
+                || visited.len() >= MAX_TAG_PAGES
+                || visited.contains(&next)
+            {
                 break;
             }
             url = next;

@@ -10,6 +10,7 @@ use crate::Test;
 use crate::build::build_top_level;
 use crate::hostile_server::{Hostile, INDEX, MANIFEST, Reply, Repo, Seen, digest_of};
 use crate::registry::Registry;
+use crate::test::rewrite_index;
 
 const USER: &str = "glc-user";
 const PASSWORD: &str = "pa55-for-the-registry";
@@ -259,20 +260,14 @@ fn a_tag_that_walks_out_of_its_repository_is_refused_by_verify_and_push() {
         "sha256-{}.sig/../../../victim/manifests/latest",
         "0".repeat(64)
     );
-    let mut index: Value =
-        serde_json::from_slice(&std::fs::read(layout.root.join("index.json")).expect("index"))
-            .expect("json");
-    let mut entry = index["manifests"][0].clone();
-    entry["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": evil});
-    index["manifests"]
-        .as_array_mut()
-        .expect("manifests")
-        .push(entry);
-    std::fs::write(
-        layout.root.join("index.json"),
-        serde_json::to_vec(&index).expect("json"),
-    )
-    .expect("write");
+    rewrite_index(&layout.root, |index| {
+        let mut entry = index["manifests"][0].clone();
+        entry["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": evil});
+        index["manifests"]
+            .as_array_mut()
+            .expect("manifests")
+            .push(entry);
+    });
     dir.test()
         .arg("verify")
         .arg(&layout.root)
@@ -293,14 +288,11 @@ fn a_tag_that_walks_out_of_its_repository_is_refused_by_verify_and_push() {
         "the victim's tag exists"
     );
     // A name the layout may hold but a registry cannot: refused too.
-    let last = index["manifests"].as_array().expect("manifests").len() - 1;
-    index["manifests"][last]["annotations"]["org.opencontainers.image.ref.name"] =
-        Value::from("victim/latest");
-    std::fs::write(
-        layout.root.join("index.json"),
-        serde_json::to_vec(&index).expect("json"),
-    )
-    .expect("write");
+    rewrite_index(&layout.root, |index| {
+        let last = index["manifests"].as_array().expect("manifests").len() - 1;
+        index["manifests"][last]["annotations"]["org.opencontainers.image.ref.name"] =
+            Value::from("victim/latest");
+    });
     dir.test()
         .arg("push")
         .arg(&layout.root)
@@ -471,6 +463,8 @@ fn a_mirror_blob_damaged_in_place_is_downloaded_again_not_called_up_to_date() {
     let blob = dir
         .path("out/blobs/sha256")
         .join(&digest_of(&layer)["sha256:".len()..]);
+    // A second link (a backup made with `cp -al`) does not keep it from being hashed.
+    std::fs::hard_link(&blob, dir.path("backup")).expect("link");
     let mut damaged = layer.clone();
     damaged[0] ^= 0xff;
     std::fs::write(&blob, &damaged).expect("damage");
@@ -531,4 +525,51 @@ fn an_identity_token_from_docker_login_is_exchanged_at_the_token_server() {
         "{:?}",
         registry.seen()
     );
+}
+
+#[test]
+fn tags_that_only_look_like_signatures_are_not_fetched() {
+    let repo = Repo::new();
+    let hex = &digest_of(&repo.manifest)["sha256:".len()..];
+    let tags: Vec<String> = (0..500).map(|i| format!("sha256-{hex}.a{i}")).collect();
+    let list = serde_json::to_vec(&serde_json::json!({"name": "gl", "tags": tags})).expect("json");
+    let registry = Hostile::start(move |seen| {
+        if seen.path() == "/v2/gl/tags/list" {
+            return Reply::json(200, "application/json", &list);
+        }
+        repo.answer(seen)
+    });
+    let dir = Test::new();
+    pull(&dir, &registry.host()).bounded().run();
+    let asked = registry.count(|s| s.path().contains(".a"));
+    assert_eq!(asked, 0, "tags that are no cosign tags were fetched");
+}
+
+#[test]
+fn a_tag_list_of_endless_pages_is_read_to_a_bound() {
+    let repo = Repo::new();
+    let registry = Hostile::start(move |seen| {
+        if seen.path() == "/v2/gl/tags/list" {
+            // Every page one new tag, and a link to the next.
+            let page = seen.target.split("last=").nth(1).unwrap_or("0");
+            let next: u64 = page.parse::<u64>().unwrap_or(0) + 1;
+            return Reply::json(
+                200,
+                "application/json",
+                format!(r#"{{"name":"gl","tags":["t{next}"]}}"#).as_bytes(),
+            )
+            .header(
+                "Link",
+                format!(r#"</v2/gl/tags/list?n=1000&last={next}>; rel="next""#),
+            );
+        }
+        repo.answer(seen)
+    });
+    let dir = Test::new();
+    pull(&dir, &registry.host())
+        .arg("--only-named-tags")
+        .bounded()
+        .run();
+    let pages = registry.count(|s| s.path() == "/v2/gl/tags/list");
+    assert!(pages <= 1000, "{pages} pages of the tag list were read");
 }

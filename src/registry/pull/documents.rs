@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::super::{ACCEPT, Client, Manifest};
-use super::{MAX_DOCUMENT_BYTES, MAX_DOCUMENTS};
+use super::{MAX_ASKED, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS};
 use serde_json::Value;
 
 use crate::oci::Digest;
@@ -25,8 +25,10 @@ pub(super) struct Documents<'a> {
     kept: AtomicU64,
     /// Digests the registry answered 404 for.
     absent: Mutex<HashSet<Digest>>,
-    /// Referrers read and not kept, with the subject they name (if any).
+    /// Referrers read, with the subject they name (if any): each is parsed once.
     subjects: Mutex<HashMap<Digest, Option<String>>>,
+    /// Documents asked for so far.
+    asked: std::sync::atomic::AtomicUsize,
     /// The first failure of the registry itself (as opposed to a document that is wrong).
     pub(super) failure: Mutex<Option<super::super::Error>>,
 }
@@ -39,6 +41,7 @@ impl<'a> Documents<'a> {
             kept: AtomicU64::new(0),
             absent: Mutex::default(),
             subjects: Mutex::default(),
+            asked: std::sync::atomic::AtomicUsize::new(0),
             failure: Mutex::default(),
         }
     }
@@ -80,6 +83,11 @@ impl<'a> Documents<'a> {
     pub(super) fn fetch(&self, digest: &Digest) -> Result<Manifest, FileError> {
         if self.absent.lock().is_ok_and(|a| a.contains(digest)) {
             return Err(FileError::Missing);
+        }
+        if self.asked.fetch_add(1, Ordering::Relaxed) >= MAX_ASKED {
+            return Err(FileError::Io(io::Error::other(format!(
+                "the registry names more than {MAX_ASKED} documents for one pull"
+            ))));
         }
         match self.client.get_manifest(&digest.to_string(), ACCEPT) {
             Ok(Some(manifest)) => Ok(manifest),
@@ -127,26 +135,31 @@ impl<'a> Documents<'a> {
                 .ok()
                 .and_then(|d| d["subject"]["digest"].as_str().map(str::to_owned))
         };
-        let named = if let Some(bytes) = self.known(digest) {
-            subject_in(&bytes)
-        } else if let Some(named) = self
+        let remembered = self
             .subjects
             .lock()
             .ok()
-            .and_then(|s| s.get(digest).cloned())
-        {
+            .and_then(|s| s.get(digest).cloned());
+        let named = if let Some(named) = remembered {
             named
         } else {
-            let manifest = match self.fetch(digest) {
-                Ok(manifest) => manifest,
-                Err(FileError::Missing) => return Ok(false),
-                Err(e) => return Err(e),
+            let (named, keep) = if let Some(bytes) = self.known(digest) {
+                (subject_in(&bytes), None)
+            } else {
+                let manifest = match self.fetch(digest) {
+                    Ok(manifest) => manifest,
+                    Err(FileError::Missing) => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                (subject_in(&manifest.bytes), Some(manifest))
             };
-            let named = subject_in(&manifest.bytes);
-            if named.as_deref().is_some_and(|d| *subject == d) {
-                self.insert(manifest)?;
-            } else if let Ok(mut subjects) = self.subjects.lock() {
+            if let Ok(mut subjects) = self.subjects.lock() {
                 subjects.insert(digest.clone(), named.clone());
+            }
+            if let Some(manifest) = keep
+                && named.as_deref().is_some_and(|d| *subject == d)
+            {
+                self.insert(manifest)?;
             }
             named
         };

@@ -38,6 +38,11 @@ use fetch::{Kept, check_kept, fetch};
 /// Documents glc reads of a registry for one pull at most: a graph that fans out further is
 /// not a release.
 const MAX_DOCUMENTS: usize = 50_000;
+/// Referrers of one subject a pull reads at most, as `glc get` does.
+const MAX_REFERRERS: usize = 4096;
+/// Documents a pull asks the registry for at most, found or not: referrers lists cannot make
+/// it ask without end.
+const MAX_ASKED: usize = 2 * MAX_DOCUMENTS;
 /// Bytes of documents a pull keeps in memory at most, whatever the registry sends: a real
 /// release's manifests and indexes take a few MiB. Documents that are not part of the graph
 /// (a listed referrer of another subject) are never kept.
@@ -396,12 +401,15 @@ fn discover(
             .map_err(|e| content_error(&e.message("a tagged manifest")))?;
     }
     let all_tags = client.tags().map_err(|e| registry_error(&e, NOTHING))?;
-    // `sha256-<hex>` (the referrers fallback) and `sha256-<hex>.sig` (cosign), by hex.
-    let mut by_subject: HashMap<&str, Vec<&str>> = HashMap::new();
+    // `sha256-<hex>` (the referrers fallback) and cosign's `sha256-<hex>.sig` (`.att`,
+    // `.sbom`), by subject: no other tag is read as one, so a registry cannot make a subject
+    // cost more than four requests this way.
+    let mut by_subject: HashMap<Digest, Vec<&str>> = HashMap::new();
     for tag in &all_tags {
-        if let Some(rest) = tag.strip_prefix("sha256-") {
-            let hex = rest.split_once('.').map_or(rest, |(hex, _)| hex);
-            by_subject.entry(hex).or_default().push(tag);
+        if let Some(subject) = crate::oci::name::fallback_subject(tag)
+            .or_else(|| crate::oci::name::cosign_subject(tag))
+        {
+            by_subject.entry(subject).or_default().push(tag);
         }
     }
     let mut known: HashSet<Digest> = tagged.values().cloned().collect();
@@ -429,17 +437,27 @@ fn discover(
                     .map_err(|e| registry_error(&e, NOTHING))?
             };
             api = Some(listed.is_some());
-            let tags = by_subject.get(digest.hex()).cloned().unwrap_or_default();
+            let tags = by_subject.get(digest).cloned().unwrap_or_default();
             let listed = match listed {
                 Some(listed) => listed,
                 None => fallback_referrers(client, digest, &tags)?,
             };
-            for entry in listed {
-                let Ok(referrer) = Descriptor::from_value(&entry) else {
+            // Each listed digest once, and at most MAX_REFERRERS of a subject.
+            let mut listed_once: HashSet<Digest> = HashSet::new();
+            for entry in &listed {
+                let Ok(referrer) = Descriptor::from_value(entry) else {
                     continue;
                 };
-                if !referrer.kind().is_document() || known.contains(&referrer.digest) {
+                if !referrer.kind().is_document()
+                    || known.contains(&referrer.digest)
+                    || !listed_once.insert(referrer.digest.clone())
+                {
                     continue;
+                }
+                if listed_once.len() > MAX_REFERRERS {
+                    return Err(content_error(&format!(
+                        "the registry lists more than {MAX_REFERRERS} referrers of {digest}"
+                    )));
                 }
                 let refers = documents
                     .refers_to(&referrer.digest, digest)
@@ -458,7 +476,10 @@ fn discover(
                 ));
             }
             // cosign's `sha256-<hex>.sig` (and `.att`, `.sbom`): tags of their own.
-            for tag in tags.iter().filter(|t| t.contains('.')) {
+            for tag in tags
+                .iter()
+                .filter(|t| crate::oci::name::cosign_subject(t).is_some())
+            {
                 if tagged.contains_key(*tag) {
                     continue;
                 }

@@ -428,7 +428,7 @@ fn plan(graph: &Graph, wanted: &[String]) -> Result<Work, PushError> {
             }
             let hangs = match descriptor.ref_name() {
                 None => subject_of(graph, *id).is_some_and(|s| seen.contains(&s)),
-                Some(tag) => cosign_subject(tag)
+                Some(tag) => crate::oci::name::cosign_subject(tag)
                     .and_then(|d| graph.find(&d))
                     .is_some_and(|s| seen.contains(&s)),
             };
@@ -512,16 +512,6 @@ fn subject_of(graph: &Graph, id: NodeId) -> Option<NodeId> {
         .as_ref()
         .ok()?;
     graph.find(&subject.digest)
-}
-
-/// The manifest a cosign tag (`sha256-<hex>.sig`, `.att`, `.sbom`) is about.
-fn cosign_subject(tag: &str) -> Option<Digest> {
-    let hex = tag.strip_prefix("sha256-")?;
-    let (hex, suffix) = hex.split_once('.')?;
-    if !matches!(suffix, "sig" | "att" | "sbom") {
-        return None;
-    }
-    Digest::parse(&format!("sha256:{hex}")).ok()
 }
 
 /// A document's bytes from the layout, checked against its digest.
@@ -710,16 +700,5 @@ mod tests {
                 .contains("--tag")
         );
         assert!(parse_destination("ghcr.io/a//b").is_err());
-    }
-
-    #[test]
-    fn cosign_tags_name_their_subject() {
-        let hex = "a".repeat(64);
-        assert_eq!(
-            cosign_subject(&format!("sha256-{hex}.sig")).map(|d| d.to_string()),
-            Some(format!("sha256:{hex}"))
-        );
-        assert_eq!(cosign_subject(&format!("sha256-{hex}")), None);
-        assert_eq!(cosign_subject("1877.3"), None);
     }
 }

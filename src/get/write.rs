@@ -45,8 +45,20 @@ pub(super) fn write(
     match output {
         Output::Stdout => spooled(&mut std::io::stdout().lock(), "standard output"),
         Output::File(path) => {
+            // What PATH is, decided on one descriptor (`O_PATH` waits on no fifo), and what
+            // is written into is that same file: a path swapped in between cannot redirect it.
+            let handle = rustix::fs::open(
+                path,
+                rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .ok();
+            let kind = handle
+                .as_ref()
+                .and_then(|fd| rustix::fs::fstat(fd).ok())
+                .map(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode));
             let followed = std::fs::metadata(path).ok();
-            if followed.as_ref().is_some_and(std::fs::Metadata::is_dir) {
+            if kind == Some(rustix::fs::FileType::Directory) {
                 return Err(fail(
                     "glc::get::output",
                     format!("{} is a directory", path.display()),
@@ -55,10 +67,13 @@ pub(super) fn write(
             }
             // A device, a fifo or a socket (or a link to one: `/dev/stdout`) is written into
             // as a stream, never replaced by a file.
-            if followed.as_ref().is_some_and(|m| !m.is_file()) {
+            if let (Some(handle), Some(kind)) = (&handle, kind)
+                && kind != rustix::fs::FileType::RegularFile
+            {
+                use std::os::fd::AsRawFd as _;
                 let mut target = std::fs::OpenOptions::new()
                     .write(true)
-                    .open(path)
+                    .open(format!("/proc/self/fd/{}", handle.as_raw_fd()))
                     .map_err(io(format!("cannot open {}", path.display())))?;
                 return spooled(&mut target, &path.display().to_string());
             }

@@ -34,6 +34,9 @@ const MAX_TAGS: usize = 100_000;
 /// Pages of a tag list glc reads at most (a registry that gives 100 tags a page reaches
 /// [`MAX_TAGS`] in as many).
 const MAX_TAG_PAGES: usize = 1000;
+/// Bytes a blob download must bring on one connection before its tries start again: a
+/// registry that sends a byte a connection runs out of tries, not on for ever.
+const PROGRESS: u64 = 1 << 20;
 /// Redirects of a blob download glc follows (registries send blobs on to their storage).
 const MAX_REDIRECTS: u32 = 5;
 /// What glc accepts when it asks a registry for a manifest.
@@ -536,6 +539,7 @@ impl Client {
             authenticated: false,
             stream: None,
             skip: 0,
+            since_open: 0,
         }
     }
 
@@ -1331,6 +1335,8 @@ pub struct BlobReader<'a> {
     stream: Option<Box<dyn Read + Send + Sync>>,
     /// Bytes of the stream to drop: a 200 answer to a request from `position`.
     skip: u64,
+    /// Bytes of the blob read since the stream was opened.
+    since_open: u64,
 }
 
 impl BlobReader<'_> {
@@ -1383,6 +1389,7 @@ impl BlobReader<'_> {
                 self.position
             };
             self.stream = Some(Box::new(response.into_reader()));
+            self.since_open = 0;
             return Ok(());
         }
     }
@@ -1417,7 +1424,10 @@ impl Read for BlobReader<'_> {
                     let n = n - dropped;
                     self.position += n as u64;
                     // Progress: a connection that breaks now and then still gets there.
-                    self.tries = 0;
+                    self.since_open += n as u64;
+                    if self.since_open >= PROGRESS {
+                        self.tries = 0;
+                    }
                     return Ok(n);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

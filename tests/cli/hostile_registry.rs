@@ -573,3 +573,32 @@ fn a_tag_list_of_endless_pages_is_read_to_a_bound() {
     let pages = registry.count(|s| s.path() == "/v2/gl/tags/list");
     assert!(pages <= 1000, "{pages} pages of the tag list were read");
 }
+
+#[test]
+fn a_registry_that_sends_a_byte_a_connection_runs_out_of_tries() {
+    let repo = Repo::new();
+    let layer = repo.layer.clone();
+    let path = format!("/v2/gl/blobs/{}", digest_of(&layer));
+    let blob_path = path.clone();
+    let registry = Hostile::start(move |seen| {
+        if seen.path() != blob_path {
+            return repo.answer(seen);
+        }
+        // The range asked for, honestly labelled: one byte of it, then the connection closes.
+        let from: usize = seen
+            .header("Range")
+            .and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok())
+            .unwrap_or(0);
+        Reply::new(206)
+            .header(
+                "Content-Range",
+                format!("bytes {from}-{}/{}", layer.len() - 1, layer.len()),
+            )
+            .body(&layer[from..])
+            .cut(1)
+    });
+    let dir = Test::new();
+    pull(&dir, &registry.host()).bounded().status(1).run();
+    let opens = registry.count(|s| s.path() == path);
+    assert!(opens <= 3, "the blob was opened {opens} times");
+}

@@ -41,6 +41,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Send only this many bytes of the body, then close the connection.
+    pub cut: Option<usize>,
 }
 
 impl Reply {
@@ -49,7 +51,14 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            cut: None,
         }
+    }
+
+    /// Sends `n` bytes of the body, then closes the connection.
+    pub fn cut(mut self, n: usize) -> Self {
+        self.cut = Some(n);
+        self
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -145,14 +154,18 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str(&format!("Content-Length: {}\r\n\r\n", reply.body.len()));
+        let body = match reply.cut {
+            Some(n) => &reply.body[..n.min(reply.body.len())],
+            None => &reply.body[..],
+        };
         let sent = writer.write_all(head.as_bytes()).and_then(|()| {
             if request.method == "HEAD" {
                 Ok(())
             } else {
-                writer.write_all(&reply.body)
+                writer.write_all(body)
             }
         });
-        if sent.is_err() {
+        if sent.is_err() || reply.cut.is_some() {
             return;
         }
     }

@@ -13,6 +13,15 @@ pub const ALL: &[(&str, &str)] = &[
         "`SOURCE_DATE_EPOCH` is not a number of seconds",
     ),
     ("glc::io", "a file cannot be read or written"),
+    (
+        "glc::flavors::read",
+        "the flavors file a release names cannot be read, or lies outside its directory",
+    ),
+    ("glc::flavors::syntax", "the flavors file is not valid YAML"),
+    (
+        "glc::flavors::invalid",
+        "the flavors file is not shaped as Garden Linux's flavors.yaml",
+    ),
     ("glc::parse", "the file is not valid KDL 2.0"),
     (
         "glc::parse::too-deep",

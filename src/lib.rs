@@ -15,6 +15,7 @@ pub mod diagnostic;
 pub mod emit;
 pub mod error;
 pub mod expand;
+pub mod flavors;
 pub mod fmt;
 pub mod get;
 pub mod inspect;

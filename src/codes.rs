@@ -19,6 +19,10 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     ("glc::flavors::syntax", "the flavors file is not valid YAML"),
     (
+        "glc::flavors::none-selected",
+        "`flavors` selects no flavor of the flavors file",
+    ),
+    (
         "glc::flavors::invalid",
         "the flavors file is not shaped as Garden Linux's flavors.yaml",
     ),
@@ -68,6 +72,14 @@ pub const ALL: &[(&str, &str)] = &[
     (
         "glc::schema::unexpected-children",
         "a `{ … }` block on a node that takes none",
+    ),
+    (
+        "glc::decode::images-source",
+        "`cloud-images` needs one source of images: a `matrix` or `flavors`",
+    ),
+    (
+        "glc::decode::invalid-glob",
+        "an `include-only` or `exclude` pattern of `flavors` is not a glob",
     ),
     (
         "glc::decode::invalid-version",

@@ -23,6 +23,8 @@ pub const MAX_COMBINATIONS: usize = 10_000;
 pub struct ExpandOptions {
     /// `SOURCE_DATE_EPOCH`, which wins over the release's `created`.
     pub source_date_epoch: Option<i64>,
+    /// The flavors file the release's `cloud-images { flavors … }` names, as read.
+    pub flavors: Option<crate::flavors::FlavorsFile>,
 }
 
 pub fn expand(
@@ -47,7 +49,9 @@ pub fn expand(
         }
         _ => {
             for diagnostic in &mut diagnostics {
-                diagnostic.source = Some(Arc::clone(source));
+                if diagnostic.source.is_none() {
+                    diagnostic.source = Some(Arc::clone(source));
+                }
             }
             Err(diagnostics)
         }
@@ -107,6 +111,8 @@ struct Combination {
     extra: Bindings,
     /// Whether it came from the product (includes may extend only those).
     from_product: bool,
+    /// Template values that are no strings (a flavor's feature list and flags).
+    values: Vec<(&'static str, minijinja::Value)>,
 }
 
 impl Combination {
@@ -268,7 +274,7 @@ impl Expander {
         let images = release
             .cloud_images
             .as_ref()
-            .map(|c| self.images(c, &scope))
+            .map(|c| self.images(c, &scope, options.flavors.as_ref()))
             .unwrap_or_default();
         let warnings = release
             .cloud_images
@@ -329,6 +335,8 @@ impl Expander {
         })
     }
 
+    /// The file as planned for one image; `None` if it is absent there (its `if` is false) or
+    /// cannot be rendered (said in the diagnostics).
     fn file(
         &mut self,
         file: &FileRef,
@@ -336,6 +344,16 @@ impl Expander {
         scope: &Scope,
         bindings: &Bindings,
     ) -> Option<PlannedFile> {
+        if let Some(condition) = &file.condition {
+            match self.renderer.condition(condition, scope, bindings) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(diagnostic) => {
+                    self.diagnostics.push(diagnostic);
+                    return None;
+                }
+            }
+        }
         let path = self.render(&file.path, scope, bindings)?;
         Some(PlannedFile {
             path,
@@ -346,6 +364,7 @@ impl Expander {
                 bindings: bindings.clone(),
             },
             media_type_span: file.media_type.as_ref().map(|m| m.span),
+            condition: file.condition.as_ref().map(|c| c.value.clone()),
         })
     }
 
@@ -353,8 +372,14 @@ impl Expander {
         &mut self,
         cloud: &CloudImages,
         release_scope: &Scope,
+        flavors: Option<&crate::flavors::FlavorsFile>,
     ) -> Vec<ImagePlan<PlannedFile>> {
-        let Some(combinations) = self.combinations(&cloud.matrix) else {
+        let combinations = match (&cloud.matrix, &cloud.flavors, flavors) {
+            (Some(matrix), _, _) => self.combinations(matrix),
+            (None, Some(source), Some(file)) => self.flavor_combinations(cloud, source, file),
+            _ => None,
+        };
+        let Some(combinations) = combinations else {
             return Vec::new();
         };
         let mut images = Vec::new();
@@ -369,6 +394,9 @@ impl Expander {
             let mut scope = release_scope.clone();
             for (key, value) in combination.axes.0.iter().chain(&combination.extra.0) {
                 scope.set(key.clone(), value.clone());
+            }
+            for (key, value) in &combination.values {
+                scope.set(*key, value.clone());
             }
             for key in &all_keys {
                 scope.note(
@@ -464,6 +492,82 @@ impl Expander {
         }
     }
 
+    /// The flavors the filter selects, each a combination: `target`, `features` (joined by
+    /// `,`), `arch` and `category` as axis values, the rest as template values.
+    fn flavor_combinations(
+        &mut self,
+        cloud: &CloudImages,
+        source: &crate::model::FlavorsSource,
+        file: &crate::flavors::FlavorsFile,
+    ) -> Option<Vec<Combination>> {
+        // A pattern that is no glob decode has reported.
+        let Ok(selected) = source.filter.select(&file.targets) else {
+            return None;
+        };
+        if selected.is_empty() {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "glc::flavors::none-selected",
+                    format!("`{}` has no flavor that `flavors` selects", source.path.value),
+                )
+                .label(cloud.span, "selects no flavor")
+                .help("check the flags and globs against flavors.yaml; targets of category `container` are never cloud images"),
+            );
+            return None;
+        }
+        if selected.len() > MAX_COMBINATIONS {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "glc::matrix::too-large",
+                    format!("the flavors make more than {MAX_COMBINATIONS} combinations"),
+                )
+                .label(cloud.span, format!("selects {} flavors", selected.len()))
+                .help("a release of that many images is not meant; select fewer flavors"),
+            );
+            return None;
+        }
+        Some(
+            selected
+                .into_iter()
+                .map(|s| {
+                    let feature_set = s.flavor.features.join(",");
+                    let features: Vec<minijinja::Value> = s
+                        .flavor
+                        .features
+                        .iter()
+                        .map(|f| f.as_str().into())
+                        .collect();
+                    Combination {
+                        axes: Bindings(vec![
+                            (axis::TARGET.to_owned(), s.target.clone()),
+                            (axis::FEATURES.to_owned(), feature_set.clone()),
+                            (axis::ARCH.to_owned(), s.flavor.arch.clone()),
+                            ("category".to_owned(), s.category),
+                        ]),
+                        extra: Bindings(vec![
+                            (axis::PLATFORM.to_owned(), s.target),
+                            ("feature_set".to_owned(), feature_set),
+                            ("flavor".to_owned(), s.name),
+                        ]),
+                        from_product: true,
+                        values: vec![
+                            ("features", minijinja::Value::from(features)),
+                            (
+                                "flags",
+                                minijinja::Value::from_iter([
+                                    ("build", s.flavor.build),
+                                    ("test", s.flavor.test),
+                                    ("test_platform", s.flavor.test_platform),
+                                    ("publish", s.flavor.publish),
+                                ]),
+                            ),
+                        ],
+                    }
+                })
+                .collect(),
+        )
+    }
+
     /// The product of the axes, minus `exclude`, plus `include`, in a fixed order: the
     /// product in axis order (the last axis varying fastest), then included combinations.
     fn combinations(&mut self, matrix: &Matrix) -> Option<Vec<Combination>> {
@@ -515,6 +619,7 @@ impl Expander {
                     axes: Bindings(axes),
                     extra: Bindings(extra),
                     from_product: true,
+                    values: Vec::new(),
                 });
             }
         }
@@ -656,6 +761,7 @@ impl Expander {
             axes: Bindings(axes),
             extra: Bindings(extra),
             from_product: false,
+            values: Vec::new(),
         });
     }
 
@@ -742,6 +848,7 @@ impl Expander {
                 bindings: bindings.clone(),
             },
             media_type_span: None,
+            condition: None,
         };
         Some((
             ContainerPlan {
@@ -884,7 +991,7 @@ fn silent_omissions(cloud: &CloudImages, images: &[ImagePlan<PlannedFile>]) -> D
                 "glc::expand::no-axis",
                 format!("{which} will have no `{annotation}` annotation: the matrix has no `{axis}` axis"),
             )
-            .label(cloud.matrix.span, format!("no `{axis}` here"))
+            .label(cloud.span, format!("no `{axis}` here"))
             .help(format!("{consequence}; add the axis to the matrix, e.g. `{example}`")),
         )
     })

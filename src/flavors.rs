@@ -85,7 +85,24 @@ pub fn flavor_name(target: &str, features: &[String], arch: &str) -> String {
         .replace("-_", "_")
 }
 
+/// The template values each flavor gives its image.
+pub const VALUES: &[&str] = &[
+    "target",
+    "platform",
+    "features",
+    "feature_set",
+    "arch",
+    "category",
+    "flavor",
+    "flags",
+];
+
 impl Filter {
+    /// Whether every pattern is a glob; the first that is not, said.
+    pub fn check_globs(patterns: &[String]) -> Result<(), String> {
+        globs(patterns).map(|_| ())
+    }
+
     /// The flavors this filter takes, in `gl-flavors-parse`'s order: by the name's first
     /// `-`-separated part, stable. Targets of category `container` are never cloud images.
     pub fn select(&self, targets: &[Target]) -> Result<Vec<Selected>, String> {

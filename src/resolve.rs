@@ -472,6 +472,7 @@ impl Resolver<'_> {
             size,
             media_type,
             role: file.role,
+            condition: file.condition.clone(),
             span: file.origin.span,
         })
     }

@@ -554,12 +554,12 @@ impl Expander {
                             ("features", minijinja::Value::from(features)),
                             (
                                 "flags",
-                                minijinja::Value::from_iter([
+                                minijinja::Value::from(BTreeMap::from([
                                     ("build", s.flavor.build),
                                     ("test", s.flavor.test),
                                     ("test_platform", s.flavor.test_platform),
                                     ("publish", s.flavor.publish),
-                                ]),
+                                ])),
                             ),
                         ],
                     }

@@ -149,6 +149,18 @@ impl Renderer {
             }
             template_error(&e, text, bindings)
         })?;
+        if value.is_undefined() {
+            // `flags.tset`: strict undefined values fail in templates, not as a result.
+            return Err(Diagnostic::error(
+                "glc::template::undefined",
+                format!("the condition `{}` is undefined", text.value),
+            )
+            .label(text.span, with_bindings("not defined", bindings))
+            .help(format!(
+                "a condition must say true or false; available here: {}",
+                list(&scope.names())
+            )));
+        }
         Ok(value.is_true())
     }
 }

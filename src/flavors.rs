@@ -223,7 +223,13 @@ pub fn load(
             "YAML files are UTF-8; convert the file's encoding",
         )
     })?;
-    let source = SourceFile::new(full.to_string_lossy(), text);
+    // Named as the release file is, with the release file's directory before it.
+    let name = if base == Path::new(".") {
+        relative.to_path_buf()
+    } else {
+        full.clone()
+    };
+    let source = SourceFile::new(name.to_string_lossy(), text);
     let targets = parse(&source)?;
     Ok(FlavorsFile { source, targets })
 }

@@ -524,3 +524,42 @@ fn a_malformed_flavors_yaml_is_reported_at_its_line_and_column() {
         ran.stderr()
     );
 }
+
+#[test]
+fn parts_of_releases_with_different_flavors_do_not_merge() {
+    // The same aws part, from two flavors files that differ elsewhere: glc merge takes parts
+    // of one release only, and the release is its file and its flavors.
+    let part = |test: &Test| -> Value {
+        let ran = test
+            .test()
+            .args(["plan", "--json", "--only", "aws-*", "gl/release.kdl"])
+            .run();
+        serde_json::from_str(&ran.stdout()).expect("plan --json")
+    };
+    let test = example(None);
+    let before = part(&test);
+    let mut flavors = the_flavors();
+    for target in flavors["targets"].as_array_mut().expect("targets") {
+        if target["name"] == "vmware" {
+            target["flavors"][1]["publish"] = Value::Bool(false);
+        }
+    }
+    std::fs::write(test.path("gl/flavors.yaml"), flavors.to_string()).expect("write");
+    let after = part(&test);
+    assert_eq!(
+        before["images"], after["images"],
+        "the aws part is the same"
+    );
+    assert_ne!(
+        before["part"]["release_file"], after["part"]["release_file"],
+        "but of another release"
+    );
+    assert_eq!(
+        before["part"]["all_images"].as_array().map(Vec::len),
+        Some(71)
+    );
+    assert_eq!(
+        after["part"]["all_images"].as_array().map(Vec::len),
+        Some(70)
+    );
+}

@@ -236,7 +236,12 @@ pub fn load(
 
 fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let file = std::fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // A fifo is opened without waiting for a writer, then refused as no regular file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed())
+        .open(path)?;
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Err(std::io::Error::other("it is not a regular file"));
@@ -649,6 +654,29 @@ mod tests {
         assert_eq!(error.message, "`targets` is a scalar, not a list");
         let error = parse_text("").unwrap_err();
         assert_eq!(error.message, "the flavors file is empty");
+        let error = parse_text("targets:\n  - &a {name: x, category: c, flavors: []}\n  - *a\n")
+            .unwrap_err();
+        assert_eq!(error.message, "a target is an alias, not a mapping");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("flavors.yaml");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let source = SourceFile::new("release.kdl", String::new());
+        let error = load("flavors.yaml", dir.path(), false, (&source, (0, 0).into())).unwrap_err();
+        assert_eq!(
+            error.message,
+            "cannot read the flavors file `flavors.yaml`: it is not a regular file"
+        );
     }
 
     #[test]

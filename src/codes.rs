@@ -180,6 +180,10 @@ pub const ALL: &[(&str, &str)] = &[
         "an `--only` pattern matches nothing of the release",
     ),
     (
+        "glc::resolve::no-feature-set",
+        "the file a `feature-set` reads has no such key, or cannot be read",
+    ),
+    (
         "glc::resolve::missing-file",
         "a file the release names does not exist",
     ),

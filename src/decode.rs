@@ -410,10 +410,12 @@ impl Decoder<'_> {
             self.media_type(media_type);
         }
         let condition = Self::prop(node, "if");
+        let feature_set = Self::prop(node, "feature-set");
         Some(FileRef {
             path,
             media_type,
             condition,
+            feature_set,
         })
     }
 

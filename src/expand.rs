@@ -367,6 +367,7 @@ impl Expander {
             },
             media_type_span: file.media_type.as_ref().map(|m| m.span),
             condition: file.condition.as_ref().map(|c| c.value.clone()),
+            feature_set: file.feature_set.as_ref().map(|k| (k.value.clone(), k.span)),
         })
     }
 
@@ -775,6 +776,7 @@ impl Expander {
             },
             media_type_span: None,
             condition: None,
+            feature_set: None,
         };
         Some((
             ContainerPlan {

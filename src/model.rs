@@ -70,6 +70,8 @@ pub struct FileRef {
     pub media_type: Option<Text>,
     /// `if="…"`: the file is in an image only where this expression holds.
     pub condition: Option<Text>,
+    /// `feature-set="KEY"`: the image's `feature_set` is this key's value in the file.
+    pub feature_set: Option<Text>,
 }
 
 #[derive(Debug, Clone)]

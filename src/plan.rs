@@ -188,6 +188,8 @@ pub mod axis {
     pub const PLATFORM: &str = "platform";
     /// A flavors file's platform.
     pub const TARGET: &str = "target";
+    /// The expanded features a build's `.release` names (`feature-set="KEY"`).
+    pub const FEATURE_SET: &str = "feature_set";
 }
 
 /// What Garden Linux's clients read of a cloud image besides its cname, version and commit,
@@ -205,7 +207,11 @@ impl ClientNames {
         let features = matrix.get(axis::FEATURES);
         Self {
             architecture: matrix.get(axis::ARCH).map(str::to_owned),
-            feature_set: features.map(str::to_owned),
+            // The build's own feature set, when the release takes it from the build.
+            feature_set: matrix
+                .get(axis::FEATURE_SET)
+                .or(features)
+                .map(str::to_owned),
             flavor: matrix
                 .get(axis::PLATFORM)
                 .or_else(|| matrix.get(axis::TARGET))
@@ -308,6 +314,9 @@ pub struct PlannedFile {
     /// The `if="…"` that kept it in this image.
     #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
+    /// `feature-set="KEY"`: the key whose value is the image's `feature_set`, and where.
+    #[serde(skip)]
+    pub feature_set: Option<(String, SourceSpan)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

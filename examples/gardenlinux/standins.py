@@ -76,8 +76,19 @@ def empty_tar():
     return buffer.getvalue()
 
 
-def lay(path, suffix, cname):
-    if suffix in ("raw", "qcow2", "vmdk", "vhd", "iso", "ova"):
+def expanded(target, features):
+    """A stand-in for the features a build expands the flavor's to: Garden Linux's builder
+    adds each feature's includes; here the base ones, the platform and the flavor's own."""
+    return ",".join(["base", "server", target] + [f for f in features if f not in ("base", "server", target)])
+
+
+def lay(path, suffix, cname, target, features):
+    if suffix == "release":
+        path.write_text(
+            f'ID=gardenlinux\nNAME="Garden Linux"\nGARDENLINUX_CNAME={cname}\n'
+            f"GARDENLINUX_FEATURES={expanded(target, features)}\n"
+        )
+    elif suffix in ("raw", "qcow2", "vmdk", "vhd", "iso", "ova"):
         with open(path, "wb") as f:
             f.truncate(DISK)
     elif suffix.endswith("tar"):
@@ -97,7 +108,7 @@ def main():
     for target, features, arch, flags in published(flavors_yaml):
         cname = f"{flavor_name(target, features, arch)}-{version}-{commit[:8]}"
         for suffix in suffixes(target, features, flags):
-            lay(out / f"{cname}.{suffix}", suffix, cname)
+            lay(out / f"{cname}.{suffix}", suffix, cname, target, features)
 
 
 if __name__ == "__main__":

@@ -482,6 +482,18 @@ fn the_update_tools_lookup_finds_every_published_flavor() {
             format!("{flavor}-{VERSION}-{COMMIT_SHORT}")
         );
         assert_eq!(found["annotations"]["version"], VERSION);
+        // `feature_set` is the build's: what its .release names, not the flavor's features.
+        let cname = format!("{flavor}-{VERSION}-{COMMIT_SHORT}");
+        let release = std::fs::read_to_string(test.path(format!("gl/build/{cname}.release")))
+            .expect("the build's .release");
+        let features = release
+            .lines()
+            .find_map(|l| l.strip_prefix("GARDENLINUX_FEATURES="))
+            .expect("GARDENLINUX_FEATURES");
+        assert!(features.starts_with("base,server,"), "{features}");
+        assert_eq!(found["annotations"]["feature_set"], features);
+        let manifest = layout.json(found);
+        assert_eq!(manifest["annotations"]["feature_set"], features);
     }
 }
 

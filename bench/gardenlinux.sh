@@ -48,14 +48,17 @@ done
 
 for size in x1 x10; do
     r=$work/$size/release.kdl
-    hyperfine --shell=bash --warmup 1 --runs 10 --export-json "$work/$size.json" \
+    # One --prepare a command, in their order: only the cold build and the merge start afresh.
+    hyperfine --shell=bash --warmup 1 --runs 5 --export-json "$work/$size.json" \
+        --prepare true --prepare true \
+        --prepare "rm -rf $work/$size/out $work/$size/.out.glc-*" \
+        --prepare true \
+        --prepare "rm -rf $work/$size/merged $work/$size/.merged.glc-*" \
         -n check "$glc check $r 2> /dev/null" \
         -n plan "$glc plan --json $r > /dev/null" \
-        -n cold-build --prepare "rm -rf $work/$size/out $work/$size/.out.glc-*" \
-            "$glc build -q $r -o $work/$size/out" \
+        -n cold-build "$glc build -q $r -o $work/$size/out" \
         -n noop-rebuild "$glc build -q $r -o $work/$size/noop" \
-        -n merge-8 --prepare "rm -rf $work/$size/merged $work/$size/.merged.glc-*" \
-            "$glc merge -q -o $work/$size/merged $work/$size/part{0..7}" >/dev/null
+        -n merge-8 "$glc merge -q -o $work/$size/merged $work/$size/part{0..7}" >/dev/null
 done
 
 python3 - "$work" <<'PY'

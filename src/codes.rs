@@ -13,6 +13,19 @@ pub const ALL: &[(&str, &str)] = &[
         "`SOURCE_DATE_EPOCH` is not a number of seconds",
     ),
     ("glc::io", "a file cannot be read or written"),
+    (
+        "glc::flavors::read",
+        "the flavors file a release names cannot be read, or lies outside its directory",
+    ),
+    ("glc::flavors::syntax", "the flavors file is not valid YAML"),
+    (
+        "glc::flavors::none-selected",
+        "`flavors` selects no flavor of the flavors file",
+    ),
+    (
+        "glc::flavors::invalid",
+        "the flavors file is not shaped as Garden Linux's flavors.yaml",
+    ),
     ("glc::parse", "the file is not valid KDL 2.0"),
     (
         "glc::parse::too-deep",
@@ -59,6 +72,14 @@ pub const ALL: &[(&str, &str)] = &[
     (
         "glc::schema::unexpected-children",
         "a `{ … }` block on a node that takes none",
+    ),
+    (
+        "glc::decode::images-source",
+        "`cloud-images` needs one source of images: a `matrix` or `flavors`",
+    ),
+    (
+        "glc::decode::invalid-glob",
+        "an `include-only` or `exclude` pattern of `flavors` is not a glob",
     ),
     (
         "glc::decode::invalid-version",
@@ -157,6 +178,10 @@ pub const ALL: &[(&str, &str)] = &[
     (
         "glc::only::unmatched",
         "an `--only` pattern matches nothing of the release",
+    ),
+    (
+        "glc::resolve::no-feature-set",
+        "the file a `feature-set` reads has no such key, or cannot be read",
     ),
     (
         "glc::resolve::missing-file",

@@ -10,7 +10,8 @@ use miette::SourceSpan;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::model::{
     AptRepository, Attachment, Axis, AxisValue, CloudImages, ContainerItem, ContainerTemplate,
-    FileRef, ForEach, Group, ImageTemplate, Link, Matrix, Metadata, Release, Selector, Text, Var,
+    FileRef, FlavorsSource, ForEach, Group, ImageTemplate, Link, Matrix, Metadata, Release,
+    Selector, Text, Var,
 };
 use crate::role::Role;
 
@@ -408,7 +409,14 @@ impl Decoder<'_> {
         if let Some(media_type) = &media_type {
             self.media_type(media_type);
         }
-        Some(FileRef { path, media_type })
+        let condition = Self::prop(node, "if");
+        let feature_set = Self::prop(node, "feature-set");
+        Some(FileRef {
+            path,
+            media_type,
+            condition,
+            feature_set,
+        })
     }
 
     fn media_type(&mut self, media_type: &Text) {
@@ -440,32 +448,118 @@ impl Decoder<'_> {
             .iter()
             .map(|v| Defined::of(&v.name, "a release variable"))
             .collect();
-        let matrix = self.matrix(Self::one(node, "matrix")?, &taken);
-        taken.extend(
-            matrix
+        let (matrix, flavors, span) = match (Self::one(node, "matrix"), Self::one(node, "flavors"))
+        {
+            (Some(m), None) => (Some(self.matrix(m, &taken)), None, m.name().span()),
+            (None, Some(f)) => (None, Some(self.flavors(f)?), f.name().span()),
+            (matrix, flavors) => {
+                let mut diagnostic = Diagnostic::error(
+                    "glc::decode::images-source",
+                    if matrix.is_some() {
+                        "`cloud-images` has both a `matrix` and `flavors`"
+                    } else {
+                        "`cloud-images` has neither a `matrix` nor `flavors`"
+                    },
+                );
+                for n in matrix.iter().chain(flavors.iter()) {
+                    diagnostic = diagnostic.label(n.name().span(), "one source of images");
+                }
+                if matrix.is_none() {
+                    diagnostic = diagnostic.label(node.name().span(), "no images here");
+                }
+                self.error(diagnostic.help(
+                        "give the images either as a `matrix { … }` or as `flavors \"flavors.yaml\"`, not both",
+                    ));
+                return None;
+            }
+        };
+        if let Some(matrix) = &matrix {
+            taken.extend(
+                matrix
+                    .axes
+                    .iter()
+                    .map(|a| Defined::of(&a.name, "a matrix axis")),
+            );
+            for (key, _) in matrix
                 .axes
                 .iter()
-                .map(|a| Defined::of(&a.name, "a matrix axis")),
-        );
-        for (key, _) in matrix
-            .axes
-            .iter()
-            .flat_map(|a| &a.values)
-            .flat_map(|v| &v.props)
-        {
-            if !taken.iter().any(|d| d.name == key.value) {
-                taken.push(Defined::of(key, "a property of a matrix value"));
+                .flat_map(|a| &a.values)
+                .flat_map(|v| &v.props)
+            {
+                if !taken.iter().any(|d| d.name == key.value) {
+                    taken.push(Defined::of(key, "a property of a matrix value"));
+                }
             }
+        } else {
+            let values: Vec<Defined> = crate::flavors::VALUES
+                .iter()
+                .map(|name| Defined {
+                    name,
+                    what: "a value of each flavor",
+                    span: None,
+                })
+                .collect();
+            for var in release_vars {
+                self.template_name(&var.name, "release variable", &values);
+            }
+            taken.extend(values);
         }
         let vars = Self::one(node, "vars")
             .map(|n| self.vars(n, &taken))
             .unwrap_or_default();
         let image = self.image(Self::one(node, "image")?)?;
         Some(CloudImages {
+            span,
             matrix,
+            flavors,
             vars,
             image,
         })
+    }
+
+    fn flavors(&mut self, node: &KdlNode) -> Option<FlavorsSource> {
+        let path = self.arg(node, 0)?;
+        let flag = |name: &str| {
+            node.entries()
+                .iter()
+                .rev()
+                .find(|e| e.name().is_some_and(|n| n.value() == name))
+                .and_then(|e| e.value().as_bool())
+                .unwrap_or(false)
+        };
+        let list = |name: &str| -> Vec<String> {
+            Self::prop(node, name)
+                .map(|t| {
+                    t.value
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let filter = crate::flavors::Filter {
+            build: flag("build"),
+            test: flag("test"),
+            test_platform: flag("test-platform"),
+            publish: flag("publish"),
+            include_only: list("include-only"),
+            exclude: list("exclude"),
+            categories: list("category"),
+            exclude_categories: list("exclude-category"),
+        };
+        for name in ["include-only", "exclude"] {
+            if let Some(text) = Self::prop(node, name)
+                && let Err(problem) = crate::flavors::Filter::check_globs(&list(name))
+            {
+                self.error(
+                    Diagnostic::error("glc::decode::invalid-glob", problem)
+                        .label(text.span, "not a glob")
+                        .help("globs as gl-flavors-parse takes them: `*`, `?` and `[…]`, e.g. \"*-arm64\""),
+                );
+            }
+        }
+        Some(FlavorsSource { path, filter })
     }
 
     fn matrix(&mut self, node: &KdlNode, release_vars: &[Defined]) -> Matrix {

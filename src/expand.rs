@@ -10,10 +10,12 @@ use crate::model::{
 };
 use crate::plan::{
     AptRepositoryPlan, AttachmentPlan, Bindings, ContainerPlan, ExpandedPlan, ImagePlan, LinkPlan,
-    MetadataPlan, Origin, PlannedFile, ReleaseInfo, axis,
+    MetadataPlan, Origin, PlannedFile, ReleaseInfo,
 };
 use crate::role::Role;
 use crate::template::{Renderer, Scope};
+
+mod flavors;
 
 /// More combinations than this are a mistake in the matrix, not a release.
 pub const MAX_COMBINATIONS: usize = 10_000;
@@ -23,6 +25,8 @@ pub const MAX_COMBINATIONS: usize = 10_000;
 pub struct ExpandOptions {
     /// `SOURCE_DATE_EPOCH`, which wins over the release's `created`.
     pub source_date_epoch: Option<i64>,
+    /// The flavors file the release's `cloud-images { flavors … }` names, as read.
+    pub flavors: Option<crate::flavors::FlavorsFile>,
 }
 
 pub fn expand(
@@ -47,7 +51,9 @@ pub fn expand(
         }
         _ => {
             for diagnostic in &mut diagnostics {
-                diagnostic.source = Some(Arc::clone(source));
+                if diagnostic.source.is_none() {
+                    diagnostic.source = Some(Arc::clone(source));
+                }
             }
             Err(diagnostics)
         }
@@ -107,6 +113,8 @@ struct Combination {
     extra: Bindings,
     /// Whether it came from the product (includes may extend only those).
     from_product: bool,
+    /// Template values that are no strings (a flavor's feature list and flags).
+    values: Vec<(&'static str, minijinja::Value)>,
 }
 
 impl Combination {
@@ -268,12 +276,12 @@ impl Expander {
         let images = release
             .cloud_images
             .as_ref()
-            .map(|c| self.images(c, &scope))
+            .map(|c| self.images(c, &scope, options.flavors.as_ref()))
             .unwrap_or_default();
         let warnings = release
             .cloud_images
             .as_ref()
-            .map(|c| silent_omissions(c, &images))
+            .map(|c| flavors::silent_omissions(c, &images))
             .unwrap_or_default();
         let mut containers = Vec::new();
         self.containers(&release.containers, None, &scope, &mut containers);
@@ -329,6 +337,8 @@ impl Expander {
         })
     }
 
+    /// The file as planned for one image; `None` if it is absent there (its `if` is false) or
+    /// cannot be rendered (said in the diagnostics).
     fn file(
         &mut self,
         file: &FileRef,
@@ -336,6 +346,16 @@ impl Expander {
         scope: &Scope,
         bindings: &Bindings,
     ) -> Option<PlannedFile> {
+        if let Some(condition) = &file.condition {
+            match self.renderer.condition(condition, scope, bindings) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(diagnostic) => {
+                    self.diagnostics.push(diagnostic);
+                    return None;
+                }
+            }
+        }
         let path = self.render(&file.path, scope, bindings)?;
         Some(PlannedFile {
             path,
@@ -346,6 +366,8 @@ impl Expander {
                 bindings: bindings.clone(),
             },
             media_type_span: file.media_type.as_ref().map(|m| m.span),
+            condition: file.condition.as_ref().map(|c| c.value.clone()),
+            feature_set: file.feature_set.as_ref().map(|k| (k.value.clone(), k.span)),
         })
     }
 
@@ -353,8 +375,14 @@ impl Expander {
         &mut self,
         cloud: &CloudImages,
         release_scope: &Scope,
+        flavors: Option<&crate::flavors::FlavorsFile>,
     ) -> Vec<ImagePlan<PlannedFile>> {
-        let Some(combinations) = self.combinations(&cloud.matrix) else {
+        let combinations = match (&cloud.matrix, &cloud.flavors, flavors) {
+            (Some(matrix), _, _) => self.combinations(matrix),
+            (None, Some(source), Some(file)) => self.flavor_combinations(cloud, source, file),
+            _ => None,
+        };
+        let Some(combinations) = combinations else {
             return Vec::new();
         };
         let mut images = Vec::new();
@@ -369,6 +397,9 @@ impl Expander {
             let mut scope = release_scope.clone();
             for (key, value) in combination.axes.0.iter().chain(&combination.extra.0) {
                 scope.set(key.clone(), value.clone());
+            }
+            for (key, value) in &combination.values {
+                scope.set(*key, value.clone());
             }
             for key in &all_keys {
                 scope.note(
@@ -515,6 +546,7 @@ impl Expander {
                     axes: Bindings(axes),
                     extra: Bindings(extra),
                     from_product: true,
+                    values: Vec::new(),
                 });
             }
         }
@@ -656,6 +688,7 @@ impl Expander {
             axes: Bindings(axes),
             extra: Bindings(extra),
             from_product: false,
+            values: Vec::new(),
         });
     }
 
@@ -742,6 +775,8 @@ impl Expander {
                 bindings: bindings.clone(),
             },
             media_type_span: None,
+            condition: None,
+            feature_set: None,
         };
         Some((
             ContainerPlan {
@@ -857,36 +892,4 @@ fn tag_problem(tag: &str) -> Option<String> {
         return Some("it starts with `.` or `-`".to_owned());
     }
     None
-}
-
-/// Warnings for what Garden Linux's clients will not find: images without an `arch` (no
-/// `architecture` annotation, no platform) or without `features` (no `feature_set`).
-fn silent_omissions(cloud: &CloudImages, images: &[ImagePlan<PlannedFile>]) -> Diagnostics {
-    [
-        (axis::ARCH, "architecture", "the update tool and `podman` cannot tell architectures apart, and the images carry no platform", "arch \"amd64\" \"arm64\""),
-        (axis::FEATURES, "feature_set", "Garden Linux's library cannot tell the images' feature sets", "features \"gardener_prod\""),
-    ]
-    .into_iter()
-    .filter_map(|(axis, annotation, consequence, example)| {
-        let lacking: Vec<&str> = images
-            .iter()
-            .filter(|image| image.matrix.get(axis).is_none())
-            .map(|image| image.cname.as_str())
-            .collect();
-        let first = lacking.first()?;
-        let which = match lacking.len() {
-            1 => format!("`{first}`"),
-            n if n == images.len() => format!("all {n} cloud images"),
-            n => format!("{n} cloud images (`{first}`, …)"),
-        };
-        Some(
-            Diagnostic::warning(
-                "glc::expand::no-axis",
-                format!("{which} will have no `{annotation}` annotation: the matrix has no `{axis}` axis"),
-            )
-            .label(cloud.matrix.span, format!("no `{axis}` here"))
-            .help(format!("{consequence}; add the axis to the matrix, e.g. `{example}`")),
-        )
-    })
-    .collect()
 }

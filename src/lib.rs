@@ -15,6 +15,7 @@ pub mod diagnostic;
 pub mod emit;
 pub mod error;
 pub mod expand;
+pub mod flavors;
 pub mod fmt;
 pub mod get;
 pub mod inspect;
@@ -172,15 +173,38 @@ impl ReleaseFile {
         let document = parse::parse(&self.source)?;
         check::check(&document, schema, &self.source)?;
         let release = decode::decode(&document, &self.source)?;
+        // The flavors file is read on every run: an edit of it changes the release.
+        let flavors = match release
+            .cloud_images
+            .as_ref()
+            .and_then(|c| c.flavors.as_ref())
+        {
+            Some(source) => Some(
+                flavors::load(
+                    &source.path.value,
+                    &self.base_dir,
+                    options.allow_outside,
+                    (&self.source, source.path.span),
+                )
+                .map_err(|d| vec![d])?,
+            ),
+            None => None,
+        };
+        // Parts merge only with parts of the same release: the same file, and the same flavors.
+        let digest_text = match &flavors {
+            Some(file) => format!("{}\0{}", self.source.text(), file.source.text()),
+            None => self.source.text().to_owned(),
+        };
         let expand_options = expand::ExpandOptions {
             source_date_epoch: options.source_date_epoch,
+            flavors,
         };
         let expanded = expand::expand(&release, &expand_options, &self.source)?;
         let selection = select::Selection::new(&options.only)?;
         let expanded = select::select(
             expanded,
             &selection,
-            select::release_file_digest(self.source.text()),
+            select::release_file_digest(&digest_text),
         )?;
         let resolve_options = resolve::ResolveOptions {
             allow_outside: options.allow_outside,

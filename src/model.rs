@@ -68,13 +68,28 @@ pub struct Link {
 pub struct FileRef {
     pub path: Text,
     pub media_type: Option<Text>,
+    /// `if="…"`: the file is in an image only where this expression holds.
+    pub condition: Option<Text>,
+    /// `feature-set="KEY"`: the image's `feature_set` is this key's value in the file.
+    pub feature_set: Option<Text>,
 }
 
 #[derive(Debug, Clone)]
 pub struct CloudImages {
-    pub matrix: Matrix,
+    /// The `matrix` or `flavors` node's name, for errors about the images as a whole.
+    pub span: SourceSpan,
+    /// The combinations: a matrix, or the flavors of a flavors file (exactly one).
+    pub matrix: Option<Matrix>,
+    pub flavors: Option<FlavorsSource>,
     pub vars: Vec<Var>,
     pub image: ImageTemplate,
+}
+
+/// `flavors "flavors.yaml" publish=#true …`: the images are the flavors the filter selects.
+#[derive(Debug, Clone)]
+pub struct FlavorsSource {
+    pub path: Text,
+    pub filter: crate::flavors::Filter,
 }
 
 #[derive(Debug, Clone)]

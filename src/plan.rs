@@ -186,6 +186,10 @@ pub mod axis {
     /// Becomes `feature_set`, and with `platform` the `flavor`.
     pub const FEATURES: &str = "features";
     pub const PLATFORM: &str = "platform";
+    /// A flavors file's platform.
+    pub const TARGET: &str = "target";
+    /// The expanded features a build's `.release` names (`feature-set="KEY"`).
+    pub const FEATURE_SET: &str = "feature_set";
 }
 
 /// What Garden Linux's clients read of a cloud image besides its cname, version and commit,
@@ -203,23 +207,26 @@ impl ClientNames {
         let features = matrix.get(axis::FEATURES);
         Self {
             architecture: matrix.get(axis::ARCH).map(str::to_owned),
-            feature_set: features.map(str::to_owned),
+            // The build's own feature set, when the release takes it from the build.
+            feature_set: matrix
+                .get(axis::FEATURE_SET)
+                .or(features)
+                .map(str::to_owned),
             flavor: matrix
                 .get(axis::PLATFORM)
+                .or_else(|| matrix.get(axis::TARGET))
                 .zip(features)
                 .map(|(platform, features)| flavor(platform, features)),
         }
     }
 }
 
-/// Garden Linux's flavor: platform and features joined by `-`, unless the features are only
-/// flags (`_pxe`): `aws-gardener_prod`, `baremetal_pxe`.
+/// Garden Linux's flavor: platform and features (a `,`-separated list, as a flavors file's
+/// `feature_set`) joined by `-`, `-_` written `_`: `aws-gardener_prod`, `baremetal_pxe`.
 fn flavor(platform: &str, features: &str) -> String {
-    if features.starts_with('_') {
-        format!("{platform}{features}")
-    } else {
-        format!("{platform}-{features}")
-    }
+    let features: Vec<String> = features.split(',').map(str::to_owned).collect();
+    let with_arch = crate::flavors::flavor_name(platform, &features, "");
+    with_arch.strip_suffix('-').unwrap_or(&with_arch).to_owned()
 }
 
 /// Name/value pairs kept in order; serialized as a JSON object.
@@ -304,6 +311,12 @@ pub struct PlannedFile {
     pub origin: Origin,
     #[serde(skip)]
     pub media_type_span: Option<SourceSpan>,
+    /// The `if="…"` that kept it in this image.
+    #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// `feature-set="KEY"`: the key whose value is the image's `feature_set`, and where.
+    #[serde(skip)]
+    pub feature_set: Option<(String, SourceSpan)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -325,6 +338,9 @@ pub struct ResolvedFile {
     pub size: u64,
     pub media_type: String,
     pub role: Role,
+    /// The `if="…"` that kept it in this image.
+    #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
     /// The path template it was rendered from, for errors while building.
     #[serde(skip)]
     pub span: SourceSpan,
@@ -493,9 +509,13 @@ fn file_line(out: &mut String, role: &str, file: &ResolvedFile) {
     } else {
         ""
     };
+    let condition = file
+        .condition
+        .as_ref()
+        .map_or_else(String::new, |c| format!("  if {c}"));
     let _ = writeln!(
         out,
-        "    {role:<18} {:>10}  {:<58} {}{dir}",
+        "    {role:<18} {:>10}  {:<58} {}{dir}{condition}",
         human_size(file.size),
         file.media_type,
         file.path

@@ -13,7 +13,7 @@ use crate::oci::layout::{Input, InputError};
 use crate::oci::source::OciSource;
 use crate::plan::{
     AttachmentPlan, ContainerPlan, ContainerSource, ExpandedPlan, FileKind, ImagePlan,
-    MetadataPlan, PlannedFile, ResolvedFile, ResolvedPlan, SourceKind, file_title,
+    MetadataPlan, PlannedFile, ResolvedFile, ResolvedPlan, SourceKind, axis, file_title,
 };
 use crate::role::Role;
 
@@ -208,12 +208,24 @@ impl Resolver<'_> {
         }
         // A file that fails adds a diagnostic, and then the whole plan is discarded; so the
         // images may simply leave it out here.
+        let layers: Vec<(Role, ResolvedFile)> = image
+            .layers
+            .iter()
+            .filter_map(|(role, f)| Some((*role, self.file(f)?)))
+            .collect();
+        let mut matrix = image.matrix.clone();
+        for file in image.layers().filter(|f| f.feature_set.is_some()) {
+            // Read where resolving found it, inside the release directory.
+            let Some((_, found)) = layers.iter().find(|(_, r)| r.path == file.path) else {
+                continue;
+            };
+            if let Some(value) = self.feature_set(file, &found.absolute) {
+                matrix.0.retain(|(k, _)| k != axis::FEATURE_SET);
+                matrix.0.push((axis::FEATURE_SET.to_owned(), value));
+            }
+        }
         ImagePlan {
-            layers: image
-                .layers
-                .iter()
-                .filter_map(|(role, f)| Some((*role, self.file(f)?)))
-                .collect(),
+            layers,
             attachments: image
                 .attachments
                 .iter()
@@ -225,9 +237,52 @@ impl Resolver<'_> {
                 })
                 .collect(),
             cname: image.cname,
-            matrix: image.matrix,
+            matrix,
             apt_repository: image.apt_repository,
         }
+    }
+
+    /// The value of the `feature-set` key in `file` (`KEY=value` lines, as a build's
+    /// `.release`), or None after reporting why not.
+    fn feature_set(&mut self, file: &PlannedFile, found: &Path) -> Option<String> {
+        let (key, span) = file.feature_set.as_ref()?;
+        // A build's `.release` is a few hundred bytes; it is read whole only if it is small.
+        let text = match crate::oci::file::read_regular(found, 1 << 20) {
+            Ok(text) => text,
+            Err(error) => {
+                self.fail(
+                    file,
+                    "glc::resolve::no-feature-set",
+                    format!("cannot read the feature set from `{}`: {error}", file.path),
+                    "read from here",
+                    "name the build's .release, a small regular file".to_owned(),
+                );
+                return None;
+            }
+        };
+        let text = String::from_utf8_lossy(&text);
+        let value = text.lines().find_map(|line| {
+            let value = line.trim().strip_prefix(key.as_str())?.strip_prefix('=')?;
+            Some(value.trim().trim_matches(['"', '\'']).to_owned())
+        });
+        if value.is_none() {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "glc::resolve::no-feature-set",
+                    format!("`{}` has no line `{key}=…`", file.path),
+                )
+                .label(
+                    *span,
+                    format!("the feature set is read from it {}", file.origin.bindings.describe())
+                        .trim_end()
+                        .to_owned(),
+                )
+                .help(format!(
+                    "a build's .release names its features as `{key}=a,b,c`; name the key it has, or remove feature-set"
+                )),
+            );
+        }
+        value
     }
 
     /// The file's path inside the release directory, or None after reporting why not.
@@ -472,6 +527,7 @@ impl Resolver<'_> {
             size,
             media_type,
             role: file.role,
+            condition: file.condition.clone(),
             span: file.origin.span,
         })
     }

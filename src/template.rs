@@ -124,6 +124,47 @@ impl Renderer {
     }
 }
 
+impl Renderer {
+    /// Evaluates the expression `text` (an `if="…"`) in `scope`: whether it holds.
+    pub fn condition(
+        &self,
+        text: &Text,
+        scope: &Scope,
+        bindings: &Bindings,
+    ) -> Result<bool, Diagnostic> {
+        let expression = self
+            .env
+            .compile_expression(&text.value)
+            .map_err(|e| template_error(&e, text, bindings))?;
+        let value = expression.eval(&scope.values).map_err(|e| {
+            if e.kind() == ErrorKind::UndefinedError {
+                let missing = expression
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|name| !scope.values.contains_key(name))
+                    .min_by_key(|name| text.value.find(name.as_str()).unwrap_or(usize::MAX));
+                if let Some(name) = missing {
+                    return undefined(&name, text, scope, bindings);
+                }
+            }
+            template_error(&e, text, bindings)
+        })?;
+        if value.is_undefined() {
+            // `flags.tset`: strict undefined values fail in templates, not as a result.
+            return Err(Diagnostic::error(
+                "glc::template::undefined",
+                format!("the condition `{}` is undefined", text.value),
+            )
+            .label(text.span, with_bindings("not defined", bindings))
+            .help(format!(
+                "a condition must say true or false; available here: {}",
+                list(&scope.names())
+            )));
+        }
+        Ok(value.is_true())
+    }
+}
+
 fn template_error(error: &minijinja::Error, text: &Text, bindings: &Bindings) -> Diagnostic {
     let span = error
         .range()
@@ -257,6 +298,28 @@ mod tests {
         assert_eq!(
             err.help.as_deref(),
             Some("did you mean `arch`? available here: `arch`")
+        );
+    }
+
+    #[test]
+    fn conditions_test_lists_and_values() {
+        let mut scope = Scope::default();
+        scope.set("target", "openstack");
+        scope.set("features", Value::from(vec!["gardener", "_prod"]));
+        let holds = |expression: &str| {
+            Renderer::new().condition(&text(expression), &scope, &Bindings::default())
+        };
+        assert_eq!(holds("target in ['ali', 'openstack']").ok(), Some(true));
+        assert_eq!(holds("'_pxe' in features").ok(), Some(false));
+        assert_eq!(
+            holds("'_prod' in features and target != 'ali'").ok(),
+            Some(true)
+        );
+        let error = holds("platfrm == 'kvm'").unwrap_err();
+        assert_eq!(error.code, "glc::template::undefined");
+        assert_eq!(
+            holds("target ==").unwrap_err().code,
+            "glc::template::syntax"
         );
     }
 

@@ -6,6 +6,7 @@ mod clients;
 mod commands;
 mod credentials;
 mod fixtures;
+mod gardenlinux;
 mod get;
 mod hostile_inputs;
 mod hostile_layouts;

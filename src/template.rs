@@ -97,17 +97,13 @@ impl Renderer {
             .template_from_str(&text.value)
             .map_err(|e| template_error(&e, text, bindings))?;
         let rendered = template.render(&scope.values).map_err(|e| {
-            if e.kind() == ErrorKind::UndefinedError {
-                let missing = template
-                    .undeclared_variables(false)
-                    .into_iter()
-                    .filter(|name| !scope.values.contains_key(name))
-                    .min_by_key(|name| text.value.find(name.as_str()).unwrap_or(usize::MAX));
-                if let Some(name) = missing {
-                    return undefined(&name, text, scope, bindings);
-                }
-            }
-            template_error(&e, text, bindings)
+            evaluation_error(
+                &e,
+                || template.undeclared_variables(false),
+                text,
+                scope,
+                bindings,
+            )
         })?;
         if rendered.len() > MAX_OUTPUT {
             return Err(Diagnostic::error(
@@ -124,6 +120,27 @@ impl Renderer {
     }
 }
 
+/// The error of a template or expression that failed to evaluate: an undefined name is named
+/// (the first the text uses that the scope lacks), anything else said as minijinja says it.
+fn evaluation_error(
+    error: &minijinja::Error,
+    undeclared: impl FnOnce() -> std::collections::HashSet<String>,
+    text: &Text,
+    scope: &Scope,
+    bindings: &Bindings,
+) -> Diagnostic {
+    if error.kind() == ErrorKind::UndefinedError {
+        let missing = undeclared()
+            .into_iter()
+            .filter(|name| !scope.values.contains_key(name))
+            .min_by_key(|name| text.value.find(name.as_str()).unwrap_or(usize::MAX));
+        if let Some(name) = missing {
+            return undefined(&name, text, scope, bindings);
+        }
+    }
+    template_error(error, text, bindings)
+}
+
 impl Renderer {
     /// Evaluates the expression `text` (an `if="…"`) in `scope`: whether it holds.
     pub fn condition(
@@ -137,17 +154,13 @@ impl Renderer {
             .compile_expression(&text.value)
             .map_err(|e| template_error(&e, text, bindings))?;
         let value = expression.eval(&scope.values).map_err(|e| {
-            if e.kind() == ErrorKind::UndefinedError {
-                let missing = expression
-                    .undeclared_variables(false)
-                    .into_iter()
-                    .filter(|name| !scope.values.contains_key(name))
-                    .min_by_key(|name| text.value.find(name.as_str()).unwrap_or(usize::MAX));
-                if let Some(name) = missing {
-                    return undefined(&name, text, scope, bindings);
-                }
-            }
-            template_error(&e, text, bindings)
+            evaluation_error(
+                &e,
+                || expression.undeclared_variables(false),
+                text,
+                scope,
+                bindings,
+            )
         })?;
         if value.is_undefined() {
             // `flags.tset`: strict undefined values fail in templates, not as a result.

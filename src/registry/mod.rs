@@ -11,14 +11,18 @@
 //! docs/architecture.md: porting it first would write this code twice).
 
 pub mod auth;
+mod blob;
 pub mod pull;
 pub mod push;
 pub mod sessions;
 pub mod source;
+mod transport;
+
+pub use blob::BlobReader;
+use transport::{jitter_percent, plain_text, tls_config, transport_words};
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -530,17 +534,7 @@ impl Client {
     /// [`Error`] (see [`Error::from_io`]).
     #[must_use]
     pub fn read_blob(&self, digest: &Digest, size: u64, from: u64) -> BlobReader<'_> {
-        BlobReader {
-            client: self,
-            digest: digest.clone(),
-            size,
-            position: from,
-            tries: 0,
-            authenticated: false,
-            stream: None,
-            skip: 0,
-            since_open: 0,
-        }
+        BlobReader::new(self, digest, size, from)
     }
 
     /// One `GET` of a blob from byte `from`, following redirects: the open stream, or the
@@ -1322,131 +1316,6 @@ pub(crate) fn parallel<T: Sync, R: Send, E: Send>(
         .collect())
 }
 
-/// A blob read from a registry, resumed where a connection broke: [`Client::read_blob`].
-pub struct BlobReader<'a> {
-    client: &'a Client,
-    digest: Digest,
-    size: u64,
-    /// Bytes of the blob read so far (or there before).
-    position: u64,
-    /// Tries since bytes last came.
-    tries: u32,
-    authenticated: bool,
-    stream: Option<Box<dyn Read + Send + Sync>>,
-    /// Bytes of the stream to drop: a 200 answer to a request from `position`.
-    skip: u64,
-    /// Bytes of the blob read since the stream was opened.
-    since_open: u64,
-}
-
-impl BlobReader<'_> {
-    /// Opens a stream from `position`, retrying what is worth it.
-    fn open(&mut self) -> Result<(), Error> {
-        let client = self.client;
-        let digest = &self.digest;
-        loop {
-            self.tries += 1;
-            let response = match client.open_blob(digest, self.position) {
-                Ok(Opened::Stream(response)) => response,
-                Ok(Opened::Status(answer)) if answer.status == 401 && !self.authenticated => {
-                    self.authenticated = true;
-                    self.tries -= 1;
-                    client.authenticate(&answer)?;
-                    continue;
-                }
-                Ok(Opened::Status(answer))
-                    if transient(answer.status) && self.tries < client.options.tries =>
-                {
-                    client.pause(self.tries, answer.retry_after());
-                    continue;
-                }
-                Ok(Opened::Status(answer)) => {
-                    return Err(client.refusal(
-                        &format!("GET blob {digest}"),
-                        answer.status,
-                        &answer.body,
-                    ));
-                }
-                Err(e) if e.worth_retrying() && self.tries < client.options.tries => {
-                    client.pause(self.tries, None);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            // A 200 starts from the first byte whatever was asked: skip what is there.
-            self.skip = if response.status() == 206 {
-                let start = response
-                    .header("Content-Range")
-                    .and_then(content_range_start);
-                if start != Some(self.position) {
-                    return Err(error(format!(
-                        "{} answered a request for blob {digest} from byte {} with another range",
-                        client.host, self.position
-                    )));
-                }
-                0
-            } else {
-                self.position
-            };
-            self.stream = Some(Box::new(response.into_reader()));
-            self.since_open = 0;
-            return Ok(());
-        }
-    }
-}
-
-impl Read for BlobReader<'_> {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            if self.position >= self.size || buffer.is_empty() {
-                return Ok(0);
-            }
-            // A read at a time: a signal stops a download within a few KiB.
-            if crate::interrupt::requested() {
-                return Err(std::io::Error::other(interrupted()));
-            }
-            if self.stream.is_none() {
-                self.open().map_err(std::io::Error::other)?;
-            }
-            let Some(stream) = self.stream.as_mut() else {
-                continue;
-            };
-            let want = usize::try_from(self.size - self.position + self.skip)
-                .map_or(buffer.len(), |left| left.min(buffer.len()));
-            match stream.read(&mut buffer[..want]) {
-                Ok(n) if n > 0 => {
-                    let dropped = usize::try_from(self.skip).map_or(n, |s| s.min(n));
-                    self.skip -= dropped as u64;
-                    if dropped == n {
-                        continue;
-                    }
-                    buffer.copy_within(dropped..n, 0);
-                    let n = n - dropped;
-                    self.position += n as u64;
-                    // Progress: a connection that breaks now and then still gets there.
-                    self.since_open += n as u64;
-                    if self.since_open >= PROGRESS {
-                        self.tries = 0;
-                    }
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // Cut short, or broken: resumed from here, within the tries.
-                _ => {
-                    self.stream = None;
-                    if self.tries >= self.client.options.tries {
-                        return Err(std::io::Error::other(error(format!(
-                            "GET blob {}: the connection broke at byte {} of {}, {} times",
-                            self.digest, self.position, self.size, self.client.options.tries
-                        ))));
-                    }
-                    self.client.pause(self.tries.max(1), None);
-                }
-            }
-        }
-    }
-}
-
 impl std::error::Error for Error {}
 
 /// The help of an [`Error`] that is a failed TLS handshake.
@@ -1528,191 +1397,6 @@ fn check_digest(named: Option<&str>, expected: &Digest, what: &str) -> Result<()
         ))),
         _ => Ok(()),
     }
-}
-
-impl Client {
-    /// The error of a request that got no answer. A host name without an address is said
-    /// as such, once: it is not retried.
-    fn transport_error(&self, method: &str, url: &str, transport: &ureq::Transport) -> Error {
-        if transport.kind() == ureq::ErrorKind::Dns {
-            let cause = std::error::Error::source(transport)
-                .map(|s| format!(": {}", printable(&s.to_string())))
-                .unwrap_or_default();
-            let host = host_of(url);
-            // A name that never resolved in this run is taken as unknown; one that did, or
-            // another host (storage a redirect leads to), as a passing failure of the resolver.
-            if host == host_of(&self.origin)
-                && !self.reached.load(std::sync::atomic::Ordering::Relaxed)
-            {
-                return Error {
-                    message: format!("cannot find the registry host `{}`{cause}", printable(host)),
-                    kind: ErrorKind::UnknownHost,
-                };
-            }
-            return error(format!(
-                "{method} {}: cannot look up `{}`{cause}",
-                Self::shown(url),
-                printable(host)
-            ));
-        }
-        // Failures that the same handshake meets again; alerts and the like are retried.
-        if let Some(tls) = tls_failure(transport) {
-            let hint = match tls {
-                rustls::Error::InvalidMessage(_) => {
-                    "; the server does not speak TLS there: a registry that speaks plain HTTP needs --plain-http"
-                }
-                rustls::Error::InvalidCertificate(_)
-                | rustls::Error::NoCertificatesPresented
-                | rustls::Error::UnsupportedNameType
-                | rustls::Error::PeerIncompatible(_) => "",
-                _ => {
-                    return error(format!(
-                        "{method} {}: {}",
-                        Self::shown(url),
-                        transport_words(transport)
-                    ));
-                }
-            };
-            return Error {
-                message: format!(
-                    "{method} {}: the TLS handshake with {} failed: {}{hint}",
-                    Self::shown(url),
-                    printable(host_of(url)),
-                    printable(&tls.to_string())
-                ),
-                kind: ErrorKind::Tls,
-            };
-        }
-        error(format!(
-            "{method} {}: {}",
-            Self::shown(url),
-            transport_words(transport)
-        ))
-    }
-}
-
-/// The first line of an answer's body that is short plain text (not JSON, not HTML), at
-/// most 160 characters: what a proxy or a server outside the registry API says.
-fn plain_text(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?.trim();
-    let line = text.lines().next()?.trim();
-    if line.is_empty() || line.starts_with(['<', '{', '[']) {
-        return None;
-    }
-    let mut shown: String = line.chars().take(160).collect();
-    if line.chars().nth(160).is_some() {
-        shown.push('…');
-    }
-    Some(printable(&shown).into_owned())
-}
-
-/// The `host[:port]` of a URL.
-fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.split(['/', '?']).next().unwrap_or(rest)
-}
-
-/// The TLS error somewhere in a transport error's causes (rustls's errors travel inside
-/// `io::Error`s, whose `source` skips them).
-fn tls_failure(transport: &ureq::Transport) -> Option<&rustls::Error> {
-    let mut cause = std::error::Error::source(transport);
-    while let Some(error) = cause {
-        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(tls) = error
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        cause = error.source();
-    }
-    None
-}
-
-fn transport_words(transport: &ureq::Transport) -> String {
-    let kind = transport.kind();
-    // ureq names the header it refused whole: it may be a credential.
-    if kind == ureq::ErrorKind::BadHeader {
-        return "a header of the request is not valid (not shown: it may hold a credential)"
-            .to_owned();
-    }
-    let detail = transport
-        .message()
-        .map(|m| format!(": {}", printable(m)))
-        .unwrap_or_default();
-    let source = std::error::Error::source(transport)
-        .map(|s| format!(" ({})", printable(&s.to_string())))
-        .unwrap_or_default();
-    format!("{kind}{detail}{source}")
-}
-
-/// 0..100, different on every call and every run: spreads retries of parallel requests.
-fn jitter_percent() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::from(d.subsec_nanos())),
-    );
-    u32::try_from(hasher.finish() % 100).unwrap_or(0)
-}
-
-/// TLS with the system's root certificates (the bundle `SSL_CERT_FILE` names, or the
-/// distribution's), and those of `ca_file`; `None` where the system has no bundle (ureq's
-/// built-in Mozilla roots then).
-fn tls_config(ca_file: Option<&Path>) -> Result<Option<rustls::ClientConfig>, Error> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    let system = std::env::var_os("SSL_CERT_FILE")
-        .map(std::path::PathBuf::from)
-        .into_iter()
-        .chain(
-            [
-                "/etc/ssl/certs/ca-certificates.crt",
-                "/etc/pki/tls/certs/ca-bundle.crt",
-                "/etc/ssl/cert.pem",
-                "/etc/ssl/ca-bundle.pem",
-            ]
-            .map(std::path::PathBuf::from),
-        )
-        .find(|p| p.is_file());
-    if let Some(bundle) = &system
-        && let Ok(certificates) = CertificateDer::pem_file_iter(bundle)
-    {
-        roots.add_parsable_certificates(certificates.flatten());
-    }
-    if let Some(ca_file) = ca_file {
-        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
-            .and_then(Iterator::collect)
-            .map_err(|e| {
-                error(format!(
-                    "cannot read the certificates of --ca-file {}: {e}",
-                    ca_file.display()
-                ))
-            })?;
-        let (added, _) = roots.add_parsable_certificates(certificates);
-        if added == 0 {
-            return Err(error(format!(
-                "--ca-file {} holds no usable certificate",
-                ca_file.display()
-            )));
-        }
-    }
-    if roots.is_empty() {
-        return Ok(None);
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| error(format!("TLS cannot be set up: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Some(config))
 }
 
 #[cfg(test)]

@@ -23,7 +23,9 @@ use crate::oci::json::canonical;
 use crate::oci::layout::{Blob, LayoutWriter, Placement};
 use crate::oci::media;
 use crate::output::MARKER;
-use crate::plan::{AptRepositoryPlan, Bindings, ClientNames, LinkPlan, Part, ReleaseInfo};
+use crate::plan::{
+    AptRepositoryPlan, Bindings, ClientNames, LinkPlan, Part, ReleaseInfo, gl_oci_tag,
+};
 
 pub use crate::oci::vocab::annotation::TITLE;
 use crate::oci::vocab::annotation::{CONTAINER_GROUP_NAME, CONTAINER_NAME, REF_NAME};
@@ -31,6 +33,8 @@ pub use crate::oci::vocab::artifact::{
     CLOUD_IMAGE, CLOUD_IMAGES, CONTAINER_GROUP, CONTAINER_IMAGES, METADATA, PART, PART_RECORD,
     RELEASE, RELEASE_MANIFEST,
 };
+/// The layer annotation gl-oci gives every file of an image: its architecture (`amd64`).
+pub const LAYER_ARCHITECTURE: &str = "io.gardenlinux.image.layer.architecture";
 /// The version of the part record's format; `glc merge` reads only this one.
 pub const PART_FORMAT: u32 = 1;
 
@@ -413,6 +417,11 @@ impl Assembler<'_> {
             let (entry, image_attachments, record) =
                 self.cloud_image(image, containers.as_ref().map(|c| &c.0))?;
             tagged.insert(image.cname.clone(), entry.clone());
+            if assembly.release.gl_oci
+                && let Some(arch) = &image.client_names.architecture
+            {
+                tagged.insert(gl_oci_tag(version, &image.cname, arch), entry.clone());
+            }
             cloud_images.push(entry);
             attachments.extend(image_attachments);
             manifest_images.push(record);
@@ -519,11 +528,25 @@ impl Assembler<'_> {
         container_images: Option<&Descriptor>,
     ) -> Result<(Entry, Vec<Descriptor>, serde_json::Value), EmitError> {
         let release = &self.assembly.release;
+        let gl_oci_arch = image
+            .client_names
+            .architecture
+            .as_ref()
+            .filter(|_| release.gl_oci);
         let layers: Vec<Descriptor> = image
             .layers
             .iter()
-            .map(Self::layer)
-            .collect::<Result<_, _>>()?;
+            .map(|layer| {
+                let mut descriptor = Self::layer(layer)?;
+                // gl-oci annotates every layer with the image's architecture.
+                if let Some(arch) = gl_oci_arch {
+                    let mut names = descriptor.annotations().clone().unwrap_or_default();
+                    names.insert(LAYER_ARCHITECTURE.to_owned(), arch.clone());
+                    descriptor.set_annotations(Some(names));
+                }
+                Ok(descriptor)
+            })
+            .collect::<Result<_, EmitError>>()?;
         let mut annotations = self.oci_annotations(
             &image.cname,
             &format!("Garden Linux {} {}", release.version, image.cname),
@@ -533,7 +556,15 @@ impl Assembler<'_> {
         let mut client = self::annotations([
             ("cname", image.cname.clone()),
             ("version", release.version.clone()),
-            ("commit", release.commit.clone()),
+            // gl-oci writes the commit as its builder names it in cnames: 8 characters.
+            (
+                "commit",
+                if release.gl_oci {
+                    release.commit_short.clone()
+                } else {
+                    release.commit.clone()
+                },
+            ),
         ]);
         for (key, value) in [
             ("architecture", &image.client_names.architecture),

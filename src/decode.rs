@@ -508,12 +508,22 @@ impl Decoder<'_> {
             .map(|n| self.vars(n, &taken))
             .unwrap_or_default();
         let image = self.image(Self::one(node, "image")?)?;
+        let gl_oci = Self::one(node, "gl-oci")
+            .filter(|n| {
+                n.entries()
+                    .iter()
+                    .find(|e| e.name().is_none())
+                    .and_then(|e| e.value().as_bool())
+                    == Some(true)
+            })
+            .map(|n| n.name().span());
         Some(CloudImages {
             span,
             matrix,
             flavors,
             vars,
             image,
+            gl_oci,
         })
     }
 

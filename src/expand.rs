@@ -16,6 +16,7 @@ use crate::role::Role;
 use crate::template::{Renderer, Scope};
 
 mod flavors;
+mod gl_oci;
 
 /// More combinations than this are a mistake in the matrix, not a release.
 pub const MAX_COMBINATIONS: usize = 10_000;
@@ -334,6 +335,10 @@ impl Expander {
             created: created.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
             source: None,
             repository: None,
+            gl_oci: release
+                .cloud_images
+                .as_ref()
+                .is_some_and(|c| c.gl_oci.is_some()),
         })
     }
 
@@ -431,6 +436,7 @@ impl Expander {
                     bindings: bindings.clone(),
                 },
             );
+            self.claim_gl_oci_tag(cloud, &cname, release_scope, bindings);
             scope.set("cname", cname.clone());
             let layers = template
                 .layers

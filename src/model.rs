@@ -83,6 +83,9 @@ pub struct CloudImages {
     pub flavors: Option<FlavorsSource>,
     pub vars: Vec<Var>,
     pub image: ImageTemplate,
+    /// `gl-oci #true`: where it was written. The images are published as gl-oci publishes
+    /// them too (per-flavor tags, layer architectures, the short commit).
+    pub gl_oci: Option<SourceSpan>,
 }
 
 /// `flavors "flavors.yaml" publish=#true …`: the images are the flavors the filter selects.

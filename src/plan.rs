@@ -92,6 +92,18 @@ pub struct ReleaseInfo {
     pub created: String,
     pub source: Option<String>,
     pub repository: Option<String>,
+    /// `gl-oci #true`: the cloud images are published as gl-oci publishes them too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gl_oci: bool,
+}
+
+/// The tag under which Garden Linux's library finds an image: `Container.read_manifest`
+/// (python-gardenlinux-lib, `gardenlinux.oci`) asks for `<version>-<cname>-<arch>`, the tag
+/// `Container.push_manifest` gives it. The cname is the whole one (`…-amd64-1877.3-75df9f40`),
+/// so the arch appears twice.
+#[must_use]
+pub fn gl_oci_tag(version: &str, cname: &str, arch: &str) -> String {
+    format!("{version}-{cname}-{arch}")
 }
 
 #[derive(Debug, Clone, Serialize)]

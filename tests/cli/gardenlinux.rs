@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use crate::{Ran, Test, repo};
 
-const VERSION: &str = "1877.3";
-const COMMIT_SHORT: &str = "75df9f40";
+pub(crate) const VERSION: &str = "1877.3";
+pub(crate) const COMMIT_SHORT: &str = "75df9f40";
 
 /// A YAML document as JSON: mappings, lists, `true`/`false` and strings (all flavors.yaml
 /// holds), read with the parser's events.
@@ -64,7 +64,7 @@ fn yaml(text: &str) -> Value {
 /// with `publish: true` (default false) of a target not of category `container`,
 /// `{name}-{"-" + features joined by "-" if any}-{arch, default amd64}` with `--` written `-`
 /// and `-_` written `_`; sorted, each once.
-fn garden_linux_publish(flavors: &Value) -> BTreeSet<String> {
+pub(crate) fn garden_linux_publish(flavors: &Value) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for target in flavors["targets"].as_array().expect("targets") {
         if target["category"] == "container" {
@@ -108,7 +108,7 @@ fn cnames(flavors: &BTreeSet<String>) -> BTreeSet<String> {
 
 /// The example copied into `gl/` of a fresh test directory, `flavors` (if given) as its
 /// flavors.yaml, and its stand-ins laid by `make standins`.
-fn example(flavors: Option<&Value>) -> Test {
+pub(crate) fn example(flavors: Option<&Value>) -> Test {
     let test = Test::new();
     let dir = test.path("gl");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -143,7 +143,7 @@ fn standins(dir: &Path) {
     );
 }
 
-fn the_flavors() -> Value {
+pub(crate) fn the_flavors() -> Value {
     yaml(
         &std::fs::read_to_string(repo().join("examples/gardenlinux/flavors.yaml"))
             .expect("read flavors.yaml"),

@@ -8,6 +8,7 @@ mod credentials;
 mod fixtures;
 mod gardenlinux;
 mod get;
+mod gl_oci;
 mod hostile_inputs;
 mod hostile_layouts;
 mod hostile_registry;

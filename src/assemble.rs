@@ -104,6 +104,9 @@ pub struct Assembly {
     pub tags: Vec<String>,
     pub links: Vec<LinkPlan>,
     pub changelog: Option<Layer>,
+    /// The release's own files, in the order the release file names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata_files: Vec<Layer>,
     /// The cloud images built, sorted by cname.
     pub images: Vec<ImageEntry>,
     /// Every container of the release, sorted by name; in a part, only those named in
@@ -508,6 +511,9 @@ impl Assembler<'_> {
         if let Some(changelog) = &self.assembly.changelog {
             layers.push(Self::layer(changelog)?);
         }
+        for file in &self.assembly.metadata_files {
+            layers.push(Self::layer(file)?);
+        }
         let version = &self.assembly.release.version;
         let title = format!("Garden Linux {version} part");
         let description = format!(
@@ -732,6 +738,12 @@ impl Assembler<'_> {
         if let Some(changelog) = &assembly.changelog {
             layers.push(Self::layer(changelog)?);
         }
+        let mut files = Vec::new();
+        for file in &assembly.metadata_files {
+            let layer = Self::layer(file)?;
+            files.push(layer_record(&layer));
+            layers.push(layer);
+        }
         let links: BTreeMap<&str, &str> = assembly
             .links
             .iter()
@@ -739,7 +751,7 @@ impl Assembler<'_> {
             .collect();
         let mut tags: Vec<&String> = assembly.tags.iter().collect();
         tags.sort();
-        let manifest_json = serde_json::json!({
+        let mut manifest_json = serde_json::json!({
             "version": release.version,
             "commit": release.commit,
             "created": release.created,
@@ -750,6 +762,10 @@ impl Assembler<'_> {
             "images": images,
             "containers": containers.cloned().unwrap_or_default(),
         });
+        // Only where there are some: a release without them keeps its bytes.
+        if !files.is_empty() {
+            manifest_json["metadata"] = serde_json::Value::Array(files);
+        }
         let release_manifest = self
             .json_blob(&manifest_json, RELEASE_MANIFEST)?
             .annotations(annotations([(TITLE, "release-manifest.json".to_owned())]))

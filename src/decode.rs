@@ -400,7 +400,28 @@ impl Decoder<'_> {
             }
             links.push(Link { name, target });
         }
-        Metadata { changelog, links }
+        let mut files = Vec::new();
+        for child in children_named(node, "file") {
+            let Some(file) = self.file_ref(child, 0) else {
+                continue;
+            };
+            if let Some(key) = &file.feature_set {
+                self.error(
+                    Diagnostic::error(
+                        "glc::decode::metadata-feature-set",
+                        "`feature-set` names an image's features; a metadata file belongs to no image",
+                    )
+                    .label(key.span, "in `metadata`")
+                    .help("put `feature-set` on a `file` of `image`, or remove it here"),
+                );
+            }
+            files.push(file);
+        }
+        Metadata {
+            changelog,
+            files,
+            links,
+        }
     }
 
     fn file_ref(&mut self, node: &KdlNode, index: usize) -> Option<FileRef> {

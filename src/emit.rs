@@ -128,6 +128,12 @@ fn assembly(plan: &ResolvedPlan, staged: &Staged) -> Result<Assembly, EmitError>
         tags: plan.tags.clone(),
         links: plan.metadata.links.clone(),
         changelog: plan.metadata.changelog.as_ref().map(layer).transpose()?,
+        metadata_files: plan
+            .metadata
+            .files
+            .iter()
+            .map(layer)
+            .collect::<Result<_, _>>()?,
         images,
         containers,
         part: plan.part.clone(),
@@ -186,7 +192,12 @@ fn stage_files(
     options: &EmitOptions<'_>,
     created_epoch: u64,
 ) -> Result<(Staged, BTreeMap<Placement, usize>), Diagnostics> {
-    let mut files: Vec<&ResolvedFile> = plan.metadata.changelog.iter().collect();
+    let mut files: Vec<&ResolvedFile> = plan
+        .metadata
+        .changelog
+        .iter()
+        .chain(&plan.metadata.files)
+        .collect();
     for image in &plan.images {
         files.extend(image.layers());
         files.extend(image.attachments.iter().map(|a| &a.file));

@@ -9,14 +9,15 @@ use crate::model::{
     CloudImages, ContainerItem, ContainerTemplate, FileRef, Matrix, Release, Selector, Text, Var,
 };
 use crate::plan::{
-    AptRepositoryPlan, AttachmentPlan, Bindings, ContainerPlan, ExpandedPlan, ImagePlan, LinkPlan,
-    MetadataPlan, Origin, PlannedFile, ReleaseInfo,
+    AptRepositoryPlan, AttachmentPlan, Bindings, ContainerPlan, ExpandedPlan, ImagePlan, Origin,
+    PlannedFile, ReleaseInfo,
 };
 use crate::role::Role;
 use crate::template::{Renderer, Scope};
 
 mod flavors;
 mod gl_oci;
+mod metadata;
 
 /// More combinations than this are a mistake in the matrix, not a release.
 pub const MAX_COMBINATIONS: usize = 10_000;
@@ -256,24 +257,7 @@ impl Expander {
                 tags.push(tag);
             }
         }
-        let metadata = MetadataPlan {
-            changelog: release
-                .metadata
-                .changelog
-                .as_ref()
-                .and_then(|f| self.file(f, Role::Changelog, &scope, &none)),
-            links: release
-                .metadata
-                .links
-                .iter()
-                .filter_map(|link| {
-                    Some(LinkPlan {
-                        name: link.name.value.clone(),
-                        target: self.render(&link.target, &scope, &none)?,
-                    })
-                })
-                .collect(),
-        };
+        let metadata = self.metadata(&release.metadata, &scope);
         let images = release
             .cloud_images
             .as_ref()

@@ -334,6 +334,7 @@ fn inconsistency(assembly: &Assembly, part: &Part) -> Option<String> {
                 .chain(i.attachments.iter().map(|a| &a.layer))
         })
         .chain(&assembly.changelog)
+        .chain(&assembly.metadata_files)
         .map(|l| (&l.digest, l.size));
     let containers = assembly.containers.iter().map(|c| (&c.digest, c.size));
     layers.chain(containers).find_map(|(digest, size)| {
@@ -574,6 +575,7 @@ fn disagreements(parts: &[PartLayout]) -> Diagnostics {
                     &p.assembly.tags,
                     &p.assembly.links,
                     &p.assembly.changelog,
+                    &p.assembly.metadata_files,
                     &p.part.all_images,
                     &p.assembly.containers,
                 ))
@@ -672,8 +674,8 @@ fn copy_blobs(
             blobs.entry(&layer.digest).or_insert((layer, by));
         }
     }
-    if let Some(changelog) = &assembly.changelog {
-        blobs.entry(&changelog.digest).or_insert((changelog, 0));
+    for file in assembly.changelog.iter().chain(&assembly.metadata_files) {
+        blobs.entry(&file.digest).or_insert((file, 0));
     }
     let copied: Vec<Result<Placement, Diagnostic>> = blobs
         .into_par_iter()

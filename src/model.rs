@@ -54,6 +54,8 @@ pub struct Var {
 #[derive(Debug, Clone, Default)]
 pub struct Metadata {
     pub changelog: Option<FileRef>,
+    /// `file`s: the release's own files (release notes, versions, an SBOM), in order.
+    pub files: Vec<FileRef>,
     pub links: Vec<Link>,
 }
 

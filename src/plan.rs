@@ -64,7 +64,11 @@ impl ResolvedPlan {
             .images
             .iter()
             .flat_map(|i| i.layers().chain(i.attachments.iter().map(|a| &a.file)));
-        self.metadata.changelog.iter().chain(images)
+        self.metadata
+            .changelog
+            .iter()
+            .chain(&self.metadata.files)
+            .chain(images)
     }
 
     /// Every path a build reads, as written in the release and as found on disk.
@@ -109,6 +113,9 @@ pub fn gl_oci_tag(version: &str, cname: &str, arch: &str) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct MetadataPlan<F> {
     pub changelog: Option<F>,
+    /// The release's own files, layers of `MetaData` after the changelog.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<F>,
     pub links: Vec<LinkPlan>,
 }
 
@@ -430,6 +437,9 @@ pub fn render_text(plan: &ResolvedPlan) -> String {
     let _ = writeln!(out, "\nmetadata");
     if let Some(changelog) = &plan.metadata.changelog {
         file_line(&mut out, "changelog", changelog);
+    }
+    for file in &plan.metadata.files {
+        file_line(&mut out, "file", file);
     }
     for link in &plan.metadata.links {
         let _ = writeln!(out, "  link {:<16} {}", link.name, link.target);

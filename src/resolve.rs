@@ -54,6 +54,12 @@ pub fn resolve(
             .changelog
             .as_ref()
             .and_then(|f| resolver.file(f)),
+        files: plan
+            .metadata
+            .files
+            .iter()
+            .filter_map(|f| resolver.file(f))
+            .collect(),
         links: plan.metadata.links,
     };
     let images = plan

@@ -15,6 +15,8 @@ pub enum Role {
     File,
     Attachment,
     Changelog,
+    /// A `file` of `metadata`: a file of the release as a whole.
+    Metadata,
     ContainerSource,
 }
 
@@ -59,7 +61,7 @@ impl Role {
     ];
 
     /// Every role, for what is said of all of them.
-    const ALL: [Role; 8] = [
+    const ALL: [Role; 9] = [
         Role::Kernel,
         Role::Initrd,
         Role::Cmdline,
@@ -67,6 +69,7 @@ impl Role {
         Role::File,
         Role::Attachment,
         Role::Changelog,
+        Role::Metadata,
         Role::ContainerSource,
     ];
 
@@ -81,6 +84,7 @@ impl Role {
             Role::File => ("file", None, TAR, true),
             Role::Attachment => ("attach", None, TAR, true),
             Role::Changelog => ("changelog", None, None, false),
+            Role::Metadata => ("file", None, None, true),
             Role::ContainerSource => ("container", None, None, true),
         };
         Spec { node, media_type, directory, repeats }

@@ -26,6 +26,10 @@ pub struct Args {
     /// The layer of the attachment of this kind, e.g. `test-log`.
     #[arg(long, value_name = "KIND", group = "what")]
     pub attachment: Option<String>,
+    /// A file of the release as a whole, by its name in the release's metadata: `version`,
+    /// the changelog's, a metadata `file`'s, `release-manifest.json` (no image is chosen).
+    #[arg(long, value_name = "NAME", group = "what")]
+    pub metadata: Option<String>,
     /// Where to write it (`-`: standard output); an existing file is replaced whole,
     /// only when the bytes are right.
     #[arg(short, long, value_name = "PATH", required_unless_present = "list")]
@@ -52,6 +56,9 @@ fn layer_roles() -> Vec<&'static str> {
 impl Args {
     /// The layer asked for: by role, file name or attachment kind.
     fn what(&self) -> Option<glc::get::What> {
+        if let Some(name) = &self.metadata {
+            return Some(glc::get::What::Metadata(name.clone()));
+        }
         match (&self.role, &self.file, &self.attachment) {
             (Some(role), _, _) => glc::role::Role::LAYERS
                 .into_iter()

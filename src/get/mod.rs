@@ -12,6 +12,7 @@
 //! All reading goes through [`Source`]: [`Layout`] reads a layout directory; a registry
 //! implements the same calls, and `glc get` takes either.
 
+mod metadata;
 mod source;
 mod write;
 
@@ -41,6 +42,8 @@ pub enum What {
     Role(Role),
     File(String),
     Attachment(String),
+    /// A file of the release as a whole, by its title in `MetaData`.
+    Metadata(String),
 }
 
 /// Where to write it.
@@ -254,38 +257,10 @@ pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Dia
 /// The images the release lists, from its release manifest.
 pub fn images(source: &dyn Source, release: &Descriptor) -> Result<Vec<Image>, Diagnostics> {
     let broken = source_error(source);
-    let bytes = source.document(release, MAX_DOCUMENT).map_err(&broken)?;
-    let index: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        broken(format!(
-            "the release index {} is not JSON: {e}",
-            release.digest
-        ))
-    })?;
-    let metadata = index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|d| d["artifactType"].as_str() == Some(assemble::METADATA))
-        .ok_or_else(|| {
-            broken(format!(
-                "the release index {} lists no MetaData manifest",
-                release.digest
-            ))
-        })?;
-    let metadata = Descriptor::from_value(metadata).map_err(|e| {
-        broken(format!(
-            "the release index {}: MetaData: {}",
-            release.digest, e.message
-        ))
-    })?;
-    let bytes = source.document(&metadata, MAX_DOCUMENT).map_err(&broken)?;
-    let manifest: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| broken(format!("MetaData {} is not JSON: {e}", metadata.digest)))?;
-    let layer = manifest["layers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|l| l["mediaType"].as_str() == Some(assemble::RELEASE_MANIFEST))
+    let (metadata, layers) = metadata::metadata_layers(source, release)?;
+    let layer = layers
+        .iter()
+        .find(|l| l.media_type == assemble::RELEASE_MANIFEST)
         .ok_or_else(|| {
             broken(format!(
                 "MetaData {} holds no release manifest ({})",
@@ -293,10 +268,8 @@ pub fn images(source: &dyn Source, release: &Descriptor) -> Result<Vec<Image>, D
                 assemble::RELEASE_MANIFEST
             ))
         })?;
-    let layer = Descriptor::from_value(layer)
-        .map_err(|e| broken(format!("MetaData {}: {}", metadata.digest, e.message)))?;
     let bytes = source
-        .document(&layer, MAX_RELEASE_MANIFEST)
+        .document(layer, MAX_RELEASE_MANIFEST)
         .map_err(&broken)?;
     let parsed: ReleaseManifest = serde_json::from_slice(&bytes).map_err(|e| {
         broken(format!(
@@ -682,6 +655,9 @@ pub fn get(
             "name the file to write, e.g. `-o kernel.vmlinuz`, or `-o -` for standard output",
         ));
     }
+    if let Some(What::Metadata(name)) = what {
+        return metadata::get(source, request, name, output);
+    }
     let release = release(source, request.tag)?;
     let images = images(source, &release)?;
     let image = one(source, &images, request.selector)?;
@@ -717,6 +693,8 @@ pub fn get(
                     printable(name)
                 ))
             })?,
+        // Read before any image is chosen, above; the same call either way.
+        Some(What::Metadata(name)) => return metadata::get(source, request, name, output),
         Some(What::Attachment(kind)) => {
             let artifact_type = format!("{ATTACHMENT_TYPE}{kind}");
             let found = source

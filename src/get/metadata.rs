@@ -1,0 +1,106 @@
+//! `glc get SOURCE --metadata NAME`: a file of the release as a whole (the version, the
+//! changelog, release notes, an SBOM, the release manifest), a layer of its `MetaData`
+//! manifest found by its title.
+
+use serde_json::Value;
+
+use super::{Got, Output, Request, fail, printable, release, source_error, title, verify, write};
+use crate::assemble;
+use crate::diagnostic::Diagnostics;
+use crate::oci::Descriptor;
+use crate::oci::limits::MAX_DOCUMENT;
+use crate::sign::keys::PublicKey;
+
+/// The release's `MetaData` manifest, read and checked: its descriptor and layers.
+pub(super) fn metadata_layers(
+    source: &dyn super::Source,
+    release: &Descriptor,
+) -> Result<(Descriptor, Vec<Descriptor>), Diagnostics> {
+    let broken = source_error(source);
+    let bytes = source.document(release, MAX_DOCUMENT).map_err(&broken)?;
+    let index: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        broken(format!(
+            "the release index {} is not JSON: {e}",
+            release.digest
+        ))
+    })?;
+    let metadata = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["artifactType"].as_str() == Some(assemble::METADATA))
+        .ok_or_else(|| {
+            broken(format!(
+                "the release index {} lists no MetaData manifest",
+                release.digest
+            ))
+        })?;
+    let metadata = Descriptor::from_value(metadata).map_err(|e| {
+        broken(format!(
+            "the release index {}: MetaData: {}",
+            release.digest, e.message
+        ))
+    })?;
+    let bytes = source.document(&metadata, MAX_DOCUMENT).map_err(&broken)?;
+    let manifest: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| broken(format!("MetaData {} is not JSON: {e}", metadata.digest)))?;
+    let layers = manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|raw| {
+            Descriptor::from_value(raw)
+                .map_err(|e| broken(format!("MetaData {}: {}", metadata.digest, e.message)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((metadata, layers))
+}
+
+/// Writes the layer of `MetaData` titled `name` to `output`.
+pub(super) fn get(
+    source: &dyn super::Source,
+    request: &Request<'_>,
+    name: &str,
+    output: &Output,
+) -> Result<Got, Diagnostics> {
+    let release = release(source, request.tag)?;
+    let (_, layers) = metadata_layers(source, &release)?;
+    let Some(layer) = layers.iter().find(|l| title(l) == Some(name)) else {
+        let titles: Vec<String> = layers
+            .iter()
+            .map(|l| format!("\n  {}", printable(title(l).unwrap_or("?"))))
+            .collect();
+        return Err(fail(
+            "glc::get::what",
+            format!(
+                "the release's metadata has no file titled `{}`; it holds:{}",
+                printable(name),
+                titles.concat()
+            ),
+            "name one of them with --metadata NAME",
+        ));
+    };
+    let verified = verified(source, &release, request.key)?;
+    write::write(source, layer, output)?;
+    Ok(Got {
+        cname: "metadata".to_owned(),
+        title: title(layer).map(str::to_owned),
+        media_type: layer.media_type.clone(),
+        digest: layer.digest.to_string(),
+        size: layer.size,
+        verified,
+    })
+}
+
+/// The release index's signature, checked with `key` if one is given: it covers `MetaData` and
+/// every layer of it by digest.
+fn verified(
+    source: &dyn super::Source,
+    release: &Descriptor,
+    key: Option<&PublicKey>,
+) -> Result<bool, Diagnostics> {
+    match key {
+        Some(key) => verify(source, release, "the release index", key).map(|()| true),
+        None => Ok(false),
+    }
+}

@@ -20,6 +20,7 @@ mod json_mode;
 mod keys;
 mod merge;
 mod messages;
+mod metadata_files;
 mod opens;
 mod oras_cosign;
 mod output_safety;

@@ -106,6 +106,10 @@ pub const ALL: &[(&str, &str)] = &[
         "a variable or axis takes the name of a value already defined",
     ),
     ("glc::decode::duplicate-link", "a link is defined twice"),
+    (
+        "glc::decode::metadata-feature-set",
+        "a `file` of `metadata` names a `feature-set`, which only an image's file may",
+    ),
     ("glc::decode::empty-image", "an image has no files"),
     ("glc::template::syntax", "a template is not valid Jinja"),
     (
@@ -146,6 +150,14 @@ pub const ALL: &[(&str, &str)] = &[
     (
         "glc::expand::no-axis",
         "a warning: images without an `arch` or `features` axis lack what Garden Linux's clients read",
+    ),
+    (
+        "glc::expand::gl-oci-no-arch",
+        "`gl-oci #true` with an image that has no `arch` value for its `<version>-<cname>-<arch>` tag",
+    ),
+    (
+        "glc::expand::duplicate-metadata-title",
+        "two files of the release's metadata have one file name, or one is `version` or `release-manifest.json`",
     ),
     (
         "glc::expand::duplicate-cname",
@@ -369,7 +381,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         "glc::get::what",
-        "`glc get`: no `--role`, `--file` or `--attachment`, or one the image does not have",
+        "`glc get`: no `--role`, `--file`, `--attachment` or `--metadata`, or one the image or the release does not have",
     ),
     (
         "glc::get::signature",

@@ -105,6 +105,11 @@ def main():
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "CHANGELOG.md").write_text(f"# Garden Linux {version}\n\nStand-in changelog.\n")
+    # The release's own files, beside the changelog: release notes and a release-level SBOM.
+    (out / "release-notes.md").write_text(f"# Garden Linux {version}\n\nStand-in release notes.\n")
+    (out / f"gardenlinux-{version}.sbom").write_text(
+        '{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}\n'
+    )
     for target, features, arch, flags in published(flavors_yaml):
         cname = f"{flavor_name(target, features, arch)}-{version}-{commit[:8]}"
         for suffix in suffixes(target, features, flags):

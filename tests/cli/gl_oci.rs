@@ -216,3 +216,41 @@ fn gl_oci_without_an_arch_is_an_error_that_names_the_image() {
         "{stderr}"
     );
 }
+
+#[test]
+fn parts_with_gl_oci_carry_their_images_tags_and_merge_into_the_full_build() {
+    let test = top_level_with("gl-oci #true");
+    let dir = test.path("release");
+    let glc = |args: &[&str]| Test::new().current_dir(&dir).args(args).run();
+    glc(&["build", "-q", "release.kdl", "-o", "full"]);
+    let part = |out: &str, patterns: &[&str]| {
+        let mut args = vec!["build", "-q", "release.kdl", "-o", out];
+        for pattern in patterns {
+            args.extend(["--only", pattern]);
+        }
+        glc(&args);
+    };
+    part("p1", &["aws-*", "gcp-*", "bare"]);
+    part(
+        "p2",
+        &[
+            "{azure,openstack}-*",
+            "baremetal*",
+            "base",
+            "*-build",
+            "debian-snapshot",
+        ],
+    );
+    // A part's images are consumable at once: by their library tag too.
+    let p1 = crate::test::Layout::open(&dir.join("p1"));
+    let cname = "gcp-gardener_prod-amd64-1877.3-75df9f40";
+    assert_eq!(
+        p1.tag(&format!("1877.3-{cname}-amd64"))["digest"],
+        p1.tag(cname)["digest"]
+    );
+    glc(&["merge", "-o", "merged", "p2", "p1"]);
+    assert_eq!(
+        std::fs::read(dir.join("full/index.json")).expect("full"),
+        std::fs::read(dir.join("merged/index.json")).expect("merged")
+    );
+}

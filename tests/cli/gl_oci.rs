@@ -153,13 +153,13 @@ fn garden_linux_library_reads_every_published_flavor_by_its_tag_in_the_layout_an
 fn top_level_with(extra: &str) -> Test {
     let test = Test::new().top_level();
     let path = test.path("release/release.kdl");
-    let text = std::fs::read_to_string(&path).expect("release.kdl");
-    let text = text.replacen(
+    let kdl = std::fs::read_to_string(&path).expect("release.kdl");
+    let kdl = kdl.replacen(
         "cloud-images {",
         &format!("cloud-images {{\n        {extra}"),
         1,
     );
-    std::fs::write(&path, text).expect("write");
+    std::fs::write(&path, kdl).expect("write");
     test
 }
 

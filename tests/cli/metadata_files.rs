@@ -23,11 +23,11 @@ fn with_metadata(lines: &str) -> Test {
         .file("release/artifacts/versions.txt", VERSIONS)
         .file("release/artifacts/release.sbom", SBOM);
     let path = test.path("release/release.kdl");
-    let text = std::fs::read_to_string(&path).expect("release.kdl");
+    let kdl = std::fs::read_to_string(&path).expect("release.kdl");
     let changelog = "        changelog \"{{ build }}/CHANGELOG.md\"\n";
-    assert!(text.contains(changelog));
-    let text = text.replacen(changelog, &format!("{changelog}{lines}"), 1);
-    std::fs::write(&path, text).expect("write");
+    assert!(kdl.contains(changelog));
+    let kdl = kdl.replacen(changelog, &format!("{changelog}{lines}"), 1);
+    std::fs::write(&path, kdl).expect("write");
     test
 }
 
@@ -45,8 +45,11 @@ fn metadata_manifest(layout: &Layout) -> Value {
     layout.json(&entry)
 }
 
-/// Title → (media type, bytes) of every layer of `MetaData`, and the titles in order.
-fn metadata_layers(layout: &Layout) -> (Vec<String>, BTreeMap<String, (String, Vec<u8>)>) {
+/// Title → (media type, bytes).
+type Layers = BTreeMap<String, (String, Vec<u8>)>;
+
+/// Every layer of `MetaData`, and the titles in order.
+fn metadata_layers(layout: &Layout) -> (Vec<String>, Layers) {
     let manifest = metadata_manifest(layout);
     let mut order = Vec::new();
     let mut layers = BTreeMap::new();
@@ -92,13 +95,13 @@ fn metadata_files_are_layers_of_metadata_in_the_plan_and_the_release_manifest() 
             ("artifacts/release.sbom", "application/vnd.cyclonedx+json"),
         ]
     );
-    let text = test.test().args(["plan", "release/release.kdl"]).run();
+    let shown = test.test().args(["plan", "release/release.kdl"]).run();
     assert!(
-        text.stdout().lines().any(|l| l.contains("file")
+        shown.stdout().lines().any(|l| l.contains("file")
             && l.contains("application/vnd.cyclonedx+json")
             && l.ends_with("artifacts/release.sbom")),
         "{}",
-        text.stdout()
+        shown.stdout()
     );
 
     test.test()

@@ -6,6 +6,8 @@
 //! on everything but which images and containers they hold; their union is assembled by the
 //! same code as a build, from blobs copied out of the parts and checked against their digests.
 
+pub mod registry;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};

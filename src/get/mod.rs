@@ -12,6 +12,7 @@
 //! All reading goes through [`Source`]: [`Layout`] reads a layout directory; a registry
 //! implements the same calls, and `glc get` takes either.
 
+mod part;
 mod source;
 mod write;
 
@@ -249,6 +250,20 @@ pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Dia
             "choose one with --tag TAG",
         )),
     }
+}
+
+/// The images of the release `tag` names (or of the only one) with the release index, or of
+/// the part it names.
+fn images_at(
+    source: &dyn Source,
+    tag: Option<&str>,
+) -> Result<(Option<Descriptor>, Vec<Image>), Diagnostics> {
+    if let Some(images) = part::images(source, tag)? {
+        return Ok((None, images));
+    }
+    let release = release(source, tag)?;
+    let images = images(source, &release)?;
+    Ok((Some(release), images))
 }
 
 /// The images the release lists, from its release manifest.
@@ -566,8 +581,7 @@ fn role_layer(layers: &[Descriptor], role: Role) -> Option<&Descriptor> {
 
 /// `glc get --list`: every image `selector` matches, with what it holds.
 pub fn list(source: &dyn Source, request: &Request<'_>) -> Result<Vec<Listed>, Diagnostics> {
-    let release = release(source, request.tag)?;
-    let images = images(source, &release)?;
+    let (_, images) = images_at(source, request.tag)?;
     select(&images, request.selector)?
         .into_iter()
         .map(|image| listed(source, image))
@@ -682,8 +696,7 @@ pub fn get(
             "name the file to write, e.g. `-o kernel.vmlinuz`, or `-o -` for standard output",
         ));
     }
-    let release = release(source, request.tag)?;
-    let images = images(source, &release)?;
+    let (release, images) = images_at(source, request.tag)?;
     let image = one(source, &images, request.selector)?;
     let (manifest, layers) = image_layers(source, image)?;
     let nothing = |message: String| -> Diagnostics {
@@ -751,7 +764,18 @@ pub fn get(
         Some(key) => {
             // The release index too: the tag naming it is not signed, and what it leads to
             // (the release manifest that maps cnames to images) is covered by its digest.
-            verify(source, &release, "the release index", key)?;
+            let Some(release) = &release else {
+                return Err(fail(
+                    "glc::get::signature",
+                    format!(
+                        "{}: `{}` is a part, which is never signed",
+                        source.name(),
+                        request.tag.unwrap_or_default()
+                    ),
+                    "get from the merged release's tag with --key, or from the part without it",
+                ));
+            };
+            verify(source, release, "the release index", key)?;
             verify(source, &manifest, "the image", key)?;
             true
         }

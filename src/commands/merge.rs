@@ -72,8 +72,11 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
     // Required by clap without --push.
     let Some(output) = output else {
         return Err(vec![
-            glc::diagnostic::Diagnostic::error("glc::usage", "merge needs -o DIR or --push REGISTRY/REPO")
-                .help("e.g. `glc merge -o out parts/*`"),
+            glc::diagnostic::Diagnostic::error(
+                "glc::usage",
+                "merge needs -o DIR or --push REGISTRY/REPO",
+            )
+            .help("e.g. `glc merge -o out parts/*`"),
         ]);
     };
     let sign_key = sign_key

@@ -43,13 +43,12 @@ pub struct Args {
 
 pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
     let (destination, part_tag) = split_part_tag(&args.destination);
-    let (host, repository) =
-        glc::registry::push::parse_destination(destination).map_err(|e| {
-            vec![
-                Diagnostic::error("glc::usage", e)
-                    .help("e.g. `glc push out 127.0.0.1:5000/gardenlinux`"),
-            ]
-        })?;
+    let (host, repository) = glc::registry::push::parse_destination(destination).map_err(|e| {
+        vec![
+            Diagnostic::error("glc::usage", e)
+                .help("e.g. `glc push out 127.0.0.1:5000/gardenlinux`"),
+        ]
+    })?;
     let request = glc::registry::push::Request {
         host,
         repository,

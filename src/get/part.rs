@@ -47,12 +47,13 @@ pub fn images(source: &dyn Source, tag: Option<&str>) -> Result<Option<Vec<Image
         .and_then(|l| Descriptor::from_value(l).ok())
         .ok_or_else(|| broken(format!("the part {} has no record", descriptor.digest)))?;
     let record = source.document(&layer, MAX_RECORD).map_err(&broken)?;
-    let (assembly, _) = crate::merge::read_record(&record).map_err(|(problem, _)| {
-        broken(format!("the part {}: {problem}", descriptor.digest))
-    })?;
+    let (assembly, _) = crate::merge::read_record(&record)
+        .map_err(|(problem, _)| broken(format!("the part {}: {problem}", descriptor.digest)))?;
     let again = assemble::finish(&assembly, LayoutWriter::dry(), BTreeMap::new())
         .ok()
-        .filter(|again| again.part.as_ref().map(|p| p.digest.as_str()) == Some(&descriptor.digest.to_string()))
+        .filter(|again| {
+            again.part.as_ref().map(|p| p.digest.as_str()) == Some(&descriptor.digest.to_string())
+        })
         .ok_or_else(|| {
             fail(
                 "glc::get::release",

@@ -173,7 +173,9 @@ pub fn merge(
                         records[by].name, container.name, e.message
                     ),
                 )
-                .help("push the part again (`glc push PART REGISTRY/REPO:NAME`); nothing was written"),
+                .help(
+                    "push the part again (`glc push PART REGISTRY/REPO:NAME`); nothing was written",
+                ),
             ]);
         }
     }
@@ -221,14 +223,18 @@ fn io_error(what: &str, e: &std::io::Error) -> Diagnostics {
 /// A part's record from the registry: its manifest by tag, and the record it names (both
 /// checked against their digests), which must assemble to that manifest again.
 fn read_part(client: &Client, part: &PartRef, read: &AtomicU64) -> Result<PartRead, Diagnostics> {
-    const PUSH_IT_AGAIN: &str = "the part is damaged, or was pushed by another version of glc; build and push it again";
+    const PUSH_IT_AGAIN: &str =
+        "the part is damaged, or was pushed by another version of glc; build and push it again";
     let fail = |message: String, help: &str| vec![part_error(&part.name, message, help)];
     let manifest = client
         .get_manifest(&part.tag, ACCEPT)
         .map_err(|e| registry_error(&part.name, &e))?
         .ok_or_else(|| {
             fail(
-                format!("{}/{} has no tag `{}`", part.host, part.repository, part.tag),
+                format!(
+                    "{}/{} has no tag `{}`",
+                    part.host, part.repository, part.tag
+                ),
                 "push the part first: `glc push PART REGISTRY/REPO:NAME`",
             )
         })?;
@@ -329,13 +335,14 @@ fn copy_documents(
         kind: crate::registry::ErrorKind::Final,
     };
     if depth > MAX_DEPTH {
-        return Err(fail(format!(
-            "indexes nest deeper than {MAX_DEPTH} levels"
-        )));
+        return Err(fail(format!("indexes nest deeper than {MAX_DEPTH} levels")));
     }
-    let manifest = client
-        .get_manifest(digest, ACCEPT)?
-        .ok_or_else(|| fail(format!("{}/{} has no manifest {digest}", client.host, client.repository)))?;
+    let manifest = client.get_manifest(digest, ACCEPT)?.ok_or_else(|| {
+        fail(format!(
+            "{}/{} has no manifest {digest}",
+            client.host, client.repository
+        ))
+    })?;
     if manifest.bytes.len() as u64 > MAX_DOCUMENT {
         return Err(fail(format!("manifest {digest} is too big")));
     }

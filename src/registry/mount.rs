@@ -65,7 +65,8 @@ impl Client {
         if self.mount_blob(digest, &source.repository)? {
             return Ok(Mounted::Linked);
         }
-        let stored = |e: std::io::Error| error(format!("cannot keep blob {digest} on its way: {e}"));
+        let stored =
+            |e: std::io::Error| error(format!("cannot keep blob {digest} on its way: {e}"));
         let mut file = tempfile::tempfile().map_err(stored)?;
         let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
         source.download_blob(digest, size, 0, &mut |bytes| {

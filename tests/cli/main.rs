@@ -22,6 +22,7 @@ mod messages;
 mod opens;
 mod oras_cosign;
 mod output_safety;
+mod parts;
 mod progress;
 mod provenance;
 mod pull;

@@ -54,7 +54,8 @@ pub trait Elsewhere: Sync {
     /// Whether it provides blob `digest`.
     fn has(&self, digest: &Digest) -> bool;
     /// Puts blob `digest` of `size` bytes into `client`'s repository.
-    fn provide(&self, client: &Client, digest: &Digest, size: u64) -> Result<Mounted, super::Error>;
+    fn provide(&self, client: &Client, digest: &Digest, size: u64)
+    -> Result<Mounted, super::Error>;
 }
 
 /// Provides nothing: a push of a layout that holds every blob.

@@ -18,13 +18,17 @@ pub(super) fn record_tag(
         ([], None) => Ok(None),
         ([], Some(tag)) => Err(fail(
             "glc::push::tag",
-            format!("`:{tag}` names a part's tag, and the layout is no part (it holds no part record); nothing was pushed"),
+            format!(
+                "`:{tag}` names a part's tag, and the layout is no part (it holds no part record); nothing was pushed"
+            ),
             Some("push a release to REGISTRY/REPO, without a tag: its tags are its own"),
         )),
         ([_], None) => Err(fail(
             "glc::push::part",
             "the layout is a part (`glc build --only`): it is pushed under a tag of its own; nothing was pushed",
-            Some("give the part's tag, e.g. `glc push part ghcr.io/gardenlinux/gardenlinux:part-aws`; `glc merge --push` reads the parts by those tags"),
+            Some(
+                "give the part's tag, e.g. `glc push part ghcr.io/gardenlinux/gardenlinux:part-aws`; `glc merge --push` reads the parts by those tags",
+            ),
         )),
         ([id], Some(tag)) => {
             crate::oci::name::check_tag(tag).map_err(|e| {
@@ -37,7 +41,9 @@ pub(super) fn record_tag(
             if by_tag.contains_key(tag) {
                 return Err(fail(
                     "glc::push::tag",
-                    format!("`{tag}` is a tag of the part already (an image or container); nothing was pushed"),
+                    format!(
+                        "`{tag}` is a tag of the part already (an image or container); nothing was pushed"
+                    ),
                     Some("name the part by a tag no image or container has, e.g. `part-aws`"),
                 ));
             }
@@ -45,7 +51,10 @@ pub(super) fn record_tag(
         }
         (more, _) => Err(fail(
             "glc::push::layout",
-            format!("the layout holds {} part records; nothing was pushed", more.len()),
+            format!(
+                "the layout holds {} part records; nothing was pushed",
+                more.len()
+            ),
             Some("build the part again with `glc build --only …`"),
         )),
     }

@@ -442,7 +442,7 @@ fn parts_pushed_at_once_through_faults_and_merged_in_the_registry_are_the_full_p
         counting.requests()
     );
     eprintln!(
-        "merge in the registry: {read} bytes of records and documents, {downloaded} bytes downloaded in all (answers' heads included), {} ms",
+        "merge in the registry: {read} bytes of records and documents, {downloaded} bytes of answers' bodies downloaded, {} ms",
         merged["duration_ms"]
     );
     // Run again: the same state, nothing moved.

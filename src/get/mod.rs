@@ -252,20 +252,6 @@ pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Dia
     }
 }
 
-/// The images of the release `tag` names (or of the only one) with the release index, or of
-/// the part it names.
-fn images_at(
-    source: &dyn Source,
-    tag: Option<&str>,
-) -> Result<(Option<Descriptor>, Vec<Image>), Diagnostics> {
-    if let Some(images) = part::images(source, tag)? {
-        return Ok((None, images));
-    }
-    let release = release(source, tag)?;
-    let images = images(source, &release)?;
-    Ok((Some(release), images))
-}
-
 /// The images the release lists, from its release manifest.
 pub fn images(source: &dyn Source, release: &Descriptor) -> Result<Vec<Image>, Diagnostics> {
     let broken = source_error(source);
@@ -581,7 +567,7 @@ fn role_layer(layers: &[Descriptor], role: Role) -> Option<&Descriptor> {
 
 /// `glc get --list`: every image `selector` matches, with what it holds.
 pub fn list(source: &dyn Source, request: &Request<'_>) -> Result<Vec<Listed>, Diagnostics> {
-    let (_, images) = images_at(source, request.tag)?;
+    let (_, images) = part::images_at(source, request.tag)?;
     select(&images, request.selector)?
         .into_iter()
         .map(|image| listed(source, image))
@@ -696,7 +682,7 @@ pub fn get(
             "name the file to write, e.g. `-o kernel.vmlinuz`, or `-o -` for standard output",
         ));
     }
-    let (release, images) = images_at(source, request.tag)?;
+    let (release, images) = part::images_at(source, request.tag)?;
     let image = one(source, &images, request.selector)?;
     let (manifest, layers) = image_layers(source, image)?;
     let nothing = |message: String| -> Diagnostics {

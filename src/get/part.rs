@@ -16,8 +16,22 @@ use crate::oci::vocab::Kind;
 /// Largest part record read: about 3 KiB a cloud image.
 const MAX_RECORD: u64 = 256 << 20;
 
+/// The images of the release `tag` names (or of the only one) with the release index, or of
+/// the part it names.
+pub(super) fn images_at(
+    source: &dyn Source,
+    tag: Option<&str>,
+) -> Result<(Option<Descriptor>, Vec<Image>), Diagnostics> {
+    if let Some(images) = images(source, tag)? {
+        return Ok((None, images));
+    }
+    let release = super::release(source, tag)?;
+    let images = super::images(source, &release)?;
+    Ok((Some(release), images))
+}
+
 /// The images of the part `tag` names, or `None` where it names no part.
-pub fn images(source: &dyn Source, tag: Option<&str>) -> Result<Option<Vec<Image>>, Diagnostics> {
+fn images(source: &dyn Source, tag: Option<&str>) -> Result<Option<Vec<Image>>, Diagnostics> {
     let broken = source_error(source);
     let Some(tag) = tag else { return Ok(None) };
     let Some(descriptor) = source.tag(tag).map_err(&broken)? else {

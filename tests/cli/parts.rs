@@ -730,3 +730,65 @@ fn latest_and_the_major_version_never_move_back_unless_allowed() {
     );
     assert_eq!(tag("latest"), tag("1877.2"));
 }
+
+#[test]
+fn a_merge_killed_at_any_moment_is_finished_by_running_it_again() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    // A bound for a loaded machine, not a timing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(10);
+    let root = Test::new();
+    let parts = release_and_parts(root.dir(), &registry, "full");
+    let host = registry.host();
+    push_parts_at_once(&parts, &host, "parts");
+    let refs = part_refs(&host, "parts", &[0, 1, 2]);
+    let spawn = |repository: &str| {
+        let key = crate::repo().join(KEY);
+        let mut args = vec![
+            "merge".to_owned(),
+            "--push".to_owned(),
+            format!("{host}/{repository}"),
+            "--sign-key".to_owned(),
+            key.to_string_lossy().into_owned(),
+        ];
+        args.extend(refs.iter().cloned());
+        glc(root.dir(), &[])
+            .args(&args)
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn glc merge")
+    };
+    // One whole merge: how long it takes here, to spread the kills over it.
+    let started = std::time::Instant::now();
+    let mut whole = spawn("whole");
+    assert_eq!(
+        crate::push::wait_until(&mut whole, deadline).code(),
+        Some(0)
+    );
+    let duration = started.elapsed();
+    for kill in 1..=4u32 {
+        let repository = format!("killed-{kill}");
+        let status = crate::push::kill_after(
+            spawn(&repository),
+            duration.mul_f64(f64::from(kill) / 5.0),
+            deadline,
+        );
+        // Whenever it stopped, a release tag there is a release whole.
+        if status.code().is_none()
+            && get(&registry, &format!("/v2/{repository}/manifests/1877.3")).0 == 200
+        {
+            state(&registry, &repository);
+        }
+        let mut rerun = spawn(&repository);
+        assert_eq!(
+            crate::push::wait_until(&mut rerun, deadline).code(),
+            Some(0),
+            "the rerun after kill {kill}"
+        );
+        assert_same_state(&registry, "full", &repository);
+    }
+}

@@ -31,7 +31,7 @@ use crate::plan::{ClientNames, Part, SourceKind};
 use crate::{BuildOutcome, write_layout};
 
 /// Largest part record glc reads: about 3 KiB a cloud image.
-const MAX_RECORD: u64 = 256 << 20;
+pub(crate) const MAX_RECORD: u64 = 256 << 20;
 
 /// Where and how `glc merge` writes.
 #[allow(clippy::struct_excessive_bools)] // independent command-line switches

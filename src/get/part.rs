@@ -13,9 +13,6 @@ use crate::oci::layout::LayoutWriter;
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::vocab::Kind;
 
-/// Largest part record read: about 3 KiB a cloud image.
-const MAX_RECORD: u64 = 256 << 20;
-
 /// The images of the release `tag` names (or of the only one) with the release index, or of
 /// the part it names.
 pub(super) fn images_at(
@@ -60,7 +57,9 @@ fn images(source: &dyn Source, tag: Option<&str>) -> Result<Option<Vec<Image>>, 
         .find(|l| l["mediaType"].as_str() == Some(PART_RECORD))
         .and_then(|l| Descriptor::from_value(l).ok())
         .ok_or_else(|| broken(format!("the part {} has no record", descriptor.digest)))?;
-    let record = source.document(&layer, MAX_RECORD).map_err(&broken)?;
+    let record = source
+        .document(&layer, crate::merge::MAX_RECORD)
+        .map_err(&broken)?;
     let (assembly, _) = crate::merge::read_record(&record)
         .map_err(|(problem, _)| broken(format!("the part {}: {problem}", descriptor.digest)))?;
     let again = assemble::finish(&assembly, LayoutWriter::dry(), BTreeMap::new())

@@ -135,7 +135,9 @@ pub fn merge(
     // Where each blob the documents name is: the part (by index) that holds it.
     let mut blobs: HashMap<Digest, usize> = HashMap::new();
     for image in &assembly.images {
-        let by = providers.images[&image.cname];
+        let Some(&by) = providers.images.get(&image.cname) else {
+            continue;
+        };
         for layer in image
             .layers
             .iter()

@@ -792,3 +792,58 @@ fn a_merge_killed_at_any_moment_is_finished_by_running_it_again() {
         assert_same_state(&registry, "full", &repository);
     }
 }
+
+#[test]
+fn parts_of_different_releases_are_refused_as_a_merge_of_layouts_refuses_them() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = Test::new();
+    let host = registry.host();
+    let mut refs = Vec::new();
+    for version in ["1877.3", "1878.0"] {
+        small_release(dir.dir(), version);
+        glc(
+            dir.dir(),
+            &[
+                "build",
+                &format!("{version}.kdl"),
+                "-o",
+                &format!("part-{version}"),
+                "-q",
+                "--only",
+                "kvm-*",
+            ],
+        )
+        .run();
+        let reference = format!("{host}/parts:{version}");
+        glc(
+            dir.dir(),
+            &["push", "-q", &format!("part-{version}"), &reference],
+        )
+        .run();
+        refs.push(reference);
+    }
+    let ran = merge(&host, "release", &refs, &[], 1);
+    let error = first_error(&ran.stderr());
+    assert_eq!(error["code"], "glc::merge::conflict", "{error}");
+    assert_eq!(
+        error["message"],
+        format!(
+            "the parts disagree on the release's version: `1877.3` in `{}`, `1878.0` in `{}`",
+            refs[0], refs[1]
+        )
+    );
+    // The same message as for the layouts themselves, but for the parts' names.
+    let layouts = json_run(
+        dir.dir(),
+        &["merge", "-o", "out", "part-1877.3", "part-1878.0"],
+        1,
+    );
+    assert_eq!(
+        first_error(&layouts.stderr())["message"],
+        "the parts disagree on the release's version: `1877.3` in `part-1877.3`, `1878.0` in `part-1878.0`"
+    );
+    // Nothing written: the repository does not exist.
+    assert_eq!(get(&registry, "/v2/release/tags/list").0, 404);
+}

@@ -25,7 +25,6 @@ use crate::oci::vocab::artifact::{PART, RELEASE};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Digest, printable};
 use crate::plan::count;
-pub use policy::compare_versions;
 use referrers::{mend_referrers, push_referrers, referrers_by_subject};
 
 /// What to push where.

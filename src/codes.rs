@@ -271,7 +271,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("glc::merge::parts", "`glc merge` was given no parts"),
     (
         "glc::merge::part",
-        "a part is not a layout `glc build --only` wrote",
+        "a part is not a layout `glc build --only` wrote, nor a tag `glc push PART REGISTRY/REPO:NAME` gave",
     ),
     (
         "glc::merge::conflict",
@@ -282,6 +282,10 @@ pub const ALL: &[(&str, &str)] = &[
         "the parts do not hold the whole release (see `--partial`)",
     ),
     ("glc::merge::copy", "a blob of a part cannot be copied"),
+    (
+        "glc::merge::io",
+        "`glc merge --push`: its temporary layout of documents cannot be written",
+    ),
     (
         "glc::merge::not-the-release",
         "`glc merge --release`: the parts do not give the layout the release file gives",
@@ -317,7 +321,15 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         "glc::push::tag",
-        "`glc push --tag`: the layout has no such tag",
+        "`glc push --tag`: the layout has no such tag; or a part's tag for a layout that is no part, or one the part has",
+    ),
+    (
+        "glc::push::part",
+        "`glc push`: a part is pushed only under a tag of its own (`REGISTRY/REPO:NAME`)",
+    ),
+    (
+        "glc::push::older",
+        "`glc push`, `glc merge --push`: a moving release tag would move to an older release (see `--allow-older`); nothing was pushed",
     ),
     (
         "glc::push::registry",

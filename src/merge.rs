@@ -6,6 +6,8 @@
 //! on everything but which images and containers they hold; their union is assembled by the
 //! same code as a build, from blobs copied out of the parts and checked against their digests.
 
+pub mod registry;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -29,7 +31,7 @@ use crate::plan::{ClientNames, Part, SourceKind};
 use crate::{BuildOutcome, write_layout};
 
 /// Largest part record glc reads: about 3 KiB a cloud image.
-const MAX_RECORD: u64 = 256 << 20;
+pub(crate) const MAX_RECORD: u64 = 256 << 20;
 
 /// Where and how `glc merge` writes.
 #[allow(clippy::struct_excessive_bools)] // independent command-line switches
@@ -51,17 +53,23 @@ pub struct MergeOptions {
     pub sign_key: Option<std::sync::Arc<crate::sign::keys::PrivateKey>>,
 }
 
+/// A part's record, read and checked on its own: what the merge compares, wherever the part
+/// is (a layout, or a tag of a registry).
+pub struct PartRead {
+    /// As given on the command line, for messages.
+    pub name: String,
+    pub assembly: Assembly,
+    /// The release's part this is.
+    pub part: Part,
+    /// Its tags: name → digest.
+    pub tags: BTreeMap<String, String>,
+}
+
 /// A partial layout, read.
 struct PartLayout {
-    /// As given on the command line, for messages.
-    name: String,
+    record: PartRead,
     path: PathBuf,
     source: OciSource,
-    assembly: Assembly,
-    /// The release's part this layout is.
-    part: Part,
-    /// Its tags: name → digest.
-    tags: BTreeMap<String, String>,
 }
 
 /// The format of a part record, read before the record itself.
@@ -93,7 +101,8 @@ pub fn merge(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let (assembly, providers) = union(&read, options.partial)?;
+    let records: Vec<&PartRead> = read.iter().map(|p| &p.record).collect();
+    let (assembly, providers) = union(&records, options.partial)?;
     write_layout(
         &options.output,
         options.force,
@@ -244,12 +253,14 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         return Err(part_error(&name, problem, BUILD_IT_AGAIN));
     }
     Ok(PartLayout {
-        name,
+        record: PartRead {
+            name,
+            assembly,
+            part,
+            tags,
+        },
         path: path.to_path_buf(),
         source,
-        assembly,
-        part,
-        tags,
     })
 }
 
@@ -382,13 +393,14 @@ fn read_verified(
 }
 
 /// Which part each blob and container is taken from: indexes into the parts.
-struct Providers {
-    images: BTreeMap<String, usize>,
-    containers: BTreeMap<String, usize>,
+pub struct Providers {
+    pub images: BTreeMap<String, usize>,
+    pub containers: BTreeMap<String, usize>,
 }
 
-/// The assembly of the parts' union, after checking that they are parts of one release.
-fn union(parts: &[PartLayout], partial: bool) -> Result<(Assembly, Providers), Diagnostics> {
+/// The assembly of the parts' union, after checking that they are parts of one release: the
+/// one core of a merge of layouts and of a merge in a registry.
+pub fn union(parts: &[&PartRead], partial: bool) -> Result<(Assembly, Providers), Diagnostics> {
     let Some(first) = parts.first() else {
         return Err(vec![
             Diagnostic::error("glc::merge::parts", "no parts to merge")
@@ -405,7 +417,7 @@ fn union(parts: &[PartLayout], partial: bool) -> Result<(Assembly, Providers), D
         for image in &part.assembly.images {
             match images.get(&image.cname) {
                 Some((held, by)) if *held != image => {
-                    errors.push(image_conflict(image, &parts[*by], held, part));
+                    errors.push(image_conflict(image, parts[*by], held, part));
                 }
                 Some(_) => {}
                 None => {
@@ -479,9 +491,9 @@ fn union(parts: &[PartLayout], partial: bool) -> Result<(Assembly, Providers), D
 
 /// What the parts disagree on, besides which images and containers they hold: one error for
 /// each thing, naming every part by the value it has.
-fn disagreements(parts: &[PartLayout]) -> Diagnostics {
+fn disagreements(parts: &[&PartRead]) -> Diagnostics {
     const SAME_RELEASE: &str = "build every part from the same release file at the same commit, with the same SOURCE_DATE_EPOCH";
-    let disagree = |what: &str, help: &str, value: &dyn Fn(&PartLayout) -> String| {
+    let disagree = |what: &str, help: &str, value: &dyn Fn(&PartRead) -> String| {
         let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
         for part in parts {
             let value = value(part);
@@ -589,11 +601,11 @@ fn disagreements(parts: &[PartLayout]) -> Diagnostics {
 
 fn image_conflict(
     image: &ImageEntry,
-    held_by: &PartLayout,
+    held_by: &PartRead,
     held: &ImageEntry,
-    part: &PartLayout,
+    part: &PartRead,
 ) -> Diagnostic {
-    let digest = |p: &PartLayout| {
+    let digest = |p: &PartRead| {
         p.tags
             .get(&image.cname)
             .cloned()
@@ -688,7 +700,7 @@ fn copy_blobs(
             let fail = |e: SourceError| {
                 Diagnostic::error(
                     "glc::merge::copy",
-                    format!("`{}`: {}", part.name, e.message),
+                    format!("`{}`: {}", part.record.name, e.message),
                 )
                 .help(e.help)
             };
@@ -730,7 +742,7 @@ fn copy_blobs(
                     "glc::merge::copy",
                     format!(
                         "`{}`: container `{}`: {}",
-                        part.name, container.name, e.message
+                        part.record.name, container.name, e.message
                     ),
                 )
                 .help(e.help),

@@ -10,12 +10,27 @@ use super::{Context, PlacingArgs, derive_options, load_private_key, waiting, war
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The partial layouts, in any order.
+    /// The partial layouts, in any order; with --push, the parts' tags in the registry,
+    /// `REGISTRY/REPO:NAME`.
     #[arg(required = true, value_name = "PART")]
     pub parts: Vec<PathBuf>,
     /// The layout directory to write (replaced if it is a layout glc wrote).
-    #[arg(short, long, value_name = "DIR")]
-    pub output: PathBuf,
+    #[arg(short, long, value_name = "DIR", required_unless_present = "push")]
+    pub output: Option<PathBuf>,
+    /// Merge parts pushed to a registry where they are, into this repository of the same
+    /// registry (`REGISTRY/REPO`; `REGISTRY/REPO:NAME` for a merge with --partial): only the
+    /// parts' records and documents are read, their blobs are mounted.
+    #[arg(long, value_name = "REGISTRY/REPO", conflicts_with_all = ["output", "release", "force"])]
+    pub push: Option<String>,
+    #[command(flatten)]
+    pub registry: super::RegistryArgs,
+    /// With --push: requests at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// With --push: move a moving release tag (`latest`, the major version) to an older
+    /// release than the one it points at.
+    #[arg(long, requires = "push")]
+    pub allow_older: bool,
     /// Replace the output even if it is not a layout glc wrote.
     #[arg(long)]
     pub force: bool,
@@ -40,6 +55,9 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
+    if let Some(destination) = &args.push {
+        return super::merge_push::run(args, destination, cx);
+    }
     let Args {
         parts,
         output,
@@ -49,7 +67,18 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
         digests,
         sign_key,
         placing,
+        ..
     } = args;
+    // Required by clap without --push.
+    let Some(output) = output else {
+        return Err(vec![
+            glc::diagnostic::Diagnostic::error(
+                "glc::usage",
+                "merge needs -o DIR or --push REGISTRY/REPO",
+            )
+            .help("e.g. `glc merge -o out parts/*`"),
+        ]);
+    };
     let sign_key = sign_key
         .as_deref()
         .map(|key| load_private_key(key, cx.format))

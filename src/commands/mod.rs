@@ -9,6 +9,7 @@ pub mod get;
 pub mod inspect;
 pub mod manual;
 pub mod merge;
+mod merge_push;
 pub mod plan;
 pub mod pull;
 pub mod push;

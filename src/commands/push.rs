@@ -13,9 +13,14 @@ use super::{Context, RegistryArgs, emit_json, progress_mode, summary_json, write
 pub struct Args {
     /// The layout directory.
     pub layout: PathBuf,
-    /// Where to: `REGISTRY/REPO`, e.g. `ghcr.io/gardenlinux/gardenlinux`.
-    #[arg(value_name = "REGISTRY/REPO")]
+    /// Where to: `REGISTRY/REPO`, e.g. `ghcr.io/gardenlinux/gardenlinux`; for a part
+    /// (`glc build --only`), `REGISTRY/REPO:NAME`, the tag its part record goes up under.
+    #[arg(value_name = "REGISTRY/REPO[:NAME]")]
     pub destination: String,
+    /// Move a moving release tag (`latest`, the major version) to an older release than
+    /// the one it points at.
+    #[arg(long)]
+    pub allow_older: bool,
     /// Push only this tag of the layout (and what hangs on it); repeatable.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
@@ -37,17 +42,19 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
-    let (host, repository) =
-        glc::registry::push::parse_destination(&args.destination).map_err(|e| {
-            vec![
-                Diagnostic::error("glc::usage", e)
-                    .help("e.g. `glc push out 127.0.0.1:5000/gardenlinux`"),
-            ]
-        })?;
+    let (destination, part_tag) = split_part_tag(&args.destination);
+    let (host, repository) = glc::registry::push::parse_destination(destination).map_err(|e| {
+        vec![
+            Diagnostic::error("glc::usage", e)
+                .help("e.g. `glc push out 127.0.0.1:5000/gardenlinux`"),
+        ]
+    })?;
     let request = glc::registry::push::Request {
         host,
         repository,
         tags: args.tags.clone(),
+        part_tag: part_tag.map(str::to_owned),
+        allow_older: args.allow_older,
         jobs: usize::from(args.jobs),
         chunk: args.chunk_size.max(1),
         progress: progress_mode(args.quiet, cx.format),
@@ -86,4 +93,16 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
         );
     }
     Ok(())
+}
+
+/// `REGISTRY/REPO:NAME` → (`REGISTRY/REPO`, `NAME`); a `:` before the last `/` is a port.
+pub fn split_part_tag(destination: &str) -> (&str, Option<&str>) {
+    let last = destination.rfind('/').map_or(0, |i| i + 1);
+    match destination[last..].find(':') {
+        Some(at) => (
+            &destination[..last + at],
+            Some(&destination[last + at + 1..]),
+        ),
+        None => (destination, None),
+    }
 }

@@ -13,6 +13,7 @@
 //! implements the same calls, and `glc get` takes either.
 
 mod metadata;
+mod part;
 mod source;
 mod write;
 
@@ -539,8 +540,7 @@ fn role_layer(layers: &[Descriptor], role: Role) -> Option<&Descriptor> {
 
 /// `glc get --list`: every image `selector` matches, with what it holds.
 pub fn list(source: &dyn Source, request: &Request<'_>) -> Result<Vec<Listed>, Diagnostics> {
-    let release = release(source, request.tag)?;
-    let images = images(source, &release)?;
+    let (_, images) = part::images_at(source, request.tag)?;
     select(&images, request.selector)?
         .into_iter()
         .map(|image| listed(source, image))
@@ -658,8 +658,7 @@ pub fn get(
     if let Some(What::Metadata(name)) = what {
         return metadata::get(source, request, name, output);
     }
-    let release = release(source, request.tag)?;
-    let images = images(source, &release)?;
+    let (release, images) = part::images_at(source, request.tag)?;
     let image = one(source, &images, request.selector)?;
     let (manifest, layers) = image_layers(source, image)?;
     let nothing = |message: String| -> Diagnostics {
@@ -729,7 +728,18 @@ pub fn get(
         Some(key) => {
             // The release index too: the tag naming it is not signed, and what it leads to
             // (the release manifest that maps cnames to images) is covered by its digest.
-            verify(source, &release, "the release index", key)?;
+            let Some(release) = &release else {
+                return Err(fail(
+                    "glc::get::signature",
+                    format!(
+                        "{}: `{}` is a part, which is never signed",
+                        source.name(),
+                        request.tag.unwrap_or_default()
+                    ),
+                    "get from the merged release's tag with --key, or from the part without it",
+                ));
+            };
+            verify(source, release, "the release index", key)?;
             verify(source, &manifest, "the image", key)?;
             true
         }

@@ -12,6 +12,7 @@
 
 pub mod auth;
 mod blob;
+pub mod mount;
 pub mod pull;
 pub mod push;
 pub mod sessions;

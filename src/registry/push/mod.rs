@@ -4,6 +4,8 @@
 //! a tag is only ever moved once all its content is there, so a push stopped at any moment
 //! leaves no tag pointing at missing content, and running it again finishes it.
 
+mod part;
+mod policy;
 mod referrers;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -14,11 +16,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::mount::Mounted;
 use super::{ACCEPT, Client, Options, UNKNOWN_HOST, parallel};
 use crate::oci::file::{LayoutDir, read_to_limit};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::vocab::Kind;
-use crate::oci::vocab::artifact::RELEASE;
+use crate::oci::vocab::artifact::{PART, RELEASE};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Digest, printable};
 use crate::plan::count;
@@ -37,6 +40,33 @@ pub struct Request {
     pub options: Options,
     /// How to show the progress of the blobs (bytes, blobs, rate, time left) on stderr.
     pub progress: crate::progress::Mode,
+    /// For a part (`glc build --only`): the tag its part record goes up under, after every
+    /// other tag. A part is pushed only with one, a whole release never.
+    pub part_tag: Option<String>,
+    /// Move a moving release tag (`latest`, the major version) to an older version.
+    pub allow_older: bool,
+}
+
+/// Where the blobs a layout does not hold come from: for a merge in a registry, the
+/// repositories of the parts.
+pub trait Elsewhere: Sync {
+    /// Whether it provides blob `digest`.
+    fn has(&self, digest: &Digest) -> bool;
+    /// Puts blob `digest` of `size` bytes into `client`'s repository.
+    fn provide(&self, client: &Client, digest: &Digest, size: u64)
+    -> Result<Mounted, super::Error>;
+}
+
+/// Provides nothing: a push of a layout that holds every blob.
+struct Nowhere;
+
+impl Elsewhere for Nowhere {
+    fn has(&self, _: &Digest) -> bool {
+        false
+    }
+    fn provide(&self, _: &Client, digest: &Digest, _: u64) -> Result<Mounted, super::Error> {
+        Err(super::error(format!("blob {digest} is not in the layout")))
+    }
 }
 
 /// A tag as pushed.
@@ -64,6 +94,10 @@ pub struct Outcome {
     pub blobs_uploaded: u64,
     pub blobs_skipped: u64,
     pub bytes_uploaded: u64,
+    /// Blobs of other repositories of the registry mounted, and those copied where the
+    /// registry refused the mount (see [`Elsewhere`]).
+    pub blobs_mounted: u64,
+    pub blobs_copied: u64,
     pub manifests_pushed: u64,
     pub manifests_skipped: u64,
     /// Referrers fallback tags written.
@@ -87,6 +121,10 @@ impl Outcome {
             "destination": destination,
             "tags": self.tags.len(),
             "tags_moved": self.moved(),
+            "moved": self.tags.iter().filter(|t| !t.unchanged).map(|t| &t.tag).collect::<Vec<_>>(),
+            "release_tags_moved": self.release_tags_moved(),
+            "blobs_mounted": self.blobs_mounted,
+            "blobs_copied": self.blobs_copied,
             "blobs_uploaded": self.blobs_uploaded,
             "blobs_skipped": self.blobs_skipped,
             "bytes_uploaded": self.bytes_uploaded,
@@ -122,8 +160,30 @@ impl Outcome {
         } else {
             String::new()
         };
+        let mounted = if self.blobs_mounted + self.blobs_copied > 0 {
+            let copied = if self.blobs_copied > 0 {
+                format!(
+                    ", {} copied where the registry refused to mount them",
+                    self.blobs_copied
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                ", {} from other repositories mounted{copied}",
+                count(n(self.blobs_mounted), "blob")
+            )
+        } else {
+            String::new()
+        };
+        let release = self.release_tags_moved();
+        let release = if release.is_empty() {
+            String::new()
+        } else {
+            format!("; release tags moved: {}", release.join(", "))
+        };
         format!(
-            "pushed {} to {destination} ({} moved): {} uploaded ({} bytes){resumed}, {} already there, {} of {} manifests pushed, {}{mended} in {seconds:.1} s",
+            "pushed {} to {destination} ({} moved): {} uploaded ({} bytes){resumed}{mounted}, {} already there, {} of {} manifests pushed, {}{mended} in {seconds:.1} s{release}",
             count(self.tags.len(), "tag"),
             self.moved(),
             count(n(self.blobs_uploaded), "blob"),
@@ -137,6 +197,16 @@ impl Outcome {
 
     fn moved(&self) -> usize {
         self.tags.iter().filter(|t| !t.unchanged).count()
+    }
+
+    /// The release tags (the version, the major version, `latest`…) this push moved.
+    #[must_use]
+    pub fn release_tags_moved(&self) -> Vec<&str> {
+        self.tags
+            .iter()
+            .filter(|t| !t.unchanged && t.artifact_type.as_deref() == Some(RELEASE))
+            .map(|t| t.tag.as_str())
+            .collect()
     }
 }
 
@@ -206,6 +276,16 @@ pub fn push(
     request: &Request,
     on_tag: &mut dyn FnMut(&PushedTag),
 ) -> Result<Outcome, PushError> {
+    push_with(layout, request, &Nowhere, on_tag)
+}
+
+/// [`push`] of a layout whose blobs that it does not hold `elsewhere` provides.
+pub fn push_with(
+    layout: &Path,
+    request: &Request,
+    elsewhere: &dyn Elsewhere,
+    on_tag: &mut dyn FnMut(&PushedTag),
+) -> Result<Outcome, PushError> {
     let dir = LayoutDir::open(layout).map_err(|e| {
         fail(
             "glc::push::layout",
@@ -247,10 +327,15 @@ pub fn push(
             Some("`glc verify` lists every problem; nothing was pushed"),
         ));
     }
-    let work = plan(&graph, &request.tags)?;
+    let work = plan(&graph, &request.tags, request.part_tag.as_deref())?;
     // Every blob there and of its size before the registry is asked anything: a layout
     // that is not whole pushes nothing.
+    let mut external = HashSet::new();
     for (digest, size) in &work.blobs {
+        if elsewhere.has(digest) && dir.open_blob(digest).is_err() {
+            external.insert(digest.clone());
+            continue;
+        }
         let (_, stored) = dir.open_blob(digest).map_err(|e| {
             fail(
                 "glc::push::layout",
@@ -275,8 +360,18 @@ pub fn push(
     client
         .ping()
         .map_err(|e| registry_error(&e, "nothing was pushed"))?;
+    if !request.allow_older {
+        policy::check(&client, &graph, &work)?;
+    }
     let mut outcome = Outcome::default();
-    push_blobs(&dir, &client, request, &work.blobs, &mut outcome)?;
+    push_blobs(
+        &dir,
+        &client,
+        request,
+        (elsewhere, &external),
+        &work.blobs,
+        &mut outcome,
+    )?;
     let keeps_referrers = push_manifests(
         &dir,
         &client,
@@ -381,16 +476,20 @@ fn registry_error(e: &super::Error, state: &str) -> PushError {
 }
 
 /// Which tags, blobs and documents to push, in order.
-fn plan(graph: &Graph, wanted: &[String]) -> Result<Work, PushError> {
+fn plan(graph: &Graph, wanted: &[String], part_tag: Option<&str>) -> Result<Work, PushError> {
     // Every tag of index.json, and the node it names.
     let mut by_tag: BTreeMap<String, NodeId> = BTreeMap::new();
+    let mut records = Vec::new();
     for entry in &graph.roots {
-        if let Child::Node(id, descriptor) = entry
-            && let Some(tag) = descriptor.ref_name()
-        {
-            by_tag.insert(tag.to_owned(), *id);
+        if let Child::Node(id, descriptor) = entry {
+            if let Some(tag) = descriptor.ref_name() {
+                by_tag.insert(tag.to_owned(), *id);
+            } else if descriptor.artifact_type.as_deref() == Some(PART) {
+                records.push(*id);
+            }
         }
     }
+    let part = part::record_tag(&by_tag, &records, part_tag)?;
     let missing: Vec<&str> = wanted
         .iter()
         .map(String::as_str)
@@ -469,6 +568,24 @@ fn plan(graph: &Graph, wanted: &[String]) -> Result<Work, PushError> {
         .into_iter()
         .partition(|(_, id)| graph.nodes[*id].descriptor.artifact_type.as_deref() != Some(RELEASE));
     tags.extend(release);
+    // A part's own tag comes last: once it is there, the whole part is.
+    if let Some((tag, id)) = part {
+        collect(graph, id, &mut seen, &mut manifests);
+        let blob = |id: &NodeId| {
+            let n = &graph.nodes[*id];
+            (n.document.is_none() && !Kind::of(&n.descriptor.media_type).is_document())
+                .then(|| (n.descriptor.digest.clone(), n.descriptor.size))
+        };
+        for id in &seen {
+            if let Some(b) = blob(id)
+                && !blobs.contains(&b)
+            {
+                blobs.push(b);
+            }
+        }
+        blobs.sort();
+        tags.push((tag, id));
+    }
     Ok(Work {
         blobs,
         manifests,
@@ -543,9 +660,12 @@ fn push_blobs(
     dir: &LayoutDir,
     client: &Client,
     request: &Request,
+    (elsewhere, external): (&dyn Elsewhere, &HashSet<Digest>),
     blobs: &[(Digest, u64)],
     outcome: &mut Outcome,
 ) -> Result<(), PushError> {
+    let mounted = AtomicU64::new(0);
+    let copied = AtomicU64::new(0);
     let uploaded = AtomicU64::new(0);
     let skipped = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
@@ -557,6 +677,15 @@ fn push_blobs(
     );
     let one = |digest: &Digest, size: u64| -> Result<bool, super::Error> {
         if client.has_blob(digest)? {
+            progress.there(size);
+            return Ok(false);
+        }
+        if external.contains(digest) {
+            let counter = match elsewhere.provide(client, digest, size)? {
+                Mounted::Linked => &mounted,
+                Mounted::Copied => &copied,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
             progress.there(size);
             return Ok(false);
         }
@@ -601,7 +730,11 @@ fn push_blobs(
     });
     progress.finish();
     outcome.blobs_uploaded = uploaded.into_inner();
-    outcome.blobs_skipped = skipped.into_inner();
+    outcome.blobs_mounted = mounted.into_inner();
+    outcome.blobs_copied = copied.into_inner();
+    outcome.blobs_skipped = skipped
+        .into_inner()
+        .saturating_sub(outcome.blobs_mounted + outcome.blobs_copied);
     outcome.bytes_uploaded = bytes.into_inner();
     if let Err((digest, e)) = result {
         let done = outcome.blobs_uploaded + outcome.blobs_skipped;

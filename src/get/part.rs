@@ -1,0 +1,96 @@
+//! A part (`glc build --only`, pushed with `glc push PART REGISTRY/REPO:NAME`) as a source of
+//! images: its tag names its part record, whose images `glc get` finds as in a release. The
+//! record is assembled again (documents only, nothing written) for the digests of the
+//! images' manifests, which the part holds.
+
+use std::collections::BTreeMap;
+
+use super::{Image, Source, fail, source_error};
+use crate::assemble::{self, PART, PART_RECORD};
+use crate::diagnostic::Diagnostics;
+use crate::oci::Descriptor;
+use crate::oci::layout::LayoutWriter;
+use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::vocab::Kind;
+
+/// The images of the release `tag` names (or of the only one) with the release index, or of
+/// the part it names.
+pub(super) fn images_at(
+    source: &dyn Source,
+    tag: Option<&str>,
+) -> Result<(Option<Descriptor>, Vec<Image>), Diagnostics> {
+    if let Some(images) = images(source, tag)? {
+        return Ok((None, images));
+    }
+    let release = super::release(source, tag)?;
+    let images = super::images(source, &release)?;
+    Ok((Some(release), images))
+}
+
+/// The images of the part `tag` names, or `None` where it names no part.
+fn images(source: &dyn Source, tag: Option<&str>) -> Result<Option<Vec<Image>>, Diagnostics> {
+    let broken = source_error(source);
+    let Some(tag) = tag else { return Ok(None) };
+    let Some(descriptor) = source.tag(tag).map_err(&broken)? else {
+        return Ok(None);
+    };
+    if descriptor.kind() != Kind::Manifest
+        || descriptor
+            .artifact_type
+            .as_deref()
+            .is_some_and(|t| t != PART)
+    {
+        return Ok(None);
+    }
+    let bytes = source
+        .document(&descriptor, MAX_DOCUMENT)
+        .map_err(&broken)?;
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| broken(format!("manifest {} is not JSON: {e}", descriptor.digest)))?;
+    if manifest["artifactType"].as_str() != Some(PART) {
+        return Ok(None);
+    }
+    let layer = manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["mediaType"].as_str() == Some(PART_RECORD))
+        .and_then(|l| Descriptor::from_value(l).ok())
+        .ok_or_else(|| broken(format!("the part {} has no record", descriptor.digest)))?;
+    let record = source
+        .document(&layer, crate::merge::MAX_RECORD)
+        .map_err(&broken)?;
+    let (assembly, _) = crate::merge::read_record(&record)
+        .map_err(|(problem, _)| broken(format!("the part {}: {problem}", descriptor.digest)))?;
+    let again = assemble::finish(&assembly, LayoutWriter::dry(), BTreeMap::new())
+        .ok()
+        .filter(|again| {
+            again.part.as_ref().map(|p| p.digest.as_str()) == Some(&descriptor.digest.to_string())
+        })
+        .ok_or_else(|| {
+            fail(
+                "glc::get::release",
+                format!(
+                    "{}: the part at `{tag}` is not what its record makes of it",
+                    source.name()
+                ),
+                "the part is damaged, or was pushed by another version of glc; push it again",
+            )
+        })?;
+    Ok(Some(
+        assembly
+            .images
+            .iter()
+            .filter_map(|image| {
+                let target = again.tags.get(&image.cname)?;
+                Some(Image {
+                    cname: image.cname.clone(),
+                    matrix: image.matrix.0.iter().cloned().collect(),
+                    digest: target.digest.clone(),
+                    media_type: target.media_type.clone(),
+                    size: target.size,
+                })
+            })
+            .collect(),
+    ))
+}

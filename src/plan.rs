@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::role::Role;
 
+mod inputs;
+pub use inputs::{Expects, Input, Inputs, inputs, render_inputs_text};
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan<F, C> {
     pub release: ReleaseInfo,
@@ -336,6 +339,18 @@ pub struct PlannedFile {
     /// `feature-set="KEY"`: the key whose value is the image's `feature_set`, and where.
     #[serde(skip)]
     pub feature_set: Option<(String, SourceSpan)>,
+}
+
+impl PlannedFile {
+    /// The media type the release gives the file whatever is on disk: its `media-type=`,
+    /// its role's, or the one of its name; `None` if only a directory there would tell.
+    #[must_use]
+    pub fn named_media_type(&self) -> Option<String> {
+        self.media_type
+            .clone()
+            .or_else(|| self.role.media_type().map(str::to_owned))
+            .or_else(|| crate::media_type::for_name(&file_title(&self.path)).map(str::to_owned))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -24,6 +24,7 @@ mod metadata_files;
 mod opens;
 mod oras_cosign;
 mod output_safety;
+mod plan_inputs;
 mod progress;
 mod provenance;
 mod pull;

@@ -13,6 +13,7 @@ mod hostile_inputs;
 mod hostile_layouts;
 mod hostile_registry;
 mod hostile_server;
+mod image_templates;
 mod incremental;
 mod interop;
 mod interrupts;

@@ -134,6 +134,8 @@ pub struct ImagePlan<F> {
     pub cname: String,
     /// The combination's axis values, in the matrix's axis order.
     pub matrix: Bindings,
+    /// The `if="…"` of the `image` template that made it, if it has one.
+    pub condition: Option<String>,
     /// The image's files in manifest order ([`Role::LAYERS`]), each with its role.
     pub layers: Vec<(Role, F)>,
     pub attachments: Vec<AttachmentPlan<F>>,
@@ -154,6 +156,9 @@ impl<F: Serialize> Serialize for ImagePlan<F> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("cname", &self.cname)?;
         map.serialize_entry("matrix", &self.matrix)?;
+        if let Some(condition) = &self.condition {
+            map.serialize_entry("if", condition)?;
+        }
         for role in Role::LAYERS {
             let mut files = self
                 .layers
@@ -461,7 +466,16 @@ pub fn render_text(plan: &ResolvedPlan) -> String {
     }
     let _ = writeln!(out, "\ncloud images ({})", plan.images.len());
     for image in &plan.images {
-        let _ = writeln!(out, "  {}  {}", image.cname, image.matrix.describe());
+        let condition = image
+            .condition
+            .as_ref()
+            .map_or_else(String::new, |c| format!("  if {c}"));
+        let _ = writeln!(
+            out,
+            "  {}  {}{condition}",
+            image.cname,
+            image.matrix.describe()
+        );
         for (role, file) in &image.layers {
             file_line(&mut out, role.node(), file);
         }

@@ -244,6 +244,7 @@ impl Resolver<'_> {
                 .collect(),
             cname: image.cname,
             matrix,
+            condition: image.condition,
             apt_repository: image.apt_repository,
         }
     }

@@ -120,6 +120,7 @@ impl Expander {
             images.push(ImagePlan {
                 cname,
                 matrix: bindings.clone(),
+                condition: template.condition.as_ref().map(|c| c.value.clone()),
                 layers,
                 attachments,
                 apt_repository,

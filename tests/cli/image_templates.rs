@@ -49,6 +49,20 @@ fn the_example_with_a_template_for_unified_system_images_builds_the_same_release
         !plan.contains("kvm-gardener_prod-amd64-1877.3-75df9f40.uki"),
         "{plan}"
     );
+    // The plan says which template's `if` chose each image.
+    let line = |cname: &str| {
+        plan.lines()
+            .find(|l| l.starts_with(&format!("  {cname}-1877.3-75df9f40  for ")))
+            .unwrap_or_else(|| panic!("no image {cname}: {plan}"))
+    };
+    assert!(
+        line("kvm-gardener_prod_usi-amd64").ends_with("  if '_usi' in features"),
+        "{plan}"
+    );
+    assert!(
+        line("kvm-gardener_prod-amd64").ends_with("  if '_usi' not in features"),
+        "{plan}"
+    );
     test.test()
         .args(["build", "-q", "gl/release.kdl", "-o", "one"])
         .run();

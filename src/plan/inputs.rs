@@ -142,7 +142,11 @@ pub fn inputs(plan: &ExpandedPlan, base: &Path) -> Inputs {
 fn expects(file: &PlannedFile) -> (Option<String>, Expects) {
     match file.named_media_type() {
         Some(media_type) => {
-            let expects = if media_type.ends_with(".tar") || media_type == "application/x-tar" {
+            // `….tar` (Garden Linux's, OCI's layer) or `application/x-tar`.
+            let tar = media_type
+                .rsplit_once(['.', '-'])
+                .is_some_and(|(_, last)| last.eq_ignore_ascii_case("tar"));
+            let expects = if tar {
                 Expects::Tar
             } else if ROOTFS_MEDIA_TYPES.contains(&media_type.as_str()) {
                 Expects::DiskImage

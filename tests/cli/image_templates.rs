@@ -28,11 +28,9 @@ fn the_example_with_a_template_for_unified_system_images_builds_the_same_release
     let header_end = image.find(" {\n").expect("the image's block");
     let (header, body) = image.split_at(header_end);
     let usi = format!("{header}{usi_only}{}", body.replace(usi_only, ""));
-    let rest: String = format!("{header} if=\"'_usi' not in features\"{body}")
-        .lines()
-        .filter(|line| !line.contains(usi_only))
-        .map(|line| format!("{line}\n"))
-        .collect();
+    let rest = format!("{header} if=\"'_usi' not in features\"{body}");
+    let rest: Vec<&str> = rest.lines().filter(|l| !l.contains(usi_only)).collect();
+    let rest = rest.join("\n") + "\n";
     std::fs::write(
         test.path("gl/two.kdl"),
         format!("{before}{usi}{rest}{after}"),

@@ -70,7 +70,7 @@ fn kind_by_name(path: &str) -> &'static str {
     ];
     if DISKS.iter().any(|s| path.ends_with(s)) {
         "disk-image"
-    } else if path.ends_with(".tar") {
+    } else if path.rsplit_once('.').is_some_and(|(_, e)| e == "tar") {
         "tar"
     } else {
         "file"

@@ -29,7 +29,7 @@ for i in range(copies):
 # JSON is YAML.
 json.dump({"targets": targets}, open(sys.argv[2], "w"))
 PY
-    make -s -C "$1" standins CONTAINERS="$PWD/artifacts/containers"
+    make -s -C "$1" standins GLC="$glc"
 }
 lay "$work/x1" 1
 lay "$work/x10" 10

@@ -164,6 +164,14 @@ pub const ALL: &[(&str, &str)] = &[
         "two combinations render the same cname",
     ),
     (
+        "glc::expand::no-image-template",
+        "no `image` template's `if` holds for a combination",
+    ),
+    (
+        "glc::expand::image-chosen-twice",
+        "two `image` templates' `if`s hold for one combination",
+    ),
+    (
         "glc::expand::duplicate-container",
         "two containers have the same name",
     ),

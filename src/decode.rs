@@ -528,7 +528,13 @@ impl Decoder<'_> {
         let vars = Self::one(node, "vars")
             .map(|n| self.vars(n, &taken))
             .unwrap_or_default();
-        let image = self.image(Self::one(node, "image")?)?;
+        let images: Vec<ImageTemplate> = children_named(node, "image")
+            .filter_map(|n| self.image(n))
+            .collect();
+        if images.is_empty() {
+            // The schema requires one; one that fails to decode has said why.
+            return None;
+        }
         let gl_oci = Self::one(node, "gl-oci")
             .filter(|n| {
                 n.entries()
@@ -543,7 +549,7 @@ impl Decoder<'_> {
             matrix,
             flavors,
             vars,
-            image,
+            images,
             gl_oci,
         })
     }
@@ -702,6 +708,8 @@ impl Decoder<'_> {
             })
         });
         let image = ImageTemplate {
+            span: node.name().span(),
+            condition: Self::prop(node, "if"),
             cname,
             layers,
             attachments,

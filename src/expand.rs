@@ -6,17 +6,15 @@ use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean, list};
 use crate::model::{
-    CloudImages, ContainerItem, ContainerTemplate, FileRef, Matrix, Release, Selector, Text, Var,
+    ContainerItem, ContainerTemplate, FileRef, Matrix, Release, Selector, Text, Var,
 };
-use crate::plan::{
-    AptRepositoryPlan, AttachmentPlan, Bindings, ContainerPlan, ExpandedPlan, ImagePlan, Origin,
-    PlannedFile, ReleaseInfo,
-};
+use crate::plan::{Bindings, ContainerPlan, ExpandedPlan, Origin, PlannedFile, ReleaseInfo};
 use crate::role::Role;
 use crate::template::{Renderer, Scope};
 
 mod flavors;
 mod gl_oci;
+mod images;
 mod metadata;
 
 /// More combinations than this are a mistake in the matrix, not a release.
@@ -358,131 +356,6 @@ impl Expander {
             condition: file.condition.as_ref().map(|c| c.value.clone()),
             feature_set: file.feature_set.as_ref().map(|k| (k.value.clone(), k.span)),
         })
-    }
-
-    fn images(
-        &mut self,
-        cloud: &CloudImages,
-        release_scope: &Scope,
-        flavors: Option<&crate::flavors::FlavorsFile>,
-    ) -> Vec<ImagePlan<PlannedFile>> {
-        let combinations = match (&cloud.matrix, &cloud.flavors, flavors) {
-            (Some(matrix), _, _) => self.combinations(matrix),
-            (None, Some(source), Some(file)) => self.flavor_combinations(cloud, source, file),
-            _ => None,
-        };
-        let Some(combinations) = combinations else {
-            return Vec::new();
-        };
-        let mut images = Vec::new();
-        let mut cnames: BTreeMap<String, Bindings> = BTreeMap::new();
-        // Each name once: there are as many combinations as 10,000.
-        let all_keys: std::collections::BTreeSet<&String> = combinations
-            .iter()
-            .flat_map(|c| c.axes.0.iter().chain(&c.extra.0))
-            .map(|(k, _)| k)
-            .collect();
-        for combination in &combinations {
-            let mut scope = release_scope.clone();
-            for (key, value) in combination.axes.0.iter().chain(&combination.extra.0) {
-                scope.set(key.clone(), value.clone());
-            }
-            for (key, value) in &combination.values {
-                scope.set(*key, value.clone());
-            }
-            for key in &all_keys {
-                scope.note(
-                    (*key).clone(),
-                    "is set for other matrix combinations, not for this one",
-                );
-            }
-            let bindings = &combination.axes;
-            if !self.vars(&cloud.vars, &mut scope, bindings) {
-                continue;
-            }
-            let template = &cloud.image;
-            let Some(cname) = self.render(&template.cname, &scope, bindings) else {
-                continue;
-            };
-            if let Some(first) = cnames.insert(cname.clone(), bindings.clone()) {
-                self.diagnostics.push(
-                    Diagnostic::error("glc::expand::duplicate-cname", format!("two images have the cname `{cname}`"))
-                        .label(template.cname.span, format!("renders `{cname}` {} and {}", first.describe(), bindings.describe()))
-                        .help("make the cname use every axis whose values differ between these combinations"),
-                );
-                continue;
-            }
-            self.claim_tag(
-                &cname,
-                "a cname",
-                &Origin {
-                    span: template.cname.span,
-                    bindings: bindings.clone(),
-                },
-            );
-            self.claim_gl_oci_tag(cloud, &cname, release_scope, bindings);
-            scope.set("cname", cname.clone());
-            let layers = template
-                .layers
-                .iter()
-                .filter_map(|(role, f)| Some((*role, self.file(f, *role, &scope, bindings)?)))
-                .collect();
-            let attachments = template
-                .attachments
-                .iter()
-                .filter_map(|a| {
-                    let kind = self.render(&a.kind, &scope, bindings)?;
-                    self.attachment_kind(&kind, &a.kind, bindings);
-                    Some(AttachmentPlan {
-                        kind,
-                        file: self.file(&a.file, Role::Attachment, &scope, bindings)?,
-                    })
-                })
-                .collect();
-            let apt_repository = template.apt_repository.as_ref().and_then(|apt| {
-                Some(AptRepositoryPlan {
-                    url: self.render(&apt.url, &scope, bindings)?,
-                    dist: self.render(&apt.dist, &scope, bindings)?,
-                    component: self.render(&apt.component, &scope, bindings)?,
-                })
-            });
-            images.push(ImagePlan {
-                cname,
-                matrix: bindings.clone(),
-                layers,
-                attachments,
-                apt_repository,
-            });
-        }
-        images
-    }
-
-    fn attachment_kind(&mut self, kind: &str, text: &Text, bindings: &Bindings) {
-        let valid = kind
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && kind
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b));
-        if !valid {
-            self.diagnostics.push(
-                Diagnostic::error(
-                    "glc::expand::invalid-attachment-kind",
-                    format!("`{kind}` cannot name an attachment kind"),
-                )
-                .label(
-                    text.span,
-                    format!(
-                        "becomes application/io.gardenlinux.<kind> {}",
-                        bindings.describe()
-                    )
-                    .trim_end()
-                    .to_owned(),
-                )
-                .help("use lowercase letters, digits, `-` and `.`, e.g. \"test-log\""),
-            );
-        }
     }
 
     /// The product of the axes, minus `exclude`, plus `include`, in a fixed order: the

@@ -164,6 +164,18 @@ impl ReleaseFile {
 
     /// The front end of the pipeline: parse, check, decode, expand and resolve.
     pub fn compile(&self, options: &Options) -> Result<ResolvedPlan, Diagnostics> {
+        let expanded = self.expand(options)?;
+        let resolve_options = resolve::ResolveOptions {
+            allow_outside: options.allow_outside,
+        };
+        let plan = resolve::resolve(expanded, &self.base_dir, &resolve_options, &self.source)?;
+        deny_warnings(options, &plan.warnings)?;
+        Ok(plan)
+    }
+
+    /// Parse, check, decode, expand and select: the plan of paths, before any input file is
+    /// looked at (`glc plan --inputs`). Its warnings are in the plan, not yet denied.
+    pub fn expand(&self, options: &Options) -> Result<plan::ExpandedPlan, Diagnostics> {
         let schema = schema::Schema::builtin().map_err(|error| {
             vec![Diagnostic::error(
                 "glc::internal",
@@ -201,32 +213,31 @@ impl ReleaseFile {
         };
         let expanded = expand::expand(&release, &expand_options, &self.source)?;
         let selection = select::Selection::new(&options.only)?;
-        let expanded = select::select(
+        select::select(
             expanded,
             &selection,
             select::release_file_digest(&digest_text),
-        )?;
-        let resolve_options = resolve::ResolveOptions {
-            allow_outside: options.allow_outside,
-        };
-        let plan = resolve::resolve(expanded, &self.base_dir, &resolve_options, &self.source)?;
-        if options.deny_warnings && !plan.warnings.is_empty() {
-            return Err(plan
-                .warnings
-                .iter()
-                .cloned()
-                .map(|mut warning| {
-                    warning.severity = miette::Severity::Error;
-                    warning.help = Some(format!(
-                        "{} (an error with --deny-warnings)",
-                        warning.help.unwrap_or_default()
-                    ));
-                    warning
-                })
-                .collect());
-        }
-        Ok(plan)
+        )
     }
+}
+
+/// With `--deny-warnings`, the warnings as errors.
+pub fn deny_warnings(options: &Options, warnings: &[Diagnostic]) -> Result<(), Diagnostics> {
+    if options.deny_warnings && !warnings.is_empty() {
+        return Err(warnings
+            .iter()
+            .cloned()
+            .map(|mut warning| {
+                warning.severity = miette::Severity::Error;
+                warning.help = Some(format!(
+                    "{} (an error with --deny-warnings)",
+                    warning.help.unwrap_or_default()
+                ));
+                warning
+            })
+            .collect());
+    }
+    Ok(())
 }
 
 /// Where and how `glc build` writes.

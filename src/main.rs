@@ -27,7 +27,8 @@ struct Cli {
 enum Command {
     /// Check a release file: parse, schema, templates, matrix and files on disk.
     Check(commands::CompileArgs),
-    /// Print the resolved plan: every image, file, media type, size, container and tag.
+    /// Print the resolved plan: every image, file, media type, size, container and tag; with
+    /// --inputs, every input file the release names, none of them looked at.
     Plan(commands::plan::Args),
     /// Build the release's OCI image layout into a directory, whole or not at all.
     Build(commands::build::Args),

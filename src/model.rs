@@ -84,7 +84,9 @@ pub struct CloudImages {
     pub matrix: Option<Matrix>,
     pub flavors: Option<FlavorsSource>,
     pub vars: Vec<Var>,
-    pub image: ImageTemplate,
+    /// The `image` templates, in order: each combination is made by the one whose `if` holds
+    /// (a template without `if` chooses every combination).
+    pub images: Vec<ImageTemplate>,
     /// `gl-oci #true`: where it was written. The images are published as gl-oci publishes
     /// them too (per-flavor tags, layer architectures, the short commit).
     pub gl_oci: Option<SourceSpan>,
@@ -128,6 +130,10 @@ pub struct Selector {
 
 #[derive(Debug, Clone)]
 pub struct ImageTemplate {
+    /// The `image` node's name, for errors about the template as a whole.
+    pub span: SourceSpan,
+    /// `if="…"`: the template makes the images of the combinations where this holds.
+    pub condition: Option<Text>,
     pub cname: Text,
     /// The image's files in manifest order, each with its role.
     pub layers: Vec<(Role, FileRef)>,

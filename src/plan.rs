@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::role::Role;
 
+mod inputs;
+pub use inputs::{Expects, Input, Inputs, inputs, render_inputs_text};
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan<F, C> {
     pub release: ReleaseInfo,
@@ -131,6 +134,8 @@ pub struct ImagePlan<F> {
     pub cname: String,
     /// The combination's axis values, in the matrix's axis order.
     pub matrix: Bindings,
+    /// The `if="…"` of the `image` template that made it, if it has one.
+    pub condition: Option<String>,
     /// The image's files in manifest order ([`Role::LAYERS`]), each with its role.
     pub layers: Vec<(Role, F)>,
     pub attachments: Vec<AttachmentPlan<F>>,
@@ -151,6 +156,9 @@ impl<F: Serialize> Serialize for ImagePlan<F> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("cname", &self.cname)?;
         map.serialize_entry("matrix", &self.matrix)?;
+        if let Some(condition) = &self.condition {
+            map.serialize_entry("if", condition)?;
+        }
         for role in Role::LAYERS {
             let mut files = self
                 .layers
@@ -338,6 +346,18 @@ pub struct PlannedFile {
     pub feature_set: Option<(String, SourceSpan)>,
 }
 
+impl PlannedFile {
+    /// The media type the release gives the file whatever is on disk: its `media-type=`,
+    /// its role's, or the one of its name; `None` if only a directory there would tell.
+    #[must_use]
+    pub fn named_media_type(&self) -> Option<String> {
+        self.media_type
+            .clone()
+            .or_else(|| self.role.media_type().map(str::to_owned))
+            .or_else(|| crate::media_type::for_name(&file_title(&self.path)).map(str::to_owned))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileKind {
@@ -446,7 +466,16 @@ pub fn render_text(plan: &ResolvedPlan) -> String {
     }
     let _ = writeln!(out, "\ncloud images ({})", plan.images.len());
     for image in &plan.images {
-        let _ = writeln!(out, "  {}  {}", image.cname, image.matrix.describe());
+        let condition = image
+            .condition
+            .as_ref()
+            .map_or_else(String::new, |c| format!("  if {c}"));
+        let _ = writeln!(
+            out,
+            "  {}  {}{condition}",
+            image.cname,
+            image.matrix.describe()
+        );
         for (role, file) in &image.layers {
             file_line(&mut out, role.node(), file);
         }

@@ -244,6 +244,7 @@ impl Resolver<'_> {
                 .collect(),
             cname: image.cname,
             matrix,
+            condition: image.condition,
             apt_repository: image.apt_repository,
         }
     }
@@ -489,16 +490,11 @@ impl Resolver<'_> {
             return None;
         };
         // By the name as written: a symlink's target name must not change the layout.
-        let inferred = file
-            .media_type
-            .clone()
-            .or_else(|| file.role.media_type().map(str::to_owned))
-            .or_else(|| media_type::for_name(&file_title(&file.path)).map(str::to_owned))
-            .or_else(|| {
-                (kind == FileKind::Directory)
-                    .then(|| file.role.directory_media_type().map(str::to_owned))
-                    .flatten()
-            });
+        let inferred = file.named_media_type().or_else(|| {
+            (kind == FileKind::Directory)
+                .then(|| file.role.directory_media_type().map(str::to_owned))
+                .flatten()
+        });
         let Some(media_type) = inferred else {
             let extension = Path::new(&file.path)
                 .extension()

@@ -1,72 +1,33 @@
 #!/usr/bin/env python3
-"""Lays small stand-ins for every file release.kdl names, named as Garden Linux's builder
-names its outputs, for the flavors that flavors.yaml has published (`gl-flavors-parse
---publish`): whatever flavors.yaml lists, `glc build release.kdl` then finds every file.
+"""Lays a small stand-in for every input file of a release, from the list glc gives of them:
 
-    standins.py FLAVORS_YAML RELEASE_KDL OUT_DIR
+    glc plan --inputs --json release.kdl | standins.py
 
-The rules of which files a flavor has are release.kdl's `if=` conditions, said again here;
-a disk image is a sparse file, so stand-ins cost next to no disk.
+glc is the one source of which files there are (release.kdl's `if=` rules over the flavors
+flavors.yaml publishes), of their names (as the builder names them) and of what each must be
+(`expects`). What this script knows itself is only how to make a small one of each kind:
+
+- a disk image: a sparse file, so that stand-ins cost next to no disk;
+- a tar: an empty tar; a directory: an empty one;
+- a file glc reads a key of (`feature_set`, the build's `.release`): the line `KEY=…` with the
+  features a build would expand the flavor's to. Only Garden Linux's builder knows the real
+  expansion (each feature's includes); here it is `base,server`, the target, then the
+  flavor's own features, so that the image's `feature_set` is visibly the build's;
+- an OCI source: an OCI image layout of one linux image (empty layer), named by `ref=` if the
+  release asks for one;
+- any other file: one line of text.
+
+Each is laid at `file`, the path as glc opens it from the working directory.
 """
 
+import hashlib
 import io
-import re
+import json
 import sys
 import tarfile
 from pathlib import Path
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover
-    sys.exit("standins.py needs PyYAML (Debian: python3-yaml; pip: pyyaml)")
-
 DISK = 1 << 20  # bytes of a sparse stand-in disk image
-
-
-def published(flavors_yaml):
-    """(target, features, arch, flags) of each published cloud-image flavor."""
-    data = yaml.safe_load(Path(flavors_yaml).read_text())
-    for target in data["targets"]:
-        if target.get("category") == "container":
-            continue
-        for flavor in target["flavors"]:
-            if flavor.get("publish", False):
-                yield target["name"], flavor.get("features", []), flavor.get("arch", "amd64"), flavor
-
-
-def flavor_name(target, features, arch):
-    joined = f"-{'-'.join(features)}" if features else ""
-    return f"{target}-{joined}-{arch}".replace("--", "-").replace("-_", "_")
-
-
-def suffixes(target, features, flags):
-    """The files of one flavor, as release.kdl's `if=` conditions choose them."""
-    files = ["tar", "raw", "release", "manifest", "requirements", "sbom"]
-    if target in ("ali", "openstack", "lima"):
-        files.append("qcow2")
-    if target == "openstack":
-        files.append("vmdk")
-    if target == "azure":
-        files.append("vhd")
-    if target in ("gcp", "gdch"):
-        files.append("gcpimage.tar.gz")
-    if target == "vmware":
-        files.append("ova")
-    if "_pxe" in features or "_bfpxe" in features:
-        files.append("pxe.tar.gz")
-    if "_iso" in features:
-        files.append("iso")
-    if "_usi" in features:
-        files += ["esp.tar", "uki"]
-    if "_trustedboot" in features:
-        files += [f"secureboot.{key}.{kind}" for key in ("pk", "kek", "db") for kind in ("crt", "auth")]
-        if target == "aws":
-            files.append("secureboot.aws-efivars")
-    if flags.get("test", False):
-        files.append("chroot.test.log")
-    if flags.get("test-platform", False):
-        files.append("platform.test.log")
-    return files
 
 
 def empty_tar():
@@ -76,44 +37,85 @@ def empty_tar():
     return buffer.getvalue()
 
 
-def expanded(target, features):
-    """A stand-in for the features a build expands the flavor's to: Garden Linux's builder
-    adds each feature's includes; here the base ones, the platform and the flavor's own."""
-    return ",".join(["base", "server", target] + [f for f in features if f not in ("base", "server", target)])
+def expanded(matrix):
+    """The stand-in of a build's expanded features: base, server, the target, the flavor's."""
+    features = [f for f in matrix.get("features", "").split(",") if f]
+    target = matrix.get("target") or matrix.get("platform")
+    head = ["base", "server"] + ([target] if target else [])
+    return ",".join(head + [f for f in features if f not in head])
 
 
-def lay(path, suffix, cname, target, features):
-    if suffix == "release":
-        path.write_text(
-            f'ID=gardenlinux\nNAME="Garden Linux"\nGARDENLINUX_CNAME={cname}\n'
-            f"GARDENLINUX_FEATURES={expanded(target, features)}\n"
-        )
-    elif suffix in ("raw", "qcow2", "vmdk", "vhd", "iso", "ova"):
+def oci_layout(path, name, ref):
+    """An OCI image layout holding one linux image with one empty layer."""
+    blobs = path / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def blob(data, media_type):
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+    def canonical(value):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+    layer_bytes = empty_tar()
+    layer = blob(layer_bytes, "application/vnd.oci.image.layer.v1.tar")
+    config = blob(
+        canonical(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {"Labels": {"stand-in": name}},
+                "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
+            }
+        ),
+        "application/vnd.oci.image.config.v1+json",
+    )
+    manifest = blob(
+        canonical(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config,
+                "layers": [layer],
+            }
+        ),
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+    if ref:
+        manifest["annotations"] = {"org.opencontainers.image.ref.name": ref}
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [manifest]}
+    (path / "index.json").write_bytes(canonical(index))
+    (path / "oci-layout").write_bytes(canonical({"imageLayoutVersion": "1.0.0"}))
+
+
+def lay(entry):
+    path = Path(entry["file"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    expects = entry["expects"]
+    if expects == "disk-image":
         with open(path, "wb") as f:
             f.truncate(DISK)
-    elif suffix.endswith("tar"):
+    elif expects == "tar":
         path.write_bytes(empty_tar())
+    elif expects == "directory":
+        path.mkdir(exist_ok=True)
+    elif expects == "oci-source":
+        oci_layout(path, entry.get("container", ""), entry.get("ref"))
+    elif entry.get("feature_set"):
+        path.write_text(f"{entry['feature_set']}={expanded(entry.get('matrix', {}))}\n")
     else:
-        path.write_text(f"stand-in {suffix} of {cname}\n")
+        path.write_text(f"stand-in {path.name}\n")
 
 
 def main():
-    flavors_yaml, release_kdl, out = sys.argv[1:4]
-    release = Path(release_kdl).read_text()
-    version = re.search(r'^release "([^"]+)"', release, re.M).group(1)
-    commit = re.search(r'^\s*commit "([0-9a-f]{40})"', release, re.M).group(1)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "CHANGELOG.md").write_text(f"# Garden Linux {version}\n\nStand-in changelog.\n")
-    # The release's own files, beside the changelog: release notes and a release-level SBOM.
-    (out / "release-notes.md").write_text(f"# Garden Linux {version}\n\nStand-in release notes.\n")
-    (out / f"gardenlinux-{version}.sbom").write_text(
-        '{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}\n'
-    )
-    for target, features, arch, flags in published(flavors_yaml):
-        cname = f"{flavor_name(target, features, arch)}-{version}-{commit[:8]}"
-        for suffix in suffixes(target, features, flags):
-            lay(out / f"{cname}.{suffix}", suffix, cname, target, features)
+    listed = json.load(sys.stdin)
+    laid = set()
+    for entry in listed["inputs"]:
+        # A file of several images is laid once.
+        if entry["file"] not in laid:
+            laid.add(entry["file"])
+            lay(entry)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 use super::Expander;
 use crate::diagnostic::Diagnostic;
-use crate::model::CloudImages;
+use crate::model::{CloudImages, ImageTemplate};
 use crate::plan::{Bindings, ClientNames, Origin, gl_oci_tag};
 use crate::template::Scope;
 
@@ -12,6 +12,7 @@ impl Expander {
     pub(super) fn claim_gl_oci_tag(
         &mut self,
         cloud: &CloudImages,
+        template: &ImageTemplate,
         cname: &str,
         scope: &Scope,
         bindings: &Bindings,
@@ -27,7 +28,7 @@ impl Expander {
                 )
                 .label(span, "tags each image `<version>-<cname>-<arch>`")
                 .label(
-                    cloud.image.cname.span,
+                    template.cname.span,
                     format!("renders `{cname}` {}", bindings.describe())
                         .trim_end()
                         .to_owned(),

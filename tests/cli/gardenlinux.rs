@@ -109,6 +109,14 @@ fn cnames(flavors: &BTreeSet<String>) -> BTreeSet<String> {
 /// The example copied into `gl/` of a fresh test directory, `flavors` (if given) as its
 /// flavors.yaml, and its stand-ins laid by `make standins`.
 pub(crate) fn example(flavors: Option<&Value>) -> Test {
+    let test = example_without_standins(flavors);
+    standins(&test.path("gl"));
+    test
+}
+
+/// The example copied into `gl/`, `flavors` (if given) as its flavors.yaml: its build
+/// outputs not laid.
+pub(crate) fn example_without_standins(flavors: Option<&Value>) -> Test {
     let test = Test::new();
     let dir = test.path("gl");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -123,17 +131,19 @@ pub(crate) fn example(flavors: Option<&Value>) -> Test {
         // JSON is YAML: Garden Linux's parser and glc read it alike.
         std::fs::write(dir.join("flavors.yaml"), flavors.to_string()).expect("write");
     }
-    standins(&dir);
     test
 }
 
-fn standins(dir: &Path) {
-    let containers = repo().join("artifacts/containers");
+/// `make standins` in `dir`, with the glc under test.
+pub(crate) fn standins(dir: &Path) {
     let output = Command::new("make")
         .arg("-C")
         .arg(dir)
         .arg("standins")
-        .arg(format!("CONTAINERS={}", containers.display()))
+        .arg(format!(
+            "GLC={}",
+            assert_cmd::cargo::cargo_bin("glc").display()
+        ))
         .output()
         .expect("run make");
     assert!(
@@ -356,7 +366,7 @@ fn images_of_different_targets_and_features_have_different_files() {
 }
 
 /// Every flavor published, so that every kind of file the builder writes is in the release.
-fn everything_published() -> Value {
+pub(crate) fn everything_published() -> Value {
     let mut flavors = the_flavors();
     for target in flavors["targets"].as_array_mut().expect("targets") {
         for flavor in target["flavors"].as_array_mut().expect("flavors") {

@@ -1,39 +1,235 @@
-//! The transport's failures said as people read them (unknown hosts, TLS handshakes, plain
-//! text answers), and the TLS configuration of a client.
+//! The transport: one HTTP request to a URL and its answer, on a pool of connections kept
+//! alive between requests, with TLS (the system's roots and `--ca-file`), a timeout for
+//! connecting and one for every read and write, and no redirect followed: a `3xx` comes back
+//! as an answer, for the layer above to follow by its own rule (credentials stay on the
+//! registry's origin). It knows nothing of credentials, retries or the distribution API; the
+//! failures of the network are said here as people read them (an unknown host, a failed TLS
+//! handshake, a plain text answer).
+//!
+//! Blocking HTTP (ureq 2 with rustls) on a few threads: a push is I/O on a handful of
+//! connections, and a request is rebuilt from the layout's file on every try. ureq stays at
+//! 2.x for now (see docs/architecture.md, "Not done yet"): ureq 3 speaks the `http` crate's
+//! types and another error type, and its TLS is configured through its own `TlsConfig`
+//! rather than a rustls `ClientConfig`. Every ureq type is in this file, so that the move
+//! rewrites this file only: [`Agent::new`] (timeouts, no redirects, TLS), [`Transport::call`]
+//! (a request and its body), [`Response`] (status, headers, body) and [`Failure`] (what broke,
+//! in words, and whether it was the name lookup or the TLS handshake).
 
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
-use super::{Client, Error, ErrorKind, error};
+use super::error::{Error, ErrorKind, error};
 use crate::oci::printable;
 
-impl Client {
-    /// The error of a request that got no answer. A host name without an address is said
-    /// as such, once: it is not retried.
-    pub(super) fn transport_error(
-        &self,
-        method: &str,
-        url: &str,
-        transport: &ureq::Transport,
-    ) -> Error {
+/// Bytes of a JSON answer glc reads at most (an error body, a token, a referrers index).
+pub(super) const MAX_ANSWER: u64 = 4 * 1024 * 1024;
+
+/// A request's body: none, bytes, a form, or a range of a file (read again on every try).
+#[derive(Clone, Copy)]
+pub(super) enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    /// `application/x-www-form-urlencoded` pairs.
+    Form(&'a [(&'a str, &'a str)]),
+    File {
+        file: &'a File,
+        start: u64,
+        len: u64,
+        /// Hears the offset in the file up to which the body has been read, as it is.
+        sent: &'a Sent<'a>,
+        /// A signal cuts the body: a whole blob, which the next push sends again anyway.
+        /// Not a chunk of an upload session: a registry that finds other bytes than the
+        /// session's offset drops the session (distribution does), so the chunk goes whole.
+        cut: bool,
+    },
+}
+
+/// Hears how far into a blob's file an upload has read it (the bytes on their way).
+pub type Sent<'a> = dyn Fn(u64) + Sync + 'a;
+
+/// A body read from a blob's file: says how far it has read, and, if `cut`, stops on a
+/// signal (the request is cut).
+struct Sending<'a, R> {
+    inner: R,
+    at: u64,
+    sent: &'a Sent<'a>,
+    cut: bool,
+}
+
+impl<R: Read> Read for Sending<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.cut {
+            crate::interrupt::check()?;
+        }
+        let n = self.inner.read(buffer)?;
+        self.at += n as u64;
+        (self.sent)(self.at);
+        Ok(n)
+    }
+}
+
+/// One request: what the transport sends.
+#[derive(Clone, Copy)]
+pub(super) struct Request<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    /// Pairs added to the URL's query, encoded.
+    pub query: &'a [(&'a str, &'a str)],
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: Body<'a>,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(method: &'a str, url: &'a str) -> Self {
+        Self {
+            method,
+            url,
+            query: &[],
+            headers: &[],
+            body: Body::Empty,
+        }
+    }
+}
+
+/// The connections to one registry (and wherever its answers lead), and the counts its
+/// summary shows.
+pub(super) struct Transport {
+    agent: ureq::Agent,
+    /// `http(s)://host[:port]` of the registry.
+    pub origin: String,
+    /// Counts every request sent, for the summary.
+    pub requests: Arc<AtomicU64>,
+    /// The registry answered at least once: its name resolves.
+    reached: AtomicBool,
+}
+
+/// How a transport connects.
+pub(super) struct Setup<'a> {
+    pub origin: String,
+    pub plain: bool,
+    pub ca_file: Option<&'a Path>,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+}
+
+impl Transport {
+    pub fn new(setup: Setup<'_>) -> Result<Self, Error> {
+        let mut builder = ureq::AgentBuilder::new()
+            .timeout_connect(setup.connect_timeout)
+            .timeout_read(setup.io_timeout)
+            .timeout_write(setup.io_timeout)
+            .redirects(0)
+            .user_agent(concat!("glc/", env!("CARGO_PKG_VERSION")));
+        if !setup.plain
+            && let Some(config) = tls_config(setup.ca_file)?
+        {
+            builder = builder.tls_config(Arc::new(config));
+        }
+        Ok(Self {
+            agent: builder.build(),
+            origin: setup.origin,
+            requests: Arc::new(AtomicU64::new(0)),
+            reached: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether `url` is on the registry's own origin (scheme, host and port).
+    pub fn own(&self, url: &str) -> bool {
+        url.strip_prefix(&self.origin)
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// A `Location` made absolute.
+    pub fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_owned()
+        } else if location.starts_with('/') {
+            format!("{}{location}", self.origin)
+        } else {
+            format!("{}/{location}", self.origin)
+        }
+    }
+
+    /// Sends one request; any HTTP status is a [`Response`], no answer a [`Failure`]. No
+    /// request leaves once a signal asked glc to stop.
+    pub fn call(&self, request: &Request<'_>) -> Result<Response, Failure> {
+        if crate::interrupt::requested() {
+            return Err(Failure::Interrupted);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut call = self.agent.request(request.method, request.url);
+        for (name, value) in request.query {
+            call = call.query(name, value);
+        }
+        for (name, value) in request.headers {
+            call = call.set(name, value);
+        }
+        let result = match request.body {
+            Body::Empty if matches!(request.method, "PUT" | "POST" | "PATCH") => {
+                call.set("Content-Length", "0").send_bytes(&[])
+            }
+            Body::Empty => call.call(),
+            Body::Bytes(bytes) => call.send_bytes(bytes),
+            Body::Form(form) => call.send_form(form),
+            Body::File {
+                file,
+                start,
+                len,
+                sent,
+                cut,
+            } => {
+                // The descriptor is shared with the caller; one request reads it at a time.
+                let mut file = file;
+                file.seek(SeekFrom::Start(start)).map_err(Failure::File)?;
+                call.set("Content-Length", &len.to_string()).send(Sending {
+                    inner: file.take(len),
+                    at: start,
+                    sent,
+                    cut,
+                })
+            }
+        };
+        match result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => {
+                self.reached.store(true, Ordering::Relaxed);
+                Ok(Response(response))
+            }
+            // Cut by a signal ([`Sending`]), or broken while one came: stopped either way.
+            Err(ureq::Error::Transport(_)) if crate::interrupt::requested() => {
+                Err(Failure::Interrupted)
+            }
+            Err(ureq::Error::Transport(transport)) => Err(Failure::Transport(Box::new(transport))),
+        }
+    }
+
+    /// The error of request `method url` that got no answer. A host name without an address
+    /// is said as such, once: it is not retried.
+    pub fn failure(&self, method: &str, url: &str, failure: &Failure) -> Error {
+        let transport = match failure {
+            Failure::Interrupted => return super::error::interrupted(),
+            Failure::File(e) => return error(format!("cannot read the blob to upload: {e}")),
+            Failure::Transport(transport) => transport,
+        };
         if transport.kind() == ureq::ErrorKind::Dns {
-            let cause = std::error::Error::source(transport)
+            let cause = std::error::Error::source(transport.as_ref())
                 .map(|s| format!(": {}", printable(&s.to_string())))
                 .unwrap_or_default();
             let host = host_of(url);
             // A name that never resolved in this run is taken as unknown; one that did, or
             // another host (storage a redirect leads to), as a passing failure of the resolver.
-            if host == host_of(&self.origin)
-                && !self.reached.load(std::sync::atomic::Ordering::Relaxed)
-            {
-                return Error {
-                    message: format!("cannot find the registry host `{}`{cause}", printable(host)),
-                    kind: ErrorKind::UnknownHost,
-                };
+            if host == host_of(&self.origin) && !self.reached.load(Ordering::Relaxed) {
+                return Error::new(
+                    ErrorKind::UnknownHost,
+                    format!("cannot find the registry host `{}`{cause}", printable(host)),
+                );
             }
             return error(format!(
                 "{method} {}: cannot look up `{}`{cause}",
-                Self::shown(url),
+                shown(url),
                 printable(host)
             ));
         }
@@ -48,29 +244,177 @@ impl Client {
                 | rustls::Error::UnsupportedNameType
                 | rustls::Error::PeerIncompatible(_) => "",
                 _ => {
-                    return error(format!(
-                        "{method} {}: {}",
-                        Self::shown(url),
-                        transport_words(transport)
-                    ));
+                    return error(format!("{method} {}: {}", shown(url), failure.words()));
                 }
             };
-            return Error {
-                message: format!(
+            return Error::new(
+                ErrorKind::Tls,
+                format!(
                     "{method} {}: the TLS handshake with {} failed: {}{hint}",
-                    Self::shown(url),
+                    shown(url),
                     printable(host_of(url)),
                     printable(&tls.to_string())
                 ),
-                kind: ErrorKind::Tls,
-            };
+            );
         }
-        error(format!(
-            "{method} {}: {}",
-            Self::shown(url),
-            transport_words(transport)
-        ))
+        error(format!("{method} {}: {}", shown(url), failure.words()))
     }
+}
+
+/// A request that got no answer.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// A signal asked glc to stop: not sent, or cut.
+    Interrupted,
+    /// The blob's file could not be read for the body.
+    File(std::io::Error),
+    /// The connection: the name lookup, connecting, TLS, a timeout, a broken connection.
+    Transport(Box<ureq::Transport>),
+}
+
+impl Failure {
+    /// Whether the host's name could not be looked up.
+    pub fn unknown_name(&self) -> bool {
+        matches!(self, Self::Transport(t) if t.kind() == ureq::ErrorKind::Dns)
+    }
+
+    /// What broke, in words (never a header's value: it may be a credential).
+    pub fn words(&self) -> String {
+        let transport = match self {
+            Self::Interrupted => return crate::interrupt::MESSAGE.to_owned(),
+            Self::File(e) => return e.to_string(),
+            Self::Transport(transport) => transport,
+        };
+        let kind = transport.kind();
+        // ureq names the header it refused whole: it may be a credential.
+        if kind == ureq::ErrorKind::BadHeader {
+            return "a header of the request is not valid (not shown: it may hold a credential)"
+                .to_owned();
+        }
+        let detail = transport
+            .message()
+            .map(|m| format!(": {}", printable(m)))
+            .unwrap_or_default();
+        let source = std::error::Error::source(transport.as_ref())
+            .map(|s| format!(" ({})", printable(&s.to_string())))
+            .unwrap_or_default();
+        format!("{kind}{detail}{source}")
+    }
+}
+
+/// An answer with any status, its body not read yet.
+pub(super) struct Response(ureq::Response);
+
+impl Response {
+    pub fn status(&self) -> u16 {
+        self.0.status()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.0.header(name)
+    }
+
+    /// The body as it comes.
+    pub fn into_reader(self) -> Box<dyn Read + Send + Sync> {
+        Box::new(self.0.into_reader())
+    }
+
+    /// At most `limit` bytes of the body, and whether the connection broke before its end
+    /// (or the limit).
+    pub fn read_body(self, limit: u64) -> (Vec<u8>, bool) {
+        let mut body = Vec::new();
+        let broke = self
+            .0
+            .into_reader()
+            .take(limit)
+            .read_to_end(&mut body)
+            .is_err();
+        (body, broke)
+    }
+}
+
+/// An answer: status, the headers glc reads, and the body if asked for.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub location: Option<String>,
+    pub digest: Option<String>,
+    pub range: Option<String>,
+    pub content_type: Option<String>,
+    pub oci_subject: Option<String>,
+    pub www_authenticate: Option<String>,
+    pub retry_after: Option<String>,
+    pub link: Option<String>,
+    pub body: Vec<u8>,
+    /// Sent by the registry's own origin: only such an answer's challenge is answered with
+    /// its credentials.
+    pub own: bool,
+}
+
+impl Response {
+    /// The answer's status and the headers glc reads; its body is not read (a `HEAD`'s).
+    pub fn headers(&self, own: bool) -> Answer {
+        let header = |name: &str| self.header(name).map(str::to_owned);
+        Answer {
+            status: self.status(),
+            location: header("Location"),
+            digest: header("Docker-Content-Digest"),
+            range: header("Range"),
+            content_type: header("Content-Type"),
+            oci_subject: header("OCI-Subject"),
+            www_authenticate: header("WWW-Authenticate"),
+            retry_after: header("Retry-After"),
+            link: header("Link"),
+            body: Vec::new(),
+            own,
+        }
+    }
+
+    /// The answer to request `method url`, its headers read; its body too if `read_body` or
+    /// the status is an error's (at most [`MAX_ANSWER`] bytes: a larger one is an error, as is
+    /// a body cut short that is not an error's).
+    pub fn answer(
+        self,
+        method: &str,
+        url: &str,
+        own: bool,
+        read_body: bool,
+    ) -> Result<Answer, Error> {
+        let mut answer = self.headers(own);
+        if read_body || answer.status >= 400 {
+            // A body cut short is as good as none for an error; for a manifest the digest
+            // check catches it.
+            let (body, broke) = self.read_body(MAX_ANSWER + 1);
+            if broke && answer.status < 400 {
+                return Err(error(format!(
+                    "{method} {}: the connection broke while reading the answer",
+                    shown(url)
+                )));
+            }
+            if body.len() as u64 > MAX_ANSWER {
+                return Err(error(format!(
+                    "{method} {}: the answer is larger than {MAX_ANSWER} bytes",
+                    shown(url)
+                )));
+            }
+            answer.body = body;
+        }
+        Ok(answer)
+    }
+
+    /// The answer with the first [`MAX_ANSWER`] bytes of its body, as much as came: an answer
+    /// that is not the blob asked for, said in the registry's words where it has any.
+    pub fn answer_lenient(self, own: bool) -> Answer {
+        let mut answer = self.headers(own);
+        answer.body = self.read_body(MAX_ANSWER).0;
+        answer
+    }
+}
+
+/// The URL without its query (upload state), for messages.
+pub(super) fn shown(url: &str) -> String {
+    let path = url.split('?').next().unwrap_or(url);
+    printable(path).into_owned()
 }
 
 /// The first line of an answer's body that is short plain text (not JSON, not HTML), at
@@ -89,14 +433,14 @@ pub(super) fn plain_text(body: &[u8]) -> Option<String> {
 }
 
 /// The `host[:port]` of a URL.
-pub(super) fn host_of(url: &str) -> &str {
+fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     rest.split(['/', '?']).next().unwrap_or(rest)
 }
 
 /// The TLS error somewhere in a transport error's causes (rustls's errors travel inside
 /// `io::Error`s, whose `source` skips them).
-pub(super) fn tls_failure(transport: &ureq::Transport) -> Option<&rustls::Error> {
+fn tls_failure(transport: &ureq::Transport) -> Option<&rustls::Error> {
     let mut cause = std::error::Error::source(transport);
     while let Some(error) = cause {
         if let Some(tls) = error.downcast_ref::<rustls::Error>() {
@@ -114,39 +458,10 @@ pub(super) fn tls_failure(transport: &ureq::Transport) -> Option<&rustls::Error>
     None
 }
 
-pub(super) fn transport_words(transport: &ureq::Transport) -> String {
-    let kind = transport.kind();
-    // ureq names the header it refused whole: it may be a credential.
-    if kind == ureq::ErrorKind::BadHeader {
-        return "a header of the request is not valid (not shown: it may hold a credential)"
-            .to_owned();
-    }
-    let detail = transport
-        .message()
-        .map(|m| format!(": {}", printable(m)))
-        .unwrap_or_default();
-    let source = std::error::Error::source(transport)
-        .map(|s| format!(" ({})", printable(&s.to_string())))
-        .unwrap_or_default();
-    format!("{kind}{detail}{source}")
-}
-
-/// 0..100, different on every call and every run: spreads retries of parallel requests.
-pub(super) fn jitter_percent() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::from(d.subsec_nanos())),
-    );
-    u32::try_from(hasher.finish() % 100).unwrap_or(0)
-}
-
 /// TLS with the system's root certificates (the bundle `SSL_CERT_FILE` names, or the
 /// distribution's), and those of `ca_file`; `None` where the system has no bundle (ureq's
 /// built-in Mozilla roots then).
-pub(super) fn tls_config(ca_file: Option<&Path>) -> Result<Option<rustls::ClientConfig>, Error> {
+fn tls_config(ca_file: Option<&Path>) -> Result<Option<rustls::ClientConfig>, Error> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -195,4 +510,30 @@ pub(super) fn tls_config(ca_file: Option<&Path>) -> Result<Option<rustls::Client
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Some(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_answers_are_shown_short_and_printable_and_markup_is_not() {
+        assert_eq!(
+            plain_text(b"Client sent an HTTP request to an HTTPS server.\n").as_deref(),
+            Some("Client sent an HTTP request to an HTTPS server.")
+        );
+        assert_eq!(plain_text(b"<html><body>502</body></html>"), None);
+        assert_eq!(plain_text(b"{\"message\":\"x\"}"), None);
+        assert_eq!(plain_text(b"\xff\xfe"), None);
+        assert_eq!(plain_text(b"  \n"), None);
+        // Cut at 160 characters, not bytes: a multi-byte character is never split.
+        let long = "\u{e9}".repeat(200);
+        let shown = plain_text(long.as_bytes()).expect("text");
+        assert_eq!(shown.chars().count(), 161);
+        assert!(shown.ends_with('\u{2026}'));
+        assert_eq!(
+            plain_text(b"bad\x1b[31m gateway").as_deref(),
+            Some(printable("bad\x1b[31m gateway").as_ref())
+        );
+    }
 }

@@ -80,7 +80,6 @@ impl Client {
         })?;
         let sessions = options
             .sessions_dir
-            .clone()
             .map(|dir| Sessions::new(dir, &origin, repository));
         Ok(Self {
             requests: Arc::clone(&transport.requests),

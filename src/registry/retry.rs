@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn a_final_error_and_an_answered_challenge_are_not_counted_as_tries() {
         let mut tries = 0;
-        let outcome = policy(2).run(|| {
+        let outcome: Result<(), Error> = policy(2).run(|| {
             tries += 1;
             match tries {
                 1 | 2 => Step::Again,
@@ -182,7 +182,7 @@ mod tests {
             }
         });
         assert_eq!(tries, 4, "two free tries, one retried, one final");
-        assert_eq!(outcome.map(|()| ()).unwrap_err().kind, ErrorKind::Auth);
+        assert_eq!(outcome.unwrap_err().kind, ErrorKind::Auth);
     }
 
     #[test]

@@ -9,7 +9,6 @@
 
 use serde_json::Value;
 
-use super::transport::plain_text;
 use crate::oci::printable;
 
 /// What went wrong with a request.
@@ -218,6 +217,21 @@ pub(super) fn refusal(
     }
 }
 
+/// The first line of an answer's body that is short plain text (not JSON, not HTML), at
+/// most 160 characters: what a proxy or a server outside the registry API says.
+fn plain_text(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    let line = text.lines().next()?.trim();
+    if line.is_empty() || line.starts_with(['<', '{', '[']) {
+        return None;
+    }
+    let mut shown: String = line.chars().take(160).collect();
+    if line.chars().nth(160).is_some() {
+        shown.push('…');
+    }
+    Some(printable(&shown).into_owned())
+}
+
 /// The spec's spelling of a known code.
 fn code_text(code: &Code) -> &str {
     match code {
@@ -298,6 +312,27 @@ mod tests {
         assert_eq!(
             Code::parse("TOOMANYREQUESTS").to_string(),
             "TOOMANYREQUESTS"
+        );
+    }
+
+    #[test]
+    fn plain_text_answers_are_shown_short_and_printable_and_markup_is_not() {
+        assert_eq!(
+            plain_text(b"Client sent an HTTP request to an HTTPS server.\n").as_deref(),
+            Some("Client sent an HTTP request to an HTTPS server.")
+        );
+        assert_eq!(plain_text(b"<html><body>502</body></html>"), None);
+        assert_eq!(plain_text(b"{\"message\":\"x\"}"), None);
+        assert_eq!(plain_text(b"\xff\xfe"), None);
+        assert_eq!(plain_text(b"  \n"), None);
+        // Cut at 160 characters, not bytes: a multi-byte character is never split.
+        let long = "\u{e9}".repeat(200);
+        let shown = plain_text(long.as_bytes()).expect("text");
+        assert_eq!(shown.chars().count(), 161);
+        assert!(shown.ends_with('\u{2026}'));
+        assert_eq!(
+            plain_text(b"bad\x1b[31m gateway").as_deref(),
+            Some(printable("bad\x1b[31m gateway").as_ref())
         );
     }
 }

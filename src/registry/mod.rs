@@ -32,7 +32,7 @@ pub use client::Client;
 pub use error::{ApiError, BAD_CERTIFICATE, Code, Error, ErrorKind, FINAL, UNKNOWN_HOST};
 pub use transport::{Answer, Sent};
 
-// What the files beside the client (push, pull, and those to come) build their requests with.
+// The error of a message alone, for the files beside the client (push).
 use error::error;
 
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The one retry policy of every request the client sends (the API's, a blob's download and
 //! upload, a token's): which answers and failures are worth another try, how many tries, how
-//! long to wait between them (backoff doubling from `--backoff`, with jitter so that parallel
+//! long to wait between them (backoff doubling from `Options::backoff`, with jitter so that parallel
 //! requests spread out, or the registry's `Retry-After`, capped), and that a signal ends the
 //! wait and the tries. It sends nothing itself: a request's layer says what one try came to
 //! (a [`Step`]), and [`Policy::run`] decides.

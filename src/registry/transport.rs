@@ -7,13 +7,19 @@
 //! handshake, a plain text answer).
 //!
 //! Blocking HTTP (ureq 2 with rustls) on a few threads: a push is I/O on a handful of
-//! connections, and a request is rebuilt from the layout's file on every try. ureq stays at
-//! 2.x for now (see docs/architecture.md, "Not done yet"): ureq 3 speaks the `http` crate's
-//! types and another error type, and its TLS is configured through its own `TlsConfig`
-//! rather than a rustls `ClientConfig`. Every ureq type is in this file, so that the move
-//! rewrites this file only: [`Agent::new`] (timeouts, no redirects, TLS), [`Transport::call`]
-//! (a request and its body), [`Response`] (status, headers, body) and [`Failure`] (what broke,
-//! in words, and whether it was the name lookup or the TLS handshake).
+//! connections, and a request is rebuilt from the layout's file on every try.
+//!
+//! ureq stays at 2.x for now, though 3 is where the crate lives. Every ureq type is in this
+//! file ([`Transport::new`], [`Transport::call`], [`Response`], [`Failure`]), so the move
+//! rewrites it alone; what it takes: ureq 3's timeouts are deadlines per phase (a whole body
+//! within `timeout_recv_body`), where glc's I/O timeout (a minute) limits every read and write, which lets
+//! a 2 GB blob take as long as it needs while a stalled connection fails, so the move needs a
+//! `Connector` of glc's own that sets the socket's read and write timeouts (or a ureq with
+//! idle timeouts); its error enum must give again the words shown for an unknown host and a
+//! failed handshake (tests/cli assert them); TLS is set up through its `TlsConfig`, not a
+//! rustls `ClientConfig`; and the `http` crate and `ureq-proto` it brings are to be checked
+//! against the advisories of the Rust security database (docs/architecture.md, "Not done
+//! yet").
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -417,21 +423,6 @@ pub(super) fn shown(url: &str) -> String {
     printable(path).into_owned()
 }
 
-/// The first line of an answer's body that is short plain text (not JSON, not HTML), at
-/// most 160 characters: what a proxy or a server outside the registry API says.
-pub(super) fn plain_text(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?.trim();
-    let line = text.lines().next()?.trim();
-    if line.is_empty() || line.starts_with(['<', '{', '[']) {
-        return None;
-    }
-    let mut shown: String = line.chars().take(160).collect();
-    if line.chars().nth(160).is_some() {
-        shown.push('…');
-    }
-    Some(printable(&shown).into_owned())
-}
-
 /// The `host[:port]` of a URL.
 fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -510,30 +501,4 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Option<rustls::ClientConfig>, Er
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Some(config))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_text_answers_are_shown_short_and_printable_and_markup_is_not() {
-        assert_eq!(
-            plain_text(b"Client sent an HTTP request to an HTTPS server.\n").as_deref(),
-            Some("Client sent an HTTP request to an HTTPS server.")
-        );
-        assert_eq!(plain_text(b"<html><body>502</body></html>"), None);
-        assert_eq!(plain_text(b"{\"message\":\"x\"}"), None);
-        assert_eq!(plain_text(b"\xff\xfe"), None);
-        assert_eq!(plain_text(b"  \n"), None);
-        // Cut at 160 characters, not bytes: a multi-byte character is never split.
-        let long = "\u{e9}".repeat(200);
-        let shown = plain_text(long.as_bytes()).expect("text");
-        assert_eq!(shown.chars().count(), 161);
-        assert!(shown.ends_with('\u{2026}'));
-        assert_eq!(
-            plain_text(b"bad\x1b[31m gateway").as_deref(),
-            Some(printable("bad\x1b[31m gateway").as_ref())
-        );
-    }
 }

@@ -9,17 +9,16 @@
 //! Blocking HTTP (ureq 2 with rustls) on a few threads: a push is I/O on a handful of
 //! connections, and a request is rebuilt from the layout's file on every try.
 //!
-//! ureq stays at 2.x for now, though 3 is where the crate lives. Every ureq type is in this
-//! file ([`Transport::new`], [`Transport::call`], [`Response`], [`Failure`]), so the move
-//! rewrites it alone; what it takes: ureq 3's timeouts are deadlines per phase (a whole body
-//! within `timeout_recv_body`), where glc's I/O timeout (a minute) limits every read and write, which lets
-//! a 2 GB blob take as long as it needs while a stalled connection fails, so the move needs a
-//! `Connector` of glc's own that sets the socket's read and write timeouts (or a ureq with
-//! idle timeouts); its error enum must give again the words shown for an unknown host and a
-//! failed handshake (tests/cli assert them); TLS is set up through its `TlsConfig`, not a
-//! rustls `ClientConfig`; and the `http` crate and `ureq-proto` it brings are to be checked
-//! against the advisories of the Rust security database (docs/architecture.md, "Not done
-//! yet").
+//! ureq stays at 2.x until a change of its own moves it to 3, where the crate lives now:
+//! 3.5 has the timeout on every read and write glc needs (`timeout_per_read`,
+//! `timeout_per_write`), `max_redirects(0)` and a resolver of one's own. Every ureq type is
+//! in this file ([`Transport::new`], [`Transport::call`], [`Response`], [`Failure`]), so the
+//! move rewrites it alone. What it takes: a resolver of glc's that marks its failures (ureq 3
+//! reports a failed lookup as one `io::Error` among others, and the unknown host's message
+//! is asserted by tests); TLS failures found in `Error::Rustls` or `Error::Io`; the token's
+//! query and form encoded as ureq 2 did; TLS through ureq's `TlsConfig` instead of a rustls
+//! `ClientConfig`; the new crates checked against the Rust security advisories
+//! (docs/architecture.md, "Not done yet").
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

@@ -6,19 +6,13 @@
 //! failures of the network are said here as people read them (an unknown host, a failed TLS
 //! handshake, a plain text answer).
 //!
-//! Blocking HTTP (ureq 2 with rustls) on a few threads: a push is I/O on a handful of
-//! connections, and a request is rebuilt from the layout's file on every try.
-//!
-//! ureq stays at 2.x until a change of its own moves it to 3, where the crate lives now:
-//! 3.5 has the timeout on every read and write glc needs (`timeout_per_read`,
-//! `timeout_per_write`), `max_redirects(0)` and a resolver of one's own. Every ureq type is
-//! in this file ([`Transport::new`], [`Transport::call`], [`Response`], [`Failure`]), so the
-//! move rewrites it alone. What it takes: a resolver of glc's that marks its failures (ureq 3
-//! reports a failed lookup as one `io::Error` among others, and the unknown host's message
-//! is asserted by tests); TLS failures found in `Error::Rustls` or `Error::Io`; the token's
-//! query and form encoded as ureq 2 did; TLS through ureq's `TlsConfig` instead of a rustls
-//! `ClientConfig`; the new crates checked against the Rust security advisories
-//! (docs/architecture.md, "Not done yet").
+//! Blocking HTTP (ureq 3 with rustls) on a few threads: a push is I/O on a handful of
+//! connections, and a request is rebuilt from the layout's file on every try. Every ureq type
+//! is in this file ([`Transport::new`], [`Transport::call`], [`Response`], [`Failure`]). Its
+//! resolver is ureq's own, wrapped to mark a failed lookup: ureq reports one as an
+//! `io::Error` like any other, and an unknown host is said, and not retried, as such. The
+//! resolver and the connector are ureq's "unversioned" API, which may change in a minor
+//! release: `Cargo.toml` asks for 3.5.x.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -123,19 +117,34 @@ pub(super) struct Setup<'a> {
 
 impl Transport {
     pub fn new(setup: Setup<'_>) -> Result<Self, Error> {
-        let mut builder = ureq::AgentBuilder::new()
-            .timeout_connect(setup.connect_timeout)
-            .timeout_read(setup.io_timeout)
-            .timeout_write(setup.io_timeout)
-            .redirects(0)
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            // No proxy from the environment, as before: a proxy is not a place credentials
+            // of a registry spoken to in plain HTTP may pass through unasked.
+            .proxy(None)
+            .timeout_connect(Some(setup.connect_timeout))
+            .timeout_per_read(Some(setup.io_timeout))
+            .timeout_per_write(Some(setup.io_timeout))
             .user_agent(concat!("glc/", env!("CARGO_PKG_VERSION")));
         if !setup.plain
-            && let Some(config) = tls_config(setup.ca_file)?
+            && let Some(roots) = root_certificates(setup.ca_file)?
         {
-            builder = builder.tls_config(Arc::new(config));
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+                    .unversioned_rustls_crypto_provider(provider)
+                    .build(),
+            );
         }
+        let agent = ureq::Agent::with_parts(
+            config.build(),
+            ureq::unversioned::transport::DefaultConnector::default(),
+            Lookup::default(),
+        );
         Ok(Self {
-            agent: builder.build(),
+            agent,
             origin: setup.origin,
             requests: Arc::new(AtomicU64::new(0)),
             reached: AtomicBool::new(false),
@@ -166,20 +175,38 @@ impl Transport {
             return Err(Failure::Interrupted);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut call = self.agent.request(request.method, request.url);
-        for (name, value) in request.query {
-            call = call.query(name, value);
-        }
+        let url = with_query(request.url, request.query);
+        let uri = url
+            .parse::<ureq::http::Uri>()
+            .map_err(|e| Failure::Http(Box::new(ureq::Error::BadUri(e.to_string()))))?;
+        let mut call = ureq::http::Request::builder()
+            .method(request.method)
+            .uri(uri);
         for (name, value) in request.headers {
-            call = call.set(name, value);
+            call = call.header(*name, *value);
         }
-        let result = match request.body {
+        let form;
+        let mut bytes: &[u8] = &[];
+        let mut file_body;
+        let body = match request.body {
             Body::Empty if matches!(request.method, "PUT" | "POST" | "PATCH") => {
-                call.set("Content-Length", "0").send_bytes(&[])
+                call = call.header("Content-Length", "0");
+                Some(ureq::SendBody::from_reader(&mut bytes))
             }
-            Body::Empty => call.call(),
-            Body::Bytes(bytes) => call.send_bytes(bytes),
-            Body::Form(form) => call.send_form(form),
+            Body::Empty => None,
+            Body::Bytes(given) => {
+                bytes = given;
+                call = call.header("Content-Length", bytes.len());
+                Some(ureq::SendBody::from_reader(&mut bytes))
+            }
+            Body::Form(pairs) => {
+                form = encode_pairs(pairs);
+                bytes = form.as_bytes();
+                call = call
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .header("Content-Length", bytes.len());
+                Some(ureq::SendBody::from_reader(&mut bytes))
+            }
             Body::File {
                 file,
                 start,
@@ -190,24 +217,34 @@ impl Transport {
                 // The descriptor is shared with the caller; one request reads it at a time.
                 let mut file = file;
                 file.seek(SeekFrom::Start(start)).map_err(Failure::File)?;
-                call.set("Content-Length", &len.to_string()).send(Sending {
+                call = call.header("Content-Length", len);
+                file_body = Sending {
                     inner: file.take(len),
                     at: start,
                     sent,
                     cut,
-                })
+                };
+                Some(ureq::SendBody::from_reader(&mut file_body))
             }
         };
+        let result = match body {
+            Some(body) => call
+                .body(body)
+                .map_err(ureq::Error::from)
+                .and_then(|call| self.agent.run(call)),
+            None => call
+                .body(())
+                .map_err(ureq::Error::from)
+                .and_then(|call| self.agent.run(call)),
+        };
         match result {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => {
+            Ok(response) => {
                 self.reached.store(true, Ordering::Relaxed);
                 Ok(Response(response))
             }
             // Cut by a signal ([`Sending`]), or broken while one came: stopped either way.
-            Err(ureq::Error::Transport(_)) if crate::interrupt::requested() => {
-                Err(Failure::Interrupted)
-            }
-            Err(ureq::Error::Transport(transport)) => Err(Failure::Transport(Box::new(transport))),
+            Err(_) if crate::interrupt::requested() => Err(Failure::Interrupted),
+            Err(e) => Err(Failure::Http(Box::new(e))),
         }
     }
 
@@ -217,12 +254,9 @@ impl Transport {
         let transport = match failure {
             Failure::Interrupted => return super::error::interrupted(),
             Failure::File(e) => return error(format!("cannot read the blob to upload: {e}")),
-            Failure::Transport(transport) => transport,
+            Failure::Http(e) => e,
         };
-        if transport.kind() == ureq::ErrorKind::Dns {
-            let cause = std::error::Error::source(transport.as_ref())
-                .map(|s| format!(": {}", printable(&s.to_string())))
-                .unwrap_or_default();
+        if let Some(cause) = failure.lookup() {
             let host = host_of(url);
             // A name that never resolved in this run is taken as unknown; one that did, or
             // another host (storage a redirect leads to), as a passing failure of the resolver.
@@ -239,7 +273,7 @@ impl Transport {
             ));
         }
         // Failures that the same handshake meets again; alerts and the like are retried.
-        if let Some(tls) = tls_failure(transport) {
+        if let Some(tls) = tls_failure(transport.as_ref()) {
             let hint = match tls {
                 rustls::Error::InvalidMessage(_) => {
                     "; the server does not speak TLS there: a registry that speaks plain HTTP needs --plain-http"
@@ -273,55 +307,94 @@ pub(super) enum Failure {
     Interrupted,
     /// The blob's file could not be read for the body.
     File(std::io::Error),
-    /// The connection: the name lookup, connecting, TLS, a timeout, a broken connection.
-    Transport(Box<ureq::Transport>),
+    /// The connection: the name lookup, connecting, TLS, a timeout, a broken connection; or
+    /// a request that could not be made (a URL or a header ureq refused).
+    Http(Box<ureq::Error>),
 }
 
 impl Failure {
     /// Whether the host's name could not be looked up.
     pub fn unknown_name(&self) -> bool {
-        matches!(self, Self::Transport(t) if t.kind() == ureq::ErrorKind::Dns)
+        self.lookup().is_some()
+    }
+
+    /// A failed name lookup: `Some` with what the resolver said, in a form to follow a
+    /// colon (empty if it said nothing).
+    fn lookup(&self) -> Option<String> {
+        let Self::Http(e) = self else { return None };
+        match e.as_ref() {
+            ureq::Error::HostNotFound => Some(String::new()),
+            ureq::Error::Io(e) => e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<LookupFailed>())
+                .map(|failed| format!(": {}", printable(&failed.0.to_string()))),
+            _ => None,
+        }
     }
 
     /// What broke, in words (never a header's value: it may be a credential).
     pub fn words(&self) -> String {
-        let transport = match self {
+        let e = match self {
             Self::Interrupted => return crate::interrupt::MESSAGE.to_owned(),
             Self::File(e) => return e.to_string(),
-            Self::Transport(transport) => transport,
+            Self::Http(e) => e,
         };
-        let kind = transport.kind();
-        // ureq names the header it refused whole: it may be a credential.
-        if kind == ureq::ErrorKind::BadHeader {
-            return "a header of the request is not valid (not shown: it may hold a credential)"
-                .to_owned();
+        match e.as_ref() {
+            // The http crate names no value it refuses; said so that no one wonders.
+            ureq::Error::Http(_) => {
+                "a header of the request is not valid (not shown: it may hold a credential)"
+                    .to_owned()
+            }
+            e => printable(&e.to_string()).into_owned(),
         }
-        let detail = transport
-            .message()
-            .map(|m| format!(": {}", printable(m)))
-            .unwrap_or_default();
-        let source = std::error::Error::source(transport.as_ref())
-            .map(|s| format!(" ({})", printable(&s.to_string())))
-            .unwrap_or_default();
-        format!("{kind}{detail}{source}")
+    }
+}
+
+/// A name lookup that failed, as the [`Lookup`] resolver marks it.
+#[derive(Debug)]
+struct LookupFailed(std::io::Error);
+
+impl std::fmt::Display for LookupFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for LookupFailed {}
+
+/// ureq's resolver, its failures marked as lookups ([`LookupFailed`]).
+#[derive(Debug, Default)]
+struct Lookup(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for Lookup {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        self.0.resolve(uri, config, timeout).map_err(|e| match e {
+            ureq::Error::Io(e) => ureq::Error::Io(std::io::Error::new(e.kind(), LookupFailed(e))),
+            other => other,
+        })
     }
 }
 
 /// An answer with any status, its body not read yet.
-pub(super) struct Response(ureq::Response);
+pub(super) struct Response(ureq::http::Response<ureq::Body>);
 
 impl Response {
     pub fn status(&self) -> u16 {
-        self.0.status()
+        self.0.status().as_u16()
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.0.header(name)
+        self.0.headers().get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The body as it comes.
     pub fn into_reader(self) -> Box<dyn Read + Send + Sync> {
-        Box::new(self.0.into_reader())
+        Box::new(self.0.into_body().into_reader())
     }
 
     /// At most `limit` bytes of the body, and whether the connection broke before its end
@@ -330,6 +403,7 @@ impl Response {
         let mut body = Vec::new();
         let broke = self
             .0
+            .into_body()
             .into_reader()
             .take(limit)
             .read_to_end(&mut body)
@@ -428,33 +502,76 @@ fn host_of(url: &str) -> &str {
     rest.split(['/', '?']).next().unwrap_or(rest)
 }
 
-/// The TLS error somewhere in a transport error's causes (rustls's errors travel inside
-/// `io::Error`s, whose `source` skips them).
-fn tls_failure(transport: &ureq::Transport) -> Option<&rustls::Error> {
-    let mut cause = std::error::Error::source(transport);
-    while let Some(error) = cause {
-        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
-            return Some(tls);
+/// The TLS error of a failed request (rustls's errors travel inside `io::Error`s, whose
+/// `source` skips them).
+fn tls_failure(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(tls) => Some(tls),
+        ureq::Error::Io(io) => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> =
+                io.get_ref().map(|e| e as _);
+            while let Some(error) = cause {
+                if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+                    return Some(tls);
+                }
+                if let Some(tls) = error
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(std::io::Error::get_ref)
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                {
+                    return Some(tls);
+                }
+                cause = error.source();
+            }
+            None
         }
-        if let Some(tls) = error
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        cause = error.source();
+        _ => None,
     }
-    None
 }
 
-/// TLS with the system's root certificates (the bundle `SSL_CERT_FILE` names, or the
-/// distribution's), and those of `ca_file`; `None` where the system has no bundle (ureq's
-/// built-in Mozilla roots then).
-fn tls_config(ca_file: Option<&Path>) -> Result<Option<rustls::ClientConfig>, Error> {
+/// The query `pairs` added to `url`, encoded as HTML forms are (`application/x-www-form-
+/// urlencoded`).
+fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{}", encode_pairs(pairs))
+}
+
+/// `name=value&…`, each encoded as HTML forms are: letters, digits and `*-._` as they are,
+/// a space as `+`, every other byte as `%XX`.
+fn encode_pairs(pairs: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        let mut encoded = String::new();
+        for byte in text.bytes() {
+            match byte {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                    encoded.push(char::from(byte));
+                }
+                b' ' => encoded.push('+'),
+                byte => encoded.push_str(&format!("%{byte:02X}")),
+            }
+        }
+        encoded
+    };
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The root certificates TLS trusts: the system's (the bundle `SSL_CERT_FILE` names, or
+/// the distribution's), and those of `ca_file`; `None` where the system has no bundle
+/// (ureq's built-in Mozilla roots then).
+fn root_certificates(
+    ca_file: Option<&Path>,
+) -> Result<Option<Vec<ureq::tls::Certificate<'static>>>, Error> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
+    let mut certificates: Vec<CertificateDer<'static>> = Vec::new();
     let system = std::env::var_os("SSL_CERT_FILE")
         .map(std::path::PathBuf::from)
         .into_iter()
@@ -469,12 +586,16 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Option<rustls::ClientConfig>, Er
         )
         .find(|p| p.is_file());
     if let Some(bundle) = &system
-        && let Ok(certificates) = CertificateDer::pem_file_iter(bundle)
+        && let Ok(found) = CertificateDer::pem_file_iter(bundle)
     {
-        roots.add_parsable_certificates(certificates.flatten());
+        for certificate in found.flatten() {
+            if roots.add(certificate.clone()).is_ok() {
+                certificates.push(certificate);
+            }
+        }
     }
     if let Some(ca_file) = ca_file {
-        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
+        let given: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
             .and_then(Iterator::collect)
             .map_err(|e| {
                 error(format!(
@@ -482,22 +603,50 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Option<rustls::ClientConfig>, Er
                     ca_file.display()
                 ))
             })?;
-        let (added, _) = roots.add_parsable_certificates(certificates);
-        if added == 0 {
+        let before = certificates.len();
+        for certificate in given {
+            if roots.add(certificate.clone()).is_ok() {
+                certificates.push(certificate);
+            }
+        }
+        if certificates.len() == before {
             return Err(error(format!(
                 "--ca-file {} holds no usable certificate",
                 ca_file.display()
             )));
         }
     }
-    if roots.is_empty() {
+    if certificates.is_empty() {
         return Ok(None);
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| error(format!("TLS cannot be set up: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Some(config))
+    Ok(Some(
+        certificates
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_and_forms_are_encoded_as_html_forms_are() {
+        assert_eq!(
+            encode_pairs(&[
+                ("scope", "repository:a/b:pull,push"),
+                ("service", "r.example x~é"),
+            ]),
+            "scope=repository%3Aa%2Fb%3Apull%2Cpush&service=r.example+x%7E%C3%A9"
+        );
+        assert_eq!(
+            with_query("https://auth.example/token?a=1", &[("b", "2")]),
+            "https://auth.example/token?a=1&b=2"
+        );
+        assert_eq!(
+            with_query("https://auth.example/token", &[]),
+            "https://auth.example/token"
+        );
+    }
 }

@@ -332,10 +332,7 @@ fn copy_documents(
     read: &AtomicU64,
     depth: usize,
 ) -> Result<(), Error> {
-    let fail = |message: String| Error {
-        message,
-        kind: crate::registry::ErrorKind::Final,
-    };
+    let fail = |message: String| Error::new(crate::registry::ErrorKind::Final, message);
     if depth > MAX_DEPTH {
         return Err(fail(format!("indexes nest deeper than {MAX_DEPTH} levels")));
     }
@@ -389,19 +386,19 @@ impl Elsewhere for Parts<'_> {
 
     fn provide(&self, client: &Client, digest: &Digest, size: u64) -> Result<Mounted, Error> {
         let Some(source) = self.blobs.get(digest).and_then(|by| self.clients.get(*by)) else {
-            return Err(crate::registry::Error {
-                message: format!("blob {digest} is in no part"),
-                kind: crate::registry::ErrorKind::Final,
-            });
+            return Err(crate::registry::Error::new(
+                crate::registry::ErrorKind::Final,
+                format!("blob {digest} is in no part"),
+            ));
         };
         if source.repository == self.destination {
-            return Err(crate::registry::Error {
-                message: format!(
+            return Err(crate::registry::Error::new(
+                crate::registry::ErrorKind::Final,
+                format!(
                     "blob {digest} of a part is missing from {}/{}, where the part was pushed",
                     source.host, source.repository
                 ),
-                kind: crate::registry::ErrorKind::Final,
-            });
+            ));
         }
         client.mount_or_copy(source, digest, size, self.chunk)
     }

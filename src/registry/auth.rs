@@ -1,15 +1,31 @@
-//! Credentials as podman, skopeo and docker find them, and the challenges a registry answers
-//! with (`WWW-Authenticate: Basic` or `Bearer realm,service,scope`). A password is kept here
-//! and sent only in an `Authorization` header: no message, `Debug` or JSON ever shows it.
+//! Authentication: credentials as podman, skopeo and docker find them, the challenges a
+//! registry answers with (`WWW-Authenticate: Basic` or `Bearer realm,service,scope`), and the
+//! token (or basic credentials) the registry last took, sent with every request after.
+//!
+//! The credentials of a registry are bound to its origin: they go in an `Authorization`
+//! header to the registry's own scheme, host and port only, never to a redirect's target, an
+//! upload `Location` or a `Link` elsewhere; a challenge from another origin is not answered;
+//! basic credentials go to a token server only over TLS, unless the registry itself is spoken
+//! to in plain HTTP. A password is kept here and sent only in that header: no message, `Debug`
+//! or JSON ever shows it.
+//!
+//! Imports the transport (a token is fetched with it) and the retry policy (which a token's
+//! request follows as every other).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::RwLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
+
+use super::error::{Error, ErrorKind, error, interrupted, refusal};
+use super::retry::{Policy, Step, retry_after, transient};
+use super::transport::{Answer, Body, Failure, MAX_ANSWER, Request, Transport, shown};
+use crate::oci::printable;
 
 /// A user name and password (or identity token), and where they were found.
 #[derive(Clone)]
@@ -331,6 +347,236 @@ fn identity_token(entry: &Value) -> Option<String> {
         .as_str()
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
+}
+
+/// The authentication of one client: the registry's credentials, bound to its origin, and
+/// the `Authorization` the registry last took (its token, or the basic credentials), which
+/// every request to the origin carries until the registry asks again.
+pub(super) struct Auth {
+    /// The registry's name, for messages.
+    host: String,
+    /// `http(s)://host[:port]`: where the credentials go, and nowhere else.
+    origin: String,
+    repository: String,
+    /// Ask a token server for `pull` only, not `pull,push`.
+    read_only: bool,
+    credentials: Option<Credentials>,
+    authorization: RwLock<Option<String>>,
+}
+
+impl Auth {
+    /// The authentication of `host`'s `repository` spoken to at `origin`, with the
+    /// credentials [`find`] finds for `host`.
+    pub fn new(host: &str, origin: &str, repository: &str, read_only: bool) -> Result<Self, Error> {
+        let credentials = find(host).map_err(|message| Error::new(ErrorKind::Auth, message))?;
+        Ok(Self {
+            host: host.to_owned(),
+            origin: origin.to_owned(),
+            repository: repository.to_owned(),
+            read_only,
+            credentials,
+            authorization: RwLock::new(None),
+        })
+    }
+
+    /// The `Authorization` of a request to `url`: only on the registry's own origin, never
+    /// to an upload `Location`, a `Link`, a redirect's target or anything else on another
+    /// host, scheme or port.
+    pub fn header(&self, url: &str) -> Option<String> {
+        let own = url
+            .strip_prefix(&self.origin)
+            .is_some_and(|rest| rest.starts_with('/'));
+        if !own {
+            return None;
+        }
+        self.authorization.read().ok().and_then(|a| a.clone())
+    }
+
+    /// What a refusal of the credentials adds to its message: whose were refused, or that
+    /// there were none.
+    pub fn refused(&self) -> String {
+        match &self.credentials {
+            Some(c) => format!(
+                "; the credentials of user {:?} from {} were refused",
+                printable(&c.username),
+                c.source
+            ),
+            None => "; no credentials were found for it".to_owned(),
+        }
+    }
+
+    fn refusal(&self, what: &str, status: u16, body: &[u8]) -> Error {
+        refusal(&self.host, what, status, body, &self.refused())
+    }
+
+    /// Answers a 401: basic credentials, or a bearer token fetched with them, kept for the
+    /// requests after.
+    pub fn answer(
+        &self,
+        transport: &Transport,
+        policy: &Policy,
+        answer: &Answer,
+    ) -> Result<(), Error> {
+        if !answer.own {
+            return Err(Error::new(
+                ErrorKind::Final,
+                format!(
+                    "a host other than {} (where a redirect or a `Location` led) asks for credentials; glc sends the credentials of {} to {} only",
+                    self.host, self.host, self.origin
+                ),
+            ));
+        }
+        let challenge = answer.www_authenticate.as_deref().and_then(parse_challenge);
+        let authorization = match challenge {
+            Some(Challenge::Basic) => match &self.credentials {
+                Some(credentials) if credentials.identity_token().is_some() => {
+                    return Err(Error::new(
+                        ErrorKind::Auth,
+                        format!(
+                            "{} asks for a user name and password, and the login found for it in {} is an identity token, which only a token server takes",
+                            self.host, credentials.source
+                        ),
+                    ));
+                }
+                Some(credentials) => credentials.basic(),
+                None => return Err(self.refusal("a request", 401, &answer.body)),
+            },
+            Some(Challenge::Bearer(params)) => self.token(transport, policy, &params)?,
+            None => return Err(self.refusal("a request", 401, &answer.body)),
+        };
+        if let Ok(mut slot) = self.authorization.write() {
+            *slot = Some(authorization);
+        }
+        Ok(())
+    }
+
+    /// A bearer token from the challenge's realm, for its service and scope (and push to this
+    /// repository), fetched with the basic credentials if there are any.
+    fn token(
+        &self,
+        transport: &Transport,
+        policy: &Policy,
+        params: &BTreeMap<String, String>,
+    ) -> Result<String, Error> {
+        let Some(realm) = params.get("realm") else {
+            return Err(error(format!(
+                "{} asks for a bearer token without naming its realm",
+                self.host
+            )));
+        };
+        // Credentials offered over TLS never travel without it: a realm in plain HTTP is
+        // taken only from a registry that is itself spoken to in plain HTTP.
+        let tls_realm = realm.starts_with("https://");
+        if !(tls_realm || realm.starts_with("http://") && self.origin.starts_with("http://")) {
+            return Err(Error::new(
+                ErrorKind::Final,
+                format!(
+                    "{} names the token server {:?}, which is not an https:// URL; glc sends no credentials there",
+                    self.host,
+                    printable(realm)
+                ),
+            ));
+        }
+        let actions = if self.read_only { "pull" } else { "pull,push" };
+        let mut scopes = vec![format!("repository:{}:{actions}", self.repository)];
+        if let Some(scope) = params.get("scope")
+            && !scope.starts_with(&format!("repository:{}:", self.repository))
+        {
+            scopes.push(scope.clone());
+        }
+        let service = params.get("service");
+        let identity = self
+            .credentials
+            .as_ref()
+            .and_then(Credentials::identity_token);
+        let basic = self.credentials.as_ref().map(Credentials::basic);
+        // An identity token (an OAuth2 refresh token) is exchanged as docker does: a form
+        // `POST` to the same realm; else a `GET` with the basic credentials, if any.
+        let scope = scopes.join(" ");
+        let mut form = Vec::new();
+        let mut query: Vec<(&str, &str)> = scopes.iter().map(|s| ("scope", s.as_str())).collect();
+        let mut headers = Vec::new();
+        let request = if let Some(token) = identity {
+            form.extend([
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token),
+                ("client_id", "glc"),
+                ("scope", scope.as_str()),
+            ]);
+            if let Some(service) = service {
+                form.push(("service", service.as_str()));
+            }
+            Request {
+                body: Body::Form(&form),
+                ..Request::new("POST", realm)
+            }
+        } else {
+            if let Some(service) = service {
+                query.push(("service", service.as_str()));
+            }
+            if let Some(basic) = &basic {
+                headers.push(("Authorization", basic.as_str()));
+            }
+            Request {
+                query: &query,
+                headers: &headers,
+                ..Request::new("GET", realm)
+            }
+        };
+        let unreachable = |words: &str| {
+            error(format!(
+                "the token server {} cannot be reached: {words}",
+                shown(realm)
+            ))
+        };
+        let response = policy.run(|| match transport.call(&request) {
+            Ok(response) => match response.status() {
+                status if status < 400 => Step::Done(Ok(response)),
+                status @ (401 | 403) => {
+                    Step::Done(Err(self.refusal("the token request", status, &[])))
+                }
+                status if !transient(status) => Step::Done(Err(error(format!(
+                    "the token server {} answered HTTP {status}",
+                    shown(realm)
+                )))),
+                status => Step::Retry {
+                    outcome: Err(unreachable(&format!("HTTP {status}"))),
+                    wait: retry_after(status, response.header("Retry-After")),
+                },
+            },
+            Err(Failure::Interrupted) => Step::Done(Err(interrupted())),
+            Err(failure) if failure.unknown_name() => {
+                Step::Done(Err(unreachable(&failure.words())))
+            }
+            Err(failure) => Step::Retry {
+                outcome: Err(unreachable(&failure.words())),
+                wait: None,
+            },
+        })?;
+        let (body, _) = response.read_body(MAX_ANSWER);
+        let answer: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let token = answer["token"]
+            .as_str()
+            .or_else(|| answer["access_token"].as_str())
+            .ok_or_else(|| {
+                error(format!(
+                    "the token server {} answered without a token",
+                    shown(realm)
+                ))
+            })?;
+        // A token is sent back as a header: one that could not be (a control character, a
+        // space, a byte beyond ASCII) is refused here, never shown, never sent.
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::new(
+                ErrorKind::Final,
+                format!(
+                    "the token server {} answered a token that is not a valid header value (not shown)",
+                    shown(realm)
+                ),
+            ));
+        }
+        Ok(format!("Bearer {token}"))
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 use std::io::{Seek, Write};
 use std::sync::atomic::Ordering;
 
-use super::{Body, Client, Error, check_digest, error};
+use super::client::check_digest;
+use super::transport::Body;
+use super::{Client, Error, error};
 use crate::oci::Digest;
 
 /// How a blob came into the repository from another one of the same registry.

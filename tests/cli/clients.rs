@@ -212,7 +212,7 @@ fn the_update_tool_finds_every_cname_at_the_version_tag_of_a_registry() {
         pusher.push(&layout.tag(version), Some(version));
         let get = |kind: &str, reference: &str| -> Vec<u8> {
             let mut body = Vec::new();
-            ureq::get(&registry.url(&format!("/v2/gardenlinux/{kind}/{reference}")))
+            ureq2::get(&registry.url(&format!("/v2/gardenlinux/{kind}/{reference}")))
                 .set("Accept", &format!("{INDEX}, {MANIFEST}"))
                 .call()
                 .unwrap_or_else(|e| panic!("GET {kind}/{reference}: {e}"))

@@ -137,7 +137,7 @@ fn garden_linux_library_reads_every_published_flavor_by_its_tag_in_the_layout_an
         // `_get_manifest_without_response_parsing`: GET …/manifests/{tag}, OCI manifest only.
         let tag = read_manifest_tag(cname);
         let mut body = Vec::new();
-        ureq::get(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
+        ureq2::get(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
             .set("Accept", "application/vnd.oci.image.manifest.v1+json")
             .call()
             .unwrap_or_else(|e| panic!("GET manifests/{tag}: {e}"))

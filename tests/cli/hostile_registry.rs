@@ -282,9 +282,9 @@ fn a_tag_that_walks_out_of_its_repository_is_refused_by_verify_and_push() {
         .stderr_contains("glc::push::layout")
         .run();
     assert_eq!(registry.logged("PUT"), 0, "something was pushed");
-    let victim = ureq::get(&registry.url("/v2/victim/manifests/latest")).call();
+    let victim = ureq2::get(&registry.url("/v2/victim/manifests/latest")).call();
     assert!(
-        matches!(victim, Err(ureq::Error::Status(404, _))),
+        matches!(victim, Err(ureq2::Error::Status(404, _))),
         "the victim's tag exists"
     );
     // A name the layout may hold but a registry cannot: refused too.
@@ -601,4 +601,106 @@ fn a_registry_that_sends_a_byte_a_connection_runs_out_of_tries() {
     pull(&dir, &registry.host()).bounded().status(1).run();
     let opens = registry.count(|s| s.path() == path);
     assert!(opens <= 3, "the blob was opened {opens} times");
+}
+
+/// A registry behind basic auth that sends every blob's `HEAD` and `GET` on to `storage`
+/// (another origin), and takes uploads and manifests on its own.
+fn redirecting_blobs(storage: String) -> Hostile {
+    let repo = Repo::new();
+    Hostile::start(move |seen| {
+        if seen.header("Authorization") != Some(basic().as_str()) {
+            return Reply::new(401).header("WWW-Authenticate", r#"Basic realm="hostile""#);
+        }
+        let path = seen.path();
+        match seen.method.as_str() {
+            "HEAD" | "GET" if path.starts_with("/v2/gl/blobs/sha256:") => {
+                Reply::new(307).header("Location", format!("{storage}{path}"))
+            }
+            "POST" if path == "/v2/gl/blobs/uploads/" => {
+                Reply::new(202).header("Location", "/v2/gl/blobs/uploads/1")
+            }
+            "PUT" if path == "/v2/gl/blobs/uploads/1" => {
+                let digest = seen.target.split("digest=").nth(1).unwrap_or_default();
+                Reply::new(201).header("Docker-Content-Digest", digest)
+            }
+            "PUT" if path.starts_with("/v2/gl/manifests/") => {
+                Reply::new(201).header("Docker-Content-Digest", digest_of(&seen.body))
+            }
+            _ => repo.answer(seen),
+        }
+    })
+}
+
+#[test]
+fn a_blob_head_sent_elsewhere_is_present_only_where_that_answers_200_and_gets_no_credentials() {
+    let repo = Repo::new();
+    let empty = format!("/blobs/{}", digest_of(crate::hostile_server::EMPTY));
+    // The storage has the empty blob; it refuses the `HEAD` of the layer (a URL signed for
+    // `GET` only), which leaves the layer unknown: it is uploaded.
+    let storage = Hostile::start(move |seen| {
+        if seen.path().ends_with(&empty) {
+            // Its length said as a HEAD's answer says it (the body is not sent).
+            Reply::new(200).body(crate::hostile_server::EMPTY)
+        } else {
+            Reply::new(403)
+        }
+    });
+    let registry = redirecting_blobs(storage.url("/storage"));
+    let dir = Test::new();
+    small_layout(&dir.path("layout"));
+    dir.test()
+        .arg("push")
+        .arg(dir.path("layout"))
+        .arg(format!("{}/gl", registry.host()))
+        .args(["--retries", "1"])
+        .env("HOME", "/nonexistent")
+        .env("GLC_REGISTRY_USERNAME", USER)
+        .env("GLC_REGISTRY_PASSWORD", PASSWORD)
+        .env("GLC_REGISTRY_HOST", registry.host())
+        .run();
+    let uploaded: Vec<String> = registry
+        .seen()
+        .iter()
+        .filter(|s| s.method == "PUT" && s.path() == "/v2/gl/blobs/uploads/1")
+        .map(|s| {
+            s.target
+                .split("digest=")
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        uploaded,
+        [digest_of(&repo.layer)],
+        "the layer alone is uploaded"
+    );
+    let heads = storage.seen();
+    assert_eq!(heads.len(), 2, "each blob's HEAD followed once: {heads:?}");
+    assert!(heads.iter().all(|s| s.method == "HEAD"), "{heads:?}");
+    assert_eq!(authorized(&heads), 0, "credentials went to the storage");
+}
+
+#[test]
+fn a_blob_download_sent_elsewhere_gets_no_credentials() {
+    let repo = Repo::new();
+    let storage = Hostile::start(move |seen| {
+        let path = seen.path().trim_start_matches("/storage");
+        repo.answer(&Seen {
+            target: path.to_owned(),
+            ..seen.clone()
+        })
+    });
+    let registry = redirecting_blobs(storage.url("/storage"));
+    let dir = Test::new();
+    pull_as_user(&dir, &registry.host(), &registry.host()).run();
+    dir.test().arg("verify").arg(dir.path("out")).run();
+    let downloads = storage.seen();
+    assert_eq!(
+        downloads.len(),
+        2,
+        "both blobs from the storage: {downloads:?}"
+    );
+    assert_eq!(authorized(&downloads), 0, "credentials went to the storage");
+    assert!(authorized(&registry.seen()) > 0, "the registry got none");
 }

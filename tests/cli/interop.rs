@@ -108,7 +108,7 @@ impl Pusher<'_> {
             self.push(blob, None);
         }
         let reference = reference.unwrap_or(digest);
-        let response = ureq::put(
+        let response = ureq2::put(
             &self
                 .registry
                 .url(&format!("/v2/gardenlinux/manifests/{reference}")),
@@ -126,7 +126,7 @@ impl Pusher<'_> {
     }
 
     fn blob(&mut self, digest: &str, bytes: &[u8]) {
-        if ureq::head(
+        if ureq2::head(
             &self
                 .registry
                 .url(&format!("/v2/gardenlinux/blobs/{digest}")),
@@ -136,7 +136,7 @@ impl Pusher<'_> {
         {
             return;
         }
-        let start = ureq::post(&self.registry.url("/v2/gardenlinux/blobs/uploads/"))
+        let start = ureq2::post(&self.registry.url("/v2/gardenlinux/blobs/uploads/"))
             .call()
             .expect("start upload");
         assert_eq!(start.status(), 202);
@@ -147,7 +147,7 @@ impl Pusher<'_> {
             self.registry.url(&location)
         };
         let separator = if location.contains('?') { '&' } else { '?' };
-        let done = ureq::put(&format!("{location}{separator}digest={digest}"))
+        let done = ureq2::put(&format!("{location}{separator}digest={digest}"))
             .set("Content-Type", "application/octet-stream")
             .send_bytes(bytes)
             .unwrap_or_else(|e| panic!("PUT blob {digest}: {e}"));
@@ -181,7 +181,7 @@ fn the_whole_release_tree_is_pushed_children_first_and_read_back() {
         pusher.push(attachment, None);
     }
     let (manifests, blobs) = (pusher.manifests, pusher.blobs);
-    let mut response = ureq::get(&registry.url("/v2/gardenlinux/manifests/1877.3"))
+    let mut response = ureq2::get(&registry.url("/v2/gardenlinux/manifests/1877.3"))
         .set("Accept", "application/vnd.oci.image.index.v1+json")
         .call()
         .expect("GET root")
@@ -195,7 +195,7 @@ fn the_whole_release_tree_is_pushed_children_first_and_read_back() {
     );
     for attachment in &attachments {
         let digest = attachment["digest"].as_str().expect("digest");
-        let found = ureq::head(&registry.url(&format!("/v2/gardenlinux/manifests/{digest}")))
+        let found = ureq2::head(&registry.url(&format!("/v2/gardenlinux/manifests/{digest}")))
             .set("Accept", "application/vnd.oci.image.manifest.v1+json")
             .call();
         assert!(found.is_ok(), "attachment {digest} is not in the registry");

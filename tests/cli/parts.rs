@@ -201,14 +201,14 @@ fn merge(host: &str, destination: &str, parts: &[String], extra: &[&str], code: 
 
 /// `GET` of a registry path: status and body.
 fn get(registry: &Registry, path: &str) -> (u16, Vec<u8>) {
-    match ureq::get(&registry.url(path)).set("Accept", ACCEPT).call() {
+    match ureq2::get(&registry.url(path)).set("Accept", ACCEPT).call() {
         Ok(response) => {
             let status = response.status();
             let mut body = Vec::new();
             response.into_reader().read_to_end(&mut body).expect("body");
             (status, body)
         }
-        Err(ureq::Error::Status(status, _)) => (status, Vec::new()),
+        Err(ureq2::Error::Status(status, _)) => (status, Vec::new()),
         Err(e) => panic!("GET {path}: {e}"),
     }
 }
@@ -252,7 +252,7 @@ fn state(registry: &Registry, repository: &str) -> BTreeMap<String, Vec<u8>> {
                 queue.push(child_digest);
             } else {
                 let head =
-                    ureq::head(&registry.url(&format!("/v2/{repository}/blobs/{child_digest}")))
+                    ureq2::head(&registry.url(&format!("/v2/{repository}/blobs/{child_digest}")))
                         .call()
                         .map(|r| r.status());
                 assert!(

@@ -70,7 +70,7 @@ const ACCEPT: &str =
 fn assert_every_tag_is_there(layout: &Layout, registry: &Registry, auth: Option<&str>) {
     let mut checked = 0;
     for (tag, digest) in layout.tags() {
-        let mut request = ureq::get(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
+        let mut request = ureq2::get(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
             .set("Accept", ACCEPT);
         if let Some(auth) = auth {
             request = request.set("Authorization", auth);
@@ -141,7 +141,7 @@ fn assert_referrers_tags(layout: &Layout, registry: &Registry) {
     for (subject, mut expected) in by_subject {
         let tag = subject.replace(':', "-");
         let mut body = Vec::new();
-        ureq::get(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
+        ureq2::get(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
             .set("Accept", ACCEPT)
             .call()
             .unwrap_or_else(|e| panic!("referrers tag {tag}: {e}"))
@@ -805,11 +805,11 @@ fn a_tag_the_registry_refuses_fails_the_push_before_any_release_tag_moves() {
             text.contains(tag.as_str()),
             "names release tag {tag} as not pushed: {text}"
         );
-        let found = ureq::head(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
+        let found = ureq2::head(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
             .set("Accept", ACCEPT)
             .call();
         assert!(
-            matches!(found, Err(ureq::Error::Status(404, _))),
+            matches!(found, Err(ureq2::Error::Status(404, _))),
             "release tag {tag} was moved although a tag was refused"
         );
     }
@@ -870,14 +870,14 @@ fn one_tag_goes_with_its_attachments_and_signature_and_nothing_else() {
     );
     let signature = format!("{}.sig", digest.replace(':', "-"));
     assert_eq!(summary["tags"], 2, "the tag and its signature: {summary}");
-    let status = |reference: &str| match ureq::head(
+    let status = |reference: &str| match ureq2::head(
         &registry.url(&format!("/v2/gardenlinux/manifests/{reference}")),
     )
     .set("Accept", ACCEPT)
     .call()
     {
         Ok(response) => response.status(),
-        Err(ureq::Error::Status(status, _)) => status,
+        Err(ureq2::Error::Status(status, _)) => status,
         Err(e) => panic!("{e}"),
     };
     assert_eq!(status(&tag), 200);
@@ -966,7 +966,7 @@ pub fn big_release(dir: &Path) -> Layout {
 /// Every tag of the layout is in `repository` at its digest.
 pub fn assert_tags_in(registry: &Registry, repository: &str, layout: &Layout, when: &str) {
     for (tag, digest) in layout.tags() {
-        let response = ureq::get(&registry.url(&format!("/v2/{repository}/manifests/{tag}")))
+        let response = ureq2::get(&registry.url(&format!("/v2/{repository}/manifests/{tag}")))
             .set("Accept", ACCEPT)
             .call()
             .unwrap_or_else(|e| panic!("{when}: GET {tag}: {e}"));
@@ -1116,7 +1116,7 @@ fn a_push_killed_in_a_chunked_upload_is_resumed_by_the_next_run_from_the_registr
     let sent = proxy.patches.load(Ordering::Relaxed) - patches;
     assert_eq!(sent, 4 * 12 - 5, "PATCHes of the rerun: {summary}");
     for digest in layer_digests(&layout) {
-        let response = ureq::get(&registry.url(&format!("/v2/gardenlinux/blobs/{digest}")))
+        let response = ureq2::get(&registry.url(&format!("/v2/gardenlinux/blobs/{digest}")))
             .call()
             .unwrap_or_else(|e| panic!("GET blob {digest}: {e}"));
         let mut body = Vec::new();
@@ -1231,10 +1231,10 @@ fn a_push_killed_at_ten_moments_is_finished_by_a_rerun_that_uploads_only_what_is
         let missing: Vec<&String> = blobs
             .iter()
             .filter(|digest| {
-                match ureq::head(&registry.url(&format!("/v2/{repository}/blobs/{digest}"))).call()
+                match ureq2::head(&registry.url(&format!("/v2/{repository}/blobs/{digest}"))).call()
                 {
                     Ok(_) => false,
-                    Err(ureq::Error::Status(404, _)) => true,
+                    Err(ureq2::Error::Status(404, _)) => true,
                     Err(e) => panic!("HEAD blob {digest}: {e}"),
                 }
             })

@@ -268,7 +268,7 @@ fn a_referrer_the_registry_lost_is_put_again_until_every_attachment_is_listed() 
 /// The image index at the registry path `tag`.
 fn fallback_index(registry: &Registry, tag: &str) -> Value {
     let mut body = Vec::new();
-    ureq::get(&registry.url(tag))
+    ureq2::get(&registry.url(tag))
         .set("Accept", INDEX)
         .call()
         .expect("the fallback tag")
@@ -347,13 +347,13 @@ fn a_referrer_the_registry_never_lists_fails_the_push_before_any_tag_moves() {
         "run the same `glc push` again, which reads the referrers back and mends them again; if they stay missing, the registry does not keep them"
     );
     for (tag, _) in layout.tags() {
-        let status = ureq::head(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
+        let status = ureq2::head(&registry.url(&format!("/v2/gardenlinux/manifests/{tag}")))
             .set("Accept", INDEX)
             .call()
             .map_or_else(
                 |e| match e {
-                    ureq::Error::Status(status, _) => status,
-                    ureq::Error::Transport(e) => panic!("{e}"),
+                    ureq2::Error::Status(status, _) => status,
+                    ureq2::Error::Transport(e) => panic!("{e}"),
                 },
                 |r| r.status(),
             );

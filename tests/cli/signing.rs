@@ -995,7 +995,7 @@ fn the_update_tool_accepts_every_cloud_image_from_a_registry_after_glc_push() {
     let fetch = |kind: &str, reference: &str| -> Vec<u8> {
         let mut body = Vec::new();
         std::io::Read::read_to_end(
-            &mut ureq::get(&registry.url(&format!("/v2/gardenlinux/{kind}/{reference}")))
+            &mut ureq2::get(&registry.url(&format!("/v2/gardenlinux/{kind}/{reference}")))
                 .set(
                     "Accept",
                     "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",

@@ -9,13 +9,11 @@
 //! checked against the digest that leads to it, and whatever is printed from it made
 //! [`printable`].
 //!
-//! All reading goes through [`Source`]: [`Layout`] reads a layout directory; a registry
-//! implements the same calls, and `glc get` takes either.
+//! All reading goes through a [`Store`]: a layout directory
+//! ([`crate::oci::store::Layout`]) or a registry repository
+//! ([`crate::registry::source::Reader`]), and `glc get` takes either.
 
-mod source;
 mod write;
-
-pub use source::{Layout, Source, check, within};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -27,6 +25,7 @@ use serde_json::Value;
 use crate::assemble;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::oci::limits::{MAX_DOCUMENT, MAX_RELEASE_MANIFEST};
+use crate::oci::store::Store;
 use crate::oci::vocab::{Kind, annotation};
 use crate::oci::{Descriptor, Digest, printable};
 use crate::role::Role;
@@ -136,7 +135,7 @@ fn fail(code: &'static str, message: impl Into<String>, help: impl Into<String>)
     vec![Diagnostic::error(code, message).help(help)]
 }
 
-fn source_error(source: &dyn Source) -> impl Fn(String) -> Diagnostics + '_ {
+fn source_error(source: &dyn Store) -> impl Fn(String) -> Diagnostics + '_ {
     move |message| {
         fail(
             "glc::get::source",
@@ -160,7 +159,7 @@ pub fn layer_roles() -> impl Iterator<Item = Role> {
 /// The releases among the source's tags (only `only`, if given): digest → descriptor and tags.
 type Releases = BTreeMap<Digest, (Descriptor, Vec<String>)>;
 
-fn releases(source: &dyn Source, only: Option<&str>) -> Result<Releases, Diagnostics> {
+fn releases(source: &dyn Store, only: Option<&str>) -> Result<Releases, Diagnostics> {
     let broken = source_error(source);
     let is_release = |descriptor: &Descriptor| -> Result<bool, Diagnostics> {
         if descriptor.kind() != Kind::Index
@@ -171,14 +170,16 @@ fn releases(source: &dyn Source, only: Option<&str>) -> Result<Releases, Diagnos
         {
             return Ok(false);
         }
-        let bytes = source.document(descriptor, MAX_DOCUMENT).map_err(&broken)?;
+        let bytes = source
+            .fetch(descriptor, MAX_DOCUMENT)
+            .map_err(|e| broken(e.to_string()))?;
         let index: Value = serde_json::from_slice(&bytes)
             .map_err(|e| broken(format!("index {} is not JSON: {e}", descriptor.digest)))?;
         Ok(index["artifactType"].as_str() == Some(assemble::RELEASE))
     };
     let mut releases = Releases::new();
     let mut checked: BTreeMap<Digest, bool> = BTreeMap::new();
-    for (name, descriptor) in source.tags().map_err(&broken)? {
+    for (name, descriptor) in source.tags().map_err(|e| broken(e.to_string()))? {
         if sign::cosign::is_signature_tag(&name) || only.is_some_and(|only| only != name) {
             continue;
         }
@@ -202,7 +203,7 @@ fn releases(source: &dyn Source, only: Option<&str>) -> Result<Releases, Diagnos
 
 /// The release the source offers: `tag`'s, or the only one. With a tag, only that tag is
 /// read (unless it is no release tag: then every tag, to list them).
-pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Diagnostics> {
+pub fn release(source: &dyn Store, tag: Option<&str>) -> Result<Descriptor, Diagnostics> {
     if let Some(tag) = tag
         && let Some((descriptor, _)) = releases(source, Some(tag))?.into_values().next()
     {
@@ -252,9 +253,11 @@ pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Dia
 }
 
 /// The images the release lists, from its release manifest.
-pub fn images(source: &dyn Source, release: &Descriptor) -> Result<Vec<Image>, Diagnostics> {
+pub fn images(source: &dyn Store, release: &Descriptor) -> Result<Vec<Image>, Diagnostics> {
     let broken = source_error(source);
-    let bytes = source.document(release, MAX_DOCUMENT).map_err(&broken)?;
+    let bytes = source
+        .fetch(release, MAX_DOCUMENT)
+        .map_err(|e| broken(e.to_string()))?;
     let index: Value = serde_json::from_slice(&bytes).map_err(|e| {
         broken(format!(
             "the release index {} is not JSON: {e}",
@@ -278,7 +281,9 @@ pub fn images(source: &dyn Source, release: &Descriptor) -> Result<Vec<Image>, D
             release.digest, e.message
         ))
     })?;
-    let bytes = source.document(&metadata, MAX_DOCUMENT).map_err(&broken)?;
+    let bytes = source
+        .fetch(&metadata, MAX_DOCUMENT)
+        .map_err(|e| broken(e.to_string()))?;
     let manifest: Value = serde_json::from_slice(&bytes)
         .map_err(|e| broken(format!("MetaData {} is not JSON: {e}", metadata.digest)))?;
     let layer = manifest["layers"]
@@ -296,8 +301,8 @@ pub fn images(source: &dyn Source, release: &Descriptor) -> Result<Vec<Image>, D
     let layer = Descriptor::from_value(layer)
         .map_err(|e| broken(format!("MetaData {}: {}", metadata.digest, e.message)))?;
     let bytes = source
-        .document(&layer, MAX_RELEASE_MANIFEST)
-        .map_err(&broken)?;
+        .fetch(&layer, MAX_RELEASE_MANIFEST)
+        .map_err(|e| broken(e.to_string()))?;
     let parsed: ReleaseManifest = serde_json::from_slice(&bytes).map_err(|e| {
         broken(format!(
             "the release manifest {} is not one glc reads: {e}",
@@ -377,7 +382,7 @@ fn describe(image: &Image) -> String {
 
 /// The one image `selector` names, else the candidates.
 fn one<'a>(
-    source: &dyn Source,
+    source: &dyn Store,
     images: &'a [Image],
     selector: &str,
 ) -> Result<&'a Image, Diagnostics> {
@@ -418,7 +423,7 @@ fn one<'a>(
 
 /// An image's manifest, read and checked: its layers.
 fn image_layers(
-    source: &dyn Source,
+    source: &dyn Store,
     image: &Image,
 ) -> Result<(Descriptor, Vec<Descriptor>), Diagnostics> {
     let broken = source_error(source);
@@ -435,8 +440,8 @@ fn image_layers(
         ))
     })?;
     let bytes = source
-        .document(&descriptor, MAX_DOCUMENT)
-        .map_err(&broken)?;
+        .fetch(&descriptor, MAX_DOCUMENT)
+        .map_err(|e| broken(e.to_string()))?;
     let manifest: Value = serde_json::from_slice(&bytes)
         .map_err(|e| broken(format!("manifest {} is not JSON: {e}", descriptor.digest)))?;
     if manifest["artifactType"].as_str() != Some(assemble::CLOUD_IMAGE)
@@ -477,12 +482,14 @@ fn kind_of(artifact_type: Option<&str>) -> String {
 
 /// The layer of an attachment manifest.
 fn attachment_layer(
-    source: &dyn Source,
+    source: &dyn Store,
     attachment: &Descriptor,
     subject: &Digest,
 ) -> Result<Descriptor, Diagnostics> {
     let broken = source_error(source);
-    let bytes = source.document(attachment, MAX_DOCUMENT).map_err(&broken)?;
+    let bytes = source
+        .fetch(attachment, MAX_DOCUMENT)
+        .map_err(|e| broken(e.to_string()))?;
     let manifest: Value = serde_json::from_slice(&bytes)
         .map_err(|e| broken(format!("manifest {} is not JSON: {e}", attachment.digest)))?;
     if manifest["subject"]["digest"].as_str() != Some(subject.to_string().as_str()) {
@@ -502,7 +509,7 @@ fn attachment_layer(
 }
 
 /// What an image holds: roles, files and attachments.
-fn listed(source: &dyn Source, image: &Image) -> Result<Listed, Diagnostics> {
+fn listed(source: &dyn Store, image: &Image) -> Result<Listed, Diagnostics> {
     let (manifest, layers) = image_layers(source, image)?;
     let mut roles = BTreeMap::new();
     for role in layer_roles() {
@@ -526,7 +533,7 @@ fn listed(source: &dyn Source, image: &Image) -> Result<Listed, Diagnostics> {
     let mut attachments = Vec::new();
     let referrers = source
         .referrers(&manifest.digest, None)
-        .map_err(source_error(source))?;
+        .map_err(|e| source_error(source)(e.to_string()))?;
     for attachment in referrers {
         if !attachment
             .artifact_type
@@ -565,7 +572,7 @@ fn role_layer(layers: &[Descriptor], role: Role) -> Option<&Descriptor> {
 }
 
 /// `glc get --list`: every image `selector` matches, with what it holds.
-pub fn list(source: &dyn Source, request: &Request<'_>) -> Result<Vec<Listed>, Diagnostics> {
+pub fn list(source: &dyn Store, request: &Request<'_>) -> Result<Vec<Listed>, Diagnostics> {
     let release = release(source, request.tag)?;
     let images = images(source, &release)?;
     select(&images, request.selector)?
@@ -667,7 +674,7 @@ fn holdings(listed: &Listed) -> String {
 
 /// `glc get`: writes the file `what` names of the one image `selector` names to `output`.
 pub fn get(
-    source: &dyn Source,
+    source: &dyn Store,
     request: &Request<'_>,
     what: Option<&What>,
     output: &Output,
@@ -721,7 +728,7 @@ pub fn get(
             let artifact_type = format!("{ATTACHMENT_TYPE}{kind}");
             let found = source
                 .referrers(&manifest.digest, Some(&artifact_type))
-                .map_err(&broken)?;
+                .map_err(|e| broken(e.to_string()))?;
             match &found[..] {
                 [attachment] => attachment_layer(source, attachment, &manifest.digest)?,
                 [] => {
@@ -770,7 +777,7 @@ pub fn get(
 
 /// Checks a manifest's or index's cosign signature with `key`, as `glc verify --key` does.
 fn verify(
-    source: &dyn Source,
+    source: &dyn Store,
     manifest: &Descriptor,
     what: &str,
     key: &PublicKey,
@@ -786,12 +793,12 @@ fn verify(
     let tag = sign::cosign::signature_tag(&digest)
         .ok_or_else(|| refuse(format!("{digest} cannot be signed in cosign's tag scheme")))?;
     let entry = source
-        .tag(&tag)
-        .map_err(source_error(source))?
+        .resolve(&tag)
+        .map_err(|e| source_error(source)(e.to_string()))?
         .ok_or_else(|| refuse(format!("{what} {digest} is not signed: no tag {tag}")))?;
     let read = |raw: &Value, limit: u64| -> Result<Vec<u8>, String> {
         let descriptor = Descriptor::from_value(raw).map_err(|e| e.message)?;
-        source.document(&descriptor, limit)
+        source.fetch(&descriptor, limit).map_err(|e| e.to_string())
     };
     sign::check_signatures(&read, &entry.to_value(), &digest, key)
         .map_err(|problem| refuse(format!("{what} {digest}: {problem}")))

@@ -16,6 +16,7 @@ pub mod layout;
 pub mod name;
 pub mod source;
 pub mod sparse;
+pub mod store;
 pub mod tar_index;
 pub mod vocab;
 pub mod walk;

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::{ACCEPT, Client, Options, UNKNOWN_HOST, parallel};
 use crate::oci::file::{LayoutDir, read_to_limit};
 use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::store::Layout;
 use crate::oci::vocab::Kind;
 use crate::oci::vocab::artifact::RELEASE;
 use crate::oci::walk::{self, Child, Graph, NodeId};
@@ -232,7 +233,13 @@ pub fn push(
             })
         })?;
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let graph = walk::walk(&dir, &entries);
+    let store = Layout::new(
+        layout.display().to_string(),
+        dir,
+        Layout::valid_entries(&entries),
+    );
+    let dir = store.dir();
+    let graph = walk::walk(&store, &entries);
     let problems = graph.problems();
     if let Some(first) = problems.first() {
         return Err(fail(
@@ -276,9 +283,9 @@ pub fn push(
         .ping()
         .map_err(|e| registry_error(&e, "nothing was pushed"))?;
     let mut outcome = Outcome::default();
-    push_blobs(&dir, &client, request, &work.blobs, &mut outcome)?;
+    push_blobs(dir, &client, request, &work.blobs, &mut outcome)?;
     let keeps_referrers = push_manifests(
-        &dir,
+        dir,
         &client,
         &graph,
         &work.manifests,
@@ -298,7 +305,7 @@ pub fn push(
     if !api {
         outcome.referrer_tags += push_referrers(&client, &graph, &by_subject)?;
     }
-    mend_referrers(&dir, &client, &graph, &by_subject, api, &mut outcome)?;
+    mend_referrers(dir, &client, &graph, &by_subject, api, &mut outcome)?;
     for (i, (tag, id)) in work.tags.iter().enumerate() {
         let node = &graph.nodes[*id];
         let digest = &node.descriptor.digest;
@@ -308,7 +315,7 @@ pub fn push(
             .map_err(|e| registry_error(&e, &not_tagged(&work.tags[i..])))?;
         let unchanged = there.as_deref() == Some(&digest.to_string());
         if !unchanged {
-            let bytes = document(&dir, digest)?;
+            let bytes = document(dir, digest)?;
             client
                 .put_manifest(tag, &node.descriptor.media_type, &bytes, digest)
                 .map_err(|e| registry_error(&e, &not_tagged(&work.tags[i..])))?;

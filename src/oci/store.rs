@@ -259,6 +259,36 @@ pub trait Store {
     }
 }
 
+/// Where the bytes of a blob being written come from: a file (which a store that uploads may
+/// read again from any offset, to resume), or a reader read once.
+pub enum Content<'a> {
+    File(&'a File),
+    Reader(&'a mut (dyn Read + Send)),
+}
+
+/// A store that takes blobs, documents and tags (oras-go's `Target`): what a copy writes to.
+/// Each write is checked against its descriptor, by the store or on the way.
+pub trait StoreWrite: Store {
+    /// Whether the store holds the blob or document `descriptor` names.
+    fn exists(&self, descriptor: &Descriptor) -> Result<bool, StoreError>;
+
+    /// Writes the blob `descriptor` names, its bytes from `content`; `sent` hears how many
+    /// bytes have gone so far.
+    fn push_blob(
+        &self,
+        descriptor: &Descriptor,
+        content: Content<'_>,
+        sent: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), StoreError>;
+
+    /// Writes a document (its `bytes`) under its digest. Returns whether the store keeps the
+    /// referrers of the document's subject itself (a registry that answers `OCI-Subject`).
+    fn push_document(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<bool, StoreError>;
+
+    /// Points `tag` at the document `descriptor` names, whose bytes are `bytes`.
+    fn tag(&self, descriptor: &Descriptor, bytes: &[u8], tag: &str) -> Result<(), StoreError>;
+}
+
 /// Whether a document of `descriptor`'s declared size may be read whole: at most `limit`.
 pub fn within(descriptor: &Descriptor, limit: u64) -> Result<(), StoreError> {
     if descriptor.size > limit {
@@ -436,6 +466,14 @@ impl Layout {
     #[must_use]
     pub fn entries(&self) -> &[Descriptor] {
         &self.entries
+    }
+
+    /// The blob `descriptor` names as the open file it is, and its stored size: for a writer
+    /// that reads it again from any offset (an upload that resumes).
+    pub fn open_file(&self, descriptor: &Descriptor) -> Result<(File, u64), StoreError> {
+        self.dir
+            .open_blob(&descriptor.digest)
+            .map_err(|e| StoreError::file(&descriptor.digest, e))
     }
 }
 

@@ -10,25 +10,19 @@ use serde_json::Value;
 
 use super::{ACCEPT, Client, Error, Manifest, Options};
 use crate::oci::limits::MAX_DOCUMENT;
-use crate::oci::store::{self, MAX_REFERRERS, Opened, Store, StoreError};
+use crate::oci::store::{self, Content, MAX_REFERRERS, Opened, Store, StoreError, StoreWrite};
 use crate::oci::vocab::{Kind, media};
 use crate::oci::{Descriptor, Digest};
 
 /// `REGISTRY/REPO`, read through a client of the repository.
+#[derive(Debug)]
 pub struct Repository {
     client: Client,
+    /// Blobs larger than this go up in chunks of this size.
+    chunk: u64,
     /// The tag the repository is offered under, if only one: [`Store::tags`] lists it alone
     /// (a repository's tag list may be long, and `glc get` reads only the release it names).
     only: Option<String>,
-}
-
-impl std::fmt::Debug for Repository {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Repository")
-            .field("client", &self.client)
-            .field("only", &self.only)
-            .finish()
-    }
 }
 
 impl Repository {
@@ -45,6 +39,7 @@ impl Repository {
         client.ping()?;
         Ok(Self {
             client,
+            chunk: u64::MAX,
             only: Some(tag.to_owned()),
         })
     }
@@ -52,7 +47,17 @@ impl Repository {
     /// The repository `client` reaches, with every tag it has.
     #[must_use]
     pub fn new(client: Client) -> Self {
-        Self { client, only: None }
+        Self {
+            client,
+            chunk: u64::MAX,
+            only: None,
+        }
+    }
+
+    /// Blobs larger than `chunk` are uploaded in chunks of that size.
+    #[must_use]
+    pub fn chunked(self, chunk: u64) -> Self {
+        Self { chunk, ..self }
     }
 
     /// The client, for what the store does not say (the referrers API as such, `HEAD`).
@@ -197,6 +202,67 @@ impl Store for Repository {
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, StoreError> {
         referrers(self, subject, artifact_type)
+    }
+}
+
+/// Writes go up through the client: blobs uploaded (resumed where a connection broke, in
+/// chunks past [`Repository::chunked`]), documents and tags `PUT` as manifests.
+impl StoreWrite for Repository {
+    fn exists(&self, descriptor: &Descriptor) -> Result<bool, StoreError> {
+        if descriptor.kind().is_document() {
+            self.client
+                .head_manifest(&descriptor.digest.to_string(), &descriptor.media_type)
+                .map(|there| there.is_some())
+        } else {
+            self.client.has_blob(&descriptor.digest)
+        }
+        .map_err(StoreError::store)
+    }
+
+    fn push_blob(
+        &self,
+        descriptor: &Descriptor,
+        content: Content<'_>,
+        sent: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), StoreError> {
+        let upload = |file: &std::fs::File| {
+            self.client
+                .upload_blob(file, descriptor.size, &descriptor.digest, self.chunk, sent)
+                .map_err(StoreError::store)
+        };
+        match content {
+            Content::File(file) => upload(file),
+            // An upload is resumed from any offset: a reader is spooled into a file first.
+            Content::Reader(reader) => {
+                let mut spool = tempfile::tempfile().map_err(|error| StoreError::Io {
+                    digest: descriptor.digest.clone(),
+                    error,
+                })?;
+                std::io::copy(reader, &mut spool).map_err(|error| StoreError::Io {
+                    digest: descriptor.digest.clone(),
+                    error,
+                })?;
+                upload(&spool)
+            }
+        }
+    }
+
+    fn push_document(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<bool, StoreError> {
+        self.client
+            .put_manifest(
+                &descriptor.digest.to_string(),
+                &descriptor.media_type,
+                bytes,
+                &descriptor.digest,
+            )
+            .map_err(StoreError::store)
+    }
+
+    fn tag(&self, descriptor: &Descriptor, bytes: &[u8], tag: &str) -> Result<(), StoreError> {
+        self.client
+            .put_manifest(tag, &descriptor.media_type, bytes, &descriptor.digest)
+            .map(|_| ())
+            .map_err(StoreError::store)
     }
 }
 

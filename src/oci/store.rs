@@ -9,12 +9,11 @@
 //! Every call is bounded: documents are read to their declared size and at most the limit the
 //! caller gives; blobs are opened as readers, and the caller hashes while it copies.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -22,6 +21,9 @@ use crate::oci::file::{FileError, LayoutDir};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::vocab::Kind;
 use crate::oci::{Descriptor, Digest, printable};
+
+mod cached;
+pub use cached::Cached;
 
 /// Most attachments glc reads of one image (or candidates in a layout's `index.json`).
 pub const MAX_REFERRERS: usize = 4096;
@@ -621,177 +623,10 @@ impl Read for Region<'_> {
     }
 }
 
-/// Bytes of documents a [`Cached`] keeps for reading again at most: past it, a document is
-/// read and dropped, so memory does not grow with what a store lists.
-const MAX_KEPT: usize = 64 << 20;
-
-/// Any store with its documents (manifests and indexes) read once: each is fetched once and
-/// kept (within [`MAX_KEPT`] bytes), and a document the store does not have is asked for once.
-/// For a registry, where every read is a request.
-pub struct Cached<S> {
-    inner: S,
-    documents: Mutex<HashMap<Digest, Vec<u8>>>,
-    absent: Mutex<HashSet<Digest>>,
-}
-
-impl<S: std::fmt::Debug> std::fmt::Debug for Cached<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cached")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S: Store> Cached<S> {
-    #[must_use]
-    pub fn new(inner: S) -> Self {
-        Self {
-            inner,
-            documents: Mutex::default(),
-            absent: Mutex::default(),
-        }
-    }
-
-    /// The store below.
-    pub fn inner(&self) -> &S {
-        &self.inner
-    }
-
-    fn known(&self, digest: &Digest) -> Option<Vec<u8>> {
-        self.documents.lock().ok()?.get(digest).cloned()
-    }
-
-    fn keep(&self, digest: &Digest, bytes: &[u8]) {
-        if let Ok(mut kept) = self.documents.lock() {
-            let size: usize = kept.values().map(Vec::len).sum();
-            if size + bytes.len() <= MAX_KEPT {
-                kept.insert(digest.clone(), bytes.to_vec());
-            }
-        }
-    }
-}
-
-/// Documents are read by digest once (through [`Store::fetch_reference`], which checks the
-/// digest) and checked against each descriptor that names them: a size that is not theirs is
-/// an error said with the store's name. Blobs are read from the store below.
-impl<S: Store> Store for Cached<S> {
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-
-    /// The tag's document is read with it, and kept.
-    fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
-        let Some((descriptor, bytes)) = self.inner.fetch_reference(name, MAX_DOCUMENT)? else {
-            return Ok(None);
-        };
-        self.keep(&descriptor.digest, &bytes);
-        Ok(Some(descriptor))
-    }
-
-    fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
-        self.inner.tags()
-    }
-
-    fn fetch_reference(
-        &self,
-        reference: &str,
-        limit: u64,
-    ) -> Result<Option<(Descriptor, Vec<u8>)>, StoreError> {
-        if let Ok(digest) = Digest::parse(reference)
-            && let Some(bytes) = self.known(&digest)
-        {
-            let document: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            let descriptor = Descriptor {
-                media_type: document["mediaType"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                digest,
-                size: bytes.len() as u64,
-                annotations: BTreeMap::new(),
-                platform: None,
-                artifact_type: document["artifactType"].as_str().map(str::to_owned),
-            };
-            return Ok(Some((descriptor, bytes)));
-        }
-        let found = self.inner.fetch_reference(reference, limit)?;
-        if let Some((descriptor, bytes)) = &found {
-            self.keep(&descriptor.digest, bytes);
-        }
-        Ok(found)
-    }
-
-    fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
-        if descriptor.kind().is_document() {
-            let bytes = self.read(descriptor, MAX_DOCUMENT)?;
-            let size = bytes.len() as u64;
-            return Ok(Opened {
-                reader: Box::new(io::Cursor::new(bytes)),
-                size: Some(size),
-            });
-        }
-        self.inner.open(descriptor)
-    }
-
-    fn referrers(
-        &self,
-        subject: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>, StoreError> {
-        self.inner.referrers(subject, artifact_type)
-    }
-
-    fn read(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
-        within(descriptor, limit)?;
-        if !descriptor.kind().is_document() {
-            return self.inner.read(descriptor, limit);
-        }
-        let digest = &descriptor.digest;
-        let not_found = || StoreError::NotFound {
-            kind: "manifest",
-            reference: digest.to_string(),
-            store: Some(self.inner.name()),
-        };
-        let bytes = if let Some(bytes) = self.known(digest) {
-            bytes
-        } else {
-            if self.absent.lock().is_ok_and(|a| a.contains(digest)) {
-                return Err(not_found());
-            }
-            let Some((_, bytes)) = self.inner.fetch_reference(&digest.to_string(), limit)? else {
-                if let Ok(mut absent) = self.absent.lock() {
-                    absent.insert(digest.clone());
-                }
-                return Err(not_found());
-            };
-            self.keep(digest, &bytes);
-            bytes
-        };
-        if bytes.len() as u64 != descriptor.size {
-            return Err(StoreError::In {
-                store: self.inner.name(),
-                error: Box::new(StoreError::Size {
-                    digest: digest.clone(),
-                    declared: descriptor.size,
-                    actual: bytes.len() as u64,
-                }),
-            });
-        }
-        Ok(bytes)
-    }
-
-    fn fetch(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
-        if descriptor.kind().is_document() {
-            // Found by its digest, which the bytes were checked against.
-            self.read(descriptor, limit)
-        } else {
-            self.inner.fetch(descriptor, limit)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     /// A store in memory, counting what it is asked.
@@ -895,6 +730,62 @@ mod tests {
                 format!("memory has no manifest {}", absent.digest)
             );
         }
-        assert_eq!(cached.inner.opened.get(), 2);
+        assert_eq!(cached.inner().opened.get(), 2);
+    }
+
+    #[test]
+    fn an_archive_is_a_store_of_its_tags_documents_and_referrers() {
+        let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#;
+        let image = descriptor(manifest, manifest.len() as u64);
+        let referrer = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/x.note","layers":[],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{}}}}}"#,
+            image.digest,
+            manifest.len()
+        );
+        let note = descriptor(referrer.as_bytes(), referrer.len() as u64);
+        let mut tagged = image.to_value();
+        tagged["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "v1"});
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [tagged, note.to_value()]});
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, bytes: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, bytes).unwrap();
+        };
+        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+        add("index.json", index.to_string().as_bytes());
+        add(&image.digest.blob_path(), manifest);
+        add(&note.digest.blob_path(), referrer.as_bytes());
+        let bytes = builder.into_inner().unwrap();
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &bytes).unwrap();
+        let source = crate::oci::source::OciSource::from_archive(file, bytes.len() as u64).unwrap();
+        let store: &dyn Store = &source;
+        assert_eq!(store.name(), "the archive");
+        let resolved = store.resolve("v1").unwrap().unwrap();
+        assert_eq!(resolved.digest, image.digest);
+        assert_eq!(store.tags().unwrap().len(), 1);
+        assert!(store.resolve("v2").unwrap().is_none());
+        assert_eq!(store.fetch(&resolved, MAX_DOCUMENT).unwrap(), manifest);
+        let found = store.referrers(&image.digest, None).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].digest, note.digest);
+        assert_eq!(
+            found[0].artifact_type.as_deref(),
+            Some("application/x.note")
+        );
+        assert!(
+            store
+                .referrers(&image.digest, Some("application/x.other"))
+                .unwrap()
+                .is_empty()
+        );
+        let missing = descriptor(b"nothing", 7);
+        assert_eq!(
+            store.fetch(&missing, MAX_DOCUMENT).unwrap_err().to_string(),
+            format!("blob {} is missing", missing.digest)
+        );
     }
 }

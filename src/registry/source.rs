@@ -355,8 +355,16 @@ impl Store for Reader {
         self.0.resolve(name)
     }
 
+    /// The tag it was opened with, its document read once and kept.
     fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
-        self.0.tags()
+        match &self.0.inner().only {
+            Some(tag) => Ok(self
+                .resolve(tag)?
+                .map(|d| (tag.clone(), d))
+                .into_iter()
+                .collect()),
+            None => self.0.tags(),
+        }
     }
 
     fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {

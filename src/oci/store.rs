@@ -1,10 +1,11 @@
-//! The one way a graph is read: a [`Store`] resolves tags, gives documents checked against
-//! their descriptors, opens blobs, and lists tags and referrers, whether the graph lives in a
-//! layout directory ([`Layout`]), an OCI archive ([`Archive`]) or a registry repository (in
-//! `registry::source`). It is the model of oras-go's `ReadOnlyTarget` and
-//! go-containerregistry's `remote`: every reader of a graph (`verify`, `inspect`, `get`, the
-//! walker of [`crate::oci::walk`], imports, `pull`) takes a `&dyn Store` and does not care
-//! where the graph is. [`Cached`] keeps the documents of any store read once.
+//! The one way a graph is read and written: a [`Store`] resolves tags, gives documents
+//! checked against their descriptors, opens blobs, and lists tags and referrers, whether the
+//! graph lives in a layout directory ([`Layout`]), an OCI archive ([`Archive`]) or a registry
+//! repository (in `registry::source`); a [`StoreWrite`] also takes blobs, documents and tags.
+//! It is the model of oras-go's `ReadOnlyTarget` and `Target` and go-containerregistry's
+//! `remote`: every reader of a graph (`verify`, `inspect`, `get`, the walker of
+//! [`crate::oci::walk`], imports, `push`, `pull`) takes a store and does not care where the
+//! graph is. [`Cached`] keeps the documents of any store read once.
 //!
 //! Every call is bounded: documents are read to their declared size and at most the limit the
 //! caller gives; blobs are opened as readers, and the caller hashes while it copies.
@@ -462,12 +463,6 @@ impl Layout {
     #[must_use]
     pub fn dir(&self) -> &LayoutDir {
         &self.dir
-    }
-
-    /// The valid entries of `index.json`.
-    #[must_use]
-    pub fn entries(&self) -> &[Descriptor] {
-        &self.entries
     }
 
     /// The blob `descriptor` names as the open file it is, and its stored size: for a writer

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::oci::file::LayoutDir;
 use crate::oci::limits::{MAX_DEPTH, MAX_DOCUMENT};
+use crate::oci::store::Layout;
 use crate::oci::vocab::{Kind, annotation};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
@@ -68,7 +69,12 @@ pub fn inspect(root: &Path, tag: Option<&str>) -> Result<Vec<Node>, String> {
     let index: Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{}/index.json is not JSON: {e}", root.display()))?;
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let graph = walk::walk(&layout, &entries);
+    let store = Layout::new(
+        root.display().to_string(),
+        layout,
+        Layout::valid_entries(&entries),
+    );
+    let graph = walk::walk(&store, &entries);
     let ref_name = |i: usize| entries[i]["annotations"][annotation::REF_NAME].as_str();
     // digest → the index.json entries that refer to it: untagged ones whose subject it is, and
     // cosign signatures tagged `sha256-<hex>.sig`, with their tags.

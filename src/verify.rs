@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::oci::file::LayoutDir;
 use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::store::{Layout, Opened, Store as _};
 use crate::oci::vocab::Kind;
 use crate::oci::walk::{self, Child, Document, Edge, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, media, printable};
@@ -217,6 +218,11 @@ pub fn check(root: &Path, rules: Rules) -> Report {
         );
         return report;
     };
+    let layout = Layout::new(
+        root.display().to_string(),
+        layout,
+        Layout::valid_entries(manifests),
+    );
     let graph = walk::walk(&layout, manifests);
     let mut subjects: Vec<(Descriptor, String)> = Vec::new();
     if let Some(subject) = index.get("subject") {
@@ -257,7 +263,7 @@ pub fn check(root: &Path, rules: Rules) -> Report {
     }
     report.bytes += graph.nodes.iter().map(|n| n.bytes_read).sum::<u64>();
     for (subject, path) in subjects {
-        if graph.find(&subject.digest).is_none() && layout.open_blob(&subject.digest).is_err() {
+        if graph.find(&subject.digest).is_none() && layout.open(&subject).is_err() {
             report.findings.push(Finding {
                 severity: Severity::Error,
                 digest: Some(subject.digest.to_string()),
@@ -267,7 +273,7 @@ pub fn check(root: &Path, rules: Rules) -> Report {
         }
     }
     report.blobs = graph.nodes.len();
-    let kept = kept_blobs(&layout);
+    let kept = kept_blobs(layout.dir());
     let unreferenced = unreferenced(root, &graph);
     let (was_kept, other): (Vec<Finding>, Vec<Finding>) = unreferenced
         .into_iter()
@@ -336,12 +342,7 @@ fn conformance(graph: &Graph, id: NodeId, document: &Document, findings: &mut Ve
 }
 
 /// Size, presence and digest of one blob that is not a document, streamed.
-fn check_blob(
-    layout: &LayoutDir,
-    graph: &Graph,
-    id: NodeId,
-    rules: Rules,
-) -> (Option<Finding>, u64) {
+fn check_blob(layout: &Layout, graph: &Graph, id: NodeId, rules: Rules) -> (Option<Finding>, u64) {
     let node = &graph.nodes[id];
     let digest = &node.descriptor.digest;
     let declared = node.descriptor.size;
@@ -353,9 +354,10 @@ fn check_blob(
             message,
         })
     };
-    let (file, actual_size) = match layout.open_blob(digest) {
-        Ok(opened) => opened,
-        Err(e) => return (finding(e.message(&format!("blob {digest}"))), 0),
+    let (file, actual_size) = match layout.open(&node.descriptor) {
+        // A layout knows each blob's size before it is read.
+        Ok(Opened { reader, size }) => (reader, size.unwrap_or(declared)),
+        Err(e) => return (finding(e.to_string()), 0),
     };
     if actual_size != declared {
         return (

@@ -130,9 +130,9 @@ fn open(
     source: &str,
     tag: Option<&str>,
     registry: RegistryArgs,
-) -> Result<(Box<dyn glc::get::Source>, Option<String>), Diagnostics> {
+) -> Result<(Box<dyn glc::oci::store::Store>, Option<String>), Diagnostics> {
     if !glc::get::is_registry_reference(source) {
-        let layout = glc::get::Layout::open(Path::new(source)).map_err(|e| {
+        let layout = glc::oci::store::Layout::open(Path::new(source)).map_err(|e| {
             vec![Diagnostic::error("glc::get::source", e).help(
                 "pass an OCI image layout directory of a release, e.g. the output of `glc build`",
             )]
@@ -152,7 +152,7 @@ fn open(
         )]);
     }
     let repository =
-        glc::registry::source::Repository::open(&host, &repository, &named, registry.options())
+        glc::registry::source::Reader::open(&host, &repository, &named, registry.options())
             .map_err(|e| {
                 use glc::registry::ErrorKind;
                 let help = match e.kind {

@@ -2,6 +2,7 @@
 //! changelog, release notes, an SBOM, the release manifest), a layer of its `MetaData`
 //! manifest found by its title.
 
+use crate::oci::store::Store;
 use serde_json::Value;
 
 use super::{Got, Output, Request, fail, printable, release, source_error, title, verify, write};
@@ -13,11 +14,13 @@ use crate::sign::keys::PublicKey;
 
 /// The release's `MetaData` manifest, read and checked: its descriptor and layers.
 pub(super) fn metadata_layers(
-    source: &dyn super::Source,
+    source: &dyn Store,
     release: &Descriptor,
 ) -> Result<(Descriptor, Vec<Descriptor>), Diagnostics> {
     let broken = source_error(source);
-    let bytes = source.document(release, MAX_DOCUMENT).map_err(&broken)?;
+    let bytes = source
+        .fetch(release, MAX_DOCUMENT)
+        .map_err(|e| broken(e.to_string()))?;
     let index: Value = serde_json::from_slice(&bytes).map_err(|e| {
         broken(format!(
             "the release index {} is not JSON: {e}",
@@ -41,7 +44,9 @@ pub(super) fn metadata_layers(
             release.digest, e.message
         ))
     })?;
-    let bytes = source.document(&metadata, MAX_DOCUMENT).map_err(&broken)?;
+    let bytes = source
+        .fetch(&metadata, MAX_DOCUMENT)
+        .map_err(|e| broken(e.to_string()))?;
     let manifest: Value = serde_json::from_slice(&bytes)
         .map_err(|e| broken(format!("MetaData {} is not JSON: {e}", metadata.digest)))?;
     let layers = manifest["layers"]
@@ -58,7 +63,7 @@ pub(super) fn metadata_layers(
 
 /// Writes the layer of `MetaData` titled `name` to `output`.
 pub(super) fn get(
-    source: &dyn super::Source,
+    source: &dyn Store,
     request: &Request<'_>,
     name: &str,
     output: &Output,
@@ -95,7 +100,7 @@ pub(super) fn get(
 /// The release index's signature, checked with `key` if one is given: it covers `MetaData` and
 /// every layer of it by digest.
 fn verified(
-    source: &dyn super::Source,
+    source: &dyn Store,
     release: &Descriptor,
     key: Option<&PublicKey>,
 ) -> Result<bool, Diagnostics> {

@@ -9,15 +9,13 @@
 //! checked against the digest that leads to it, and whatever is printed from it made
 //! [`printable`].
 //!
-//! All reading goes through [`Source`]: [`Layout`] reads a layout directory; a registry
-//! implements the same calls, and `glc get` takes either.
+//! All reading goes through a [`Store`]: a layout directory
+//! ([`crate::oci::store::Layout`]) or a registry repository
+//! ([`crate::registry::source::Reader`]), and `glc get` takes either.
 
 mod metadata;
 mod part;
-mod source;
 mod write;
-
-pub use source::{Layout, Source, check, within};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -29,6 +27,7 @@ use serde_json::Value;
 use crate::assemble;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::oci::limits::{MAX_DOCUMENT, MAX_RELEASE_MANIFEST};
+use crate::oci::store::Store;
 use crate::oci::vocab::{Kind, annotation};
 use crate::oci::{Descriptor, Digest, printable};
 use crate::role::Role;
@@ -140,7 +139,7 @@ fn fail(code: &'static str, message: impl Into<String>, help: impl Into<String>)
     vec![Diagnostic::error(code, message).help(help)]
 }
 
-fn source_error(source: &dyn Source) -> impl Fn(String) -> Diagnostics + '_ {
+fn source_error(source: &dyn Store) -> impl Fn(String) -> Diagnostics + '_ {
     move |message| {
         fail(
             "glc::get::source",
@@ -164,7 +163,7 @@ pub fn layer_roles() -> impl Iterator<Item = Role> {
 /// The releases among the source's tags (only `only`, if given): digest → descriptor and tags.
 type Releases = BTreeMap<Digest, (Descriptor, Vec<String>)>;
 
-fn releases(source: &dyn Source, only: Option<&str>) -> Result<Releases, Diagnostics> {
+fn releases(source: &dyn Store, only: Option<&str>) -> Result<Releases, Diagnostics> {
     let broken = source_error(source);
     let is_release = |descriptor: &Descriptor| -> Result<bool, Diagnostics> {
         if descriptor.kind() != Kind::Index
@@ -175,14 +174,16 @@ fn releases(source: &dyn Source, only: Option<&str>) -> Result<Releases, Diagnos
         {
             return Ok(false);
         }
-        let bytes = source.document(descriptor, MAX_DOCUMENT).map_err(&broken)?;
+        let bytes = source
+            .fetch(descriptor, MAX_DOCUMENT)
+            .map_err(|e| broken(e.to_string()))?;
         let index: Value = serde_json::from_slice(&bytes)
             .map_err(|e| broken(format!("index {} is not JSON: {e}", descriptor.digest)))?;
         Ok(index["artifactType"].as_str() == Some(assemble::RELEASE))
     };
     let mut releases = Releases::new();
     let mut checked: BTreeMap<Digest, bool> = BTreeMap::new();
-    for (name, descriptor) in source.tags().map_err(&broken)? {
+    for (name, descriptor) in source.tags().map_err(|e| broken(e.to_string()))? {
         if sign::cosign::is_signature_tag(&name) || only.is_some_and(|only| only != name) {
             continue;
         }
@@ -206,7 +207,7 @@ fn releases(source: &dyn Source, only: Option<&str>) -> Result<Releases, Diagnos
 
 /// The release the source offers: `tag`'s, or the only one. With a tag, only that tag is
 /// read (unless it is no release tag: then every tag, to list them).
-pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Diagnostics> {
+pub fn release(source: &dyn Store, tag: Option<&str>) -> Result<Descriptor, Diagnostics> {
     if let Some(tag) = tag
         && let Some((descriptor, _)) = releases(source, Some(tag))?.into_values().next()
     {
@@ -256,7 +257,7 @@ pub fn release(source: &dyn Source, tag: Option<&str>) -> Result<Descriptor, Dia
 }
 
 /// The images the release lists, from its release manifest.
-pub fn images(source: &dyn Source, release: &Descriptor) -> Result<Vec<Image>, Diagnostics> {
+pub fn images(source: &dyn Store, release: &Descriptor) -> Result<Vec<Image>, Diagnostics> {
     let broken = source_error(source);
     let (metadata, layers) = metadata::metadata_layers(source, release)?;
     let layer = layers
@@ -270,8 +271,8 @@ pub fn images(source: &dyn Source, release: &Descriptor) -> Result<Vec<Image>, D
             ))
         })?;
     let bytes = source
-        .document(layer, MAX_RELEASE_MANIFEST)
-        .map_err(&broken)?;
+        .fetch(layer, MAX_RELEASE_MANIFEST)
+        .map_err(|e| broken(e.to_string()))?;
     let parsed: ReleaseManifest = serde_json::from_slice(&bytes).map_err(|e| {
         broken(format!(
             "the release manifest {} is not one glc reads: {e}",
@@ -351,7 +352,7 @@ fn describe(image: &Image) -> String {
 
 /// The one image `selector` names, else the candidates.
 fn one<'a>(
-    source: &dyn Source,
+    source: &dyn Store,
     images: &'a [Image],
     selector: &str,
 ) -> Result<&'a Image, Diagnostics> {
@@ -392,7 +393,7 @@ fn one<'a>(
 
 /// An image's manifest, read and checked: its layers.
 fn image_layers(
-    source: &dyn Source,
+    source: &dyn Store,
     image: &Image,
 ) -> Result<(Descriptor, Vec<Descriptor>), Diagnostics> {
     let broken = source_error(source);
@@ -409,8 +410,8 @@ fn image_layers(
         ))
     })?;
     let bytes = source
-        .document(&descriptor, MAX_DOCUMENT)
-        .map_err(&broken)?;
+        .fetch(&descriptor, MAX_DOCUMENT)
+        .map_err(|e| broken(e.to_string()))?;
     let manifest: Value = serde_json::from_slice(&bytes)
         .map_err(|e| broken(format!("manifest {} is not JSON: {e}", descriptor.digest)))?;
     if manifest["artifactType"].as_str() != Some(assemble::CLOUD_IMAGE)
@@ -451,12 +452,14 @@ fn kind_of(artifact_type: Option<&str>) -> String {
 
 /// The layer of an attachment manifest.
 fn attachment_layer(
-    source: &dyn Source,
+    source: &dyn Store,
     attachment: &Descriptor,
     subject: &Digest,
 ) -> Result<Descriptor, Diagnostics> {
     let broken = source_error(source);
-    let bytes = source.document(attachment, MAX_DOCUMENT).map_err(&broken)?;
+    let bytes = source
+        .fetch(attachment, MAX_DOCUMENT)
+        .map_err(|e| broken(e.to_string()))?;
     let manifest: Value = serde_json::from_slice(&bytes)
         .map_err(|e| broken(format!("manifest {} is not JSON: {e}", attachment.digest)))?;
     if manifest["subject"]["digest"].as_str() != Some(subject.to_string().as_str()) {
@@ -476,7 +479,7 @@ fn attachment_layer(
 }
 
 /// What an image holds: roles, files and attachments.
-fn listed(source: &dyn Source, image: &Image) -> Result<Listed, Diagnostics> {
+fn listed(source: &dyn Store, image: &Image) -> Result<Listed, Diagnostics> {
     let (manifest, layers) = image_layers(source, image)?;
     let mut roles = BTreeMap::new();
     for role in layer_roles() {
@@ -500,7 +503,7 @@ fn listed(source: &dyn Source, image: &Image) -> Result<Listed, Diagnostics> {
     let mut attachments = Vec::new();
     let referrers = source
         .referrers(&manifest.digest, None)
-        .map_err(source_error(source))?;
+        .map_err(|e| source_error(source)(e.to_string()))?;
     for attachment in referrers {
         if !attachment
             .artifact_type
@@ -539,7 +542,7 @@ fn role_layer(layers: &[Descriptor], role: Role) -> Option<&Descriptor> {
 }
 
 /// `glc get --list`: every image `selector` matches, with what it holds.
-pub fn list(source: &dyn Source, request: &Request<'_>) -> Result<Vec<Listed>, Diagnostics> {
+pub fn list(source: &dyn Store, request: &Request<'_>) -> Result<Vec<Listed>, Diagnostics> {
     let (_, images) = part::images_at(source, request.tag)?;
     select(&images, request.selector)?
         .into_iter()
@@ -640,7 +643,7 @@ fn holdings(listed: &Listed) -> String {
 
 /// `glc get`: writes the file `what` names of the one image `selector` names to `output`.
 pub fn get(
-    source: &dyn Source,
+    source: &dyn Store,
     request: &Request<'_>,
     what: Option<&What>,
     output: &Output,
@@ -698,7 +701,7 @@ pub fn get(
             let artifact_type = format!("{ATTACHMENT_TYPE}{kind}");
             let found = source
                 .referrers(&manifest.digest, Some(&artifact_type))
-                .map_err(&broken)?;
+                .map_err(|e| broken(e.to_string()))?;
             match &found[..] {
                 [attachment] => attachment_layer(source, attachment, &manifest.digest)?,
                 [] => {
@@ -758,7 +761,7 @@ pub fn get(
 
 /// Checks a manifest's or index's cosign signature with `key`, as `glc verify --key` does.
 fn verify(
-    source: &dyn Source,
+    source: &dyn Store,
     manifest: &Descriptor,
     what: &str,
     key: &PublicKey,
@@ -774,12 +777,12 @@ fn verify(
     let tag = sign::cosign::signature_tag(&digest)
         .ok_or_else(|| refuse(format!("{digest} cannot be signed in cosign's tag scheme")))?;
     let entry = source
-        .tag(&tag)
-        .map_err(source_error(source))?
+        .resolve(&tag)
+        .map_err(|e| source_error(source)(e.to_string()))?
         .ok_or_else(|| refuse(format!("{what} {digest} is not signed: no tag {tag}")))?;
     let read = |raw: &Value, limit: u64| -> Result<Vec<u8>, String> {
         let descriptor = Descriptor::from_value(raw).map_err(|e| e.message)?;
-        source.document(&descriptor, limit)
+        source.fetch(&descriptor, limit).map_err(|e| e.to_string())
     };
     sign::check_signatures(&read, &entry.to_value(), &digest, key)
         .map_err(|problem| refuse(format!("{what} {digest}: {problem}")))

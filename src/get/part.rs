@@ -5,18 +5,19 @@
 
 use std::collections::BTreeMap;
 
-use super::{Image, Source, fail, source_error};
+use super::{Image, fail, source_error};
 use crate::assemble::{self, PART, PART_RECORD};
 use crate::diagnostic::Diagnostics;
 use crate::oci::Descriptor;
 use crate::oci::layout::LayoutWriter;
 use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::store::Store;
 use crate::oci::vocab::Kind;
 
 /// The images of the release `tag` names (or of the only one) with the release index, or of
 /// the part it names.
 pub(super) fn images_at(
-    source: &dyn Source,
+    source: &dyn Store,
     tag: Option<&str>,
 ) -> Result<(Option<Descriptor>, Vec<Image>), Diagnostics> {
     if let Some(images) = images(source, tag)? {
@@ -28,10 +29,10 @@ pub(super) fn images_at(
 }
 
 /// The images of the part `tag` names, or `None` where it names no part.
-fn images(source: &dyn Source, tag: Option<&str>) -> Result<Option<Vec<Image>>, Diagnostics> {
+fn images(source: &dyn Store, tag: Option<&str>) -> Result<Option<Vec<Image>>, Diagnostics> {
     let broken = source_error(source);
     let Some(tag) = tag else { return Ok(None) };
-    let Some(descriptor) = source.tag(tag).map_err(&broken)? else {
+    let Some(descriptor) = source.resolve(tag).map_err(|e| broken(e.to_string()))? else {
         return Ok(None);
     };
     if descriptor.kind() != Kind::Manifest
@@ -43,8 +44,8 @@ fn images(source: &dyn Source, tag: Option<&str>) -> Result<Option<Vec<Image>>, 
         return Ok(None);
     }
     let bytes = source
-        .document(&descriptor, MAX_DOCUMENT)
-        .map_err(&broken)?;
+        .fetch(&descriptor, MAX_DOCUMENT)
+        .map_err(|e| broken(e.to_string()))?;
     let manifest: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| broken(format!("manifest {} is not JSON: {e}", descriptor.digest)))?;
     if manifest["artifactType"].as_str() != Some(PART) {
@@ -58,8 +59,8 @@ fn images(source: &dyn Source, tag: Option<&str>) -> Result<Option<Vec<Image>>, 
         .and_then(|l| Descriptor::from_value(l).ok())
         .ok_or_else(|| broken(format!("the part {} has no record", descriptor.digest)))?;
     let record = source
-        .document(&layer, crate::merge::MAX_RECORD)
-        .map_err(&broken)?;
+        .fetch(&layer, crate::merge::MAX_RECORD)
+        .map_err(|e| broken(e.to_string()))?;
     let (assembly, _) = crate::merge::read_record(&record)
         .map_err(|(problem, _)| broken(format!("the part {}: {problem}", descriptor.digest)))?;
     let again = assemble::finish(&assembly, LayoutWriter::dry(), BTreeMap::new())

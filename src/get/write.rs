@@ -6,15 +6,16 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Output, Source, check, fail, source_error};
+use super::{Output, fail, source_error};
 use crate::diagnostic::Diagnostics;
 use crate::oci::layout::SparseFile;
+use crate::oci::store::{Store, check};
 use crate::oci::{Descriptor, Digest};
 
 /// Copies `layer` to `output`, checked: into a temporary file first, which becomes the output
 /// only when its size and digest are right.
 pub(super) fn write(
-    source: &dyn Source,
+    source: &dyn Store,
     layer: &Descriptor,
     output: &Output,
 ) -> Result<(), Diagnostics> {
@@ -126,13 +127,13 @@ pub(super) fn write(
 
 /// Streams the blob into `out`, hashing and counting; an error if it is not what `layer` says.
 fn copy_checked(
-    source: &dyn Source,
+    source: &dyn Store,
     layer: &Descriptor,
     out: &mut impl Write,
 ) -> Result<(), Diagnostics> {
     let broken = source_error(source);
-    let reader = source.open_blob(layer).map_err(&broken)?;
-    let mut reader = reader.take(layer.size.saturating_add(1));
+    let opened = source.open(layer).map_err(|e| broken(e.to_string()))?;
+    let mut reader = opened.reader.take(layer.size.saturating_add(1));
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut buffer = vec![0; 256 * 1024];
@@ -154,5 +155,5 @@ fn copy_checked(
             )
         })?;
     }
-    check(layer, size, &Digest::from_hasher(hasher)).map_err(broken)
+    check(layer, size, &Digest::from_hasher(hasher)).map_err(|e| broken(e.to_string()))
 }

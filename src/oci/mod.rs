@@ -1,9 +1,10 @@
 //! OCI image layouts: reading other tools' layouts, and writing glc's own.
 //!
 //! Reading starts at [`file`] (regular files only, opened so that no link or fifo is followed
-//! or waited on), takes digests as [`Digest`]s and descriptors as [`Descriptor`]s, and goes
-//! through one walker of the graph ([`walk`]) that `verify`, `inspect`, imports and `merge`
-//! share, within the [`limits`].
+//! or waited on), takes digests as [`Digest`]s and descriptors as [`Descriptor`]s, reads a
+//! graph wherever it lives through a [`store::Store`] (a layout, an archive, a registry
+//! repository), and goes through one walker of the graph ([`walk`]) that `verify`, `inspect`,
+//! imports, `merge`, `push` and `pull` share, within the [`limits`].
 
 pub mod descriptor;
 pub mod digest;
@@ -16,6 +17,7 @@ pub mod layout;
 pub mod name;
 pub mod source;
 pub mod sparse;
+pub mod store;
 pub mod tar_index;
 pub mod vocab;
 pub mod walk;

@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::io::Read;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -14,9 +13,9 @@ use serde_json::Value;
 
 use crate::oci::file::{self, FileError, LayoutDir};
 use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::store::{Archive, Layout, Opened, Region, Store, StoreError};
 use crate::oci::tar_index::{self, TarError};
 use crate::oci::vocab::Kind;
-use crate::oci::walk::Blobs;
 use crate::oci::{Descriptor, Digest, printable};
 use crate::plan::SourceKind;
 
@@ -36,21 +35,18 @@ impl SourceError {
     }
 }
 
+/// Where the graph of a source lives.
 #[derive(Debug)]
-enum Store {
-    Directory(LayoutDir),
-    /// The archive, open, and blob hex → (offset of its bytes in it, size).
-    Archive {
-        file: File,
-        entries: BTreeMap<String, (u64, u64)>,
-    },
+enum Stored {
+    Directory(Layout),
+    Archive(Archive),
 }
 
 #[derive(Debug)]
 pub struct OciSource {
     pub kind: SourceKind,
     pub manifests: Vec<Descriptor>,
-    blobs: Store,
+    store: Stored,
 }
 
 const NOT_A_LAYOUT: &str = "is this an OCI image layout?";
@@ -85,8 +81,12 @@ impl OciSource {
         let manifests = parse_index(&read("index.json")?)?;
         Ok(Self {
             kind: SourceKind::OciLayout,
+            store: Stored::Directory(Layout::new(
+                "the layout".to_owned(),
+                layout,
+                manifests.clone(),
+            )),
             manifests,
-            blobs: Store::Directory(layout),
         })
     }
 
@@ -117,11 +117,7 @@ impl OciSource {
         let mut layout = None;
         for entry in found {
             let read = || -> Result<Vec<u8>, SourceError> {
-                let reader = Region {
-                    file: &file,
-                    position: entry.offset,
-                    end: entry.offset + entry.size,
-                };
+                let reader = Region::new(&file, entry.offset, entry.size);
                 file::read_to_limit(reader, entry.size, MAX_DOCUMENT)
                     .map_err(|e| SourceError::new(e.message(&entry.name), "the archive is damaged"))
             };
@@ -145,8 +141,13 @@ impl OciSource {
         let manifests = parse_index(&index.ok_or_else(|| missing("index.json"))?)?;
         Ok(Self {
             kind: SourceKind::OciArchive,
+            store: Stored::Archive(Archive::new(
+                "the archive".to_owned(),
+                file,
+                entries,
+                manifests.clone(),
+            )),
             manifests,
-            blobs: Store::Archive { file, entries },
         })
     }
 
@@ -275,56 +276,52 @@ impl OciSource {
         &self,
         descriptor: &Descriptor,
     ) -> Result<(Box<dyn Read + '_>, u64), SourceError> {
-        Blobs::open_blob(self, &descriptor.digest).map_err(|e| {
-            let help = match e {
-                FileError::Missing => "the layout is incomplete; copy it again",
-                _ => "the layout is damaged or hostile",
-            };
-            SourceError::new(e.message(&format!("blob {}", descriptor.digest)), help)
-        })
-    }
-}
-
-impl Blobs for OciSource {
-    fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), FileError> {
-        match &self.blobs {
-            Store::Directory(layout) => Blobs::open_blob(layout, digest),
-            Store::Archive { file, entries } => {
-                let &(offset, size) = entries.get(digest.hex()).ok_or(FileError::Missing)?;
-                let region = Region {
-                    file,
-                    position: offset,
-                    end: offset + size,
+        match self.store().open(descriptor) {
+            Ok(Opened { reader, size }) => Ok((reader, size.unwrap_or(descriptor.size))),
+            Err(e) => {
+                let help = match e {
+                    StoreError::NotFound { .. } => "the layout is incomplete; copy it again",
+                    _ => "the layout is damaged or hostile",
                 };
-                Ok((Box::new(region), size))
+                Err(SourceError::new(e.to_string(), help))
             }
         }
     }
+
+    /// The store the source's graph is read from.
+    #[must_use]
+    pub fn store(&self) -> &dyn Store {
+        match &self.store {
+            Stored::Directory(layout) => layout,
+            Stored::Archive(archive) => archive,
+        }
+    }
 }
 
-/// A part of the archive, read at its offsets: readers of several blobs share one file.
-struct Region<'a> {
-    file: &'a File,
-    position: u64,
-    end: u64,
-}
+/// The source is read as the store it is, by the walker and by imports.
+impl Store for OciSource {
+    fn name(&self) -> String {
+        self.store().name()
+    }
 
-impl Read for Region<'_> {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let left = usize::try_from(self.end - self.position).unwrap_or(usize::MAX);
-        let wanted = buffer.len().min(left);
-        if wanted == 0 {
-            return Ok(0);
-        }
-        let n = self.file.read_at(&mut buffer[..wanted], self.position)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the archive ends inside the blob",
-            ));
-        }
-        self.position += n as u64;
-        Ok(n)
+    fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
+        self.store().resolve(name)
+    }
+
+    fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
+        self.store().tags()
+    }
+
+    fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
+        self.store().open(descriptor)
+    }
+
+    fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        self.store().referrers(subject, artifact_type)
     }
 }
 

@@ -12,28 +12,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::Read;
 
 use serde_json::Value;
 
 use crate::oci::descriptor::Invalid;
-use crate::oci::file::{FileError, LayoutDir};
 use crate::oci::limits::{MAX_DEPTH, MAX_DOCUMENT};
+use crate::oci::store::{Store, StoreError};
 use crate::oci::vocab::Kind;
 use crate::oci::{Descriptor, Digest, printable};
-
-/// Where the walk reads blobs from: a layout directory or an OCI archive.
-pub trait Blobs {
-    /// A reader over the blob's bytes as stored, and the stored size. The caller verifies.
-    fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), FileError>;
-}
-
-impl Blobs for LayoutDir {
-    fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), FileError> {
-        let (file, size) = LayoutDir::open_blob(self, digest)?;
-        Ok((Box::new(file), size))
-    }
-}
 
 pub type NodeId = usize;
 
@@ -226,9 +212,9 @@ impl Graph {
 }
 
 /// Walks the graph below `index.json`'s entries `manifests`.
-pub fn walk(blobs: &dyn Blobs, manifests: &[Value]) -> Graph {
+pub fn walk(store: &dyn Store, manifests: &[Value]) -> Graph {
     let mut graph = Graph::default();
-    graph.extend(blobs, manifests);
+    graph.extend(store, manifests);
     graph
 }
 
@@ -236,9 +222,9 @@ impl Graph {
     /// Walks `more` roots after those walked already, as if they had been listed after them
     /// in one [`walk`]: what the graph holds is not read again. Returns the nodes read as
     /// documents by this call, in order (for a caller that looks for what hangs on them).
-    pub fn extend(&mut self, blobs: &dyn Blobs, more: &[Value]) -> Vec<NodeId> {
+    pub fn extend(&mut self, store: &dyn Store, more: &[Value]) -> Vec<NodeId> {
         let mut walker = Walker {
-            blobs,
+            store,
             graph: std::mem::take(self),
             read: Vec::new(),
         };
@@ -268,9 +254,9 @@ impl Graph {
 }
 
 /// Walks the graph below one descriptor (an image being imported).
-pub fn walk_from(blobs: &dyn Blobs, descriptor: &Descriptor) -> Graph {
+pub fn walk_from(store: &dyn Store, descriptor: &Descriptor) -> Graph {
     let mut walker = Walker {
-        blobs,
+        store,
         graph: Graph::default(),
         read: Vec::new(),
     };
@@ -284,7 +270,7 @@ pub fn walk_from(blobs: &dyn Blobs, descriptor: &Descriptor) -> Graph {
 }
 
 struct Walker<'a> {
-    blobs: &'a dyn Blobs,
+    store: &'a dyn Store,
     graph: Graph,
     /// The nodes read as documents, in order.
     read: Vec<NodeId>,
@@ -360,7 +346,7 @@ impl Walker<'_> {
             return;
         }
         let descriptor = self.graph.nodes[id].descriptor.clone();
-        let bytes = match read_document(self.blobs, &descriptor) {
+        let bytes = match read_document(self.store, &descriptor) {
             Ok(bytes) => bytes,
             Err(problem) => {
                 self.graph.nodes[id].problem = Some(problem);
@@ -489,36 +475,22 @@ pub fn kind_mismatch(value: &Value, descriptor: &Descriptor, kind: Kind) -> Opti
 }
 
 /// A document's bytes: no more than its descriptor declares (and [`MAX_DOCUMENT`]), and
-/// exactly that many.
-fn read_document(blobs: &dyn Blobs, descriptor: &Descriptor) -> Result<Vec<u8>, String> {
+/// exactly that many; not hashed (the walk reads what a damaged document says too).
+fn read_document(store: &dyn Store, descriptor: &Descriptor) -> Result<Vec<u8>, String> {
     let digest = &descriptor.digest;
-    if descriptor.size > MAX_DOCUMENT {
-        return Err(format!(
-            "{digest} declares a size of {} bytes for a {}, more than glc reads of a document ({MAX_DOCUMENT})",
-            descriptor.size,
-            printable(&descriptor.media_type)
-        ));
-    }
-    let (reader, stored) = blobs
-        .open_blob(digest)
-        .map_err(|e| e.message(&format!("blob {digest}")))?;
-    let mut bytes = Vec::new();
-    reader
-        .take(descriptor.size + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read blob {digest}: {e}"))?;
-    if bytes.len() as u64 != descriptor.size {
-        let actual = if bytes.len() as u64 > descriptor.size {
-            stored.max(bytes.len() as u64)
-        } else {
-            bytes.len() as u64
-        };
-        return Err(format!(
-            "blob {digest} has {actual} bytes, not the {} its descriptor says",
-            descriptor.size
-        ));
-    }
-    Ok(bytes)
+    store
+        .read(descriptor, MAX_DOCUMENT)
+        .map_err(|error| match error {
+            StoreError::TooLarge { size, .. } => format!(
+                "{digest} declares a size of {size} bytes for a {}, more than glc reads of a document ({MAX_DOCUMENT})",
+                printable(&descriptor.media_type)
+            ),
+            StoreError::Size {
+                declared, actual, ..
+            } => format!("blob {digest} has {actual} bytes, not the {declared} its descriptor says"),
+            StoreError::Store(error) => format!("cannot read blob {digest}: {error}"),
+            other => other.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -527,13 +499,32 @@ mod tests {
 
     use super::*;
 
+    use crate::oci::store::Opened;
+
     /// Blobs in memory.
     struct Memory(HashMap<Digest, Vec<u8>>);
 
-    impl Blobs for Memory {
-        fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), FileError> {
-            let bytes = self.0.get(digest).ok_or(FileError::Missing)?;
-            Ok((Box::new(&bytes[..]), bytes.len() as u64))
+    impl Store for Memory {
+        fn name(&self) -> String {
+            "memory".to_owned()
+        }
+        fn resolve(&self, _: &str) -> Result<Option<Descriptor>, StoreError> {
+            Ok(None)
+        }
+        fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
+            let bytes = self.0.get(&descriptor.digest).ok_or_else(|| {
+                StoreError::file(&descriptor.digest, crate::oci::file::FileError::Missing)
+            })?;
+            Ok(Opened {
+                reader: Box::new(&bytes[..]),
+                size: Some(bytes.len() as u64),
+            })
+        }
+        fn referrers(&self, _: &Digest, _: Option<&str>) -> Result<Vec<Descriptor>, StoreError> {
+            Ok(Vec::new())
         }
     }
 
@@ -578,10 +569,26 @@ mod tests {
     /// Counts the blobs opened.
     struct Counted<'a>(&'a Memory, std::cell::Cell<usize>);
 
-    impl Blobs for Counted<'_> {
-        fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), FileError> {
+    impl Store for Counted<'_> {
+        fn name(&self) -> String {
+            self.0.name()
+        }
+        fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
+            self.0.resolve(name)
+        }
+        fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
+            self.0.tags()
+        }
+        fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
             self.1.set(self.1.get() + 1);
-            self.0.open_blob(digest)
+            self.0.open(descriptor)
+        }
+        fn referrers(
+            &self,
+            subject: &Digest,
+            kind: Option<&str>,
+        ) -> Result<Vec<Descriptor>, StoreError> {
+            self.0.referrers(subject, kind)
         }
     }
 

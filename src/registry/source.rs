@@ -1,52 +1,33 @@
-//! A tag of a registry repository as a [`Source`] of `glc get`: the release is read where it
-//! is, document by document (each checked against its digest), and only the one file asked
-//! for is downloaded, streamed through a reader that resumes broken connections.
+//! A registry repository as a [`Store`]: tags resolved and documents fetched by `GET` of a
+//! manifest (each checked against its digest), blobs streamed through a reader that resumes
+//! broken connections, referrers from the referrers API or its fallback tag. Wrapped in
+//! [`crate::oci::store::Cached`], each document is fetched once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
-use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::{ACCEPT, Client, Manifest, Options};
-use crate::get::Source;
+use super::{ACCEPT, Client, Error, Manifest, Options};
+use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::store::{self, Content, MAX_REFERRERS, Opened, Store, StoreError, StoreWrite};
 use crate::oci::vocab::{Kind, media};
 use crate::oci::{Descriptor, Digest};
 
-/// Referrers of one manifest glc reads at most.
-const MAX_REFERRERS: usize = 4096;
-/// Bytes of manifests kept for reading again at most: past it, a manifest is read and
-/// dropped, so memory does not grow with what a registry lists.
-const MAX_KEPT: usize = 64 << 20;
-
-/// `REGISTRY/REPO:TAG`, read through a client of the repository.
+/// `REGISTRY/REPO`, read through a client of the repository.
+#[derive(Debug)]
 pub struct Repository {
     client: Client,
-    tag: String,
-    /// Manifests and indexes read so far, by digest (within [`MAX_KEPT`] bytes): each is
-    /// fetched once.
-    manifests: Mutex<HashMap<Digest, Manifest>>,
-    /// Digests the registry answered 404 for: not asked again.
-    absent: Mutex<std::collections::HashSet<Digest>>,
-}
-
-impl std::fmt::Debug for Repository {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Repository")
-            .field("client", &self.client)
-            .field("tag", &self.tag)
-            .finish_non_exhaustive()
-    }
+    /// Blobs larger than this go up in chunks of this size.
+    chunk: u64,
+    /// The tag the repository is offered under, if only one: [`Store::tags`] lists it alone
+    /// (a repository's tag list may be long, and `glc get` reads only the release it names).
+    only: Option<String>,
 }
 
 impl Repository {
     /// The repository of `host` that `tag` is read from; asks for read access only.
-    pub fn open(
-        host: &str,
-        repository: &str,
-        tag: &str,
-        options: Options,
-    ) -> Result<Self, super::Error> {
+    pub fn open(host: &str, repository: &str, tag: &str, options: Options) -> Result<Self, Error> {
         let client = Client::new(
             host,
             repository,
@@ -58,52 +39,42 @@ impl Repository {
         client.ping()?;
         Ok(Self {
             client,
-            tag: tag.to_owned(),
-            manifests: Mutex::default(),
-            absent: Mutex::default(),
+            chunk: u64::MAX,
+            only: Some(tag.to_owned()),
         })
     }
 
-    /// A manifest or index by tag or digest, fetched once.
-    fn manifest(&self, reference: &str) -> Result<Option<Manifest>, String> {
-        let digest = Digest::parse(reference).ok();
-        if let Some(digest) = &digest {
-            if let Some(known) = self
-                .manifests
-                .lock()
-                .ok()
-                .and_then(|m| m.get(digest).cloned())
-            {
-                return Ok(Some(known));
-            }
-            if self.absent.lock().is_ok_and(|a| a.contains(digest)) {
-                return Ok(None);
-            }
+    /// The repository `client` reaches, with every tag it has.
+    #[must_use]
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            chunk: u64::MAX,
+            only: None,
         }
-        let fetched = self
-            .client
-            .get_manifest(reference, ACCEPT)
-            .map_err(|e| e.message)?;
-        match (&fetched, digest) {
-            (Some(manifest), _) => {
-                if let Ok(mut known) = self.manifests.lock() {
-                    let kept: usize = known.values().map(|m| m.bytes.len()).sum();
-                    if kept + manifest.bytes.len() <= MAX_KEPT {
-                        known.insert(manifest.digest.clone(), manifest.clone());
-                    }
-                }
-            }
-            (None, Some(digest)) => {
-                if let Ok(mut absent) = self.absent.lock() {
-                    absent.insert(digest);
-                }
-            }
-            (None, None) => {}
-        }
-        Ok(fetched)
     }
 
-    /// The descriptor of a fetched manifest: its media type as sent, its artifact type.
+    /// Blobs larger than `chunk` are uploaded in chunks of that size.
+    #[must_use]
+    pub fn chunked(self, chunk: u64) -> Self {
+        Self { chunk, ..self }
+    }
+
+    /// The client, for what the store does not say (the referrers API as such, `HEAD`).
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A manifest or index by tag or digest.
+    fn manifest(&self, reference: &str) -> Result<Option<Manifest>, StoreError> {
+        self.client
+            .get_manifest(reference, ACCEPT)
+            .map_err(StoreError::store)
+    }
+
+    /// The descriptor of a fetched manifest: its media type as sent (which the client holds
+    /// to the document's own), its artifact type.
     fn descriptor(manifest: &Manifest) -> Descriptor {
         let document: Value = serde_json::from_slice(&manifest.bytes).unwrap_or_default();
         let media_type = document["mediaType"]
@@ -113,106 +84,316 @@ impl Repository {
             media_type,
             digest: manifest.digest.clone(),
             size: manifest.bytes.len() as u64,
-            annotations: std::collections::BTreeMap::new(),
+            annotations: BTreeMap::new(),
             platform: None,
             artifact_type: document["artifactType"].as_str().map(str::to_owned),
         }
     }
+
+    /// `error` said with the repository's name before it.
+    fn named(&self, error: StoreError) -> StoreError {
+        match error {
+            StoreError::Size { .. } | StoreError::Digest { .. } => StoreError::In {
+                store: self.name(),
+                error: Box::new(error),
+            },
+            other => other,
+        }
+    }
 }
 
-impl Source for Repository {
+impl Store for Repository {
     fn name(&self) -> String {
         format!("{}/{}", self.client.host, self.client.repository)
     }
 
-    fn tags(&self) -> Result<Vec<(String, Descriptor)>, String> {
-        Ok(self
-            .tag(&self.tag)?
-            .map(|d| (self.tag.clone(), d))
-            .into_iter()
-            .collect())
-    }
-
-    fn tag(&self, name: &str) -> Result<Option<Descriptor>, String> {
+    fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
         Ok(self.manifest(name)?.as_ref().map(Self::descriptor))
     }
 
-    fn document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, String> {
-        crate::get::within(descriptor, limit)?;
-        let bytes = if descriptor.kind().is_document() {
-            self.manifest(&descriptor.digest.to_string())?
-                .ok_or_else(|| format!("{} has no manifest {}", self.name(), descriptor.digest))?
-                .bytes
-        } else {
-            let mut bytes = Vec::new();
-            self.open_blob(descriptor)?
-                .take(descriptor.size.saturating_add(1))
-                .read_to_end(&mut bytes)
-                .map_err(|e| super::Error::from_io(e).message)?;
-            bytes
+    fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
+        let names = match &self.only {
+            Some(tag) => vec![tag.clone()],
+            None => self.client.tags().map_err(StoreError::store)?,
         };
-        crate::get::check(descriptor, bytes.len() as u64, &Digest::of(&bytes))
-            .map_err(|e| format!("{}: {e}", self.name()))?;
-        Ok(bytes)
+        let mut tags = Vec::new();
+        for name in names {
+            if let Some(descriptor) = self.resolve(&name)? {
+                tags.push((name, descriptor));
+            }
+        }
+        Ok(tags)
     }
 
-    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + '_>, String> {
+    fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
+        if descriptor.kind().is_document() {
+            let bytes = self
+                .manifest(&descriptor.digest.to_string())?
+                .ok_or_else(|| StoreError::NotFound {
+                    kind: "manifest",
+                    reference: descriptor.digest.to_string(),
+                    store: Some(self.name()),
+                })?;
+            let size = bytes.bytes.len() as u64;
+            return Ok(Opened {
+                reader: Box::new(std::io::Cursor::new(bytes.bytes)),
+                size: Some(size),
+            });
+        }
         let reader = self
             .client
             .read_blob(&descriptor.digest, descriptor.size, 0);
-        Ok(Box::new(Messages(reader)))
+        Ok(Opened {
+            reader: Box::new(Messages(reader)),
+            size: None,
+        })
+    }
+
+    /// One `GET` of a manifest; its bytes are bounded by the client, not by `limit`.
+    fn fetch_reference(
+        &self,
+        reference: &str,
+        _limit: u64,
+    ) -> Result<Option<(Descriptor, Vec<u8>)>, StoreError> {
+        Ok(self
+            .manifest(reference)?
+            .map(|manifest| (Self::descriptor(&manifest), manifest.bytes)))
+    }
+
+    fn read(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
+        store::within(descriptor, limit)?;
+        let bytes = if descriptor.kind().is_document() {
+            self.fetch_reference(&descriptor.digest.to_string(), limit)?
+                .ok_or_else(|| StoreError::NotFound {
+                    kind: "manifest",
+                    reference: descriptor.digest.to_string(),
+                    store: Some(self.name()),
+                })?
+                .1
+        } else {
+            let mut bytes = Vec::new();
+            self.client
+                .read_blob(&descriptor.digest, descriptor.size, 0)
+                .take(descriptor.size.saturating_add(1))
+                .read_to_end(&mut bytes)
+                .map_err(|e| StoreError::store(Error::from_io(e)))?;
+            bytes
+        };
+        if bytes.len() as u64 != descriptor.size {
+            return Err(self.named(StoreError::Size {
+                digest: descriptor.digest.clone(),
+                declared: descriptor.size,
+                actual: bytes.len() as u64,
+            }));
+        }
+        Ok(bytes)
+    }
+
+    fn fetch(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
+        let bytes = self.read(descriptor, limit)?;
+        store::check(descriptor, bytes.len() as u64, &Digest::of(&bytes))
+            .map_err(|e| self.named(e))?;
+        Ok(bytes)
     }
 
     fn referrers(
         &self,
         subject: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>, String> {
-        let listed = match self.client.referrers(subject).map_err(|e| e.message)? {
-            Some(listed) => listed,
-            // No referrers API: the fallback tag, if there is one.
-            None => match self.manifest(&format!("sha256-{}", subject.hex()))? {
-                Some(index) if index.media_type.starts_with(media::INDEX) => {
-                    serde_json::from_slice::<Value>(&index.bytes)
-                        .ok()
-                        .and_then(|v| v["manifests"].as_array().cloned())
-                        .unwrap_or_default()
-                }
-                _ => Vec::new(),
-            },
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        referrers(self, subject, artifact_type)
+    }
+}
+
+/// Writes go up through the client: blobs uploaded (resumed where a connection broke, in
+/// chunks past [`Repository::chunked`]), documents and tags `PUT` as manifests.
+impl StoreWrite for Repository {
+    fn exists(&self, descriptor: &Descriptor) -> Result<bool, StoreError> {
+        if descriptor.kind().is_document() {
+            self.client
+                .head_manifest(&descriptor.digest.to_string(), &descriptor.media_type)
+                .map(|there| there.is_some())
+        } else {
+            self.client.has_blob(&descriptor.digest)
+        }
+        .map_err(StoreError::store)
+    }
+
+    fn push_blob(
+        &self,
+        descriptor: &Descriptor,
+        content: Content<'_>,
+        sent: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), StoreError> {
+        let upload = |file: &std::fs::File| {
+            self.client
+                .upload_blob(file, descriptor.size, &descriptor.digest, self.chunk, sent)
+                .map_err(StoreError::store)
         };
-        let mut found = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for raw in listed.iter().take(MAX_REFERRERS) {
-            let Ok(descriptor) = Descriptor::from_value(raw) else {
-                continue;
-            };
-            // A registry that lists one referrer many times is asked about it once.
-            if !seen.insert(descriptor.digest.clone()) {
-                continue;
-            }
-            if descriptor.kind() != Kind::Manifest
-                || (artifact_type.is_some()
-                    && descriptor.artifact_type.is_some()
-                    && descriptor.artifact_type.as_deref() != artifact_type)
-            {
-                continue;
-            }
-            // The registry's list, checked against the referrer itself.
-            let bytes = self.document(&descriptor, crate::oci::limits::MAX_DOCUMENT)?;
-            let Ok(manifest) = serde_json::from_slice::<Value>(&bytes) else {
-                continue;
-            };
-            let kind = manifest["artifactType"].as_str().map(str::to_owned);
-            if manifest["subject"]["digest"].as_str() == Some(subject.to_string().as_str())
-                && (artifact_type.is_none() || kind.as_deref() == artifact_type)
-            {
-                let mut descriptor = descriptor;
-                descriptor.artifact_type = kind;
-                found.push(descriptor);
+        match content {
+            Content::File(file) => upload(file),
+            // An upload is resumed from any offset: a reader is spooled into a file first.
+            Content::Reader(reader) => {
+                let mut spool = tempfile::tempfile().map_err(|error| StoreError::Io {
+                    digest: descriptor.digest.clone(),
+                    error,
+                })?;
+                std::io::copy(reader, &mut spool).map_err(|error| StoreError::Io {
+                    digest: descriptor.digest.clone(),
+                    error,
+                })?;
+                upload(&spool)
             }
         }
-        Ok(found)
+    }
+
+    fn push_document(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<bool, StoreError> {
+        self.client
+            .put_manifest(
+                &descriptor.digest.to_string(),
+                &descriptor.media_type,
+                bytes,
+                &descriptor.digest,
+            )
+            .map_err(StoreError::store)
+    }
+
+    fn tag(&self, descriptor: &Descriptor, bytes: &[u8], tag: &str) -> Result<(), StoreError> {
+        self.client
+            .put_manifest(tag, &descriptor.media_type, bytes, &descriptor.digest)
+            .map(|_| ())
+            .map_err(StoreError::store)
+    }
+}
+
+/// The referrers of `subject` in `repository`, reading each through `store` (the repository,
+/// or a cache of it): the registry's list, checked against each referrer itself.
+pub fn referrers(
+    repository: &Repository,
+    subject: &Digest,
+    artifact_type: Option<&str>,
+) -> Result<Vec<Descriptor>, StoreError> {
+    referrers_through(repository, repository, subject, artifact_type)
+}
+
+/// [`referrers`], each listed referrer read through `store`.
+pub fn referrers_through(
+    repository: &Repository,
+    store: &dyn Store,
+    subject: &Digest,
+    artifact_type: Option<&str>,
+) -> Result<Vec<Descriptor>, StoreError> {
+    let listed = match repository
+        .client
+        .referrers(subject)
+        .map_err(StoreError::store)?
+    {
+        Some(listed) => listed,
+        // No referrers API: the fallback tag, if there is one.
+        None => match store.fetch_reference(&format!("sha256-{}", subject.hex()), MAX_DOCUMENT)? {
+            Some((index, bytes)) if index.media_type.starts_with(media::INDEX) => {
+                serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v["manifests"].as_array().cloned())
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        },
+    };
+    let mut found = Vec::new();
+    let mut seen = HashSet::new();
+    for raw in listed.iter().take(MAX_REFERRERS) {
+        let Ok(descriptor) = Descriptor::from_value(raw) else {
+            continue;
+        };
+        // A registry that lists one referrer many times is asked about it once.
+        if !seen.insert(descriptor.digest.clone()) {
+            continue;
+        }
+        if descriptor.kind() != Kind::Manifest
+            || (artifact_type.is_some()
+                && descriptor.artifact_type.is_some()
+                && descriptor.artifact_type.as_deref() != artifact_type)
+        {
+            continue;
+        }
+        // The registry's list, checked against the referrer itself.
+        let bytes = store.fetch(&descriptor, MAX_DOCUMENT)?;
+        let Ok(manifest) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        let kind = manifest["artifactType"].as_str().map(str::to_owned);
+        if manifest["subject"]["digest"].as_str() == Some(subject.to_string().as_str())
+            && (artifact_type.is_none() || kind.as_deref() == artifact_type)
+        {
+            let mut descriptor = descriptor;
+            descriptor.artifact_type = kind;
+            found.push(descriptor);
+        }
+    }
+    Ok(found)
+}
+
+/// A repository with each document fetched once ([`store::Cached`]), referrers included:
+/// what `glc get` reads a release from.
+#[derive(Debug)]
+pub struct Reader(store::Cached<Repository>);
+
+impl Reader {
+    /// The repository of `host` that `tag` is read from; asks for read access only.
+    pub fn open(host: &str, repository: &str, tag: &str, options: Options) -> Result<Self, Error> {
+        Repository::open(host, repository, tag, options).map(|r| Self(store::Cached::new(r)))
+    }
+}
+
+impl Store for Reader {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+
+    fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
+        self.0.resolve(name)
+    }
+
+    /// The tag it was opened with, its document read once and kept.
+    fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
+        match &self.0.inner().only {
+            Some(tag) => Ok(self
+                .resolve(tag)?
+                .map(|d| (tag.clone(), d))
+                .into_iter()
+                .collect()),
+            None => self.0.tags(),
+        }
+    }
+
+    fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
+        self.0.open(descriptor)
+    }
+
+    fn fetch_reference(
+        &self,
+        reference: &str,
+        limit: u64,
+    ) -> Result<Option<(Descriptor, Vec<u8>)>, StoreError> {
+        self.0.fetch_reference(reference, limit)
+    }
+
+    fn read(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
+        self.0.read(descriptor, limit)
+    }
+
+    fn fetch(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
+        self.0.fetch(descriptor, limit)
+    }
+
+    /// Each referrer read through the cache, as `glc get` reads it again.
+    fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        referrers_through(self.0.inner(), &self.0, subject, artifact_type)
     }
 }
 
@@ -223,6 +404,6 @@ impl Read for Messages<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         self.0
             .read(buffer)
-            .map_err(|e| std::io::Error::other(super::Error::from_io(e).message))
+            .map_err(|e| std::io::Error::other(Error::from_io(e).message))
     }
 }

@@ -1,26 +1,26 @@
 //! The registry's documents of one pull, read once each, checked and kept: what the walker
-//! reads, and what the layout gets.
+//! reads, and what the layout gets. A caching [`Store`] over the repository's.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read};
+use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::super::{ACCEPT, Client, Manifest};
 use super::{MAX_ASKED, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS};
 use serde_json::Value;
 
-use crate::oci::Digest;
 use crate::oci::file::FileError;
-use crate::oci::walk::Blobs;
+use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::store::{Opened, Store, StoreError};
+use crate::oci::{Descriptor, Digest};
 
 /// The registry's documents, read once each and kept (within [`MAX_DOCUMENT_BYTES`]): what
 /// the walker reads, and what the layout gets. What the registry does not have is
 /// remembered too, and so is the subject of a listed referrer that was not kept: a
 /// registry that lists one digest many times is asked once.
 pub(super) struct Documents<'a> {
-    client: &'a Client,
-    fetched: Mutex<HashMap<Digest, Manifest>>,
+    store: &'a dyn Store,
+    fetched: Mutex<HashMap<Digest, Vec<u8>>>,
     /// Bytes of `fetched`.
     kept: AtomicU64,
     /// Digests the registry answered 404 for.
@@ -30,13 +30,13 @@ pub(super) struct Documents<'a> {
     /// Documents asked for so far.
     asked: std::sync::atomic::AtomicUsize,
     /// The first failure of the registry itself (as opposed to a document that is wrong).
-    pub(super) failure: Mutex<Option<super::super::Error>>,
+    pub(super) failure: Mutex<Option<StoreError>>,
 }
 
 impl<'a> Documents<'a> {
-    pub(super) fn new(client: &'a Client) -> Self {
+    pub(super) fn new(store: &'a dyn Store) -> Self {
         Self {
-            client,
+            store,
             fetched: Mutex::default(),
             kept: AtomicU64::new(0),
             absent: Mutex::default(),
@@ -46,12 +46,17 @@ impl<'a> Documents<'a> {
         }
     }
 
-    /// Keeps `manifest`, within the budget.
-    pub(super) fn insert(&self, manifest: Manifest) -> Result<(), FileError> {
+    /// The store the documents are read from.
+    pub(super) fn store(&self) -> &dyn Store {
+        self.store
+    }
+
+    /// Keeps the document `digest` (its `bytes`), within the budget.
+    pub(super) fn insert(&self, digest: Digest, bytes: Vec<u8>) -> Result<(), FileError> {
         let Ok(mut fetched) = self.fetched.lock() else {
             return Ok(());
         };
-        if fetched.contains_key(&manifest.digest) {
+        if fetched.contains_key(&digest) {
             return Ok(());
         }
         if fetched.len() >= MAX_DOCUMENTS {
@@ -59,7 +64,7 @@ impl<'a> Documents<'a> {
                 "the graph has more than {MAX_DOCUMENTS} manifests and indexes"
             ))));
         }
-        let size = manifest.bytes.len() as u64;
+        let size = bytes.len() as u64;
         if self.kept.load(Ordering::Relaxed) + size > MAX_DOCUMENT_BYTES {
             return Err(FileError::Io(io::Error::other(format!(
                 "the graph's manifests and indexes take more than {} MiB",
@@ -67,7 +72,7 @@ impl<'a> Documents<'a> {
             ))));
         }
         self.kept.fetch_add(size, Ordering::Relaxed);
-        fetched.insert(manifest.digest.clone(), manifest);
+        fetched.insert(digest, bytes);
         Ok(())
     }
 
@@ -75,12 +80,12 @@ impl<'a> Documents<'a> {
         self.fetched
             .lock()
             .ok()
-            .and_then(|f| f.get(digest).map(|m| m.bytes.clone()))
+            .and_then(|f| f.get(digest).cloned())
     }
 
     /// A document, fetched once (and not kept: see [`Documents::get`]); `Missing` if the
     /// registry does not have it, asked once.
-    pub(super) fn fetch(&self, digest: &Digest) -> Result<Manifest, FileError> {
+    pub(super) fn fetch(&self, digest: &Digest) -> Result<Vec<u8>, FileError> {
         if self.absent.lock().is_ok_and(|a| a.contains(digest)) {
             return Err(FileError::Missing);
         }
@@ -89,8 +94,11 @@ impl<'a> Documents<'a> {
                 "the registry names more than {MAX_ASKED} documents for one pull"
             ))));
         }
-        match self.client.get_manifest(&digest.to_string(), ACCEPT) {
-            Ok(Some(manifest)) => Ok(manifest),
+        match self
+            .store
+            .fetch_reference(&digest.to_string(), MAX_DOCUMENT)
+        {
+            Ok(Some((_, bytes))) => Ok(bytes),
             Ok(None) => {
                 if let Ok(mut absent) = self.absent.lock() {
                     absent.insert(digest.clone());
@@ -98,7 +106,7 @@ impl<'a> Documents<'a> {
                 Err(FileError::Missing)
             }
             Err(e) => {
-                let message = e.message.clone();
+                let message = e.to_string();
                 if let Ok(mut failure) = self.failure.lock() {
                     failure.get_or_insert(e);
                 }
@@ -112,18 +120,16 @@ impl<'a> Documents<'a> {
         if let Some(bytes) = self.known(digest) {
             return Ok(bytes);
         }
-        let manifest = self.fetch(digest)?;
-        let bytes = manifest.bytes.clone();
-        self.insert(manifest)?;
+        let bytes = self.fetch(digest)?;
+        self.insert(digest.clone(), bytes.clone())?;
         Ok(bytes)
     }
 
     /// Takes a kept document out, for the layout.
     pub(super) fn take(&self, digest: &Digest) -> Option<Vec<u8>> {
         let taken = self.fetched.lock().ok()?.remove(digest)?;
-        self.kept
-            .fetch_sub(taken.bytes.len() as u64, Ordering::Relaxed);
-        Some(taken.bytes)
+        self.kept.fetch_sub(taken.len() as u64, Ordering::Relaxed);
+        Some(taken)
     }
 
     /// Whether the document `digest` names `subject` as its subject: a referrers list is the
@@ -146,20 +152,20 @@ impl<'a> Documents<'a> {
             let (named, keep) = if let Some(bytes) = self.known(digest) {
                 (subject_in(&bytes), None)
             } else {
-                let manifest = match self.fetch(digest) {
-                    Ok(manifest) => manifest,
+                let bytes = match self.fetch(digest) {
+                    Ok(bytes) => bytes,
                     Err(FileError::Missing) => return Ok(false),
                     Err(e) => return Err(e),
                 };
-                (subject_in(&manifest.bytes), Some(manifest))
+                (subject_in(&bytes), Some(bytes))
             };
             if let Ok(mut subjects) = self.subjects.lock() {
                 subjects.insert(digest.clone(), named.clone());
             }
-            if let Some(manifest) = keep
+            if let Some(bytes) = keep
                 && named.as_deref().is_some_and(|d| *subject == d)
             {
-                self.insert(manifest)?;
+                self.insert(digest.clone(), bytes)?;
             }
             named
         };
@@ -167,10 +173,40 @@ impl<'a> Documents<'a> {
     }
 }
 
-impl Blobs for Documents<'_> {
-    fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), FileError> {
-        let bytes = self.get(digest)?;
+/// What the walker reads: documents from the kept ones (or fetched once and kept), other
+/// blobs and everything else from the store below.
+impl Store for Documents<'_> {
+    fn name(&self) -> String {
+        self.store.name()
+    }
+
+    fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
+        self.store.resolve(name)
+    }
+
+    fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
+        self.store.tags()
+    }
+
+    fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
+        if !descriptor.kind().is_document() {
+            return self.store.open(descriptor);
+        }
+        let bytes = self
+            .get(&descriptor.digest)
+            .map_err(|e| StoreError::file(&descriptor.digest, e))?;
         let size = bytes.len() as u64;
-        Ok((Box::new(io::Cursor::new(bytes)), size))
+        Ok(Opened {
+            reader: Box::new(io::Cursor::new(bytes)),
+            size: Some(size),
+        })
+    }
+
+    fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        self.store.referrers(subject, artifact_type)
     }
 }

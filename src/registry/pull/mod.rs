@@ -23,11 +23,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
+use super::source::Repository;
 use super::{ACCEPT, Client, Options, parallel};
 use crate::assemble::{BuildReport, CLOUD_IMAGE};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::oci::layout::Blob;
-use crate::oci::vocab::{Kind, annotation::REF_NAME, media};
+use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::store::StoreError;
+use crate::oci::vocab::{annotation::REF_NAME, media};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
 use crate::output;
@@ -257,8 +260,10 @@ pub fn pull(
     )
     .map_err(|e| registry_error(&e, NOTHING))?;
     client.ping().map_err(|e| registry_error(&e, NOTHING))?;
-    let documents = Documents::new(&client);
-    let found = discover(&client, &documents, request)?;
+    let repository = Repository::new(client);
+    let client = repository.client();
+    let documents = Documents::new(&repository);
+    let found = discover(client, &documents, request)?;
     let graph = &found.graph;
     let mut entries: Vec<Value> = Vec::new();
     let mut tags = Vec::new();
@@ -315,7 +320,7 @@ pub fn pull(
     let written = write_layout_pulled(
         &target,
         request,
-        &client,
+        client,
         &Kept {
             downloads: &downloads,
             damaged: &kept.damaged,
@@ -367,9 +372,10 @@ fn discover(
     let mut roots: Vec<Value> = Vec::new();
     let mut tagged: BTreeMap<String, Digest> = BTreeMap::new();
     for tag in &request.tags {
-        let manifest = client
-            .get_manifest(tag, ACCEPT)
-            .map_err(|e| registry_error(&e, NOTHING))?
+        let (descriptor, bytes) = documents
+            .store()
+            .fetch_reference(tag, MAX_DOCUMENT)
+            .map_err(|e| store_error(&e))?
             .ok_or_else(|| {
                 fail(
                     "glc::pull::tag",
@@ -382,22 +388,22 @@ fn discover(
                     "`skopeo list-tags docker://REGISTRY/REPO` lists the tags; nothing was written",
                 )
             })?;
-        if !Kind::of(&manifest.media_type).is_document() {
+        if !descriptor.kind().is_document() {
             return Err(content_error(&format!(
                 "the tag `{}` names a {:?}, not an image manifest or index",
                 printable(tag),
-                printable(&manifest.media_type)
+                printable(&descriptor.media_type)
             )));
         }
         roots.push(root_entry(
-            &manifest.media_type,
-            &manifest.digest,
-            manifest.bytes.len() as u64,
+            &descriptor.media_type,
+            &descriptor.digest,
+            descriptor.size,
             Some(tag),
         ));
-        tagged.insert(tag.clone(), manifest.digest.clone());
+        tagged.insert(tag.clone(), descriptor.digest.clone());
         documents
-            .insert(manifest)
+            .insert(descriptor.digest, bytes)
             .map_err(|e| content_error(&e.message("a tagged manifest")))?;
     }
     let all_tags = client.tags().map_err(|e| registry_error(&e, NOTHING))?;
@@ -483,25 +489,26 @@ fn discover(
                 if tagged.contains_key(*tag) {
                     continue;
                 }
-                let Some(manifest) = client
-                    .get_manifest(tag, ACCEPT)
-                    .map_err(|e| registry_error(&e, NOTHING))?
+                let Some((descriptor, bytes)) = documents
+                    .store()
+                    .fetch_reference(tag, MAX_DOCUMENT)
+                    .map_err(|e| store_error(&e))?
                 else {
                     continue;
                 };
-                if !Kind::of(&manifest.media_type).is_document() {
+                if !descriptor.kind().is_document() {
                     continue;
                 }
                 added.push(root_entry(
-                    &manifest.media_type,
-                    &manifest.digest,
-                    manifest.bytes.len() as u64,
+                    &descriptor.media_type,
+                    &descriptor.digest,
+                    descriptor.size,
                     Some(tag),
                 ));
-                tagged.insert((*tag).to_owned(), manifest.digest.clone());
-                known.insert(manifest.digest.clone());
+                tagged.insert((*tag).to_owned(), descriptor.digest.clone());
+                known.insert(descriptor.digest.clone());
                 documents
-                    .insert(manifest)
+                    .insert(descriptor.digest, bytes)
                     .map_err(|e| content_error(&e.message("a signature")))?;
             }
         }
@@ -548,7 +555,7 @@ fn discover(
 /// A failure of the registry met while the documents were read: an error.
 fn check_failure(documents: &Documents<'_>) -> Result<(), Diagnostics> {
     match documents.failure.lock().ok().and_then(|mut f| f.take()) {
-        Some(failure) => Err(registry_error(&failure, NOTHING)),
+        Some(failure) => Err(store_error(&failure)),
         None => Ok(()),
     }
 }
@@ -566,6 +573,18 @@ fn check_walk(documents: &Documents<'_>, graph: &Graph) -> Result<(), Diagnostic
         )));
     }
     Ok(())
+}
+
+/// A failure of the repository's store: the registry's own error as [`registry_error`] says
+/// it, anything else as content that is wrong.
+fn store_error(error: &StoreError) -> Diagnostics {
+    match error.inner() {
+        StoreError::Store(e) => match e.downcast_ref::<super::Error>() {
+            Some(e) => registry_error(e, NOTHING),
+            None => content_error(&e.to_string()),
+        },
+        other => content_error(&other.to_string()),
+    }
 }
 
 fn content_error(message: &str) -> Diagnostics {

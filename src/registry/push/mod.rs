@@ -17,13 +17,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::mount::Mounted;
+use super::source::Repository;
 use super::{ACCEPT, Client, Options, UNKNOWN_HOST, parallel};
-use crate::oci::file::{LayoutDir, read_to_limit};
+use crate::oci::file::LayoutDir;
 use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::store::{Content, Layout, Store as _, StoreError, StoreWrite as _};
 use crate::oci::vocab::Kind;
 use crate::oci::vocab::artifact::{PART, RELEASE};
 use crate::oci::walk::{self, Child, Graph, NodeId};
-use crate::oci::{Digest, printable};
+use crate::oci::{Descriptor, Digest, printable};
 use crate::plan::count;
 use referrers::{mend_referrers, push_referrers, referrers_by_subject};
 
@@ -312,7 +314,12 @@ pub fn push_with(
             })
         })?;
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let graph = walk::walk(&dir, &entries);
+    let store = Layout::new(
+        layout.display().to_string(),
+        dir,
+        Layout::valid_entries(&entries),
+    );
+    let graph = walk::walk(&store, &entries);
     let problems = graph.problems();
     if let Some(first) = problems.first() {
         return Err(fail(
@@ -332,14 +339,14 @@ pub fn push_with(
     // that is not whole pushes nothing.
     let mut external = HashSet::new();
     for (digest, size) in &work.blobs {
-        if elsewhere.has(digest) && dir.open_blob(digest).is_err() {
+        if elsewhere.has(digest) && store.open_file(&descriptor(&graph, digest)).is_err() {
             external.insert(digest.clone());
             continue;
         }
-        let (_, stored) = dir.open_blob(digest).map_err(|e| {
+        let (_, stored) = store.open_file(&descriptor(&graph, digest)).map_err(|e| {
             fail(
                 "glc::push::layout",
-                format!("{}: {}", layout.display(), e.message(&digest.blob_path())),
+                format!("{}: {}", layout.display(), said_of_path(&e, digest)),
                 Some("`glc verify` lists every problem; nothing was pushed"),
             )
         })?;
@@ -363,18 +370,21 @@ pub fn push_with(
     if !request.allow_older {
         policy::check(&client, &graph, &work)?;
     }
+    let target = Repository::new(client).chunked(request.chunk);
+    let client = target.client();
     let mut outcome = Outcome::default();
     push_blobs(
-        &dir,
-        &client,
+        &store,
+        &target,
+        &graph,
         request,
         (elsewhere, &external),
         &work.blobs,
         &mut outcome,
     )?;
     let keeps_referrers = push_manifests(
-        &dir,
-        &client,
+        &store,
+        &target,
         &graph,
         &work.manifests,
         request.jobs,
@@ -391,9 +401,9 @@ pub fn push_with(
             .is_some(),
     };
     if !api {
-        outcome.referrer_tags += push_referrers(&client, &graph, &by_subject)?;
+        outcome.referrer_tags += push_referrers(client, &graph, &by_subject)?;
     }
-    mend_referrers(&dir, &client, &graph, &by_subject, api, &mut outcome)?;
+    mend_referrers(&store, &target, &graph, &by_subject, api, &mut outcome)?;
     for (i, (tag, id)) in work.tags.iter().enumerate() {
         let node = &graph.nodes[*id];
         let digest = &node.descriptor.digest;
@@ -403,10 +413,10 @@ pub fn push_with(
             .map_err(|e| registry_error(&e, &not_tagged(&work.tags[i..])))?;
         let unchanged = there.as_deref() == Some(&digest.to_string());
         if !unchanged {
-            let bytes = document(&dir, digest)?;
-            client
-                .put_manifest(tag, &node.descriptor.media_type, &bytes, digest)
-                .map_err(|e| registry_error(&e, &not_tagged(&work.tags[i..])))?;
+            let bytes = document(&store, &node.descriptor)?;
+            target
+                .tag(&node.descriptor, &bytes, tag)
+                .map_err(|e| registry_error(&registry_failure(e), &not_tagged(&work.tags[i..])))?;
         }
         let pushed = PushedTag {
             tag: tag.clone(),
@@ -632,33 +642,61 @@ fn subject_of(graph: &Graph, id: NodeId) -> Option<NodeId> {
 }
 
 /// A document's bytes from the layout, checked against its digest.
-fn document(dir: &LayoutDir, digest: &Digest) -> Result<Vec<u8>, PushError> {
-    let bytes = dir
-        .open_blob(digest)
-        .and_then(|(file, size)| read_to_limit(file, size, MAX_DOCUMENT))
-        .map_err(|e| {
-            fail(
-                "glc::push::layout",
-                e.message(&digest.blob_path()),
-                Some("`glc verify` says more"),
-            )
-        })?;
-    if Digest::of(&bytes) != *digest {
-        return Err(fail(
+fn document(store: &Layout, descriptor: &Descriptor) -> Result<Vec<u8>, PushError> {
+    store.fetch(descriptor, MAX_DOCUMENT).map_err(|e| {
+        fail(
             "glc::push::layout",
-            format!(
-                "{} does not hold the bytes of its digest",
-                digest.blob_path()
-            ),
+            said_of_path(&e, &descriptor.digest),
             Some("`glc verify` says more"),
-        ));
+        )
+    })
+}
+
+/// A layout's error about blob `digest`, said of its path in the layout.
+fn said_of_path(error: &StoreError, digest: &Digest) -> String {
+    let path = digest.blob_path();
+    match error.inner() {
+        StoreError::NotFound { .. } => format!("{path} is missing"),
+        StoreError::Unsafe { error, .. } => error.message(&path),
+        StoreError::Io { error, .. } => format!("cannot read {path}: {error}"),
+        StoreError::TooLarge { limit, .. } => format!("{path} is larger than {limit} bytes"),
+        StoreError::Size { .. } | StoreError::Digest { .. } => {
+            format!("{path} does not hold the bytes of its digest")
+        }
+        other => other.to_string(),
     }
-    Ok(bytes)
+}
+
+/// The registry's own error in a failure of its store, as [`registry_error`] takes it.
+fn registry_failure(error: StoreError) -> super::Error {
+    match error {
+        StoreError::Store(e) => match e.downcast::<super::Error>() {
+            Ok(e) => *e,
+            Err(e) => super::error(e.to_string()),
+        },
+        other => super::error(other.to_string()),
+    }
+}
+
+/// The descriptor of blob `digest` as the graph has it.
+fn descriptor(graph: &Graph, digest: &Digest) -> Descriptor {
+    graph.find(digest).map_or_else(
+        || Descriptor {
+            media_type: String::new(),
+            digest: digest.clone(),
+            size: 0,
+            annotations: BTreeMap::new(),
+            platform: None,
+            artifact_type: None,
+        },
+        |id| graph.nodes[id].descriptor.clone(),
+    )
 }
 
 fn push_blobs(
-    dir: &LayoutDir,
-    client: &Client,
+    store: &Layout,
+    target: &Repository,
+    graph: &Graph,
     request: &Request,
     (elsewhere, external): (&dyn Elsewhere, &HashSet<Digest>),
     blobs: &[(Digest, u64)],
@@ -676,12 +714,13 @@ fn push_blobs(
         Some(("blobs", blobs.len() as u64)),
     );
     let one = |digest: &Digest, size: u64| -> Result<bool, super::Error> {
-        if client.has_blob(digest)? {
+        let descriptor = descriptor(graph, digest);
+        if target.exists(&descriptor).map_err(registry_failure)? {
             progress.there(size);
             return Ok(false);
         }
         if external.contains(digest) {
-            let counter = match elsewhere.provide(client, digest, size)? {
+            let counter = match elsewhere.provide(target.client(), digest, size)? {
                 Mounted::Linked => &mounted,
                 Mounted::Copied => &copied,
             };
@@ -689,9 +728,9 @@ fn push_blobs(
             progress.there(size);
             return Ok(false);
         }
-        let (file, stored): (File, u64) = dir
-            .open_blob(digest)
-            .map_err(|e| super::error(e.message(&digest.blob_path())))?;
+        let (file, stored): (File, u64) = store
+            .open_file(&descriptor)
+            .map_err(|e| super::error(said_of_path(&e, digest)))?;
         if stored != size {
             return Err(super::error(format!(
                 "{} holds {stored} bytes, its descriptor says {size}",
@@ -706,7 +745,9 @@ fn push_blobs(
                 progress.inc(at - before);
             }
         };
-        client.upload_blob(&file, size, digest, request.chunk, &sent)?;
+        target
+            .push_blob(&descriptor, Content::File(&file), &sent)
+            .map_err(registry_failure)?;
         sent(size);
         Ok(true)
     };
@@ -749,8 +790,8 @@ fn push_blobs(
 
 /// Pushes every document by digest; returns whether the registry keeps referrers itself.
 fn push_manifests(
-    dir: &LayoutDir,
-    client: &Client,
+    store: &Layout,
+    target: &Repository,
     graph: &Graph,
     manifests: &[NodeId],
     jobs: usize,
@@ -769,14 +810,14 @@ fn push_manifests(
                     manifests.len() - done.load(Ordering::Relaxed) - 1
                 )
             };
-            let there = client
-                .head_manifest(&digest.to_string(), &descriptor.media_type)
-                .map_err(|e| registry_error(&e, &state()))?;
-            if there.is_none() {
-                let bytes = document(dir, digest)?;
-                let keeps = client
-                    .put_manifest(&digest.to_string(), &descriptor.media_type, &bytes, digest)
-                    .map_err(|e| registry_error(&e, &state()))?;
+            let there = target
+                .exists(descriptor)
+                .map_err(|e| registry_error(&registry_failure(e), &state()))?;
+            if !there {
+                let bytes = document(store, descriptor)?;
+                let keeps = target
+                    .push_document(descriptor, &bytes)
+                    .map_err(|e| registry_error(&registry_failure(e), &state()))?;
                 keeps_referrers.fetch_or(keeps, Ordering::Relaxed);
                 pushed.fetch_add(1, Ordering::Relaxed);
             }

@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::Value;
 
 use super::super::Client;
-use super::{Outcome, PushError, document, fail, registry_error, subject_of};
+use super::super::source::Repository;
+use super::{Outcome, PushError, document, fail, registry_error, registry_failure, subject_of};
 use crate::oci::Digest;
-use crate::oci::file::LayoutDir;
+use crate::oci::store::{Layout, StoreWrite as _};
 use crate::oci::vocab::media;
 use crate::oci::walk::{Graph, NodeId};
 use crate::plan::count;
@@ -145,8 +146,8 @@ const MEND_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// (which makes the registry index it); a fallback tag is merged and put again. Fails if the
 /// registry still does not list them all after [`MEND_ROUNDS`] mends.
 pub(super) fn mend_referrers(
-    dir: &LayoutDir,
-    client: &Client,
+    store: &Layout,
+    target: &Repository,
     graph: &Graph,
     by_subject: &BTreeMap<Digest, Vec<NodeId>>,
     api: bool,
@@ -154,6 +155,7 @@ pub(super) fn mend_referrers(
 ) -> Result<(), PushError> {
     let state =
         "every blob and manifest is pushed, but not every referrer is listed, nor any tag is moved";
+    let client = target.client();
     let mut mended: HashSet<NodeId> = HashSet::new();
     for round in 0..=MEND_ROUNDS {
         let mut missing: BTreeMap<Digest, Vec<NodeId>> = BTreeMap::new();
@@ -202,15 +204,10 @@ pub(super) fn mend_referrers(
         if api {
             for id in missing.values().flatten() {
                 let descriptor = &graph.nodes[*id].descriptor;
-                let bytes = document(dir, &descriptor.digest)?;
-                client
-                    .put_manifest(
-                        &descriptor.digest.to_string(),
-                        &descriptor.media_type,
-                        &bytes,
-                        &descriptor.digest,
-                    )
-                    .map_err(|e| registry_error(&e, state))?;
+                let bytes = document(store, descriptor)?;
+                target
+                    .push_document(descriptor, &bytes)
+                    .map_err(|e| registry_error(&registry_failure(e), state))?;
             }
         } else {
             outcome.referrer_tags += push_referrers(client, graph, &missing)?;

@@ -1,0 +1,180 @@
+//! Any store with its documents read once: for a registry, where every read is a request.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use super::{Opened, Store, StoreError, within};
+use crate::oci::limits::MAX_DOCUMENT;
+use crate::oci::{Descriptor, Digest};
+
+/// Bytes of documents a [`Cached`] keeps for reading again at most: past it, a document is
+/// read and dropped, so memory does not grow with what a store lists.
+const MAX_KEPT: usize = 64 << 20;
+
+/// Any store with its documents (manifests and indexes) read once: each is fetched once and
+/// kept (within [`MAX_KEPT`] bytes), and a document the store does not have is asked for once.
+/// For a registry, where every read is a request.
+pub struct Cached<S> {
+    inner: S,
+    documents: Mutex<HashMap<Digest, Vec<u8>>>,
+    absent: Mutex<HashSet<Digest>>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Cached<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> Cached<S> {
+    #[must_use]
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            documents: Mutex::default(),
+            absent: Mutex::default(),
+        }
+    }
+
+    /// The store below.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn known(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.documents.lock().ok()?.get(digest).cloned()
+    }
+
+    fn keep(&self, digest: &Digest, bytes: &[u8]) {
+        if let Ok(mut kept) = self.documents.lock() {
+            let size: usize = kept.values().map(Vec::len).sum();
+            if size + bytes.len() <= MAX_KEPT {
+                kept.insert(digest.clone(), bytes.to_vec());
+            }
+        }
+    }
+}
+
+/// Documents are read by digest once (through [`Store::fetch_reference`], which checks the
+/// digest) and checked against each descriptor that names them: a size that is not theirs is
+/// an error said with the store's name. Blobs are read from the store below.
+impl<S: Store> Store for Cached<S> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    /// The tag's document is read with it, and kept.
+    fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
+        let Some((descriptor, bytes)) = self.inner.fetch_reference(name, MAX_DOCUMENT)? else {
+            return Ok(None);
+        };
+        self.keep(&descriptor.digest, &bytes);
+        Ok(Some(descriptor))
+    }
+
+    fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
+        self.inner.tags()
+    }
+
+    fn fetch_reference(
+        &self,
+        reference: &str,
+        limit: u64,
+    ) -> Result<Option<(Descriptor, Vec<u8>)>, StoreError> {
+        if let Ok(digest) = Digest::parse(reference)
+            && let Some(bytes) = self.known(&digest)
+        {
+            let document: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let descriptor = Descriptor {
+                media_type: document["mediaType"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                digest,
+                size: bytes.len() as u64,
+                annotations: BTreeMap::new(),
+                platform: None,
+                artifact_type: document["artifactType"].as_str().map(str::to_owned),
+            };
+            return Ok(Some((descriptor, bytes)));
+        }
+        let found = self.inner.fetch_reference(reference, limit)?;
+        if let Some((descriptor, bytes)) = &found {
+            self.keep(&descriptor.digest, bytes);
+        }
+        Ok(found)
+    }
+
+    fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
+        if descriptor.kind().is_document() {
+            let bytes = self.read(descriptor, MAX_DOCUMENT)?;
+            let size = bytes.len() as u64;
+            return Ok(Opened {
+                reader: Box::new(io::Cursor::new(bytes)),
+                size: Some(size),
+            });
+        }
+        self.inner.open(descriptor)
+    }
+
+    fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        self.inner.referrers(subject, artifact_type)
+    }
+
+    fn read(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
+        within(descriptor, limit)?;
+        if !descriptor.kind().is_document() {
+            return self.inner.read(descriptor, limit);
+        }
+        let digest = &descriptor.digest;
+        let not_found = || StoreError::NotFound {
+            kind: "manifest",
+            reference: digest.to_string(),
+            store: Some(self.inner.name()),
+        };
+        let bytes = if let Some(bytes) = self.known(digest) {
+            bytes
+        } else {
+            if self.absent.lock().is_ok_and(|a| a.contains(digest)) {
+                return Err(not_found());
+            }
+            let Some((_, bytes)) = self.inner.fetch_reference(&digest.to_string(), limit)? else {
+                if let Ok(mut absent) = self.absent.lock() {
+                    absent.insert(digest.clone());
+                }
+                return Err(not_found());
+            };
+            self.keep(digest, &bytes);
+            bytes
+        };
+        if bytes.len() as u64 != descriptor.size {
+            return Err(StoreError::In {
+                store: self.inner.name(),
+                error: Box::new(StoreError::Size {
+                    digest: digest.clone(),
+                    declared: descriptor.size,
+                    actual: bytes.len() as u64,
+                }),
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn fetch(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
+        if descriptor.kind().is_document() {
+            // Found by its digest, which the bytes were checked against.
+            self.read(descriptor, limit)
+        } else {
+            self.inner.fetch(descriptor, limit)
+        }
+    }
+}

@@ -21,6 +21,9 @@ pub struct Cached<S> {
     inner: S,
     documents: Mutex<HashMap<Digest, Vec<u8>>>,
     absent: Mutex<HashSet<Digest>>,
+    /// Tags resolved so far, and what to: a cache lives for one command, which reads one
+    /// state of the store, so a tag is asked for once.
+    resolved: Mutex<HashMap<String, Option<Descriptor>>>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for Cached<S> {
@@ -38,6 +41,7 @@ impl<S: Store> Cached<S> {
             inner,
             documents: Mutex::default(),
             absent: Mutex::default(),
+            resolved: Mutex::default(),
         }
     }
 
@@ -70,11 +74,18 @@ impl<S: Store> Store for Cached<S> {
 
     /// The tag's document is read with it, and kept.
     fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
-        let Some((descriptor, bytes)) = self.inner.fetch_reference(name, MAX_DOCUMENT)? else {
-            return Ok(None);
-        };
-        self.keep(&descriptor.digest, &bytes);
-        Ok(Some(descriptor))
+        if let Some(known) = self.resolved.lock().ok().and_then(|r| r.get(name).cloned()) {
+            return Ok(known);
+        }
+        let found = self.inner.fetch_reference(name, MAX_DOCUMENT)?;
+        let descriptor = found.map(|(descriptor, bytes)| {
+            self.keep(&descriptor.digest, &bytes);
+            descriptor
+        });
+        if let Ok(mut resolved) = self.resolved.lock() {
+            resolved.insert(name.to_owned(), descriptor.clone());
+        }
+        Ok(descriptor)
     }
 
     fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {

@@ -288,20 +288,31 @@ impl ReleaseFile {
         let context = (build.cache && build.sign_key.is_none())
             .then(|| record::Context::new(self.source.name(), &settings(options, build)))
             .flatten();
-        let target = output::Target::new(&build.output).map_err(Diagnostics::from)?;
-        let _lock = target.lock(waiting).map_err(Diagnostics::from)?;
-        if let Some(context) = &context
-            && let Some(report) = record::up_to_date(&target, context)
+        let mut waiting = Some(waiting);
+        let mut say_waiting = |holder: &str| {
+            if let Some(waiting) = waiting.take() {
+                waiting(holder);
+            }
+        };
+        // Where a build was recorded, the target is one a build wrote; else nothing is done
+        // to it before the release is compiled and the output checked against its inputs.
+        let target = output::Target::new(&build.output).ok();
+        let mut lock = None;
+        if let (Some(context), Some(target)) = (&context, &target)
+            && target.record_path().exists()
         {
-            // What the full build checks of the target before it finds it up to date.
-            target
-                .check_replaceable(build.force)
-                .map_err(Diagnostics::from)?;
-            return Ok(BuildOutcome {
-                report,
-                up_to_date: true,
-                warnings: Vec::new(),
-            });
+            lock = Some(target.lock(&mut say_waiting).map_err(Diagnostics::from)?);
+            if let Some(report) = record::up_to_date(target, context) {
+                // What the full build checks of the target before it finds it up to date.
+                target
+                    .check_replaceable(build.force)
+                    .map_err(Diagnostics::from)?;
+                return Ok(BuildOutcome {
+                    report,
+                    up_to_date: true,
+                    warnings: Vec::new(),
+                });
+            }
         }
         let (plan, reads) = self.compile_reading(options)?;
         let release_file = PathBuf::from(self.source.name());
@@ -316,6 +327,14 @@ impl ReleaseFile {
                     .map(|(path, absolute)| (format!("the input `{path}`"), absolute)),
             ),
         )?;
+        let target = match target {
+            Some(target) => target,
+            None => output::Target::new(&build.output).map_err(Diagnostics::from)?,
+        };
+        let _lock = match lock {
+            Some(lock) => lock,
+            None => target.lock(say_waiting).map_err(Diagnostics::from)?,
+        };
         let cache = if build.cache {
             cache::DigestCache::load(&target.cache_path())
         } else {

@@ -156,7 +156,7 @@ fn an_input_rewritten_with_its_size_and_mtime_kept_is_noticed() {
             rewrite(
                 &test.path("rel/build/kvm-gardener-amd64.tar"),
                 b"rootfs AMD64\n",
-            )
+            );
         },
         &[],
         None,

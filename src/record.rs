@@ -1,7 +1,8 @@
 //! The record of the last build into a target, as make's stamps and ninja's log are: the state
 //! of everything the build read (the release file, the flavors file, every input file, every
-//! directory input's and container source's tree), what else decides the layout (glc itself,
-//! the options, `SOURCE_DATE_EPOCH`, the working directory) and what it wrote. A rebuild that
+//! entry of a directory input, what picks a container layout's image), what else decides the
+//! layout (glc itself, the options, `SOURCE_DATE_EPOCH`, the working directory) and what it
+//! wrote. A rebuild that
 //! finds all of it as recorded, and the target still holding that layout, is up to date
 //! without reading the release again. It lives beside the target, as
 //! `.<name>.glc-record.json`, and is trusted as the digest cache is.
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::assemble::{BuildReport, Target as Described};
 use crate::oci::digest::Digest;
 use crate::output::Target;
-use crate::plan::{FileKind, ResolvedPlan};
+use crate::plan::{FileKind, ResolvedPlan, SourceKind};
 
 /// Changed when the record's meaning changes: an older record is then never trusted.
 const VERSION: u32 = 1;
@@ -98,50 +99,23 @@ impl Context {
 /// nanoseconds); for a link inside a tree, the inode and ctime of what it leads to.
 type Key = [u64; 13];
 
-/// Looks at paths, one directory opened once for all the names in it.
+/// Looks at paths with `statx`, never opening one: a build opens each input once.
 #[derive(Default)]
-struct Looker {
-    directory: Option<(PathBuf, std::os::fd::OwnedFd)>,
-}
+struct Looker;
 
 impl Looker {
     /// The state of `path` (following a link if `follow`) and its ctime; `None` if it cannot
     /// be looked at.
     fn key(&mut self, path: &Path, follow: bool) -> Option<(Key, rustix::fs::Timespec)> {
-        use rustix::fs::{AtFlags, OFlags, StatxFlags};
-        let (parent, name) = match (path.parent(), path.file_name()) {
-            (Some(parent), Some(name)) => (parent, name),
-            // `/`, `..` and the like: looked at whole.
-            _ => (Path::new(""), path.as_os_str()),
-        };
-        let parent = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        if self
-            .directory
-            .as_ref()
-            .is_none_or(|(open, _)| open != parent)
-        {
-            // The directory is reached as `stat` of the whole path would reach it.
-            let fd = rustix::fs::open(
-                parent,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .ok()?;
-            self.directory = Some((parent.to_path_buf(), fd));
-        }
-        let (_, fd) = self.directory.as_ref()?;
+        use rustix::fs::{AtFlags, StatxFlags};
         let flags = if follow {
             AtFlags::empty()
         } else {
             AtFlags::SYMLINK_NOFOLLOW
         };
         let statx = rustix::fs::statx(
-            fd,
-            name,
+            rustix::fs::CWD,
+            path,
             flags,
             StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
         )
@@ -234,12 +208,12 @@ fn watched(
         .input_files()
         .filter(|f| f.kind == FileKind::Directory)
         .map(|f| f.absolute.as_path())
-        .chain(
-            plan.containers
-                .iter()
-                .filter(|c| c.from.absolute.is_dir())
-                .map(|c| c.from.absolute.as_path()),
-        )
+        .collect();
+    let layouts: BTreeSet<&Path> = plan
+        .containers
+        .iter()
+        .filter(|c| c.from.kind == SourceKind::OciLayout)
+        .map(|c| c.from.absolute.as_path())
         .collect();
     // As written, links followed: a link on the way changed to lead elsewhere leads to
     // another file (another device and inode), so the path as resolved needs no state of its
@@ -247,15 +221,24 @@ fn watched(
     for (written, absolute) in plan.input_paths() {
         add(base_dir.join(written), false, &mut out);
         if directories.contains(absolute) {
+            // Packed whole: every entry.
             for entry in walkdir::WalkDir::new(absolute)
                 .follow_links(false)
                 .min_depth(1)
                 .sort_by_file_name()
                 .into_iter()
-                // An entry that cannot be listed is recorded missing: never trusted.
+                // An entry that cannot be listed failed the build already.
                 .filter_map(Result::ok)
             {
                 add(entry.into_path(), true, &mut out);
+            }
+        }
+        if layouts.contains(absolute) {
+            // What picks the image, and the directories whose entries change when a blob
+            // is added or removed. A blob is named by its digest, and every blob imported is
+            // verified: one changed in place is a damaged source, never another image.
+            for name in ["oci-layout", "index.json", "blobs", "blobs/sha256"] {
+                add(absolute.join(name), false, &mut out);
             }
         }
     }

@@ -84,7 +84,7 @@ impl Context {
         let began = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
         // glc itself: another build of it may write another layout.
         let exe = std::env::current_exe().ok()?;
-        let glc = Looker::default().key(&exe, true)?.0;
+        let glc = key(&exe, true)?.0;
         let cwd = std::env::current_dir().ok()?;
         let text = format!(
             "glc {} {glc:?}\ncwd {}\nrelease {release}\n{settings}",
@@ -99,88 +99,82 @@ impl Context {
 /// nanoseconds); for a link inside a tree, the inode and ctime of what it leads to.
 type Key = [u64; 13];
 
-/// Looks at paths with `statx`, never opening one: a build opens each input once.
-#[derive(Default)]
-struct Looker;
-
-impl Looker {
-    /// The state of `path` (following a link if `follow`) and its ctime; `None` if it cannot
-    /// be looked at.
-    fn key(&mut self, path: &Path, follow: bool) -> Option<(Key, rustix::fs::Timespec)> {
-        use rustix::fs::{AtFlags, StatxFlags};
-        let flags = if follow {
-            AtFlags::empty()
-        } else {
-            AtFlags::SYMLINK_NOFOLLOW
-        };
-        let statx = rustix::fs::statx(
-            rustix::fs::CWD,
-            path,
-            flags,
-            StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
-        )
-        .ok()?;
-        let wanted = StatxFlags::TYPE
-            | StatxFlags::MODE
-            | StatxFlags::INO
-            | StatxFlags::SIZE
-            | StatxFlags::MTIME
-            | StatxFlags::CTIME;
-        if statx.stx_mask & wanted.bits() != wanted.bits() {
-            return None;
-        }
-        let mount = if statx.stx_mask & StatxFlags::MNT_ID.bits() == 0 {
-            0
-        } else {
-            statx.stx_mnt_id
-        };
-        let (m, c) = (statx.stx_mtime, statx.stx_ctime);
-        let key = [
-            mount,
-            statx.stx_dev_major.into(),
-            statx.stx_dev_minor.into(),
-            statx.stx_ino,
-            statx.stx_mode.into(),
-            statx.stx_size,
-            m.tv_sec.cast_unsigned(),
-            m.tv_nsec.into(),
-            c.tv_sec.cast_unsigned(),
-            c.tv_nsec.into(),
-            // What a link inside a tree leads to: see `tree_key`.
-            0,
-            0,
-            0,
-        ];
-        let ctime = rustix::fs::Timespec {
-            tv_sec: c.tv_sec,
-            tv_nsec: c.tv_nsec.into(),
-        };
-        Some((key, ctime))
+/// The state of `path` (following a link if `follow`) and its ctime; `None` if it cannot
+/// be looked at. Looked at with `statx`, never opened: a build opens each input once.
+fn key(path: &Path, follow: bool) -> Option<(Key, rustix::fs::Timespec)> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    let flags = if follow {
+        AtFlags::empty()
+    } else {
+        AtFlags::SYMLINK_NOFOLLOW
+    };
+    let statx = rustix::fs::statx(
+        rustix::fs::CWD,
+        path,
+        flags,
+        StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+    )
+    .ok()?;
+    let wanted = StatxFlags::TYPE
+        | StatxFlags::MODE
+        | StatxFlags::INO
+        | StatxFlags::SIZE
+        | StatxFlags::MTIME
+        | StatxFlags::CTIME;
+    if statx.stx_mask & wanted.bits() != wanted.bits() {
+        return None;
     }
+    let mount = if statx.stx_mask & StatxFlags::MNT_ID.bits() == 0 {
+        0
+    } else {
+        statx.stx_mnt_id
+    };
+    let (m, c) = (statx.stx_mtime, statx.stx_ctime);
+    let key = [
+        mount,
+        statx.stx_dev_major.into(),
+        statx.stx_dev_minor.into(),
+        statx.stx_ino,
+        statx.stx_mode.into(),
+        statx.stx_size,
+        m.tv_sec.cast_unsigned(),
+        m.tv_nsec.into(),
+        c.tv_sec.cast_unsigned(),
+        c.tv_nsec.into(),
+        // What a link inside a tree leads to: see `tree_key`.
+        0,
+        0,
+        0,
+    ];
+    let ctime = rustix::fs::Timespec {
+        tv_sec: c.tv_sec,
+        tv_nsec: c.tv_nsec.into(),
+    };
+    Some((key, ctime))
+}
 
-    /// The key of a path inside a tree: the entry itself, and for a link what it leads to
-    /// too (its inode and ctime).
-    fn tree_key(&mut self, path: &Path) -> Option<(Key, rustix::fs::Timespec)> {
-        let (mut key, mut ctime) = self.key(path, false)?;
-        let mode = u32::try_from(key[4]).ok()?;
-        if rustix::fs::FileType::from_raw_mode(mode) == rustix::fs::FileType::Symlink {
-            // A link to nothing is recorded as such.
-            if let Some((to, to_ctime)) = self.key(path, true) {
-                key[10..].copy_from_slice(&[to[3], to[8], to[9]]);
-                ctime = ctime.max(to_ctime);
-            } else {
-                key[10] = u64::MAX;
-            }
-        }
-        Some((key, ctime))
-    }
-
-    fn state(&mut self, path: &Path, tree: bool) -> Option<(Key, rustix::fs::Timespec)> {
-        if tree {
-            self.tree_key(path)
+/// The key of a path inside a tree: the entry itself, and for a link what it leads to
+/// too (its inode and ctime).
+fn tree_key(path: &Path) -> Option<(Key, rustix::fs::Timespec)> {
+    let (mut own, mut ctime) = key(path, false)?;
+    let mode = u32::try_from(own[4]).ok()?;
+    if rustix::fs::FileType::from_raw_mode(mode) == rustix::fs::FileType::Symlink {
+        // A link to nothing is recorded as such.
+        if let Some((to, to_ctime)) = key(path, true) {
+            own[10..].copy_from_slice(&[to[3], to[8], to[9]]);
+            ctime = ctime.max(to_ctime);
         } else {
-            self.key(path, true)
+            own[10] = u64::MAX;
         }
+    }
+    Some((own, ctime))
+}
+
+fn state(path: &Path, tree: bool) -> Option<(Key, rustix::fs::Timespec)> {
+    if tree {
+        tree_key(path)
+    } else {
+        key(path, true)
     }
 }
 
@@ -261,9 +255,8 @@ pub fn save(
     let path = target.record_path();
     let _ = std::fs::remove_file(&path);
     let mut states = Vec::new();
-    let mut looker = Looker::default();
     for (p, tree) in watched(release, reads, base_dir, plan) {
-        let Some((k, ctime)) = looker.state(&p, tree) else {
+        let Some((k, ctime)) = state(&p, tree) else {
             return;
         };
         if (ctime.tv_sec, ctime.tv_nsec) >= (context.began.tv_sec, context.began.tv_nsec) {
@@ -304,12 +297,10 @@ pub fn up_to_date(target: &Target, context: &Context) -> Option<BuildReport> {
     if record.version != VERSION || record.context != context.text {
         return None;
     }
-    let mut looker = Looker::default();
-    let unchanged = record.states.iter().all(|state| {
-        looker
-            .state(&state.p, state.l)
-            .is_some_and(|(k, _)| k == state.k)
-    });
+    let unchanged = record
+        .states
+        .iter()
+        .all(|recorded| state(&recorded.p, recorded.l).is_some_and(|(k, _)| k == recorded.k));
     if !unchanged {
         return None;
     }

@@ -4,6 +4,9 @@
 # files), each with its stand-ins: glc check, glc plan --json, a cold build, a no-op rebuild
 # and a merge of 8 parts, measured with hyperfine (whole process). Prints the figures and
 # the ratios 710/71 (linear = 10).
+# CPU seconds (user + system) are printed too: on a busy machine they say more than the wall.
+# With GLC_BEFORE=/path/to/an/older/glc, its no-op rebuild and plan of 710 flavors are timed
+# in the same run.
 # usage: bench/gardenlinux.sh   (needs hyperfine, make, python3 with PyYAML)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,16 +64,33 @@ for size in x1 x10; do
         -n merge-8 "$glc merge -q -o $work/$size/merged $work/$size/part{0..7}" >/dev/null
 done
 
+if [[ -n ${GLC_BEFORE:-} ]]; then
+    r=$work/x10/release.kdl
+    hyperfine --shell=none --warmup 2 --runs 10 --export-json "$work/before.json" \
+        -n "noop-rebuild before" "$GLC_BEFORE build -q $r -o $work/x10/noop" \
+        -n "noop-rebuild now" "$glc build -q $r -o $work/x10/noop" \
+        -n "plan before" "$GLC_BEFORE plan --json $r" \
+        -n "plan now" "$glc plan --json $r" >/dev/null
+fi
+
 python3 - "$work" <<'PY'
 import json, sys
 w = sys.argv[1]
 res = {s: {r["command"]: r for r in json.load(open(f"{w}/{s}.json"))["results"]} for s in ("x1", "x10")}
 print("Garden Linux's real release (71 flavors) and ten times it (710), whole process, mean ± stddev")
-print(f"  {'':<14}{'71 flavors':>18}{'710 flavors':>18}{'ratio':>8}")
+print(f"  {'':<14}{'71 flavors':>18}{'cpu':>7}{'710 flavors':>18}{'cpu':>7}{'ratio':>7}{'cpu':>6}")
+cpu = lambda r: (r["user"] + r["system"]) * 1000
 for name in res["x1"]:
     a, b = res["x1"][name], res["x10"][name]
-    print(f"  {name:<14}{a['mean']*1000:11.1f} ± {a['stddev']*1000:4.1f}"
-          f"{b['mean']*1000:11.1f} ± {b['stddev']*1000:4.1f}{b['mean']/a['mean']:7.1f}x")
+    print(f"  {name:<14}{a['mean']*1000:11.1f} ± {a['stddev']*1000:4.1f}{cpu(a):7.0f}"
+          f"{b['mean']*1000:11.1f} ± {b['stddev']*1000:4.1f}{cpu(b):7.0f}"
+          f"{b['mean']/a['mean']:6.1f}x{cpu(b)/cpu(a):5.1f}x")
+try:
+    for r in json.load(open(f"{w}/before.json"))["results"]:
+        print(f"  710 flavors, {r['command']:<20} {r['mean']*1000:7.1f} ± {r['stddev']*1000:5.1f} ms"
+              f" (min {r['min']*1000:.1f}), cpu {cpu(r):.0f} ms")
+except FileNotFoundError:
+    pass
 plan = res["x10"]["plan"]["mean"] * 1000
 noop = res["x10"]["noop-rebuild"]["mean"] * 1000
 print(f"  targets: plan of 710 < 1 s -> {'met' if plan < 1000 else 'NOT met'}; "

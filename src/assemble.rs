@@ -169,7 +169,7 @@ pub struct BuildReport {
     pub documents: BTreeMap<String, Vec<u8>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Target {
     pub digest: String,
     #[serde(rename = "mediaType")]

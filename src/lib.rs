@@ -28,6 +28,7 @@ pub mod output;
 pub mod parse;
 pub mod plan;
 pub mod progress;
+pub mod record;
 pub mod registry;
 pub mod resolve;
 pub mod role;
@@ -164,18 +165,36 @@ impl ReleaseFile {
 
     /// The front end of the pipeline: parse, check, decode, expand and resolve.
     pub fn compile(&self, options: &Options) -> Result<ResolvedPlan, Diagnostics> {
-        let expanded = self.expand(options)?;
+        self.compile_reading(options).map(|(plan, _)| plan)
+    }
+
+    /// [`ReleaseFile::compile`], and the files it read besides the release file and the
+    /// plan's inputs (the flavors file), as named to open them.
+    pub fn compile_reading(
+        &self,
+        options: &Options,
+    ) -> Result<(ResolvedPlan, Vec<PathBuf>), Diagnostics> {
+        let (expanded, reads) = self.expand_reading(options)?;
         let resolve_options = resolve::ResolveOptions {
             allow_outside: options.allow_outside,
         };
         let plan = resolve::resolve(expanded, &self.base_dir, &resolve_options, &self.source)?;
         deny_warnings(options, &plan.warnings)?;
-        Ok(plan)
+        Ok((plan, reads))
     }
 
     /// Parse, check, decode, expand and select: the plan of paths, before any input file is
     /// looked at (`glc plan --inputs`). Its warnings are in the plan, not yet denied.
     pub fn expand(&self, options: &Options) -> Result<plan::ExpandedPlan, Diagnostics> {
+        self.expand_reading(options).map(|(plan, _)| plan)
+    }
+
+    /// [`ReleaseFile::expand`], and the files it read besides the release file (the flavors
+    /// file), as named to open them.
+    fn expand_reading(
+        &self,
+        options: &Options,
+    ) -> Result<(plan::ExpandedPlan, Vec<PathBuf>), Diagnostics> {
         let schema = schema::Schema::builtin().map_err(|error| {
             vec![Diagnostic::error(
                 "glc::internal",
@@ -202,6 +221,10 @@ impl ReleaseFile {
             ),
             None => None,
         };
+        let reads = flavors
+            .iter()
+            .map(|file| PathBuf::from(file.source.name()))
+            .collect();
         // Parts merge only with parts of the same release: the same file, and the same flavors.
         let digest_text = match &flavors {
             Some(file) => format!("{}\0{}", self.source.text(), file.source.text()),
@@ -218,6 +241,7 @@ impl ReleaseFile {
             &selection,
             select::release_file_digest(&digest_text),
         )
+        .map(|plan| (plan, reads))
     }
 }
 
@@ -280,7 +304,38 @@ impl ReleaseFile {
         build: &BuildOptions,
         waiting: impl FnOnce(&str),
     ) -> Result<BuildOutcome, Diagnostics> {
-        let plan = self.compile(options)?;
+        // Taken before anything is read (see `record`); only an unsigned build that keeps
+        // the digest cache is recorded.
+        let context = (build.cache && build.sign_key.is_none())
+            .then(|| record::Context::new(self.source.name(), &settings(options, build)))
+            .flatten();
+        let mut waiting = Some(waiting);
+        let mut say_waiting = |holder: &str| {
+            if let Some(waiting) = waiting.take() {
+                waiting(holder);
+            }
+        };
+        // Where a build was recorded, the target is one a build wrote; else nothing is done
+        // to it before the release is compiled and the output checked against its inputs.
+        let target = output::Target::new(&build.output).ok();
+        let mut lock = None;
+        if let (Some(context), Some(target)) = (&context, &target)
+            && target.record_path().exists()
+        {
+            lock = Some(target.lock(&mut say_waiting).map_err(Diagnostics::from)?);
+            if let Some(report) = record::up_to_date(target, context) {
+                // What the full build checks of the target before it finds it up to date.
+                target
+                    .check_replaceable(build.force)
+                    .map_err(Diagnostics::from)?;
+                return Ok(BuildOutcome {
+                    report,
+                    up_to_date: true,
+                    warnings: Vec::new(),
+                });
+            }
+        }
+        let (plan, reads) = self.compile_reading(options)?;
         let release_file = PathBuf::from(self.source.name());
         refuse_overlap(
             &build.output,
@@ -293,12 +348,16 @@ impl ReleaseFile {
                     .map(|(path, absolute)| (format!("the input `{path}`"), absolute)),
             ),
         )?;
+        let target = match target {
+            Some(target) => target,
+            None => output::Target::new(&build.output).map_err(Diagnostics::from)?,
+        };
+        let _lock = match lock {
+            Some(lock) => lock,
+            None => target.lock(say_waiting).map_err(Diagnostics::from)?,
+        };
         let cache = if build.cache {
-            cache::DigestCache::load(
-                &output::Target::new(&build.output)
-                    .map_err(Diagnostics::from)?
-                    .cache_path(),
-            )
+            cache::DigestCache::load(&target.cache_path())
         } else {
             cache::DigestCache::off()
         };
@@ -311,8 +370,8 @@ impl ReleaseFile {
             && plan
                 .input_files()
                 .all(|file| file.kind == plan::FileKind::File && cache.knows(&file.absolute));
-        let outcome = write_layout(
-            &build.output,
+        let outcome = write_layout_locked(
+            &target,
             build.force,
             build.cache,
             if dry_first {
@@ -321,7 +380,6 @@ impl ReleaseFile {
                 Unchanged::AfterWriting
             },
             build.sign_key.as_deref(),
-            waiting,
             |layout, previous| {
                 let dry = layout.is_dry();
                 let (files, bytes) = inputs(&plan);
@@ -347,6 +405,21 @@ impl ReleaseFile {
             },
         )?;
         cache.save();
+        // A build with warnings is not recorded: an up-to-date one would not say them.
+        if let Some(context) = &context
+            && plan.warnings.is_empty()
+            && outcome.warnings.is_empty()
+        {
+            record::save(
+                &target,
+                context,
+                &release_file,
+                &reads,
+                &self.base_dir,
+                &plan,
+                &outcome.report,
+            );
+        }
         let mut warnings = plan.warnings.clone();
         warnings.extend(outcome.warnings);
         Ok(BuildOutcome {
@@ -354,6 +427,22 @@ impl ReleaseFile {
             ..outcome
         })
     }
+}
+
+/// What decides the layout a build writes besides the files it reads: every option that
+/// changes it, and `SOURCE_DATE_EPOCH` (in `options`).
+fn settings(options: &Options, build: &BuildOptions) -> String {
+    let Options {
+        allow_outside,
+        source_date_epoch,
+        only,
+        deny_warnings,
+    } = options;
+    format!(
+        "allow_outside {allow_outside}\nsource_date_epoch {source_date_epoch:?}\nonly {only:?}\n\
+         deny_warnings {deny_warnings}\nlink {}",
+        build.link
+    )
 }
 
 /// When a target that already is the layout to write is left alone.

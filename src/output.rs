@@ -237,6 +237,12 @@ impl Target {
         self.beside("cache.json")
     }
 
+    /// The record of the last build into this target (see [`crate::record`]).
+    #[must_use]
+    pub fn record_path(&self) -> PathBuf {
+        self.beside("record.json")
+    }
+
     /// The target directory.
     #[must_use]
     pub fn path(&self) -> &Path {
@@ -256,9 +262,22 @@ impl Target {
         let read = |name: &str| crate::oci::file::read_regular(&self.path.join(name), MAX_DOCUMENT);
         read("index.json").is_ok_and(|current| current == index)
             && read("oci-layout").is_ok_and(|layout| layout == LAYOUT_FILE)
-            && blobs.iter().all(|(hex, size)| {
-                fs::symlink_metadata(self.path.join("blobs/sha256").join(hex))
-                    .is_ok_and(|m| m.is_file() && m.len() == *size)
+            && rustix::fs::open(
+                self.path.join("blobs/sha256"),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .is_ok_and(|dir| {
+                // Each looked at in the directory opened once, never through a link.
+                blobs.iter().all(|(hex, size)| {
+                    rustix::fs::statat(&dir, hex.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok_and(
+                        |stat| {
+                            rustix::fs::FileType::from_raw_mode(stat.st_mode)
+                                == rustix::fs::FileType::RegularFile
+                                && u64::try_from(stat.st_size) == Ok(*size)
+                        },
+                    )
+                })
             })
     }
 

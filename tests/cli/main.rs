@@ -31,6 +31,7 @@ mod progress;
 mod provenance;
 mod pull;
 mod push;
+mod record;
 mod referrers;
 mod registry;
 mod reliability;

@@ -9,13 +9,13 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::front::plan::human_size;
 use crate::oci::file::LayoutDir;
 use crate::oci::limits::{MAX_DEPTH, MAX_DOCUMENT};
 use crate::oci::store::Layout;
 use crate::oci::vocab::{Kind, annotation};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
-use crate::plan::human_size;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Node {

@@ -5,45 +5,25 @@
 //!
 //! Each stage is a function from one value to the next and returns every diagnostic it finds.
 
-pub mod assemble;
-pub mod cache;
-pub mod check;
-pub mod codes;
-pub mod decode;
-pub mod derive;
+pub mod build;
 pub mod diagnostic;
-pub mod emit;
-pub mod error;
-pub mod expand;
-pub mod flavors;
-pub mod fmt;
+pub mod front;
 pub mod get;
 pub mod inspect;
 pub mod interrupt;
-pub mod media_type;
-pub mod merge;
-pub mod model;
 pub mod oci;
-pub mod output;
-pub mod parse;
-pub mod plan;
 pub mod progress;
-pub mod record;
 pub mod registry;
-pub mod resolve;
-pub mod role;
-pub mod schema;
-pub mod select;
 pub mod sign;
-pub mod summary;
-pub mod template;
 pub mod verify;
 pub mod writeback;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use build::{assemble, cache, emit, output, record};
 use diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use front::{check, decode, expand, flavors, parse, plan, resolve, schema, select};
 use plan::ResolvedPlan;
 
 /// Everything besides the release file that changes what glc makes of it.

@@ -93,9 +93,9 @@ impl Report {
             "{}: {} blobs, {} checked: {}, {}",
             layout.display(),
             self.blobs,
-            crate::plan::human_size(self.bytes),
-            crate::plan::count(self.errors(), "error"),
-            crate::plan::count(self.findings.len() - self.errors(), "warning"),
+            crate::front::plan::human_size(self.bytes),
+            crate::front::plan::count(self.errors(), "error"),
+            crate::front::plan::count(self.findings.len() - self.errors(), "warning"),
         );
         if let Some(counts) = &self.signatures {
             let _ = write!(
@@ -108,7 +108,7 @@ impl Report {
             let _ = write!(
                 text,
                 "; {} kept for readers of the replaced index.json",
-                crate::plan::count(self.kept, "blob")
+                crate::front::plan::count(self.kept, "blob")
             );
         }
         text.push('\n');
@@ -390,10 +390,10 @@ fn hash(file: impl Read) -> io::Result<Digest> {
 }
 
 /// The blobs a glc layout keeps for readers of its replaced `index.json`, as its
-/// [`KEPT_FILE`](crate::output::KEPT_FILE) names them: not warnings. Any other layout has
+/// [`KEPT_FILE`](crate::build::output::KEPT_FILE) names them: not warnings. Any other layout has
 /// none; a record that is no list of digests names none.
 fn kept_blobs(layout: &LayoutDir) -> BTreeSet<String> {
-    let Ok(bytes) = layout.read(crate::output::KEPT_FILE, MAX_DOCUMENT) else {
+    let Ok(bytes) = layout.read(crate::build::output::KEPT_FILE, MAX_DOCUMENT) else {
         return BTreeSet::new();
     };
     let text = String::from_utf8_lossy(&bytes);

@@ -103,10 +103,11 @@ pub fn summarize(
         summary_json(
             summary.command,
             cx.started,
-            glc::summary::build_json(summary.from, summary.output, outcome),
+            glc::build::summary::build_json(summary.from, summary.output, outcome),
         );
     } else {
-        let text = glc::summary::build_text(summary.from, summary.output, outcome, summary.inputs);
+        let text =
+            glc::build::summary::build_text(summary.from, summary.output, outcome, summary.inputs);
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
     Ok(())

@@ -10,10 +10,10 @@ pub fn run(args: &CompileArgs, cx: Context) -> Result<(), Diagnostics> {
         summary_json(
             "check",
             cx.started,
-            glc::plan::check_json(&plan, &args.file),
+            glc::front::plan::check_json(&plan, &args.file),
         );
         return Ok(());
     }
-    eprint!("{}", glc::plan::check_text(&plan, &args.file));
+    eprint!("{}", glc::front::plan::check_text(&plan, &args.file));
     Ok(())
 }

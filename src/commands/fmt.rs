@@ -40,17 +40,17 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
 fn format(file: &Path, check: bool, endings: LineEndings) -> Result<bool, Diagnostics> {
     let release = ReleaseFile::read(file)?;
     let ending = match endings {
-        LineEndings::Keep => glc::fmt::LineEnding::Keep,
-        LineEndings::Lf => glc::fmt::LineEnding::Lf,
-        LineEndings::Crlf => glc::fmt::LineEnding::Crlf,
+        LineEndings::Keep => glc::front::fmt::LineEnding::Keep,
+        LineEndings::Lf => glc::front::fmt::LineEnding::Lf,
+        LineEndings::Crlf => glc::front::fmt::LineEnding::Crlf,
     };
-    let formatted = glc::fmt::format_with(&release.source, ending)?;
+    let formatted = glc::front::fmt::format_with(&release.source, ending)?;
     let text = release.source.text();
     if formatted == text {
         return Ok(false);
     }
     if check {
-        write_stdout(&glc::fmt::diff(
+        write_stdout(&glc::front::fmt::diff(
             &file.display().to_string(),
             text,
             &formatted,
@@ -66,7 +66,7 @@ fn format(file: &Path, check: bool, endings: LineEndings) -> Result<bool, Diagno
             )),
         ]);
     }
-    glc::fmt::write_through(file, formatted.as_bytes()).map_err(|error| {
+    glc::front::fmt::write_through(file, formatted.as_bytes()).map_err(|error| {
         vec![Diagnostic::error(
             "glc::io",
             format!("cannot write {}: {error}", file.display()),

@@ -50,7 +50,9 @@ pub struct Args {
 
 /// The role names `glc get --role` takes.
 fn layer_roles() -> Vec<&'static str> {
-    glc::get::layer_roles().map(glc::role::Role::node).collect()
+    glc::get::layer_roles()
+        .map(glc::front::role::Role::node)
+        .collect()
 }
 
 impl Args {
@@ -60,7 +62,7 @@ impl Args {
             return Some(glc::get::What::Metadata(name.clone()));
         }
         match (&self.role, &self.file, &self.attachment) {
-            (Some(role), _, _) => glc::role::Role::LAYERS
+            (Some(role), _, _) => glc::front::role::Role::LAYERS
                 .into_iter()
                 .find(|r| r.node() == role)
                 .map(glc::get::What::Role),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use glc::diagnostic::{Diagnostic, Diagnostics};
-use glc::plan::count;
+use glc::front::plan::count;
 
 use super::{Context, to_json, write_stdout};
 

@@ -87,11 +87,11 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
         None => None,
         Some(file) => {
             let options = derive_options(false)?;
-            let derived = glc::derive::derive(&ReleaseFile::read(file)?, &options)?;
+            let derived = glc::build::derive::derive(&ReleaseFile::read(file)?, &options)?;
             Some((file.display().to_string(), derived))
         }
     };
-    let options = glc::merge::MergeOptions {
+    let options = glc::build::merge::MergeOptions {
         expected,
         output: output.clone(),
         force: *force,
@@ -100,7 +100,7 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
         partial: *partial,
         sign_key,
     };
-    let outcome = glc::merge::merge(parts, &options, |holder| {
+    let outcome = glc::build::merge::merge(parts, &options, |holder| {
         waiting(cx.format, output, holder);
     })?;
     warn(cx.format, &outcome.warnings);

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use glc::build::merge::registry::PartRef;
 use glc::diagnostic::{Diagnostic, Diagnostics};
-use glc::merge::registry::PartRef;
 use glc::registry::push::PushedTag;
 
 use super::merge::Args;
@@ -63,7 +63,7 @@ pub fn run(args: &Args, destination: &str, cx: Context) -> Result<(), Diagnostic
             }));
         }
     };
-    let merged = glc::merge::registry::merge(
+    let merged = glc::build::merge::registry::merge(
         &parts,
         &request,
         args.partial,

@@ -26,7 +26,7 @@ use clap::ValueEnum;
 use glc::Options;
 use glc::ReleaseFile;
 use glc::diagnostic::{Diagnostic, Diagnostics, Renderer};
-use glc::plan::ResolvedPlan;
+use glc::front::plan::ResolvedPlan;
 use glc::sign::keys::PrivateKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -270,7 +270,7 @@ pub fn write_digests(
     if path.as_os_str() == "-" {
         return write_stdout(&json);
     }
-    glc::fmt::write_new_atomically(path, json.as_bytes()).map_err(|e| {
+    glc::front::fmt::write_new_atomically(path, json.as_bytes()).map_err(|e| {
         vec![Diagnostic::error(
             "glc::io",
             format!("cannot write {}: {e}", path.display()),

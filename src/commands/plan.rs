@@ -35,10 +35,10 @@ pub fn run(
     let text = if *json {
         to_json(&plan)?
     } else {
-        glc::plan::render_text(&plan)
+        glc::front::plan::render_text(&plan)
     };
     write_stdout(&text)?;
-    cx.summary("plan", || glc::plan::check_json(&plan, &args.file));
+    cx.summary("plan", || glc::front::plan::check_json(&plan, &args.file));
     Ok(())
 }
 
@@ -48,11 +48,11 @@ fn run_inputs(args: &CompileArgs, json: bool, cx: Context) -> Result<(), Diagnos
     let plan = release.expand(&options)?;
     glc::deny_warnings(&options, &plan.warnings)?;
     warn(cx.format, &plan.warnings);
-    let inputs = glc::plan::inputs(&plan, &release.base_dir);
+    let inputs = glc::front::plan::inputs(&plan, &release.base_dir);
     let text = if json {
         to_json(&inputs)?
     } else {
-        glc::plan::render_inputs_text(&inputs)
+        glc::front::plan::render_inputs_text(&inputs)
     };
     write_stdout(&text)?;
     cx.summary("plan", || {

@@ -13,7 +13,7 @@ pub struct Args {
 
 pub fn run(&Args { markdown }: &Args, cx: Context) -> Result<(), Diagnostics> {
     if markdown {
-        let schema = glc::schema::Schema::builtin().map_err(|error| {
+        let schema = glc::front::schema::Schema::builtin().map_err(|error| {
             vec![Diagnostic::error(
                 "glc::internal",
                 format!("glc's built-in schema is broken: {error}"),
@@ -21,7 +21,7 @@ pub fn run(&Args { markdown }: &Args, cx: Context) -> Result<(), Diagnostics> {
         })?;
         write_stdout(&schema.to_markdown())?;
     } else {
-        write_stdout(glc::schema::SOURCE)?;
+        write_stdout(glc::front::schema::SOURCE)?;
     }
     cx.summary("schema", || serde_json::json!({ "markdown": markdown }));
     Ok(())

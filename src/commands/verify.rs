@@ -67,11 +67,11 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Failure> {
         report.signatures = Some(counts);
     }
     if let Some((file, release)) = release {
-        let derived = glc::derive::derive(&release, &derive_options(*allow_outside)?)?;
+        let derived = glc::build::derive::derive(&release, &derive_options(*allow_outside)?)?;
         let name = file.display().to_string();
         report
             .findings
-            .extend(glc::derive::compare(layout, &derived, &name));
+            .extend(glc::build::derive::compare(layout, &derived, &name));
     }
     if *json {
         write_stdout(&to_json(&report)?)?;

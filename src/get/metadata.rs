@@ -6,7 +6,7 @@ use crate::oci::store::Store;
 use serde_json::Value;
 
 use super::{Got, Output, Request, fail, printable, release, source_error, title, verify, write};
-use crate::assemble;
+use crate::build::assemble;
 use crate::diagnostic::Diagnostics;
 use crate::oci::Descriptor;
 use crate::oci::limits::MAX_DOCUMENT;

@@ -24,13 +24,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::assemble;
+use crate::build::assemble;
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::front::role::Role;
 use crate::oci::limits::{MAX_DOCUMENT, MAX_RELEASE_MANIFEST};
 use crate::oci::store::Store;
 use crate::oci::vocab::{Kind, annotation};
 use crate::oci::{Descriptor, Digest, printable};
-use crate::role::Role;
 use crate::sign::{self, keys::PublicKey};
 
 /// The artifact types of attachments: `application/io.gardenlinux.<kind>`.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{Image, fail, source_error};
-use crate::assemble::{self, PART, PART_RECORD};
+use crate::build::assemble::{self, PART, PART_RECORD};
 use crate::diagnostic::Diagnostics;
 use crate::oci::Descriptor;
 use crate::oci::layout::LayoutWriter;
@@ -59,9 +59,9 @@ fn images(source: &dyn Store, tag: Option<&str>) -> Result<Option<Vec<Image>>, D
         .and_then(|l| Descriptor::from_value(l).ok())
         .ok_or_else(|| broken(format!("the part {} has no record", descriptor.digest)))?;
     let record = source
-        .fetch(&layer, crate::merge::MAX_RECORD)
+        .fetch(&layer, crate::build::merge::MAX_RECORD)
         .map_err(|e| broken(e.to_string()))?;
-    let (assembly, _) = crate::merge::read_record(&record)
+    let (assembly, _) = crate::build::merge::read_record(&record)
         .map_err(|(problem, _)| broken(format!("the part {}: {problem}", descriptor.digest)))?;
     let again = assemble::finish(&assembly, LayoutWriter::dry(), BTreeMap::new())
         .ok()

@@ -11,13 +11,13 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::front::plan::SourceKind;
 use crate::oci::file::{self, FileError, LayoutDir};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::store::{Archive, Layout, Opened, Region, Store, StoreError};
 use crate::oci::tar_index::{self, TarError};
 use crate::oci::vocab::Kind;
 use crate::oci::{Descriptor, Digest, printable};
-use crate::plan::SourceKind;
 
 /// What went wrong reading a source, said for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]

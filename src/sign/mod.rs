@@ -15,8 +15,8 @@ use std::path::Path;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::assemble;
-use crate::error::SignError;
+use crate::build::assemble;
+use crate::diagnostic::error::SignError;
 use crate::oci::limits::MAX_RELEASE_MANIFEST;
 use crate::oci::media;
 use crate::verify::{Finding, Severity};
@@ -330,7 +330,7 @@ pub fn sign_layout(
     repository: Option<&str>,
     waiting: impl FnOnce(&str),
 ) -> Result<Signing, SignError> {
-    let target = crate::output::Target::new(layout).map_err(SignError::Output)?;
+    let target = crate::build::output::Target::new(layout).map_err(SignError::Output)?;
     let _lock = target.lock(waiting).map_err(SignError::Output)?;
     target.clean_stale().map_err(SignError::Output)?;
     if target.previous_layout().is_none() {
@@ -339,12 +339,12 @@ pub fn sign_layout(
     let signing = plan(layout, key, repository)?;
     // As a build's update in place: the blobs the replaced `index.json` reached stay for its
     // readers, older ones go.
-    let kept = crate::output::reachable(layout);
+    let kept = crate::build::output::reachable(layout);
     write(layout, &signing, &target.staging())?;
     if signing.index.is_some()
-        && let (Some(kept), Some(reached)) = (kept, crate::output::reachable(layout))
+        && let (Some(kept), Some(reached)) = (kept, crate::build::output::reachable(layout))
     {
-        crate::output::prune(layout, &kept, &reached, &target.staging());
+        crate::build::output::prune(layout, &kept, &reached, &target.staging());
     }
     Ok(signing)
 }

@@ -134,7 +134,9 @@ fn front_end_survives(text: &str) -> Result<(), TestCaseError> {
     let Ok(result) = result else {
         return Err(TestCaseError::fail(format!("panic on input:\n{text}")));
     };
-    let formatted = catch_unwind(AssertUnwindSafe(|| glc::fmt::format(&release.source)));
+    let formatted = catch_unwind(AssertUnwindSafe(|| {
+        glc::front::fmt::format(&release.source)
+    }));
     prop_assert!(formatted.is_ok(), "fmt panicked on input:\n{}", text);
     if let Err(diagnostics) = result {
         prop_assert!(!diagnostics.is_empty(), "an error without diagnostics");

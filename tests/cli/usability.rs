@@ -440,7 +440,7 @@ fn codes_in_sources() -> std::collections::BTreeSet<String> {
     for entry in walkdir::WalkDir::new(crate::repo().join("src")) {
         let entry = entry.expect("walk src/");
         if entry.path().extension().is_none_or(|e| e != "rs")
-            || entry.path().ends_with("src/codes.rs")
+            || entry.path().ends_with("src/diagnostic/codes.rs")
         {
             continue;
         }
@@ -460,7 +460,10 @@ fn codes_in_sources() -> std::collections::BTreeSet<String> {
 
 #[test]
 fn every_diagnostic_code_is_listed_once_and_documented() {
-    let listed: Vec<&str> = glc::codes::ALL.iter().map(|(code, _)| *code).collect();
+    let listed: Vec<&str> = glc::diagnostic::codes::ALL
+        .iter()
+        .map(|(code, _)| *code)
+        .collect();
     let unique: std::collections::BTreeSet<String> =
         listed.iter().map(|c| (*c).to_owned()).collect();
     assert_eq!(unique.len(), listed.len(), "a code is listed twice");
@@ -468,25 +471,25 @@ fn every_diagnostic_code_is_listed_once_and_documented() {
     let unlisted: Vec<_> = written.difference(&unique).collect();
     assert!(
         unlisted.is_empty(),
-        "add these to src/codes.rs: {unlisted:?}"
+        "add these to src/diagnostic/codes.rs: {unlisted:?}"
     );
     let unused: Vec<_> = unique.difference(&written).collect();
     assert!(
         unused.is_empty(),
-        "src/codes.rs lists codes nothing reports: {unused:?}"
+        "src/diagnostic/codes.rs lists codes nothing reports: {unused:?}"
     );
 
     let path = crate::repo().join("docs/language.md");
     let doc = std::fs::read_to_string(&path).unwrap();
-    let begin = "<!-- codes: generated from src/codes.rs; a test keeps them equal -->\n";
+    let begin = "<!-- codes: generated from src/diagnostic/codes.rs; a test keeps them equal -->\n";
     let end = "<!-- end of codes -->";
     let from = doc
         .find(begin)
         .expect("docs/language.md marks its list of codes")
         + begin.len();
     let to = from + doc[from..].find(end).expect("the list of codes ends");
-    let table = glc::codes::markdown();
-    // The document with its list of codes made from src/codes.rs must be the document.
+    let table = glc::diagnostic::codes::markdown();
+    // The document with its list of codes made from src/diagnostic/codes.rs must be the document.
     crate::assert_matches_file(&format!("{}{table}{}", &doc[..from], &doc[to..]), &path);
 }
 

@@ -25,16 +25,16 @@ use serde_json::Value;
 
 use super::source::Repository;
 use super::{ACCEPT, Client, Options, parallel};
-use crate::assemble::{BuildReport, CLOUD_IMAGE};
+use crate::build::assemble::{BuildReport, CLOUD_IMAGE};
+use crate::build::output;
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::front::plan::count;
 use crate::oci::layout::Blob;
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::store::StoreError;
 use crate::oci::vocab::{annotation::REF_NAME, media};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
-use crate::output;
-use crate::plan::count;
 use documents::Documents;
 use fetch::{Kept, check_kept, fetch};
 
@@ -285,14 +285,15 @@ pub fn pull(
             .iter()
             .map(|id| layout_entry(graph, *id, None)),
     );
-    crate::assemble::sort_index_entries(&mut entries);
+    crate::build::assemble::sort_index_entries(&mut entries);
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media::INDEX,
         "manifests": entries,
         "annotations": { output::MARKER: "1" },
     });
-    let index = crate::oci::json::canonical(&index).map_err(crate::error::EmitError::internal)?;
+    let index = crate::oci::json::canonical(&index)
+        .map_err(crate::diagnostic::error::EmitError::internal)?;
     let mut blobs: Vec<(Digest, u64)> = Vec::new();
     let mut docs: Vec<Vec<u8>> = Vec::new();
     for node in &graph.nodes {

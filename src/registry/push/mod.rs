@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::mount::Mounted;
 use super::source::Repository;
 use super::{ACCEPT, Client, Options, UNKNOWN_HOST, parallel};
+use crate::front::plan::count;
 use crate::oci::file::LayoutDir;
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::store::{Content, Layout, Store as _, StoreError, StoreWrite as _};
@@ -26,7 +27,6 @@ use crate::oci::vocab::Kind;
 use crate::oci::vocab::artifact::{PART, RELEASE};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
-use crate::plan::count;
 use referrers::{mend_referrers, push_referrers, referrers_by_subject};
 
 /// What to push where.

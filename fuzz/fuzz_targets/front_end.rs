@@ -30,7 +30,7 @@ fn check(text: &str) {
             diagnostics
         }
     };
-    let formatted = glc::fmt::format(&source);
+    let formatted = glc::front::fmt::format(&source);
     for diagnostic in diagnostics.iter().chain(formatted.as_ref().err().into_iter().flatten()) {
         assert_ne!(diagnostic.code, "glc::internal", "{}", diagnostic.message);
         for label in &diagnostic.labels {

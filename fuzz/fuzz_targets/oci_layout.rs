@@ -25,7 +25,7 @@ use std::path::{Component, Path};
 use glc::oci::import::Importer;
 use glc::oci::layout::LayoutWriter;
 use glc::oci::source::OciSource;
-use glc::plan::SourceKind;
+use glc::front::plan::SourceKind;
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest as _, Sha256};
 

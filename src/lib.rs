@@ -19,7 +19,6 @@ pub mod flavors;
 pub mod fmt;
 pub mod get;
 pub mod inspect;
-pub mod interrupt;
 pub mod media_type;
 pub mod merge;
 pub mod model;
@@ -27,7 +26,7 @@ pub mod oci;
 pub mod output;
 pub mod parse;
 pub mod plan;
-pub mod progress;
+pub mod pull;
 pub mod registry;
 pub mod resolve;
 pub mod role;
@@ -36,14 +35,15 @@ pub mod select;
 pub mod sign;
 pub mod summary;
 pub mod template;
+pub mod util;
 pub mod verify;
-pub mod writeback;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use plan::ResolvedPlan;
+use util::progress;
 
 /// Everything besides the release file that changes what glc makes of it.
 #[derive(Debug, Clone, Default)]

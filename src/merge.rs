@@ -693,8 +693,8 @@ fn copy_blobs(
         .into_par_iter()
         .map(|(_, (layer, by))| {
             // After a signal no blob is started; those under way stop within a MiB.
-            if crate::interrupt::requested() {
-                return Err(crate::interrupt::diagnostic());
+            if crate::util::interrupt::requested() {
+                return Err(crate::diagnostic::interrupted());
             }
             let part = &parts[by];
             let fail = |e: SourceError| {

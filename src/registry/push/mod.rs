@@ -26,7 +26,7 @@ use crate::oci::vocab::Kind;
 use crate::oci::vocab::artifact::{PART, RELEASE};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
-use crate::plan::count;
+use crate::util::text::count;
 use referrers::{mend_referrers, push_referrers, referrers_by_subject};
 
 /// What to push where.
@@ -41,7 +41,7 @@ pub struct Request {
     pub chunk: u64,
     pub options: Options,
     /// How to show the progress of the blobs (bytes, blobs, rate, time left) on stderr.
-    pub progress: crate::progress::Mode,
+    pub progress: crate::util::progress::Mode,
     /// For a part (`glc build --only`): the tag its part record goes up under, after every
     /// other tag. A part is pushed only with one, a whole release never.
     pub part_tag: Option<String>,
@@ -441,14 +441,14 @@ fn not_tagged(left: &[(String, NodeId)]) -> String {
     let names: Vec<&str> = left.iter().map(|(t, _)| t.as_str()).collect();
     format!(
         "every blob and manifest is pushed, but not the tags {}",
-        crate::diagnostic::list(&names)
+        crate::util::text::list(&names)
     )
 }
 
 fn registry_error(e: &super::Error, state: &str) -> PushError {
     if e.kind == super::ErrorKind::Interrupted {
         fail(
-            crate::interrupt::CODE,
+            crate::util::interrupt::CODE,
             format!("{e}; {state}"),
             Some(
                 "the upload sessions are kept: the next `glc push` goes on from where the registry is",
@@ -510,7 +510,7 @@ fn plan(graph: &Graph, wanted: &[String], part_tag: Option<&str>) -> Result<Work
             "glc::push::tag",
             format!(
                 "the layout has no tag {}",
-                crate::diagnostic::list(&missing)
+                crate::util::text::list(&missing)
             ),
             Some("`glc inspect LAYOUT` lists its tags"),
         ));
@@ -707,7 +707,7 @@ fn push_blobs(
     let uploaded = AtomicU64::new(0);
     let skipped = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
-    let progress = crate::progress::Progress::with_items(
+    let progress = crate::util::progress::Progress::with_items(
         request.progress,
         "push",
         blobs.iter().map(|(_, size)| size).sum(),

@@ -13,7 +13,7 @@ use crate::oci::Digest;
 use crate::oci::store::{Layout, StoreWrite as _};
 use crate::oci::vocab::media;
 use crate::oci::walk::{Graph, NodeId};
-use crate::plan::count;
+use crate::util::text::count;
 
 /// The descriptor of a referrer as the referrers API lists it.
 fn referrer_descriptor(graph: &Graph, id: NodeId) -> Value {

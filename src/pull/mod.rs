@@ -23,8 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
-use super::source::Repository;
-use super::{ACCEPT, Client, Options, parallel};
 use crate::assemble::{BuildReport, CLOUD_IMAGE};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::oci::layout::Blob;
@@ -35,6 +33,8 @@ use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
 use crate::output;
 use crate::plan::count;
+use crate::registry::source::Repository;
+use crate::registry::{ACCEPT, Client, Options, parallel};
 use documents::Documents;
 use fetch::{Kept, check_kept, fetch};
 
@@ -61,7 +61,7 @@ pub struct Request {
     pub jobs: usize,
     pub options: Options,
     /// How to show the progress of the downloads (bytes, blobs, rate, time left) on stderr.
-    pub progress: crate::progress::Mode,
+    pub progress: crate::util::progress::Mode,
     /// Also tag in the layout every other tag of the repository that points at something
     /// pulled (one `HEAD` a tag).
     pub other_tags: bool,
@@ -159,32 +159,36 @@ fn fail(code: &'static str, message: impl Into<String>, help: &str) -> Diagnosti
     vec![Diagnostic::error(code, message).help(help)]
 }
 
-fn registry_error(e: &super::Error, state: &str) -> Diagnostics {
-    if e.kind == super::ErrorKind::Interrupted {
+fn registry_error(e: &crate::registry::Error, state: &str) -> Diagnostics {
+    if e.kind == crate::registry::ErrorKind::Interrupted {
         fail(
-            crate::interrupt::CODE,
+            crate::util::interrupt::CODE,
             format!("{e}; {state}"),
             "what was downloaded is kept beside the target: the next `glc pull` goes on from there",
         )
-    } else if e.kind == super::ErrorKind::Auth {
+    } else if e.kind == crate::registry::ErrorKind::Auth {
         fail(
             "glc::pull::auth",
             format!("{e}; {state}"),
             "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST naming the registry, or log in with `podman login` / `docker login`",
         )
-    } else if e.kind == super::ErrorKind::UnknownHost {
+    } else if e.kind == crate::registry::ErrorKind::UnknownHost {
         fail(
             "glc::pull::host",
             format!("{e}; {state}"),
-            super::UNKNOWN_HOST,
+            crate::registry::UNKNOWN_HOST,
         )
-    } else if e.kind == super::ErrorKind::Final {
-        fail("glc::pull::registry", format!("{e}; {state}"), super::FINAL)
-    } else if e.kind == super::ErrorKind::Tls {
+    } else if e.kind == crate::registry::ErrorKind::Final {
+        fail(
+            "glc::pull::registry",
+            format!("{e}; {state}"),
+            crate::registry::FINAL,
+        )
+    } else if e.kind == crate::registry::ErrorKind::Tls {
         fail(
             "glc::pull::tls",
             format!("{e}; {state}"),
-            super::BAD_CERTIFICATE,
+            crate::registry::BAD_CERTIFICATE,
         )
     } else {
         fail("glc::pull::registry", format!("{e}; {state}"), RERUN)
@@ -218,7 +222,7 @@ pub fn parse_source(text: &str) -> Result<(String, String, String), String> {
             printable(text)
         ));
     };
-    let (host, repository) = super::push::parse_destination(&format!("{path}/{name}"))?;
+    let (host, repository) = crate::registry::push::parse_destination(&format!("{path}/{name}"))?;
     crate::oci::name::check_tag(tag)?;
     Ok((host, repository, tag.to_owned()))
 }
@@ -314,8 +318,8 @@ pub fn pull(
     // in place (same size) is downloaded again, never called up to date.
     let kept = check_kept(target.previous_layout(), &downloads, &blobs, request.jobs);
     // Hashing what is kept takes a while for a big release: a signal during it stops here.
-    if crate::interrupt::requested() {
-        return Err(vec![crate::interrupt::diagnostic()]);
+    if crate::util::interrupt::requested() {
+        return Err(vec![crate::diagnostic::interrupted()]);
     }
     let written = write_layout_pulled(
         &target,
@@ -579,7 +583,7 @@ fn check_walk(documents: &Documents<'_>, graph: &Graph) -> Result<(), Diagnostic
 /// it, anything else as content that is wrong.
 fn store_error(error: &StoreError) -> Diagnostics {
     match error.inner() {
-        StoreError::Store(e) => match e.downcast_ref::<super::Error>() {
+        StoreError::Store(e) => match e.downcast_ref::<crate::registry::Error>() {
             Some(e) => registry_error(e, NOTHING),
             None => content_error(&e.to_string()),
         },

@@ -153,46 +153,16 @@ impl Outcome {
     }
 }
 
-const RERUN: &str = "run the same `glc pull` again once the registry is reachable: it resumes, and downloads only what is missing";
-
 fn fail(code: &'static str, message: impl Into<String>, help: &str) -> Diagnostics {
     vec![Diagnostic::error(code, message).help(help)]
 }
 
 fn registry_error(e: &crate::registry::Error, state: &str) -> Diagnostics {
-    if e.kind == crate::registry::ErrorKind::Interrupted {
-        fail(
-            crate::util::interrupt::CODE,
-            format!("{e}; {state}"),
-            "what was downloaded is kept beside the target: the next `glc pull` goes on from there",
-        )
-    } else if e.kind == crate::registry::ErrorKind::Auth {
-        fail(
-            "glc::pull::auth",
-            format!("{e}; {state}"),
-            "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST naming the registry, or log in with `podman login` / `docker login`",
-        )
-    } else if e.kind == crate::registry::ErrorKind::UnknownHost {
-        fail(
-            "glc::pull::host",
-            format!("{e}; {state}"),
-            crate::registry::UNKNOWN_HOST,
-        )
-    } else if e.kind == crate::registry::ErrorKind::Final {
-        fail(
-            "glc::pull::registry",
-            format!("{e}; {state}"),
-            crate::registry::FINAL,
-        )
-    } else if e.kind == crate::registry::ErrorKind::Tls {
-        fail(
-            "glc::pull::tls",
-            format!("{e}; {state}"),
-            crate::registry::BAD_CERTIFICATE,
-        )
-    } else {
-        fail("glc::pull::registry", format!("{e}; {state}"), RERUN)
-    }
+    vec![crate::error::registry_diagnostic(
+        e,
+        state,
+        crate::error::Transfer::Pull,
+    )]
 }
 
 const NOTHING: &str = "nothing was written";

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::mount::Mounted;
 use super::source::Repository;
-use super::{ACCEPT, Client, Options, UNKNOWN_HOST, parallel};
+use super::{ACCEPT, Client, Options, parallel};
 use crate::oci::file::LayoutDir;
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::store::{Content, Layout, Store as _, StoreError, StoreWrite as _};
@@ -212,23 +212,28 @@ impl Outcome {
     }
 }
 
-/// Why a push failed: a code of `codes::ALL`, what, and how to go on.
+/// Why a push failed: a finding of its own, or the registry's error. The command layer says
+/// both ([`crate::error`] is where they become diagnostics).
 #[derive(Debug)]
-pub struct PushError {
-    pub code: &'static str,
-    pub message: String,
-    pub help: Option<String>,
+pub enum PushError {
+    /// What is wrong with the layout or the tags: a code of `codes::ALL`, what, and how to
+    /// go on.
+    Push {
+        code: &'static str,
+        message: String,
+        help: Option<String>,
+    },
+    /// The registry's error, and what the push left behind (`state`: what was not pushed).
+    Registry { error: super::Error, state: String },
 }
 
 fn fail(code: &'static str, message: impl Into<String>, help: Option<&str>) -> PushError {
-    PushError {
+    PushError::Push {
         code,
         message: message.into(),
         help: help.map(str::to_owned),
     }
 }
-
-const RERUN: &str = "run the same `glc push` again once the registry is reachable: it uploads only what is missing; `--retries N` allows more tries";
 
 /// `REGISTRY/REPO` split into host and repository, both checked against the distribution
 /// spec's grammar ([`crate::oci::name`]).
@@ -446,42 +451,9 @@ fn not_tagged(left: &[(String, NodeId)]) -> String {
 }
 
 fn registry_error(e: &super::Error, state: &str) -> PushError {
-    if e.kind == super::ErrorKind::Interrupted {
-        fail(
-            crate::util::interrupt::CODE,
-            format!("{e}; {state}"),
-            Some(
-                "the upload sessions are kept: the next `glc push` goes on from where the registry is",
-            ),
-        )
-    } else if e.kind == super::ErrorKind::Auth {
-        fail(
-            "glc::push::auth",
-            format!("{e}; {state}"),
-            Some(
-                "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST naming the registry, or log in with `podman login` / `docker login`",
-            ),
-        )
-    } else if e.kind == super::ErrorKind::UnknownHost {
-        fail(
-            "glc::push::host",
-            format!("{e}; {state}"),
-            Some(UNKNOWN_HOST),
-        )
-    } else if e.kind == super::ErrorKind::Final {
-        fail(
-            "glc::push::registry",
-            format!("{e}; {state}"),
-            Some(super::FINAL),
-        )
-    } else if e.kind == super::ErrorKind::Tls {
-        fail(
-            "glc::push::tls",
-            format!("{e}; {state}"),
-            Some(super::BAD_CERTIFICATE),
-        )
-    } else {
-        fail("glc::push::registry", format!("{e}; {state}"), Some(RERUN))
+    PushError::Registry {
+        error: e.clone(),
+        state: state.to_owned(),
     }
 }
 

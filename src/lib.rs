@@ -313,14 +313,16 @@ impl ReleaseFile {
                 .all(|file| file.kind == plan::FileKind::File && cache.knows(&file.absolute));
         let outcome = write_layout(
             &build.output,
-            build.force,
-            build.cache,
-            if dry_first {
-                Unchanged::DryFirst
-            } else {
-                Unchanged::AfterWriting
+            Placing {
+                force: build.force,
+                reuse_previous: build.cache,
+                unchanged: if dry_first {
+                    Unchanged::DryFirst
+                } else {
+                    Unchanged::AfterWriting
+                },
+                sign_key: build.sign_key.as_deref(),
             },
-            build.sign_key.as_deref(),
             waiting,
             |layout, previous| {
                 let dry = layout.is_dry();
@@ -368,16 +370,25 @@ pub(crate) enum Unchanged {
     Never,
 }
 
-/// Writes a layout into `output`, whole or not at all. `emit` writes into the writer it is
-/// given, with the layout being replaced (if blobs may be taken from it). `unchanged` says
-/// when a target that already is the layout is left alone. With `sign_key`, the staged
-/// layout is signed before it is put in place.
+/// How a layout is put in place over what its target holds.
+#[derive(Clone, Copy)]
+pub(crate) struct Placing<'k> {
+    /// Replace a target that is not a layout glc wrote.
+    pub force: bool,
+    /// Blobs may be taken from the layout being replaced; without it nothing is taken on
+    /// trust.
+    pub reuse_previous: bool,
+    /// When a target that already is the layout is left alone.
+    pub unchanged: Unchanged,
+    /// The key the staged layout is signed with before it is put in place.
+    pub sign_key: Option<&'k sign::keys::PrivateKey>,
+}
+
+/// Writes a layout into `output`, whole or not at all, as `placing` says. `emit` writes into
+/// the writer it is given, with the layout being replaced (if blobs may be taken from it).
 pub(crate) fn write_layout(
     output: &Path,
-    force: bool,
-    reuse_previous: bool,
-    unchanged: Unchanged,
-    sign_key: Option<&sign::keys::PrivateKey>,
+    placing: Placing<'_>,
     waiting: impl FnOnce(&str),
     emit: impl Fn(
         oci::layout::LayoutWriter,
@@ -386,16 +397,18 @@ pub(crate) fn write_layout(
 ) -> Result<BuildOutcome, Diagnostics> {
     let target = output::Target::new(output).map_err(Diagnostics::from)?;
     let _lock = target.lock(waiting).map_err(Diagnostics::from)?;
-    write_layout_locked(&target, force, reuse_previous, unchanged, sign_key, emit)
+    write_layout_locked(&target, placing, emit)
 }
 
 /// [`write_layout`] into a target whose lock the caller holds.
 pub(crate) fn write_layout_locked(
     target: &output::Target,
-    force: bool,
-    reuse_previous: bool,
-    unchanged: Unchanged,
-    sign_key: Option<&sign::keys::PrivateKey>,
+    Placing {
+        force,
+        reuse_previous,
+        unchanged,
+        sign_key,
+    }: Placing<'_>,
     emit: impl Fn(
         oci::layout::LayoutWriter,
         Option<&Path>,

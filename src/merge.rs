@@ -105,14 +105,16 @@ pub fn merge(
     let (assembly, providers) = union(&records, options.partial)?;
     write_layout(
         &options.output,
-        options.force,
-        options.reuse,
-        if options.reuse {
-            crate::Unchanged::DryFirst
-        } else {
-            crate::Unchanged::AfterWriting
+        crate::Placing {
+            force: options.force,
+            reuse_previous: options.reuse,
+            unchanged: if options.reuse {
+                crate::Unchanged::DryFirst
+            } else {
+                crate::Unchanged::AfterWriting
+            },
+            sign_key: options.sign_key.as_deref(),
         },
-        options.sign_key.as_deref(),
         waiting,
         |layout, previous| {
             let placements = copy_blobs(

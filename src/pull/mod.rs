@@ -652,15 +652,17 @@ fn write_layout_pulled(
     let downloads = kept.downloads;
     crate::write_layout_locked(
         target,
-        request.force,
-        true,
-        // A target with a damaged blob is never up to date.
-        if kept.damaged.is_empty() {
-            crate::Unchanged::DryFirst
-        } else {
-            crate::Unchanged::Never
+        crate::Placing {
+            force: request.force,
+            reuse_previous: true,
+            // A target with a damaged blob is never up to date.
+            unchanged: if kept.damaged.is_empty() {
+                crate::Unchanged::DryFirst
+            } else {
+                crate::Unchanged::Never
+            },
+            sign_key: None,
         },
-        None,
         |layout, previous| {
             if !layout.is_dry() {
                 fetch(client, request, kept, previous, blobs, downloaded, bytes)?;

@@ -213,7 +213,7 @@ impl Outcome {
 }
 
 /// Why a push failed: a finding of its own, or the registry's error. The command layer says
-/// both ([`crate::error`] is where they become diagnostics).
+/// both (`error.rs`, above `registry/`, is where they become diagnostics).
 #[derive(Debug)]
 pub enum PushError {
     /// What is wrong with the layout or the tags: a code of `codes::ALL`, what, and how to

@@ -10,13 +10,12 @@ pub mod diagnostic;
 pub mod front;
 pub mod get;
 pub mod inspect;
-pub mod interrupt;
 pub mod oci;
-pub mod progress;
+pub mod pull;
 pub mod registry;
 pub mod sign;
+pub mod util;
 pub mod verify;
-pub mod writeback;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +24,7 @@ use build::{assemble, cache, emit, output, record};
 use diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use front::{check, decode, expand, flavors, parse, plan, resolve, schema, select};
 use plan::ResolvedPlan;
+use util::progress;
 
 /// Everything besides the release file that changes what glc makes of it.
 #[derive(Debug, Clone, Default)]
@@ -352,14 +352,16 @@ impl ReleaseFile {
                 .all(|file| file.kind == plan::FileKind::File && cache.knows(&file.absolute));
         let outcome = write_layout_locked(
             &target,
-            build.force,
-            build.cache,
-            if dry_first {
-                Unchanged::DryFirst
-            } else {
-                Unchanged::AfterWriting
+            Placing {
+                force: build.force,
+                reuse_previous: build.cache,
+                unchanged: if dry_first {
+                    Unchanged::DryFirst
+                } else {
+                    Unchanged::AfterWriting
+                },
+                sign_key: build.sign_key.as_deref(),
             },
-            build.sign_key.as_deref(),
             |layout, previous| {
                 let dry = layout.is_dry();
                 let (files, bytes) = inputs(&plan);
@@ -437,16 +439,25 @@ pub(crate) enum Unchanged {
     Never,
 }
 
-/// Writes a layout into `output`, whole or not at all. `emit` writes into the writer it is
-/// given, with the layout being replaced (if blobs may be taken from it). `unchanged` says
-/// when a target that already is the layout is left alone. With `sign_key`, the staged
-/// layout is signed before it is put in place.
+/// How a layout is put in place over what its target holds.
+#[derive(Clone, Copy)]
+pub(crate) struct Placing<'k> {
+    /// Replace a target that is not a layout glc wrote.
+    pub force: bool,
+    /// Blobs may be taken from the layout being replaced; without it nothing is taken on
+    /// trust.
+    pub reuse_previous: bool,
+    /// When a target that already is the layout is left alone.
+    pub unchanged: Unchanged,
+    /// The key the staged layout is signed with before it is put in place.
+    pub sign_key: Option<&'k sign::keys::PrivateKey>,
+}
+
+/// Writes a layout into `output`, whole or not at all, as `placing` says. `emit` writes into
+/// the writer it is given, with the layout being replaced (if blobs may be taken from it).
 pub(crate) fn write_layout(
     output: &Path,
-    force: bool,
-    reuse_previous: bool,
-    unchanged: Unchanged,
-    sign_key: Option<&sign::keys::PrivateKey>,
+    placing: Placing<'_>,
     waiting: impl FnOnce(&str),
     emit: impl Fn(
         oci::layout::LayoutWriter,
@@ -455,16 +466,18 @@ pub(crate) fn write_layout(
 ) -> Result<BuildOutcome, Diagnostics> {
     let target = output::Target::new(output).map_err(Diagnostics::from)?;
     let _lock = target.lock(waiting).map_err(Diagnostics::from)?;
-    write_layout_locked(&target, force, reuse_previous, unchanged, sign_key, emit)
+    write_layout_locked(&target, placing, emit)
 }
 
 /// [`write_layout`] into a target whose lock the caller holds.
 pub(crate) fn write_layout_locked(
     target: &output::Target,
-    force: bool,
-    reuse_previous: bool,
-    unchanged: Unchanged,
-    sign_key: Option<&sign::keys::PrivateKey>,
+    Placing {
+        force,
+        reuse_previous,
+        unchanged,
+        sign_key,
+    }: Placing<'_>,
     emit: impl Fn(
         oci::layout::LayoutWriter,
         Option<&Path>,

@@ -65,7 +65,7 @@ enum Command {
 }
 
 impl Command {
-    /// Whether the command stops cleanly on SIGINT and SIGTERM ([`glc::interrupt`]): the
+    /// Whether the command stops cleanly on SIGINT and SIGTERM ([`glc::util::interrupt`]): the
     /// long ones, which check for it. The others end at once, as by default.
     fn stops_on_signals(&self) -> bool {
         matches!(
@@ -115,7 +115,7 @@ fn main() -> ExitCode {
     let reporter = reporter(format);
     let command = cli.command;
     if command.stops_on_signals()
-        && let Err(error) = glc::interrupt::install()
+        && let Err(error) = glc::util::interrupt::install()
     {
         let _ = writeln!(
             std::io::stderr(),
@@ -156,12 +156,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // Whatever failed once a signal asked glc to stop failed because it stopped.
-        Err(_) if let Some(signal) = glc::interrupt::signal() => {
+        Err(_) if let Some(signal) = glc::util::interrupt::signal() => {
             match format {
-                MessageFormat::Human => eprintln!("glc: {}", glc::interrupt::MESSAGE),
-                MessageFormat::Json => emit_json(&glc::interrupt::diagnostic().to_json()),
+                MessageFormat::Human => eprintln!("glc: {}", glc::util::interrupt::MESSAGE),
+                MessageFormat::Json => emit_json(&glc::diagnostic::interrupted().to_json()),
             }
-            ExitCode::from(glc::interrupt::exit_status(signal))
+            ExitCode::from(glc::util::interrupt::exit_status(signal))
         }
         // The command's output said what is wrong.
         Err(Failure::Reported) => ExitCode::from(1),

@@ -94,8 +94,8 @@ impl Report {
             layout.display(),
             self.blobs,
             crate::front::plan::human_size(self.bytes),
-            crate::front::plan::count(self.errors(), "error"),
-            crate::front::plan::count(self.findings.len() - self.errors(), "warning"),
+            crate::util::text::count(self.errors(), "error"),
+            crate::util::text::count(self.findings.len() - self.errors(), "warning"),
         );
         if let Some(counts) = &self.signatures {
             let _ = write!(
@@ -108,7 +108,7 @@ impl Report {
             let _ = write!(
                 text,
                 "; {} kept for readers of the replaced index.json",
-                crate::front::plan::count(self.kept, "blob")
+                crate::util::text::count(self.kept, "blob")
             );
         }
         text.push('\n');

@@ -145,7 +145,7 @@ impl DigestCache {
             entries: self.new_entries().clone(),
         };
         if let Ok(bytes) = serde_json::to_vec(&file) {
-            let _ = crate::front::fmt::write_new_atomically(path, &bytes);
+            let _ = crate::util::atomic::write_new_atomically(path, &bytes);
         }
     }
 }

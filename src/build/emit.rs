@@ -31,7 +31,7 @@ pub struct EmitOptions<'a> {
     pub previous: Option<&'a Path>,
     pub cache: &'a DigestCache,
     /// Counts the bytes of input files read, and the files staged, for the progress shown.
-    pub progress: Option<&'a crate::progress::Progress>,
+    pub progress: Option<&'a crate::util::progress::Progress>,
 }
 
 /// Writes the layout of `plan` into `layout` and completes it (or, with a dry writer, only
@@ -212,8 +212,8 @@ fn stage_files(
         .par_iter()
         .map(|file| {
             // After a signal no input is started; those under way stop within a chunk.
-            if crate::interrupt::requested() {
-                return Err(vec![crate::interrupt::diagnostic()]);
+            if crate::util::interrupt::requested() {
+                return Err(vec![crate::diagnostic::interrupted()]);
             }
             let staged = stage_file(file, layout, options, created_epoch);
             if let Some(progress) = options.progress

@@ -105,14 +105,16 @@ pub fn merge(
     let (assembly, providers) = union(&records, options.partial)?;
     write_layout(
         &options.output,
-        options.force,
-        options.reuse,
-        if options.reuse {
-            crate::Unchanged::DryFirst
-        } else {
-            crate::Unchanged::AfterWriting
+        crate::Placing {
+            force: options.force,
+            reuse_previous: options.reuse,
+            unchanged: if options.reuse {
+                crate::Unchanged::DryFirst
+            } else {
+                crate::Unchanged::AfterWriting
+            },
+            sign_key: options.sign_key.as_deref(),
         },
-        options.sign_key.as_deref(),
         waiting,
         |layout, previous| {
             let placements = copy_blobs(
@@ -693,8 +695,8 @@ fn copy_blobs(
         .into_par_iter()
         .map(|(_, (layer, by))| {
             // After a signal no blob is started; those under way stop within a MiB.
-            if crate::interrupt::requested() {
-                return Err(crate::interrupt::diagnostic());
+            if crate::util::interrupt::requested() {
+                return Err(crate::diagnostic::interrupted());
             }
             let part = &parts[by];
             let fail = |e: SourceError| {

@@ -178,7 +178,7 @@ impl Target {
                             errno.into(),
                         ));
                     }
-                    crate::interrupt::check().map_err(|e| {
+                    crate::util::interrupt::check().map_err(|e| {
                         OutputError::Io(
                             format!("stopped waiting for the lock {}", path.display()),
                             e,

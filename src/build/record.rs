@@ -284,7 +284,7 @@ pub fn save(
     };
     if let Ok(bytes) = serde_json::to_vec(&record) {
         // A record that cannot be written only costs the next build time.
-        let _ = crate::front::fmt::write_new_atomically(&path, &bytes);
+        let _ = crate::util::atomic::write_new_atomically(&path, &bytes);
     }
 }
 

@@ -66,7 +66,7 @@ fn format(file: &Path, check: bool, endings: LineEndings) -> Result<bool, Diagno
             )),
         ]);
     }
-    glc::front::fmt::write_through(file, formatted.as_bytes()).map_err(|error| {
+    glc::util::atomic::write_through(file, formatted.as_bytes()).map_err(|error| {
         vec![Diagnostic::error(
             "glc::io",
             format!("cannot write {}: {error}", file.display()),

@@ -141,7 +141,7 @@ fn open(
         })?;
         return Ok((Box::new(layout), None));
     }
-    let (host, repository, named) = glc::registry::pull::parse_source(source).map_err(|e| {
+    let (host, repository, named) = glc::pull::parse_source(source).map_err(|e| {
         vec![
             Diagnostic::error("glc::usage", e)
                 .help("e.g. `glc get 127.0.0.1:5000/gardenlinux:1877.3 aws-gardener_prod-amd64 --role kernel -o vmlinuz`"),

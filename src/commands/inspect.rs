@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use glc::diagnostic::{Diagnostic, Diagnostics};
-use glc::front::plan::count;
+use glc::util::text::count;
 
 use super::{Context, to_json, write_stdout};
 

@@ -201,13 +201,13 @@ pub fn summary_json(command: &str, started: Instant, mut fields: serde_json::Val
 
 /// A bar for a person watching a terminal, a line now and then for a pipe or a log; nothing
 /// where stderr is to hold only JSON or nothing.
-pub fn progress_mode(quiet: bool, format: MessageFormat) -> glc::progress::Mode {
+pub fn progress_mode(quiet: bool, format: MessageFormat) -> glc::util::progress::Mode {
     if quiet || format == MessageFormat::Json {
-        glc::progress::Mode::Off
+        glc::util::progress::Mode::Off
     } else if std::io::stderr().is_terminal() {
-        glc::progress::Mode::Bar
+        glc::util::progress::Mode::Bar
     } else {
-        glc::progress::Mode::Lines
+        glc::util::progress::Mode::Lines
     }
 }
 
@@ -270,7 +270,7 @@ pub fn write_digests(
     if path.as_os_str() == "-" {
         return write_stdout(&json);
     }
-    glc::front::fmt::write_new_atomically(path, json.as_bytes()).map_err(|e| {
+    glc::util::atomic::write_new_atomically(path, json.as_bytes()).map_err(|e| {
         vec![Diagnostic::error(
             "glc::io",
             format!("cannot write {}: {e}", path.display()),

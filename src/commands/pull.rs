@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use glc::diagnostic::{Diagnostic, Diagnostics};
-use glc::registry::pull::{PulledTag, Request};
+use glc::pull::{PulledTag, Request};
 
 use super::{Context, RegistryArgs, emit_json, progress_mode, summary_json, waiting};
 
@@ -59,7 +59,7 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
             }));
         }
     };
-    let outcome = glc::registry::pull::pull(
+    let outcome = glc::pull::pull(
         output,
         &request,
         |holder| waiting(cx.format, output, holder),
@@ -86,7 +86,7 @@ fn one_repository(sources: &[String]) -> Result<(String, String, Vec<String>), D
     let mut named: Option<(String, String)> = None;
     let mut tags = Vec::new();
     for source in sources {
-        let (host, repository, tag) = glc::registry::pull::parse_source(source).map_err(|e| {
+        let (host, repository, tag) = glc::pull::parse_source(source).map_err(|e| {
             vec![
                 Diagnostic::error("glc::usage", e)
                     .help("e.g. `glc pull 127.0.0.1:5000/gardenlinux:1877.3 -o mirror`"),

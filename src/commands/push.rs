@@ -76,7 +76,7 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
         }
     };
     let outcome = glc::registry::push::push(&args.layout, &request, &mut on_tag)
-        .map_err(|e| vec![Diagnostic::error(e.code, e.message).maybe_help(e.help)])?;
+        .map_err(|e| vec![Diagnostic::from(e)])?;
     let report: BTreeMap<&str, &PushedTag> =
         outcome.tags.iter().map(|t| (t.tag.as_str(), t)).collect();
     let report = serde_json::json!({ "tags": report });

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use glc::diagnostic::Diagnostics;
-use glc::front::plan::count;
+use glc::util::text::count;
 
 use super::{Context, load_private_key, summary_json, waiting};
 

@@ -9,6 +9,8 @@ use crate::build::output::OutputError;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::oci::dirtar::PackError;
 use crate::oci::layout::InputError;
+use crate::registry::push::PushError;
+use crate::registry::{self, ErrorKind};
 use crate::sign::keys::KeyError;
 
 /// Why writing a layout failed: staging its inputs (emit) or its documents (assemble).
@@ -216,5 +218,62 @@ impl From<OutputError> for Diagnostics {
 impl From<KeyError> for Diagnostics {
     fn from(error: KeyError) -> Self {
         vec![Diagnostic::error("glc::key", error.message).help(error.help)]
+    }
+}
+
+/// The command a registry's error is met in, for its codes and for how to go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    Push,
+    Pull,
+}
+
+const CREDENTIALS_HELP: &str = "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST naming the registry, or log in with `podman login` / `docker login`";
+
+/// A registry's error as push and pull say it, in one place: the code and help by its kind,
+/// the message followed by what the command left behind (`state`).
+#[must_use]
+pub fn registry_diagnostic(error: &registry::Error, state: &str, transfer: Transfer) -> Diagnostic {
+    let (auth, host, tls, other, kept, rerun) = match transfer {
+        Transfer::Push => (
+            "glc::push::auth",
+            "glc::push::host",
+            "glc::push::tls",
+            "glc::push::registry",
+            "the upload sessions are kept: the next `glc push` goes on from where the registry is",
+            "run the same `glc push` again once the registry is reachable: it uploads only what is missing; `--retries N` allows more tries",
+        ),
+        Transfer::Pull => (
+            "glc::pull::auth",
+            "glc::pull::host",
+            "glc::pull::tls",
+            "glc::pull::registry",
+            "what was downloaded is kept beside the target: the next `glc pull` goes on from there",
+            "run the same `glc pull` again once the registry is reachable: it resumes, and downloads only what is missing",
+        ),
+    };
+    let (code, help) = match error.kind {
+        ErrorKind::Interrupted => (crate::util::interrupt::CODE, kept),
+        ErrorKind::Auth => (auth, CREDENTIALS_HELP),
+        ErrorKind::UnknownHost => (host, registry::UNKNOWN_HOST),
+        ErrorKind::Final => (other, registry::FINAL),
+        ErrorKind::Tls => (tls, registry::BAD_CERTIFICATE),
+        ErrorKind::Other => (other, rerun),
+    };
+    Diagnostic::error(code, format!("{error}; {state}")).help(help)
+}
+
+impl From<PushError> for Diagnostic {
+    fn from(error: PushError) -> Self {
+        match error {
+            PushError::Push {
+                code,
+                message,
+                help,
+            } => Diagnostic::error(code, message).maybe_help(help),
+            PushError::Registry { error, state } => {
+                registry_diagnostic(&error, &state, Transfer::Push)
+            }
+        }
     }
 }

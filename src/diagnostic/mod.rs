@@ -322,18 +322,15 @@ pub fn did_you_mean<'a>(
         .map(|(_, candidate)| candidate)
 }
 
-/// `a`, `b` and `c` — for listing what is allowed.
+pub use crate::util::text::list;
+
+/// The error a command stopped by a signal ends with.
 #[must_use]
-pub fn list<S: AsRef<str>>(items: &[S]) -> String {
-    let quoted: Vec<String> = items
-        .iter()
-        .map(|item| format!("`{}`", item.as_ref()))
-        .collect();
-    match quoted.as_slice() {
-        [] => "nothing".to_owned(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
+pub fn interrupted() -> Diagnostic {
+    Diagnostic::error(
+        crate::util::interrupt::CODE,
+        crate::util::interrupt::MESSAGE,
+    )
 }
 
 /// Draws diagnostics as glc writes them on stderr: for people, or one JSON line each.

@@ -387,14 +387,7 @@ pub struct ResolvedFile {
     pub span: SourceSpan,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SourceKind {
-    /// A directory with `oci-layout` and `index.json`.
-    OciLayout,
-    /// A tar of such a directory.
-    OciArchive,
-}
+pub use crate::oci::source::SourceKind;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ContainerSource {
@@ -575,15 +568,7 @@ fn file_line(out: &mut String, role: &str, file: &ResolvedFile) {
     );
 }
 
-/// "1 error", "2 errors".
-#[must_use]
-pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+pub use crate::util::text::count;
 
 /// 1536 → "1.5 KiB".
 #[must_use]

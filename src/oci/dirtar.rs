@@ -91,7 +91,7 @@ pub fn pack(root: &Path, mtime: u64, out: impl Write) -> Result<(), PackError> {
         move |e: io::Error| PackError::Io(path, e)
     };
     for (relative, file_type) in &entries {
-        crate::interrupt::check().map_err(io_error(relative))?;
+        crate::util::interrupt::check().map_err(io_error(relative))?;
         let full = root.join(relative);
         let mut header = Header::new_gnu();
         header.set_mtime(mtime);

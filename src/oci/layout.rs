@@ -444,7 +444,7 @@ fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<()> {
     let mut buffer = vec![0u8; BUFFER];
     loop {
         // A MiB at a time: a signal stops a copy of a large blob within one.
-        crate::interrupt::check()?;
+        crate::util::interrupt::check()?;
         let n = match reader.read(&mut buffer) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
@@ -468,7 +468,7 @@ fn copy_input(
     // Until the filesystems refuse: then through glc's memory.
     let mut in_kernel = true;
     while at < size {
-        crate::interrupt::check()?;
+        crate::util::interrupt::check()?;
         let data = match seek(&input.file, SeekFrom::Data(at)) {
             Ok(data) => data.min(size),
             // Only a hole is left.
@@ -487,7 +487,7 @@ fn copy_input(
         seek(&input.file, SeekFrom::Start(at)).map_err(|e| InputError::Io(e.into()))?;
         while at < hole {
             // A chunk at a time: a signal stops the copy of a large input within one.
-            crate::interrupt::check()?;
+            crate::util::interrupt::check()?;
             let want = usize::try_from(hole - at).map_or(CHUNK, |left| left.min(CHUNK));
             let n = loop {
                 match (&input.file).read(&mut buffer[..want]) {

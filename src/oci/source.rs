@@ -11,13 +11,22 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::front::plan::SourceKind;
 use crate::oci::file::{self, FileError, LayoutDir};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::store::{Archive, Layout, Opened, Region, Store, StoreError};
 use crate::oci::tar_index::{self, TarError};
 use crate::oci::vocab::Kind;
 use crate::oci::{Descriptor, Digest, printable};
+
+/// How a container's `from` is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// A directory with `oci-layout` and `index.json`.
+    OciLayout,
+    /// A tar of such a directory.
+    OciArchive,
+}
 
 /// What went wrong reading a source, said for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +180,7 @@ impl OciSource {
                 [one] => Ok(one),
                 [] => Err(SourceError::new(
                     format!("no image is tagged `{}` here", printable(reference)),
-                    format!("the layout holds {}", crate::diagnostic::list(&names)),
+                    format!("the layout holds {}", crate::util::text::list(&names)),
                 )),
                 _ => Err(SourceError::new(
                     format!(
@@ -194,7 +203,7 @@ impl OciSource {
                     "the layout holds {} images; say which with ref=\"…\"",
                     self.manifests.len()
                 ),
-                format!("it holds {}", crate::diagnostic::list(&names)),
+                format!("it holds {}", crate::util::text::list(&names)),
             )),
         }
     }

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Write};
 
 use super::layout::BUFFER;
-use crate::writeback::Writeback;
+use crate::util::writeback::Writeback;
 
 /// Blocks of zeros are left as holes, in units of this.
 pub(super) const BLOCK: usize = 4096;

@@ -224,7 +224,7 @@ impl Read for BlobReader<'_> {
                 return Ok(0);
             }
             // A read at a time: a signal stops a download within a few KiB.
-            if crate::interrupt::requested() {
+            if crate::util::interrupt::requested() {
                 return Err(std::io::Error::other(interrupted()));
             }
             if self.stream.is_none() {

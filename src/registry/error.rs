@@ -37,7 +37,7 @@ pub enum ErrorKind {
     /// An answer the same request meets again, which is not the registry's word on
     /// credentials (a challenge from another host, a token glc cannot send): not retried.
     Final,
-    /// A signal asked glc to stop ([`crate::interrupt`]): no request is sent or retried.
+    /// A signal asked glc to stop ([`crate::util::interrupt`]): no request is sent or retried.
     Interrupted,
 }
 
@@ -110,7 +110,7 @@ pub(super) fn error(message: impl Into<String>) -> Error {
 
 /// The error of a request not sent, or cut, because a signal asked glc to stop.
 pub(super) fn interrupted() -> Error {
-    Error::new(ErrorKind::Interrupted, crate::interrupt::MESSAGE)
+    Error::new(ErrorKind::Interrupted, crate::util::interrupt::MESSAGE)
 }
 
 impl Error {

@@ -20,7 +20,6 @@ mod blob;
 mod client;
 mod error;
 pub mod mount;
-pub mod pull;
 pub mod push;
 mod retry;
 pub mod sessions;

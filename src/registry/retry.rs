@@ -107,7 +107,7 @@ impl Policy {
         let jitter = wait.mul_f64(f64::from(jitter_percent()) / 200.0);
         // In steps, so that a signal does not wait for the next try (which it stops).
         let until = std::time::Instant::now() + wait + jitter;
-        while !crate::interrupt::requested() {
+        while !crate::util::interrupt::requested() {
             let left = until.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 break;

@@ -62,7 +62,7 @@ struct Sending<'a, R> {
 impl<R: Read> Read for Sending<'_, R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         if self.cut {
-            crate::interrupt::check()?;
+            crate::util::interrupt::check()?;
         }
         let n = self.inner.read(buffer)?;
         self.at += n as u64;
@@ -171,7 +171,7 @@ impl Transport {
     /// Sends one request; any HTTP status is a [`Response`], no answer a [`Failure`]. No
     /// request leaves once a signal asked glc to stop.
     pub fn call(&self, request: &Request<'_>) -> Result<Response, Failure> {
-        if crate::interrupt::requested() {
+        if crate::util::interrupt::requested() {
             return Err(Failure::Interrupted);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -243,7 +243,7 @@ impl Transport {
                 Ok(Response(response))
             }
             // Cut by a signal ([`Sending`]), or broken while one came: stopped either way.
-            Err(_) if crate::interrupt::requested() => Err(Failure::Interrupted),
+            Err(_) if crate::util::interrupt::requested() => Err(Failure::Interrupted),
             Err(e) => Err(Failure::Http(Box::new(e))),
         }
     }
@@ -335,7 +335,7 @@ impl Failure {
     /// What broke, in words (never a header's value: it may be a credential).
     pub fn words(&self) -> String {
         let e = match self {
-            Self::Interrupted => return crate::interrupt::MESSAGE.to_owned(),
+            Self::Interrupted => return crate::util::interrupt::MESSAGE.to_owned(),
             Self::File(e) => return e.to_string(),
             Self::Http(e) => e,
         };

@@ -193,7 +193,7 @@ pub fn merge(
         chunk: request.chunk,
     };
     let outcome = push::push_with(&root, request, &elsewhere, on_tag)
-        .map_err(|e| vec![Diagnostic::error(e.code, e.message).maybe_help(e.help)])?;
+        .map_err(|e| vec![Diagnostic::from(e)])?;
     Ok(Merged {
         outcome,
         bytes_read: read.into_inner(),

@@ -18,8 +18,7 @@ use serde_json::Value;
 
 use super::mount::Mounted;
 use super::source::Repository;
-use super::{ACCEPT, Client, Options, UNKNOWN_HOST, parallel};
-use crate::front::plan::count;
+use super::{ACCEPT, Client, Options, parallel};
 use crate::oci::file::LayoutDir;
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::store::{Content, Layout, Store as _, StoreError, StoreWrite as _};
@@ -27,6 +26,7 @@ use crate::oci::vocab::Kind;
 use crate::oci::vocab::artifact::{PART, RELEASE};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
+use crate::util::text::count;
 use referrers::{mend_referrers, push_referrers, referrers_by_subject};
 
 /// What to push where.
@@ -41,7 +41,7 @@ pub struct Request {
     pub chunk: u64,
     pub options: Options,
     /// How to show the progress of the blobs (bytes, blobs, rate, time left) on stderr.
-    pub progress: crate::progress::Mode,
+    pub progress: crate::util::progress::Mode,
     /// For a part (`glc build --only`): the tag its part record goes up under, after every
     /// other tag. A part is pushed only with one, a whole release never.
     pub part_tag: Option<String>,
@@ -212,23 +212,28 @@ impl Outcome {
     }
 }
 
-/// Why a push failed: a code of `codes::ALL`, what, and how to go on.
+/// Why a push failed: a finding of its own, or the registry's error. The command layer says
+/// both (`error.rs`, above `registry/`, is where they become diagnostics).
 #[derive(Debug)]
-pub struct PushError {
-    pub code: &'static str,
-    pub message: String,
-    pub help: Option<String>,
+pub enum PushError {
+    /// What is wrong with the layout or the tags: a code of `codes::ALL`, what, and how to
+    /// go on.
+    Push {
+        code: &'static str,
+        message: String,
+        help: Option<String>,
+    },
+    /// The registry's error, and what the push left behind (`state`: what was not pushed).
+    Registry { error: super::Error, state: String },
 }
 
 fn fail(code: &'static str, message: impl Into<String>, help: Option<&str>) -> PushError {
-    PushError {
+    PushError::Push {
         code,
         message: message.into(),
         help: help.map(str::to_owned),
     }
 }
-
-const RERUN: &str = "run the same `glc push` again once the registry is reachable: it uploads only what is missing; `--retries N` allows more tries";
 
 /// `REGISTRY/REPO` split into host and repository, both checked against the distribution
 /// spec's grammar ([`crate::oci::name`]).
@@ -441,47 +446,14 @@ fn not_tagged(left: &[(String, NodeId)]) -> String {
     let names: Vec<&str> = left.iter().map(|(t, _)| t.as_str()).collect();
     format!(
         "every blob and manifest is pushed, but not the tags {}",
-        crate::diagnostic::list(&names)
+        crate::util::text::list(&names)
     )
 }
 
 fn registry_error(e: &super::Error, state: &str) -> PushError {
-    if e.kind == super::ErrorKind::Interrupted {
-        fail(
-            crate::interrupt::CODE,
-            format!("{e}; {state}"),
-            Some(
-                "the upload sessions are kept: the next `glc push` goes on from where the registry is",
-            ),
-        )
-    } else if e.kind == super::ErrorKind::Auth {
-        fail(
-            "glc::push::auth",
-            format!("{e}; {state}"),
-            Some(
-                "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST naming the registry, or log in with `podman login` / `docker login`",
-            ),
-        )
-    } else if e.kind == super::ErrorKind::UnknownHost {
-        fail(
-            "glc::push::host",
-            format!("{e}; {state}"),
-            Some(UNKNOWN_HOST),
-        )
-    } else if e.kind == super::ErrorKind::Final {
-        fail(
-            "glc::push::registry",
-            format!("{e}; {state}"),
-            Some(super::FINAL),
-        )
-    } else if e.kind == super::ErrorKind::Tls {
-        fail(
-            "glc::push::tls",
-            format!("{e}; {state}"),
-            Some(super::BAD_CERTIFICATE),
-        )
-    } else {
-        fail("glc::push::registry", format!("{e}; {state}"), Some(RERUN))
+    PushError::Registry {
+        error: e.clone(),
+        state: state.to_owned(),
     }
 }
 
@@ -510,7 +482,7 @@ fn plan(graph: &Graph, wanted: &[String], part_tag: Option<&str>) -> Result<Work
             "glc::push::tag",
             format!(
                 "the layout has no tag {}",
-                crate::diagnostic::list(&missing)
+                crate::util::text::list(&missing)
             ),
             Some("`glc inspect LAYOUT` lists its tags"),
         ));
@@ -707,7 +679,7 @@ fn push_blobs(
     let uploaded = AtomicU64::new(0);
     let skipped = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
-    let progress = crate::progress::Progress::with_items(
+    let progress = crate::util::progress::Progress::with_items(
         request.progress,
         "push",
         blobs.iter().map(|(_, size)| size).sum(),

@@ -9,11 +9,11 @@ use serde_json::Value;
 use super::super::Client;
 use super::super::source::Repository;
 use super::{Outcome, PushError, document, fail, registry_error, registry_failure, subject_of};
-use crate::front::plan::count;
 use crate::oci::Digest;
 use crate::oci::store::{Layout, StoreWrite as _};
 use crate::oci::vocab::media;
 use crate::oci::walk::{Graph, NodeId};
+use crate::util::text::count;
 
 /// The descriptor of a referrer as the referrers API lists it.
 fn referrer_descriptor(graph: &Graph, id: NodeId) -> Value {

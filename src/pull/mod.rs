@@ -23,18 +23,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
-use super::source::Repository;
-use super::{ACCEPT, Client, Options, parallel};
 use crate::build::assemble::{BuildReport, CLOUD_IMAGE};
 use crate::build::output;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::front::plan::count;
 use crate::oci::layout::Blob;
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::store::StoreError;
 use crate::oci::vocab::{annotation::REF_NAME, media};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
+use crate::registry::source::Repository;
+use crate::registry::{ACCEPT, Client, Options, parallel};
+use crate::util::text::count;
 use documents::Documents;
 use fetch::{Kept, check_kept, fetch};
 
@@ -61,7 +61,7 @@ pub struct Request {
     pub jobs: usize,
     pub options: Options,
     /// How to show the progress of the downloads (bytes, blobs, rate, time left) on stderr.
-    pub progress: crate::progress::Mode,
+    pub progress: crate::util::progress::Mode,
     /// Also tag in the layout every other tag of the repository that points at something
     /// pulled (one `HEAD` a tag).
     pub other_tags: bool,
@@ -153,42 +153,16 @@ impl Outcome {
     }
 }
 
-const RERUN: &str = "run the same `glc pull` again once the registry is reachable: it resumes, and downloads only what is missing";
-
 fn fail(code: &'static str, message: impl Into<String>, help: &str) -> Diagnostics {
     vec![Diagnostic::error(code, message).help(help)]
 }
 
-fn registry_error(e: &super::Error, state: &str) -> Diagnostics {
-    if e.kind == super::ErrorKind::Interrupted {
-        fail(
-            crate::interrupt::CODE,
-            format!("{e}; {state}"),
-            "what was downloaded is kept beside the target: the next `glc pull` goes on from there",
-        )
-    } else if e.kind == super::ErrorKind::Auth {
-        fail(
-            "glc::pull::auth",
-            format!("{e}; {state}"),
-            "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST naming the registry, or log in with `podman login` / `docker login`",
-        )
-    } else if e.kind == super::ErrorKind::UnknownHost {
-        fail(
-            "glc::pull::host",
-            format!("{e}; {state}"),
-            super::UNKNOWN_HOST,
-        )
-    } else if e.kind == super::ErrorKind::Final {
-        fail("glc::pull::registry", format!("{e}; {state}"), super::FINAL)
-    } else if e.kind == super::ErrorKind::Tls {
-        fail(
-            "glc::pull::tls",
-            format!("{e}; {state}"),
-            super::BAD_CERTIFICATE,
-        )
-    } else {
-        fail("glc::pull::registry", format!("{e}; {state}"), RERUN)
-    }
+fn registry_error(e: &crate::registry::Error, state: &str) -> Diagnostics {
+    vec![crate::diagnostic::error::registry_diagnostic(
+        e,
+        state,
+        crate::diagnostic::error::Transfer::Pull,
+    )]
 }
 
 const NOTHING: &str = "nothing was written";
@@ -218,7 +192,7 @@ pub fn parse_source(text: &str) -> Result<(String, String, String), String> {
             printable(text)
         ));
     };
-    let (host, repository) = super::push::parse_destination(&format!("{path}/{name}"))?;
+    let (host, repository) = crate::registry::push::parse_destination(&format!("{path}/{name}"))?;
     crate::oci::name::check_tag(tag)?;
     Ok((host, repository, tag.to_owned()))
 }
@@ -315,8 +289,8 @@ pub fn pull(
     // in place (same size) is downloaded again, never called up to date.
     let kept = check_kept(target.previous_layout(), &downloads, &blobs, request.jobs);
     // Hashing what is kept takes a while for a big release: a signal during it stops here.
-    if crate::interrupt::requested() {
-        return Err(vec![crate::interrupt::diagnostic()]);
+    if crate::util::interrupt::requested() {
+        return Err(vec![crate::diagnostic::interrupted()]);
     }
     let written = write_layout_pulled(
         &target,
@@ -580,7 +554,7 @@ fn check_walk(documents: &Documents<'_>, graph: &Graph) -> Result<(), Diagnostic
 /// it, anything else as content that is wrong.
 fn store_error(error: &StoreError) -> Diagnostics {
     match error.inner() {
-        StoreError::Store(e) => match e.downcast_ref::<super::Error>() {
+        StoreError::Store(e) => match e.downcast_ref::<crate::registry::Error>() {
             Some(e) => registry_error(e, NOTHING),
             None => content_error(&e.to_string()),
         },
@@ -679,15 +653,17 @@ fn write_layout_pulled(
     let downloads = kept.downloads;
     crate::write_layout_locked(
         target,
-        request.force,
-        true,
-        // A target with a damaged blob is never up to date.
-        if kept.damaged.is_empty() {
-            crate::Unchanged::DryFirst
-        } else {
-            crate::Unchanged::Never
+        crate::Placing {
+            force: request.force,
+            reuse_previous: true,
+            // A target with a damaged blob is never up to date.
+            unchanged: if kept.damaged.is_empty() {
+                crate::Unchanged::DryFirst
+            } else {
+                crate::Unchanged::Never
+            },
+            sign_key: None,
         },
-        None,
         |layout, previous| {
             if !layout.is_dry() {
                 fetch(client, request, kept, previous, blobs, downloaded, bytes)?;

@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
-use super::super::{Client, parallel};
 use super::{Request, fail, registry_error, write_error};
 use crate::diagnostic::Diagnostics;
 use crate::oci::Digest;
 use crate::oci::layout::{Blob, SparseFile};
+use crate::registry::{Client, parallel};
 
 /// Downloads every blob neither the previous layout nor an earlier pull holds, `request.jobs`
 /// at a time, into `downloads`.
@@ -46,7 +46,7 @@ pub(super) fn fetch(
                     .is_ok_and(|m| m.is_file() && m.len() == *size)
         })
         .collect();
-    let progress = crate::progress::Progress::with_items(
+    let progress = crate::util::progress::Progress::with_items(
         request.progress,
         "pull",
         missing.iter().map(|(_, size)| size).sum(),
@@ -157,7 +157,7 @@ fn download(
     downloads: &Path,
     digest: &Digest,
     size: u64,
-    progress: &crate::progress::Progress,
+    progress: &crate::util::progress::Progress,
 ) -> Result<u64, Diagnostics> {
     let part = downloads.join(format!("{}.part", digest.hex()));
     let file = OpenOptions::new()

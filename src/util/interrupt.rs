@@ -14,8 +14,6 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::diagnostic::Diagnostic;
-
 /// The code of the error an interrupted command ends with.
 pub const CODE: &str = "glc::interrupted";
 
@@ -92,12 +90,6 @@ pub fn check() -> io::Result<()> {
     } else {
         Ok(())
     }
-}
-
-/// The error an interrupted command ends with.
-#[must_use]
-pub fn diagnostic() -> Diagnostic {
-    Diagnostic::error(CODE, MESSAGE)
 }
 
 #[cfg(test)]

@@ -341,7 +341,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         "glc::push::older",
-        "`glc push`, `glc merge --push`: a moving release tag would move to an older release (see `--allow-older`); nothing was pushed",
+        "`glc push`, `glc merge --push`, `glc copy`: a moving release tag would move to an older release (see `--allow-older`); nothing was pushed",
     ),
     (
         "glc::push::registry",

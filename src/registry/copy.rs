@@ -214,6 +214,15 @@ pub fn copy(
             .map(|digest| digest.and_then(|d| Digest::parse(&d).ok()))
     })
     .map_err(|e| source_error(source, &e))?;
+    // Without a referrers API, only documents with a fallback tag have referrers to read.
+    let api = client
+        .referrers(&root.digest)
+        .map_err(|e| source_error(source, &e))?
+        .is_some();
+    let fallback: HashSet<Digest> = listed
+        .iter()
+        .filter_map(|t| crate::oci::name::fallback_subject(t))
+        .collect();
     let mut taken: HashSet<String> = HashSet::from([source.tag.clone()]);
     let mut asked: HashSet<Digest> = HashSet::new();
     // Until nothing more hangs on the graph (referrers of referrers, signatures of them),
@@ -243,6 +252,7 @@ pub fn copy(
             .nodes
             .iter()
             .filter(|n| n.document.is_some() && !asked.contains(&n.descriptor.digest))
+            .filter(|n| api || fallback.contains(&n.descriptor.digest))
             .map(|n| n.descriptor.digest.clone())
             .collect();
         let found = parallel(&documents, request.jobs.max(8), |digest| {

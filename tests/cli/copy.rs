@@ -287,3 +287,86 @@ fn a_source_that_is_not_there_is_said_clearly_and_nothing_is_copied() {
         .stderr_contains("names no tag: write REGISTRY/REPO:TAG")
         .run();
 }
+
+/// Not a copy, but the same registry flows: `glc merge --push` of parts of a release that has
+/// files of its own (release notes) gives the full build's release index.
+#[test]
+fn the_release_s_own_files_are_merged_from_the_parts_in_the_registry() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = Test::new();
+    let text = r#"release "1877.3" {
+    commit "75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+    created "2025-03-14T08:00:00Z"
+    tag "{{ version }}"
+    metadata {
+        file "release-notes.md"
+    }
+    cloud-images {
+        matrix {
+            platform "aws" "gcp"
+            arch "amd64"
+        }
+        image "{{ platform }}-{{ arch }}" {
+            kernel "k.vmlinuz"
+            cmdline "c.cmdline"
+            rootfs "r.tar"
+        }
+    }
+}
+"#;
+    std::fs::write(dir.path("release.kdl"), text).expect("write");
+    for (file, bytes) in [
+        ("k.vmlinuz", "kernel"),
+        ("c.cmdline", "ro"),
+        ("r.tar", "rootfs"),
+        ("release-notes.md", "# 1877.3\n"),
+    ] {
+        std::fs::write(dir.path(file), bytes).expect("write");
+    }
+    let host = registry.host();
+    for platform in ["aws", "gcp"] {
+        let only = format!("{platform}-*");
+        crate::parts::glc(
+            dir.dir(),
+            &[
+                "build",
+                "release.kdl",
+                "-o",
+                platform,
+                "--only",
+                &only,
+                "-q",
+            ],
+        )
+        .run();
+        json_run(
+            dir.dir(),
+            &["push", platform, &format!("{host}/nightly:part-{platform}")],
+            0,
+        );
+    }
+    let merged = json_run(
+        dir.dir(),
+        &[
+            "merge",
+            "--push",
+            &format!("{host}/nightly"),
+            &format!("{host}/nightly:part-aws"),
+            &format!("{host}/nightly:part-gcp"),
+        ],
+        0,
+    );
+    assert_eq!(
+        summary(&merged.stderr())["release_tags_moved"],
+        serde_json::json!(["1877.3"])
+    );
+    crate::parts::glc(dir.dir(), &["build", "release.kdl", "-o", "whole", "-q"]).run();
+    json_run(dir.dir(), &["push", "whole", &format!("{host}/full")], 0);
+    assert_eq!(
+        get(&registry, "/v2/nightly/manifests/1877.3").1,
+        get(&registry, "/v2/full/manifests/1877.3").1,
+        "the merged release is the full build's"
+    );
+}

@@ -57,6 +57,9 @@ enum Command {
     /// referrers (attachments) and signatures, into a layout, digests unchanged: the connected
     /// side of an air-gapped mirror, which `glc push` then carries on.
     Pull(commands::pull::Args),
+    /// Copy a tag's graph (a release with its referrers, signatures and other tags) to another
+    /// repository or registry: blobs mounted within a registry, streamed between two.
+    Copy(commands::copy::Args),
     /// Print a shell completion script, e.g. `glc completions bash >
     /// ~/.local/share/bash-completion/completions/glc`.
     Completions(commands::manual::CompletionsArgs),
@@ -70,13 +73,14 @@ impl Command {
     fn stops_on_signals(&self) -> bool {
         matches!(
             self,
-            Self::Build(_) | Self::Merge(_) | Self::Push(_) | Self::Pull(_)
+            Self::Build(_) | Self::Merge(_) | Self::Push(_) | Self::Pull(_) | Self::Copy(_)
         )
     }
 
     fn run(self, cx: Context) -> Result<(), Failure> {
         use commands::{
-            build, check, fmt, get, inspect, manual, merge, plan, pull, push, schema, sign, verify,
+            build, check, copy, fmt, get, inspect, manual, merge, plan, pull, push, schema, sign,
+            verify,
         };
         match self {
             Self::Check(args) => check::run(&args, cx)?,
@@ -91,6 +95,7 @@ impl Command {
             Self::Schema(args) => schema::run(&args, cx)?,
             Self::Push(args) => push::run(&args, cx)?,
             Self::Pull(args) => pull::run(&args, cx)?,
+            Self::Copy(args) => copy::run(&args, cx)?,
             Self::Completions(args) => manual::run_completions(&args, &Cli::command(), cx)?,
             Self::Man => manual::run_man(Cli::command(), cx)?,
         }

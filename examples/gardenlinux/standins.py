@@ -21,6 +21,8 @@ Each is laid at `file`, the path as glc opens it from the working directory.
 """
 
 import hashlib
+import os
+import random
 import io
 import json
 import sys
@@ -28,6 +30,9 @@ import tarfile
 from pathlib import Path
 
 DISK = 1 << 20  # bytes of a sparse stand-in disk image
+# STANDIN_TOTAL_BYTES=N: the disk images together hold about N bytes of data that does not
+# compress or repeat (each its own bytes, seeded by its path), for benchmarks at a real size.
+TOTAL = int(os.environ.get("STANDIN_TOTAL_BYTES", "0"))
 
 
 def empty_tar():
@@ -89,11 +94,24 @@ def oci_layout(path, name, ref):
     (path / "oci-layout").write_bytes(canonical({"imageLayoutVersion": "1.0.0"}))
 
 
-def lay(entry):
+def filled(path, size):
+    """`size` bytes that neither compress nor repeat, seeded by `path`."""
+    generator = random.Random(hashlib.sha256(str(path).encode()).digest())
+    with open(path, "wb") as f:
+        written = 0
+        while written < size:
+            n = min(1 << 20, size - written)
+            f.write(generator.randbytes(n))
+            written += n
+
+
+def lay(entry, disk_size):
     path = Path(entry["file"])
     path.parent.mkdir(parents=True, exist_ok=True)
     expects = entry["expects"]
-    if expects == "disk-image":
+    if expects == "disk-image" and disk_size:
+        filled(path, disk_size)
+    elif expects == "disk-image":
         with open(path, "wb") as f:
             f.truncate(DISK)
     elif expects == "tar":
@@ -110,12 +128,14 @@ def lay(entry):
 
 def main():
     listed = json.load(sys.stdin)
+    disks = {e["file"] for e in listed["inputs"] if e["expects"] == "disk-image"}
+    disk_size = TOTAL // len(disks) if TOTAL and disks else 0
     laid = set()
     for entry in listed["inputs"]:
         # A file of several images is laid once.
         if entry["file"] not in laid:
             laid.add(entry["file"])
-            lay(entry)
+            lay(entry, disk_size)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod check;
+pub mod copy;
 pub mod fmt;
 pub mod get;
 pub mod inspect;

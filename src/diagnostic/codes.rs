@@ -336,8 +336,12 @@ pub const ALL: &[(&str, &str)] = &[
         "`glc push`: a part is pushed only under a tag of its own (`REGISTRY/REPO:NAME`)",
     ),
     (
+        "glc::copy::source",
+        "`glc copy`: the source tag is not there, cannot be read, or its graph is not whole; nothing was copied",
+    ),
+    (
         "glc::push::older",
-        "`glc push`, `glc merge --push`: a moving release tag would move to an older release (see `--allow-older`); nothing was pushed",
+        "`glc push`, `glc merge --push`, `glc copy`: a moving release tag would move to an older release (see `--allow-older`); nothing was pushed",
     ),
     (
         "glc::push::registry",

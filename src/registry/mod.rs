@@ -18,6 +18,7 @@
 pub mod auth;
 mod blob;
 mod client;
+pub mod copy;
 mod error;
 pub mod mount;
 pub mod push;

@@ -1,7 +1,7 @@
 //! Cross-repository blob mounts (`POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>`)
-//! and, where a registry refuses them, the blob streamed from the other repository instead.
+//! and, where a registry refuses them, the blob streamed from the other repository instead; a blob of
+//! another registry streamed.
 
-use std::io::{Seek, Write};
 use std::sync::atomic::Ordering;
 
 use super::client::check_digest;
@@ -55,8 +55,8 @@ impl Client {
     }
 
     /// Blob `digest` (`size` bytes) of `source`, a repository of the same registry, into this
-    /// repository: mounted, or where the registry refuses mounts, read from `source` into a
-    /// temporary file (checked against its digest) and uploaded in chunks of `chunk` bytes.
+    /// repository: mounted, or where the registry refuses mounts, streamed from `source`'s
+    /// download into the upload ([`Client::stream_from`]).
     pub fn mount_or_copy(
         &self,
         source: &Client,
@@ -67,24 +67,24 @@ impl Client {
         if self.mount_blob(digest, &source.repository)? {
             return Ok(Mounted::Linked);
         }
-        let stored =
-            |e: std::io::Error| error(format!("cannot keep blob {digest} on its way: {e}"));
-        let mut file = tempfile::tempfile().map_err(stored)?;
-        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-        source.download_blob(digest, size, 0, &mut |bytes| {
-            sha2::Digest::update(&mut hasher, bytes);
-            file.write_all(bytes)
-        })?;
-        let actual = Digest::from_hasher(hasher);
-        if actual != *digest {
-            return Err(error(format!(
-                "{}/{} sent blob {digest} with bytes whose digest is {actual}",
-                source.host, source.repository
-            )));
-        }
-        file.flush().map_err(stored)?;
-        file.rewind().map_err(stored)?;
-        self.upload_blob(&file, size, digest, chunk, &|_| {})?;
+        self.stream_from(source, digest, size, chunk)?;
         Ok(Mounted::Copied)
+    }
+
+    /// Blob `digest` (`size` bytes) of `source` (any repository of any registry) uploaded into
+    /// this repository as it is downloaded: never whole in memory or on disk, each try of the
+    /// upload reading the download again from where the upload goes on. The registry checks
+    /// the bytes against the digest.
+    pub fn stream_from(
+        &self,
+        source: &Client,
+        digest: &Digest,
+        size: u64,
+        chunk: u64,
+    ) -> Result<(), Error> {
+        let open = |from: u64| -> Box<dyn std::io::Read + '_> {
+            Box::new(source.read_blob(digest, size, from))
+        };
+        self.upload_stream(&open, size, digest, chunk, &|_| {})
     }
 }

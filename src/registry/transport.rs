@@ -14,6 +14,7 @@
 //! resolver and the connector are ureq's "unversioned" API, which may change in a minor
 //! release: `Cargo.toml` asks for 3.5.x.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -45,6 +46,38 @@ pub(super) enum Body<'a> {
         /// session's offset drops the session (distribution does), so the chunk goes whole.
         cut: bool,
     },
+    /// `len` bytes of a reader, from offset `start` of its blob, read as they are sent: a blob
+    /// streamed from another registry's download, never held whole. Read once: a request
+    /// that fails is sent again from a reader opened again.
+    Reader {
+        reader: &'a (dyn Shared + 'a),
+        start: u64,
+        len: u64,
+        sent: &'a Sent<'a>,
+        cut: bool,
+    },
+}
+
+/// A reader the caller keeps (to know how far it got), read through a shared reference.
+pub(super) trait Shared {
+    fn read_shared(&self, buffer: &mut [u8]) -> std::io::Result<usize>;
+}
+
+impl<R: Read> Shared for RefCell<R> {
+    fn read_shared(&self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.try_borrow_mut()
+            .map_err(|_| std::io::Error::other("the body's reader is read elsewhere"))?
+            .read(buffer)
+    }
+}
+
+/// A [`Shared`] reader as a [`Read`].
+struct Borrowed<'a>(&'a (dyn Shared + 'a));
+
+impl Read for Borrowed<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read_shared(buffer)
+    }
 }
 
 /// Hears how far into a blob's file an upload has read it (the bytes on their way).
@@ -188,6 +221,7 @@ impl Transport {
         let form;
         let mut bytes: &[u8] = &[];
         let mut file_body;
+        let mut reader_body;
         let body = match request.body {
             Body::Empty if matches!(request.method, "PUT" | "POST" | "PATCH") => {
                 call = call.header("Content-Length", "0");
@@ -225,6 +259,22 @@ impl Transport {
                     cut,
                 };
                 Some(ureq::SendBody::from_reader(&mut file_body))
+            }
+            Body::Reader {
+                reader,
+                start,
+                len,
+                sent,
+                cut,
+            } => {
+                call = call.header("Content-Length", len);
+                reader_body = Sending {
+                    inner: Borrowed(reader).take(len),
+                    at: start,
+                    sent,
+                    cut,
+                };
+                Some(ureq::SendBody::from_reader(&mut reader_body))
             }
         };
         let result = match body {

@@ -4,9 +4,14 @@
 //! whole upload is tried again under the retry policy when the registry forgot the session
 //! or a try failed on the way.
 //!
+//! The bytes come from a file (a layout's blob) or a reader (another registry's download,
+//! [`Client::upload_stream`]), opened again at the offset a try goes on from.
+//!
 //! [`Sessions`]: super::sessions::Sessions
 
+use std::cell::RefCell;
 use std::fs::File;
+use std::io::Read;
 use std::sync::atomic::Ordering;
 
 use super::client::{Client, check_digest};
@@ -14,6 +19,68 @@ use super::error::{Error, ErrorKind, error};
 use super::retry::{Step, retry_after, transient};
 use super::transport::{Answer, Body, Sent};
 use crate::oci::{Digest, printable};
+
+/// A reader of a blob from an offset on (another registry's download, resumed there).
+pub type Open<'a> = dyn Fn(u64) -> Box<dyn Read + 'a> + 'a;
+
+/// Where an upload's bytes come from.
+enum Bytes<'a, 'o> {
+    /// A file, read again from any offset on every try.
+    File(&'a File),
+    /// A reader, read as the bytes go up and opened again at the offset a try starts from
+    /// where it is not there: never the whole blob in memory or on disk.
+    Stream {
+        open: &'a Open<'o>,
+        reader: RefCell<Positioned<'o>>,
+    },
+}
+
+/// A reader and the offset of the blob it is at.
+struct Positioned<'a> {
+    at: u64,
+    inner: Box<dyn Read + 'a>,
+}
+
+impl Read for Positioned<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl Bytes<'_, '_> {
+    /// The body of `len` bytes from offset `start`.
+    fn body<'b>(&'b self, start: u64, len: u64, sent: &'b Sent<'b>, cut: bool) -> Body<'b> {
+        match self {
+            Bytes::File(file) => Body::File {
+                file,
+                start,
+                len,
+                sent,
+                cut,
+            },
+            Bytes::Stream { open, reader } => {
+                // Borrowed only while a request reads it, one request at a time: it is free.
+                if let Ok(mut positioned) = reader.try_borrow_mut()
+                    && positioned.at != start
+                {
+                    *positioned = Positioned {
+                        at: start,
+                        inner: open(start),
+                    };
+                }
+                Body::Reader {
+                    reader,
+                    start,
+                    len,
+                    sent,
+                    cut,
+                }
+            }
+        }
+    }
+}
 
 impl Client {
     fn start_upload(&self) -> Result<String, Error> {
@@ -57,23 +124,48 @@ impl Client {
         chunk: u64,
         sent: &Sent<'_>,
     ) -> Result<(), Error> {
+        self.upload(&Bytes::File(file), size, digest, chunk, sent)
+    }
+
+    /// Uploads blob `digest` of `size` bytes read as they go up from `open(offset)`, a reader
+    /// of the blob from `offset` on (another registry's download): as [`Client::upload_blob`],
+    /// in one request up to `chunk` bytes, else in chunks; a try that fails opens the reader
+    /// again where the upload goes on (from the start, or the registry's offset). The registry
+    /// checks the bytes against `digest` when the upload closes.
+    pub fn upload_stream(
+        &self,
+        open: &Open<'_>,
+        size: u64,
+        digest: &Digest,
+        chunk: u64,
+        sent: &Sent<'_>,
+    ) -> Result<(), Error> {
+        let bytes = Bytes::Stream {
+            open,
+            // Opened at the first request's offset.
+            reader: RefCell::new(Positioned {
+                at: u64::MAX,
+                inner: Box::new(std::io::empty()),
+            }),
+        };
+        self.upload(&bytes, size, digest, chunk, sent)
+    }
+
+    fn upload(
+        &self,
+        bytes: &Bytes<'_, '_>,
+        size: u64,
+        digest: &Digest,
+        chunk: u64,
+        sent: &Sent<'_>,
+    ) -> Result<(), Error> {
         let answer = self.policy.run(|| {
             let result = if size <= chunk {
                 self.start_upload().and_then(|location| {
-                    self.finish_upload(
-                        &location,
-                        digest,
-                        Body::File {
-                            file,
-                            start: 0,
-                            len: size,
-                            sent,
-                            cut: true,
-                        },
-                    )
+                    self.finish_upload(&location, digest, bytes.body(0, size, sent, true))
                 })
             } else {
-                self.upload_chunks(file, size, digest, chunk, sent)
+                self.upload_chunks(bytes, size, digest, chunk, sent)
             };
             match result {
                 // A session the registry forgot or holds other bytes of (after a cut
@@ -110,7 +202,7 @@ impl Client {
 
     fn upload_chunks(
         &self,
-        file: &File,
+        bytes: &Bytes<'_, '_>,
         size: u64,
         digest: &Digest,
         chunk: u64,
@@ -132,13 +224,7 @@ impl Client {
                     ("Content-Type", "application/octet-stream"),
                     ("Content-Range", &range),
                 ],
-                Body::File {
-                    file,
-                    start: offset,
-                    len,
-                    sent,
-                    cut: false,
-                },
+                bytes.body(offset, len, sent, false),
                 true,
             );
             match answer {

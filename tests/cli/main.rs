@@ -4,6 +4,7 @@
 mod build;
 mod clients;
 mod commands;
+mod copy;
 mod credentials;
 mod fixtures;
 mod gardenlinux;

@@ -37,12 +37,12 @@ const PARTS: [(&str, &[&str], &[&str]); 3] = [
     ),
 ];
 
-fn sha256(bytes: &[u8]) -> String {
+pub fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
-fn glc(dir: &Path, args: &[&str]) -> Test {
+pub fn glc(dir: &Path, args: &[&str]) -> Test {
     Test::new()
         .current_dir(dir)
         .args(args)
@@ -53,7 +53,7 @@ fn glc(dir: &Path, args: &[&str]) -> Test {
         .env("COSIGN_PASSWORD", "glc-test-password")
 }
 
-fn json_run(dir: &Path, args: &[&str], code: i32) -> Ran {
+pub fn json_run(dir: &Path, args: &[&str], code: i32) -> Ran {
     glc(dir, &[&["--message-format", "json"][..], args].concat())
         .status(code)
         .run()
@@ -200,7 +200,7 @@ fn merge(host: &str, destination: &str, parts: &[String], extra: &[&str], code: 
 }
 
 /// `GET` of a registry path: status and body.
-fn get(registry: &Registry, path: &str) -> (u16, Vec<u8>) {
+pub fn get(registry: &Registry, path: &str) -> (u16, Vec<u8>) {
     match ureq2::get(&registry.url(path)).set("Accept", ACCEPT).call() {
         Ok(response) => {
             let status = response.status();
@@ -215,7 +215,7 @@ fn get(registry: &Registry, path: &str) -> (u16, Vec<u8>) {
 
 /// Every tag of `repository` → the bytes it names; and every document below them (by digest),
 /// with every other blob's digest checked to be in the repository (`HEAD`).
-fn state(registry: &Registry, repository: &str) -> BTreeMap<String, Vec<u8>> {
+pub fn state(registry: &Registry, repository: &str) -> BTreeMap<String, Vec<u8>> {
     let (status, body) = get(registry, &format!("/v2/{repository}/tags/list"));
     assert_eq!(status, 200, "{repository} has no tags");
     let list: Value = serde_json::from_slice(&body).expect("json");
@@ -291,14 +291,14 @@ fn assert_same_state(registry: &Registry, expected: &str, actual: &str) {
 /// back, noting
 /// every request line; with `refuse_mounts`, a mount request loses its `mount=` and `from=`, so
 /// the registry opens a plain upload instead (as one that refuses mounts does).
-struct Counting {
+pub struct Counting {
     port: u16,
     bytes: Arc<Mutex<u64>>,
     requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl Counting {
-    fn start(upstream: u16, refuse_mounts: bool) -> Self {
+    pub fn start(upstream: u16, refuse_mounts: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let bytes = Arc::new(Mutex::new(0));
@@ -319,15 +319,15 @@ impl Counting {
         }
     }
 
-    fn host(&self) -> String {
+    pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn bytes(&self) -> u64 {
+    pub fn bytes(&self) -> u64 {
         *self.bytes.lock().expect("lock")
     }
 
-    fn requests(&self) -> Vec<String> {
+    pub fn requests(&self) -> Vec<String> {
         self.requests.lock().expect("lock").clone()
     }
 }
@@ -650,7 +650,7 @@ fn a_merge_missing_a_part_fails_writing_nothing_and_a_part_is_consumable_at_once
 }
 
 /// The first error of a run's JSON lines.
-fn first_error(text: &str) -> Value {
+pub fn first_error(text: &str) -> Value {
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|v| v["severity"] == "error")
@@ -659,7 +659,7 @@ fn first_error(text: &str) -> Value {
 
 /// A release of one image, at `version`, tagged with the version, the major version and
 /// `latest`, built in `dir/<version>`.
-fn small_release(dir: &Path, version: &str) -> PathBuf {
+pub fn small_release(dir: &Path, version: &str) -> PathBuf {
     let text = format!(
         r#"release "{version}" {{
     commit "75df9f40a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"

@@ -148,10 +148,11 @@ pub fn merge(
             }
         }
     }
-    if let Some(changelog) = &assembly.changelog
-        && let Ok(digest) = Digest::parse(&changelog.digest)
-    {
-        blobs.entry(digest).or_insert(0);
+    // The release's own files (the changelog, release notes…): every part holds them.
+    for layer in assembly.changelog.iter().chain(&assembly.metadata_files) {
+        if let Ok(digest) = Digest::parse(&layer.digest) {
+            blobs.entry(digest).or_insert(0);
+        }
     }
     for container in &assembly.containers {
         let Some(&by) = providers.containers.get(&container.name) else {

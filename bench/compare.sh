@@ -12,27 +12,13 @@ for tool in hyperfine docker-registry curl python3; do
     command -v "$tool" >/dev/null || { echo "bench/compare.sh needs $tool" >&2; exit 1; }
 done
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/glc-compare.XXXXXX")
-registry_pid=
-cleanup() { [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+. bench/registry.sh
+trap 'stop_registry; rm -rf "$work"' EXIT
 export SOURCE_DATE_EPOCH=1741939200
 python3 bench/gen-big.py "$work/src" "$size_mb"
 release=$work/src/release.kdl
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<YML
-version: 0.1
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+start_registry compare
 reg=127.0.0.1:$port
 
 for who in old new; do

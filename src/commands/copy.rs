@@ -7,7 +7,7 @@ use glc::diagnostic::{Diagnostic, Diagnostics};
 use glc::registry::copy::SourceRef;
 use glc::registry::push::PushedTag;
 
-use super::{Context, RegistryArgs, emit_json, progress_mode, summary_json, write_digests};
+use super::{Context, RegistryArgs, progress_mode, summary_json, tag_line, write_digests};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -57,23 +57,9 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
         jobs: usize::from(args.jobs),
         chunk: args.chunk_size.max(1),
         progress: progress_mode(args.quiet, cx.format),
-        options: glc::registry::Options {
-            // A copy killed in a big blob is resumed by the next from the registry's offset.
-            sessions_dir: glc::registry::sessions::Sessions::default_dir(),
-            ..args.registry.clone().options()
-        },
+        options: args.registry.clone().resumable(),
     };
-    let mut on_tag = |tag: &PushedTag| {
-        if cx.json() && !args.quiet {
-            emit_json(&serde_json::json!({
-                "type": "tag",
-                "tag": tag.tag,
-                "digest": tag.digest,
-                "destination": tag.destination,
-                "unchanged": tag.unchanged,
-            }));
-        }
-    };
+    let mut on_tag = tag_line(cx, args.quiet);
     let copied = glc::registry::copy::copy(&source, &request, &mut on_tag)
         .map_err(|e| vec![Diagnostic::from(e)])?;
     let report: BTreeMap<&str, &PushedTag> = copied

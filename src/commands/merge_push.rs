@@ -7,7 +7,7 @@ use glc::diagnostic::{Diagnostic, Diagnostics};
 use glc::registry::push::PushedTag;
 
 use super::merge::Args;
-use super::{Context, emit_json, load_private_key, progress_mode, summary_json, write_digests};
+use super::{Context, load_private_key, progress_mode, summary_json, tag_line, write_digests};
 
 pub fn run(args: &Args, destination: &str, cx: Context) -> Result<(), Diagnostics> {
     let usage = |e: String, example: &str| {
@@ -47,22 +47,9 @@ pub fn run(args: &Args, destination: &str, cx: Context) -> Result<(), Diagnostic
         progress: progress_mode(true, cx.format),
         part_tag: part_tag.map(str::to_owned),
         allow_older: args.allow_older,
-        options: glc::registry::Options {
-            sessions_dir: glc::registry::sessions::Sessions::default_dir(),
-            ..args.registry.clone().options()
-        },
+        options: args.registry.clone().resumable(),
     };
-    let mut on_tag = |tag: &PushedTag| {
-        if cx.json() && !quiet {
-            emit_json(&serde_json::json!({
-                "type": "tag",
-                "tag": tag.tag,
-                "digest": tag.digest,
-                "destination": tag.destination,
-                "unchanged": tag.unchanged,
-            }));
-        }
-    };
+    let mut on_tag = tag_line(cx, quiet);
     let merged = glc::build::merge::registry::merge(
         &parts,
         &request,

@@ -95,6 +95,31 @@ impl RegistryArgs {
             ..glc::registry::Options::default()
         }
     }
+
+    /// [`RegistryArgs::options`] with upload sessions kept on disk: a push, merge or copy
+    /// killed in a big blob is resumed by the next from the registry's offset.
+    pub fn resumable(self) -> glc::registry::Options {
+        glc::registry::Options {
+            sessions_dir: glc::registry::sessions::Sessions::default_dir(),
+            ..self.options()
+        }
+    }
+}
+
+/// What a push, merge or copy does with each tag it writes: with `--message-format json`
+/// (and not `-q`), a line of its own.
+pub fn tag_line(cx: Context, quiet: bool) -> impl FnMut(&glc::registry::push::PushedTag) {
+    move |tag| {
+        if cx.json() && !quiet {
+            emit_json(&serde_json::json!({
+                "type": "tag",
+                "tag": tag.tag,
+                "digest": tag.digest,
+                "destination": tag.destination,
+                "unchanged": tag.unchanged,
+            }));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::Args)]

@@ -49,15 +49,7 @@ pub(super) fn metadata_layers(
         .map_err(|e| broken(e.to_string()))?;
     let manifest: Value = serde_json::from_slice(&bytes)
         .map_err(|e| broken(format!("MetaData {} is not JSON: {e}", metadata.digest)))?;
-    let layers = manifest["layers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|raw| {
-            Descriptor::from_value(raw)
-                .map_err(|e| broken(format!("MetaData {}: {}", metadata.digest, e.message)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let layers = super::layers_of(&manifest, &format!("MetaData {}", metadata.digest), &broken)?;
     Ok((metadata, layers))
 }
 

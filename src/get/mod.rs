@@ -423,16 +423,29 @@ fn image_layers(
             printable(&image.cname)
         )));
     }
-    let layers = manifest["layers"]
+    let layers = layers_of(
+        &manifest,
+        &format!("manifest {}", descriptor.digest),
+        &broken,
+    )?;
+    Ok((descriptor, layers))
+}
+
+/// The descriptors of `manifest`'s layers, each checked; `named` says which manifest in an
+/// error (`manifest sha256:…`, `MetaData sha256:…`).
+fn layers_of(
+    manifest: &Value,
+    named: &str,
+    broken: &impl Fn(String) -> Diagnostics,
+) -> Result<Vec<Descriptor>, Diagnostics> {
+    manifest["layers"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|raw| {
-            Descriptor::from_value(raw)
-                .map_err(|e| broken(format!("manifest {}: {}", descriptor.digest, e.message)))
+            Descriptor::from_value(raw).map_err(|e| broken(format!("{named}: {}", e.message)))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((descriptor, layers))
+        .collect()
 }
 
 fn title(descriptor: &Descriptor) -> Option<&str> {

@@ -488,10 +488,7 @@ impl Store for Layout {
     }
 
     fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
-        let (file, size) = self
-            .dir
-            .open_blob(&descriptor.digest)
-            .map_err(|e| StoreError::file(&descriptor.digest, e))?;
+        let (file, size) = self.open_file(descriptor)?;
         Ok(Opened {
             reader: Box::new(file),
             size: Some(size),

@@ -245,6 +245,11 @@ pub trait Store {
         Ok(Some((asked, bytes)))
     }
 
+    /// Says that the documents `descriptors` name are about to be read one by one, so that a
+    /// store where each read is a request may read them at once beforehand ([`Cached`] does).
+    /// Only a hint: what it cannot read now is read, and its error said, when asked for.
+    fn prefetch(&self, _descriptors: &[Descriptor]) {}
+
     /// A blob's bytes, exactly its declared size and at most `limit`, not hashed: for a caller
     /// that reads what a damaged document says. Most callers want [`Store::fetch`].
     fn read(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
@@ -625,7 +630,7 @@ mod tests {
     #[derive(Default)]
     struct Memory {
         blobs: HashMap<Digest, Vec<u8>>,
-        opened: std::cell::Cell<usize>,
+        opened: std::sync::atomic::AtomicUsize,
     }
 
     impl Store for Memory {
@@ -639,7 +644,8 @@ mod tests {
             Ok(Vec::new())
         }
         fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
-            self.opened.set(self.opened.get() + 1);
+            self.opened
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let bytes = self
                 .blobs
                 .get(&descriptor.digest)
@@ -705,6 +711,104 @@ mod tests {
         assert!(store.read(&right, MAX_DOCUMENT).is_ok());
     }
 
+    /// [`Memory`] whose reads wait (up to a patience far beyond any scheduling delay) until two
+    /// are under way at once; after that, or once one has waited its whole patience, none
+    /// waits. Read one by one, the first waits its patience and no two ever meet.
+    struct Meeting {
+        memory: Memory,
+        /// Read without waiting: the index.
+        alone: Digest,
+        /// Reads under way, and whether waiting is over.
+        state: std::sync::Mutex<(usize, bool)>,
+        arrived: std::sync::Condvar,
+        met: std::sync::atomic::AtomicBool,
+    }
+
+    impl Store for Meeting {
+        fn name(&self) -> String {
+            self.memory.name()
+        }
+        fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
+            self.memory.resolve(name)
+        }
+        fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
+            self.memory.tags()
+        }
+        fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
+            if descriptor.digest == self.alone {
+                return self.memory.open(descriptor);
+            }
+            let patience = std::time::Duration::from_secs(20);
+            let mut state = self.state.lock().unwrap();
+            state.0 += 1;
+            if state.0 >= 2 {
+                self.met.store(true, std::sync::atomic::Ordering::Relaxed);
+                state.1 = true;
+            }
+            self.arrived.notify_all();
+            let (mut state, _) = self
+                .arrived
+                .wait_timeout_while(state, patience, |(_, over)| !*over)
+                .unwrap();
+            state.1 = true;
+            drop(state);
+            let opened = self.memory.open(descriptor);
+            self.state.lock().unwrap().0 -= 1;
+            self.arrived.notify_all();
+            opened
+        }
+        fn referrers(&self, s: &Digest, t: Option<&str>) -> Result<Vec<Descriptor>, StoreError> {
+            self.memory.referrers(s, t)
+        }
+    }
+
+    #[test]
+    fn a_walk_through_a_cached_store_reads_an_indexs_documents_at_once_and_each_once() {
+        let mut memory = Memory::default();
+        let mut entries = Vec::new();
+        for i in 0..6 {
+            let bytes = format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","layers":[],"annotations":{{"n":"{i}"}}}}"#,
+                crate::oci::media::MANIFEST
+            )
+            .into_bytes();
+            entries.push(descriptor(&bytes, bytes.len() as u64).to_value());
+            memory.blobs.insert(Digest::of(&bytes), bytes);
+        }
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": crate::oci::media::INDEX,
+            "manifests": entries,
+        }))
+        .unwrap();
+        let mut root = descriptor(&index, index.len() as u64);
+        crate::oci::media::INDEX.clone_into(&mut root.media_type);
+        memory.blobs.insert(root.digest.clone(), index);
+        let cached = Cached::new(Meeting {
+            memory,
+            alone: root.digest.clone(),
+            state: std::sync::Mutex::new((0, false)),
+            arrived: std::sync::Condvar::new(),
+            met: std::sync::atomic::AtomicBool::new(false),
+        });
+        let graph = crate::oci::walk::walk(&cached, &[root.to_value()]);
+        assert!(graph.problems().is_empty(), "{:?}", graph.problems());
+        assert_eq!(graph.nodes.len(), 7);
+        let inner = cached.inner();
+        // The index, then its six manifests, each read once, and at the same time.
+        assert_eq!(
+            inner
+                .memory
+                .opened
+                .load(std::sync::atomic::Ordering::Relaxed),
+            7
+        );
+        assert!(
+            inner.met.load(std::sync::atomic::Ordering::Relaxed),
+            "the manifests were read one by one"
+        );
+    }
+
     #[test]
     fn a_cached_store_reads_each_document_once_and_asks_once_for_what_is_absent() {
         let mut store = Memory::default();
@@ -722,7 +826,13 @@ mod tests {
                 format!("memory has no manifest {}", absent.digest)
             );
         }
-        assert_eq!(cached.inner().opened.get(), 2);
+        assert_eq!(
+            cached
+                .inner()
+                .opened
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
     }
 
     #[test]

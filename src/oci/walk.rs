@@ -228,6 +228,17 @@ impl Graph {
             graph: std::mem::take(self),
             read: Vec::new(),
         };
+        // (Not those whose tag makes them invalid: they are not read.)
+        let valid: Vec<Value> = more
+            .iter()
+            .filter(|raw| {
+                raw["annotations"][crate::oci::vocab::annotation::REF_NAME]
+                    .as_str()
+                    .is_none_or(crate::oci::name::is_ref_name)
+            })
+            .cloned()
+            .collect();
+        walker.prefetch(&valid, 1);
         for raw in more {
             let index = walker.graph.roots.len();
             let tag = raw["annotations"][crate::oci::vocab::annotation::REF_NAME]
@@ -277,6 +288,22 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
+    /// Tells the store which documents of `entries` (at `depth`) the walk reads next: those
+    /// not in the graph yet, as deep as the walk reads.
+    fn prefetch(&self, entries: &[Value], depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let ahead: Vec<Descriptor> = entries
+            .iter()
+            .filter_map(|raw| Descriptor::from_value(raw).ok())
+            .filter(|d| d.kind().is_document() && self.graph.find(&d.digest).is_none())
+            .collect();
+        if !ahead.is_empty() {
+            self.store.prefetch(&ahead);
+        }
+    }
+
     fn child(&mut self, raw: &Value, parent: Option<NodeId>, edge: Edge, depth: usize) -> Child {
         match Descriptor::from_value(raw) {
             Ok(descriptor) => self.descriptor(descriptor, parent, edge, depth),
@@ -412,6 +439,7 @@ impl Walker<'_> {
         match kind {
             Kind::Index => {
                 document.manifests = value["manifests"].as_array().map(|manifests| {
+                    self.prefetch(manifests, depth + 1);
                     manifests
                         .iter()
                         .enumerate()

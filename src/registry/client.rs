@@ -214,6 +214,19 @@ impl Client {
     /// on the registry's own origin only, each URL once, and the list ends at a page that
     /// adds no tag: a registry cannot keep glc asking. Names that are not tags are left out.
     pub fn tags(&self) -> Result<Vec<String>, Error> {
+        self.list_tags(MAX_TAG_PAGES).map(|(tags, _)| tags)
+    }
+
+    /// The whole tag list of the repository if it fits in `pages` pages (of up to 1,000 tags;
+    /// the registry may give fewer a page): `None` where it goes on, or is cut at
+    /// [`MAX_TAGS`], so that a tag not in it may still be there.
+    pub fn tags_within(&self, pages: usize) -> Result<Option<Vec<String>>, Error> {
+        let (tags, whole) = self.list_tags(pages.clamp(1, MAX_TAG_PAGES))?;
+        Ok(whole.then_some(tags))
+    }
+
+    /// The tags of at most `pages` pages, and whether that is the whole list.
+    fn list_tags(&self, pages: usize) -> Result<(Vec<String>, bool), Error> {
         let mut tags = Vec::new();
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut visited: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -223,7 +236,7 @@ impl Client {
             let answer = self.send("GET", &url, &[], Body::Empty, true)?;
             match answer.status {
                 200..=299 => {}
-                404 => return Ok(tags),
+                404 => return Ok((tags, true)),
                 status => return Err(self.refusal("GET tags/list", status, &answer.body)),
             }
             let page: Value = serde_json::from_slice(&answer.body).map_err(|e| {
@@ -243,7 +256,8 @@ impl Client {
                 }
             }
             let Some(next) = answer.link.as_deref().and_then(next_link) else {
-                break;
+                let whole = tags.len() < MAX_TAGS;
+                return Ok((tags, whole));
             };
             let next = self.absolute(&next);
             if !self.own(&next) {
@@ -259,14 +273,13 @@ impl Client {
             }
             if tags.len() == before
                 || tags.len() >= MAX_TAGS
-                || visited.len() >= MAX_TAG_PAGES
+                || visited.len() >= pages
                 || visited.contains(&next)
             {
-                break;
+                return Ok((tags, false));
             }
             url = next;
         }
-        Ok(tags)
     }
 
     /// The referrers of `subject` as the registry's referrers API lists them (the entries of

@@ -234,6 +234,11 @@ pub fn copy(
             let hangs = graph.find(digest).is_some()
                 || crate::oci::name::cosign_subject(tag).is_some_and(|s| graph.find(&s).is_some());
             if hangs && taken.insert((*tag).clone()) {
+                // A document of the graph is known already; only a signature is read.
+                if let Some(id) = graph.find(digest) {
+                    added.push(entry(&known_descriptor(&graph, id), Some(tag)));
+                    continue;
+                }
                 let descriptor = store.resolve(tag).map_err(|e| {
                     fail(
                         format!(
@@ -322,6 +327,20 @@ pub fn copy(
     })
 }
 
+/// The descriptor of node `id` as a tag names it: its own media type, size and artifact type,
+/// none of the fields a parent index gave it.
+fn known_descriptor(graph: &Graph, id: walk::NodeId) -> Descriptor {
+    let node = &graph.nodes[id];
+    Descriptor {
+        media_type: node.descriptor.media_type.clone(),
+        digest: node.descriptor.digest.clone(),
+        size: node.descriptor.size,
+        annotations: std::collections::BTreeMap::new(),
+        platform: None,
+        artifact_type: node.document.as_ref().and_then(|d| d.artifact_type.clone()),
+    }
+}
+
 /// An `index.json` entry of `descriptor`, tagged `tag`.
 fn entry(descriptor: &Descriptor, tag: Option<&str>) -> Value {
     let mut value = descriptor.to_value();
@@ -392,6 +411,10 @@ struct SourceBlobs<'a> {
 impl Elsewhere for SourceBlobs<'_> {
     fn has(&self, _: &Digest) -> bool {
         true
+    }
+
+    fn mounts(&self, _: &Digest) -> bool {
+        self.same_registry && !self.same_repository
     }
 
     fn provide(&self, client: &Client, digest: &Digest, size: u64) -> Result<Mounted, Error> {

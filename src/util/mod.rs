@@ -6,9 +6,11 @@
 //! - `writeback`: the disk write of a file started while glc goes on.
 //! - `interrupt`: SIGINT and SIGTERM as a flag the long loops check.
 //! - `progress`: the progress line of the long commands, on stderr when a command asks.
+//! - `parallel`: work spread over a few threads, results in order, stopped at the first error.
 
 pub mod atomic;
 pub mod interrupt;
+pub mod parallel;
 pub mod progress;
 pub mod text;
 pub mod writeback;

@@ -91,6 +91,22 @@ fn a_release_copied_within_a_registry_is_mounted_and_no_blob_byte_passes_through
             .any(|r| r.starts_with("POST ") && r.contains("mount=")),
         "no mount among {requests:?}"
     );
+    // Nothing of the release is in the new repository: nothing there is asked for before it
+    // is written (a mount, a document and a tag cost one request, as the question would).
+    let asked: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("HEAD ") && r.contains("/v2/releases/"))
+        .collect();
+    assert!(asked.is_empty(), "asked the new repository: {asked:?}");
+    let mounts = requests
+        .iter()
+        .filter(|r| r.starts_with("POST ") && r.contains("mount="))
+        .count();
+    assert_eq!(
+        u64::try_from(mounts).ok(),
+        summary["blobs_mounted"].as_u64(),
+        "{summary}"
+    );
     assert_same(&registry, &registry, "nightly", "releases");
     // Run again: everything is there, nothing moves.
     let again = summary_of(&copy(

@@ -385,6 +385,13 @@ impl Elsewhere for Parts<'_> {
         self.blobs.contains_key(digest)
     }
 
+    fn mounts(&self, digest: &Digest) -> bool {
+        self.blobs
+            .get(digest)
+            .and_then(|by| self.clients.get(*by))
+            .is_some_and(|source| source.repository != self.destination)
+    }
+
     fn provide(&self, client: &Client, digest: &Digest, size: u64) -> Result<Mounted, Error> {
         let Some(source) = self.blobs.get(digest).and_then(|by| self.clients.get(*by)) else {
             return Err(crate::registry::Error::new(

@@ -9,21 +9,32 @@ use serde_json::Value;
 use super::{Opened, Store, StoreError, within};
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::{Descriptor, Digest};
+use crate::util::parallel::parallel;
 
 /// Bytes of documents a [`Cached`] keeps for reading again at most: past it, a document is
 /// read and dropped, so memory does not grow with what a store lists.
 const MAX_KEPT: usize = 64 << 20;
+
+/// Documents a [`Cached`] reads at once when told they are about to be read.
+const PREFETCH_JOBS: usize = 8;
 
 /// Any store with its documents (manifests and indexes) read once: each is fetched once and
 /// kept (within [`MAX_KEPT`] bytes), and a document the store does not have is asked for once.
 /// For a registry, where every read is a request.
 pub struct Cached<S> {
     inner: S,
-    documents: Mutex<HashMap<Digest, Vec<u8>>>,
+    documents: Mutex<Kept>,
     absent: Mutex<HashSet<Digest>>,
     /// Tags resolved so far, and what to: a cache lives for one command, which reads one
     /// state of the store, so a tag is asked for once.
     resolved: Mutex<HashMap<String, Option<Descriptor>>>,
+}
+
+/// The documents kept, and their bytes together.
+#[derive(Default)]
+struct Kept {
+    documents: HashMap<Digest, Vec<u8>>,
+    bytes: usize,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for Cached<S> {
@@ -51,23 +62,28 @@ impl<S: Store> Cached<S> {
     }
 
     fn known(&self, digest: &Digest) -> Option<Vec<u8>> {
-        self.documents.lock().ok()?.get(digest).cloned()
+        self.documents.lock().ok()?.documents.get(digest).cloned()
     }
 
     fn keep(&self, digest: &Digest, bytes: &[u8]) {
-        if let Ok(mut kept) = self.documents.lock() {
-            let size: usize = kept.values().map(Vec::len).sum();
-            if size + bytes.len() <= MAX_KEPT {
-                kept.insert(digest.clone(), bytes.to_vec());
-            }
+        if let Ok(mut kept) = self.documents.lock()
+            && kept.bytes + bytes.len() <= MAX_KEPT
+            && !kept.documents.contains_key(digest)
+        {
+            kept.bytes += bytes.len();
+            kept.documents.insert(digest.clone(), bytes.to_vec());
         }
+    }
+
+    fn is_absent(&self, digest: &Digest) -> bool {
+        self.absent.lock().is_ok_and(|a| a.contains(digest))
     }
 }
 
 /// Documents are read by digest once (through [`Store::fetch_reference`], which checks the
 /// digest) and checked against each descriptor that names them: a size that is not theirs is
 /// an error said with the store's name. Blobs are read from the store below.
-impl<S: Store> Store for Cached<S> {
+impl<S: Store + Sync> Store for Cached<S> {
     fn name(&self) -> String {
         self.inner.name()
     }
@@ -141,6 +157,40 @@ impl<S: Store> Store for Cached<S> {
         self.inner.referrers(subject, artifact_type)
     }
 
+    /// The documents not read yet, as many as the cache has room for, read on
+    /// [`PREFETCH_JOBS`] threads and kept; a read that fails is left for the caller's own read
+    /// to fail again and say. Each document is still read once: what is kept is not read again.
+    fn prefetch(&self, descriptors: &[Descriptor]) {
+        let Ok(kept) = self.documents.lock() else {
+            return;
+        };
+        let mut room = u64::try_from(MAX_KEPT.saturating_sub(kept.bytes)).unwrap_or(u64::MAX);
+        let mut seen = HashSet::new();
+        let wanted: Vec<&Descriptor> = descriptors
+            .iter()
+            .filter(|d| d.kind().is_document() && d.size <= MAX_DOCUMENT)
+            .filter(|d| !kept.documents.contains_key(&d.digest) && seen.insert(&d.digest))
+            .take_while(|d| {
+                let fits = d.size <= room;
+                room = room.saturating_sub(d.size);
+                fits
+            })
+            .collect();
+        drop(kept);
+        let wanted: Vec<&Descriptor> = wanted
+            .into_iter()
+            .filter(|d| !self.is_absent(&d.digest))
+            .collect();
+        // One read gains nothing from being early.
+        if wanted.len() < 2 {
+            return;
+        }
+        let _ = parallel(&wanted, PREFETCH_JOBS, |descriptor| {
+            let _ = self.read(descriptor, MAX_DOCUMENT);
+            Ok::<(), ()>(())
+        });
+    }
+
     fn read(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, StoreError> {
         within(descriptor, limit)?;
         if !descriptor.kind().is_document() {
@@ -155,7 +205,7 @@ impl<S: Store> Store for Cached<S> {
         let bytes = if let Some(bytes) = self.known(digest) {
             bytes
         } else {
-            if self.absent.lock().is_ok_and(|a| a.contains(digest)) {
+            if self.is_absent(digest) {
                 return Err(not_found());
             }
             let Some((_, bytes)) = self.inner.fetch_reference(&digest.to_string(), limit)? else {

@@ -57,6 +57,30 @@ pub trait Elsewhere: Sync {
     /// Puts blob `digest` of `size` bytes into `client`'s repository.
     fn provide(&self, client: &Client, digest: &Digest, size: u64)
     -> Result<Mounted, super::Error>;
+    /// Whether [`Elsewhere::provide`] of `digest` asks the registry to mount it from another
+    /// repository: one request, which succeeds where the blob is there already too.
+    fn mounts(&self, _digest: &Digest) -> bool {
+        false
+    }
+}
+
+/// When a push asks the registry whether it has a blob or document before writing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// Always: the repository may hold any of it.
+    Always,
+    /// Only before an upload: a document is written and a blob mounted without asking, as
+    /// the write is one request, as the question would be, and the same where it is there.
+    BeforeUploads,
+}
+
+/// Where the blobs a layout does not hold come from, and when to ask for them first.
+#[derive(Clone, Copy)]
+struct Provided<'a> {
+    elsewhere: &'a dyn Elsewhere,
+    /// The blobs `elsewhere` provides.
+    external: &'a HashSet<Digest>,
+    ask: Ask,
 }
 
 /// Provides nothing: a push of a layout that holds every blob.
@@ -275,6 +299,8 @@ struct Work {
     manifests: Vec<NodeId>,
     /// Tags, release tags last.
     tags: Vec<(String, NodeId)>,
+    /// Where the tags that go one by one start: the release tags, then a part's tag.
+    last: usize,
 }
 
 /// Pushes the layout at `layout` as `request` says; `on_tag` hears of every tag pushed.
@@ -378,12 +404,40 @@ pub fn push_with(
     let target = Repository::new(client).chunked(request.chunk);
     let client = target.client();
     let mut outcome = Outcome::default();
+    // The repository's tags, where a page or two lists them all: a tag not among them is
+    // written without asking where it points first. (A list that cannot be read, or goes on,
+    // leaves every tag to be asked.)
+    let listed: Option<HashSet<String>> = client
+        .tags_within(LISTED_PAGES)
+        .ok()
+        .flatten()
+        .map(|tags| tags.into_iter().collect());
+    // Where none of the push's own tags is there yet (a first push, or one stopped before its
+    // tags), nothing is asked for before it is written where the write costs no more than the
+    // question: a document, a mount.
+    let own = if work.last > 0 {
+        &work.tags[..work.last]
+    } else {
+        &work.tags[..]
+    };
+    let ask = if listed
+        .as_ref()
+        .is_some_and(|listed| own.iter().all(|(tag, _)| !listed.contains(tag)))
+    {
+        Ask::BeforeUploads
+    } else {
+        Ask::Always
+    };
     push_blobs(
         &store,
         &target,
         &graph,
         request,
-        (elsewhere, &external),
+        Provided {
+            elsewhere,
+            external: &external,
+            ask,
+        },
         &work.blobs,
         &mut outcome,
     )?;
@@ -392,7 +446,7 @@ pub fn push_with(
         &target,
         &graph,
         &work.manifests,
-        request.jobs,
+        (request.jobs, ask),
         &mut outcome,
     )?;
     let by_subject = referrers_by_subject(&graph, &work.manifests);
@@ -406,32 +460,51 @@ pub fn push_with(
             .is_some(),
     };
     if !api {
-        outcome.referrer_tags += push_referrers(client, &graph, &by_subject)?;
+        outcome.referrer_tags +=
+            push_referrers(client, &graph, &by_subject, listed.as_ref(), request.jobs)?;
     }
-    mend_referrers(&store, &target, &graph, &by_subject, api, &mut outcome)?;
-    for (i, (tag, id)) in work.tags.iter().enumerate() {
-        let node = &graph.nodes[*id];
-        let digest = &node.descriptor.digest;
-        let destination = format!("{}/{}:{tag}", request.host, request.repository);
-        let there = client
-            .head_manifest(tag, ACCEPT)
-            .map_err(|e| registry_error(&e, &not_tagged(&work.tags[i..])))?;
-        let unchanged = there.as_deref() == Some(&digest.to_string());
-        if !unchanged {
-            let bytes = document(&store, &node.descriptor)?;
-            target
-                .tag(&node.descriptor, &bytes, tag)
-                .map_err(|e| registry_error(&registry_failure(e), &not_tagged(&work.tags[i..])))?;
+    mend_referrers(
+        &store,
+        &target,
+        &graph,
+        &by_subject,
+        (api, request.jobs),
+        &mut outcome,
+    )?;
+    let tags = Tagging {
+        store: &store,
+        target: &target,
+        graph: &graph,
+        host: &request.host,
+        repository: &request.repository,
+        listed: listed.as_ref(),
+    };
+    // The other tags at once, then the release tags and a part's tag one by one, last.
+    let (first, last) = work.tags.split_at(work.last);
+    let done = std::sync::Mutex::new(HashSet::new());
+    let pushed = parallel(first, request.jobs, |(tag, id)| {
+        let pushed = tags.write(tag, *id)?;
+        if let Ok(mut done) = done.lock() {
+            done.insert(tag.clone());
         }
-        let pushed = PushedTag {
-            tag: tag.clone(),
-            digest: digest.to_string(),
-            media_type: node.descriptor.media_type.clone(),
-            size: node.descriptor.size,
-            artifact_type: node.descriptor.artifact_type.clone(),
-            destination,
-            unchanged,
-        };
+        Ok(pushed)
+    })
+    .map_err(|e: TagFailure| {
+        e.left(
+            &work.tags,
+            &done.lock().map(|d| d.clone()).unwrap_or_default(),
+        )
+    })?;
+    for pushed in pushed {
+        on_tag(&pushed);
+        outcome.tags.push(pushed);
+    }
+    let mut done: HashSet<String> = first.iter().map(|(tag, _)| tag.clone()).collect();
+    for (tag, id) in last {
+        let pushed = tags
+            .write(tag, *id)
+            .map_err(|e| e.left(&work.tags, &done))?;
+        done.insert(tag.clone());
         on_tag(&pushed);
         outcome.tags.push(pushed);
     }
@@ -442,12 +515,77 @@ pub fn push_with(
     Ok(outcome)
 }
 
-fn not_tagged(left: &[(String, NodeId)]) -> String {
-    let names: Vec<&str> = left.iter().map(|(t, _)| t.as_str()).collect();
-    format!(
-        "every blob and manifest is pushed, but not the tags {}",
-        crate::util::text::list(&names)
-    )
+/// Pages of a repository's tag list a push reads to know which of its tags are there.
+const LISTED_PAGES: usize = 2;
+
+/// What writes a push's tags.
+struct Tagging<'a> {
+    store: &'a Layout,
+    target: &'a Repository,
+    graph: &'a Graph,
+    host: &'a str,
+    repository: &'a str,
+    /// The repository's tags before the push, where known.
+    listed: Option<&'a HashSet<String>>,
+}
+
+/// A tag that could not be written, and why; [`TagFailure::left`] says which tags are not.
+struct TagFailure {
+    error: PushError,
+}
+
+impl TagFailure {
+    /// The push's error, saying which of the push's `tags` (in order) are not written: those
+    /// not `done`.
+    fn left(self, tags: &[(String, NodeId)], done: &HashSet<String>) -> PushError {
+        let names: Vec<&str> = tags
+            .iter()
+            .map(|(t, _)| t.as_str())
+            .filter(|t| !done.contains(*t))
+            .collect();
+        let state = format!(
+            "every blob and manifest is pushed, but not the tags {}",
+            crate::util::text::list(&names)
+        );
+        match self.error {
+            PushError::Registry { error, .. } => PushError::Registry { error, state },
+            other @ PushError::Push { .. } => other,
+        }
+    }
+}
+
+impl Tagging<'_> {
+    /// Points `tag` at node `id`, unless the registry has it there already (asked only where
+    /// the tag may be there).
+    fn write(&self, tag: &str, id: NodeId) -> Result<PushedTag, TagFailure> {
+        let failed = |error| TagFailure { error };
+        let node = &self.graph.nodes[id];
+        let digest = &node.descriptor.digest;
+        let client = self.target.client();
+        let there = if self.listed.is_some_and(|listed| !listed.contains(tag)) {
+            None
+        } else {
+            client
+                .head_manifest(tag, ACCEPT)
+                .map_err(|e| failed(registry_error(&e, "")))?
+        };
+        let unchanged = there.as_deref() == Some(&digest.to_string());
+        if !unchanged {
+            let bytes = document(self.store, &node.descriptor).map_err(failed)?;
+            self.target
+                .tag(&node.descriptor, &bytes, tag)
+                .map_err(|e| failed(registry_error(&registry_failure(e), "")))?;
+        }
+        Ok(PushedTag {
+            tag: tag.to_owned(),
+            digest: digest.to_string(),
+            media_type: node.descriptor.media_type.clone(),
+            size: node.descriptor.size,
+            artifact_type: node.descriptor.artifact_type.clone(),
+            destination: format!("{}/{}:{tag}", self.host, self.repository),
+            unchanged,
+        })
+    }
 }
 
 fn registry_error(e: &super::Error, state: &str) -> PushError {
@@ -549,6 +687,7 @@ fn plan(graph: &Graph, wanted: &[String], part_tag: Option<&str>) -> Result<Work
     let (mut tags, release): (Vec<_>, Vec<_>) = selected
         .into_iter()
         .partition(|(_, id)| graph.nodes[*id].descriptor.artifact_type.as_deref() != Some(RELEASE));
+    let last = tags.len();
     tags.extend(release);
     // A part's own tag comes last: once it is there, the whole part is.
     if let Some((tag, id)) = part {
@@ -572,6 +711,7 @@ fn plan(graph: &Graph, wanted: &[String], part_tag: Option<&str>) -> Result<Work
         blobs,
         manifests,
         tags,
+        last,
     })
 }
 
@@ -670,10 +810,18 @@ fn push_blobs(
     target: &Repository,
     graph: &Graph,
     request: &Request,
-    (elsewhere, external): (&dyn Elsewhere, &HashSet<Digest>),
+    provided: Provided<'_>,
     blobs: &[(Digest, u64)],
     outcome: &mut Outcome,
 ) -> Result<(), PushError> {
+    let Provided {
+        elsewhere,
+        external,
+        ask,
+    } = provided;
+    // Once the registry refuses a mount, every blob is asked for first: a refused mount is
+    // a copy.
+    let refused = AtomicBool::new(false);
     let mounted = AtomicU64::new(0);
     let copied = AtomicU64::new(0);
     let uploaded = AtomicU64::new(0);
@@ -687,14 +835,21 @@ fn push_blobs(
     );
     let one = |digest: &Digest, size: u64| -> Result<bool, super::Error> {
         let descriptor = descriptor(graph, digest);
-        if target.exists(&descriptor).map_err(registry_failure)? {
+        let mount = external.contains(digest)
+            && elsewhere.mounts(digest)
+            && !refused.load(Ordering::Relaxed);
+        let asked = ask == Ask::Always || !mount;
+        if asked && target.exists(&descriptor).map_err(registry_failure)? {
             progress.there(size);
             return Ok(false);
         }
         if external.contains(digest) {
             let counter = match elsewhere.provide(target.client(), digest, size)? {
                 Mounted::Linked => &mounted,
-                Mounted::Copied => &copied,
+                Mounted::Copied => {
+                    refused.store(true, Ordering::Relaxed);
+                    &copied
+                }
             };
             counter.fetch_add(1, Ordering::Relaxed);
             progress.there(size);
@@ -766,7 +921,7 @@ fn push_manifests(
     target: &Repository,
     graph: &Graph,
     manifests: &[NodeId],
-    jobs: usize,
+    (jobs, ask): (usize, Ask),
     outcome: &mut Outcome,
 ) -> Result<bool, PushError> {
     let keeps_referrers = AtomicBool::new(false);
@@ -782,9 +937,10 @@ fn push_manifests(
                     manifests.len() - done.load(Ordering::Relaxed) - 1
                 )
             };
-            let there = target
-                .exists(descriptor)
-                .map_err(|e| registry_error(&registry_failure(e), &state()))?;
+            let there = ask == Ask::Always
+                && target
+                    .exists(descriptor)
+                    .map_err(|e| registry_error(&registry_failure(e), &state()))?;
             if !there {
                 let bytes = document(store, descriptor)?;
                 let keeps = target

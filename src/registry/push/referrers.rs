@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 
-use super::super::Client;
 use super::super::source::Repository;
+use super::super::{Client, parallel};
 use super::{Outcome, PushError, document, fail, registry_error, registry_failure, subject_of};
 use crate::oci::Digest;
 use crate::oci::store::{Layout, StoreWrite as _};
@@ -58,11 +58,21 @@ fn fallback_tag(subject: &Digest) -> String {
 }
 
 /// The fallback tag's image index of `subject`: what is there, or a new empty one.
-fn fallback_index(client: &Client, subject: &Digest, state: &str) -> Result<Value, PushError> {
+fn fallback_index(
+    client: &Client,
+    subject: &Digest,
+    listed: Option<&HashSet<String>>,
+    state: &str,
+) -> Result<Value, PushError> {
     let tag = fallback_tag(subject);
-    let there = client
-        .get_manifest(&tag, media::INDEX)
-        .map_err(|e| registry_error(&e, state))?;
+    // A tag the repository did not list is not asked for.
+    let there = if listed.is_some_and(|listed| !listed.contains(&tag)) {
+        None
+    } else {
+        client
+            .get_manifest(&tag, media::INDEX)
+            .map_err(|e| registry_error(&e, state))?
+    };
     match there.map(|manifest| serde_json::from_slice::<Value>(&manifest.bytes)) {
         Some(Ok(index)) if index["manifests"].is_array() => Ok(index),
         Some(_) => Err(fail(
@@ -96,14 +106,17 @@ pub(super) fn push_referrers(
     client: &Client,
     graph: &Graph,
     by_subject: &BTreeMap<Digest, Vec<NodeId>>,
+    listed: Option<&HashSet<String>>,
+    jobs: usize,
 ) -> Result<u64, PushError> {
     let state = "every blob and manifest is pushed, but not the referrers tags nor any tag";
-    let mut written = 0;
-    for (subject, referrers) in by_subject {
-        let mut index = fallback_index(client, subject, state)?;
+    let subjects: Vec<(&Digest, &Vec<NodeId>)> = by_subject.iter().collect();
+    // Each subject's tag is its own: they are written at once.
+    let written = parallel(&subjects, jobs, |(subject, referrers)| {
+        let mut index = fallback_index(client, subject, listed, state)?;
         let listed = listed_digests(index["manifests"].as_array().into_iter().flatten());
         let mut changed = false;
-        for id in referrers {
+        for id in *referrers {
             let descriptor = referrer_descriptor(graph, *id);
             if !listed.contains(&graph.nodes[*id].descriptor.digest.to_string())
                 && let Some(list) = index["manifests"].as_array_mut()
@@ -112,30 +125,29 @@ pub(super) fn push_referrers(
                 changed = true;
             }
         }
-        if changed {
-            let bytes = serde_json::to_vec(&index).map_err(|e| {
-                fail(
-                    "glc::internal",
-                    format!("cannot write the referrers index: {e}"),
-                    None,
-                )
-            })?;
-            client
-                .put_manifest(
-                    &fallback_tag(subject),
-                    media::INDEX,
-                    &bytes,
-                    &Digest::of(&bytes),
-                )
-                .map_err(|e| registry_error(&e, state))?;
-            written += 1;
+        if !changed {
+            return Ok(0);
         }
-    }
-    Ok(written)
+        let bytes = serde_json::to_vec(&index).map_err(|e| {
+            fail(
+                "glc::internal",
+                format!("cannot write the referrers index: {e}"),
+                None,
+            )
+        })?;
+        client
+            .put_manifest(
+                &fallback_tag(subject),
+                media::INDEX,
+                &bytes,
+                &Digest::of(&bytes),
+            )
+            .map_err(|e| registry_error(&e, state))?;
+        Ok(1)
+    })?;
+    Ok(written.into_iter().sum())
 }
 
-/// Mends before the push gives up, and the wait before reading back after the second and later
-/// ones (doubled each time: time for a registry that indexes referrers late).
 const MEND_ROUNDS: u32 = 3;
 const MEND_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -150,28 +162,34 @@ pub(super) fn mend_referrers(
     target: &Repository,
     graph: &Graph,
     by_subject: &BTreeMap<Digest, Vec<NodeId>>,
-    api: bool,
+    (api, jobs): (bool, usize),
     outcome: &mut Outcome,
 ) -> Result<(), PushError> {
     let state =
         "every blob and manifest is pushed, but not every referrer is listed, nor any tag is moved";
     let client = target.client();
     let mut mended: HashSet<NodeId> = HashSet::new();
+    let subjects: Vec<(&Digest, &Vec<NodeId>)> = by_subject.iter().collect();
     for round in 0..=MEND_ROUNDS {
-        let mut missing: BTreeMap<Digest, Vec<NodeId>> = BTreeMap::new();
-        for (subject, referrers) in by_subject {
-            let listed = if api {
-                let Some(list) = client
+        // Each subject's list read back, at once; `None`: the registry lists no referrers of
+        // it through its API, though it answered `OCI-Subject`: nothing to check.
+        let lists = parallel(&subjects, jobs, |(subject, _)| {
+            if api {
+                Ok(client
                     .referrers(subject)
                     .map_err(|e| registry_error(&e, state))?
-                else {
-                    // It answered `OCI-Subject`, yet lists no referrers: nothing to check.
-                    return Ok(());
-                };
-                listed_digests(&list)
+                    .map(|list| listed_digests(&list)))
             } else {
-                let index = fallback_index(client, subject, state)?;
-                listed_digests(index["manifests"].as_array().into_iter().flatten())
+                let index = fallback_index(client, subject, None, state)?;
+                Ok(Some(listed_digests(
+                    index["manifests"].as_array().into_iter().flatten(),
+                )))
+            }
+        })?;
+        let mut missing: BTreeMap<Digest, Vec<NodeId>> = BTreeMap::new();
+        for ((subject, referrers), listed) in subjects.iter().zip(lists) {
+            let Some(listed) = listed else {
+                return Ok(());
             };
             let absent: Vec<NodeId> = referrers
                 .iter()
@@ -179,7 +197,7 @@ pub(super) fn mend_referrers(
                 .filter(|id| !listed.contains(&graph.nodes[*id].descriptor.digest.to_string()))
                 .collect();
             if !absent.is_empty() {
-                missing.insert(subject.clone(), absent);
+                missing.insert((*subject).clone(), absent);
             }
         }
         let Some((subject, absent)) = missing.iter().next() else {
@@ -210,7 +228,7 @@ pub(super) fn mend_referrers(
                     .map_err(|e| registry_error(&registry_failure(e), state))?;
             }
         } else {
-            outcome.referrer_tags += push_referrers(client, graph, &missing)?;
+            outcome.referrer_tags += push_referrers(client, graph, &missing, None, jobs)?;
         }
         mended.extend(missing.values().flatten().copied());
         if round > 0 {

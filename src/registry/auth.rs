@@ -479,10 +479,19 @@ impl Auth {
         }
         let actions = if self.read_only { "pull" } else { "pull,push" };
         let mut scopes = vec![format!("repository:{}:{actions}", self.repository)];
-        if let Some(scope) = params.get("scope")
-            && !scope.starts_with(&format!("repository:{}:", self.repository))
+        // The challenge may name several scopes, space-separated (distribution does for a
+        // mount: this repository's and `pull` of the one mounted from): each other one is
+        // asked for too.
+        let own = format!("repository:{}:", self.repository);
+        for scope in params
+            .get("scope")
+            .map(String::as_str)
+            .unwrap_or_default()
+            .split_ascii_whitespace()
         {
-            scopes.push(scope.clone());
+            if !scope.starts_with(&own) && !scopes.iter().any(|s| s == scope) {
+                scopes.push(scope.to_owned());
+            }
         }
         let service = params.get("service");
         let identity = self

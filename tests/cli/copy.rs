@@ -386,3 +386,52 @@ fn the_release_s_own_files_are_merged_from_the_parts_in_the_registry() {
         "the merged release is the full build's"
     );
 }
+
+#[test]
+fn a_copy_within_a_token_auth_registry_mounts_with_a_token_that_may_read_the_source() {
+    let dir = Test::new();
+    let Some((registry, tokens, _, _)) =
+        crate::push::token_registry(&dir, crate::push::Grant::Asked)
+    else {
+        return;
+    };
+    let layout = signed_release(dir.dir());
+    let version = version_tag(&layout);
+    let run = |args: &[&str]| {
+        let output = Test::new()
+            .args(["--message-format", "json"])
+            .args(args)
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("HOME", "/nonexistent")
+            .env("GLC_REGISTRY_HOST", registry.host())
+            .env("GLC_REGISTRY_USERNAME", "glc-user")
+            .env("GLC_REGISTRY_PASSWORD", "t0ken-s3cret")
+            .run();
+        summary(&output.stderr())
+    };
+    let root = layout.root.display().to_string();
+    run(&["push", &root, &format!("{}/nightly", registry.host())]);
+    let summary = run(&[
+        "copy",
+        &format!("{}/nightly:{version}", registry.host()),
+        &format!("{}/releases", registry.host()),
+    ]);
+    // The registry asks for `pull` of the source with a mount (one challenge naming two
+    // scopes): the token asked for then carries both, and every blob is mounted.
+    assert!(
+        summary["blobs_mounted"].as_u64().unwrap_or(0) > 0,
+        "{summary}"
+    );
+    assert_eq!(summary["blobs_copied"], 0, "{summary}");
+    assert_eq!(summary["bytes_uploaded"], 0, "{summary}");
+    let asked = tokens.asked.lock().expect("lock").clone();
+    assert!(
+        asked.iter().any(|scopes| {
+            scopes.iter().any(|s| s == "repository:releases:pull,push")
+                && scopes.iter().any(|s| s == "repository:nightly:pull")
+        }),
+        "no token asked for both repositories: {asked:?}"
+    );
+}

@@ -613,20 +613,37 @@ fn a_destination_without_repository_is_a_usage_error() {
         .run();
 }
 
+/// What a [`TokenServer`] grants.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// `gardenlinux` only: pull the first time, then pull and push.
+    GardenlinuxPullFirst,
+    /// Every scope the request asks for, as asked.
+    Asked,
+}
+
 /// A token server for the registry's `auth: token`: checks the basic credentials and hands
-/// out an ES256 JWT for `gardenlinux` (pull only the first time, then pull and push), its
-/// certificate in `x5c`. Counts tokens.
-struct TokenServer {
-    port: u16,
-    issued: Arc<AtomicU64>,
+/// out an ES256 JWT, its certificate in `x5c`, granting what `Grant` says. Counts tokens and
+/// keeps the scopes each request asked for.
+pub struct TokenServer {
+    pub port: u16,
+    pub issued: Arc<AtomicU64>,
+    pub asked: Arc<std::sync::Mutex<Vec<Vec<String>>>>,
 }
 
 impl TokenServer {
-    fn start(key: p256::ecdsa::SigningKey, certificate_der: Vec<u8>, basic: String) -> Self {
+    pub fn granting(
+        key: p256::ecdsa::SigningKey,
+        certificate_der: Vec<u8>,
+        basic: String,
+        grant: Grant,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let issued = Arc::new(AtomicU64::new(0));
         let counter = issued.clone();
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let scopes_asked = asked.clone();
         std::thread::spawn(move || {
             for mut client in listener.incoming().flatten() {
                 let mut head = Vec::new();
@@ -650,13 +667,37 @@ impl TokenServer {
                     );
                     continue;
                 }
-                // The first token grants only pull: the push must fetch a new one on 401.
-                let actions: &[&str] = if counter.fetch_add(1, Ordering::Relaxed) == 0 {
-                    &["pull"]
-                } else {
-                    &["pull", "push"]
+                let target = text.split_whitespace().nth(1).unwrap_or_default();
+                let scopes: Vec<String> = target
+                    .split_once('?')
+                    .map(|(_, query)| query)
+                    .unwrap_or_default()
+                    .split('&')
+                    .filter_map(|pair| pair.strip_prefix("scope="))
+                    .map(|scope| {
+                        scope
+                            .replace("%3A", ":")
+                            .replace("%2C", ",")
+                            .replace("%2F", "/")
+                    })
+                    .collect();
+                scopes_asked.lock().expect("lock").push(scopes.clone());
+                let first = counter.fetch_add(1, Ordering::Relaxed) == 0;
+                let access = match grant {
+                    // The first token grants only pull: the push must fetch a new one on 401.
+                    Grant::GardenlinuxPullFirst => {
+                        let actions: &[&str] = if first { &["pull"] } else { &["pull", "push"] };
+                        serde_json::json!([{"type": "repository", "name": "gardenlinux", "actions": actions}])
+                    }
+                    Grant::Asked => scopes
+                        .iter()
+                        .filter_map(|scope| {
+                            let (name, actions) = scope.strip_prefix("repository:")?.rsplit_once(':')?;
+                            Some(serde_json::json!({"type": "repository", "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+                        })
+                        .collect(),
                 };
-                let token = jwt(&key, &certificate_der, actions);
+                let token = jwt(&key, &certificate_der, &access);
                 let body = serde_json::json!({"token": token}).to_string();
                 let _ = write!(
                     client,
@@ -665,11 +706,19 @@ impl TokenServer {
                 );
             }
         });
-        Self { port, issued }
+        Self {
+            port,
+            issued,
+            asked,
+        }
     }
 }
 
-fn jwt(key: &p256::ecdsa::SigningKey, certificate_der: &[u8], actions: &[&str]) -> String {
+fn jwt(
+    key: &p256::ecdsa::SigningKey,
+    certificate_der: &[u8],
+    access: &serde_json::Value,
+) -> String {
     use base64::Engine;
     use p256::ecdsa::signature::Signer;
     let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -687,7 +736,7 @@ fn jwt(key: &p256::ecdsa::SigningKey, certificate_der: &[u8], actions: &[&str]) 
         "nbf": now - 10,
         "iat": now,
         "jti": format!("{now}"),
-        "access": [{"type": "repository", "name": "gardenlinux", "actions": actions}],
+        "access": access,
     });
     let signed = format!(
         "{}.{}",
@@ -698,13 +747,17 @@ fn jwt(key: &p256::ecdsa::SigningKey, certificate_der: &[u8], actions: &[&str]) 
     format!("{signed}.{}", url.encode(signature.to_bytes()))
 }
 
-#[test]
-fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
+/// A docker-registry with token auth on 127.0.0.1 and its [`TokenServer`] (for `glc-user`,
+/// password `t0ken-s3cret`), with the token signing key and its certificate (DER). `None`
+/// where openssl or docker-registry is missing.
+pub fn token_registry(
+    dir: &Test,
+    grant: Grant,
+) -> Option<(Registry, TokenServer, p256::ecdsa::SigningKey, Vec<u8>)> {
     use p256::pkcs8::DecodePrivateKey;
     if !tool("openssl") {
-        return;
+        return None;
     }
-    let dir = Test::new();
     let key = dir.path("key.pem");
     let certificate = dir.path("cert.pem");
     crate::signing::self_signed_p256(dir.dir(), "/CN=glc-test-issuer", "1", &key, &certificate);
@@ -724,12 +777,20 @@ fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
             "glc-user:t0ken-s3cret"
         )
     );
-    let tokens = TokenServer::start(signing.clone(), der.clone(), basic);
-    let Some(registry) = Registry::start(&format!(
+    let tokens = TokenServer::granting(signing.clone(), der.clone(), basic, grant);
+    let registry = Registry::start(&format!(
         "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: glc-test-registry\n    issuer: glc-test-issuer\n    rootcertbundle: {}\n",
         tokens.port,
         certificate.display()
-    )) else {
+    ))?;
+    Some((registry, tokens, signing, der))
+}
+
+#[test]
+fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
+    let dir = Test::new();
+    let Some((registry, tokens, signing, der)) = token_registry(&dir, Grant::GardenlinuxPullFirst)
+    else {
         return;
     };
     let layout = build_top_level(&dir.path("out"));
@@ -761,7 +822,14 @@ fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
         "a token refused for push is fetched again"
     );
     assert!(registry.logged("PUT") > 0, "the registry took the pushes");
-    let bearer = format!("Bearer {}", jwt(&signing, &der, &["pull"]));
+    let bearer = format!(
+        "Bearer {}",
+        jwt(
+            &signing,
+            &der,
+            &serde_json::json!([{"type": "repository", "name": "gardenlinux", "actions": ["pull"]}])
+        )
+    );
     assert_every_tag_is_there(&layout, &registry, Some(&bearer));
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU64;
 use serde_json::Value;
 
 use super::auth::Auth;
-use super::error::{Error, ErrorKind, error, refusal};
+use super::error::{Code, Error, ErrorKind, error, refusal};
 use super::retry::{Policy, Step, retry_after, transient};
 use super::sessions::Sessions;
 use super::transport::{Answer, Body, Request, Setup, Transport, shown};
@@ -325,20 +325,43 @@ impl Client {
         digest: &Digest,
     ) -> Result<bool, Error> {
         let url = self.manifest_url(reference)?;
-        let answer = self.send(
-            "PUT",
-            &url,
-            &[("Content-Type", media_type)],
-            Body::Bytes(bytes),
-            true,
-        )?;
-        match answer.status {
-            200..=299 => {
-                check_digest(answer.digest.as_deref(), digest, reference)?;
-                Ok(answer.oci_subject.is_some())
+        self.policy.run(|| {
+            let answer = match self.send(
+                "PUT",
+                &url,
+                &[("Content-Type", media_type)],
+                Body::Bytes(bytes),
+                true,
+            ) {
+                Ok(answer) => answer,
+                Err(e) => return Step::Done(Err(e)),
+            };
+            match answer.status {
+                200..=299 => Step::Done(
+                    check_digest(answer.digest.as_deref(), digest, reference)
+                        .map(|()| answer.oci_subject.is_some()),
+                ),
+                status => {
+                    let refused =
+                        self.refusal(&format!("PUT manifest {reference}"), status, &answer.body);
+                    // A blob or manifest it names that the registry does not see, or whose
+                    // link it reads as no digest: what glc wrote before it, being written
+                    // again by another writer at the same moment (docker-registry's
+                    // storage rewrites a link in place). Tried again, as a busy registry is.
+                    if status == 400
+                        && (refused.has_code(&Code::ManifestBlobUnknown)
+                            || refused.has_code(&Code::DigestInvalid))
+                    {
+                        Step::Retry {
+                            outcome: Err(refused),
+                            wait: None,
+                        }
+                    } else {
+                        Step::Done(Err(refused))
+                    }
+                }
             }
-            status => Err(self.refusal(&format!("PUT manifest {reference}"), status, &answer.body)),
-        }
+        })
     }
 
     /// Says what the registry refused, in its own words (its error codes and messages), with

@@ -435,3 +435,31 @@ fn a_copy_within_a_token_auth_registry_mounts_with_a_token_that_may_read_the_sou
         "no token asked for both repositories: {asked:?}"
     );
 }
+
+#[test]
+fn copies_of_one_release_into_one_new_repository_at_once_all_finish_with_the_same_state() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = Test::new();
+    let layout = signed_release(dir.dir());
+    push_json(&layout.root, &format!("{}/nightly", registry.host()), &[]);
+    let source = format!("{}/nightly:{}", registry.host(), version_tag(&layout));
+    let destination = format!("{}/releases", registry.host());
+    // They write the same blobs' links, documents and tags at the same moments: the
+    // registry may briefly read a link another copy is writing as no digest.
+    let logs: Vec<_> = (0..4).map(|i| dir.path(format!("copy-{i}.log"))).collect();
+    let children: Vec<_> = logs
+        .iter()
+        .map(|log| spawn_json(&dir, ["copy", &source, &destination], log))
+        .collect();
+    for (child, log) in children.into_iter().zip(&logs) {
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            output.status.success(),
+            "{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+    assert_same(&registry, &registry, "nightly", "releases");
+}

@@ -325,6 +325,10 @@ pub enum Mode {
     /// No faults, but the `PATCH` with this number (from 1) is taken and never forwarded: the
     /// registry never sees it, the client waits for an answer until it is killed.
     Hold(u64),
+    /// No faults, but the first this many `PUT`s of a manifest are answered as
+    /// docker-registry does while another writer rewrites a link the manifest names: 400,
+    /// `DIGEST_INVALID` and `MANIFEST_BLOB_UNKNOWN`. Counts them in the counter.
+    Unseen(u64, Arc<AtomicU64>),
 }
 
 impl Faulty {
@@ -418,6 +422,21 @@ fn relay(
         let mut body = vec![0; length];
         let _ = client.read_exact(&mut body);
         let error = r#"{"errors":[{"code":"TAG_INVALID","message":"tag refused by policy"}]}"#;
+        let _ = write!(
+            client,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{error}",
+            error.len()
+        );
+        return;
+    }
+    if let Mode::Unseen(first, answered) = mode
+        && text.starts_with("PUT ")
+        && text.contains("/manifests/")
+        && answered.fetch_add(1, Ordering::Relaxed) < *first
+    {
+        let mut body = vec![0; length];
+        let _ = client.read_exact(&mut body);
+        let error = r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}]}"#;
         let _ = write!(
             client,
             "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{error}",
@@ -831,6 +850,24 @@ fn bearer_tokens_are_fetched_with_basic_credentials_and_fetched_again_on_401() {
         )
     );
     assert_every_tag_is_there(&layout, &registry, Some(&bearer));
+}
+
+#[test]
+fn a_manifest_the_registry_briefly_cannot_check_is_put_again() {
+    let Some(registry) = Registry::start("") else {
+        return;
+    };
+    let dir = Test::new();
+    let layout = build_top_level(&dir.path("out"));
+    let answered = Arc::new(AtomicU64::new(0));
+    let proxy = Faulty::start(registry.port, Mode::Unseen(3, answered.clone()));
+    let summary = push_json(
+        &layout.root,
+        &format!("127.0.0.1:{}/gardenlinux", proxy.port),
+        &[],
+    );
+    assert!(answered.load(Ordering::Relaxed) > 3, "{summary}");
+    assert_every_tag_is_there(&layout, &registry, None);
 }
 
 #[test]

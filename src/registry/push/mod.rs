@@ -299,8 +299,18 @@ struct Work {
     manifests: Vec<NodeId>,
     /// Tags, release tags last.
     tags: Vec<(String, NodeId)>,
-    /// Where the tags that go one by one start: the release tags, then a part's tag.
-    last: usize,
+    /// Where the release tags start, and where they end (a part's tag comes after them).
+    release: std::ops::Range<usize>,
+}
+
+impl Work {
+    /// The tags in the groups they are written in, one group after the other: the push's own
+    /// tags, its release tags, a part's tag.
+    fn tag_groups(&self) -> [&[(String, NodeId)]; 3] {
+        let (own, rest) = self.tags.split_at(self.release.start);
+        let (release, part) = rest.split_at(self.release.len());
+        [own, release, part]
+    }
 }
 
 /// Pushes the layout at `layout` as `request` says; `on_tag` hears of every tag pushed.
@@ -415,8 +425,8 @@ pub fn push_with(
     // Where none of the push's own tags is there yet (a first push, or one stopped before its
     // tags), nothing is asked for before it is written where the write costs no more than the
     // question: a document, a mount.
-    let own = if work.last > 0 {
-        &work.tags[..work.last]
+    let own = if work.release.start > 0 {
+        &work.tags[..work.release.start]
     } else {
         &work.tags[..]
     };
@@ -480,33 +490,26 @@ pub fn push_with(
         listed: listed.as_ref(),
     };
     // The other tags at once, then the release tags and a part's tag one by one, last.
-    let (first, last) = work.tags.split_at(work.last);
+    // The tags of the push at once; then its release tags at once, last; then a part's tag.
     let done = std::sync::Mutex::new(HashSet::new());
-    let pushed = parallel(first, request.jobs, |(tag, id)| {
-        let pushed = tags.write(tag, *id)?;
-        if let Ok(mut done) = done.lock() {
-            done.insert(tag.clone());
+    for group in work.tag_groups() {
+        let pushed = parallel(group, request.jobs, |(tag, id)| {
+            let pushed = tags.write(tag, *id)?;
+            if let Ok(mut done) = done.lock() {
+                done.insert(tag.clone());
+            }
+            Ok(pushed)
+        })
+        .map_err(|e: TagFailure| {
+            e.left(
+                &work.tags,
+                &done.lock().map(|d| d.clone()).unwrap_or_default(),
+            )
+        })?;
+        for pushed in pushed {
+            on_tag(&pushed);
+            outcome.tags.push(pushed);
         }
-        Ok(pushed)
-    })
-    .map_err(|e: TagFailure| {
-        e.left(
-            &work.tags,
-            &done.lock().map(|d| d.clone()).unwrap_or_default(),
-        )
-    })?;
-    for pushed in pushed {
-        on_tag(&pushed);
-        outcome.tags.push(pushed);
-    }
-    let mut done: HashSet<String> = first.iter().map(|(tag, _)| tag.clone()).collect();
-    for (tag, id) in last {
-        let pushed = tags
-            .write(tag, *id)
-            .map_err(|e| e.left(&work.tags, &done))?;
-        done.insert(tag.clone());
-        on_tag(&pushed);
-        outcome.tags.push(pushed);
     }
     outcome.requests = client.requests.load(Ordering::Relaxed);
     outcome.upload_sessions = client.upload_sessions.load(Ordering::Relaxed);
@@ -687,8 +690,9 @@ fn plan(graph: &Graph, wanted: &[String], part_tag: Option<&str>) -> Result<Work
     let (mut tags, release): (Vec<_>, Vec<_>) = selected
         .into_iter()
         .partition(|(_, id)| graph.nodes[*id].descriptor.artifact_type.as_deref() != Some(RELEASE));
-    let last = tags.len();
+    let first = tags.len();
     tags.extend(release);
+    let release = first..tags.len();
     // A part's own tag comes last: once it is there, the whole part is.
     if let Some((tag, id)) = part {
         collect(graph, id, &mut seen, &mut manifests);
@@ -711,7 +715,7 @@ fn plan(graph: &Graph, wanted: &[String], part_tag: Option<&str>) -> Result<Work
         blobs,
         manifests,
         tags,
-        last,
+        release,
     })
 }
 

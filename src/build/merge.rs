@@ -45,12 +45,21 @@ pub struct MergeOptions {
     /// Take blobs the target already holds from it, and leave a target that already is the
     /// merge alone.
     pub reuse: bool,
-    /// Accept parts that do not cover the whole release, and write a part.
-    pub partial: bool,
+    /// Whether the parts must cover the whole release, or may make a part of it.
+    pub cover: Cover,
     /// The layout the release file gives (`--release`): the merge must be exactly it.
     pub expected: Option<(String, BuildReport)>,
     /// Sign the merged layout with this key before it is put in place (`--sign-key`).
     pub sign_key: Option<std::sync::Arc<crate::sign::keys::PrivateKey>>,
+}
+
+/// What the parts of a merge must hold of their release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cover {
+    /// The whole release: a merge that lacks a cloud image or a container is refused.
+    Whole,
+    /// Any of it (`--partial`): a merge of less than the whole release is a part.
+    Partial,
 }
 
 /// A part's record, read and checked on its own: what the merge compares, wherever the part
@@ -102,7 +111,7 @@ pub fn merge(
         return Err(errors);
     }
     let records: Vec<&PartRead> = read.iter().map(|p| &p.record).collect();
-    let (assembly, providers) = union(&records, options.partial)?;
+    let (assembly, providers) = union(&records, options.cover)?;
     write_layout(
         &options.output,
         crate::Placing {
@@ -402,7 +411,7 @@ pub struct Providers {
 
 /// The assembly of the parts' union, after checking that they are parts of one release: the
 /// one core of a merge of layouts and of a merge in a registry.
-pub fn union(parts: &[&PartRead], partial: bool) -> Result<(Assembly, Providers), Diagnostics> {
+pub fn union(parts: &[&PartRead], cover: Cover) -> Result<(Assembly, Providers), Diagnostics> {
     let Some(first) = parts.first() else {
         return Err(vec![
             Diagnostic::error("glc::merge::parts", "no parts to merge")
@@ -453,7 +462,7 @@ pub fn union(parts: &[&PartRead], partial: bool) -> Result<(Assembly, Providers)
         .filter(|c| !containers.contains_key(*c))
         .collect();
     let whole = missing_images.is_empty() && missing_containers.is_empty();
-    if !whole && !partial {
+    if !whole && cover == Cover::Whole {
         let mut missing = Vec::new();
         if !missing_images.is_empty() {
             missing.push(format!("missing cloud images: {}", list(&missing_images)));

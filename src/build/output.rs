@@ -54,6 +54,26 @@ impl std::fmt::Display for OutputError {
     }
 }
 
+/// What a target may hold for glc to replace it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Nothing, an empty directory, or a layout glc wrote that holds nothing else.
+    OwnLayouts,
+    /// Anything (`--force`).
+    Anything,
+}
+
+/// `--force` as a flag: set, anything is replaced. (`glc pull` passes its flag as it is.)
+impl From<bool> for Replace {
+    fn from(force: bool) -> Self {
+        if force {
+            Self::Anything
+        } else {
+            Self::OwnLayouts
+        }
+    }
+}
+
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> OutputError {
     let what = what.into();
     move |error| OutputError::Io(what, error)
@@ -295,8 +315,8 @@ impl Target {
     }
 
     /// Whether the target may be replaced: absent, an empty directory, or a glc layout that
-    /// holds nothing else; anything else only with `force`.
-    pub fn check_replaceable(&self, force: bool) -> Result<(), OutputError> {
+    /// holds nothing else; anything else only as `replace` allows.
+    pub fn check_replaceable(&self, replace: impl Into<Replace>) -> Result<(), OutputError> {
         let metadata = match fs::symlink_metadata(&self.path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -307,7 +327,7 @@ impl Target {
                 ));
             }
         };
-        if force {
+        if replace.into() == Replace::Anything {
             return Ok(());
         }
         if metadata.is_symlink() {

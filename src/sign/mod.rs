@@ -376,10 +376,19 @@ pub struct SignatureCounts {
     pub failed: usize,
 }
 
+/// What `glc verify --key` makes of a manifest without a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsigned {
+    /// A warning: the layout may be signed in part.
+    Warning,
+    /// An error (`--require-signatures`).
+    Error,
+}
+
 /// `glc verify --key`: checks every signature as the update tool does, and reports each
-/// subject unsigned (an error with `require`), signed by another key, or altered.
+/// subject unsigned (as `unsigned` says), signed by another key, or altered.
 #[must_use]
-pub fn verify(root: &Path, key: &PublicKey, require: bool) -> (Vec<Finding>, SignatureCounts) {
+pub fn verify(root: &Path, key: &PublicKey, unsigned: Unsigned) -> (Vec<Finding>, SignatureCounts) {
     let finding = |severity, digest: Option<&str>, path: &str, message: String| Finding {
         severity,
         digest: digest.map(str::to_owned),
@@ -426,10 +435,9 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> (Vec<Finding>, Sig
         let tag = cosign::signature_tag(&subject.digest).unwrap_or_default();
         let Some(entry) = tags.get(tag.as_str()) else {
             counts.unsigned += 1;
-            let severity = if require {
-                Severity::Error
-            } else {
-                Severity::Warning
+            let severity = match unsigned {
+                Unsigned::Error => Severity::Error,
+                Unsigned::Warning => Severity::Warning,
             };
             findings.push(finding(
                 severity,

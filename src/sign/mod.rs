@@ -62,13 +62,8 @@ pub struct Signing {
 /// keeping every field).
 fn open(root: &Path) -> Result<(Layout, Value), String> {
     let index_json = format!("{}/index.json", root.display());
-    let dir = LayoutDir::open(root).map_err(|e| {
-        let error = match e.kind() {
-            std::io::ErrorKind::NotFound => FileError::Missing,
-            _ => FileError::Io(e),
-        };
-        format!("cannot read {index_json}: {error}")
-    })?;
+    let dir = LayoutDir::open(root)
+        .map_err(|e| format!("cannot read {index_json}: {}", FileError::from(e)))?;
     let bytes = dir
         .read("index.json", MAX_DOCUMENT)
         .map_err(|e| format!("cannot read {index_json}: {e}"))?;

@@ -70,12 +70,8 @@ fn read_layout(root: &Path) -> Result<(Layout, Value, Vec<u8>), String> {
         .read("index.json", MAX_DOCUMENT)
         .map_err(|e| e.to_string())?;
     let index: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-    let entries = Layout::valid_entries(entries(&index, "manifests"));
-    Ok((
-        Layout::new(root.display().to_string(), dir, entries),
-        index,
-        bytes,
-    ))
+    let layout = Layout::with_index(root.display().to_string(), dir, &index);
+    Ok((layout, index, bytes))
 }
 
 struct Comparison<'a> {

@@ -69,11 +69,7 @@ fn open(root: &Path) -> Result<(Layout, Value), String> {
         .map_err(|e| format!("cannot read {index_json}: {e}"))?;
     let index: Value =
         serde_json::from_slice(&bytes).map_err(|e| format!("{index_json} is not JSON: {e}"))?;
-    let layout = Layout::new(
-        root.display().to_string(),
-        dir,
-        Layout::valid_entries(entries(&index)),
-    );
+    let layout = Layout::with_index(root.display().to_string(), dir, &index);
     Ok((layout, index))
 }
 

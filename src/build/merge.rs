@@ -9,7 +9,6 @@
 pub mod registry;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -22,11 +21,10 @@ use crate::diagnostic::{Diagnostic, Diagnostics, list};
 use crate::front::plan::{ClientNames, Part, SourceKind};
 use crate::oci::Descriptor;
 use crate::oci::Digest as OciDigest;
-use crate::oci::file::LayoutDir;
 use crate::oci::import::{Importer, reusable};
 use crate::oci::layout::{Input, InputError, LayoutWriter, Placement, is_sha256};
-use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::source::{OciSource, SourceError};
+use crate::oci::store::{Store as _, StoreError};
 use crate::oci::walk::{self, Child};
 use crate::{BuildOutcome, write_layout};
 
@@ -260,7 +258,7 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         .collect();
     // The record must be the part's whole story: assembled again, it gives the part's
     // `index.json`, byte for byte (tags, attachments and the record itself).
-    if let Some(problem) = retold(path, &assembly, &tags) {
+    if let Some(problem) = retold(&source, &assembly, &tags) {
         return Err(part_error(&name, problem, BUILD_IT_AGAIN));
     }
     Ok(PartLayout {
@@ -304,14 +302,15 @@ pub fn read_record(bytes: &[u8]) -> Result<(Assembly, Part), (String, Option<&'s
 }
 
 /// How the part differs from what its record assembles to, if it does.
-fn retold(path: &Path, assembly: &Assembly, tags: &BTreeMap<String, String>) -> Option<String> {
+fn retold(
+    part: &OciSource,
+    assembly: &Assembly,
+    tags: &BTreeMap<String, String>,
+) -> Option<String> {
     let Ok(again) = assemble::finish(assembly, LayoutWriter::dry(), BTreeMap::new()) else {
         return Some("its record does not make a valid OCI graph".to_owned());
     };
-    let index = LayoutDir::open(path)
-        .ok()
-        .and_then(|layout| layout.read("index.json", MAX_DOCUMENT).ok());
-    if index.is_some_and(|index| index == again.index) {
+    if part.index_json() == again.index {
         return None;
     }
     let differing = tags.iter().find_map(|(tag, digest)| {
@@ -375,32 +374,27 @@ fn inconsistency(assembly: &Assembly, part: &Part) -> Option<String> {
     })
 }
 
-/// A blob read whole, at most `limit` bytes, checked against its digest and size.
+/// A blob read whole through the part's store, at most `limit` bytes, checked against its
+/// digest and size; an error said as merge says it.
 fn read_verified(
     source: &OciSource,
     descriptor: &Descriptor,
     limit: u64,
 ) -> Result<Vec<u8>, SourceError> {
-    let error = |message: String| SourceError {
-        message,
-        help: String::new(),
-    };
-    if descriptor.size > limit {
-        return Err(error(format!(
-            "{} declares {} bytes, more than glc reads for a {}",
-            descriptor.digest, descriptor.size, descriptor.media_type
-        )));
-    }
-    let (reader, _) = source.open_blob(descriptor)?;
-    let mut bytes = Vec::new();
-    reader
-        .take(descriptor.size.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| error(format!("cannot read {}: {e}", descriptor.digest)))?;
-    if OciDigest::of(&bytes) != descriptor.digest || bytes.len() as u64 != descriptor.size {
-        return Err(error(format!("blob {} is corrupt", descriptor.digest)));
-    }
-    Ok(bytes)
+    source.fetch(descriptor, limit).map_err(|e| {
+        let message = match e {
+            StoreError::TooLarge { .. } => format!(
+                "{} declares {} bytes, more than glc reads for a {}",
+                descriptor.digest, descriptor.size, descriptor.media_type
+            ),
+            StoreError::Io { error, .. } => format!("cannot read {}: {error}", descriptor.digest),
+            StoreError::Size { .. } | StoreError::Digest { .. } => {
+                format!("blob {} is corrupt", descriptor.digest)
+            }
+            other => other.to_string(),
+        };
+        SourceError::new(message, "")
+    })
 }
 
 /// Which part each blob and container is taken from: indexes into the parts.

@@ -55,6 +55,8 @@ enum Stored {
 pub struct OciSource {
     pub kind: SourceKind,
     pub manifests: Vec<Descriptor>,
+    /// `index.json` as read, which `manifests` were parsed from.
+    index: Vec<u8>,
     store: Stored,
 }
 
@@ -87,9 +89,11 @@ impl OciSource {
             })
         };
         check_layout_file(&read("oci-layout")?)?;
-        let manifests = parse_index(&read("index.json")?)?;
+        let index = read("index.json")?;
+        let manifests = parse_index(&index)?;
         Ok(Self {
             kind: SourceKind::OciLayout,
+            index,
             store: Stored::Directory(Layout::new(
                 "the layout".to_owned(),
                 layout,
@@ -147,9 +151,11 @@ impl OciSource {
             )
         };
         check_layout_file(&layout.ok_or_else(|| missing("oci-layout"))?)?;
-        let manifests = parse_index(&index.ok_or_else(|| missing("index.json"))?)?;
+        let index = index.ok_or_else(|| missing("index.json"))?;
+        let manifests = parse_index(&index)?;
         Ok(Self {
             kind: SourceKind::OciArchive,
+            index,
             store: Stored::Archive(Archive::new(
                 "the archive".to_owned(),
                 file,
@@ -295,6 +301,12 @@ impl OciSource {
                 Err(SourceError::new(e.to_string(), help))
             }
         }
+    }
+
+    /// Its `index.json`, byte for byte as read when it was opened.
+    #[must_use]
+    pub fn index_json(&self) -> &[u8] {
+        &self.index
     }
 
     /// The store the source's graph is read from.

@@ -193,7 +193,7 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
     let source = OciSource::open(path, SourceKind::OciLayout).map_err(|e| {
         part_error(
             &name,
-            format!("not an OCI image layout: {}", e.message),
+            format!("not an OCI image layout: {e}"),
             "pass the directories that `glc build --only …` wrote",
         )
     })?;
@@ -230,7 +230,6 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
             ));
         }
     };
-    let damaged = |e: SourceError| part_error(&name, e.message, BUILD_IT_AGAIN);
     // The record's manifest, read (and checked against its digest) by the walker.
     let graph = walk::walk_from(&source, record);
     if let Some(problem) = graph.problems().into_iter().next() {
@@ -248,7 +247,8 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         })
         .find(|layer| layer.media_type == PART_RECORD)
         .ok_or_else(|| part_error(&name, "its part manifest has no record", BUILD_IT_AGAIN))?;
-    let bytes = read_verified(&source, layer, MAX_RECORD).map_err(damaged)?;
+    let bytes = read_verified(&source, layer, MAX_RECORD)
+        .map_err(|e| part_error(&name, unverified(layer, e), BUILD_IT_AGAIN))?;
     let (assembly, part) = read_record(&bytes)
         .map_err(|(problem, help)| part_error(&name, problem, help.unwrap_or(BUILD_IT_AGAIN)))?;
     let tags: BTreeMap<String, String> = source
@@ -375,26 +375,72 @@ fn inconsistency(assembly: &Assembly, part: &Part) -> Option<String> {
 }
 
 /// A blob read whole through the part's store, at most `limit` bytes, checked against its
-/// digest and size; an error said as merge says it.
+/// digest and size.
 fn read_verified(
     source: &OciSource,
     descriptor: &Descriptor,
     limit: u64,
-) -> Result<Vec<u8>, SourceError> {
-    source.fetch(descriptor, limit).map_err(|e| {
-        let message = match e {
-            StoreError::TooLarge { .. } => format!(
-                "{} declares {} bytes, more than glc reads for a {}",
-                descriptor.digest, descriptor.size, descriptor.media_type
+) -> Result<Vec<u8>, StoreError> {
+    source.fetch(descriptor, limit)
+}
+
+/// Why [`read_verified`] did not read `descriptor`'s blob, as merge says it.
+fn unverified(descriptor: &Descriptor, error: StoreError) -> String {
+    match error {
+        StoreError::TooLarge { .. } => format!(
+            "{} declares {} bytes, more than glc reads for a {}",
+            descriptor.digest, descriptor.size, descriptor.media_type
+        ),
+        StoreError::Io { error, .. } => format!("cannot read {}: {error}", descriptor.digest),
+        StoreError::Size { .. } | StoreError::Digest { .. } => {
+            format!("blob {} is corrupt", descriptor.digest)
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Why a blob of a part was not taken into the merge.
+#[derive(Debug)]
+enum PartBlobError {
+    /// Reading or copying it from the part failed.
+    Source(SourceError),
+    /// The record names it by something that is not a sha256 digest.
+    Digest(String),
+    /// Its file cannot be linked into the merge.
+    Input { digest: String, error: InputError },
+    /// Its bytes, read to be linked, hash to `actual`.
+    Corrupt { digest: String, actual: String },
+}
+
+impl From<SourceError> for PartBlobError {
+    fn from(error: SourceError) -> Self {
+        Self::Source(error)
+    }
+}
+
+impl PartBlobError {
+    /// What is wrong, and how to go on.
+    fn said(&self) -> (String, String) {
+        const DAMAGED: &str = "the part is damaged; build it again";
+        match self {
+            Self::Source(error) => (error.to_string(), error.help()),
+            Self::Digest(message) => (message.clone(), DAMAGED.to_owned()),
+            Self::Input { digest, error } => (
+                error.about(&format!("blob {digest}")),
+                match error {
+                    InputError::NotRegular("a symlink") => "glc never links or copies through a symlink in a layout; put the blob itself in its place",
+                    InputError::Changed => "the part changed while glc read it; merge again once it is written",
+                    InputError::Write(_) => "check free space and permissions of the output directory",
+                    _ => "the part is incomplete; build it again",
+                }
+                .to_owned(),
             ),
-            StoreError::Io { error, .. } => format!("cannot read {}: {error}", descriptor.digest),
-            StoreError::Size { .. } | StoreError::Digest { .. } => {
-                format!("blob {} is corrupt", descriptor.digest)
-            }
-            other => other.to_string(),
-        };
-        SourceError::new(message, "")
-    })
+            Self::Corrupt { digest, actual } => (
+                format!("blob {digest} is corrupt: it hashes to {actual}"),
+                DAMAGED.to_owned(),
+            ),
+        }
+    }
 }
 
 /// Which part each blob and container is taken from: indexes into the parts.
@@ -656,10 +702,9 @@ fn raw(
     digest: &str,
     size: u64,
     artifact_type: Option<String>,
-) -> Result<Descriptor, SourceError> {
+) -> Result<Descriptor, PartBlobError> {
     // Records name blobs by sha256 digests only (see `inconsistency`); this is a second check.
-    let digest = OciDigest::parse(digest)
-        .map_err(|e| SourceError::new(e.to_string(), "the part is damaged; build it again"))?;
+    let digest = OciDigest::parse(digest).map_err(|e| PartBlobError::Digest(e.to_string()))?;
     Ok(Descriptor {
         media_type: media_type.to_owned(),
         digest,
@@ -702,12 +747,13 @@ fn copy_blobs(
                 return Err(crate::diagnostic::interrupted());
             }
             let part = &parts[by];
-            let fail = |e: SourceError| {
+            let fail = |e: PartBlobError| {
+                let (message, help) = e.said();
                 Diagnostic::error(
                     "glc::merge::copy",
-                    format!("`{}`: {}", part.record.name, e.message),
+                    format!("`{}`: {message}", part.record.name),
                 )
-                .help(e.help)
+                .help(help)
             };
             let descriptor =
                 raw(&layer.media_type, &layer.digest, layer.size, None).map_err(fail)?;
@@ -718,7 +764,9 @@ fn copy_blobs(
             {
                 return Ok(placement);
             }
-            importer.copy_blob(&part.source, &descriptor).map_err(fail)
+            importer
+                .copy_blob(&part.source, &descriptor)
+                .map_err(|e| fail(e.into()))
         })
         .collect();
     let mut placements = BTreeMap::new();
@@ -740,17 +788,18 @@ fn copy_blobs(
             container.size,
             container.artifact_type.clone(),
         )
-        .and_then(|descriptor| importer.copy_tree(&part.source, &descriptor));
+        .and_then(|descriptor| Ok(importer.copy_tree(&part.source, &descriptor)?));
         if let Err(e) = copied {
+            let (message, help) = e.said();
             errors.push(
                 Diagnostic::error(
                     "glc::merge::copy",
                     format!(
-                        "`{}`: container `{}`: {}",
-                        part.record.name, container.name, e.message
+                        "`{}`: container `{}`: {message}",
+                        part.record.name, container.name
                     ),
                 )
-                .help(e.help),
+                .help(help),
             );
         }
     }
@@ -766,38 +815,27 @@ fn link_blob(
     layout: &LayoutWriter,
     part: &PartLayout,
     layer: &Layer,
-) -> Result<Option<Placement>, SourceError> {
+) -> Result<Option<Placement>, PartBlobError> {
     let blob = layer.blob();
     if !is_sha256(&blob.digest) {
-        return Err(SourceError {
-            message: format!("`{}` is not a sha256 digest", blob.digest),
-            help: "the part is damaged; build it again".into(),
-        });
+        return Err(PartBlobError::Digest(format!(
+            "`{}` is not a sha256 digest",
+            blob.digest
+        )));
     }
     let path = part.path.join("blobs/sha256").join(blob.hex());
-    let unreadable = |e: InputError| {
-        SourceError {
-        message: e.about(&format!("blob {}", blob.digest)),
-        help: match e {
-            InputError::NotRegular("a symlink") => "glc never links or copies through a symlink in a layout; put the blob itself in its place",
-            InputError::Changed => "the part changed while glc read it; merge again once it is written",
-            InputError::Write(_) => "check free space and permissions of the output directory",
-            _ => "the part is incomplete; build it again",
-        }
-        .into(),
-    }
+    let unreadable = |error: InputError| PartBlobError::Input {
+        digest: blob.digest.clone(),
+        error,
     };
     let input = Input::open(&path).map_err(unreadable)?;
     let actual = LayoutWriter::dry()
         .write_input(&input, &|_| {})
         .map_err(unreadable)?;
     if actual != blob {
-        return Err(SourceError {
-            message: format!(
-                "blob {} is corrupt: it hashes to {}",
-                blob.digest, actual.digest
-            ),
-            help: "the part is damaged; build it again".into(),
+        return Err(PartBlobError::Corrupt {
+            digest: blob.digest.clone(),
+            actual: actual.digest,
         });
     }
     layout.link_input(&blob, &input).map_err(unreadable)

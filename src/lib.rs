@@ -306,7 +306,7 @@ impl ReleaseFile {
             if let Some(report) = record::up_to_date(target, context) {
                 // What the full build checks of the target before it finds it up to date.
                 target
-                    .check_replaceable(build.force)
+                    .check_replaceable(output::Replace::from(build.force))
                     .map_err(Diagnostics::from)?;
                 return Ok(BuildOutcome {
                     report,
@@ -484,7 +484,7 @@ pub(crate) fn write_layout_locked(
     ) -> Result<assemble::BuildReport, Diagnostics>,
 ) -> Result<BuildOutcome, Diagnostics> {
     target.clean_stale().map_err(Diagnostics::from)?;
-    target.check_replaceable(force)?;
+    target.check_replaceable(output::Replace::from(force))?;
     // Without reuse nothing is taken on trust: not even the previous layout's blobs.
     let previous = if reuse_previous {
         target.previous_layout()

@@ -12,7 +12,10 @@ use serde_json::Value;
 use crate::build::assemble::BuildReport;
 use crate::build::cache::DigestCache;
 use crate::diagnostic::Diagnostics;
-use crate::oci::layout::{LayoutWriter, is_sha256_hex};
+use crate::oci::Descriptor;
+use crate::oci::file::{FileError, LayoutDir};
+use crate::oci::layout::LayoutWriter;
+use crate::oci::store::{Layout, Store as _};
 use crate::verify::{Finding, Severity};
 use crate::{Options, ReleaseFile, build::emit};
 
@@ -38,19 +41,41 @@ pub fn derive(release: &ReleaseFile, options: &Options) -> Result<BuildReport, D
 /// Every difference between the layout at `root` and the `derived` one, as errors.
 #[must_use]
 pub fn compare(root: &Path, derived: &BuildReport, release: &str) -> Vec<Finding> {
+    let (layout, index, bytes) = match read_layout(root) {
+        Ok(read) => read,
+        Err(error) => {
+            return vec![Finding {
+                severity: Severity::Error,
+                digest: None,
+                path: "index.json".to_owned(),
+                message: format!("cannot read index.json: {error}"),
+            }];
+        }
+    };
     let mut comparison = Comparison {
-        root,
+        layout,
         derived,
         release,
         findings: Vec::new(),
         seen: BTreeSet::new(),
     };
-    comparison.index_json();
+    comparison.index_json(&index, &bytes);
     comparison.findings
 }
 
+/// The layout at `root` as a store, with its `index.json` parsed and as written.
+fn read_layout(root: &Path) -> Result<(Layout, Value, Vec<u8>), String> {
+    let dir = LayoutDir::open(root).map_err(|e| FileError::from(e).to_string())?;
+    let bytes = dir
+        .read("index.json", MAX_DOCUMENT)
+        .map_err(|e| e.to_string())?;
+    let index: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let layout = Layout::with_index(root.display().to_string(), dir, &index);
+    Ok((layout, index, bytes))
+}
+
 struct Comparison<'a> {
-    root: &'a Path,
+    layout: Layout,
     derived: &'a BuildReport,
     release: &'a str,
     findings: Vec<Finding>,
@@ -68,22 +93,9 @@ impl Comparison<'_> {
         });
     }
 
-    fn index_json(&mut self) {
-        let layout =
-            match crate::oci::file::read_regular(&self.root.join("index.json"), MAX_DOCUMENT)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
-            {
-                Ok(index) => index,
-                Err(error) => {
-                    self.differs(
-                        None,
-                        "index.json",
-                        format!("cannot read index.json: {error}"),
-                    );
-                    return;
-                }
-            };
+    /// Compares the layout's `index.json` (`layout`, its `bytes` as written) with the
+    /// derived one.
+    fn index_json(&mut self, layout: &Value, bytes: &[u8]) {
         let Ok(derived) = serde_json::from_slice::<Value>(&self.derived.index) else {
             return;
         };
@@ -93,7 +105,7 @@ impl Comparison<'_> {
                 .filter_map(|d| Some((d["annotations"][REF_NAME].as_str()?.to_owned(), d.clone())))
                 .collect()
         };
-        let layout_tags = tagged(&layout);
+        let layout_tags = tagged(layout);
         for (tag, wanted) in tagged(&derived) {
             let path = format!("index.json ({tag})");
             match layout_tags.iter().find(|(t, _)| *t == tag) {
@@ -132,13 +144,13 @@ impl Comparison<'_> {
         }
         // Untagged entries (attachments) are paired by what they hold: their artifact type
         // and the title of their layer.
-        let wanted = Self::untagged(&derived, |hex| {
+        let wanted = Self::untagged(&derived, |descriptor| {
             self.derived
                 .documents
-                .get(hex)
+                .get(str_of(descriptor, "digest")?.strip_prefix("sha256:")?)
                 .and_then(|b| serde_json::from_slice(b).ok())
         });
-        let found = Self::untagged(&layout, |hex| self.document(&format!("sha256:{hex}")));
+        let found = Self::untagged(layout, |descriptor| self.document(descriptor));
         for (key, want) in &wanted {
             match found.iter().find(|(k, _)| k == key) {
                 Some((_, have)) => self.descriptor(want, have, &format!("index.json ({key})"), 0),
@@ -161,7 +173,7 @@ impl Comparison<'_> {
                 );
             }
         }
-        if self.findings.is_empty() && !self.same_index(&layout) {
+        if self.findings.is_empty() && !self.same_index(layout, bytes) {
             self.differs(
                 None,
                 "index.json",
@@ -175,12 +187,7 @@ impl Comparison<'_> {
 
     /// Whether the layout's `index.json` is, byte for byte, the one the release gives, but
     /// for the signature tags signing adds (in glc's canonical JSON, keeping the order).
-    fn same_index(&self, layout: &Value) -> bool {
-        let Ok(bytes) = crate::oci::file::read_regular(&self.root.join("index.json"), MAX_DOCUMENT)
-        else {
-            // Reported above, where it was read first.
-            return true;
-        };
+    fn same_index(&self, layout: &Value, bytes: &[u8]) -> bool {
         let mut unsigned = layout.clone();
         if let Some(list) = unsigned["manifests"].as_array_mut() {
             list.retain(|d| {
@@ -221,16 +228,13 @@ impl Comparison<'_> {
 
     /// The untagged entries of an index, each named by its artifact type and the title of
     /// its first layer (its digest if it has none), read through `document`.
-    fn untagged(index: &Value, document: impl Fn(&str) -> Option<Value>) -> Vec<(String, Value)> {
+    fn untagged(index: &Value, document: impl Fn(&Value) -> Option<Value>) -> Vec<(String, Value)> {
         entries(index, "manifests")
             .iter()
             .filter(|d| d["annotations"][REF_NAME].as_str().is_none())
             .map(|d| {
                 let digest = str_of(d, "digest").unwrap_or_default();
-                let layer = digest
-                    .strip_prefix("sha256:")
-                    .and_then(&document)
-                    .and_then(|m| title(&m["layers"][0]).map(str::to_owned));
+                let layer = document(d).and_then(|m| title(&m["layers"][0]).map(str::to_owned));
                 let kind = str_of(d, "artifactType").unwrap_or("attachment");
                 let key = match layer {
                     Some(title) => format!("{kind} `{title}`"),
@@ -259,7 +263,7 @@ impl Comparison<'_> {
             .strip_prefix("sha256:")
             .filter(|_| graph)
             .and_then(|hex| self.derived.documents.get(hex));
-        let layout_document = derived_document.and_then(|_| self.document(have));
+        let layout_document = derived_document.and_then(|_| self.document(found));
         let (Some(derived_document), Some(layout_document)) = (derived_document, layout_document)
         else {
             let name = title(wanted).map_or_else(String::new, |t| format!("`{t}` "));
@@ -334,14 +338,11 @@ impl Comparison<'_> {
         }
     }
 
-    /// A manifest or index of the layout, read as hostile input.
-    fn document(&self, digest: &str) -> Option<Value> {
-        let hex = digest
-            .strip_prefix("sha256:")
-            .filter(|h| is_sha256_hex(h))?;
-        let bytes =
-            crate::oci::file::read_regular(&self.root.join("blobs/sha256").join(hex), MAX_DOCUMENT)
-                .ok()?;
+    /// The manifest or index the layout's `descriptor` names, as its bytes say, read as
+    /// hostile input: whether they hash to its digest is verify's to say.
+    fn document(&self, descriptor: &Value) -> Option<Value> {
+        let descriptor = Descriptor::from_value(descriptor).ok()?;
+        let bytes = self.layout.read(&descriptor, MAX_DOCUMENT).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }

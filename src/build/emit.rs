@@ -157,10 +157,10 @@ fn import(
                 "glc::build::import",
                 format!(
                     "container `{}` from `{}`: {}",
-                    container.name, container.from.path, error.message
+                    container.name, container.from.path, error
                 ),
             )
-            .help(error.help)
+            .help(error.help())
             .in_file(source)
             .label(container.from.span, "imported from here"),
         ]
@@ -174,12 +174,9 @@ fn import(
     };
     let picked = opened.pick(container.reference.as_deref()).map_err(fail)?;
     if picked.digest != container.from.digest || picked.size != container.from.size {
-        return Err(fail(SourceError {
-            message: format!(
-                "the source changed while glc read it: it held {}, now {}",
-                container.from.digest, picked.digest
-            ),
-            help: "build again once the source is written".into(),
+        return Err(fail(SourceError::Changed {
+            held: container.from.digest.clone(),
+            now: picked.digest.clone(),
         }));
     }
     importer.copy_tree(opened, picked).map_err(fail)

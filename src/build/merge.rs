@@ -9,7 +9,6 @@
 pub mod registry;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -22,11 +21,10 @@ use crate::diagnostic::{Diagnostic, Diagnostics, list};
 use crate::front::plan::{ClientNames, Part, SourceKind};
 use crate::oci::Descriptor;
 use crate::oci::Digest as OciDigest;
-use crate::oci::file::LayoutDir;
 use crate::oci::import::{Importer, reusable};
 use crate::oci::layout::{Input, InputError, LayoutWriter, Placement, is_sha256};
-use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::source::{OciSource, SourceError};
+use crate::oci::store::{Store as _, StoreError};
 use crate::oci::walk::{self, Child};
 use crate::{BuildOutcome, write_layout};
 
@@ -45,12 +43,21 @@ pub struct MergeOptions {
     /// Take blobs the target already holds from it, and leave a target that already is the
     /// merge alone.
     pub reuse: bool,
-    /// Accept parts that do not cover the whole release, and write a part.
-    pub partial: bool,
+    /// Whether the parts must cover the whole release, or may make a part of it.
+    pub cover: Cover,
     /// The layout the release file gives (`--release`): the merge must be exactly it.
     pub expected: Option<(String, BuildReport)>,
     /// Sign the merged layout with this key before it is put in place (`--sign-key`).
     pub sign_key: Option<std::sync::Arc<crate::sign::keys::PrivateKey>>,
+}
+
+/// What the parts of a merge must hold of their release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cover {
+    /// The whole release: a merge that lacks a cloud image or a container is refused.
+    Whole,
+    /// Any of it (`--partial`): a merge of less than the whole release is a part.
+    Partial,
 }
 
 /// A part's record, read and checked on its own: what the merge compares, wherever the part
@@ -102,7 +109,7 @@ pub fn merge(
         return Err(errors);
     }
     let records: Vec<&PartRead> = read.iter().map(|p| &p.record).collect();
-    let (assembly, providers) = union(&records, options.partial)?;
+    let (assembly, providers) = union(&records, options.cover)?;
     write_layout(
         &options.output,
         crate::Placing {
@@ -186,7 +193,7 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
     let source = OciSource::open(path, SourceKind::OciLayout).map_err(|e| {
         part_error(
             &name,
-            format!("not an OCI image layout: {}", e.message),
+            format!("not an OCI image layout: {e}"),
             "pass the directories that `glc build --only …` wrote",
         )
     })?;
@@ -223,7 +230,6 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
             ));
         }
     };
-    let damaged = |e: SourceError| part_error(&name, e.message, BUILD_IT_AGAIN);
     // The record's manifest, read (and checked against its digest) by the walker.
     let graph = walk::walk_from(&source, record);
     if let Some(problem) = graph.problems().into_iter().next() {
@@ -241,7 +247,8 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         })
         .find(|layer| layer.media_type == PART_RECORD)
         .ok_or_else(|| part_error(&name, "its part manifest has no record", BUILD_IT_AGAIN))?;
-    let bytes = read_verified(&source, layer, MAX_RECORD).map_err(damaged)?;
+    let bytes = read_verified(&source, layer, MAX_RECORD)
+        .map_err(|e| part_error(&name, unverified(layer, e), BUILD_IT_AGAIN))?;
     let (assembly, part) = read_record(&bytes)
         .map_err(|(problem, help)| part_error(&name, problem, help.unwrap_or(BUILD_IT_AGAIN)))?;
     let tags: BTreeMap<String, String> = source
@@ -251,7 +258,7 @@ fn read_part(path: &Path) -> Result<PartLayout, Diagnostics> {
         .collect();
     // The record must be the part's whole story: assembled again, it gives the part's
     // `index.json`, byte for byte (tags, attachments and the record itself).
-    if let Some(problem) = retold(path, &assembly, &tags) {
+    if let Some(problem) = retold(&source, &assembly, &tags) {
         return Err(part_error(&name, problem, BUILD_IT_AGAIN));
     }
     Ok(PartLayout {
@@ -295,14 +302,15 @@ pub fn read_record(bytes: &[u8]) -> Result<(Assembly, Part), (String, Option<&'s
 }
 
 /// How the part differs from what its record assembles to, if it does.
-fn retold(path: &Path, assembly: &Assembly, tags: &BTreeMap<String, String>) -> Option<String> {
+fn retold(
+    part: &OciSource,
+    assembly: &Assembly,
+    tags: &BTreeMap<String, String>,
+) -> Option<String> {
     let Ok(again) = assemble::finish(assembly, LayoutWriter::dry(), BTreeMap::new()) else {
         return Some("its record does not make a valid OCI graph".to_owned());
     };
-    let index = LayoutDir::open(path)
-        .ok()
-        .and_then(|layout| layout.read("index.json", MAX_DOCUMENT).ok());
-    if index.is_some_and(|index| index == again.index) {
+    if part.index_json() == again.index {
         return None;
     }
     let differing = tags.iter().find_map(|(tag, digest)| {
@@ -366,32 +374,73 @@ fn inconsistency(assembly: &Assembly, part: &Part) -> Option<String> {
     })
 }
 
-/// A blob read whole, at most `limit` bytes, checked against its digest and size.
+/// A blob read whole through the part's store, at most `limit` bytes, checked against its
+/// digest and size.
 fn read_verified(
     source: &OciSource,
     descriptor: &Descriptor,
     limit: u64,
-) -> Result<Vec<u8>, SourceError> {
-    let error = |message: String| SourceError {
-        message,
-        help: String::new(),
-    };
-    if descriptor.size > limit {
-        return Err(error(format!(
+) -> Result<Vec<u8>, StoreError> {
+    source.fetch(descriptor, limit)
+}
+
+/// Why [`read_verified`] did not read `descriptor`'s blob, as merge says it.
+fn unverified(descriptor: &Descriptor, error: StoreError) -> String {
+    match error {
+        StoreError::TooLarge { .. } => format!(
             "{} declares {} bytes, more than glc reads for a {}",
             descriptor.digest, descriptor.size, descriptor.media_type
-        )));
+        ),
+        StoreError::Io { error, .. } => format!("cannot read {}: {error}", descriptor.digest),
+        StoreError::Size { .. } | StoreError::Digest { .. } => {
+            format!("blob {} is corrupt", descriptor.digest)
+        }
+        other => other.to_string(),
     }
-    let (reader, _) = source.open_blob(descriptor)?;
-    let mut bytes = Vec::new();
-    reader
-        .take(descriptor.size.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| error(format!("cannot read {}: {e}", descriptor.digest)))?;
-    if OciDigest::of(&bytes) != descriptor.digest || bytes.len() as u64 != descriptor.size {
-        return Err(error(format!("blob {} is corrupt", descriptor.digest)));
+}
+
+/// Why a blob of a part was not taken into the merge.
+#[derive(Debug)]
+enum PartBlobError {
+    /// Reading or copying it from the part failed.
+    Source(SourceError),
+    /// The record names it by something that is not a sha256 digest.
+    Digest(String),
+    /// Its file cannot be linked into the merge.
+    Input { digest: String, error: InputError },
+    /// Its bytes, read to be linked, hash to `actual`.
+    Corrupt { digest: String, actual: String },
+}
+
+impl From<SourceError> for PartBlobError {
+    fn from(error: SourceError) -> Self {
+        Self::Source(error)
     }
-    Ok(bytes)
+}
+
+impl PartBlobError {
+    /// What is wrong, and how to go on.
+    fn said(&self) -> (String, String) {
+        const DAMAGED: &str = "the part is damaged; build it again";
+        match self {
+            Self::Source(error) => (error.to_string(), error.help()),
+            Self::Digest(message) => (message.clone(), DAMAGED.to_owned()),
+            Self::Input { digest, error } => (
+                error.about(&format!("blob {digest}")),
+                match error {
+                    InputError::NotRegular("a symlink") => "glc never links or copies through a symlink in a layout; put the blob itself in its place",
+                    InputError::Changed => "the part changed while glc read it; merge again once it is written",
+                    InputError::Write(_) => "check free space and permissions of the output directory",
+                    _ => "the part is incomplete; build it again",
+                }
+                .to_owned(),
+            ),
+            Self::Corrupt { digest, actual } => (
+                format!("blob {digest} is corrupt: it hashes to {actual}"),
+                DAMAGED.to_owned(),
+            ),
+        }
+    }
 }
 
 /// Which part each blob and container is taken from: indexes into the parts.
@@ -402,7 +451,7 @@ pub struct Providers {
 
 /// The assembly of the parts' union, after checking that they are parts of one release: the
 /// one core of a merge of layouts and of a merge in a registry.
-pub fn union(parts: &[&PartRead], partial: bool) -> Result<(Assembly, Providers), Diagnostics> {
+pub fn union(parts: &[&PartRead], cover: Cover) -> Result<(Assembly, Providers), Diagnostics> {
     let Some(first) = parts.first() else {
         return Err(vec![
             Diagnostic::error("glc::merge::parts", "no parts to merge")
@@ -453,7 +502,7 @@ pub fn union(parts: &[&PartRead], partial: bool) -> Result<(Assembly, Providers)
         .filter(|c| !containers.contains_key(*c))
         .collect();
     let whole = missing_images.is_empty() && missing_containers.is_empty();
-    if !whole && !partial {
+    if !whole && cover == Cover::Whole {
         let mut missing = Vec::new();
         if !missing_images.is_empty() {
             missing.push(format!("missing cloud images: {}", list(&missing_images)));
@@ -653,10 +702,9 @@ fn raw(
     digest: &str,
     size: u64,
     artifact_type: Option<String>,
-) -> Result<Descriptor, SourceError> {
+) -> Result<Descriptor, PartBlobError> {
     // Records name blobs by sha256 digests only (see `inconsistency`); this is a second check.
-    let digest = OciDigest::parse(digest)
-        .map_err(|e| SourceError::new(e.to_string(), "the part is damaged; build it again"))?;
+    let digest = OciDigest::parse(digest).map_err(|e| PartBlobError::Digest(e.to_string()))?;
     Ok(Descriptor {
         media_type: media_type.to_owned(),
         digest,
@@ -699,12 +747,13 @@ fn copy_blobs(
                 return Err(crate::diagnostic::interrupted());
             }
             let part = &parts[by];
-            let fail = |e: SourceError| {
+            let fail = |e: PartBlobError| {
+                let (message, help) = e.said();
                 Diagnostic::error(
                     "glc::merge::copy",
-                    format!("`{}`: {}", part.record.name, e.message),
+                    format!("`{}`: {message}", part.record.name),
                 )
-                .help(e.help)
+                .help(help)
             };
             let descriptor =
                 raw(&layer.media_type, &layer.digest, layer.size, None).map_err(fail)?;
@@ -715,7 +764,9 @@ fn copy_blobs(
             {
                 return Ok(placement);
             }
-            importer.copy_blob(&part.source, &descriptor).map_err(fail)
+            importer
+                .copy_blob(&part.source, &descriptor)
+                .map_err(|e| fail(e.into()))
         })
         .collect();
     let mut placements = BTreeMap::new();
@@ -737,17 +788,18 @@ fn copy_blobs(
             container.size,
             container.artifact_type.clone(),
         )
-        .and_then(|descriptor| importer.copy_tree(&part.source, &descriptor));
+        .and_then(|descriptor| Ok(importer.copy_tree(&part.source, &descriptor)?));
         if let Err(e) = copied {
+            let (message, help) = e.said();
             errors.push(
                 Diagnostic::error(
                     "glc::merge::copy",
                     format!(
-                        "`{}`: container `{}`: {}",
-                        part.record.name, container.name, e.message
+                        "`{}`: container `{}`: {message}",
+                        part.record.name, container.name
                     ),
                 )
-                .help(e.help),
+                .help(help),
             );
         }
     }
@@ -763,38 +815,27 @@ fn link_blob(
     layout: &LayoutWriter,
     part: &PartLayout,
     layer: &Layer,
-) -> Result<Option<Placement>, SourceError> {
+) -> Result<Option<Placement>, PartBlobError> {
     let blob = layer.blob();
     if !is_sha256(&blob.digest) {
-        return Err(SourceError {
-            message: format!("`{}` is not a sha256 digest", blob.digest),
-            help: "the part is damaged; build it again".into(),
-        });
+        return Err(PartBlobError::Digest(format!(
+            "`{}` is not a sha256 digest",
+            blob.digest
+        )));
     }
     let path = part.path.join("blobs/sha256").join(blob.hex());
-    let unreadable = |e: InputError| {
-        SourceError {
-        message: e.about(&format!("blob {}", blob.digest)),
-        help: match e {
-            InputError::NotRegular("a symlink") => "glc never links or copies through a symlink in a layout; put the blob itself in its place",
-            InputError::Changed => "the part changed while glc read it; merge again once it is written",
-            InputError::Write(_) => "check free space and permissions of the output directory",
-            _ => "the part is incomplete; build it again",
-        }
-        .into(),
-    }
+    let unreadable = |error: InputError| PartBlobError::Input {
+        digest: blob.digest.clone(),
+        error,
     };
     let input = Input::open(&path).map_err(unreadable)?;
     let actual = LayoutWriter::dry()
         .write_input(&input, &|_| {})
         .map_err(unreadable)?;
     if actual != blob {
-        return Err(SourceError {
-            message: format!(
-                "blob {} is corrupt: it hashes to {}",
-                blob.digest, actual.digest
-            ),
-            help: "the part is damaged; build it again".into(),
+        return Err(PartBlobError::Corrupt {
+            digest: blob.digest.clone(),
+            actual: actual.digest,
         });
     }
     layout.link_input(&blob, &input).map_err(unreadable)

@@ -18,6 +18,10 @@ use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, RenameFlags};
 
+use crate::oci::Descriptor;
+use crate::oci::file::LayoutDir;
+use crate::oci::store::{Layout, Store as _};
+
 /// The `oci-layout` file glc writes.
 pub const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -50,6 +54,26 @@ impl std::fmt::Display for OutputError {
                 write!(f, "{} is not a layout glc wrote: it {what}", path.display())
             }
             Self::NotOurs(path, what) => write!(f, "{} {what}", path.display()),
+        }
+    }
+}
+
+/// What a target may hold for glc to replace it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Nothing, an empty directory, or a layout glc wrote that holds nothing else.
+    OwnLayouts,
+    /// Anything (`--force`).
+    Anything,
+}
+
+/// `--force` as a flag: set, anything is replaced. (`glc pull` passes its flag as it is.)
+impl From<bool> for Replace {
+    fn from(force: bool) -> Self {
+        if force {
+            Self::Anything
+        } else {
+            Self::OwnLayouts
         }
     }
 }
@@ -295,8 +319,8 @@ impl Target {
     }
 
     /// Whether the target may be replaced: absent, an empty directory, or a glc layout that
-    /// holds nothing else; anything else only with `force`.
-    pub fn check_replaceable(&self, force: bool) -> Result<(), OutputError> {
+    /// holds nothing else; anything else only as `replace` allows.
+    pub fn check_replaceable(&self, replace: impl Into<Replace>) -> Result<(), OutputError> {
         let metadata = match fs::symlink_metadata(&self.path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -307,7 +331,7 @@ impl Target {
                 ));
             }
         };
-        if force {
+        if replace.into() == Replace::Anything {
             return Ok(());
         }
         if metadata.is_symlink() {
@@ -565,11 +589,14 @@ fn sync_dir(dir: &Path) -> Result<(), OutputError> {
 }
 
 /// The hex digests of every blob that a glc layout's `index.json` reaches, or `None` if the
-/// layout cannot be walked (then nothing may be removed from it).
+/// layout cannot be walked (then nothing may be removed from it). Its documents are read
+/// through the layout's store as their descriptors say, not hashed: a reader of the replaced
+/// `index.json` is kept what that file leads to, as it is.
 pub(crate) fn reachable(root: &Path) -> Option<BTreeSet<String>> {
-    let blobs = root.join("blobs").join("sha256");
-    let index = crate::oci::file::read_regular(&root.join("index.json"), MAX_DOCUMENT).ok()?;
+    let dir = LayoutDir::open(root).ok()?;
+    let index = dir.read("index.json", MAX_DOCUMENT).ok()?;
     let index: serde_json::Value = serde_json::from_slice(&index).ok()?;
+    let layout = Layout::with_index(root.display().to_string(), dir, &index);
     let mut seen = BTreeSet::new();
     let mut stack: Vec<(serde_json::Value, usize)> = vec![(index, 0)];
     while let Some((document, depth)) = stack.pop() {
@@ -594,7 +621,8 @@ pub(crate) fn reachable(root: &Path) -> Option<BTreeSet<String>> {
                 if depth >= MAX_DEPTH {
                     return None;
                 }
-                let bytes = crate::oci::file::read_regular(&blobs.join(hex), MAX_DOCUMENT).ok()?;
+                let descriptor = Descriptor::from_value(descriptor).ok()?;
+                let bytes = layout.read(&descriptor, MAX_DOCUMENT).ok()?;
                 stack.push((serde_json::from_slice(&bytes).ok()?, depth + 1));
             }
         }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use glc::diagnostic::{Diagnostic, Diagnostics};
+use glc::get::GetError;
 
 use super::{Context, RegistryArgs, load_public_key, summary_json, write_stdout};
 
@@ -134,11 +135,7 @@ fn open(
     registry: RegistryArgs,
 ) -> Result<(Box<dyn glc::oci::store::Store>, Option<String>), Diagnostics> {
     if !glc::get::is_registry_reference(source) {
-        let layout = glc::oci::store::Layout::open(Path::new(source)).map_err(|e| {
-            vec![Diagnostic::error("glc::get::source", e).help(
-                "pass an OCI image layout directory of a release, e.g. the output of `glc build`",
-            )]
-        })?;
+        let layout = glc::oci::store::Layout::open(Path::new(source)).map_err(GetError::Layout)?;
         return Ok((Box::new(layout), None));
     }
     let (host, repository, named) = glc::pull::parse_source(source).map_err(|e| {
@@ -155,21 +152,6 @@ fn open(
     }
     let repository =
         glc::registry::source::Reader::open(&host, &repository, &named, registry.options())
-            .map_err(|e| {
-                use glc::registry::ErrorKind;
-                let help = match e.kind {
-                    ErrorKind::Auth => {
-                        "give credentials in GLC_REGISTRY_USERNAME and GLC_REGISTRY_PASSWORD with GLC_REGISTRY_HOST naming the registry, or log in with `podman login` / `docker login`"
-                    }
-                    ErrorKind::Tls => glc::registry::BAD_CERTIFICATE,
-                    ErrorKind::UnknownHost => glc::registry::UNKNOWN_HOST,
-                    ErrorKind::Final => glc::registry::FINAL,
-                    // `glc get` does not stop on signals: never interrupted.
-                    ErrorKind::Other | ErrorKind::Interrupted => {
-                        "check the registry's address, and run the same `glc get` again once it is reachable (`--retries N` allows more tries)"
-                    }
-                };
-                vec![Diagnostic::error("glc::get::source", e.message).help(help)]
-            })?;
+            .map_err(GetError::Registry)?;
     Ok((Box::new(repository), Some(named)))
 }

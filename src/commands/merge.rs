@@ -54,6 +54,15 @@ pub struct Args {
     pub placing: PlacingArgs,
 }
 
+/// What `--partial` asks of the parts.
+pub(super) fn cover(partial: bool) -> glc::build::merge::Cover {
+    if partial {
+        glc::build::merge::Cover::Partial
+    } else {
+        glc::build::merge::Cover::Whole
+    }
+}
+
 pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
     if let Some(destination) = &args.push {
         return super::merge_push::run(args, destination, cx);
@@ -97,7 +106,7 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Diagnostics> {
         force: *force,
         link: placing.link,
         reuse: !placing.no_cache,
-        partial: *partial,
+        cover: cover(*partial),
         sign_key,
     };
     let outcome = glc::build::merge::merge(parts, &options, |holder| {

@@ -53,7 +53,7 @@ pub fn run(args: &Args, destination: &str, cx: Context) -> Result<(), Diagnostic
     let merged = glc::build::merge::registry::merge(
         &parts,
         &request,
-        args.partial,
+        super::merge::cover(args.partial),
         sign_key.as_deref(),
         &mut on_tag,
     )?;

@@ -62,7 +62,12 @@ pub fn run(args: &Args, cx: Context) -> Result<(), Failure> {
         .transpose()?;
     let mut report = glc::verify::verify(layout);
     if let Some(key) = &public_key {
-        let (findings, counts) = glc::sign::verify(layout, key, *require_signatures);
+        let unsigned = if *require_signatures {
+            glc::sign::Unsigned::Error
+        } else {
+            glc::sign::Unsigned::Warning
+        };
+        let (findings, counts) = glc::sign::verify(layout, key, unsigned);
         report.findings.extend(findings);
         report.signatures = Some(counts);
     }

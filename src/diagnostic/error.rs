@@ -2,13 +2,16 @@
 //! a failure site says what failed with the values it has; code, message and help are
 //! written here.
 
+use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
 
 use crate::build::output::OutputError;
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::get::{Asked, GetError, ReleaseTags};
 use crate::oci::dirtar::PackError;
 use crate::oci::layout::InputError;
+use crate::oci::printable;
 use crate::registry::push::PushError;
 use crate::registry::{self, ErrorKind};
 use crate::sign::keys::KeyError;
@@ -275,5 +278,242 @@ impl From<PushError> for Diagnostic {
                 registry_diagnostic(&error, &state, Transfer::Push)
             }
         }
+    }
+}
+
+const SIGNATURE_HELP: &str = "get images only from a release signed by the key you trust: check the key, or `glc verify SOURCE --key PUB`";
+
+const SELECT_BY_VALUES: &str = "select by matrix values as `platform=aws,arch=amd64`";
+
+/// `\n  TAGS → DIGEST`, a line a release.
+fn release_lines(releases: &[ReleaseTags]) -> String {
+    let mut lines = String::new();
+    for (tags, digest) in releases {
+        let tags: Vec<String> = tags.iter().map(|t| printable(t).into_owned()).collect();
+        let _ = write!(lines, "\n  {} → {digest}", tags.join(", "));
+    }
+    lines
+}
+
+impl From<GetError> for Diagnostic {
+    #[allow(clippy::too_many_lines)] // one arm a failure, each short
+    fn from(error: GetError) -> Self {
+        let (code, message, help): (&str, String, String) = match error {
+            GetError::Layout(message) => (
+                "glc::get::source",
+                message,
+                "pass an OCI image layout directory of a release, e.g. the output of `glc build`"
+                    .into(),
+            ),
+            GetError::Registry(error) => {
+                let help = match error.kind {
+                    ErrorKind::Auth => CREDENTIALS_HELP,
+                    ErrorKind::Tls => registry::BAD_CERTIFICATE,
+                    ErrorKind::UnknownHost => registry::UNKNOWN_HOST,
+                    ErrorKind::Final => registry::FINAL,
+                    // `glc get` does not stop on signals: never interrupted.
+                    ErrorKind::Other | ErrorKind::Interrupted => {
+                        "check the registry's address, and run the same `glc get` again once it is reachable (`--retries N` allows more tries)"
+                    }
+                };
+                ("glc::get::source", error.message, help.into())
+            }
+            GetError::Damaged { source, problem } => (
+                "glc::get::source",
+                problem,
+                format!(
+                    "`glc verify {source}` says what is wrong with it; fetch or build it again"
+                ),
+            ),
+            GetError::NoReleaseTag {
+                source,
+                tag,
+                releases,
+            } => (
+                "glc::get::release",
+                format!(
+                    "{source} has no release tag `{}`; its release tags:{}",
+                    printable(&tag),
+                    if releases.is_empty() {
+                        " none".to_owned()
+                    } else {
+                        release_lines(&releases)
+                    }
+                ),
+                "pass one of them with --tag".into(),
+            ),
+            GetError::NoRelease { source } => (
+                "glc::get::release",
+                format!(
+                    "{source} holds no release: no tag names an index of artifactType {}",
+                    crate::build::assemble::RELEASE
+                ),
+                "pass the layout of a whole release (`glc build` or `glc merge`), not a part"
+                    .into(),
+            ),
+            GetError::Releases { source, releases } => (
+                "glc::get::release",
+                format!(
+                    "{source} holds {} releases:{}",
+                    releases.len(),
+                    release_lines(&releases)
+                ),
+                "choose one with --tag TAG".into(),
+            ),
+            GetError::PartNotItsRecord { source, tag } => (
+                "glc::get::release",
+                format!("{source}: the part at `{tag}` is not what its record makes of it"),
+                "the part is damaged, or was pushed by another version of glc; push it again"
+                    .into(),
+            ),
+            GetError::NotKeyValue(pair) => (
+                "glc::get::select",
+                format!("`{}` is not `key=value`", printable(&pair)),
+                SELECT_BY_VALUES.into(),
+            ),
+            GetError::UnknownKey { key, keys } => (
+                "glc::get::select",
+                format!(
+                    "the release's matrix has no key `{}`; its keys: {}",
+                    printable(&key),
+                    if keys.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        crate::diagnostic::list(&keys)
+                    }
+                ),
+                format!("{SELECT_BY_VALUES}, or by cname"),
+            ),
+            GetError::NotOne {
+                source,
+                selector,
+                matched,
+                shown,
+            } => {
+                let mut message = if matched == 0 {
+                    format!(
+                        "no cloud image of {source} matches `{}`; its images:",
+                        printable(&selector)
+                    )
+                } else {
+                    format!(
+                        "`{}` matches {matched} cloud images of {source}:",
+                        printable(&selector)
+                    )
+                };
+                for image in shown {
+                    message.push_str("\n  ");
+                    message.push_str(&image);
+                }
+                (
+                    "glc::get::select",
+                    message,
+                    "name one image: its cname, a prefix only it has, or matrix values such as `platform=aws,arch=amd64`; `glc get SOURCE . --list` lists them".into(),
+                )
+            }
+            GetError::OutputIsDirectory(path) => (
+                "glc::get::output",
+                format!("{} is a directory", path.display()),
+                "name the file to write, e.g. `-o kernel.vmlinuz`, or `-o -` for standard output"
+                    .into(),
+            ),
+            GetError::WritingIntoDirectory(path) => (
+                "glc::get::output",
+                format!("{} is a directory", path.display()),
+                "name the file to write, e.g. -o DIR/NAME".into(),
+            ),
+            GetError::NoSuchFile {
+                cname,
+                asked,
+                holds,
+            } => {
+                let cname = printable(&cname);
+                let message = match asked {
+                    Asked::Nothing => format!("say which file of {cname} to get; it holds:"),
+                    Asked::Role(name) => format!("{cname} has no {name}; it holds:"),
+                    Asked::File(name) => format!(
+                        "{cname} has no file titled `{}`; it holds:",
+                        printable(&name)
+                    ),
+                    Asked::Attachment(kind) => format!(
+                        "{cname} has no attachment `{}`; it holds:",
+                        printable(&kind)
+                    ),
+                };
+                (
+                    "glc::get::what",
+                    format!("{message}{holds}"),
+                    "choose one with --role ROLE, --file NAME or --attachment KIND".into(),
+                )
+            }
+            GetError::SeveralAttachments {
+                cname,
+                kind,
+                digests,
+            } => (
+                "glc::get::what",
+                format!(
+                    "{} has {} attachments `{}`: {}",
+                    printable(&cname),
+                    digests.len(),
+                    printable(&kind),
+                    digests.join(", ")
+                ),
+                "fetch the one you want by digest with an OCI client (oras, crane)".into(),
+            ),
+            GetError::NoMetadataFile { name, titles } => (
+                "glc::get::what",
+                format!(
+                    "the release's metadata has no file titled `{}`; it holds:{}",
+                    printable(&name),
+                    titles.iter().fold(String::new(), |mut lines, t| {
+                        let _ = write!(lines, "\n  {}", printable(t));
+                        lines
+                    })
+                ),
+                "name one of them with --metadata NAME".into(),
+            ),
+            GetError::PartUnsigned { source, tag } => (
+                "glc::get::signature",
+                format!("{source}: `{tag}` is a part, which is never signed"),
+                "get from the merged release's tag with --key, or from the part without it".into(),
+            ),
+            GetError::Unsignable(digest) => (
+                "glc::get::signature",
+                format!("{digest} cannot be signed in cosign's tag scheme"),
+                SIGNATURE_HELP.into(),
+            ),
+            GetError::NotSigned { what, digest, tag } => (
+                "glc::get::signature",
+                format!("{what} {digest} is not signed: no tag {tag}"),
+                SIGNATURE_HELP.into(),
+            ),
+            GetError::BadSignature {
+                what,
+                digest,
+                problem,
+            } => (
+                "glc::get::signature",
+                format!("{what} {digest}: {problem}"),
+                SIGNATURE_HELP.into(),
+            ),
+            GetError::Io { what, error } => (
+                "glc::io",
+                format!("{what}: {error}"),
+                "check the output's directory: free space, permissions".into(),
+            ),
+            GetError::Write(error) => (
+                "glc::io",
+                format!("cannot write: {error}"),
+                "check the output's free space and permissions".into(),
+            ),
+        };
+        Diagnostic::error(code, message).help(help)
+    }
+}
+
+impl From<GetError> for Diagnostics {
+    fn from(error: GetError) -> Self {
+        vec![error.into()]
     }
 }

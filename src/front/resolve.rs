@@ -629,9 +629,9 @@ impl Resolver<'_> {
                 self.fail(
                     file,
                     "glc::resolve::container-source",
-                    format!("`{}`: {}", file.path, error.message),
+                    format!("`{}`: {error}", file.path),
                     "this source",
-                    error.help,
+                    error.help(),
                 );
                 None
             }

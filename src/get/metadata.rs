@@ -5,9 +5,8 @@
 use crate::oci::store::Store;
 use serde_json::Value;
 
-use super::{Got, Output, Request, fail, printable, release, source_error, title, verify, write};
+use super::{GetError, Got, Output, Request, release, source_error, title, verify, write};
 use crate::build::assemble;
-use crate::diagnostic::Diagnostics;
 use crate::oci::Descriptor;
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::sign::keys::PublicKey;
@@ -16,7 +15,7 @@ use crate::sign::keys::PublicKey;
 pub(super) fn metadata_layers(
     source: &dyn Store,
     release: &Descriptor,
-) -> Result<(Descriptor, Vec<Descriptor>), Diagnostics> {
+) -> Result<(Descriptor, Vec<Descriptor>), GetError> {
     let broken = source_error(source);
     let bytes = source
         .fetch(release, MAX_DOCUMENT)
@@ -59,23 +58,17 @@ pub(super) fn get(
     request: &Request<'_>,
     name: &str,
     output: &Output,
-) -> Result<Got, Diagnostics> {
+) -> Result<Got, GetError> {
     let release = release(source, request.tag)?;
     let (_, layers) = metadata_layers(source, &release)?;
     let Some(layer) = layers.iter().find(|l| title(l) == Some(name)) else {
-        let titles: Vec<String> = layers
-            .iter()
-            .map(|l| format!("\n  {}", printable(title(l).unwrap_or("?"))))
-            .collect();
-        return Err(fail(
-            "glc::get::what",
-            format!(
-                "the release's metadata has no file titled `{}`; it holds:{}",
-                printable(name),
-                titles.concat()
-            ),
-            "name one of them with --metadata NAME",
-        ));
+        return Err(GetError::NoMetadataFile {
+            name: name.to_owned(),
+            titles: layers
+                .iter()
+                .map(|l| title(l).unwrap_or("?").to_owned())
+                .collect(),
+        });
     };
     let verified = verified(source, &release, request.key)?;
     write::write(source, layer, output)?;
@@ -95,7 +88,7 @@ fn verified(
     source: &dyn Store,
     release: &Descriptor,
     key: Option<&PublicKey>,
-) -> Result<bool, Diagnostics> {
+) -> Result<bool, GetError> {
     match key {
         Some(key) => verify(source, release, "the release index", key).map(|()| true),
         None => Ok(false),

@@ -13,9 +13,12 @@
 //! ([`crate::oci::store::Layout`]) or a registry repository
 //! ([`crate::registry::source::Reader`]), and `glc get` takes either.
 
+mod error;
 mod metadata;
 mod part;
 mod write;
+
+pub use error::{Asked, GetError, ReleaseTags};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -25,7 +28,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::build::assemble;
-use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::front::role::Role;
 use crate::oci::limits::{MAX_DOCUMENT, MAX_RELEASE_MANIFEST};
 use crate::oci::store::Store;
@@ -135,20 +137,11 @@ pub struct ListedLayer {
     pub size: u64,
 }
 
-fn fail(code: &'static str, message: impl Into<String>, help: impl Into<String>) -> Diagnostics {
-    vec![Diagnostic::error(code, message).help(help)]
-}
-
-fn source_error(source: &dyn Store) -> impl Fn(String) -> Diagnostics + '_ {
-    move |message| {
-        fail(
-            "glc::get::source",
-            message,
-            format!(
-                "`glc verify {}` says what is wrong with it; fetch or build it again",
-                source.name()
-            ),
-        )
+/// A document or blob of `source` that is not what it must be, said by what is wrong.
+fn source_error(source: &dyn Store) -> impl Fn(String) -> GetError + '_ {
+    move |problem| GetError::Damaged {
+        source: source.name(),
+        problem,
     }
 }
 
@@ -163,9 +156,9 @@ pub fn layer_roles() -> impl Iterator<Item = Role> {
 /// The releases among the source's tags (only `only`, if given): digest → descriptor and tags.
 type Releases = BTreeMap<Digest, (Descriptor, Vec<String>)>;
 
-fn releases(source: &dyn Store, only: Option<&str>) -> Result<Releases, Diagnostics> {
+fn releases(source: &dyn Store, only: Option<&str>) -> Result<Releases, GetError> {
     let broken = source_error(source);
-    let is_release = |descriptor: &Descriptor| -> Result<bool, Diagnostics> {
+    let is_release = |descriptor: &Descriptor| -> Result<bool, GetError> {
         if descriptor.kind() != Kind::Index
             || descriptor
                 .artifact_type
@@ -207,57 +200,40 @@ fn releases(source: &dyn Store, only: Option<&str>) -> Result<Releases, Diagnost
 
 /// The release the source offers: `tag`'s, or the only one. With a tag, only that tag is
 /// read (unless it is no release tag: then every tag, to list them).
-pub fn release(source: &dyn Store, tag: Option<&str>) -> Result<Descriptor, Diagnostics> {
+pub fn release(source: &dyn Store, tag: Option<&str>) -> Result<Descriptor, GetError> {
     if let Some(tag) = tag
         && let Some((descriptor, _)) = releases(source, Some(tag))?.into_values().next()
     {
         return Ok(descriptor);
     }
-    let releases = releases(source, None)?;
-    let mut listing = String::new();
-    for (descriptor, tags) in releases.values() {
-        let tags: Vec<String> = tags.iter().map(|t| printable(t).into_owned()).collect();
-        let _ = write!(listing, "\n  {} → {}", tags.join(", "), descriptor.digest);
-    }
+    let mut found: Vec<(Descriptor, Vec<String>)> = releases(source, None)?.into_values().collect();
+    let listed = |found: Vec<(Descriptor, Vec<String>)>| -> Vec<ReleaseTags> {
+        found
+            .into_iter()
+            .map(|(descriptor, tags)| (tags, descriptor.digest))
+            .collect()
+    };
     if let Some(tag) = tag {
-        return Err(fail(
-            "glc::get::release",
-            format!(
-                "{} has no release tag `{}`; its release tags:{}",
-                source.name(),
-                printable(tag),
-                if releases.is_empty() {
-                    " none"
-                } else {
-                    &listing
-                }
-            ),
-            "pass one of them with --tag",
-        ));
+        return Err(GetError::NoReleaseTag {
+            source: source.name(),
+            tag: tag.to_owned(),
+            releases: listed(found),
+        });
     }
-    let count = releases.len();
-    let mut found = releases.into_values();
-    match (found.next(), count) {
-        (Some((descriptor, _)), 1) => Ok(descriptor),
-        (None, _) => Err(fail(
-            "glc::get::release",
-            format!(
-                "{} holds no release: no tag names an index of artifactType {}",
-                source.name(),
-                assemble::RELEASE
-            ),
-            "pass the layout of a whole release (`glc build` or `glc merge`), not a part",
-        )),
-        _ => Err(fail(
-            "glc::get::release",
-            format!("{} holds {count} releases:{listing}", source.name()),
-            "choose one with --tag TAG",
-        )),
+    match found.len() {
+        1 => Ok(found.swap_remove(0).0),
+        0 => Err(GetError::NoRelease {
+            source: source.name(),
+        }),
+        _ => Err(GetError::Releases {
+            source: source.name(),
+            releases: listed(found),
+        }),
     }
 }
 
 /// The images the release lists, from its release manifest.
-pub fn images(source: &dyn Store, release: &Descriptor) -> Result<Vec<Image>, Diagnostics> {
+pub fn images(source: &dyn Store, release: &Descriptor) -> Result<Vec<Image>, GetError> {
     let broken = source_error(source);
     let (metadata, layers) = metadata::metadata_layers(source, release)?;
     let layer = layers
@@ -284,7 +260,7 @@ pub fn images(source: &dyn Store, release: &Descriptor) -> Result<Vec<Image>, Di
 
 /// The images `selector` names: `.` or nothing all; `key=value,…` by matrix values; else the
 /// cname itself, or every cname it begins.
-pub fn select<'a>(images: &'a [Image], selector: &str) -> Result<Vec<&'a Image>, Diagnostics> {
+pub fn select<'a>(images: &'a [Image], selector: &str) -> Result<Vec<&'a Image>, GetError> {
     let selector = selector.trim();
     if selector.is_empty() || selector == "." {
         return Ok(images.iter().collect());
@@ -297,28 +273,14 @@ pub fn select<'a>(images: &'a [Image], selector: &str) -> Result<Vec<&'a Image>,
         let mut wanted = Vec::new();
         for pair in selector.split(',') {
             let Some((key, value)) = pair.split_once('=') else {
-                return Err(fail(
-                    "glc::get::select",
-                    format!("`{}` is not `key=value`", printable(pair)),
-                    "select by matrix values as `platform=aws,arch=amd64`",
-                ));
+                return Err(GetError::NotKeyValue(pair.to_owned()));
             };
             let key = key.trim();
             if !known.contains(key) {
-                let keys: Vec<&str> = known.iter().copied().collect();
-                return Err(fail(
-                    "glc::get::select",
-                    format!(
-                        "the release's matrix has no key `{}`; its keys: {}",
-                        printable(key),
-                        if keys.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            crate::diagnostic::list(&keys)
-                        }
-                    ),
-                    "select by matrix values as `platform=aws,arch=amd64`, or by cname",
-                ));
+                return Err(GetError::UnknownKey {
+                    key: key.to_owned(),
+                    keys: known.iter().map(|k| (*k).to_owned()).collect(),
+                });
             }
             wanted.push((key, value.trim()));
         }
@@ -351,51 +313,30 @@ fn describe(image: &Image) -> String {
 }
 
 /// The one image `selector` names, else the candidates.
-fn one<'a>(
-    source: &dyn Store,
-    images: &'a [Image],
-    selector: &str,
-) -> Result<&'a Image, Diagnostics> {
+fn one<'a>(source: &dyn Store, images: &'a [Image], selector: &str) -> Result<&'a Image, GetError> {
     let selected = select(images, selector)?;
     if let [image] = selected[..] {
         return Ok(image);
     }
-    let (message, shown) = if selected.is_empty() {
-        (
-            format!(
-                "no cloud image of {} matches `{}`; its images:",
-                source.name(),
-                printable(selector)
-            ),
-            images.iter().collect::<Vec<_>>(),
-        )
+    let matched = selected.len();
+    let shown = if selected.is_empty() {
+        images.iter().collect::<Vec<_>>()
     } else {
-        (
-            format!(
-                "`{}` matches {} cloud images of {}:",
-                printable(selector),
-                selected.len(),
-                source.name()
-            ),
-            selected,
-        )
+        selected
     };
-    let mut message = message;
-    for image in shown {
-        let _ = write!(message, "\n  {}", describe(image));
-    }
-    Err(fail(
-        "glc::get::select",
-        message,
-        "name one image: its cname, a prefix only it has, or matrix values such as `platform=aws,arch=amd64`; `glc get SOURCE . --list` lists them",
-    ))
+    Err(GetError::NotOne {
+        source: source.name(),
+        selector: selector.to_owned(),
+        matched,
+        shown: shown.into_iter().map(describe).collect(),
+    })
 }
 
 /// An image's manifest, read and checked: its layers.
 fn image_layers(
     source: &dyn Store,
     image: &Image,
-) -> Result<(Descriptor, Vec<Descriptor>), Diagnostics> {
+) -> Result<(Descriptor, Vec<Descriptor>), GetError> {
     let broken = source_error(source);
     let descriptor = Descriptor::from_value(&serde_json::json!({
         "mediaType": image.media_type,
@@ -436,8 +377,8 @@ fn image_layers(
 fn layers_of(
     manifest: &Value,
     named: &str,
-    broken: &impl Fn(String) -> Diagnostics,
-) -> Result<Vec<Descriptor>, Diagnostics> {
+    broken: &impl Fn(String) -> GetError,
+) -> Result<Vec<Descriptor>, GetError> {
     manifest["layers"]
         .as_array()
         .into_iter()
@@ -468,7 +409,7 @@ fn attachment_layer(
     source: &dyn Store,
     attachment: &Descriptor,
     subject: &Digest,
-) -> Result<Descriptor, Diagnostics> {
+) -> Result<Descriptor, GetError> {
     let broken = source_error(source);
     let bytes = source
         .fetch(attachment, MAX_DOCUMENT)
@@ -492,7 +433,7 @@ fn attachment_layer(
 }
 
 /// What an image holds: roles, files and attachments.
-fn listed(source: &dyn Store, image: &Image) -> Result<Listed, Diagnostics> {
+fn listed(source: &dyn Store, image: &Image) -> Result<Listed, GetError> {
     let (manifest, layers) = image_layers(source, image)?;
     let mut roles = BTreeMap::new();
     for role in layer_roles() {
@@ -555,7 +496,7 @@ fn role_layer(layers: &[Descriptor], role: Role) -> Option<&Descriptor> {
 }
 
 /// `glc get --list`: every image `selector` matches, with what it holds.
-pub fn list(source: &dyn Store, request: &Request<'_>) -> Result<Vec<Listed>, Diagnostics> {
+pub fn list(source: &dyn Store, request: &Request<'_>) -> Result<Vec<Listed>, GetError> {
     let (_, images) = part::images_at(source, request.tag)?;
     select(&images, request.selector)?
         .into_iter()
@@ -660,16 +601,12 @@ pub fn get(
     request: &Request<'_>,
     what: Option<&What>,
     output: &Output,
-) -> Result<Got, Diagnostics> {
+) -> Result<Got, GetError> {
     let broken = source_error(source);
     if let Output::File(path) = output
         && path.is_dir()
     {
-        return Err(fail(
-            "glc::get::output",
-            format!("{} is a directory", path.display()),
-            "name the file to write, e.g. `-o kernel.vmlinuz`, or `-o -` for standard output",
-        ));
+        return Err(GetError::OutputIsDirectory(path.clone()));
     }
     if let Some(What::Metadata(name)) = what {
         return metadata::get(source, request, name, output);
@@ -677,37 +614,21 @@ pub fn get(
     let (release, images) = part::images_at(source, request.tag)?;
     let image = one(source, &images, request.selector)?;
     let (manifest, layers) = image_layers(source, image)?;
-    let nothing = |message: String| -> Diagnostics {
-        let holds = listed(source, image).map_or_else(|_| String::new(), |l| holdings(&l));
-        fail(
-            "glc::get::what",
-            format!("{message}{holds}"),
-            "choose one with --role ROLE, --file NAME or --attachment KIND",
-        )
+    let nothing = |asked: Asked| GetError::NoSuchFile {
+        cname: image.cname.clone(),
+        asked,
+        holds: listed(source, image).map_or_else(|_| String::new(), |l| holdings(&l)),
     };
-    let cname = printable(&image.cname).into_owned();
     let layer = match what {
-        None => {
-            return Err(nothing(format!(
-                "say which file of {cname} to get; it holds:"
-            )));
-        }
-        Some(What::Role(role)) => {
-            let name = role.node();
-            role_layer(&layers, *role)
-                .cloned()
-                .ok_or_else(|| nothing(format!("{cname} has no {name}; it holds:")))?
-        }
+        None => return Err(nothing(Asked::Nothing)),
+        Some(What::Role(role)) => role_layer(&layers, *role)
+            .cloned()
+            .ok_or_else(|| nothing(Asked::Role(role.node())))?,
         Some(What::File(name)) => layers
             .iter()
             .find(|l| title(l) == Some(name.as_str()))
             .cloned()
-            .ok_or_else(|| {
-                nothing(format!(
-                    "{cname} has no file titled `{}`; it holds:",
-                    printable(name)
-                ))
-            })?,
+            .ok_or_else(|| nothing(Asked::File(name.clone())))?,
         // Read before any image is chosen, above; the same call either way.
         Some(What::Metadata(name)) => return metadata::get(source, request, name, output),
         Some(What::Attachment(kind)) => {
@@ -717,25 +638,13 @@ pub fn get(
                 .map_err(|e| broken(e.to_string()))?;
             match &found[..] {
                 [attachment] => attachment_layer(source, attachment, &manifest.digest)?,
-                [] => {
-                    return Err(nothing(format!(
-                        "{cname} has no attachment `{}`; it holds:",
-                        printable(kind)
-                    )));
-                }
+                [] => return Err(nothing(Asked::Attachment(kind.clone()))),
                 several => {
-                    let digests: Vec<String> =
-                        several.iter().map(|d| d.digest.to_string()).collect();
-                    return Err(fail(
-                        "glc::get::what",
-                        format!(
-                            "{cname} has {} attachments `{}`: {}",
-                            several.len(),
-                            printable(kind),
-                            digests.join(", ")
-                        ),
-                        "fetch the one you want by digest with an OCI client (oras, crane)",
-                    ));
+                    return Err(GetError::SeveralAttachments {
+                        cname: image.cname.clone(),
+                        kind: kind.clone(),
+                        digests: several.iter().map(|d| d.digest.to_string()).collect(),
+                    });
                 }
             }
         }
@@ -745,15 +654,10 @@ pub fn get(
             // The release index too: the tag naming it is not signed, and what it leads to
             // (the release manifest that maps cnames to images) is covered by its digest.
             let Some(release) = &release else {
-                return Err(fail(
-                    "glc::get::signature",
-                    format!(
-                        "{}: `{}` is a part, which is never signed",
-                        source.name(),
-                        request.tag.unwrap_or_default()
-                    ),
-                    "get from the merged release's tag with --key, or from the part without it",
-                ));
+                return Err(GetError::PartUnsigned {
+                    source: source.name(),
+                    tag: request.tag.unwrap_or_default().to_owned(),
+                });
             };
             verify(source, release, "the release index", key)?;
             verify(source, &manifest, "the image", key)?;
@@ -776,29 +680,31 @@ pub fn get(
 fn verify(
     source: &dyn Store,
     manifest: &Descriptor,
-    what: &str,
+    what: &'static str,
     key: &PublicKey,
-) -> Result<(), Diagnostics> {
+) -> Result<(), GetError> {
     let digest = manifest.digest.to_string();
-    let refuse = |message: String| {
-        fail(
-            "glc::get::signature",
-            message,
-            "get images only from a release signed by the key you trust: check the key, or `glc verify SOURCE --key PUB`",
-        )
-    };
     let tag = sign::cosign::signature_tag(&digest)
-        .ok_or_else(|| refuse(format!("{digest} cannot be signed in cosign's tag scheme")))?;
+        .ok_or_else(|| GetError::Unsignable(manifest.digest.clone()))?;
     let entry = source
         .resolve(&tag)
         .map_err(|e| source_error(source)(e.to_string()))?
-        .ok_or_else(|| refuse(format!("{what} {digest} is not signed: no tag {tag}")))?;
+        .ok_or_else(|| GetError::NotSigned {
+            what,
+            digest: manifest.digest.clone(),
+            tag: tag.clone(),
+        })?;
     let read = |raw: &Value, limit: u64| -> Result<Vec<u8>, String> {
         let descriptor = Descriptor::from_value(raw).map_err(|e| e.message)?;
         source.fetch(&descriptor, limit).map_err(|e| e.to_string())
     };
-    sign::check_signatures(&read, &entry.to_value(), &digest, key)
-        .map_err(|problem| refuse(format!("{what} {digest}: {problem}")))
+    sign::check_signatures(&read, &entry.to_value(), &digest, key).map_err(|problem| {
+        GetError::BadSignature {
+            what,
+            digest: manifest.digest.clone(),
+            problem,
+        }
+    })
 }
 
 /// Whether an argument names a registry (`REGISTRY/REPO:TAG`) rather than a directory:
@@ -863,9 +769,9 @@ mod tests {
         assert_eq!(names("arch=arm64"), ["aws-prod-arm64-1"]);
         assert_eq!(names("platform=aws, arch=amd64").len(), 2);
         assert!(names("gcp").is_empty());
-        let error = select(&images, "os=linux").unwrap_err();
+        let error = crate::diagnostic::Diagnostic::from(select(&images, "os=linux").unwrap_err());
         assert_eq!(
-            error[0].message,
+            error.message,
             "the release's matrix has no key `os`; its keys: `arch` and `platform`"
         );
         assert!(select(&images, "arch").unwrap().is_empty());

@@ -5,9 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Image, fail, source_error};
+use super::{GetError, Image, source_error};
 use crate::build::assemble::{self, PART, PART_RECORD};
-use crate::diagnostic::Diagnostics;
 use crate::oci::Descriptor;
 use crate::oci::layout::LayoutWriter;
 use crate::oci::limits::MAX_DOCUMENT;
@@ -19,7 +18,7 @@ use crate::oci::vocab::Kind;
 pub(super) fn images_at(
     source: &dyn Store,
     tag: Option<&str>,
-) -> Result<(Option<Descriptor>, Vec<Image>), Diagnostics> {
+) -> Result<(Option<Descriptor>, Vec<Image>), GetError> {
     if let Some(images) = images(source, tag)? {
         return Ok((None, images));
     }
@@ -29,7 +28,7 @@ pub(super) fn images_at(
 }
 
 /// The images of the part `tag` names, or `None` where it names no part.
-fn images(source: &dyn Store, tag: Option<&str>) -> Result<Option<Vec<Image>>, Diagnostics> {
+fn images(source: &dyn Store, tag: Option<&str>) -> Result<Option<Vec<Image>>, GetError> {
     let broken = source_error(source);
     let Some(tag) = tag else { return Ok(None) };
     let Some(descriptor) = source.resolve(tag).map_err(|e| broken(e.to_string()))? else {
@@ -68,15 +67,9 @@ fn images(source: &dyn Store, tag: Option<&str>) -> Result<Option<Vec<Image>>, D
         .filter(|again| {
             again.part.as_ref().map(|p| p.digest.as_str()) == Some(&descriptor.digest.to_string())
         })
-        .ok_or_else(|| {
-            fail(
-                "glc::get::release",
-                format!(
-                    "{}: the part at `{tag}` is not what its record makes of it",
-                    source.name()
-                ),
-                "the part is damaged, or was pushed by another version of glc; push it again",
-            )
+        .ok_or_else(|| GetError::PartNotItsRecord {
+            source: source.name(),
+            tag: tag.to_owned(),
         })?;
     Ok(Some(
         assembly

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Output, fail, source_error};
-use crate::diagnostic::Diagnostics;
+use super::{GetError, Output, source_error};
 use crate::oci::layout::SparseFile;
 use crate::oci::store::{Store, check};
 use crate::oci::{Descriptor, Digest};
@@ -18,18 +17,10 @@ pub(super) fn write(
     source: &dyn Store,
     layer: &Descriptor,
     output: &Output,
-) -> Result<(), Diagnostics> {
-    let io = |what: String| {
-        move |e: std::io::Error| {
-            fail(
-                "glc::io",
-                format!("{what}: {e}"),
-                "check the output's directory: free space, permissions",
-            )
-        }
-    };
+) -> Result<(), GetError> {
+    let io = |what: String| move |error: std::io::Error| GetError::Io { what, error };
     // Spooled first: what reaches a stream cannot be taken back.
-    let spooled = |out: &mut dyn Write, name: &str| -> Result<(), Diagnostics> {
+    let spooled = |out: &mut dyn Write, name: &str| -> Result<(), GetError> {
         let mut spool =
             tempfile::tempfile().map_err(io("cannot create a temporary file".to_owned()))?;
         copy_checked(source, layer, &mut spool)?;
@@ -60,11 +51,7 @@ pub(super) fn write(
                 .map(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode));
             let followed = std::fs::metadata(path).ok();
             if kind == Some(rustix::fs::FileType::Directory) {
-                return Err(fail(
-                    "glc::get::output",
-                    format!("{} is a directory", path.display()),
-                    "name the file to write, e.g. -o DIR/NAME",
-                ));
+                return Err(GetError::WritingIntoDirectory(path.clone()));
             }
             // A device, a fifo or a socket (or a link to one: `/dev/stdout`) is written into
             // as a stream, never replaced by a file.
@@ -130,7 +117,7 @@ fn copy_checked(
     source: &dyn Store,
     layer: &Descriptor,
     out: &mut impl Write,
-) -> Result<(), Diagnostics> {
+) -> Result<(), GetError> {
     let broken = source_error(source);
     let opened = source.open(layer).map_err(|e| broken(e.to_string()))?;
     let mut reader = opened.reader.take(layer.size.saturating_add(1));
@@ -147,13 +134,7 @@ fn copy_checked(
         let chunk = &buffer[..n];
         hasher.update(chunk);
         size += n as u64;
-        out.write_all(chunk).map_err(|e| {
-            fail(
-                "glc::io",
-                format!("cannot write: {e}"),
-                "check the output's free space and permissions",
-            )
-        })?;
+        out.write_all(chunk).map_err(GetError::Write)?;
     }
     check(layer, size, &Digest::from_hasher(hasher)).map_err(|e| broken(e.to_string()))
 }

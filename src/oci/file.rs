@@ -56,6 +56,16 @@ impl std::fmt::Display for FileError {
     }
 }
 
+/// An error opening a layout's directory (`LayoutDir::open`): missing, or another failure.
+impl From<io::Error> for FileError {
+    fn from(error: io::Error) -> Self {
+        match error.kind() {
+            io::ErrorKind::NotFound => Self::Missing,
+            _ => Self::Io(error),
+        }
+    }
+}
+
 impl From<Errno> for FileError {
     fn from(errno: Errno) -> Self {
         match errno {

@@ -27,10 +27,7 @@ impl Importer<'_> {
     ) -> Result<(), SourceError> {
         let graph = walk::walk_from(source, descriptor);
         if let Some(problem) = graph.problems().into_iter().next() {
-            return Err(SourceError::new(
-                problem.message,
-                "the source layout is damaged or hostile; copy or build the image again",
-            ));
+            return Err(SourceError::Graph(problem.message));
         }
         for node in &graph.nodes {
             self.copy_blob(source, &node.descriptor)?;
@@ -76,27 +73,25 @@ impl Importer<'_> {
             .write_verified(reader, &descriptor.digest.to_string(), descriptor.size)
         {
             Ok(_) => Ok(()),
-            Err(BlobError::Io(error)) => Err(SourceError {
-                message: format!("cannot copy blob {}: {error}", descriptor.digest),
-                help: "check free space in the output directory".into(),
+            Err(BlobError::Io(error)) => Err(SourceError::Copy {
+                digest: descriptor.digest.clone(),
+                error,
             }),
             Err(BlobError::Mismatch {
                 expected,
                 actual,
                 expected_size,
-            }) => Err(SourceError {
-                message: if actual.size == expected_size {
-                    format!(
-                        "blob {expected} is corrupt: its bytes hash to {}",
-                        actual.digest
-                    )
-                } else {
-                    format!(
-                        "blob {expected} has {} bytes, not the {expected_size} its descriptor says",
-                        actual.size
-                    )
-                },
-                help: "the source layout is damaged; copy or build the image again".into(),
+            }) => Err(if actual.size == expected_size {
+                SourceError::Corrupt {
+                    expected,
+                    actual: actual.digest,
+                }
+            } else {
+                SourceError::Size {
+                    digest: expected,
+                    actual: actual.size,
+                    declared: expected_size,
+                }
             }),
         }
     }

@@ -435,6 +435,14 @@ impl Layout {
         Self { name, dir, entries }
     }
 
+    /// The layout `dir`, called `name` in messages, whose `index.json` (read by the caller,
+    /// who says its errors in its own words) is `index`.
+    #[must_use]
+    pub fn with_index(name: String, dir: LayoutDir, index: &Value) -> Self {
+        let manifests = index["manifests"].as_array().map_or(&[][..], Vec::as_slice);
+        Self::new(name, dir, Self::valid_entries(manifests))
+    }
+
     /// The entries of an `index.json`'s `manifests` that are valid descriptors (a walk of
     /// the raw entries says what is wrong with the others).
     #[must_use]

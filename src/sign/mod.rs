@@ -13,12 +13,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use crate::build::assemble;
 use crate::diagnostic::error::SignError;
+use crate::oci::Descriptor;
+use crate::oci::file::{FileError, LayoutDir};
 use crate::oci::limits::MAX_RELEASE_MANIFEST;
 use crate::oci::media;
+use crate::oci::store::{Layout, Store as _, StoreError};
 use crate::verify::{Finding, Severity};
 use cosign::Blob;
 use keys::{PrivateKey, PublicKey};
@@ -33,11 +35,13 @@ const MAX_DEPTH: usize = 16;
 /// The artifact types of glc's own indexes, whose entries are signed too.
 const GLC_TYPES: &str = crate::oci::vocab::artifact::PREFIX;
 
-/// A manifest or index to sign: its digest, and how a person finds it.
+/// A manifest or index to sign: its digest, how a person finds it, and the descriptor that
+/// leads to it.
 #[derive(Debug, Clone)]
 pub struct Subject {
     pub digest: String,
     pub name: String,
+    pub entry: Value,
 }
 
 /// What signing adds to a layout, computed before anything is written.
@@ -54,28 +58,53 @@ pub struct Signing {
     pub tags: BTreeMap<String, (String, u64)>,
 }
 
-fn read_index(root: &Path) -> Result<Value, String> {
-    let bytes = crate::oci::file::read_regular(&root.join("index.json"), MAX_DOCUMENT)
-        .map_err(|e| format!("cannot read {}/index.json: {e}", root.display()))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{}/index.json is not JSON: {e}", root.display()))
+/// The layout at `root` as a store, and its `index.json` as written (signing rewrites it,
+/// keeping every field).
+fn open(root: &Path) -> Result<(Layout, Value), String> {
+    let index_json = format!("{}/index.json", root.display());
+    let dir = LayoutDir::open(root)
+        .map_err(|e| format!("cannot read {index_json}: {}", FileError::from(e)))?;
+    let bytes = dir
+        .read("index.json", MAX_DOCUMENT)
+        .map_err(|e| format!("cannot read {index_json}: {e}"))?;
+    let index: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{index_json} is not JSON: {e}"))?;
+    let layout = Layout::with_index(root.display().to_string(), dir, &index);
+    Ok((layout, index))
 }
 
-/// A blob of the layout, checked against its digest.
-fn read_blob(root: &Path, digest: &str, cap: u64) -> Result<Vec<u8>, String> {
-    let hex = digest
+/// The blob the descriptor `entry` names, read from `layout` and checked against its digest
+/// and size.
+fn read_blob(layout: &Layout, entry: &Value, cap: u64) -> Result<Vec<u8>, String> {
+    let digest = entry["digest"].as_str().unwrap_or_default();
+    if !digest
         .strip_prefix("sha256:")
-        .filter(|hex| crate::oci::layout::is_sha256_hex(hex))
-        .ok_or_else(|| format!("`{digest}` is not a sha256 digest"))?;
-    let bytes = crate::oci::file::read_regular(&root.join("blobs/sha256").join(hex), cap)
-        .map_err(|e| format!("blob {digest}: {e}"))?;
-    let actual = hex::encode(Sha256::digest(&bytes));
-    if actual != hex {
-        return Err(format!(
-            "blob {digest} does not match its digest (it hashes to sha256:{actual})"
-        ));
+        .is_some_and(crate::oci::layout::is_sha256_hex)
+    {
+        return Err(format!("`{digest}` is not a sha256 digest"));
     }
-    Ok(bytes)
+    let descriptor =
+        Descriptor::from_value(entry).map_err(|e| format!("blob {digest}: {}", e.message))?;
+    layout.fetch(&descriptor, cap).map_err(|e| said(&e))
+}
+
+/// A layout's store error as signing says it: what is wrong with the blob's file, after its
+/// digest.
+fn said(error: &StoreError) -> String {
+    match error {
+        StoreError::NotFound { reference, .. } => {
+            format!("blob {reference}: {}", FileError::Missing)
+        }
+        StoreError::Unsafe { digest, error } => format!("blob {digest}: {error}"),
+        StoreError::Io { digest, error } => format!("blob {digest}: {error}"),
+        StoreError::TooLarge { digest, limit, .. } => {
+            format!("blob {digest}: {}", FileError::TooLarge { limit: *limit })
+        }
+        StoreError::Digest { expected, actual } => {
+            format!("blob {expected} does not match its digest (it hashes to {actual})")
+        }
+        other => other.to_string(),
+    }
 }
 
 fn entries(index: &Value) -> &[Value] {
@@ -105,7 +134,7 @@ fn child_name(entry: &Value) -> String {
 
 /// Every manifest and index to sign: the layout's tagged entries (but signatures) and,
 /// through glc's own indexes, their entries. Each digest once, by digest.
-pub fn subjects(root: &Path, index: &Value) -> Result<BTreeMap<String, Subject>, String> {
+pub fn subjects(layout: &Layout, index: &Value) -> Result<BTreeMap<String, Subject>, String> {
     let mut found: BTreeMap<String, Subject> = BTreeMap::new();
     // Breadth first: a manifest is named by its tag where it has one.
     let mut queue: std::collections::VecDeque<(Value, String, usize)> =
@@ -134,13 +163,14 @@ pub fn subjects(root: &Path, index: &Value) -> Result<BTreeMap<String, Subject>,
             Subject {
                 digest: digest.clone(),
                 name: name.clone(),
+                entry: entry.clone(),
             },
         );
         if media_type != media::INDEX {
             continue;
         }
         let document =
-            read_blob(root, &digest, MAX_DOCUMENT).map_err(|e| format!("{name}: {e}"))?;
+            read_blob(layout, &entry, MAX_DOCUMENT).map_err(|e| format!("{name}: {e}"))?;
         let document: Value =
             serde_json::from_slice(&document).map_err(|e| format!("{name}: not JSON: {e}"))?;
         let ours = document["artifactType"]
@@ -164,9 +194,9 @@ pub fn subjects(root: &Path, index: &Value) -> Result<BTreeMap<String, Subject>,
 }
 
 /// The release's `repository`, from the release manifest in `MetaData`, if the layout has one.
-fn layout_repository(root: &Path, subjects: &BTreeMap<String, Subject>) -> Option<String> {
-    for digest in subjects.keys() {
-        let Ok(bytes) = read_blob(root, digest, MAX_DOCUMENT) else {
+fn layout_repository(layout: &Layout, subjects: &BTreeMap<String, Subject>) -> Option<String> {
+    for subject in subjects.values() {
+        let Ok(bytes) = read_blob(layout, &subject.entry, MAX_DOCUMENT) else {
             continue;
         };
         let Ok(document) = serde_json::from_slice::<Value>(&bytes) else {
@@ -179,7 +209,7 @@ fn layout_repository(root: &Path, subjects: &BTreeMap<String, Subject>) -> Optio
         let layer = layers
             .iter()
             .find(|l| l["mediaType"].as_str() == Some(assemble::RELEASE_MANIFEST))?;
-        let bytes = read_blob(root, layer["digest"].as_str()?, MAX_RELEASE_MANIFEST).ok()?;
+        let bytes = read_blob(layout, layer, MAX_RELEASE_MANIFEST).ok()?;
         let manifest: Value = serde_json::from_slice(&bytes).ok()?;
         return manifest["repository"].as_str().map(str::to_owned);
     }
@@ -189,7 +219,7 @@ fn layout_repository(root: &Path, subjects: &BTreeMap<String, Subject>) -> Optio
 /// Computes the signatures `key` adds to the layout at `root`, the payloads naming
 /// `repository` (else the release's own).
 pub fn plan(root: &Path, key: &PrivateKey, repository: Option<&str>) -> Result<Signing, SignError> {
-    let mut index = read_index(root).map_err(SignError::Unreadable)?;
+    let (layout, mut index) = open(root).map_err(SignError::Unreadable)?;
     // A part's tags are checked against its record by `glc merge`; signatures would not be in it.
     if entries(&index)
         .iter()
@@ -197,10 +227,10 @@ pub fn plan(root: &Path, key: &PrivateKey, repository: Option<&str>) -> Result<S
     {
         return Err(SignError::Part(root.to_path_buf()));
     }
-    let subjects = subjects(root, &index).map_err(SignError::Unreadable)?;
+    let subjects = subjects(&layout, &index).map_err(SignError::Unreadable)?;
     let repository = match repository {
         Some(repository) => repository.to_owned(),
-        None => layout_repository(root, &subjects)
+        None => layout_repository(&layout, &subjects)
             .ok_or_else(|| SignError::NoRepository(root.to_path_buf()))?,
     };
     let mut signing = Signing {
@@ -229,8 +259,7 @@ pub fn plan(root: &Path, key: &PrivateKey, repository: Option<&str>) -> Result<S
         let mut layers = match existing {
             None => Vec::new(),
             Some(at) => {
-                let digest = list[at]["digest"].as_str().unwrap_or_default().to_owned();
-                let bytes = read_blob(root, &digest, MAX_DOCUMENT).map_err(|e| {
+                let bytes = read_blob(&layout, &list[at], MAX_DOCUMENT).map_err(|e| {
                     SignError::SignaturesUnreadable {
                         subject: subject.name.clone(),
                         tag: tag.clone(),
@@ -376,10 +405,19 @@ pub struct SignatureCounts {
     pub failed: usize,
 }
 
+/// What `glc verify --key` makes of a manifest without a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsigned {
+    /// A warning: the layout may be signed in part.
+    Warning,
+    /// An error (`--require-signatures`).
+    Error,
+}
+
 /// `glc verify --key`: checks every signature as the update tool does, and reports each
-/// subject unsigned (an error with `require`), signed by another key, or altered.
+/// subject unsigned (as `unsigned` says), signed by another key, or altered.
 #[must_use]
-pub fn verify(root: &Path, key: &PublicKey, require: bool) -> (Vec<Finding>, SignatureCounts) {
+pub fn verify(root: &Path, key: &PublicKey, unsigned: Unsigned) -> (Vec<Finding>, SignatureCounts) {
     let finding = |severity, digest: Option<&str>, path: &str, message: String| Finding {
         severity,
         digest: digest.map(str::to_owned),
@@ -387,8 +425,8 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> (Vec<Finding>, Sig
         message,
     };
     let mut counts = SignatureCounts::default();
-    let index = match read_index(root) {
-        Ok(index) => index,
+    let (layout, index) = match open(root) {
+        Ok(opened) => opened,
         Err(e) => {
             return (
                 vec![finding(Severity::Error, None, "index.json", e)],
@@ -396,7 +434,7 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> (Vec<Finding>, Sig
             );
         }
     };
-    let subjects = match subjects(root, &index) {
+    let subjects = match subjects(&layout, &index) {
         Ok(subjects) => subjects,
         Err(e) => {
             return (
@@ -413,7 +451,7 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> (Vec<Finding>, Sig
     for subject in subjects.values() {
         let digest = Some(subject.digest.as_str());
         let name = &subject.name;
-        if let Err(e) = read_blob(root, &subject.digest, MAX_DOCUMENT) {
+        if let Err(e) = read_blob(&layout, &subject.entry, MAX_DOCUMENT) {
             counts.failed += 1;
             findings.push(finding(
                 Severity::Error,
@@ -426,10 +464,9 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> (Vec<Finding>, Sig
         let tag = cosign::signature_tag(&subject.digest).unwrap_or_default();
         let Some(entry) = tags.get(tag.as_str()) else {
             counts.unsigned += 1;
-            let severity = if require {
-                Severity::Error
-            } else {
-                Severity::Warning
+            let severity = match unsigned {
+                Unsigned::Error => Severity::Error,
+                Unsigned::Warning => Severity::Warning,
             };
             findings.push(finding(
                 severity,
@@ -439,9 +476,7 @@ pub fn verify(root: &Path, key: &PublicKey, require: bool) -> (Vec<Finding>, Sig
             ));
             continue;
         };
-        let read = |descriptor: &Value, cap: u64| {
-            read_blob(root, descriptor["digest"].as_str().unwrap_or_default(), cap)
-        };
+        let read = |descriptor: &Value, cap: u64| read_blob(&layout, descriptor, cap);
         match check_signatures(&read, entry, &subject.digest, key) {
             Ok(()) => counts.verified += 1,
             Err(problem) => {

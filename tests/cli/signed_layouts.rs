@@ -277,3 +277,41 @@ fn verify_key_counts_the_signatures_verified_unsigned_and_failed() {
     });
     assert_eq!(summary(&key.public, 0), counts(22, 1, 0));
 }
+
+#[test]
+fn sign_refuses_an_index_whose_descriptor_misstates_its_size_and_writes_nothing() {
+    let dir = Test::new().top_level();
+    dir.test()
+        .args(["build", "release/release.kdl", "-q", "-o", "out"])
+        .run();
+    let out = dir.path("out");
+    // Both release tags name the release index, one byte longer than it is.
+    let mut release = (String::new(), 0);
+    rewrite_index(&out, |index| {
+        for entry in index["manifests"].as_array_mut().expect("manifests") {
+            if entry["artifactType"] == "application/io.gardenlinux.release" {
+                let size = entry["size"].as_u64().expect("size") + 1;
+                entry["size"] = size.into();
+                release = (entry["digest"].as_str().expect("digest").to_owned(), size);
+            }
+        }
+    });
+    let before = crate::test::snapshot(&out);
+    let key = make_key(dir.dir(), "ec", "p256-sec1");
+    let error = dir
+        .test()
+        .args(["--message-format=json", "sign", "out", "--key"])
+        .arg(&key.private)
+        .status(1)
+        .run()
+        .json_error();
+    assert_eq!(error["code"], "glc::sign");
+    assert_eq!(
+        error["message"],
+        format!(
+            "1877: blob {} has fewer bytes than the {} its descriptor says",
+            release.0, release.1
+        )
+    );
+    assert!(crate::test::snapshot(&out) == before, "sign wrote into it");
+}

@@ -71,11 +71,11 @@ pub struct Merged {
 }
 
 /// Merges `parts` into `request`'s repository. Nothing is written unless the parts are one
-/// release and (without `partial`) the whole of it.
+/// release and hold what `cover` asks of it.
 pub fn merge(
     parts: &[PartRef],
     request: &Request,
-    partial: bool,
+    cover: super::Cover,
     sign_key: Option<&crate::sign::keys::PrivateKey>,
     on_tag: &mut dyn FnMut(&PushedTag),
 ) -> Result<Merged, Diagnostics> {
@@ -109,7 +109,7 @@ pub fn merge(
         return Err(errors);
     }
     let borrowed: Vec<&PartRead> = records.iter().collect();
-    let (assembly, providers) = union(&borrowed, partial)?;
+    let (assembly, providers) = union(&borrowed, cover)?;
     let whole = assembly.part.is_none();
     if !whole && request.part_tag.is_none() {
         return Err(vec![

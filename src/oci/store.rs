@@ -24,7 +24,9 @@ use crate::oci::vocab::Kind;
 use crate::oci::{Descriptor, Digest, printable};
 
 mod cached;
+mod staged;
 pub use cached::Cached;
+pub use staged::Staged;
 
 /// Most attachments glc reads of one image (or candidates in a layout's `index.json`).
 pub const MAX_REFERRERS: usize = 4096;
@@ -173,9 +175,47 @@ pub trait Store {
     /// Every tag the store offers, with the descriptor it names.
     fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError>;
 
+    /// The names of the tags the store offers, not resolved: a registry's tag list (a request
+    /// a page), where [`Store::tags`] also asks what each tag names.
+    fn tag_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.tags()?.into_iter().map(|(name, _)| name).collect())
+    }
+
+    /// The digest the tag `name` names, asked without reading the document where the store
+    /// can (a registry's `HEAD`, which its rate limits do not count as a pull): `None` if the
+    /// store has no such tag, or a registry does not say the digest in its answer.
+    fn resolve_digest(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        Ok(self.resolve(name)?.map(|descriptor| descriptor.digest))
+    }
+
     /// A reader of a blob's (or document's) bytes as stored; the caller checks size and
     /// digest while copying.
     fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError>;
+
+    /// A reader of a blob's bytes from byte `from` on: a download resumed where an earlier one
+    /// stopped. A registry asks for the rest only (`Range`); the default opens the blob and
+    /// drops its first `from` bytes.
+    fn open_at(&self, descriptor: &Descriptor, from: u64) -> Result<Opened<'_>, StoreError> {
+        let mut opened = self.open(descriptor)?;
+        let skipped =
+            io::copy(&mut (&mut opened.reader).take(from), &mut io::sink()).map_err(|error| {
+                StoreError::Io {
+                    digest: descriptor.digest.clone(),
+                    error,
+                }
+            })?;
+        if skipped < from {
+            return Err(StoreError::Size {
+                digest: descriptor.digest.clone(),
+                declared: descriptor.size,
+                actual: skipped,
+            });
+        }
+        Ok(Opened {
+            reader: opened.reader,
+            size: opened.size.map(|size| size.saturating_sub(from)),
+        })
+    }
 
     /// The manifests whose `subject` is `subject`, of `artifact_type` if given, each with its
     /// `artifactType` (the referrers API of a registry; a layout's untagged entries), each
@@ -266,6 +306,9 @@ pub trait Store {
 /// read again from any offset, to resume), or a reader read once.
 pub enum Content<'a> {
     File(&'a File),
+    /// A file named by its path, whose bytes the caller checked already (hashed on their way
+    /// in, or since): a layout on the same filesystem links it rather than copying it.
+    Path(&'a Path),
     Reader(&'a mut (dyn Read + Send)),
 }
 

@@ -92,6 +92,18 @@ impl<S: Store> Store for Cached<S> {
         self.inner.tags()
     }
 
+    fn tag_names(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.tag_names()
+    }
+
+    /// A tag resolved already is not asked for again.
+    fn resolve_digest(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        if let Some(known) = self.resolved.lock().ok().and_then(|r| r.get(name).cloned()) {
+            return Ok(known.map(|descriptor| descriptor.digest));
+        }
+        self.inner.resolve_digest(name)
+    }
+
     fn fetch_reference(
         &self,
         reference: &str,
@@ -131,6 +143,21 @@ impl<S: Store> Store for Cached<S> {
             });
         }
         self.inner.open(descriptor)
+    }
+
+    fn open_at(&self, descriptor: &Descriptor, from: u64) -> Result<Opened<'_>, StoreError> {
+        if descriptor.kind().is_document() {
+            let bytes = self.read(descriptor, MAX_DOCUMENT)?;
+            let rest = bytes
+                .get(usize::try_from(from).unwrap_or(usize::MAX)..)
+                .unwrap_or_default()
+                .to_vec();
+            return Ok(Opened {
+                size: Some(rest.len() as u64),
+                reader: Box::new(io::Cursor::new(rest)),
+            });
+        }
+        self.inner.open_at(descriptor, from)
     }
 
     fn referrers(

@@ -769,6 +769,37 @@ mod tests {
     }
 
     #[test]
+    fn a_blob_opened_at_an_offset_gives_the_rest_and_a_cached_document_is_read_once() {
+        let mut store = Memory::default();
+        let bytes = b"{\"schemaVersion\":2}".to_vec();
+        store.blobs.insert(Digest::of(&bytes), bytes.clone());
+        let right = descriptor(&bytes, bytes.len() as u64);
+        let rest = |opened: Opened<'_>| {
+            let mut rest = Vec::new();
+            opened.reader.take(100).read_to_end(&mut rest).unwrap();
+            (rest, opened.size)
+        };
+        assert_eq!(
+            rest(store.open_at(&right, 5).unwrap()),
+            (bytes[5..].to_vec(), Some(bytes.len() as u64 - 5))
+        );
+        assert!(matches!(
+            store.open_at(&right, 100),
+            Err(StoreError::Size { actual, .. }) if actual == bytes.len() as u64
+        ));
+        let cached = Cached::new(store);
+        for from in [0, 5, 100] {
+            let at = usize::try_from(from).unwrap().min(bytes.len());
+            assert_eq!(rest(cached.open_at(&right, from).unwrap()).0, bytes[at..]);
+        }
+        assert_eq!(
+            cached.inner().opened.get(),
+            3,
+            "two reads, then one of the cache"
+        );
+    }
+
+    #[test]
     fn an_archive_is_a_store_of_its_tags_documents_and_referrers() {
         let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#;
         let image = descriptor(manifest, manifest.len() as u64);

@@ -212,11 +212,11 @@ fn download(
     // What came is kept for the next pull, even when the rest did not.
     writer.finish().map_err(|e| write_error(&part, &e))?;
     downloaded.map_err(|e| match e {
-        Copy::Registry(e) => registry_error(
+        Stopped::Registry(e) => registry_error(
             &e,
             "what was downloaded is kept beside the target for the next pull; nothing else was written",
         ),
-        Copy::Store(e) => store_error(&e),
+        Stopped::Store(e) => store_error(&e),
     })?;
     let got = have - start;
     if have != size || Digest::from_hasher(hasher) != *digest {
@@ -235,7 +235,7 @@ fn download(
 
 /// Why a blob's copy stopped: the registry's error (a reader's, or the sink's said as one), or
 /// the store's.
-enum Copy {
+enum Stopped {
     Registry(Error),
     Store(crate::oci::store::StoreError),
 }
@@ -247,20 +247,20 @@ fn copy_blob(
     blob: &Descriptor,
     from: u64,
     sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-) -> Result<(), Copy> {
-    let mut reader = store.open_at(blob, from).map_err(Copy::Store)?.reader;
+) -> Result<(), Stopped> {
+    let mut reader = store.open_at(blob, from).map_err(Stopped::Store)?.reader;
     let mut buffer = vec![0u8; 1 << 20];
     loop {
         match reader.read(&mut buffer) {
             Ok(0) => return Ok(()),
             Ok(n) => sink(&buffer[..n]).map_err(|e| {
-                Copy::Registry(Error::new(
+                Stopped::Registry(Error::new(
                     ErrorKind::Other,
                     format!("cannot store blob {}: {e}", blob.digest),
                 ))
             })?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Copy::Registry(Error::from_io(e))),
+            Err(e) => return Err(Stopped::Registry(Error::from_io(e))),
         }
     }
 }

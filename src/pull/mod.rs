@@ -630,7 +630,11 @@ fn write_layout_pulled(
             }
             for (entry, tag) in copied.entries {
                 let document = by_digest.get(&entry.digest).copied().ok_or_else(|| {
-                    content_error(&format!("manifest {} was not kept", entry.digest))
+                    content_error(&format!(
+                        "`{}` names {}, which is not a manifest or index of the graph",
+                        printable(tag),
+                        entry.digest
+                    ))
                 })?;
                 layout
                     .tag(entry, document, tag)

@@ -164,6 +164,18 @@ pub struct Opened<'a> {
     pub size: Option<u64>,
 }
 
+impl Opened<'static> {
+    /// A document's `bytes`, read from byte `from` on.
+    #[must_use]
+    pub fn bytes_from(mut bytes: Vec<u8>, from: u64) -> Self {
+        bytes.drain(..usize::try_from(from).map_or(bytes.len(), |from| from.min(bytes.len())));
+        Self {
+            size: Some(bytes.len() as u64),
+            reader: Box::new(io::Cursor::new(bytes)),
+        }
+    }
+}
+
 /// Where a graph is read from. Errors name the blob or tag.
 pub trait Store {
     /// How messages name the store: the layout's path, or `REGISTRY/REPO`.

@@ -233,11 +233,7 @@ impl Store for Documents<'_> {
         let bytes = self
             .get(&descriptor.digest)
             .map_err(|e| StoreError::file(&descriptor.digest, e))?;
-        let size = bytes.len() as u64;
-        Ok(Opened {
-            reader: Box::new(io::Cursor::new(bytes)),
-            size: Some(size),
-        })
+        Ok(Opened::bytes_from(bytes, 0))
     }
 
     /// A blob from byte `from`, from the repository: a download resumed.
@@ -246,14 +242,7 @@ impl Store for Documents<'_> {
             let bytes = self
                 .get(&descriptor.digest)
                 .map_err(|e| StoreError::file(&descriptor.digest, e))?;
-            let rest = bytes
-                .get(usize::try_from(from).unwrap_or(usize::MAX)..)
-                .unwrap_or_default()
-                .to_vec();
-            return Ok(Opened {
-                size: Some(rest.len() as u64),
-                reader: Box::new(io::Cursor::new(rest)),
-            });
+            return Ok(Opened::bytes_from(bytes, from));
         }
         self.repository.open_at(descriptor, from)
     }

@@ -201,15 +201,7 @@ impl Store for Repository {
                     reference: descriptor.digest.to_string(),
                     store: Some(self.name()),
                 })?;
-            let rest = bytes
-                .bytes
-                .get(usize::try_from(from).unwrap_or(usize::MAX)..)
-                .unwrap_or_default()
-                .to_vec();
-            return Ok(Opened {
-                size: Some(rest.len() as u64),
-                reader: Box::new(std::io::Cursor::new(rest)),
-            });
+            return Ok(Opened::bytes_from(bytes.bytes, from));
         }
         let reader = self
             .client

@@ -1,7 +1,6 @@
 //! Any store with its documents read once: for a registry, where every read is a request.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io;
 use std::sync::Mutex;
 
 use serde_json::Value;
@@ -136,11 +135,7 @@ impl<S: Store> Store for Cached<S> {
     fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
         if descriptor.kind().is_document() {
             let bytes = self.read(descriptor, MAX_DOCUMENT)?;
-            let size = bytes.len() as u64;
-            return Ok(Opened {
-                reader: Box::new(io::Cursor::new(bytes)),
-                size: Some(size),
-            });
+            return Ok(Opened::bytes_from(bytes, 0));
         }
         self.inner.open(descriptor)
     }
@@ -148,14 +143,7 @@ impl<S: Store> Store for Cached<S> {
     fn open_at(&self, descriptor: &Descriptor, from: u64) -> Result<Opened<'_>, StoreError> {
         if descriptor.kind().is_document() {
             let bytes = self.read(descriptor, MAX_DOCUMENT)?;
-            let rest = bytes
-                .get(usize::try_from(from).unwrap_or(usize::MAX)..)
-                .unwrap_or_default()
-                .to_vec();
-            return Ok(Opened {
-                size: Some(rest.len() as u64),
-                reader: Box::new(io::Cursor::new(rest)),
-            });
+            return Ok(Opened::bytes_from(bytes, from));
         }
         self.inner.open_at(descriptor, from)
     }

@@ -89,7 +89,8 @@ impl Repository {
         Self { chunk, ..self }
     }
 
-    /// The client, for what the store does not say (its counts of requests, uploads).
+    /// The client, for what the store does not say: its counts of requests and uploads, and
+    /// the `HEAD`s and referrers reads push and copy still make themselves.
     #[must_use]
     pub fn client(&self) -> &Client {
         &self.client

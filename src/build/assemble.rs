@@ -806,20 +806,6 @@ fn index_json(built: &Built) -> Result<Vec<u8>, EmitError> {
     index_bytes(&index, &entries)
 }
 
-/// Puts entries of `index.json` in the order rule of this module: tagged entries by tag in
-/// byte order, then untagged ones by digest. For documents that add to a written layout
-/// (signatures); a build's `index.json` is in this order by construction.
-pub(crate) fn sort_index_entries(entries: &mut [serde_json::Value]) {
-    entries.sort_by(|a, b| index_order(a).cmp(&index_order(b)));
-}
-
-fn index_order(entry: &serde_json::Value) -> (bool, &str) {
-    match entry["annotations"][REF_NAME].as_str() {
-        Some(tag) => (false, tag),
-        None => (true, entry["digest"].as_str().unwrap_or_default()),
-    }
-}
-
 fn annotations_of_group(group: &str) -> HashMap<String, String> {
     annotations([(CONTAINER_GROUP_NAME, group.to_owned())])
 }

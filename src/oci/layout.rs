@@ -440,6 +440,21 @@ impl LayoutWriter {
     }
 }
 
+/// Puts entries of `index.json` in the order rule of glc's layouts: tagged entries by tag in
+/// byte order, then untagged ones by digest. A build's `index.json` is in this order by
+/// construction; signatures added to a layout, and a layout written through
+/// [`crate::oci::store::Staged`], are sorted into it.
+pub fn sort_index_entries(entries: &mut [serde_json::Value]) {
+    entries.sort_by(|a, b| index_order(a).cmp(&index_order(b)));
+}
+
+fn index_order(entry: &serde_json::Value) -> (bool, &str) {
+    match entry["annotations"][crate::oci::vocab::annotation::REF_NAME].as_str() {
+        Some(tag) => (false, tag),
+        None => (true, entry["digest"].as_str().unwrap_or_default()),
+    }
+}
+
 fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<()> {
     let mut buffer = vec![0u8; BUFFER];
     loop {

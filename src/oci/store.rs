@@ -24,7 +24,9 @@ use crate::oci::vocab::Kind;
 use crate::oci::{Descriptor, Digest, printable};
 
 mod cached;
+mod staged;
 pub use cached::Cached;
+pub use staged::Staged;
 
 /// Most attachments glc reads of one image (or candidates in a layout's `index.json`).
 pub const MAX_REFERRERS: usize = 4096;
@@ -162,6 +164,18 @@ pub struct Opened<'a> {
     pub size: Option<u64>,
 }
 
+impl Opened<'static> {
+    /// A document's `bytes`, read from byte `from` on.
+    #[must_use]
+    pub fn bytes_from(mut bytes: Vec<u8>, from: u64) -> Self {
+        bytes.drain(..usize::try_from(from).map_or(bytes.len(), |from| from.min(bytes.len())));
+        Self {
+            size: Some(bytes.len() as u64),
+            reader: Box::new(io::Cursor::new(bytes)),
+        }
+    }
+}
+
 /// Where a graph is read from. Errors name the blob or tag.
 pub trait Store {
     /// How messages name the store: the layout's path, or `REGISTRY/REPO`.
@@ -173,9 +187,47 @@ pub trait Store {
     /// Every tag the store offers, with the descriptor it names.
     fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError>;
 
+    /// The names of the tags the store offers, not resolved: a registry's tag list (a request
+    /// a page), where [`Store::tags`] also asks what each tag names.
+    fn tag_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.tags()?.into_iter().map(|(name, _)| name).collect())
+    }
+
+    /// The digest the tag `name` names, asked without reading the document where the store
+    /// can (a registry's `HEAD`, which its rate limits do not count as a pull): `None` if the
+    /// store has no such tag, or a registry does not say the digest in its answer.
+    fn resolve_digest(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        Ok(self.resolve(name)?.map(|descriptor| descriptor.digest))
+    }
+
     /// A reader of a blob's (or document's) bytes as stored; the caller checks size and
     /// digest while copying.
     fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError>;
+
+    /// A reader of a blob's bytes from byte `from` on: a download resumed where an earlier one
+    /// stopped. A registry asks for the rest only (`Range`); the default opens the blob and
+    /// drops its first `from` bytes.
+    fn open_at(&self, descriptor: &Descriptor, from: u64) -> Result<Opened<'_>, StoreError> {
+        let mut opened = self.open(descriptor)?;
+        let skipped =
+            io::copy(&mut (&mut opened.reader).take(from), &mut io::sink()).map_err(|error| {
+                StoreError::Io {
+                    digest: descriptor.digest.clone(),
+                    error,
+                }
+            })?;
+        if skipped < from {
+            return Err(StoreError::Size {
+                digest: descriptor.digest.clone(),
+                declared: descriptor.size,
+                actual: skipped,
+            });
+        }
+        Ok(Opened {
+            reader: opened.reader,
+            size: opened.size.map(|size| size.saturating_sub(from)),
+        })
+    }
 
     /// The manifests whose `subject` is `subject`, of `artifact_type` if given, each with its
     /// `artifactType` (the referrers API of a registry; a layout's untagged entries), each
@@ -271,6 +323,9 @@ pub trait Store {
 /// read again from any offset, to resume), or a reader read once.
 pub enum Content<'a> {
     File(&'a File),
+    /// A file named by its path, whose bytes the caller checked already (hashed on their way
+    /// in, or since): a layout on the same filesystem links it rather than copying it.
+    Path(&'a Path),
     Reader(&'a mut (dyn Read + Send)),
 }
 
@@ -840,6 +895,40 @@ mod tests {
                 .opened
                 .load(std::sync::atomic::Ordering::Relaxed),
             2
+        );
+    }
+
+    #[test]
+    fn a_blob_opened_at_an_offset_gives_the_rest_and_a_cached_document_is_read_once() {
+        let mut store = Memory::default();
+        let bytes = b"{\"schemaVersion\":2}".to_vec();
+        store.blobs.insert(Digest::of(&bytes), bytes.clone());
+        let right = descriptor(&bytes, bytes.len() as u64);
+        let rest = |opened: Opened<'_>| {
+            let mut rest = Vec::new();
+            opened.reader.take(100).read_to_end(&mut rest).unwrap();
+            (rest, opened.size)
+        };
+        assert_eq!(
+            rest(store.open_at(&right, 5).unwrap()),
+            (bytes[5..].to_vec(), Some(bytes.len() as u64 - 5))
+        );
+        assert!(matches!(
+            store.open_at(&right, 100),
+            Err(StoreError::Size { actual, .. }) if actual == bytes.len() as u64
+        ));
+        let cached = Cached::new(store);
+        for from in [0, 5, 100] {
+            let at = usize::try_from(from).unwrap().min(bytes.len());
+            assert_eq!(rest(cached.open_at(&right, from).unwrap()).0, bytes[at..]);
+        }
+        assert_eq!(
+            cached
+                .inner()
+                .opened
+                .load(std::sync::atomic::Ordering::Relaxed),
+            3,
+            "two reads, then one of the cache"
         );
     }
 

@@ -1,25 +1,29 @@
 //! The registry's documents of one pull, read once each, checked and kept: what the walker
-//! reads, and what the layout gets. A caching [`Store`] over the repository's.
+//! reads, and what the layout gets. A caching [`Store`] over the repository's, and the one
+//! store a pull reads: tags, documents, referrers and blobs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{MAX_ASKED, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS};
+use super::{MAX_ASKED, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS, MAX_REFERRERS};
 use serde_json::Value;
 
 use crate::oci::file::FileError;
 use crate::oci::limits::MAX_DOCUMENT;
 use crate::oci::store::{Opened, Store, StoreError};
 use crate::oci::{Descriptor, Digest};
+use crate::registry::source::Repository;
 
 /// The registry's documents, read once each and kept (within [`MAX_DOCUMENT_BYTES`]): what
 /// the walker reads, and what the layout gets. What the registry does not have is
 /// remembered too, and so is the subject of a listed referrer that was not kept: a
 /// registry that lists one digest many times is asked once.
 pub(super) struct Documents<'a> {
-    store: &'a dyn Store,
+    /// A [`Repository::remembering`]: its tag list and whether it has the referrers API are
+    /// asked once.
+    repository: &'a Repository,
     fetched: Mutex<HashMap<Digest, Vec<u8>>>,
     /// Bytes of `fetched`.
     kept: AtomicU64,
@@ -34,9 +38,9 @@ pub(super) struct Documents<'a> {
 }
 
 impl<'a> Documents<'a> {
-    pub(super) fn new(store: &'a dyn Store) -> Self {
+    pub(super) fn new(repository: &'a Repository) -> Self {
         Self {
-            store,
+            repository,
             fetched: Mutex::default(),
             kept: AtomicU64::new(0),
             absent: Mutex::default(),
@@ -44,11 +48,6 @@ impl<'a> Documents<'a> {
             asked: std::sync::atomic::AtomicUsize::new(0),
             failure: Mutex::default(),
         }
-    }
-
-    /// The store the documents are read from.
-    pub(super) fn store(&self) -> &dyn Store {
-        self.store
     }
 
     /// Keeps the document `digest` (its `bytes`), within the budget.
@@ -95,7 +94,7 @@ impl<'a> Documents<'a> {
             ))));
         }
         match self
-            .store
+            .repository
             .fetch_reference(&digest.to_string(), MAX_DOCUMENT)
         {
             Ok(Some((_, bytes))) => Ok(bytes),
@@ -173,40 +172,120 @@ impl<'a> Documents<'a> {
     }
 }
 
-/// What the walker reads: documents from the kept ones (or fetched once and kept), other
-/// blobs and everything else from the store below.
+/// What the walker and the rest of a pull read: documents from the kept ones (or fetched once
+/// and kept), tags and blobs from the repository, referrers as the registry lists them, each
+/// checked against the referrer itself.
 impl Store for Documents<'_> {
     fn name(&self) -> String {
-        self.store.name()
+        self.repository.name()
     }
 
     fn resolve(&self, name: &str) -> Result<Option<Descriptor>, StoreError> {
-        self.store.resolve(name)
+        self.repository.resolve(name)
     }
 
     fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
-        self.store.tags()
+        self.repository.tags()
+    }
+
+    fn tag_names(&self) -> Result<Vec<String>, StoreError> {
+        self.repository.tag_names()
+    }
+
+    fn resolve_digest(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        self.repository.resolve_digest(name)
+    }
+
+    /// A tag's document in one `GET` (not kept: the caller keeps what it takes); a document
+    /// by digest as [`Documents::fetch`] reads it.
+    fn fetch_reference(
+        &self,
+        reference: &str,
+        limit: u64,
+    ) -> Result<Option<(Descriptor, Vec<u8>)>, StoreError> {
+        let Ok(digest) = Digest::parse(reference) else {
+            return self.repository.fetch_reference(reference, limit);
+        };
+        let bytes = match self.known(&digest).map_or_else(|| self.fetch(&digest), Ok) {
+            Ok(bytes) => bytes,
+            Err(FileError::Missing) => return Ok(None),
+            Err(e) => return Err(StoreError::file(&digest, e)),
+        };
+        let document: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let descriptor = Descriptor {
+            media_type: document["mediaType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            digest,
+            size: bytes.len() as u64,
+            annotations: BTreeMap::new(),
+            platform: None,
+            artifact_type: document["artifactType"].as_str().map(str::to_owned),
+        };
+        Ok(Some((descriptor, bytes)))
     }
 
     fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
         if !descriptor.kind().is_document() {
-            return self.store.open(descriptor);
+            return self.repository.open(descriptor);
         }
         let bytes = self
             .get(&descriptor.digest)
             .map_err(|e| StoreError::file(&descriptor.digest, e))?;
-        let size = bytes.len() as u64;
-        Ok(Opened {
-            reader: Box::new(io::Cursor::new(bytes)),
-            size: Some(size),
-        })
+        Ok(Opened::bytes_from(bytes, 0))
     }
 
+    /// A blob from byte `from`, from the repository: a download resumed.
+    fn open_at(&self, descriptor: &Descriptor, from: u64) -> Result<Opened<'_>, StoreError> {
+        if descriptor.kind().is_document() {
+            let bytes = self
+                .get(&descriptor.digest)
+                .map_err(|e| StoreError::file(&descriptor.digest, e))?;
+            return Ok(Opened::bytes_from(bytes, from));
+        }
+        self.repository.open_at(descriptor, from)
+    }
+
+    /// The registry's list ([`Repository::listed_referrers`]: the API asked until the registry
+    /// says it has none, then the fallback tags its tag list names), each listed document
+    /// once, at most [`MAX_REFERRERS`], checked against the referrer itself
+    /// ([`Documents::refers_to`]: a referrer of `subject` is kept, any other dropped with its
+    /// subject remembered). A listed document the registry does not have is left out.
     fn referrers(
         &self,
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, StoreError> {
-        self.store.referrers(subject, artifact_type)
+        let listed = self.repository.listed_referrers(subject, self.repository)?;
+        let mut listed_once: HashSet<Digest> = HashSet::new();
+        let mut found = Vec::new();
+        for entry in &listed {
+            let Ok(mut referrer) = Descriptor::from_value(entry) else {
+                continue;
+            };
+            if !referrer.kind().is_document() || !listed_once.insert(referrer.digest.clone()) {
+                continue;
+            }
+            if listed_once.len() > MAX_REFERRERS {
+                return Err(StoreError::Invalid(format!(
+                    "the registry lists more than {MAX_REFERRERS} referrers of {subject}"
+                )));
+            }
+            let refers = self
+                .refers_to(&referrer.digest, subject)
+                .map_err(|e| StoreError::Invalid(e.message(&referrer.digest.to_string())))?;
+            if !refers {
+                continue;
+            }
+            if let Some(bytes) = self.known(&referrer.digest) {
+                let document: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                referrer.artifact_type = document["artifactType"].as_str().map(str::to_owned);
+            }
+            if artifact_type.is_none() || referrer.artifact_type.as_deref() == artifact_type {
+                found.push(referrer);
+            }
+        }
+        Ok(found)
     }
 }

@@ -1,5 +1,6 @@
-//! Downloading a pull's blobs: those neither the previous layout nor an earlier pull holds,
-//! in parallel, hashed on the way; and hashing again the ones glc did not write in this run.
+//! Downloading a pull's blobs through the repository's store: those neither the previous
+//! layout nor an earlier pull holds, in parallel, hashed on the way; and hashing again the
+//! ones glc did not write in this run.
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
@@ -10,20 +11,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Request, fail, registry_error, write_error};
+use super::{Request, fail, registry_error, store_error, write_error};
 use crate::diagnostic::Diagnostics;
-use crate::oci::Digest;
 use crate::oci::layout::{Blob, SparseFile};
-use crate::registry::{Client, parallel};
+use crate::oci::store::Store;
+use crate::oci::{Descriptor, Digest};
+use crate::registry::{Error, ErrorKind, parallel};
 
-/// Downloads every blob neither the previous layout nor an earlier pull holds, `request.jobs`
-/// at a time, into `downloads`.
+/// Downloads from `store` every blob neither the previous layout nor an earlier pull holds,
+/// `request.jobs` at a time, into `downloads`.
 pub(super) fn fetch(
-    client: &Client,
+    store: &(dyn Store + Sync),
     request: &Request,
     kept: &Kept<'_>,
     previous: Option<&Path>,
-    blobs: &[(Digest, u64)],
+    blobs: &[Descriptor],
     downloaded: &AtomicU64,
     bytes: &AtomicU64,
 ) -> Result<(), Diagnostics> {
@@ -38,22 +40,22 @@ pub(super) fn fetch(
         }
         Err(_) => fs::create_dir(downloads).map_err(|e| write_error(downloads, &e))?,
     }
-    let missing: Vec<&(Digest, u64)> = blobs
+    let missing: Vec<&Descriptor> = blobs
         .iter()
-        .filter(|(digest, size)| {
-            kept.reusable(previous, digest, *size).is_none()
-                && !fs::symlink_metadata(downloads.join(digest.hex()))
-                    .is_ok_and(|m| m.is_file() && m.len() == *size)
+        .filter(|blob| {
+            kept.reusable(previous, &blob.digest, blob.size).is_none()
+                && !fs::symlink_metadata(downloads.join(blob.digest.hex()))
+                    .is_ok_and(|m| m.is_file() && m.len() == blob.size)
         })
         .collect();
     let progress = crate::util::progress::Progress::with_items(
         request.progress,
         "pull",
-        missing.iter().map(|(_, size)| size).sum(),
+        missing.iter().map(|blob| blob.size).sum(),
         Some(("blobs", missing.len() as u64)),
     );
-    let result = parallel(&missing, request.jobs, |(digest, size)| {
-        let got = download(client, downloads, digest, *size, &progress)?;
+    let result = parallel(&missing, request.jobs, |blob| {
+        let got = download(store, &request.host, downloads, blob, &progress)?;
         downloaded.fetch_add(1, Ordering::Relaxed);
         bytes.fetch_add(got, Ordering::Relaxed);
         progress.item_done();
@@ -105,7 +107,7 @@ pub(super) struct Checked {
 pub(super) fn check_kept(
     previous: Option<&Path>,
     downloads: &Path,
-    blobs: &[(Digest, u64)],
+    blobs: &[Descriptor],
     jobs: usize,
 ) -> Checked {
     let hashes = |path: &Path, digest: &Digest, size: u64| {
@@ -115,30 +117,30 @@ pub(super) fn check_kept(
             .and_then(|(file, _)| Digest::of_reader(file.take(size)).ok())
             .is_some_and(|(actual, read)| actual == *digest && read == size)
     };
-    let results: Result<Vec<(usize, Option<Digest>)>, ()> =
-        parallel(blobs, jobs.max(2), |(digest, size)| {
-            let mut checked = 0;
-            let mut damaged = None;
-            // Every copy the target holds, hard-linked or not: the dry run calls a target
-            // that holds them up to date.
-            let held = previous.map(|p| p.join(digest.blob_path()));
-            if let Some(path) = held
-                && fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == *size)
-            {
-                checked += 1;
-                if !hashes(&path, digest, *size) {
-                    damaged = Some(digest.clone());
-                }
+    let results: Result<Vec<(usize, Option<Digest>)>, ()> = parallel(blobs, jobs.max(2), |blob| {
+        let (digest, size) = (&blob.digest, &blob.size);
+        let mut checked = 0;
+        let mut damaged = None;
+        // Every copy the target holds, hard-linked or not: the dry run calls a target
+        // that holds them up to date.
+        let held = previous.map(|p| p.join(digest.blob_path()));
+        if let Some(path) = held
+            && fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == *size)
+        {
+            checked += 1;
+            if !hashes(&path, digest, *size) {
+                damaged = Some(digest.clone());
             }
-            let download = downloads.join(digest.hex());
-            if fs::symlink_metadata(&download).is_ok_and(|m| m.is_file() && m.len() == *size) {
-                checked += 1;
-                if !hashes(&download, digest, *size) {
-                    let _ = fs::remove_file(&download);
-                }
+        }
+        let download = downloads.join(digest.hex());
+        if fs::symlink_metadata(&download).is_ok_and(|m| m.is_file() && m.len() == *size) {
+            checked += 1;
+            if !hashes(&download, digest, *size) {
+                let _ = fs::remove_file(&download);
             }
-            Ok((checked, damaged))
-        });
+        }
+        Ok((checked, damaged))
+    });
     let results = results.unwrap_or_default();
     Checked {
         checked: results.iter().map(|(checked, _)| checked).sum(),
@@ -149,16 +151,17 @@ pub(super) fn check_kept(
     }
 }
 
-/// Downloads one blob into `downloads/<hex>`, through `<hex>.part`, resuming a part left by
-/// an earlier pull (its bytes are hashed again, the rest fetched from where it ends).
-/// Returns the bytes fetched.
+/// Downloads one blob of `host`'s repository (`store`) into `downloads/<hex>`, through
+/// `<hex>.part`, resuming a part left by an earlier pull (its bytes are hashed again, the rest
+/// read from where it ends). Returns the bytes fetched.
 fn download(
-    client: &Client,
+    store: &dyn Store,
+    host: &str,
     downloads: &Path,
-    digest: &Digest,
-    size: u64,
+    blob: &Descriptor,
     progress: &crate::util::progress::Progress,
 ) -> Result<u64, Diagnostics> {
+    let (digest, size) = (&blob.digest, blob.size);
     let part = downloads.join(format!("{}.part", digest.hex()));
     let file = OpenOptions::new()
         .read(true)
@@ -204,15 +207,16 @@ fn download(
             have += chunk.len() as u64;
             Ok(())
         };
-        client.download_blob(digest, size, start, &mut sink)
+        copy_blob(store, blob, start, &mut sink)
     };
     // What came is kept for the next pull, even when the rest did not.
     writer.finish().map_err(|e| write_error(&part, &e))?;
-    downloaded.map_err(|e| {
-        registry_error(
+    downloaded.map_err(|e| match e {
+        Stopped::Registry(e) => registry_error(
             &e,
             "what was downloaded is kept beside the target for the next pull; nothing else was written",
-        )
+        ),
+        Stopped::Store(e) => store_error(&e),
     })?;
     let got = have - start;
     if have != size || Digest::from_hasher(hasher) != *digest {
@@ -220,14 +224,45 @@ fn download(
         return Err(fail(
             "glc::pull::content",
             format!(
-                "{} sent blob {digest} with other bytes than its digest or size says; no layout was written, the blobs downloaded whole are kept beside the target for the next pull",
-                client.host
+                "{host} sent blob {digest} with other bytes than its digest or size says; no layout was written, the blobs downloaded whole are kept beside the target for the next pull"
             ),
             "the repository's content is damaged: push it again, then pull again",
         ));
     }
     fs::rename(&part, downloads.join(digest.hex())).map_err(|e| write_error(&part, &e))?;
     Ok(got)
+}
+
+/// Why a blob's copy stopped: the registry's error (a reader's, or the sink's said as one), or
+/// the store's.
+enum Stopped {
+    Registry(Error),
+    Store(crate::oci::store::StoreError),
+}
+
+/// Reads blob `blob` of `store` from byte `from` on into `sink`, a MiB at a time; `sink`
+/// errors end it.
+fn copy_blob(
+    store: &dyn Store,
+    blob: &Descriptor,
+    from: u64,
+    sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> Result<(), Stopped> {
+    let mut reader = store.open_at(blob, from).map_err(Stopped::Store)?.reader;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => sink(&buffer[..n]).map_err(|e| {
+                Stopped::Registry(Error::new(
+                    ErrorKind::Other,
+                    format!("cannot store blob {}: {e}", blob.digest),
+                ))
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Stopped::Registry(Error::from_io(e))),
+        }
+    }
 }
 
 /// Feeds what is written into a hasher.

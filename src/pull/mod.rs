@@ -2,11 +2,15 @@
 //! (through the referrers API, or the fallback tags `sha256-<hex>` where the registry has
 //! none) and cosign's signature tags, into an OCI layout, whole or not at all.
 //!
-//! Documents are read first, through the one walker of a graph ([`walk`]), each checked
-//! against its digest; then the blobs the target does not hold already are downloaded, in
-//! parallel, hashed on the way, into a directory beside the target that outlives a pull that
-//! fails or is killed (a rerun resumes there, a half-downloaded blob from where it stopped);
-//! then the layout is put in place as a build puts its own (lock, staging, swap).
+//! A pull is a copy between stores: it reads through the repository's store (a
+//! [`Repository`] that remembers its tag list and whether it has the referrers API, under
+//! [`Documents`], which keeps the documents and checks the referrers) and writes through a
+//! layout's ([`Staged`]). Documents are read first, through the one walker of a graph
+//! ([`walk`]), each checked against its digest; then the blobs the target does not hold
+//! already are downloaded, in parallel, hashed on the way, into a directory beside the target
+//! that outlives a pull that fails or is killed (a rerun resumes there, a half-downloaded blob
+//! from where it stopped); then blobs, documents and tags are written into the staged layout,
+//! which is put in place as a build puts its own (lock, staging, swap).
 //!
 //! The layout's `index.json` is the one `glc build` writes for the same graph: every tag as
 //! the registry has it, the referrers untagged, in the order rule of `index.json`; so a release
@@ -16,7 +20,7 @@ mod documents;
 mod fetch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,14 +30,13 @@ use serde_json::Value;
 use crate::build::assemble::{BuildReport, CLOUD_IMAGE};
 use crate::build::output;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::oci::layout::Blob;
 use crate::oci::limits::MAX_DOCUMENT;
-use crate::oci::store::StoreError;
-use crate::oci::vocab::{annotation::REF_NAME, media};
+use crate::oci::store::{Content, Staged, Store, StoreError, StoreWrite};
+use crate::oci::vocab::annotation::REF_NAME;
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
 use crate::registry::source::Repository;
-use crate::registry::{ACCEPT, Client, Options, parallel};
+use crate::registry::{Client, Options, parallel};
 use crate::util::text::count;
 use documents::Documents;
 use fetch::{Kept, check_kept, fetch};
@@ -234,52 +237,42 @@ pub fn pull(
     )
     .map_err(|e| registry_error(&e, NOTHING))?;
     client.ping().map_err(|e| registry_error(&e, NOTHING))?;
-    let repository = Repository::new(client);
-    let client = repository.client();
+    let repository = Repository::new(client).remembering();
     let documents = Documents::new(&repository);
-    let found = discover(client, &documents, request)?;
+    let found = discover(&documents, request)?;
     let graph = &found.graph;
-    let mut entries: Vec<Value> = Vec::new();
+    // The entries of the layout's `index.json`: each tag, and each referrer under its own
+    // digest (untagged).
+    let mut entries: Vec<(Descriptor, String)> = Vec::new();
     let mut tags = Vec::new();
     for (tag, id) in &found.tags {
-        let entry = layout_entry(graph, *id, Some(tag));
+        let entry = layout_entry(graph, *id);
         let node = &graph.nodes[*id];
         tags.push(PulledTag {
             tag: tag.clone(),
             digest: node.descriptor.digest.clone(),
-            media_type: entry["mediaType"].as_str().unwrap_or_default().to_owned(),
+            media_type: entry.media_type.clone(),
             size: node.descriptor.size,
             named: request.tags.contains(tag),
         });
-        entries.push(entry);
+        entries.push((entry, tag.clone()));
     }
-    entries.extend(
-        found
-            .referrers
-            .iter()
-            .map(|id| layout_entry(graph, *id, None)),
-    );
-    crate::build::assemble::sort_index_entries(&mut entries);
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": media::INDEX,
-        "manifests": entries,
-        "annotations": { output::MARKER: "1" },
-    });
-    let index = crate::oci::json::canonical(&index)
-        .map_err(crate::diagnostic::error::EmitError::internal)?;
-    let mut blobs: Vec<(Digest, u64)> = Vec::new();
-    let mut docs: Vec<Vec<u8>> = Vec::new();
+    for id in &found.referrers {
+        let entry = layout_entry(graph, *id);
+        let digest = entry.digest.to_string();
+        entries.push((entry, digest));
+    }
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    let mut docs: Vec<(Descriptor, Vec<u8>)> = Vec::new();
     for node in &graph.nodes {
         if node.document.is_some() {
             let digest = &node.descriptor.digest;
-            docs.push(
-                documents
-                    .take(digest)
-                    .ok_or_else(|| content_error(&format!("manifest {digest} was not kept")))?,
-            );
+            let bytes = documents
+                .take(digest)
+                .ok_or_else(|| content_error(&format!("manifest {digest} was not kept")))?;
+            docs.push((node.descriptor.clone(), bytes));
         } else {
-            blobs.push((node.descriptor.digest.clone(), node.descriptor.size));
+            blobs.push(node.descriptor.clone());
         }
     }
     let downloads = target.downloads();
@@ -295,14 +288,16 @@ pub fn pull(
     let written = write_layout_pulled(
         &target,
         request,
-        client,
+        &documents,
         &Kept {
             downloads: &downloads,
             damaged: &kept.damaged,
         },
-        &index,
-        &blobs,
-        &docs,
+        &Copied {
+            blobs: &blobs,
+            documents: &docs,
+            entries: &entries,
+        },
         (&downloaded, &bytes),
     )
     .map_err(pull_output)?;
@@ -323,7 +318,7 @@ pub fn pull(
         blobs_checked: kept.checked,
         blobs_damaged: kept.damaged.len(),
         up_to_date: written.up_to_date,
-        requests: client.requests.load(Ordering::Relaxed),
+        requests: repository.client().requests.load(Ordering::Relaxed),
     })
 }
 
@@ -338,17 +333,12 @@ struct Found {
 
 /// Reads the named tags, then walks the graph from them, adds the referrers and signature
 /// tags of every document until nothing more hangs on it, then finds the repository's other
-/// tags that point into it.
-fn discover(
-    client: &Client,
-    documents: &Documents<'_>,
-    request: &Request,
-) -> Result<Found, Diagnostics> {
+/// tags that point into it. Everything is read through `documents`, the repository's store.
+fn discover(documents: &Documents<'_>, request: &Request) -> Result<Found, Diagnostics> {
     let mut roots: Vec<Value> = Vec::new();
     let mut tagged: BTreeMap<String, Digest> = BTreeMap::new();
     for tag in &request.tags {
         let (descriptor, bytes) = documents
-            .store()
             .fetch_reference(tag, MAX_DOCUMENT)
             .map_err(|e| store_error(&e))?
             .ok_or_else(|| {
@@ -381,22 +371,19 @@ fn discover(
             .insert(descriptor.digest, bytes)
             .map_err(|e| content_error(&e.message("a tagged manifest")))?;
     }
-    let all_tags = client.tags().map_err(|e| registry_error(&e, NOTHING))?;
-    // `sha256-<hex>` (the referrers fallback) and cosign's `sha256-<hex>.sig` (`.att`,
-    // `.sbom`), by subject: no other tag is read as one, so a registry cannot make a subject
-    // cost more than four requests this way.
-    let mut by_subject: HashMap<Digest, Vec<&str>> = HashMap::new();
+    // Read once and kept by the store, which reads the referrers fallback tags it names.
+    let all_tags = documents.tag_names().map_err(|e| store_error(&e))?;
+    // cosign's `sha256-<hex>.sig` (`.att`, `.sbom`), by subject: no other tag is read as one,
+    // so a registry cannot make a subject cost more than four requests this way.
+    let mut signatures: HashMap<Digest, Vec<&str>> = HashMap::new();
     for tag in &all_tags {
-        if let Some(subject) = crate::oci::name::fallback_subject(tag)
-            .or_else(|| crate::oci::name::cosign_subject(tag))
-        {
-            by_subject.entry(subject).or_default().push(tag);
+        if let Some(subject) = crate::oci::name::cosign_subject(tag) {
+            signatures.entry(subject).or_default().push(tag);
         }
     }
     let mut known: HashSet<Digest> = tagged.values().cloned().collect();
     let mut queried: HashSet<Digest> = HashSet::new();
     let mut referrers: BTreeSet<Digest> = BTreeSet::new();
-    let mut api: Option<bool> = None;
     // Each round walks only the roots the last one added, and asks only about the documents
     // it read: a chain of n referrers costs n rounds, not n walks of the whole graph.
     let mut graph = walk::Graph::default();
@@ -410,44 +397,13 @@ fn discover(
             if node.document.is_none() || !queried.insert(digest.clone()) {
                 continue;
             }
-            let listed = if api == Some(false) {
-                None
-            } else {
-                client
-                    .referrers(digest)
-                    .map_err(|e| registry_error(&e, NOTHING))?
-            };
-            api = Some(listed.is_some());
-            let tags = by_subject.get(digest).cloned().unwrap_or_default();
-            let listed = match listed {
-                Some(listed) => listed,
-                None => fallback_referrers(client, digest, &tags)?,
-            };
-            // Each listed digest once, and at most MAX_REFERRERS of a subject.
-            let mut listed_once: HashSet<Digest> = HashSet::new();
-            for entry in &listed {
-                let Ok(referrer) = Descriptor::from_value(entry) else {
-                    continue;
-                };
-                if !referrer.kind().is_document()
-                    || known.contains(&referrer.digest)
-                    || !listed_once.insert(referrer.digest.clone())
-                {
+            let found = documents
+                .referrers(digest, None)
+                .map_err(|e| discovery_error(documents, &e))?;
+            for referrer in found {
+                if !known.insert(referrer.digest.clone()) {
                     continue;
                 }
-                if listed_once.len() > MAX_REFERRERS {
-                    return Err(content_error(&format!(
-                        "the registry lists more than {MAX_REFERRERS} referrers of {digest}"
-                    )));
-                }
-                let refers = documents
-                    .refers_to(&referrer.digest, digest)
-                    .map_err(|e| content_error(&e.message(&referrer.digest.to_string())));
-                check_failure(documents)?;
-                if !refers? {
-                    continue;
-                }
-                known.insert(referrer.digest.clone());
                 referrers.insert(referrer.digest.clone());
                 added.push(root_entry(
                     &referrer.media_type,
@@ -457,15 +413,11 @@ fn discover(
                 ));
             }
             // cosign's `sha256-<hex>.sig` (and `.att`, `.sbom`): tags of their own.
-            for tag in tags
-                .iter()
-                .filter(|t| crate::oci::name::cosign_subject(t).is_some())
-            {
+            for tag in signatures.get(digest).into_iter().flatten() {
                 if tagged.contains_key(*tag) {
                     continue;
                 }
                 let Some((descriptor, bytes)) = documents
-                    .store()
                     .fetch_reference(tag, MAX_DOCUMENT)
                     .map_err(|e| store_error(&e))?
                 else {
@@ -498,12 +450,8 @@ fn discover(
             .iter()
             .filter(|t| !t.starts_with("sha256-") && !tagged.contains_key(*t))
             .collect();
-        let heads = parallel(&others, request.jobs, |tag| {
-            client
-                .head_manifest(tag, ACCEPT)
-                .map(|digest| digest.and_then(|d| Digest::parse(&d).ok()))
-        })
-        .map_err(|e| registry_error(&e, NOTHING))?;
+        let heads = parallel(&others, request.jobs, |tag| documents.resolve_digest(tag))
+            .map_err(|e| store_error(&e))?;
         for (tag, digest) in others.into_iter().zip(heads) {
             if let Some(digest) = digest
                 && graph.find(&digest).is_some()
@@ -525,6 +473,14 @@ fn discover(
         tags,
         referrers,
     })
+}
+
+/// A failure met while the referrers were read: the registry's first failure, if it had one,
+/// else what the store says.
+fn discovery_error(documents: &Documents<'_>, error: &StoreError) -> Diagnostics {
+    check_failure(documents)
+        .err()
+        .unwrap_or_else(|| store_error(error))
 }
 
 /// A failure of the registry met while the documents were read: an error.
@@ -570,31 +526,10 @@ fn content_error(message: &str) -> Diagnostics {
     )
 }
 
-/// The referrers a registry without the referrers API lists in the fallback tag
-/// `sha256-<hex>` (an image index), if it has one.
-fn fallback_referrers(
-    client: &Client,
-    subject: &Digest,
-    tags: &[&str],
-) -> Result<Vec<Value>, Diagnostics> {
-    let fallback = format!("sha256-{}", subject.hex());
-    if !tags.contains(&fallback.as_str()) {
-        return Ok(Vec::new());
-    }
-    let Some(manifest) = client
-        .get_manifest(&fallback, media::INDEX)
-        .map_err(|e| registry_error(&e, NOTHING))?
-    else {
-        return Ok(Vec::new());
-    };
-    let index: Value = serde_json::from_slice(&manifest.bytes).unwrap_or_default();
-    Ok(index["manifests"].as_array().cloned().unwrap_or_default())
-}
-
 /// The entry of `index.json` for node `id`, as `glc build` writes it: a cloud image as the
 /// release's indexes list it (platform and client annotations), anything else as a plain
-/// descriptor with the document's artifact type; the tag, if any, as `ref.name`.
-fn layout_entry(graph: &Graph, id: NodeId, tag: Option<&str>) -> Value {
+/// descriptor with the document's artifact type.
+fn layout_entry(graph: &Graph, id: NodeId) -> Descriptor {
     let node = &graph.nodes[id];
     let document = node.document.as_ref();
     let artifact_type = document.and_then(|d| d.artifact_type.clone());
@@ -603,26 +538,16 @@ fn layout_entry(graph: &Graph, id: NodeId, tag: Option<&str>) -> Value {
     } else {
         None
     };
-    let mut entry = listed.map_or_else(
-        || {
-            Descriptor {
-                media_type: document
-                    .and_then(|d| d.media_type.clone())
-                    .unwrap_or_else(|| node.descriptor.media_type.clone()),
-                digest: node.descriptor.digest.clone(),
-                size: node.descriptor.size,
-                annotations: BTreeMap::new(),
-                platform: None,
-                artifact_type,
-            }
-            .to_value()
-        },
-        Descriptor::to_value,
-    );
-    if let Some(tag) = tag {
-        entry["annotations"][REF_NAME] = Value::from(tag);
-    }
-    entry
+    listed.cloned().unwrap_or_else(|| Descriptor {
+        media_type: document
+            .and_then(|d| d.media_type.clone())
+            .unwrap_or_else(|| node.descriptor.media_type.clone()),
+        digest: node.descriptor.digest.clone(),
+        size: node.descriptor.size,
+        annotations: BTreeMap::new(),
+        platform: None,
+        artifact_type,
+    })
 }
 
 /// The first descriptor of node `id` in an index of the graph.
@@ -638,19 +563,32 @@ fn listing(graph: &Graph, id: NodeId) -> Option<&Descriptor> {
         })
 }
 
-/// Downloads what is missing and puts the layout in place, with the target's lock held.
-#[allow(clippy::too_many_arguments)] // one call, from `pull`
+/// What a pull copies into the layout.
+struct Copied<'a> {
+    /// The blobs that are not documents, downloaded or kept.
+    blobs: &'a [Descriptor],
+    /// The documents, as the registry sent them.
+    documents: &'a [(Descriptor, Vec<u8>)],
+    /// The entries of `index.json`: each with its tag, or its own digest (untagged).
+    entries: &'a [(Descriptor, String)],
+}
+
+/// Downloads what is missing and writes the layout through a [`Staged`] store, which
+/// `write_layout_locked` puts in place, with the target's lock held.
 fn write_layout_pulled(
     target: &output::Target,
     request: &Request,
-    client: &Client,
+    source: &Documents<'_>,
     kept: &Kept<'_>,
-    index: &[u8],
-    blobs: &[(Digest, u64)],
-    documents: &[Vec<u8>],
+    copied: &Copied<'_>,
     (downloaded, bytes): (&AtomicU64, &AtomicU64),
 ) -> Result<crate::BuildOutcome, Diagnostics> {
     let downloads = kept.downloads;
+    let by_digest: HashMap<&Digest, &[u8]> = copied
+        .documents
+        .iter()
+        .map(|(descriptor, bytes)| (&descriptor.digest, bytes.as_slice()))
+        .collect();
     crate::write_layout_locked(
         target,
         crate::Placing {
@@ -666,37 +604,50 @@ fn write_layout_pulled(
         },
         |layout, previous| {
             if !layout.is_dry() {
-                fetch(client, request, kept, previous, blobs, downloaded, bytes)?;
+                fetch(
+                    source,
+                    request,
+                    kept,
+                    previous,
+                    copied.blobs,
+                    downloaded,
+                    bytes,
+                )?;
             }
-            for (digest, size) in blobs {
+            let layout = Staged::new(layout);
+            for blob in copied.blobs {
                 let from = kept
-                    .reusable(previous, digest, *size)
-                    .unwrap_or_else(|| downloads.join(digest.hex()));
-                let blob = Blob {
-                    digest: digest.to_string(),
-                    size: *size,
-                };
-                let placed = layout
-                    .link(&blob, &from, false)
-                    .map_err(|e| write_error(&from, &e))?;
-                if placed.is_none() {
-                    // Not linkable (another filesystem): copied, and checked again.
-                    let mut file = File::open(&from).map_err(|e| write_error(&from, &e))?;
-                    layout
-                        .write_verified(&mut file, &blob.digest, blob.size)
-                        .map_err(|e| write_error(&from, &io::Error::other(format!("{e:?}"))))?;
-                }
-            }
-            for document in documents {
+                    .reusable(previous, &blob.digest, blob.size)
+                    .unwrap_or_else(|| downloads.join(blob.digest.hex()));
                 layout
-                    .write_bytes(document)
-                    .map_err(|e| write_error(Path::new("a manifest"), &e))?;
+                    .push_blob(blob, Content::Path(&from), &|_| {})
+                    .map_err(|e| staged_error(&from, e))?;
             }
-            let (count, size) = layout.totals();
-            let blob_list = layout.blobs();
-            let staged = layout.root().map(Path::to_path_buf);
-            layout
-                .finish(index)
+            for (descriptor, document) in copied.documents {
+                layout
+                    .push_document(descriptor, document)
+                    .map_err(|e| staged_error(Path::new("a manifest"), e))?;
+            }
+            for (entry, tag) in copied.entries {
+                let document = by_digest.get(&entry.digest).copied().ok_or_else(|| {
+                    content_error(&format!(
+                        "`{}` names {}, which is not a manifest or index of the graph",
+                        printable(tag),
+                        entry.digest
+                    ))
+                })?;
+                layout
+                    .tag(entry, document, tag)
+                    .map_err(|e| staged_error(Path::new("index.json"), e))?;
+            }
+            let (count, size) = layout.writer().totals();
+            let blob_list = layout.writer().blobs();
+            let staged = layout.writer().root().map(Path::to_path_buf);
+            let index = layout
+                .finish(&BTreeMap::from([(
+                    output::MARKER.to_owned(),
+                    "1".to_owned(),
+                )]))
                 .map_err(|e| write_error(Path::new("index.json"), &e))?;
             // What goes in place passes verify's rules (every blob was hashed on its way in):
             // a pull is never done that is not whole.
@@ -716,7 +667,7 @@ fn write_layout_pulled(
                 }
             }
             Ok(BuildReport {
-                index: index.to_vec(),
+                index,
                 blob_list,
                 blobs: count,
                 bytes: size,
@@ -724,6 +675,14 @@ fn write_layout_pulled(
             })
         },
     )
+}
+
+/// A write into the staged layout that failed, said of `path` (what was written from).
+fn staged_error(path: &Path, error: StoreError) -> Diagnostics {
+    match error {
+        StoreError::Io { error, .. } => write_error(path, &error),
+        other => write_error(path, &io::Error::other(other.to_string())),
+    }
 }
 
 fn write_error(path: &Path, error: &io::Error) -> Diagnostics {

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::mount::Mounted;
 use super::push::{self, Elsewhere, Outcome, PushError, PushedTag, Request};
-use super::source::Repository;
+use super::source::{Repository, referrers_through};
 use super::{ACCEPT, Client, Error, ErrorKind, Options, parallel};
 use crate::oci::layout::LayoutWriter;
 use crate::oci::limits::{MAX_DEPTH, MAX_DOCUMENT};
@@ -175,7 +175,9 @@ pub fn copy(
     )
     .map_err(|e| source_error(source, &e))?;
     client.ping().map_err(|e| source_error(source, &e))?;
-    let store = Cached::new(Repository::new(client));
+    // One state of the source: its tag list read once, and once it says it has no referrers
+    // API, only the fallback tags it lists read.
+    let store = Cached::new(Repository::new(client).remembering());
     let root = store
         .resolve(&source.tag)
         .map_err(|e| fail(format!("cannot read {}: {e}", source.name()), "check the source reference and that its registry is reachable; nothing was copied"))?
@@ -191,7 +193,9 @@ pub fn copy(
     let client = store.inner().client();
     let mut entries = vec![entry(&root, Some(&source.tag))];
     let mut graph = walk::walk(&store, &entries);
-    let listed = client.tags().map_err(|e| source_error(source, &e))?;
+    let listed = store
+        .tag_names()
+        .map_err(|e| source_error(source, &push::registry_failure(e)))?;
     if listed.len() > MAX_TAGS {
         return Err(fail(
             format!(
@@ -215,10 +219,10 @@ pub fn copy(
     })
     .map_err(|e| source_error(source, &e))?;
     // Without a referrers API, only documents with a fallback tag have referrers to read.
-    let api = client
-        .referrers(&root.digest)
-        .map_err(|e| source_error(source, &e))?
-        .is_some();
+    let api = store
+        .inner()
+        .referrers_api(&root.digest)
+        .map_err(|e| source_error(source, &push::registry_failure(e)))?;
     let fallback: HashSet<Digest> = listed
         .iter()
         .filter_map(|t| crate::oci::name::fallback_subject(t))
@@ -260,8 +264,9 @@ pub fn copy(
             .filter(|n| api || fallback.contains(&n.descriptor.digest))
             .map(|n| n.descriptor.digest.clone())
             .collect();
+        // Each listed referrer read through the cache, where the walk then finds it.
         let found = parallel(&documents, request.jobs.max(8), |digest| {
-            store.referrers(digest, None)
+            referrers_through(store.inner(), &store, digest, None)
         })
         .map_err(|e| {
             fail(

@@ -1,10 +1,13 @@
 //! A registry repository as a [`Store`]: tags resolved and documents fetched by `GET` of a
 //! manifest (each checked against its digest), blobs streamed through a reader that resumes
 //! broken connections, referrers from the referrers API or its fallback tag. Wrapped in
-//! [`crate::oci::store::Cached`], each document is fetched once.
+//! [`crate::oci::store::Cached`], each document is fetched once; made
+//! [`Repository::remembering`], the registry's tag list is read once and its referrers API
+//! asked for until it says it has none.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -23,6 +26,18 @@ pub struct Repository {
     /// The tag the repository is offered under, if only one: [`Store::tags`] lists it alone
     /// (a repository's tag list may be long, and `glc get` reads only the release it names).
     only: Option<String>,
+    /// What the registry said of itself, kept for the rest of the command, if
+    /// [`Repository::remembering`].
+    remembered: Option<Remembered>,
+}
+
+/// What a [`Repository::remembering`] keeps of the registry's answers.
+#[derive(Debug, Default)]
+struct Remembered {
+    /// The tag list, once read.
+    tags: Mutex<Option<Vec<String>>>,
+    /// Whether the registry has the referrers API, as it last answered.
+    api: Mutex<Option<bool>>,
 }
 
 impl Repository {
@@ -41,6 +56,7 @@ impl Repository {
             client,
             chunk: u64::MAX,
             only: Some(tag.to_owned()),
+            remembered: None,
         })
     }
 
@@ -51,6 +67,19 @@ impl Repository {
             client,
             chunk: u64::MAX,
             only: None,
+            remembered: None,
+        }
+    }
+
+    /// The repository read as one state for one command (a pull): its tag list is read once
+    /// and kept, and once the registry says it has no referrers API it is not asked again;
+    /// the referrers of a subject are then read from its fallback tag only where the kept
+    /// tag list names that tag.
+    #[must_use]
+    pub fn remembering(self) -> Self {
+        Self {
+            remembered: Some(Remembered::default()),
+            ..self
         }
     }
 
@@ -60,10 +89,27 @@ impl Repository {
         Self { chunk, ..self }
     }
 
-    /// The client, for what the store does not say (the referrers API as such, `HEAD`).
+    /// The client, for what the store does not say: its counts of requests and uploads, and
+    /// the `HEAD`s and referrers reads push and copy still make themselves.
     #[must_use]
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// `read` of the kept tag list, which is read first if it was not yet.
+    fn kept_tags<R>(
+        &self,
+        remembered: &Remembered,
+        read: impl FnOnce(&[String]) -> R,
+    ) -> Result<R, StoreError> {
+        let mut kept = remembered
+            .tags
+            .lock()
+            .map_err(|_| StoreError::Invalid("the tag list was not kept".to_owned()))?;
+        if kept.is_none() {
+            *kept = Some(self.client.tags().map_err(StoreError::store)?);
+        }
+        Ok(read(kept.as_deref().unwrap_or_default()))
     }
 
     /// A manifest or index by tag or digest.
@@ -112,12 +158,8 @@ impl Store for Repository {
     }
 
     fn tags(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
-        let names = match &self.only {
-            Some(tag) => vec![tag.clone()],
-            None => self.client.tags().map_err(StoreError::store)?,
-        };
         let mut tags = Vec::new();
-        for name in names {
+        for name in self.tag_names()? {
             if let Some(descriptor) = self.resolve(&name)? {
                 tags.push((name, descriptor));
             }
@@ -125,7 +167,33 @@ impl Store for Repository {
         Ok(tags)
     }
 
+    /// The tag list (`GET tags/list`, page by page), or the one tag offered.
+    fn tag_names(&self) -> Result<Vec<String>, StoreError> {
+        if let Some(tag) = &self.only {
+            return Ok(vec![tag.clone()]);
+        }
+        match &self.remembered {
+            Some(remembered) => self.kept_tags(remembered, <[String]>::to_vec),
+            None => self.client.tags().map_err(StoreError::store),
+        }
+    }
+
+    /// One `HEAD` of the tag's manifest: the digest the registry names, if it names one.
+    fn resolve_digest(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        Ok(self
+            .client
+            .head_manifest(name, ACCEPT)
+            .map_err(StoreError::store)?
+            .and_then(|digest| Digest::parse(&digest).ok()))
+    }
+
     fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
+        self.open_at(descriptor, 0)
+    }
+
+    /// A blob is read from byte `from` (`Range`), resumed where a connection breaks; the
+    /// reader's errors carry the registry's [`Error`] (see [`Error::from_io`]).
+    fn open_at(&self, descriptor: &Descriptor, from: u64) -> Result<Opened<'_>, StoreError> {
         if descriptor.kind().is_document() {
             let bytes = self
                 .manifest(&descriptor.digest.to_string())?
@@ -134,17 +202,13 @@ impl Store for Repository {
                     reference: descriptor.digest.to_string(),
                     store: Some(self.name()),
                 })?;
-            let size = bytes.bytes.len() as u64;
-            return Ok(Opened {
-                reader: Box::new(std::io::Cursor::new(bytes.bytes)),
-                size: Some(size),
-            });
+            return Ok(Opened::bytes_from(bytes.bytes, from));
         }
         let reader = self
             .client
-            .read_blob(&descriptor.digest, descriptor.size, 0);
+            .read_blob(&descriptor.digest, descriptor.size, from);
         Ok(Opened {
-            reader: Box::new(Messages(reader)),
+            reader: Box::new(reader),
             size: None,
         })
     }
@@ -232,6 +296,12 @@ impl StoreWrite for Repository {
         };
         match content {
             Content::File(file) => upload(file),
+            Content::Path(path) => {
+                upload(&std::fs::File::open(path).map_err(|error| StoreError::Io {
+                    digest: descriptor.digest.clone(),
+                    error,
+                })?)
+            }
             // An upload is resumed from any offset: a reader is spooled into a file first.
             Content::Reader(reader) => {
                 let mut spool = tempfile::tempfile().map_err(|error| StoreError::Io {
@@ -266,6 +336,83 @@ impl StoreWrite for Repository {
     }
 }
 
+impl Repository {
+    /// Whether the registry has the referrers API, asked with `subject`: once, where the
+    /// repository remembers (then every later read of referrers knows it).
+    pub fn referrers_api(&self, subject: &Digest) -> Result<bool, StoreError> {
+        let remembered = self.remembered.as_ref();
+        if let Some(known) = remembered.and_then(|r| r.api.lock().ok().and_then(|api| *api)) {
+            return Ok(known);
+        }
+        let api = self
+            .client
+            .referrers(subject)
+            .map_err(StoreError::store)?
+            .is_some();
+        if let Some(remembered) = remembered
+            && let Ok(mut known) = remembered.api.lock()
+        {
+            *known = Some(api);
+        }
+        Ok(api)
+    }
+
+    /// The referrers of `subject` as the registry lists them, not checked against the
+    /// referrers: the entries of its referrers API's index, or, where it has none, of the
+    /// fallback tag `sha256-<hex>` (an index), read through `store` (the repository, or a
+    /// cache of it). [`Repository::remembering`] asks the API no more once the registry said
+    /// it has none, and reads a fallback tag only where the kept tag list names it, from the
+    /// registry, as an index (`Accept`).
+    pub fn listed_referrers(
+        &self,
+        subject: &Digest,
+        store: &dyn Store,
+    ) -> Result<Vec<Value>, StoreError> {
+        let remembered = self.remembered.as_ref();
+        let known_absent = remembered
+            .and_then(|r| r.api.lock().ok().and_then(|api| *api))
+            .is_some_and(|api| !api);
+        let listed = if known_absent {
+            None
+        } else {
+            self.client.referrers(subject).map_err(StoreError::store)?
+        };
+        if let Some(remembered) = remembered
+            && let Ok(mut api) = remembered.api.lock()
+        {
+            *api = Some(listed.is_some());
+        }
+        if let Some(listed) = listed {
+            return Ok(listed);
+        }
+        // No referrers API: the fallback tag, if there is one.
+        let fallback = format!("sha256-{}", subject.hex());
+        let manifests = |bytes: &[u8]| {
+            serde_json::from_slice::<Value>(bytes)
+                .ok()
+                .and_then(|v| v["manifests"].as_array().cloned())
+                .unwrap_or_default()
+        };
+        if let Some(remembered) = remembered {
+            // Only a tag the kept list names, asked for as the index it is.
+            if !self.kept_tags(remembered, |tags| tags.contains(&fallback))? {
+                return Ok(Vec::new());
+            }
+            let index = self
+                .client
+                .get_manifest(&fallback, media::INDEX)
+                .map_err(StoreError::store)?;
+            return Ok(index
+                .map(|index| manifests(&index.bytes))
+                .unwrap_or_default());
+        }
+        Ok(match store.fetch_reference(&fallback, MAX_DOCUMENT)? {
+            Some((index, bytes)) if index.media_type.starts_with(media::INDEX) => manifests(&bytes),
+            _ => Vec::new(),
+        })
+    }
+}
+
 /// The referrers of `subject` in `repository`, reading each through `store` (the repository,
 /// or a cache of it): the registry's list, checked against each referrer itself.
 pub fn referrers(
@@ -283,23 +430,7 @@ pub fn referrers_through(
     subject: &Digest,
     artifact_type: Option<&str>,
 ) -> Result<Vec<Descriptor>, StoreError> {
-    let listed = match repository
-        .client
-        .referrers(subject)
-        .map_err(StoreError::store)?
-    {
-        Some(listed) => listed,
-        // No referrers API: the fallback tag, if there is one.
-        None => match store.fetch_reference(&format!("sha256-{}", subject.hex()), MAX_DOCUMENT)? {
-            Some((index, bytes)) if index.media_type.starts_with(media::INDEX) => {
-                serde_json::from_slice::<Value>(&bytes)
-                    .ok()
-                    .and_then(|v| v["manifests"].as_array().cloned())
-                    .unwrap_or_default()
-            }
-            _ => Vec::new(),
-        },
-    };
+    let listed = repository.listed_referrers(subject, store)?;
     let mut found = Vec::new();
     let mut seen = HashSet::new();
     for raw in listed.iter().take(MAX_REFERRERS) {
@@ -394,16 +525,5 @@ impl Store for Reader {
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, StoreError> {
         referrers_through(self.0.inner(), &self.0, subject, artifact_type)
-    }
-}
-
-/// A blob reader whose errors say what the registry said.
-struct Messages<'a>(super::BlobReader<'a>);
-
-impl Read for Messages<'_> {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        self.0
-            .read(buffer)
-            .map_err(|e| std::io::Error::other(Error::from_io(e).message))
     }
 }

@@ -302,7 +302,7 @@ pub fn plan(root: &Path, key: &PrivateKey, repository: Option<&str>) -> Result<S
         })
         .collect();
     if signing.added > 0 {
-        assemble::sort_index_entries(&mut list);
+        crate::oci::layout::sort_index_entries(&mut list);
         index["manifests"] = Value::Array(list);
         signing.index = Some(crate::oci::json::canonical(&index).map_err(SignError::internal)?);
     }

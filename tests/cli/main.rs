@@ -40,6 +40,7 @@ mod robustness;
 mod rootfs;
 mod signed_layouts;
 mod signing;
+mod stores;
 mod test;
 mod usability;
 mod verify;

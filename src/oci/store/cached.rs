@@ -1,7 +1,6 @@
 //! Any store with its documents read once: for a registry, where every read is a request.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io;
 use std::sync::Mutex;
 
 use serde_json::Value;
@@ -108,6 +107,18 @@ impl<S: Store + Sync> Store for Cached<S> {
         self.inner.tags()
     }
 
+    fn tag_names(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.tag_names()
+    }
+
+    /// A tag resolved already is not asked for again.
+    fn resolve_digest(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        if let Some(known) = self.resolved.lock().ok().and_then(|r| r.get(name).cloned()) {
+            return Ok(known.map(|descriptor| descriptor.digest));
+        }
+        self.inner.resolve_digest(name)
+    }
+
     fn fetch_reference(
         &self,
         reference: &str,
@@ -140,13 +151,17 @@ impl<S: Store + Sync> Store for Cached<S> {
     fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {
         if descriptor.kind().is_document() {
             let bytes = self.read(descriptor, MAX_DOCUMENT)?;
-            let size = bytes.len() as u64;
-            return Ok(Opened {
-                reader: Box::new(io::Cursor::new(bytes)),
-                size: Some(size),
-            });
+            return Ok(Opened::bytes_from(bytes, 0));
         }
         self.inner.open(descriptor)
+    }
+
+    fn open_at(&self, descriptor: &Descriptor, from: u64) -> Result<Opened<'_>, StoreError> {
+        if descriptor.kind().is_document() {
+            let bytes = self.read(descriptor, MAX_DOCUMENT)?;
+            return Ok(Opened::bytes_from(bytes, from));
+        }
+        self.inner.open_at(descriptor, from)
     }
 
     fn referrers(

@@ -784,7 +784,7 @@ fn said_of_path(error: &StoreError, digest: &Digest) -> String {
 }
 
 /// The registry's own error in a failure of its store, as [`registry_error`] takes it.
-fn registry_failure(error: StoreError) -> super::Error {
+pub(super) fn registry_failure(error: StoreError) -> super::Error {
     match error {
         StoreError::Store(e) => match e.downcast::<super::Error>() {
             Ok(e) => *e,

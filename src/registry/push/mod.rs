@@ -470,8 +470,7 @@ pub fn push_with(
             .is_some(),
     };
     if !api {
-        outcome.referrer_tags +=
-            push_referrers(client, &graph, &by_subject, listed.as_ref(), request.jobs)?;
+        outcome.referrer_tags += push_referrers(client, &graph, &by_subject, request.jobs)?;
     }
     mend_referrers(
         &store,

@@ -58,21 +58,13 @@ fn fallback_tag(subject: &Digest) -> String {
 }
 
 /// The fallback tag's image index of `subject`: what is there, or a new empty one.
-fn fallback_index(
-    client: &Client,
-    subject: &Digest,
-    listed: Option<&HashSet<String>>,
-    state: &str,
-) -> Result<Value, PushError> {
+fn fallback_index(client: &Client, subject: &Digest, state: &str) -> Result<Value, PushError> {
     let tag = fallback_tag(subject);
-    // A tag the repository did not list is not asked for.
-    let there = if listed.is_some_and(|listed| !listed.contains(&tag)) {
-        None
-    } else {
-        client
-            .get_manifest(&tag, media::INDEX)
-            .map_err(|e| registry_error(&e, state))?
-    };
+    // Read even where the repository's tag list did not hold it a moment ago: another writer
+    // may have put it since, and what it lists is kept.
+    let there = client
+        .get_manifest(&tag, media::INDEX)
+        .map_err(|e| registry_error(&e, state))?;
     match there.map(|manifest| serde_json::from_slice::<Value>(&manifest.bytes)) {
         Some(Ok(index)) if index["manifests"].is_array() => Ok(index),
         Some(_) => Err(fail(
@@ -106,14 +98,13 @@ pub(super) fn push_referrers(
     client: &Client,
     graph: &Graph,
     by_subject: &BTreeMap<Digest, Vec<NodeId>>,
-    listed: Option<&HashSet<String>>,
     jobs: usize,
 ) -> Result<u64, PushError> {
     let state = "every blob and manifest is pushed, but not the referrers tags nor any tag";
     let subjects: Vec<(&Digest, &Vec<NodeId>)> = by_subject.iter().collect();
     // Each subject's tag is its own: they are written at once.
     let written = parallel(&subjects, jobs, |(subject, referrers)| {
-        let mut index = fallback_index(client, subject, listed, state)?;
+        let mut index = fallback_index(client, subject, state)?;
         let listed = listed_digests(index["manifests"].as_array().into_iter().flatten());
         let mut changed = false;
         for id in *referrers {
@@ -180,7 +171,7 @@ pub(super) fn mend_referrers(
                     .map_err(|e| registry_error(&e, state))?
                     .map(|list| listed_digests(&list)))
             } else {
-                let index = fallback_index(client, subject, None, state)?;
+                let index = fallback_index(client, subject, state)?;
                 Ok(Some(listed_digests(
                     index["manifests"].as_array().into_iter().flatten(),
                 )))
@@ -228,7 +219,7 @@ pub(super) fn mend_referrers(
                     .map_err(|e| registry_error(&registry_failure(e), state))?;
             }
         } else {
-            outcome.referrer_tags += push_referrers(client, graph, &missing, None, jobs)?;
+            outcome.referrer_tags += push_referrers(client, graph, &missing, jobs)?;
         }
         mended.extend(missing.values().flatten().copied());
         if round > 0 {

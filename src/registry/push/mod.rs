@@ -4,14 +4,14 @@
 //! a tag is only ever moved once all its content is there, so a push stopped at any moment
 //! leaves no tag pointing at missing content, and running it again finishes it.
 
+mod content;
 mod part;
 mod policy;
 mod referrers;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -21,12 +21,13 @@ use super::source::Repository;
 use super::{ACCEPT, Client, Options, parallel};
 use crate::oci::file::LayoutDir;
 use crate::oci::limits::MAX_DOCUMENT;
-use crate::oci::store::{Content, Layout, Store as _, StoreError, StoreWrite as _};
+use crate::oci::store::{Layout, Store as _, StoreError, StoreWrite as _};
 use crate::oci::vocab::Kind;
 use crate::oci::vocab::artifact::{PART, RELEASE};
 use crate::oci::walk::{self, Child, Graph, NodeId};
 use crate::oci::{Descriptor, Digest, printable};
 use crate::util::text::count;
+use content::{Ask, Provided, descriptor};
 use referrers::{mend_referrers, push_referrers, referrers_by_subject};
 
 /// What to push where.
@@ -62,25 +63,6 @@ pub trait Elsewhere: Sync {
     fn mounts(&self, _digest: &Digest) -> bool {
         false
     }
-}
-
-/// When a push asks the registry whether it has a blob or document before writing it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ask {
-    /// Always: the repository may hold any of it.
-    Always,
-    /// Only before an upload: a document is written and a blob mounted without asking, as
-    /// the write is one request, as the question would be, and the same where it is there.
-    BeforeUploads,
-}
-
-/// Where the blobs a layout does not hold come from, and when to ask for them first.
-#[derive(Clone, Copy)]
-struct Provided<'a> {
-    elsewhere: &'a dyn Elsewhere,
-    /// The blobs `elsewhere` provides.
-    external: &'a HashSet<Digest>,
-    ask: Ask,
 }
 
 /// Provides nothing: a push of a layout that holds every blob.
@@ -438,7 +420,7 @@ pub fn push_with(
     } else {
         Ask::Always
     };
-    push_blobs(
+    let keeps_referrers = content::push_content(
         &store,
         &target,
         &graph,
@@ -448,15 +430,7 @@ pub fn push_with(
             external: &external,
             ask,
         },
-        &work.blobs,
-        &mut outcome,
-    )?;
-    let keeps_referrers = push_manifests(
-        &store,
-        &target,
-        &graph,
-        &work.manifests,
-        (request.jobs, ask),
+        (&work.blobs, &work.manifests),
         &mut outcome,
     )?;
     let by_subject = referrers_by_subject(&graph, &work.manifests);
@@ -791,200 +765,6 @@ pub(super) fn registry_failure(error: StoreError) -> super::Error {
         },
         other => super::error(other.to_string()),
     }
-}
-
-/// The descriptor of blob `digest` as the graph has it.
-fn descriptor(graph: &Graph, digest: &Digest) -> Descriptor {
-    graph.find(digest).map_or_else(
-        || Descriptor {
-            media_type: String::new(),
-            digest: digest.clone(),
-            size: 0,
-            annotations: BTreeMap::new(),
-            platform: None,
-            artifact_type: None,
-        },
-        |id| graph.nodes[id].descriptor.clone(),
-    )
-}
-
-fn push_blobs(
-    store: &Layout,
-    target: &Repository,
-    graph: &Graph,
-    request: &Request,
-    provided: Provided<'_>,
-    blobs: &[(Digest, u64)],
-    outcome: &mut Outcome,
-) -> Result<(), PushError> {
-    let Provided {
-        elsewhere,
-        external,
-        ask,
-    } = provided;
-    // Once the registry refuses a mount, every blob is asked for first: a refused mount is
-    // a copy.
-    let refused = AtomicBool::new(false);
-    let mounted = AtomicU64::new(0);
-    let copied = AtomicU64::new(0);
-    let uploaded = AtomicU64::new(0);
-    let skipped = AtomicU64::new(0);
-    let bytes = AtomicU64::new(0);
-    let progress = crate::util::progress::Progress::with_items(
-        request.progress,
-        "push",
-        blobs.iter().map(|(_, size)| size).sum(),
-        Some(("blobs", blobs.len() as u64)),
-    );
-    let one = |digest: &Digest, size: u64| -> Result<bool, super::Error> {
-        let descriptor = descriptor(graph, digest);
-        let mount = external.contains(digest)
-            && elsewhere.mounts(digest)
-            && !refused.load(Ordering::Relaxed);
-        let asked = ask == Ask::Always || !mount;
-        if asked && target.exists(&descriptor).map_err(registry_failure)? {
-            progress.there(size);
-            return Ok(false);
-        }
-        if external.contains(digest) {
-            let counter = match elsewhere.provide(target.client(), digest, size)? {
-                Mounted::Linked => &mounted,
-                Mounted::Copied => {
-                    refused.store(true, Ordering::Relaxed);
-                    &copied
-                }
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            progress.there(size);
-            return Ok(false);
-        }
-        let (file, stored): (File, u64) = store
-            .open_file(&descriptor)
-            .map_err(|e| super::error(said_of_path(&e, digest)))?;
-        if stored != size {
-            return Err(super::error(format!(
-                "{} holds {stored} bytes, its descriptor says {size}",
-                digest.blob_path()
-            )));
-        }
-        // Counted as it is read to go up, each byte once however often it is sent again.
-        let reached = AtomicU64::new(0);
-        let sent = |at: u64| {
-            let before = reached.fetch_max(at, Ordering::Relaxed);
-            if at > before {
-                progress.inc(at - before);
-            }
-        };
-        target
-            .push_blob(&descriptor, Content::File(&file), &sent)
-            .map_err(registry_failure)?;
-        sent(size);
-        Ok(true)
-    };
-    let result = parallel(blobs, request.jobs, |(digest, size)| {
-        let result = one(digest, *size);
-        if result.is_ok() {
-            progress.item_done();
-        }
-        match result {
-            Ok(true) => {
-                uploaded.fetch_add(1, Ordering::Relaxed);
-                bytes.fetch_add(*size, Ordering::Relaxed);
-                Ok(())
-            }
-            Ok(false) => {
-                skipped.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => Err((digest.clone(), e)),
-        }
-    });
-    progress.finish();
-    outcome.blobs_uploaded = uploaded.into_inner();
-    outcome.blobs_mounted = mounted.into_inner();
-    outcome.blobs_copied = copied.into_inner();
-    outcome.blobs_skipped = skipped
-        .into_inner()
-        .saturating_sub(outcome.blobs_mounted + outcome.blobs_copied);
-    outcome.bytes_uploaded = bytes.into_inner();
-    if let Err((digest, e)) = result {
-        let done = outcome.blobs_uploaded + outcome.blobs_skipped;
-        let state = format!(
-            "blob {digest} was not pushed ({done} of {} blobs are there), nor any manifest or tag",
-            blobs.len()
-        );
-        return Err(registry_error(&e, &state));
-    }
-    Ok(())
-}
-
-/// Pushes every document by digest; returns whether the registry keeps referrers itself.
-fn push_manifests(
-    store: &Layout,
-    target: &Repository,
-    graph: &Graph,
-    manifests: &[NodeId],
-    (jobs, ask): (usize, Ask),
-    outcome: &mut Outcome,
-) -> Result<bool, PushError> {
-    let keeps_referrers = AtomicBool::new(false);
-    let pushed = AtomicU64::new(0);
-    let done = AtomicUsize::new(0);
-    for level in levels(graph, manifests) {
-        parallel(&level, jobs, |id| {
-            let descriptor = &graph.nodes[*id].descriptor;
-            let digest = &descriptor.digest;
-            let state = || {
-                format!(
-                    "manifest {digest} and {} more were not pushed, nor any tag",
-                    manifests.len() - done.load(Ordering::Relaxed) - 1
-                )
-            };
-            let there = ask == Ask::Always
-                && target
-                    .exists(descriptor)
-                    .map_err(|e| registry_error(&registry_failure(e), &state()))?;
-            if !there {
-                let bytes = document(store, descriptor)?;
-                let keeps = target
-                    .push_document(descriptor, &bytes)
-                    .map_err(|e| registry_error(&registry_failure(e), &state()))?;
-                keeps_referrers.fetch_or(keeps, Ordering::Relaxed);
-                pushed.fetch_add(1, Ordering::Relaxed);
-            }
-            done.fetch_add(1, Ordering::Relaxed);
-            Ok::<(), PushError>(())
-        })?;
-    }
-    outcome.manifests_pushed = pushed.into_inner();
-    outcome.manifests_skipped = manifests.len() as u64 - outcome.manifests_pushed;
-    Ok(keeps_referrers.into_inner())
-}
-
-/// `manifests` (children before parents) in levels that may each be pushed at once: a
-/// document comes a level after its children and after its subject.
-fn levels(graph: &Graph, manifests: &[NodeId]) -> Vec<Vec<NodeId>> {
-    let mut level_of: HashMap<NodeId, usize> = HashMap::new();
-    let mut levels: Vec<Vec<NodeId>> = Vec::new();
-    for id in manifests {
-        let below = graph.nodes[*id]
-            .document
-            .iter()
-            .flat_map(walk::Document::children)
-            .filter_map(|(_, child)| match child {
-                Child::Node(c, _) => level_of.get(c).map(|l| l + 1),
-                Child::Invalid(_) => None,
-            })
-            .chain(subject_of(graph, *id).and_then(|s| level_of.get(&s).map(|l| l + 1)))
-            .max()
-            .unwrap_or(0);
-        level_of.insert(*id, below);
-        if levels.len() <= below {
-            levels.resize_with(below + 1, Vec::new);
-        }
-        levels[below].push(*id);
-    }
-    levels
 }
 
 #[cfg(test)]

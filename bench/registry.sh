@@ -12,7 +12,8 @@ registry_cpu() {
 # A docker-registry with empty storage on a free port of 127.0.0.1; sets $port.
 start_registry() {
     stop_registry
-    local dir=$work/registry-$1
+    # REGISTRY_ROOT: where its storage goes (e.g. /dev/shm, to take the disk out of a figure).
+    local dir=${REGISTRY_ROOT:-$work}/registry-$1
     mkdir -p "$dir"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     cat > "$dir/config.yml" <<YML

@@ -70,7 +70,8 @@ fn check(path: &Path, kind: SourceKind, scratch: &Path) {
         let importer = Importer { layout: &writer, previous: None };
         for descriptor in source.manifests.iter().take(4) {
             if let Err(error) = importer.copy_tree(&source, descriptor) {
-                printable(&error.message);
+                printable(&error.to_string());
+                printable(&error.help());
             }
         }
     }

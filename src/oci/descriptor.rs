@@ -41,6 +41,25 @@ impl Invalid {
 }
 
 impl Descriptor {
+    /// The descriptor of the document `bytes` found under `digest`: its size, and its media
+    /// type and artifact type as the document says them (none where it says none, or is no
+    /// JSON).
+    #[must_use]
+    pub fn of_document(digest: Digest, bytes: &[u8]) -> Self {
+        let document: Value = serde_json::from_slice(bytes).unwrap_or_default();
+        Self {
+            media_type: document["mediaType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            digest,
+            size: bytes.len() as u64,
+            annotations: BTreeMap::new(),
+            platform: None,
+            artifact_type: document["artifactType"].as_str().map(str::to_owned),
+        }
+    }
+
     /// The descriptor as JSON, as another index lists it.
     #[must_use]
     pub fn to_value(&self) -> Value {

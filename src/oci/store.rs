@@ -256,7 +256,7 @@ pub trait Store {
             return Ok(Some((descriptor, bytes)));
         };
         // Only the digest is known: the document says what it is.
-        let mut asked = Descriptor {
+        let asked = Descriptor {
             media_type: String::new(),
             digest: digest.clone(),
             size: 0,
@@ -287,14 +287,7 @@ pub trait Store {
             });
         }
         check_digest(&asked, &Digest::of(&bytes))?;
-        let document: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        document["mediaType"]
-            .as_str()
-            .unwrap_or_default()
-            .clone_into(&mut asked.media_type);
-        asked.artifact_type = document["artifactType"].as_str().map(str::to_owned);
-        asked.size = bytes.len() as u64;
-        Ok(Some((asked, bytes)))
+        Ok(Some((Descriptor::of_document(digest, &bytes), bytes)))
     }
 
     /// Says that the documents `descriptors` name are about to be read one by one, so that a

@@ -2,7 +2,7 @@
 //! reads, and what the layout gets. A caching [`Store`] over the repository's, and the one
 //! store a pull reads: tags, documents, referrers and blobs.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -211,19 +211,7 @@ impl Store for Documents<'_> {
             Err(FileError::Missing) => return Ok(None),
             Err(e) => return Err(StoreError::file(&digest, e)),
         };
-        let document: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let descriptor = Descriptor {
-            media_type: document["mediaType"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            digest,
-            size: bytes.len() as u64,
-            annotations: BTreeMap::new(),
-            platform: None,
-            artifact_type: document["artifactType"].as_str().map(str::to_owned),
-        };
-        Ok(Some((descriptor, bytes)))
+        Ok(Some((Descriptor::of_document(digest, &bytes), bytes)))
     }
 
     fn open(&self, descriptor: &Descriptor) -> Result<Opened<'_>, StoreError> {

@@ -1,9 +1,7 @@
 //! Any store with its documents read once: for a registry, where every read is a request.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-
-use serde_json::Value;
 
 use super::{Opened, Store, StoreError, within};
 use crate::oci::limits::MAX_DOCUMENT;
@@ -127,19 +125,7 @@ impl<S: Store + Sync> Store for Cached<S> {
         if let Ok(digest) = Digest::parse(reference)
             && let Some(bytes) = self.known(&digest)
         {
-            let document: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            let descriptor = Descriptor {
-                media_type: document["mediaType"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                digest,
-                size: bytes.len() as u64,
-                annotations: BTreeMap::new(),
-                platform: None,
-                artifact_type: document["artifactType"].as_str().map(str::to_owned),
-            };
-            return Ok(Some((descriptor, bytes)));
+            return Ok(Some((Descriptor::of_document(digest, &bytes), bytes)));
         }
         let found = self.inner.fetch_reference(reference, limit)?;
         if let Some((descriptor, bytes)) = &found {

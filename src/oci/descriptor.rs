@@ -41,6 +41,19 @@ impl Invalid {
 }
 
 impl Descriptor {
+    /// A descriptor of `digest` alone, for asking a store about it: no media type, size 0.
+    #[must_use]
+    pub fn of_digest(digest: Digest) -> Self {
+        Self {
+            media_type: String::new(),
+            digest,
+            size: 0,
+            annotations: BTreeMap::new(),
+            platform: None,
+            artifact_type: None,
+        }
+    }
+
     /// The descriptor of the document `bytes` found under `digest`: its size, and its media
     /// type and artifact type as the document says them (none where it says none, or is no
     /// JSON).

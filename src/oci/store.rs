@@ -256,14 +256,7 @@ pub trait Store {
             return Ok(Some((descriptor, bytes)));
         };
         // Only the digest is known: the document says what it is.
-        let asked = Descriptor {
-            media_type: String::new(),
-            digest: digest.clone(),
-            size: 0,
-            annotations: BTreeMap::new(),
-            platform: None,
-            artifact_type: None,
-        };
+        let asked = Descriptor::of_digest(digest.clone());
         let opened = match self.open(&asked) {
             Ok(opened) => opened,
             Err(e) if matches!(e.inner(), StoreError::NotFound { .. }) => return Ok(None),

@@ -3,7 +3,7 @@
 //! (its children, its subject) is there, on `--jobs` connections. What a document waits for
 //! starts as soon as a connection is free, so no connection waits on a whole stage.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -226,14 +226,7 @@ fn needs(graph: &Graph, blobs: &[(Digest, u64)], manifests: &[NodeId]) -> Vec<Ve
 /// The descriptor of blob `digest` as the graph has it.
 pub(super) fn descriptor(graph: &Graph, digest: &Digest) -> Descriptor {
     graph.find(digest).map_or_else(
-        || Descriptor {
-            media_type: String::new(),
-            digest: digest.clone(),
-            size: 0,
-            annotations: BTreeMap::new(),
-            platform: None,
-            artifact_type: None,
-        },
+        || Descriptor::of_digest(digest.clone()),
         |id| graph.nodes[id].descriptor.clone(),
     )
 }

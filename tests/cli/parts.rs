@@ -175,20 +175,38 @@ fn part_refs(host: &str, repository: &str, order: &[usize]) -> Vec<String> {
 }
 
 /// `glc merge --push` run in an empty directory: its JSON summary.
-fn merge(host: &str, destination: &str, parts: &[String], extra: &[&str], code: i32) -> Ran {
-    let empty = Test::new();
-    let key = crate::repo().join(KEY);
+/// The arguments of `glc merge --push HOST/DESTINATION PARTS…`, signed with the test key as
+/// the full build is (a `--partial` merge never is), `extra` before the parts.
+fn merge_args(host: &str, destination: &str, parts: &[String], extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "merge".into(),
         "--push".into(),
         format!("{host}/{destination}"),
     ];
-    // A whole release is signed as the full build is; a part never.
     if !extra.contains(&"--partial") {
+        let key = crate::repo().join(KEY);
         args.extend(["--sign-key".into(), key.to_string_lossy().into_owned()]);
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     args.extend(parts.iter().cloned());
+    args
+}
+
+/// `glc` run in `dir` with `args`, spawned, its stderr to `stderr` (stdin and stdout closed).
+fn spawn_glc(dir: &Path, args: &[String], stderr: Stdio) -> std::process::Child {
+    glc(dir, &[])
+        .args(args)
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn glc")
+}
+
+fn merge(host: &str, destination: &str, parts: &[String], extra: &[&str], code: i32) -> Ran {
+    let empty = Test::new();
+    let args = merge_args(host, destination, parts, extra);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let ran = json_run(empty.dir(), &args, code);
     assert_eq!(
@@ -488,24 +506,9 @@ fn parts_merged_into_another_repository_are_mounted_or_copied_where_mounts_are_r
     // Two merges at once into one repository: the same state as one.
     let children: Vec<_> = (0..2)
         .map(|_| {
-            let key = crate::repo().join(KEY);
-            let mut args = vec![
-                "--message-format".to_owned(),
-                "json".to_owned(),
-                "merge".to_owned(),
-                "--push".to_owned(),
-                format!("{host}/promoted"),
-                "--sign-key".to_owned(),
-                key.to_string_lossy().into_owned(),
-            ];
-            args.extend(refs.iter().cloned());
-            glc(root.dir(), &[])
-                .args(&args)
-                .command()
-                .stdin(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn")
+            let mut args = vec!["--message-format".to_owned(), "json".to_owned()];
+            args.extend(merge_args(&host, "promoted", &refs, &[]));
+            spawn_glc(root.dir(), &args, Stdio::piped())
         })
         .collect();
     let summaries: Vec<Value> = children
@@ -759,23 +762,11 @@ fn a_merge_killed_at_any_moment_is_finished_by_running_it_again() {
     push_parts_at_once(&parts, &host, "parts");
     let refs = part_refs(&host, "parts", &[0, 1, 2]);
     let spawn = |repository: &str| {
-        let key = crate::repo().join(KEY);
-        let mut args = vec![
-            "merge".to_owned(),
-            "--push".to_owned(),
-            format!("{host}/{repository}"),
-            "--sign-key".to_owned(),
-            key.to_string_lossy().into_owned(),
-        ];
-        args.extend(refs.iter().cloned());
-        glc(root.dir(), &[])
-            .args(&args)
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn glc merge")
+        spawn_glc(
+            root.dir(),
+            &merge_args(&host, repository, &refs, &[]),
+            Stdio::null(),
+        )
     };
     // One whole merge: how long it takes here, to spread the kills over it.
     let started = std::time::Instant::now();

@@ -473,8 +473,9 @@ pub fn push_with(
             }
             Ok(pushed)
         })
-        .map_err(|e: TagFailure| {
-            e.left(
+        .map_err(|e| {
+            not_tagged(
+                e,
                 &work.tags,
                 &done.lock().map(|d| d.clone()).unwrap_or_default(),
             )
@@ -505,36 +506,28 @@ struct Tagging<'a> {
     listed: Option<&'a HashSet<String>>,
 }
 
-/// A tag that could not be written, and why; [`TagFailure::left`] says which tags are not.
-struct TagFailure {
-    error: PushError,
-}
-
-impl TagFailure {
-    /// The push's error, saying which of the push's `tags` (in order) are not written: those
-    /// not `done`.
-    fn left(self, tags: &[(String, NodeId)], done: &HashSet<String>) -> PushError {
-        let names: Vec<&str> = tags
-            .iter()
-            .map(|(t, _)| t.as_str())
-            .filter(|t| !done.contains(*t))
-            .collect();
-        let state = format!(
-            "every blob and manifest is pushed, but not the tags {}",
-            crate::util::text::list(&names)
-        );
-        match self.error {
-            PushError::Registry { error, .. } => PushError::Registry { error, state },
-            other @ PushError::Push { .. } => other,
-        }
+/// A failure `error` to write a tag, saying which of the push's `tags` (in order) are not
+/// written: those not `done`.
+fn not_tagged(error: PushError, tags: &[(String, NodeId)], done: &HashSet<String>) -> PushError {
+    let names: Vec<&str> = tags
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .filter(|t| !done.contains(*t))
+        .collect();
+    let state = format!(
+        "every blob and manifest is pushed, but not the tags {}",
+        crate::util::text::list(&names)
+    );
+    match error {
+        PushError::Registry { error, .. } => PushError::Registry { error, state },
+        other @ PushError::Push { .. } => other,
     }
 }
 
 impl Tagging<'_> {
     /// Points `tag` at node `id`, unless the registry has it there already (asked only where
-    /// the tag may be there).
-    fn write(&self, tag: &str, id: NodeId) -> Result<PushedTag, TagFailure> {
-        let failed = |error| TagFailure { error };
+    /// the tag may be there). A registry's error says no state yet: [`not_tagged`] adds it.
+    fn write(&self, tag: &str, id: NodeId) -> Result<PushedTag, PushError> {
         let node = &self.graph.nodes[id];
         let digest = &node.descriptor.digest;
         let client = self.target.client();
@@ -543,14 +536,14 @@ impl Tagging<'_> {
         } else {
             client
                 .head_manifest(tag, ACCEPT)
-                .map_err(|e| failed(registry_error(&e, "")))?
+                .map_err(|e| registry_error(&e, ""))?
         };
         let unchanged = there.as_deref() == Some(&digest.to_string());
         if !unchanged {
-            let bytes = document(self.store, &node.descriptor).map_err(failed)?;
+            let bytes = document(self.store, &node.descriptor)?;
             self.target
                 .tag(&node.descriptor, &bytes, tag)
-                .map_err(|e| failed(registry_error(&registry_failure(e), "")))?;
+                .map_err(|e| registry_error(&registry_failure(e), ""))?;
         }
         Ok(PushedTag {
             tag: tag.to_owned(),
